@@ -1,0 +1,287 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { serve, upgradeWebSocket, type ServerType } from '@hono/node-server';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { Hono, type Context } from 'hono';
+import { WebSocketServer } from 'ws';
+import { CLOSE_CODES, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, type ErrorCode } from '@voice-bot/sdk/protocol';
+import {
+  DEFAULT_BOT,
+  DEFAULT_LIMITS,
+  providersFromEnv,
+  validateBots,
+  type BotConfig,
+  type LimitsConfig,
+  type ProvidersConfig,
+} from './config.js';
+import { ConversationStore } from './conversations.js';
+import { KeyStore, type ClientKeyRecord } from './keys.js';
+import { createLogger, type Logger } from './logger.js';
+import { isOriginAllowed, normaliseOrigin } from './origins.js';
+import { createProviderClients } from './providers.js';
+import { TalkSession } from './session.js';
+import { SessionTokens, TokenError, type SessionClaims } from './tokens.js';
+
+export interface RelayOptions {
+  /** Where keys live. Ignored when `keys` is given. Default `./.voicebot`. */
+  dataDir?: string;
+  keys?: KeyStore;
+  /** Signs session tokens (≥ 32 bytes). Default: random per process (tokens die with it). */
+  tokenSecret?: string;
+  tokenTtlSeconds?: number;
+  providers?: ProvidersConfig;
+  bots?: BotConfig[];
+  limits?: Partial<LimitsConfig>;
+  /** Public base URL (e.g. `https://relay.example.com`) used for `ws_url` behind a proxy. */
+  publicUrl?: string;
+  /** Static folders to serve, e.g. `{ urlPath: '/widget/', dir: '…/widget/dist' }`. */
+  staticDirs?: { urlPath: string; dir: string }[];
+  logger?: Logger;
+}
+
+export interface Relay {
+  /** The Hono app: mount it, or pass `app.fetch` to any server. */
+  app: Hono<RelayEnv>;
+  /** Give this to `@hono/node-server`'s `serve({ websocket: { server } })` to enable `/v1/talk`. */
+  websocketServer: WebSocketServer;
+  keys: KeyStore;
+  tokens: SessionTokens;
+  logger: Logger;
+  /** Starts an HTTP server with the WebSocket wiring (port 0 = any free port). */
+  listen(port: number, hostname?: string): Promise<{ server: ServerType; url: string; port: number }>;
+  /** Closes every session and the servers started by `listen`. */
+  close(): Promise<void>;
+}
+
+interface TalkGrant {
+  claims: SessionClaims;
+  bot: BotConfig;
+}
+
+type RelayEnv = { Variables: { allowedOrigin: string | undefined; talk: TalkGrant } };
+
+interface HttpError {
+  status: 400 | 401 | 403 | 404;
+  code: ErrorCode;
+  message: string;
+}
+
+const httpError = (status: HttpError['status'], code: ErrorCode, message: string): HttpError => ({ status, code, message });
+
+function bearer(header: string | undefined): string | undefined {
+  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  return match?.[1];
+}
+
+/** Parses `Sec-WebSocket-Protocol: voicebot.v1, bearer.<jwt>`. */
+function tokenFromSubprotocols(header: string | undefined): { offered: boolean; token: string | undefined } {
+  const protocols = (header ?? '').split(',').map((p) => p.trim());
+  const token = protocols.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX))?.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+  return { offered: protocols.includes(SUBPROTOCOL), token };
+}
+
+export function createRelay(options: RelayOptions = {}): Relay {
+  const logger = options.logger ?? createLogger();
+  const keys = options.keys ?? KeyStore.inDataDir(options.dataDir ?? '.voicebot');
+  const tokens = new SessionTokens(options.tokenSecret ?? randomBytes(32).toString('base64url'), options.tokenTtlSeconds);
+  const bots = options.bots ?? [DEFAULT_BOT];
+  validateBots(bots);
+  const defaultBot = bots[0] as BotConfig;
+  const limits: LimitsConfig = { ...DEFAULT_LIMITS, ...options.limits };
+  const providers = options.providers ?? providersFromEnv();
+  const clients = createProviderClients(providers);
+  const conversations = new ConversationStore(limits.conversationTtlMs, limits.maxConversations);
+  const sessions = new Set<TalkSession>();
+  const servers = new Set<ServerType>();
+
+  const websocketServer = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxAudioFrameBytes,
+    perMessageDeflate: false,
+    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+
+  const app = new Hono<RelayEnv>();
+
+  /** Key + origin + bot checks shared by session creation. */
+  async function authorise(secret: string | undefined, origin: string | undefined, botId: string | undefined): Promise<HttpError | { key: ClientKeyRecord; origin: string; bot: BotConfig }> {
+    if (!secret) return httpError(401, 'invalid_key', 'a client key is required (Authorization: Bearer vb_pk_…)');
+    const key = await keys.findBySecret(secret);
+    if (!key) return httpError(401, 'invalid_key', 'this client key is not valid');
+    if (key.revoked_at) return httpError(401, 'key_revoked', 'this client key has been revoked');
+    if (!origin) return httpError(403, 'missing_origin', 'the request has no Origin header');
+    const canonical = normaliseOrigin(origin);
+    if (!canonical || !isOriginAllowed(canonical, key.origins)) return httpError(403, 'origin_not_allowed', `this client key is not allowed on ${origin}`);
+    const bot = botId === undefined ? defaultBot : bots.find((b) => b.id === botId);
+    if (!bot) return httpError(403, 'unknown_bot', `there is no bot ${JSON.stringify(botId)}`);
+    if (key.bots.length > 0 && !key.bots.includes(bot.id)) return httpError(403, 'bot_not_allowed', `this client key may not use bot ${bot.id}`);
+    return { key, origin: canonical, bot };
+  }
+
+  const fail = (c: Context<RelayEnv>, error: HttpError) => c.json({ error: { code: error.code, message: error.message } }, error.status);
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+
+  // Errors carry no secrets, so any page may read them (the widget explains "key not allowed on
+  // this site"); a token is only ever readable by an origin the key allows.
+  app.use('/v1/sessions', async (c, next) => {
+    const origin = c.req.header('origin');
+    if (c.req.method === 'OPTIONS') {
+      if (origin) {
+        c.header('Access-Control-Allow-Origin', origin);
+        c.header('Access-Control-Allow-Methods', 'POST');
+        c.header('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+        c.header('Access-Control-Max-Age', '600');
+        c.header('Vary', 'Origin');
+      }
+      return c.body(null, 204);
+    }
+    await next();
+    if (origin && (c.res.status >= 400 || c.get('allowedOrigin') === origin)) {
+      c.res.headers.set('Access-Control-Allow-Origin', origin);
+      c.res.headers.append('Vary', 'Origin');
+    }
+  });
+
+  app.post('/v1/sessions', async (c) => {
+    let body: { key?: unknown; bot?: unknown } = {};
+    const text = await c.req.text();
+    if (text.length > 4096) return fail(c, httpError(400, 'bad_request', 'request body is too large'));
+    if (text.trim()) {
+      try {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+        body = parsed as typeof body;
+      } catch {
+        return fail(c, httpError(400, 'bad_request', 'request body must be a JSON object'));
+      }
+    }
+    if (body.bot !== undefined && typeof body.bot !== 'string') return fail(c, httpError(400, 'bad_request', 'bot must be a string'));
+    const secret = bearer(c.req.header('authorization')) ?? (typeof body.key === 'string' ? body.key : undefined);
+    const result = await authorise(secret, c.req.header('origin'), body.bot);
+    if ('status' in result) {
+      logger.info({ code: result.code, origin: c.req.header('origin') }, 'session refused');
+      return fail(c, result);
+    }
+    const { token, expiresAt } = await tokens.issue({ keyId: result.key.id, origin: result.origin, bot: result.bot.id });
+    c.set('allowedOrigin', c.req.header('origin'));
+    const base = new URL(options.publicUrl ?? c.req.url);
+    const wsUrl = `${base.protocol === 'https:' ? 'wss:' : 'ws:'}//${base.host}/v1/talk`;
+    logger.info({ key_id: result.key.id, bot: result.bot.id, origin: result.origin }, 'session token issued');
+    return c.json({ token, expires_at: new Date(expiresAt * 1000).toISOString(), ws_url: wsUrl, bot: result.bot.id }, 201);
+  });
+
+  app.get(
+    '/v1/talk',
+    async (c, next) => {
+      if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return fail(c, httpError(400, 'bad_request', 'this endpoint only accepts WebSocket upgrades'));
+      const { offered, token } = tokenFromSubprotocols(c.req.header('sec-websocket-protocol'));
+      if (!offered) return fail(c, httpError(400, 'bad_request', `offer the ${SUBPROTOCOL} subprotocol`));
+      if (!token) return fail(c, httpError(401, 'invalid_token', 'no session token in Sec-WebSocket-Protocol'));
+      let claims: SessionClaims;
+      try {
+        claims = await tokens.verify(token);
+      } catch (error) {
+        if (error instanceof TokenError) return fail(c, httpError(401, error.code, error.message));
+        throw error;
+      }
+      const origin = c.req.header('origin');
+      if (!origin) return fail(c, httpError(403, 'missing_origin', 'the upgrade request has no Origin header'));
+      if (normaliseOrigin(origin) !== claims.origin) return fail(c, httpError(403, 'origin_not_allowed', 'this token was issued for another origin'));
+      const key = await keys.get(claims.keyId);
+      if (!key || key.revoked_at) return fail(c, httpError(401, 'key_revoked', 'the client key behind this token has been revoked'));
+      const bot = bots.find((b) => b.id === claims.bot);
+      if (!bot) return fail(c, httpError(403, 'unknown_bot', 'the bot of this token no longer exists'));
+      try {
+        tokens.consume(claims);
+      } catch (error) {
+        if (error instanceof TokenError) return fail(c, httpError(401, error.code, error.message));
+        throw error;
+      }
+      c.set('talk', { claims, bot });
+      await next();
+    },
+    upgradeWebSocket((c) => {
+      const { claims, bot } = c.get('talk');
+      const sessionId = `sess_${randomBytes(9).toString('base64url')}`;
+      const log = logger.child({ session: sessionId, key_id: claims.keyId, bot: bot.id });
+      let session: TalkSession | undefined;
+      return {
+        onOpen(_event, ws) {
+          const raw = ws.raw;
+          if (!raw) return;
+          session = new TalkSession({
+            id: sessionId,
+            keyId: claims.keyId,
+            bot,
+            providers,
+            clients,
+            conversations,
+            limits,
+            socket: { send: (data) => raw.send(data), close: (code, reason) => raw.close(code, reason) },
+            log,
+          });
+          sessions.add(session);
+          log.info('socket open');
+        },
+        onMessage(event) {
+          const data: unknown = event.data;
+          if (typeof data === 'string') session?.onText(data);
+          else if (data instanceof ArrayBuffer) session?.onBinary(new Uint8Array(data));
+        },
+        onClose(event) {
+          if (session) {
+            session.onClose();
+            sessions.delete(session);
+          }
+          log.info({ code: event.code }, 'socket closed');
+        },
+        onError(event) {
+          log.warn({ err: 'error' in event ? String(event.error) : 'socket error' }, 'socket error');
+        },
+      };
+    }),
+  );
+
+  for (const { urlPath, dir } of options.staticDirs ?? []) {
+    const prefix = urlPath.endsWith('/') ? urlPath : `${urlPath}/`;
+    app.use(`${prefix}*`, serveStatic({ root: dir, rewriteRequestPath: (path) => path.slice(prefix.length - 1) }));
+  }
+
+  app.notFound((c) => fail(c, httpError(404, 'not_found', 'not found')));
+  app.onError((error, c) => {
+    logger.error({ err: error.message }, 'request failed');
+    return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+  });
+
+  return {
+    app,
+    websocketServer,
+    keys,
+    tokens,
+    logger,
+    listen(port, hostname = '127.0.0.1') {
+      return new Promise((resolve) => {
+        const server = serve({ fetch: app.fetch, port, hostname, websocket: { server: websocketServer } }, (info: AddressInfo) => {
+          resolve({ server, url: `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${info.port}`, port: info.port });
+        });
+        servers.add(server);
+      });
+    },
+    async close() {
+      for (const session of sessions) session.close(CLOSE_CODES.goingAway, 'relay shutting down');
+      sessions.clear();
+      await Promise.all(
+        [...servers].map(
+          (server) =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              if ('closeAllConnections' in server) server.closeAllConnections();
+            }),
+        ),
+      );
+      servers.clear();
+      websocketServer.close();
+    },
+  };
+}

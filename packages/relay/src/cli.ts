@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createRelay } from './app.js';
+import {
+  ConfigError,
+  applyConfigFile,
+  defaultDataDir,
+  hasProvider,
+  loadTokenSecret,
+  providersFromEnv,
+  readConfigFile,
+  type ConfigFile,
+} from './config.js';
+import { ensureDemoKey, startDemoUpstream } from './demo.js';
+import { KeyStore } from './keys.js';
+import { InvalidOriginPattern } from './origins.js';
+
+const USAGE = `voicebot-relay — the voice-bot relay
+
+Usage:
+  voicebot-relay serve [--port N] [--host H] [--config FILE] [--demo]
+  voicebot-relay keys create --origin URL [--origin URL …] [--bot ID …] [--label TEXT] [--json]
+  voicebot-relay keys list [--json]
+  voicebot-relay keys revoke ID
+
+Environment:
+  PORT, HOST                 where to listen (default 8787, 127.0.0.1)
+  VOICEBOT_DATA_DIR          key store and generated secrets (default ./.voicebot)
+  VOICEBOT_SECRET            signs session tokens (≥ 32 chars; default: generated into the data dir)
+  OPENAI_API_KEY, OPENAI_BASE_URL              provider for every stage
+  VOICEBOT_{STT,LLM,TTS}_{BASE_URL,API_KEY,MODEL}  per-stage overrides; VOICEBOT_TTS_VOICE
+`;
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+function fail(message: string): never {
+  process.stderr.write(`voicebot-relay: ${message}\n`);
+  process.exit(1);
+}
+
+async function serveCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      config: { type: 'string' },
+      demo: { type: 'boolean', default: false },
+    },
+  });
+  const port = Number(values.port ?? process.env.PORT ?? 8787);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid port ${values.port ?? process.env.PORT}`);
+  const host = values.host ?? process.env.HOST ?? '127.0.0.1';
+  const dataDir = defaultDataDir();
+  const configPath = values.config ?? (existsSync('voicebot.config.json') ? 'voicebot.config.json' : undefined);
+  const file: ConfigFile = configPath ? await readConfigFile(configPath) : {};
+  const settings = applyConfigFile(file, process.env, providersFromEnv());
+  let providers = settings.providers ?? providersFromEnv();
+  let closeDemo: (() => Promise<void>) | undefined;
+  const offline = values.demo && !hasProvider(providers);
+  if (offline) {
+    const demo = await startDemoUpstream();
+    providers = demo.providers;
+    closeDemo = demo.close;
+  }
+  const staticDirs: { urlPath: string; dir: string }[] = [];
+  const widgetDist = resolve(repoRoot, 'packages/widget/dist');
+  if (existsSync(widgetDist)) staticDirs.push({ urlPath: '/widget/', dir: widgetDist });
+  const sdkDist = resolve(repoRoot, 'packages/sdk/dist');
+  if (values.demo && existsSync(sdkDist)) staticDirs.push({ urlPath: '/sdk/', dir: sdkDist });
+  if (values.demo) staticDirs.push({ urlPath: '/', dir: resolve(repoRoot, 'demo') });
+
+  const relay = createRelay({
+    ...settings,
+    providers,
+    dataDir,
+    tokenSecret: await loadTokenSecret(dataDir),
+    staticDirs,
+  });
+  let demoKey: { id: string; key: string } | undefined;
+  if (values.demo) {
+    const origins = [`http://localhost:${port}`, `http://127.0.0.1:${port}`];
+    demoKey = await ensureDemoKey(relay.keys, dataDir, origins);
+    const key = demoKey.key;
+    relay.app.get('/demo-config.json', (c) => c.json({ key, offline }));
+  }
+  const { url } = await relay.listen(port, host);
+  const shown = url.replace('127.0.0.1', 'localhost');
+  relay.logger.info({ url: shown, demo: values.demo, offline }, 'relay listening');
+  if (values.demo) {
+    process.stdout.write(
+      `\n  voice-bot demo:   ${shown}/\n  dev client key:   ${demoKey?.id} (allowed on http://localhost:${port})\n` +
+        (offline
+          ? '  provider:         OFFLINE DEMO (scripted replies, tone instead of voice).\n' +
+            '                    Set OPENAI_API_KEY (or VOICEBOT_*_BASE_URL for a local server) for real answers.\n\n'
+          : '  provider:         configured from the environment\n\n'),
+    );
+  }
+  const shutdown = async () => {
+    await relay.close();
+    await closeDemo?.();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown());
+  process.once('SIGTERM', () => void shutdown());
+}
+
+async function keysCommand(args: string[]): Promise<void> {
+  const [action, ...rest] = args;
+  const keys = KeyStore.inDataDir(defaultDataDir());
+  if (action === 'create') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        origin: { type: 'string', multiple: true },
+        bot: { type: 'string', multiple: true },
+        label: { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+    });
+    if (!values.origin?.length) fail('keys create needs at least one --origin (e.g. --origin https://www.example.com)');
+    const { record, secret } = await keys.create({ origins: values.origin, bots: values.bot ?? [], label: values.label ?? '' });
+    if (values.json) process.stdout.write(`${JSON.stringify({ id: record.id, key: secret, origins: record.origins, bots: record.bots })}\n`);
+    else {
+      process.stdout.write(
+        `Created ${record.id}\n  key:     ${secret}\n  origins: ${record.origins.join(', ')}\n  bots:    ${record.bots.length ? record.bots.join(', ') : 'all'}\n` +
+          'The key is shown only this once. It is publishable: put it in your page; only the origins above can use it.\n',
+      );
+    }
+    return;
+  }
+  if (action === 'list') {
+    const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
+    const list = (await keys.list()).map(({ hash: _hash, ...record }) => record);
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(list)}\n`);
+      return;
+    }
+    if (list.length === 0) process.stdout.write('No keys yet. Create one with: voicebot-relay keys create --origin https://www.example.com\n');
+    for (const k of list) {
+      process.stdout.write(
+        `${k.id}  …${k.hint}  ${k.revoked_at ? 'REVOKED' : 'active '}  ${k.origins.join(',')}  bots=${k.bots.length ? k.bots.join(',') : 'all'}  ${k.label}\n`,
+      );
+    }
+    return;
+  }
+  if (action === 'revoke') {
+    const id = rest[0];
+    if (!id) fail('keys revoke needs a key id (see keys list)');
+    if (!(await keys.revoke(id))) fail(`no key with id ${id}`);
+    process.stdout.write(`Revoked ${id}\n`);
+    return;
+  }
+  fail(`unknown keys action ${JSON.stringify(action ?? '')}\n\n${USAGE}`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === 'serve') return serveCommand(rest);
+  if (command === 'keys') return keysCommand(rest);
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  fail(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError || error instanceof InvalidOriginPattern || (error instanceof Error && error.name === 'TypeError' && 'code' in error)) {
+    fail(error.message);
+  }
+  throw error;
+});

@@ -1,0 +1,192 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+export interface StageConfig {
+  /** OpenAI-compatible base URL, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`. */
+  baseURL?: string;
+  apiKey?: string;
+  model: string;
+  timeoutMs: number;
+  maxRetries: number;
+}
+
+export interface ProvidersConfig {
+  stt: StageConfig;
+  llm: StageConfig;
+  tts: StageConfig & { voice: string };
+}
+
+export interface BotConfig {
+  id: string;
+  name: string;
+  systemPrompt: string;
+  /** Spoken when a new conversation starts. */
+  greeting?: string;
+  /** BCP 47 language hint for STT (e.g. `en`). */
+  language?: string;
+  /** Per-bot model overrides; unset means the provider stage's model. */
+  sttModel?: string;
+  chatModel?: string;
+  ttsModel?: string;
+  voice?: string;
+  temperature?: number;
+  maxTokens?: number;
+}
+
+export interface LimitsConfig {
+  maxJsonBytes: number;
+  maxAudioFrameBytes: number;
+  maxUtteranceMs: number;
+  maxTextChars: number;
+  /** How many past messages the LLM sees. */
+  maxHistoryMessages: number;
+  startTimeoutMs: number;
+  /** Conversations are kept in memory this long after their last turn, for resuming. */
+  conversationTtlMs: number;
+  maxConversations: number;
+}
+
+export interface RelayConfig {
+  dataDir: string;
+  providers: ProvidersConfig;
+  bots: BotConfig[];
+  limits: LimitsConfig;
+  tokenTtlSeconds: number;
+  /** Public base URL of the relay (for `ws_url`) when it sits behind a proxy. */
+  publicUrl?: string;
+  /** Static directories to serve, e.g. the demo site at `/` and the widget at `/widget/`. */
+  staticDirs: { urlPath: string; dir: string }[];
+}
+
+export const DEFAULT_LIMITS: LimitsConfig = {
+  maxJsonBytes: 16 * 1024,
+  maxAudioFrameBytes: 64 * 1024,
+  maxUtteranceMs: 60_000,
+  maxTextChars: 2_000,
+  maxHistoryMessages: 40,
+  startTimeoutMs: 10_000,
+  conversationTtlMs: 30 * 60_000,
+  maxConversations: 10_000,
+};
+
+export const DEFAULT_BOT: BotConfig = {
+  id: 'default',
+  name: 'Assistant',
+  systemPrompt:
+    'You are a friendly voice assistant on a website. Answer in one to three short, spoken-style sentences. ' +
+    'Do not use markdown, lists or emoji: everything you write is read aloud.',
+};
+
+export type Env = Record<string, string | undefined>;
+
+function stage(env: Env, name: 'STT' | 'LLM' | 'TTS', model: string): StageConfig {
+  const baseURL = env[`VOICEBOT_${name}_BASE_URL`] ?? env.OPENAI_BASE_URL;
+  const apiKey = env[`VOICEBOT_${name}_API_KEY`] ?? env.OPENAI_API_KEY;
+  return {
+    ...(baseURL ? { baseURL } : {}),
+    ...(apiKey ? { apiKey } : {}),
+    model: env[`VOICEBOT_${name}_MODEL`] ?? model,
+    timeoutMs: Number(env.VOICEBOT_UPSTREAM_TIMEOUT_MS ?? 30_000),
+    maxRetries: Number(env.VOICEBOT_UPSTREAM_RETRIES ?? 1),
+  };
+}
+
+/** Provider settings from the environment (`OPENAI_*`, then `VOICEBOT_{STT,LLM,TTS}_*` per stage). */
+export function providersFromEnv(env: Env = process.env): ProvidersConfig {
+  return {
+    stt: stage(env, 'STT', 'whisper-1'),
+    llm: stage(env, 'LLM', 'gpt-4o-mini'),
+    tts: { ...stage(env, 'TTS', 'gpt-4o-mini-tts'), voice: env.VOICEBOT_TTS_VOICE ?? 'alloy' },
+  };
+}
+
+/** True when no stage has anything to talk to: then `serve --demo` uses the offline demo provider. */
+export function hasProvider(providers: ProvidersConfig): boolean {
+  return [providers.stt, providers.llm, providers.tts].some((s) => s.apiKey !== undefined || s.baseURL !== undefined);
+}
+
+/** The `voicebot.config.json` file: bots and non-secret settings. Secrets come from the environment. */
+export interface ConfigFile {
+  bots?: BotConfig[];
+  limits?: Partial<LimitsConfig>;
+  tokenTtlSeconds?: number;
+  publicUrl?: string;
+  providers?: { [K in keyof ProvidersConfig]?: Partial<Omit<ProvidersConfig[K], 'apiKey'>> & { apiKeyEnv?: string } };
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export async function readConfigFile(path: string): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as ConfigFile;
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export function validateBots(bots: readonly BotConfig[]): void {
+  const seen = new Set<string>();
+  for (const bot of bots) {
+    if (!bot.id || !/^[a-z0-9][a-z0-9_-]{0,63}$/i.test(bot.id)) throw new ConfigError(`bot id ${JSON.stringify(bot.id)} must be 1-64 letters, digits, - or _`);
+    if (seen.has(bot.id)) throw new ConfigError(`bot id ${bot.id} is defined twice`);
+    if (typeof bot.systemPrompt !== 'string') throw new ConfigError(`bot ${bot.id} needs a systemPrompt`);
+    seen.add(bot.id);
+  }
+  if (bots.length === 0) throw new ConfigError('at least one bot must be configured');
+}
+
+/** Merges the config file over the environment's provider settings. */
+export function applyConfigFile(file: ConfigFile, env: Env, base: ProvidersConfig = providersFromEnv(env)): Partial<RelayConfig> {
+  const providers: ProvidersConfig = structuredClone(base);
+  for (const name of ['stt', 'llm', 'tts'] as const) {
+    const override = file.providers?.[name];
+    if (!override) continue;
+    const { apiKeyEnv, ...rest } = override;
+    Object.assign(providers[name], rest);
+    if (apiKeyEnv) {
+      const value = env[apiKeyEnv];
+      if (value === undefined) throw new ConfigError(`providers.${name}.apiKeyEnv names ${apiKeyEnv}, which is not set`);
+      providers[name].apiKey = value;
+    }
+  }
+  return {
+    providers,
+    ...(file.bots ? { bots: file.bots } : {}),
+    limits: { ...DEFAULT_LIMITS, ...file.limits },
+    ...(file.tokenTtlSeconds ? { tokenTtlSeconds: file.tokenTtlSeconds } : {}),
+    ...(file.publicUrl ? { publicUrl: file.publicUrl } : {}),
+  };
+}
+
+export function defaultDataDir(env: Env = process.env): string {
+  return resolve(env.VOICEBOT_DATA_DIR ?? '.voicebot');
+}
+
+/**
+ * The secret that signs session tokens: `VOICEBOT_SECRET`, or one generated once and kept in the
+ * data dir (so tokens survive a restart; several relays behind a balancer must share `VOICEBOT_SECRET`).
+ */
+export async function loadTokenSecret(dataDir: string, env: Env = process.env): Promise<string> {
+  if (env.VOICEBOT_SECRET) {
+    if (env.VOICEBOT_SECRET.length < 32) throw new ConfigError('VOICEBOT_SECRET must be at least 32 characters');
+    return env.VOICEBOT_SECRET;
+  }
+  const file = join(dataDir, 'token-secret');
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const secret = randomBytes(32).toString('base64url');
+  await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  return (await readFile(file, 'utf8')).trim();
+}

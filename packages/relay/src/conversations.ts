@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import type { HistoryMessage } from '@voice-bot/sdk/protocol';
+
+export interface ConversationMessage extends HistoryMessage {
+  turnId?: number;
+}
+
+export interface Conversation {
+  readonly id: string;
+  readonly keyId: string;
+  readonly bot: string;
+  messages: ConversationMessage[];
+  metadata: Record<string, string | number | boolean>;
+  updatedAt: number;
+}
+
+/**
+ * Conversations kept in memory so a client that reconnects (or reloads the page) can resume with
+ * its `conversation_id`. A conversation can only be resumed with the key and bot that created it.
+ */
+export class ConversationStore {
+  private readonly byId = new Map<string, Conversation>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxConversations: number,
+  ) {}
+
+  open(requestedId: string | undefined, keyId: string, bot: string): { conversation: Conversation; resumed: boolean } {
+    this.sweep();
+    const existing = requestedId ? this.byId.get(requestedId) : undefined;
+    if (existing && existing.keyId === keyId && existing.bot === bot) {
+      this.touch(existing);
+      return { conversation: existing, resumed: true };
+    }
+    const conversation: Conversation = {
+      id: `conv_${randomBytes(16).toString('base64url')}`,
+      keyId,
+      bot,
+      messages: [],
+      metadata: {},
+      updatedAt: Date.now(),
+    };
+    this.byId.set(conversation.id, conversation);
+    return { conversation, resumed: false };
+  }
+
+  /** Marks a conversation as used now (Map order doubles as recency order for the sweep). */
+  touch(conversation: Conversation): void {
+    conversation.updatedAt = Date.now();
+    this.byId.delete(conversation.id);
+    this.byId.set(conversation.id, conversation);
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.ttlMs;
+    for (const [id, conversation] of this.byId) {
+      if (conversation.updatedAt < cutoff || this.byId.size >= this.maxConversations) this.byId.delete(id);
+      else break;
+    }
+  }
+}
+

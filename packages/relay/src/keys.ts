@@ -1,0 +1,138 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parseOriginPattern } from './origins.js';
+
+/** Publishable client keys start with this, so a leaked key is recognisable (secret scanners, logs). */
+export const CLIENT_KEY_PREFIX = 'vb_pk_';
+
+export interface ClientKeyRecord {
+  id: string;
+  label: string;
+  /** SHA-256 (hex) of the key secret; the secret itself is never stored. */
+  hash: string;
+  /** The last four characters of the secret, to tell keys apart in listings. */
+  hint: string;
+  /** Allowed page origins: exact `scheme://host[:port]` or `https://*.example.com`. */
+  origins: string[];
+  /** Allowed bot ids; empty means every bot. */
+  bots: string[];
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface NewKey {
+  origins: readonly string[];
+  bots?: readonly string[];
+  label?: string;
+}
+
+interface KeyFile {
+  version: 1;
+  keys: ClientKeyRecord[];
+}
+
+export function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+function publicView(record: ClientKeyRecord): ClientKeyRecord {
+  return { ...record, origins: [...record.origins], bots: [...record.bots] };
+}
+
+/**
+ * Client keys in one JSON file, written atomically (temp file + rename). The file is re-read when
+ * it changes on disk, so `voicebot-relay keys revoke` takes effect in a running relay.
+ */
+export class KeyStore {
+  private records: ClientKeyRecord[] = [];
+  private byHash = new Map<string, ClientKeyRecord>();
+  private loadedMtimeMs = -1;
+
+  constructor(readonly file: string) {}
+
+  static inDataDir(dataDir: string): KeyStore {
+    return new KeyStore(join(dataDir, 'keys.json'));
+  }
+
+  private async refresh(): Promise<void> {
+    let mtimeMs: number;
+    try {
+      mtimeMs = (await stat(this.file)).mtimeMs;
+    } catch {
+      this.setRecords([]);
+      this.loadedMtimeMs = -1;
+      return;
+    }
+    if (mtimeMs === this.loadedMtimeMs) return;
+    const parsed = JSON.parse(await readFile(this.file, 'utf8')) as Partial<KeyFile>;
+    this.setRecords(Array.isArray(parsed.keys) ? parsed.keys : []);
+    this.loadedMtimeMs = mtimeMs;
+  }
+
+  private setRecords(records: ClientKeyRecord[]): void {
+    this.records = records;
+    this.byHash = new Map(records.map((r) => [r.hash, r]));
+  }
+
+  private async persist(): Promise<void> {
+    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const body: KeyFile = { version: 1, keys: this.records };
+    await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
+    await rename(tmp, this.file);
+    this.loadedMtimeMs = (await stat(this.file)).mtimeMs;
+  }
+
+  /** Creates a key. The secret is returned once and cannot be recovered later. */
+  async create(input: NewKey): Promise<{ record: ClientKeyRecord; secret: string }> {
+    if (input.origins.length === 0) throw new Error('a client key needs at least one allowed origin');
+    for (const origin of input.origins) parseOriginPattern(origin);
+    await this.refresh();
+    const secret = CLIENT_KEY_PREFIX + randomBytes(24).toString('base64url');
+    const record: ClientKeyRecord = {
+      id: `key_${randomBytes(8).toString('hex')}`,
+      label: input.label ?? '',
+      hash: hashSecret(secret),
+      hint: secret.slice(-4),
+      origins: [...input.origins],
+      bots: [...(input.bots ?? [])],
+      created_at: new Date().toISOString(),
+      revoked_at: null,
+    };
+    this.setRecords([...this.records, record]);
+    await this.persist();
+    return { record: publicView(record), secret };
+  }
+
+  async list(): Promise<ClientKeyRecord[]> {
+    await this.refresh();
+    return this.records.map(publicView);
+  }
+
+  async get(id: string): Promise<ClientKeyRecord | undefined> {
+    await this.refresh();
+    const found = this.records.find((r) => r.id === id);
+    return found && publicView(found);
+  }
+
+  /** Returns false when no key has that id. Revoking twice is harmless. */
+  async revoke(id: string): Promise<boolean> {
+    await this.refresh();
+    const found = this.records.find((r) => r.id === id);
+    if (!found) return false;
+    if (!found.revoked_at) {
+      found.revoked_at = new Date().toISOString();
+      await this.persist();
+    }
+    return true;
+  }
+
+  /** Looks a presented secret up by its hash (a non-matching secret learns nothing about others). */
+  async findBySecret(secret: string): Promise<ClientKeyRecord | undefined> {
+    if (!secret.startsWith(CLIENT_KEY_PREFIX) || secret.length > 200) return undefined;
+    await this.refresh();
+    const found = this.byHash.get(hashSecret(secret));
+    return found && publicView(found);
+  }
+}

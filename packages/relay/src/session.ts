@@ -1,0 +1,270 @@
+import {
+  CLOSE_CODES,
+  DEFAULT_OUTPUT_SAMPLE_RATE,
+  INPUT_SAMPLE_RATE,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  encodeServerMessage,
+  isCompatibleVersion,
+  parseClientMessage,
+  type ClientMessage,
+  type ErrorCode,
+  type ServerMessage,
+  type StartMessage,
+} from '@voice-bot/sdk/protocol';
+import type { BotConfig, LimitsConfig, ProvidersConfig } from './config.js';
+import type { Conversation, ConversationStore } from './conversations.js';
+import type { Logger } from './logger.js';
+import type { ProviderClients } from './providers.js';
+import { Turn, type TurnInput } from './turn.js';
+
+/** The relay's view of one client WebSocket (the raw `ws` socket satisfies it). */
+export interface SessionSocket {
+  send(data: string | Uint8Array): void;
+  close(code: number, reason: string): void;
+}
+
+export interface SessionDeps {
+  id: string;
+  keyId: string;
+  bot: BotConfig;
+  providers: ProvidersConfig;
+  clients: ProviderClients;
+  conversations: ConversationStore;
+  limits: LimitsConfig;
+  socket: SessionSocket;
+  log: Logger;
+}
+
+const BYTES_PER_INPUT_MS = (INPUT_SAMPLE_RATE * 2) / 1000;
+/** `ready.history` carries at most this many recent messages. */
+const MAX_HISTORY_IN_READY = 50;
+
+/**
+ * One visitor connection: validates every frame, buffers the utterance, and runs turns one at a
+ * time (new input interrupts the turn in progress). Bad input is answered with a typed `error`;
+ * only a protocol version mismatch or a missing `start` closes the socket.
+ */
+export class TalkSession {
+  private started: StartMessage | undefined;
+  private conversation: Conversation | undefined;
+  private utterance: Uint8Array[] = [];
+  private utteranceBytes = 0;
+  private utteranceOverflowed = false;
+  private turnCounter = 0;
+  private currentTurn: Turn | undefined;
+  private lastTurn: Turn | undefined;
+  /** The turn before `lastTurn`: a client may interrupt it just after sending new input. */
+  private previousTurn: Turn | undefined;
+  /** Settles when the latest turn has finished; turns run strictly one after another. */
+  private turnChain: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly startTimer: NodeJS.Timeout;
+
+  constructor(private readonly deps: SessionDeps) {
+    this.startTimer = setTimeout(() => this.close(CLOSE_CODES.startTimeout, 'no start message'), deps.limits.startTimeoutMs);
+    this.startTimer.unref();
+  }
+
+  private send(message: ServerMessage): void {
+    if (this.closed) return;
+    this.deps.socket.send(encodeServerMessage(message));
+  }
+
+  private sendError(code: ErrorCode, message: string, extra: { fatal?: boolean; turn_id?: number } = {}): void {
+    this.send({ type: 'error', code, message, fatal: extra.fatal ?? false, ...(extra.turn_id !== undefined ? { turn_id: extra.turn_id } : {}) });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.startTimer);
+    this.currentTurn?.cancel();
+    this.deps.socket.close(code, reason);
+  }
+
+  /** The socket closed (either side). */
+  onClose(): void {
+    this.closed = true;
+    clearTimeout(this.startTimer);
+    this.currentTurn?.cancel();
+  }
+
+  onText(raw: string): void {
+    if (this.closed) return;
+    if (Buffer.byteLength(raw) > this.deps.limits.maxJsonBytes) {
+      this.sendError('message_too_large', `control messages are limited to ${this.deps.limits.maxJsonBytes} bytes`);
+      return;
+    }
+    let message: ClientMessage;
+    try {
+      message = parseClientMessage(raw);
+    } catch (error) {
+      if (error instanceof ProtocolError) this.sendError(error.code, error.message);
+      else throw error;
+      return;
+    }
+    this.dispatch(message);
+  }
+
+  onBinary(data: Uint8Array): void {
+    if (this.closed) return;
+    if (!this.started) {
+      this.sendError('not_started', 'send start before audio');
+      return;
+    }
+    if (this.started.input !== 'audio') {
+      this.sendError('binary_not_expected', 'this session was started with input "text"; audio frames are ignored');
+      return;
+    }
+    if (data.byteLength % 2 !== 0) {
+      this.sendError('bad_audio_frame', 'audio frames must hold whole 16-bit samples (even byte length)');
+      return;
+    }
+    if (this.utteranceOverflowed) return;
+    if (this.utteranceBytes + data.byteLength > this.deps.limits.maxUtteranceMs * BYTES_PER_INPUT_MS) {
+      this.utteranceOverflowed = true;
+      this.resetUtterance(true);
+      this.sendError('utterance_too_long', `an utterance may last at most ${this.deps.limits.maxUtteranceMs / 1000} s; it was dropped — send commit and speak again`);
+      return;
+    }
+    this.utterance.push(data);
+    this.utteranceBytes += data.byteLength;
+  }
+
+  private resetUtterance(keepOverflow = false): void {
+    this.utterance = [];
+    this.utteranceBytes = 0;
+    if (!keepOverflow) this.utteranceOverflowed = false;
+  }
+
+  private dispatch(message: ClientMessage): void {
+    if (message.type === 'ping') {
+      this.send({ type: 'pong', ...(message.t !== undefined ? { t: message.t } : {}) });
+      return;
+    }
+    if (message.type === 'start') {
+      this.start(message);
+      return;
+    }
+    if (!this.started) {
+      this.sendError('not_started', `send start before ${message.type}`);
+      return;
+    }
+    switch (message.type) {
+      case 'commit':
+        this.commit();
+        return;
+      case 'text':
+        if (message.text.length > this.deps.limits.maxTextChars) {
+          this.sendError('text_too_long', `text is limited to ${this.deps.limits.maxTextChars} characters`);
+          return;
+        }
+        if (!message.text.trim()) {
+          this.sendError('invalid_message', 'text must not be empty');
+          return;
+        }
+        this.beginTurn({ kind: 'text', text: message.text.trim() });
+        return;
+      case 'interrupt':
+        this.interrupt(message.turn_id, message.played_ms);
+        return;
+      case 'stop':
+        this.close(CLOSE_CODES.normal, 'stopped');
+        return;
+    }
+  }
+
+  private start(message: StartMessage): void {
+    if (this.started) {
+      this.sendError('already_started', 'this session has already started');
+      return;
+    }
+    if (!isCompatibleVersion(message.protocol_version)) {
+      this.sendError('protocol_version', `protocol ${message.protocol_version} is not supported; this relay speaks ${PROTOCOL_VERSION}`, { fatal: true });
+      this.close(CLOSE_CODES.protocolVersion, 'protocol version mismatch');
+      return;
+    }
+    clearTimeout(this.startTimer);
+    this.started = message;
+    const { conversation, resumed } = this.deps.conversations.open(message.conversation_id, this.deps.keyId, this.deps.bot.id);
+    this.conversation = conversation;
+    this.deps.log.info({ conversation: conversation.id, resumed, input: message.input, output: message.output }, 'session started');
+    this.send({
+      type: 'ready',
+      session_id: this.deps.id,
+      conversation_id: conversation.id,
+      protocol_version: PROTOCOL_VERSION,
+      input_sample_rate: INPUT_SAMPLE_RATE,
+      output_sample_rate: DEFAULT_OUTPUT_SAMPLE_RATE,
+      resumed,
+      history: conversation.messages.slice(-MAX_HISTORY_IN_READY).map(({ role, text, interrupted }) => ({ role, text, ...(interrupted ? { interrupted } : {}) })),
+    });
+    if (!resumed && this.deps.bot.greeting) this.beginTurn({ kind: 'say', text: this.deps.bot.greeting });
+    else this.send({ type: 'status', state: 'listening' });
+  }
+
+  private commit(): void {
+    if (this.started?.input !== 'audio') {
+      this.sendError('invalid_message', 'commit is only valid in audio input sessions');
+      return;
+    }
+    if (this.utteranceOverflowed) {
+      this.resetUtterance();
+      return;
+    }
+    if (this.utteranceBytes === 0) {
+      this.sendError('empty_utterance', 'commit received but no audio was sent since the last commit');
+      return;
+    }
+    const pcm = Buffer.concat(this.utterance, this.utteranceBytes);
+    this.resetUtterance();
+    this.beginTurn({ kind: 'audio', pcm });
+  }
+
+  private interrupt(turnId: number, playedMs: number): void {
+    const target = [this.currentTurn, this.lastTurn, this.previousTurn].find((t) => t?.id === turnId);
+    if (!target) {
+      this.sendError('stale_turn', `turn ${turnId} is not the current or the last turn`);
+      return;
+    }
+    this.deps.log.info({ turn: turnId, played_ms: Math.round(playedMs) }, 'interrupted');
+    target.interrupt(playedMs);
+  }
+
+  private beginTurn(input: TurnInput): void {
+    const conversation = this.conversation;
+    if (!conversation || !this.started) return;
+    // New input while the bot is still answering interrupts it. Without an `interrupt` from the
+    // client we assume the visitor heard all the audio that was sent.
+    this.currentTurn?.interrupt(Number.POSITIVE_INFINITY);
+    const turn = new Turn(++this.turnCounter, {
+      bot: this.deps.bot,
+      providers: this.deps.providers,
+      clients: this.deps.clients,
+      conversation,
+      output: this.started.output,
+      outputSampleRate: DEFAULT_OUTPUT_SAMPLE_RATE,
+      maxHistoryMessages: this.deps.limits.maxHistoryMessages,
+      send: (message) => this.send(message),
+      sendAudio: (pcm) => {
+        if (!this.closed && this.currentTurn === turn) this.deps.socket.send(pcm);
+      },
+      log: this.deps.log,
+    });
+    this.currentTurn = turn;
+    this.previousTurn = this.lastTurn;
+    this.lastTurn = turn;
+    // The interrupted turn settles first, so history keeps its order: its reply, then the new input.
+    this.turnChain = this.turnChain
+      .then(() => turn.run(input))
+      .catch((error: unknown) => this.deps.log.error({ err: String(error) }, 'turn crashed'))
+      .finally(() => {
+        this.deps.conversations.touch(conversation);
+        if (this.currentTurn === turn) {
+          this.currentTurn = undefined;
+          this.send({ type: 'status', state: 'listening' });
+        }
+      });
+  }
+}

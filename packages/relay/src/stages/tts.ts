@@ -1,0 +1,118 @@
+import type OpenAI from 'openai';
+import { Pcm16Framer } from './pcm.js';
+
+export interface SpeechSettings {
+  model: string;
+  voice: string;
+  speed?: number;
+}
+
+export interface SpokenSegment {
+  index: number;
+  text: string;
+  /** PCM bytes of this segment forwarded to the client so far. */
+  bytes: number;
+  /** All of the segment's audio has been forwarded. */
+  complete: boolean;
+}
+
+interface PendingSegment {
+  segment: SpokenSegment;
+  response?: Promise<Response>;
+}
+
+/**
+ * Text-to-speech for a stream of sentence chunks: each chunk's request starts as soon as the chunk
+ * is known (up to `lookahead` ahead of playback), and audio is forwarded strictly in chunk order as
+ * the bytes arrive.
+ */
+export class SpeechPipeline {
+  private readonly pending: PendingSegment[] = [];
+  private started = 0;
+  private consumed = 0;
+  private ended = false;
+  private wake: (() => void) | undefined;
+  readonly segments: SpokenSegment[] = [];
+  firstRequestAt: number | undefined;
+  firstByteAt: number | undefined;
+
+  constructor(
+    private readonly client: OpenAI,
+    private readonly settings: SpeechSettings,
+    private readonly signal: AbortSignal,
+    private readonly lookahead = 3,
+  ) {}
+
+  enqueue(text: string): void {
+    const segment: SpokenSegment = { index: this.segments.length, text, bytes: 0, complete: false };
+    this.segments.push(segment);
+    this.pending.push({ segment });
+    this.pump();
+    this.notify();
+  }
+
+  /** No more chunks will be enqueued. */
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private pump(): void {
+    while (this.started < this.pending.length && this.started - this.consumed < this.lookahead) {
+      const item = this.pending[this.started++];
+      if (!item) break;
+      this.firstRequestAt ??= performance.now();
+      item.response = this.client.audio.speech
+        .create(
+          {
+            model: this.settings.model,
+            voice: this.settings.voice,
+            input: item.segment.text,
+            response_format: 'pcm',
+            ...(this.settings.speed ? { speed: this.settings.speed } : {}),
+          },
+          { signal: this.signal },
+        )
+        .asResponse();
+      // Failures surface when the segment is consumed; don't let an early one go unhandled.
+      item.response.catch(() => undefined);
+    }
+  }
+
+  /**
+   * Forwards every segment's audio in order. `onSegment` runs before a segment's first byte,
+   * `onAudio` for every whole-sample frame. Resolves when all enqueued segments are sent and `end()` was called.
+   */
+  async run(onSegment: (segment: SpokenSegment) => void, onAudio: (pcm: Uint8Array, segment: SpokenSegment) => void): Promise<void> {
+    for (;;) {
+      const item = this.pending[this.consumed];
+      if (!item) {
+        if (this.ended) return;
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      this.pump();
+      const response = await (item.response as Promise<Response>);
+      if (!response.body) throw new Error('speech response has no body');
+      onSegment(item.segment);
+      const framer = new Pcm16Framer();
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        this.signal.throwIfAborted();
+        this.firstByteAt ??= performance.now();
+        const frame = framer.push(chunk);
+        if (!frame) continue;
+        item.segment.bytes += frame.byteLength;
+        onAudio(frame, item.segment);
+      }
+      item.segment.complete = true;
+      this.consumed++;
+      this.pump();
+    }
+  }
+}

@@ -1,0 +1,296 @@
+import OpenAI from 'openai';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { INPUT_SAMPLE_RATE, type ErrorCode, type ServerMessage, type TurnMetrics } from '@voice-bot/sdk/protocol';
+import { SentenceChunker, stripMarkdown } from './chunker.js';
+import type { BotConfig, ProvidersConfig } from './config.js';
+import type { Conversation, ConversationMessage } from './conversations.js';
+import { heardText } from './heard.js';
+import type { Logger } from './logger.js';
+import type { ProviderClients } from './providers.js';
+import { streamChat, type ChatUsage } from './stages/llm.js';
+import { transcribe } from './stages/stt.js';
+import { SpeechPipeline, type SpokenSegment } from './stages/tts.js';
+import { pcm16DurationMs } from './wav.js';
+
+export type TurnInput =
+  | { kind: 'audio'; pcm: Uint8Array }
+  | { kind: 'text'; text: string }
+  /** A scripted assistant line (the bot's greeting): no STT, no LLM. */
+  | { kind: 'say'; text: string };
+
+export interface TurnDeps {
+  bot: BotConfig;
+  providers: ProvidersConfig;
+  clients: ProviderClients;
+  conversation: Conversation;
+  output: 'audio' | 'text';
+  outputSampleRate: number;
+  maxHistoryMessages: number;
+  send(message: ServerMessage): void;
+  sendAudio(pcm: Uint8Array): void;
+  log: Logger;
+}
+
+type Stage = 'stt' | 'llm' | 'tts';
+
+class StageError extends Error {
+  constructor(
+    readonly stage: Stage,
+    override readonly cause: unknown,
+  ) {
+    super(`${stage} failed`);
+  }
+}
+
+async function inStage<T>(stage: Stage, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw error instanceof StageError ? error : new StageError(stage, error);
+  }
+}
+
+const STAGE_NAMES: Record<Stage, string> = { stt: 'speech recognition', llm: 'language model', tts: 'speech synthesis' };
+
+function describeFailure(error: StageError): { code: ErrorCode; message: string } {
+  const what = STAGE_NAMES[error.stage];
+  const cause = error.cause;
+  if (cause instanceof OpenAI.APIConnectionTimeoutError) return { code: 'upstream_timeout', message: `The ${what} service timed out. Please try again.` };
+  if (cause instanceof OpenAI.APIError && cause.status !== undefined) {
+    return { code: `upstream_${error.stage}`, message: `The ${what} service failed (HTTP ${cause.status}). Please try again.` };
+  }
+  return { code: `upstream_${error.stage}`, message: `The ${what} service could not be reached or broke off. Please try again.` };
+}
+
+/**
+ * One exchange: the visitor's utterance (or text) → transcript → streamed reply → sentence chunks
+ * → speech, all forwarded as they happen. A turn ends with exactly one `done` or one `error`.
+ */
+export class Turn {
+  private readonly controller = new AbortController();
+  private readonly startedAt = performance.now();
+  private readonly metrics: Partial<TurnMetrics> = {};
+  private speech: SpeechPipeline | undefined;
+  private replyText = '';
+  private interruptedAtMs: number | undefined;
+  /** Cancelled with its session: ends without a `done`. */
+  private silent = false;
+  private userMessage: ConversationMessage | undefined;
+  private audioBytesOut = 0;
+  /** The stored assistant message, kept so a late `interrupt` can still truncate it. */
+  assistantMessage: ConversationMessage | undefined;
+  finished = false;
+
+  constructor(
+    readonly id: number,
+    private readonly deps: TurnDeps,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get segments(): readonly SpokenSegment[] {
+    return this.speech?.segments ?? [];
+  }
+
+  /** The visitor cut the reply off after hearing `playedMs` of it. */
+  interrupt(playedMs: number): void {
+    if (this.finished) {
+      this.truncateTo(playedMs);
+      return;
+    }
+    this.interruptedAtMs ??= playedMs;
+    this.controller.abort(new Error('interrupted'));
+  }
+
+  /** Ends the turn without a trace for the client (session closing). */
+  cancel(): void {
+    this.silent = true;
+    this.interruptedAtMs ??= Number.POSITIVE_INFINITY;
+    this.controller.abort(new Error('cancelled'));
+  }
+
+  private elapsed(): number {
+    return Math.round(performance.now() - this.startedAt);
+  }
+
+  async run(input: TurnInput): Promise<void> {
+    const { deps } = this;
+    deps.send({ type: 'status', state: 'thinking' });
+    try {
+      let userText: string | undefined;
+      if (input.kind === 'audio') {
+        this.metrics.audio_in_ms = Math.round(pcm16DurationMs(input.pcm.byteLength, INPUT_SAMPLE_RATE));
+        const started = performance.now();
+        userText = await inStage('stt', () =>
+          transcribe(
+            deps.clients.stt,
+            { pcm: input.pcm, model: deps.bot.sttModel ?? deps.providers.stt.model, ...(deps.bot.language ? { language: deps.bot.language } : {}) },
+            this.signal,
+          ),
+        );
+        this.metrics.stt_ms = Math.round(performance.now() - started);
+        deps.send({ type: 'transcript', turn_id: this.id, text: userText, final: true });
+        if (!userText) {
+          deps.send({ type: 'error', code: 'empty_utterance', message: 'No speech was recognised in that utterance.', fatal: false, turn_id: this.id });
+          return;
+        }
+      } else if (input.kind === 'text') {
+        userText = input.text;
+      }
+      if (userText !== undefined) {
+        this.userMessage = { role: 'user', text: userText, turnId: this.id };
+        deps.conversation.messages.push(this.userMessage);
+      }
+      await this.reply(input.kind === 'say' ? input.text : undefined);
+      this.finish();
+    } catch (error) {
+      if (this.interruptedAtMs !== undefined) {
+        this.finish();
+        return;
+      }
+      const failure = error instanceof StageError ? describeFailure(error) : { code: 'internal' as const, message: 'Something went wrong on the relay.' };
+      deps.log.warn({ turn: this.id, code: failure.code, err: error instanceof StageError ? String(error.cause) : String(error) }, 'turn failed');
+      this.recordAssistant(this.replyText.trim(), false);
+      deps.send({ type: 'error', code: failure.code, message: failure.message, fatal: false, turn_id: this.id });
+    } finally {
+      this.finished = true;
+      this.controller.abort();
+    }
+  }
+
+  private async reply(scripted: string | undefined): Promise<void> {
+    const { deps } = this;
+    const speech =
+      deps.output === 'audio'
+        ? new SpeechPipeline(
+            deps.clients.tts,
+            { model: deps.bot.ttsModel ?? deps.providers.tts.model, voice: deps.bot.voice ?? deps.providers.tts.voice },
+            this.signal,
+          )
+        : undefined;
+    this.speech = speech;
+    const chunker = new SentenceChunker();
+    const speak = (chunks: string[]) => {
+      for (const chunk of chunks) {
+        const spoken = stripMarkdown(chunk);
+        if (!spoken) continue;
+        this.metrics.first_sentence_ms ??= this.elapsed();
+        speech?.enqueue(spoken);
+      }
+    };
+    let spokeOnce = false;
+    const playing = speech
+      ? inStage('tts', () =>
+          speech.run(
+            (segment) => deps.send({ type: 'audio_segment', turn_id: this.id, index: segment.index, text: segment.text }),
+            (pcm) => {
+              if (!spokeOnce) {
+                spokeOnce = true;
+                this.metrics.first_audio_ms = this.elapsed();
+                deps.send({ type: 'status', state: 'speaking' });
+              }
+              this.audioBytesOut += pcm.byteLength;
+              deps.sendAudio(pcm);
+            },
+          ),
+        )
+      : Promise.resolve();
+    // Whichever stage fails first stops the other; only that first failure is reported.
+    let firstFailure: unknown;
+    const stopAll = (error: unknown) => {
+      firstFailure ??= error;
+      this.controller.abort(new Error('stage failed'));
+    };
+    playing.catch(stopAll);
+
+    const producing = (async () => {
+      try {
+        if (scripted !== undefined) {
+          this.emitText(scripted);
+          speak(chunker.push(scripted));
+        } else {
+          const llmStarted = performance.now();
+          const usage: ChatUsage | undefined = await inStage('llm', async () => {
+            const stream = streamChat(deps.clients.llm, this.chatRequest(), this.signal);
+            for (;;) {
+              const next = await stream.next();
+              if (next.done) return next.value;
+              this.metrics.llm_ttft_ms ??= Math.round(performance.now() - llmStarted);
+              this.emitText(next.value);
+              speak(chunker.push(next.value));
+            }
+          });
+          if (usage) {
+            this.metrics.prompt_tokens = usage.promptTokens;
+            this.metrics.completion_tokens = usage.completionTokens;
+          }
+        }
+        speak(chunker.flush());
+      } finally {
+        speech?.end();
+      }
+    })();
+
+    producing.catch(stopAll);
+    await Promise.allSettled([producing, playing]);
+    if (firstFailure !== undefined) throw firstFailure;
+  }
+
+  private emitText(delta: string): void {
+    this.replyText += delta;
+    this.deps.send({ type: 'text_delta', turn_id: this.id, delta });
+  }
+
+  private chatRequest() {
+    const { bot, conversation, maxHistoryMessages } = this.deps;
+    const history: ChatCompletionMessageParam[] = conversation.messages
+      .slice(-maxHistoryMessages)
+      .filter((m) => m.text)
+      .map((m) => ({ role: m.role, content: m.text }));
+    return {
+      model: bot.chatModel ?? this.deps.providers.llm.model,
+      messages: [{ role: 'system' as const, content: bot.systemPrompt }, ...history],
+      ...(bot.temperature !== undefined ? { temperature: bot.temperature } : {}),
+      ...(bot.maxTokens !== undefined ? { maxTokens: bot.maxTokens } : {}),
+    };
+  }
+
+  /** What the visitor heard after `playedMs` of playback (Infinity: everything that was sent). */
+  private heard(playedMs: number): string {
+    if (this.deps.output === 'text') return this.replyText.trim();
+    if (!Number.isFinite(playedMs)) return this.segments.filter((s) => s.bytes > 0).map((s) => s.text).join(' ');
+    return heardText(this.segments, playedMs, this.deps.outputSampleRate);
+  }
+
+  private recordAssistant(text: string, interrupted: boolean): void {
+    if (!text) return;
+    this.assistantMessage = { role: 'assistant', text, turnId: this.id, ...(interrupted ? { interrupted: true } : {}) };
+    this.deps.conversation.messages.push(this.assistantMessage);
+  }
+
+  /** A late interrupt: the reply was fully sent, but the visitor stopped it while it was still playing. */
+  private truncateTo(playedMs: number): void {
+    const message = this.assistantMessage;
+    if (!message || message.interrupted) return;
+    const heard = this.heard(playedMs);
+    if (heard.length >= message.text.length) return;
+    message.text = heard;
+    message.interrupted = true;
+  }
+
+  private finish(): void {
+    const interrupted = this.interruptedAtMs !== undefined;
+    const text = interrupted ? this.heard(this.interruptedAtMs ?? 0) : this.replyText.trim();
+    this.recordAssistant(text, interrupted);
+    this.finished = true;
+    if (this.silent) return;
+    const metrics: TurnMetrics = { ...this.metrics, total_ms: this.elapsed() };
+    if (this.speech?.firstRequestAt !== undefined && this.speech.firstByteAt !== undefined) {
+      metrics.tts_ttfb_ms = Math.round(this.speech.firstByteAt - this.speech.firstRequestAt);
+    }
+    if (this.audioBytesOut > 0) metrics.audio_out_ms = Math.round(pcm16DurationMs(this.audioBytesOut, this.deps.outputSampleRate));
+    this.deps.send({ type: 'done', turn_id: this.id, text, interrupted, metrics });
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Every error the relay reports, as `error.code` on the socket or `error.code` in an HTTP JSON body.
+ * `docs/protocol.md` documents each one; keep the two in step.
+ */
+export const ERROR_CODES = [
+  // handshake / HTTP
+  'invalid_key',
+  'key_revoked',
+  'origin_not_allowed',
+  'bot_not_allowed',
+  'unknown_bot',
+  'invalid_token',
+  'token_expired',
+  'token_reused',
+  'missing_origin',
+  'bad_request',
+  'not_found',
+  // protocol
+  'bad_json',
+  'unknown_type',
+  'invalid_message',
+  'message_too_large',
+  'protocol_version',
+  'not_started',
+  'already_started',
+  'binary_not_expected',
+  'bad_audio_frame',
+  'empty_utterance',
+  'utterance_too_long',
+  'text_too_long',
+  'stale_turn',
+  // providers
+  'upstream_stt',
+  'upstream_llm',
+  'upstream_tts',
+  'upstream_timeout',
+  'internal',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** WebSocket close codes the relay uses (4000–4999 is the application range). */
+export const CLOSE_CODES = {
+  normal: 1000,
+  goingAway: 1001,
+  policyViolation: 1008,
+  messageTooBig: 1009,
+  internalError: 1011,
+  protocolVersion: 4000,
+  startTimeout: 4001,
+  keyRevoked: 4003,
+} as const;
+
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,141 @@
+import * as v from 'valibot';
+
+/** Semver of the wire protocol. Peers must share the major version. */
+export const PROTOCOL_VERSION = '1.0.0';
+/** WebSocket subprotocol the relay selects; the session token travels as `bearer.<token>` beside it. */
+export const SUBPROTOCOL = 'voicebot.v1';
+export const TOKEN_SUBPROTOCOL_PREFIX = 'bearer.';
+/** Client → relay audio: PCM16LE mono at this rate, in binary frames. */
+export const INPUT_SAMPLE_RATE = 16_000;
+/** Relay → client audio default (OpenAI `response_format: "pcm"`). The relay announces the real rate in `ready`. */
+export const DEFAULT_OUTPUT_SAMPLE_RATE = 24_000;
+
+const TurnId = v.pipe(v.number(), v.integer(), v.minValue(0));
+const Modality = v.picklist(['audio', 'text']);
+const Metadata = v.record(v.string(), v.union([v.string(), v.number(), v.boolean()]));
+
+// ---- client → relay ----------------------------------------------------------------------
+
+export const StartSchema = v.object({
+  type: v.literal('start'),
+  protocol_version: v.string(),
+  conversation_id: v.optional(v.pipe(v.string(), v.maxLength(128))),
+  input: v.optional(Modality, 'audio'),
+  output: v.optional(Modality, 'audio'),
+  metadata: v.optional(Metadata),
+});
+export const CommitSchema = v.object({ type: v.literal('commit') });
+export const TextSchema = v.object({
+  type: v.literal('text'),
+  text: v.string(),
+  /** `speech` when the page transcribed the visitor's voice itself (in-browser STT). */
+  source: v.optional(v.picklist(['typed', 'speech']), 'typed'),
+});
+export const InterruptSchema = v.object({
+  type: v.literal('interrupt'),
+  turn_id: TurnId,
+  played_ms: v.pipe(v.number(), v.minValue(0)),
+});
+export const StopSchema = v.object({ type: v.literal('stop') });
+export const PingSchema = v.object({ type: v.literal('ping'), t: v.optional(v.number()) });
+
+export const ClientMessageSchema = v.variant('type', [
+  StartSchema,
+  CommitSchema,
+  TextSchema,
+  InterruptSchema,
+  StopSchema,
+  PingSchema,
+]);
+
+export type StartMessage = v.InferOutput<typeof StartSchema>;
+export type StartMessageInput = v.InferInput<typeof StartSchema>;
+export type CommitMessage = v.InferOutput<typeof CommitSchema>;
+export type TextMessage = v.InferOutput<typeof TextSchema>;
+export type TextMessageInput = v.InferInput<typeof TextSchema>;
+export type InterruptMessage = v.InferOutput<typeof InterruptSchema>;
+export type StopMessage = v.InferOutput<typeof StopSchema>;
+export type PingMessage = v.InferOutput<typeof PingSchema>;
+export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>;
+/** What a client may write (defaults not yet applied). */
+export type ClientMessageInput = v.InferInput<typeof ClientMessageSchema>;
+export type ClientMessageType = ClientMessage['type'];
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ['start', 'commit', 'text', 'interrupt', 'stop', 'ping'];
+
+// ---- relay → client ----------------------------------------------------------------------
+
+export const SESSION_STATES = ['listening', 'thinking', 'speaking'] as const;
+export type SessionState = (typeof SESSION_STATES)[number];
+export const TOOL_STATES = ['started', 'done', 'failed'] as const;
+export type ToolState = (typeof TOOL_STATES)[number];
+
+export const HistoryMessageSchema = v.object({
+  role: v.picklist(['user', 'assistant']),
+  text: v.string(),
+  interrupted: v.optional(v.boolean()),
+});
+export type HistoryMessage = v.InferOutput<typeof HistoryMessageSchema>;
+
+/**
+ * Per-turn timings in milliseconds, measured on the relay. `stt_ms`, `llm_ttft_ms` and `tts_ttfb_ms`
+ * are durations of their own stage; `first_sentence_ms`, `first_audio_ms` and `total_ms` count from
+ * the moment the turn started (commit or text received).
+ */
+export const TurnMetricsSchema = v.object({
+  stt_ms: v.optional(v.number()),
+  llm_ttft_ms: v.optional(v.number()),
+  first_sentence_ms: v.optional(v.number()),
+  tts_ttfb_ms: v.optional(v.number()),
+  first_audio_ms: v.optional(v.number()),
+  total_ms: v.number(),
+  audio_in_ms: v.optional(v.number()),
+  audio_out_ms: v.optional(v.number()),
+  prompt_tokens: v.optional(v.number()),
+  completion_tokens: v.optional(v.number()),
+});
+export type TurnMetrics = v.InferOutput<typeof TurnMetricsSchema>;
+
+export const ServerMessageSchema = v.variant('type', [
+  v.object({
+    type: v.literal('ready'),
+    session_id: v.string(),
+    conversation_id: v.string(),
+    protocol_version: v.string(),
+    input_sample_rate: v.number(),
+    output_sample_rate: v.number(),
+    resumed: v.boolean(),
+    history: v.array(HistoryMessageSchema),
+  }),
+  v.object({ type: v.literal('status'), state: v.picklist(SESSION_STATES) }),
+  v.object({ type: v.literal('transcript'), turn_id: TurnId, text: v.string(), final: v.boolean() }),
+  v.object({ type: v.literal('text_delta'), turn_id: TurnId, delta: v.string() }),
+  v.object({
+    type: v.literal('audio_segment'),
+    turn_id: TurnId,
+    index: v.pipe(v.number(), v.integer()),
+    text: v.string(),
+  }),
+  v.object({ type: v.literal('tool'), turn_id: TurnId, name: v.string(), state: v.picklist(TOOL_STATES) }),
+  v.object({
+    type: v.literal('done'),
+    turn_id: TurnId,
+    text: v.string(),
+    interrupted: v.boolean(),
+    metrics: TurnMetricsSchema,
+  }),
+  v.object({
+    type: v.literal('error'),
+    code: v.string(),
+    message: v.string(),
+    fatal: v.boolean(),
+    turn_id: v.optional(TurnId),
+  }),
+  v.object({ type: v.literal('pong'), t: v.optional(v.number()) }),
+]);
+
+export type ServerMessage = v.InferOutput<typeof ServerMessageSchema>;
+export type ServerMessageType = ServerMessage['type'];
+export type ServerMessageOf<T extends ServerMessageType> = Extract<ServerMessage, { type: T }>;
+export type ReadyMessage = ServerMessageOf<'ready'>;
+export type DoneMessage = ServerMessageOf<'done'>;
+export type ErrorMessage = ServerMessageOf<'error'>;

@@ -1,0 +1,215 @@
+import { Emitter } from './emitter.js';
+import { VoiceBotError, type VoiceBotErrorCode } from './errors.js';
+import {
+  CLOSE_CODES,
+  SUBPROTOCOL,
+  TOKEN_SUBPROTOCOL_PREFIX,
+  encodeClientMessage,
+  parseServerMessage,
+  type ClientMessageInput,
+  type ServerMessage,
+} from './protocol/index.js';
+
+export interface ReconnectOptions {
+  /** Attempts after an unexpected close before giving up (default 6). */
+  maxAttempts?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export interface TransportOptions {
+  relayUrl: string;
+  clientKey: string;
+  bot?: string;
+  reconnect?: ReconnectOptions;
+  /** Keepalive interval (default 20 s): proxies close idle sockets. */
+  pingIntervalMs?: number;
+  WebSocketImpl?: typeof WebSocket;
+  fetchImpl?: typeof fetch;
+}
+
+export interface TransportEvents {
+  /** Connected (first time or after a reconnect): send `start` now. */
+  open: { reconnect: boolean };
+  message: ServerMessage;
+  audio: ArrayBuffer;
+  /** The socket closed; `reconnecting` says whether another attempt follows. */
+  close: { code: number; reason: string; reconnecting: boolean };
+  error: VoiceBotError;
+}
+
+/** Close codes after which reconnecting cannot help. */
+const FINAL_CLOSE_CODES = new Set<number>([
+  CLOSE_CODES.normal,
+  CLOSE_CODES.policyViolation,
+  CLOSE_CODES.messageTooBig,
+  CLOSE_CODES.protocolVersion,
+  CLOSE_CODES.keyRevoked,
+]);
+
+interface SessionGrant {
+  token: string;
+  ws_url: string;
+}
+
+/**
+ * The relay connection: fetches a session token, opens `/v1/talk` with it, keeps the socket alive
+ * and reconnects with exponential backoff and jitter when it drops unexpectedly.
+ */
+export class RelayTransport extends Emitter<TransportEvents> {
+  private socket: WebSocket | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private attempts = 0;
+  private closedByUs = false;
+  private everOpened = false;
+
+  constructor(private readonly options: TransportOptions) {
+    super();
+  }
+
+  get connected(): boolean {
+    return this.socket?.readyState === 1;
+  }
+
+  /** Resolves once the socket is open; rejects with a typed error when the relay refuses us. */
+  async connect(): Promise<void> {
+    this.closedByUs = false;
+    await this.openSocket();
+  }
+
+  private async requestToken(): Promise<SessionGrant> {
+    const fetchImpl = this.options.fetchImpl ?? fetch;
+    const base = this.options.relayUrl.replace(/\/+$/, '');
+    let response: Response;
+    try {
+      response = await fetchImpl(`${base}/v1/sessions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.options.clientKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(this.options.bot ? { bot: this.options.bot } : {}),
+      });
+    } catch (cause) {
+      throw new VoiceBotError('relay_unreachable', 'The voice assistant server could not be reached.', { cause });
+    }
+    const body = (await response.json().catch(() => ({}))) as Partial<SessionGrant> & { error?: { code?: string; message?: string } };
+    if (!response.ok || !body.token || !body.ws_url) {
+      const code = (body.error?.code ?? 'relay_unreachable') as VoiceBotErrorCode;
+      throw new VoiceBotError(code, body.error?.message ?? `The voice assistant server answered ${response.status}.`, {
+        status: response.status,
+        fatal: response.status === 401 || response.status === 403,
+      });
+    }
+    return { token: body.token, ws_url: body.ws_url };
+  }
+
+  private async openSocket(): Promise<void> {
+    const grant = await this.requestToken();
+    const WebSocketImpl = this.options.WebSocketImpl ?? WebSocket;
+    const socket = new WebSocketImpl(grant.ws_url, [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${grant.token}`]);
+    socket.binaryType = 'arraybuffer';
+    this.socket = socket;
+    await new Promise<void>((resolve, reject) => {
+      const onOpen = () => {
+        socket.removeEventListener('error', onError);
+        resolve();
+      };
+      const onError = () => {
+        socket.removeEventListener('open', onOpen);
+        reject(new VoiceBotError('relay_unreachable', 'The voice assistant server refused the connection.'));
+      };
+      socket.addEventListener('open', onOpen, { once: true });
+      socket.addEventListener('error', onError, { once: true });
+    });
+    const reconnect = this.everOpened;
+    this.everOpened = true;
+    this.attempts = 0;
+    socket.addEventListener('message', (event: MessageEvent<unknown>) => this.onMessage(event.data));
+    socket.addEventListener('close', (event) => this.onClose(socket, event.code, event.reason));
+    this.startPing();
+    this.emit('open', { reconnect });
+  }
+
+  private onMessage(data: unknown): void {
+    if (data instanceof ArrayBuffer) {
+      this.emit('audio', data);
+      return;
+    }
+    if (typeof data !== 'string') return;
+    let message: ServerMessage | undefined;
+    try {
+      message = parseServerMessage(data);
+    } catch {
+      return;
+    }
+    if (message) this.emit('message', message);
+  }
+
+  private startPing(): void {
+    this.stopPing();
+    const interval = this.options.pingIntervalMs ?? 20_000;
+    this.pingTimer = setInterval(() => this.send({ type: 'ping', t: Date.now() }), interval);
+  }
+
+  private stopPing(): void {
+    if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
+    this.pingTimer = undefined;
+  }
+
+  private onClose(socket: WebSocket, code: number, reason: string): void {
+    if (socket !== this.socket) return;
+    this.stopPing();
+    this.socket = undefined;
+    const maxAttempts = this.options.reconnect?.maxAttempts ?? 6;
+    const reconnecting = !this.closedByUs && !FINAL_CLOSE_CODES.has(code) && this.attempts < maxAttempts;
+    this.emit('close', { code, reason, reconnecting });
+    if (reconnecting) this.scheduleReconnect();
+    else if (!this.closedByUs) this.emit('error', new VoiceBotError('connection_lost', 'The connection to the voice assistant was lost.', { fatal: true }));
+  }
+
+  private scheduleReconnect(): void {
+    const base = this.options.reconnect?.baseDelayMs ?? 500;
+    const max = this.options.reconnect?.maxDelayMs ?? 8_000;
+    const delay = Math.min(max, base * 2 ** this.attempts) * (0.5 + Math.random() * 0.5);
+    this.attempts++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.closedByUs) return;
+      this.openSocket().catch((error: unknown) => {
+        const typed = error instanceof VoiceBotError ? error : new VoiceBotError('relay_unreachable', String(error));
+        const maxAttempts = this.options.reconnect?.maxAttempts ?? 6;
+        if (!typed.fatal && this.attempts < maxAttempts) this.scheduleReconnect();
+        else this.emit('error', new VoiceBotError(typed.code, typed.message, { fatal: true, cause: typed }));
+      });
+    }, delay);
+  }
+
+  send(message: ClientMessageInput): boolean {
+    if (this.socket?.readyState !== 1) return false;
+    this.socket.send(encodeClientMessage(message));
+    return true;
+  }
+
+  sendAudio(pcm: ArrayBuffer | ArrayBufferView): boolean {
+    if (this.socket?.readyState !== 1) return false;
+    this.socket.send(pcm);
+    return true;
+  }
+
+  /** Forces the current socket closed as a network failure would (tests, "retry now" buttons). */
+  dropForTesting(): void {
+    this.socket?.close(4999, 'dropped by client');
+  }
+
+  close(): void {
+    this.closedByUs = true;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.stopPing();
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket && socket.readyState <= 1) {
+      if (socket.readyState === 1) socket.send(encodeClientMessage({ type: 'stop' }));
+      socket.close(CLOSE_CODES.normal, 'client closed');
+    }
+  }
+}

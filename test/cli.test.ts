@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { REPO_ROOT, createSession } from './support/relay.js';
+
+const CLI = join(REPO_ROOT, 'packages/relay/bin/voicebot-relay.js');
+
+describe('voicebot-relay CLI', () => {
+  let dataDir: string;
+  let env: NodeJS.ProcessEnv;
+  let relay: ChildProcess | undefined;
+  let relayUrl = '';
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'voicebot-cli-'));
+    env = { ...process.env, VOICEBOT_DATA_DIR: dataDir, OPENAI_API_KEY: '', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' };
+    relay = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: relay.stdout as NodeJS.ReadableStream });
+    relayUrl = await new Promise<string>((resolve, reject) => {
+      relay?.once('exit', (code) => reject(new Error(`relay exited with ${code}`)));
+      lines.on('line', (line) => {
+        try {
+          const entry = JSON.parse(line) as { msg?: string; url?: string };
+          if (entry.msg === 'relay listening' && entry.url) resolve(entry.url.replace('localhost', '127.0.0.1'));
+        } catch {
+          // not a log line
+        }
+      });
+    });
+  });
+
+  after(async () => {
+    relay?.kill('SIGTERM');
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  function cli(...args: string[]) {
+    const result = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8' });
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  }
+
+  test('keys create prints the secret once; the store keeps only a hash', async () => {
+    const created = cli('keys', 'create', '--origin', 'https://shop.test', '--label', 'Shop', '--json');
+    assert.equal(created.code, 0, created.stderr);
+    const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };
+    assert.match(key, /^vb_pk_/);
+    const stored = await readFile(join(dataDir, 'keys.json'), 'utf8');
+    assert.ok(stored.includes(id));
+    assert.ok(!stored.includes(key));
+    const listed = JSON.parse(cli('keys', 'list', '--json').stdout) as { id: string; label: string; hash?: string }[];
+    const entry = listed.find((k) => k.id === id);
+    assert.equal(entry?.label, 'Shop');
+    assert.equal(entry?.hash, undefined, 'list does not print hashes');
+    assert.ok(!cli('keys', 'list').stdout.includes(key));
+  });
+
+  test('a CLI key works from its origin, is refused from another, and revocation reaches the running relay', async () => {
+    const { id, key } = JSON.parse(cli('keys', 'create', '--origin', 'https://shop.test', '--json').stdout) as { id: string; key: string };
+    assert.equal((await createSession(relayUrl, { key, origin: 'https://shop.test' })).status, 201);
+    const elsewhere = await createSession(relayUrl, { key, origin: 'https://other.test' });
+    assert.equal(elsewhere.status, 403);
+    assert.equal(elsewhere.body.error?.code, 'origin_not_allowed');
+    const revoked = cli('keys', 'revoke', id);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    const after = await createSession(relayUrl, { key, origin: 'https://shop.test' });
+    assert.equal(after.status, 401);
+    assert.equal(after.body.error?.code, 'key_revoked');
+  });
+
+  test('usage errors are explained, not thrown', () => {
+    const noOrigin = cli('keys', 'create');
+    assert.equal(noOrigin.code, 1);
+    assert.match(noOrigin.stderr, /--origin/);
+    const badOrigin = cli('keys', 'create', '--origin', 'shop.test');
+    assert.equal(badOrigin.code, 1);
+    assert.match(badOrigin.stderr, /not an origin/);
+    assert.equal(cli('keys', 'revoke', 'key_nope').code, 1);
+    assert.equal(cli('frobnicate').code, 1);
+    assert.match(cli('--help').stdout, /keys create/);
+  });
+});
