@@ -1,30 +1,121 @@
-// Browser bundles, made from what `tsc -b` emitted into each package's dist/: what a browser
-// loads directly: the SDK as one ESM file, and the AudioWorklet processors copied beside it
-// (worklets must be served as files, never blob: URLs, so strict CSPs work).
-import { copyFile, mkdir, readdir } from 'node:fs/promises';
+// Browser bundles, made from what `tsc -b` emitted into each package's dist/:
+// - packages/sdk/dist/browser/voice-bot-sdk.js      the SDK as ESM (+ chunks/ for lazy parts)
+// - packages/widget/dist/browser/voice-bot.js       the script-tag loader (IIFE, tiny)
+// - packages/widget/dist/browser/voice-bot.esm.js   the <voice-bot> element with the SDK (+ chunks/)
+// Beside each: worklets/ (AudioWorklet processors are served as files, never blob: URLs, so strict
+// CSPs work). The build fails when the first download exceeds its budget.
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
+import { precompress } from './scripts/precompress.mjs';
 
 const WORKLETS = 'packages/sdk/src/audio/worklets';
+const WIDGET_OUT = 'packages/widget/dist/browser';
+const SDK_OUT = 'packages/sdk/dist/browser';
+/** First download of the script tag: loader + widget module, gzip. */
+export const FIRST_DOWNLOAD_BUDGET = 30 * 1024;
 
-/** Copies the worklet modules (plain JS) next to a bundle. */
-function copyWorklets(destination) {
+/** Copies the worklet modules (plain JS, and their .d.ts for the tsc build) next to a bundle. */
+function copyWorklets(...destinations) {
   return {
     name: 'copy-worklets',
     async writeBundle() {
-      await mkdir(destination, { recursive: true });
-      for (const file of await readdir(WORKLETS)) {
-        if (file.endsWith('.js')) await copyFile(join(WORKLETS, file), join(destination, file));
+      for (const destination of destinations) {
+        await mkdir(destination, { recursive: true });
+        for (const file of await readdir(WORKLETS)) {
+          if (file.endsWith('.js') || file.endsWith('.d.ts')) await copyFile(join(WORKLETS, file), join(destination, file));
+        }
       }
     },
   };
 }
 
+const gzipSize = async (file) => gzipSync(await readFile(file), { level: 9 }).byteLength;
+const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+
+/** Prints the sizes a site owner pays for, and fails the build over budget. */
+function reportFirstDownload() {
+  return {
+    name: 'report-first-download',
+    async writeBundle() {
+      const files = ['voice-bot.js', 'voice-bot.esm.js'].map((f) => join(WIDGET_OUT, f));
+      let exists = true;
+      for (const file of files) await readFile(file).catch(() => (exists = false));
+      if (!exists) return;
+      const sizes = await Promise.all(files.map(async (f) => ({ f, raw: (await readFile(f)).byteLength, gz: await gzipSize(f) })));
+      const total = sizes.reduce((n, s) => n + s.gz, 0);
+      for (const s of sizes) console.log(`  ${s.f}: ${kb(s.raw)} raw, ${kb(s.gz)} gzip`);
+      console.log(`  first download (script tag): ${kb(total)} gzip (budget ${kb(FIRST_DOWNLOAD_BUDGET)})`);
+      if (total > FIRST_DOWNLOAD_BUDGET) throw new Error(`first download ${kb(total)} gzip exceeds the ${kb(FIRST_DOWNLOAD_BUDGET)} budget`);
+    },
+  };
+}
+
+const minify = () => terser({ ecma: 2020, module: true, format: { comments: false } });
+
 export default [
   {
     input: 'packages/sdk/dist/index.js',
-    output: { dir: 'packages/sdk/dist/browser', format: 'es', entryFileNames: 'voice-bot-sdk.js', sourcemap: true },
-    plugins: [nodeResolve({ browser: true }), terser({ ecma: 2020, module: true }), copyWorklets('packages/sdk/dist/browser/worklets')],
+    output: { dir: SDK_OUT, format: 'es', entryFileNames: 'voice-bot-sdk.js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: true },
+    plugins: [nodeResolve({ browser: true }), minify(), copyWorklets(join(SDK_OUT, 'worklets'), 'packages/sdk/dist/audio/worklets')],
   },
-];
+  {
+    input: 'packages/widget/dist/index.js',
+    output: { dir: WIDGET_OUT, format: 'es', entryFileNames: 'voice-bot.esm.js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: true },
+    plugins: [nodeResolve({ browser: true }), minify(), copyWorklets(join(WIDGET_OUT, 'worklets'))],
+  },
+  {
+    input: 'packages/widget/dist/loader.js',
+    output: { file: join(WIDGET_OUT, 'voice-bot.js'), format: 'iife', sourcemap: false },
+    plugins: [minify(), reportFirstDownload()],
+  },
+  sileroVadBuild(),
+].map((entry, index, all) =>
+  // After the last bundle: .br/.gz beside every file, so the relay never serves a stale variant.
+  index === all.length - 1 ? { ...entry, plugins: [...entry.plugins, { name: 'precompress', closeBundle: () => precompress() }] } : entry,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Silero VAD (lazy). The SDK reaches packages/sdk/src/audio/silero-vad.ts only through a dynamic
+// import(), so the entries above already emit it (with onnxruntime-web) as chunks/silero-vad-*.js.
+// This entry also builds it standalone as dist/browser/silero-vad.js (tests import it directly)
+// and copies what it loads at run time into vad/ beside each bundle: the model from vad-web and
+// onnxruntime-web's plain WebAssembly backend (no jsep/webgpu/jspi/asyncify variants).
+// A function declaration (hoisted), as the array above is evaluated before this point.
+function sileroVadBuild() {
+  const assets = [
+    '@ricky0123/vad-web/dist/silero_vad_v5.onnx',
+    'onnxruntime-web/ort-wasm-simd-threaded.mjs',
+    'onnxruntime-web/ort-wasm-simd-threaded.wasm',
+  ];
+  const destinations = ['packages/sdk/dist/browser/vad', 'packages/widget/dist/browser/vad'];
+  return {
+    input: 'packages/sdk/dist/audio/silero-vad.js',
+    output: { file: 'packages/sdk/dist/browser/silero-vad.js', format: 'es', sourcemap: true },
+    plugins: [
+      nodeResolve({ browser: true }),
+      terser({ ecma: 2020, module: true, format: { comments: false } }),
+      {
+        name: 'copy-vad-assets',
+        async writeBundle() {
+          // resolved as the SDK package sees them (no new top-level imports in this shared file)
+          const { createRequire } = await import('node:module');
+          const require = createRequire(new URL('./packages/sdk/package.json', import.meta.url));
+          for (const dir of destinations) {
+            await mkdir(dir, { recursive: true });
+            for (const asset of assets) {
+              const from = require.resolve(asset);
+              await copyFile(from, join(dir, asset.slice(asset.lastIndexOf('/') + 1)));
+            }
+          }
+          const chunk = 'packages/sdk/dist/browser/silero-vad.js';
+          const bytes = await readFile(chunk);
+          const gz = gzipSync(bytes, { level: 9 }).byteLength;
+          console.log(`  ${chunk}: ${(bytes.byteLength / 1024).toFixed(1)} KB raw, ${(gz / 1024).toFixed(1)} KB gzip (+ vad/ assets)`);
+        },
+      },
+    ],
+  };
+}

@@ -6,6 +6,7 @@ import { Hono, type Context } from 'hono';
 import { WebSocketServer } from 'ws';
 import { CLOSE_CODES, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, type ErrorCode } from '@voice-bot/sdk/protocol';
 import {
+  ConfigError,
   DEFAULT_BOT,
   DEFAULT_LIMITS,
   providersFromEnv,
@@ -15,14 +16,20 @@ import {
   type ProvidersConfig,
 } from './config.js';
 import { ConversationStore } from './conversations.js';
+import { Hardening, type HardeningOptions, type ShutdownOptions } from './hardening.js';
+import type { SessionGuard } from './limits.js';
+import type { UsageTracker } from './usage.js';
 import { KeyStore, type ClientKeyRecord } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { isOriginAllowed, normaliseOrigin } from './origins.js';
 import { createProviderClients } from './providers.js';
 import { TalkSession } from './session.js';
+import { createHttpTool, type HttpToolConfig } from './tools/http-tool.js';
+import { ToolRunner } from './tools/runner.js';
+import type { ToolDefinition } from './tools/types.js';
 import { SessionTokens, TokenError, type SessionClaims } from './tokens.js';
 
-export interface RelayOptions {
+export interface RelayOptions extends HardeningOptions {
   /** Where keys live. Ignored when `keys` is given. Default `./.voicebot`. */
   dataDir?: string;
   keys?: KeyStore;
@@ -34,6 +41,12 @@ export interface RelayOptions {
   limits?: Partial<LimitsConfig>;
   /** Public base URL (e.g. `https://relay.example.com`) used for `ws_url` behind a proxy. */
   publicUrl?: string;
+  /** Code tools (`defineTool`), available to bots that list them in `tools`. */
+  tools?: ToolDefinition[];
+  /** HTTP integration tools (usually from `voicebot.config.json`). */
+  httpTools?: HttpToolConfig[];
+  /** Hosts HTTP tools may reach although they are private or loopback (off by default: SSRF guard). */
+  toolAllowHosts?: string[];
   /** Static folders to serve, e.g. `{ urlPath: '/widget/', dir: '…/widget/dist' }`. */
   staticDirs?: { urlPath: string; dir: string }[];
   logger?: Logger;
@@ -51,11 +64,19 @@ export interface Relay {
   listen(port: number, hostname?: string): Promise<{ server: ServerType; url: string; port: number }>;
   /** Closes every session and the servers started by `listen`. */
   close(): Promise<void>;
+  /** Graceful stop: new sessions get 503, turns in flight finish (≤ `graceMs`), sockets close with 1001, then `close()`. */
+  shutdown(options?: ShutdownOptions): Promise<void>;
+  /** Prometheus registry of this relay (served at `/metrics` when enabled). */
+  metrics: Hardening['metrics']['registry'];
+  /** Per-key usage counters. */
+  usage: UsageTracker;
 }
 
 interface TalkGrant {
   claims: SessionClaims;
   bot: BotConfig;
+  /** The key's effective limits. */
+  limits: LimitsConfig;
 }
 
 type RelayEnv = { Variables: { allowedOrigin: string | undefined; talk: TalkGrant } };
@@ -80,6 +101,33 @@ function tokenFromSubprotocols(header: string | undefined): { offered: boolean; 
   return { offered: protocols.includes(SUBPROTOCOL), token };
 }
 
+/** One runner per bot, holding the tools the bot lists (an unknown name is a configuration error). */
+function buildToolRunners(bots: readonly BotConfig[], options: RelayOptions): Map<string, ToolRunner> {
+  const policy = { allowHosts: options.toolAllowHosts ?? [] };
+  const available = new Map<string, ToolDefinition>();
+  for (const tool of [...(options.tools ?? []), ...(options.httpTools ?? []).map((config) => createHttpTool(config, policy))]) {
+    if (available.has(tool.name)) throw new ConfigError(`tool ${tool.name} is defined twice`);
+    available.set(tool.name, tool);
+  }
+  return new Map(
+    bots.map((bot) => {
+      const tools = (bot.tools ?? []).map((name) => {
+        const tool = available.get(name);
+        if (!tool) throw new ConfigError(`bot ${bot.id} lists tool ${name}, which is not defined`);
+        return tool;
+      });
+      return [bot.id, new ToolRunner(tools)];
+    }),
+  );
+}
+
+/** Content-hashed chunks never change; entry files and assets are revalidated now and then. */
+function cacheControl(path: string): string {
+  if (/\/chunks\/[^/]+-[A-Za-z0-9_-]{6,}\.js$/.test(path)) return 'public, max-age=31536000, immutable';
+  if (/\.(wasm|onnx|mjs)$/.test(path)) return 'public, max-age=86400';
+  return 'public, max-age=300';
+}
+
 export function createRelay(options: RelayOptions = {}): Relay {
   const logger = options.logger ?? createLogger();
   const keys = options.keys ?? KeyStore.inDataDir(options.dataDir ?? '.voicebot');
@@ -91,8 +139,10 @@ export function createRelay(options: RelayOptions = {}): Relay {
   const providers = options.providers ?? providersFromEnv();
   const clients = createProviderClients(providers);
   const conversations = new ConversationStore(limits.conversationTtlMs, limits.maxConversations);
+  const toolRunners = buildToolRunners(bots, options);
   const sessions = new Set<TalkSession>();
   const servers = new Set<ServerType>();
+  const hardening = new Hardening({ options, limits, keys, bots, logger });
 
   const websocketServer = new WebSocketServer({
     noServer: true,
@@ -102,6 +152,8 @@ export function createRelay(options: RelayOptions = {}): Relay {
   });
 
   const app = new Hono<RelayEnv>();
+  app.use('*', hardening.securityHeaders());
+  hardening.mount(app);
 
   /** Key + origin + bot checks shared by session creation. */
   async function authorise(secret: string | undefined, origin: string | undefined, botId: string | undefined): Promise<HttpError | { key: ClientKeyRecord; origin: string; bot: BotConfig }> {
@@ -118,9 +170,12 @@ export function createRelay(options: RelayOptions = {}): Relay {
     return { key, origin: canonical, bot };
   }
 
-  const fail = (c: Context<RelayEnv>, error: HttpError) => c.json({ error: { code: error.code, message: error.message } }, error.status);
+  const fail = (c: Context<RelayEnv>, error: HttpError) => {
+    hardening.metrics.error(error.code);
+    return c.json({ error: { code: error.code, message: error.message } }, error.status);
+  };
 
-  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/healthz', (c) => (hardening.draining ? c.json({ ok: false, draining: true }, 503) : c.json({ ok: true })));
 
   // Errors carry no secrets, so any page may read them (the widget explains "key not allowed on
   // this site"); a token is only ever readable by an origin the key allows.
@@ -144,6 +199,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
   });
 
   app.post('/v1/sessions', async (c) => {
+    if (hardening.draining) return hardening.shuttingDown(c);
     let body: { key?: unknown; bot?: unknown } = {};
     const text = await c.req.text();
     if (text.length > 4096) return fail(c, httpError(400, 'bad_request', 'request body is too large'));
@@ -163,6 +219,8 @@ export function createRelay(options: RelayOptions = {}): Relay {
       logger.info({ code: result.code, origin: c.req.header('origin') }, 'session refused');
       return fail(c, result);
     }
+    const refusal = await hardening.admitSession(c, result.key);
+    if (refusal) return hardening.refuse(c, refusal);
     const { token, expiresAt } = await tokens.issue({ keyId: result.key.id, origin: result.origin, bot: result.bot.id });
     c.set('allowedOrigin', c.req.header('origin'));
     const base = new URL(options.publicUrl ?? c.req.url);
@@ -175,6 +233,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
     '/v1/talk',
     async (c, next) => {
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return fail(c, httpError(400, 'bad_request', 'this endpoint only accepts WebSocket upgrades'));
+      if (hardening.draining) return hardening.shuttingDown(c);
       const { offered, token } = tokenFromSubprotocols(c.req.header('sec-websocket-protocol'));
       if (!offered) return fail(c, httpError(400, 'bad_request', `offer the ${SUBPROTOCOL} subprotocol`));
       if (!token) return fail(c, httpError(401, 'invalid_token', 'no session token in Sec-WebSocket-Protocol'));
@@ -192,24 +251,30 @@ export function createRelay(options: RelayOptions = {}): Relay {
       if (!key || key.revoked_at) return fail(c, httpError(401, 'key_revoked', 'the client key behind this token has been revoked'));
       const bot = bots.find((b) => b.id === claims.bot);
       if (!bot) return fail(c, httpError(403, 'unknown_bot', 'the bot of this token no longer exists'));
+      const keyLimits = hardening.keyLimits(key);
+      const refusal = hardening.admitUpgrade(key, keyLimits);
+      if (refusal) return hardening.refuse(c, refusal);
       try {
         tokens.consume(claims);
       } catch (error) {
         if (error instanceof TokenError) return fail(c, httpError(401, error.code, error.message));
         throw error;
       }
-      c.set('talk', { claims, bot });
+      hardening.reserve(key, keyLimits);
+      c.set('talk', { claims, bot, limits: keyLimits });
       await next();
     },
     upgradeWebSocket((c) => {
-      const { claims, bot } = c.get('talk');
+      const { claims, bot, limits: talkLimits } = c.get('talk');
       const sessionId = `sess_${randomBytes(9).toString('base64url')}`;
       const log = logger.child({ session: sessionId, key_id: claims.keyId, bot: bot.id });
       let session: TalkSession | undefined;
+      let guard: SessionGuard | undefined;
       return {
         onOpen(_event, ws) {
           const raw = ws.raw;
           if (!raw) return;
+          guard = hardening.guard(sessionId, claims.keyId, talkLimits, log);
           session = new TalkSession({
             id: sessionId,
             keyId: claims.keyId,
@@ -217,23 +282,28 @@ export function createRelay(options: RelayOptions = {}): Relay {
             providers,
             clients,
             conversations,
-            limits,
-            socket: { send: (data) => raw.send(data), close: (code, reason) => raw.close(code, reason) },
+            tools: toolRunners.get(bot.id) as ToolRunner,
+            limits: talkLimits,
+            socket: hardening.countingSocket({ send: (data) => raw.send(data), close: (code, reason) => raw.close(code, reason) }),
             log,
+            hooks: guard,
           });
+          guard.attach(session);
+          hardening.opened({ id: sessionId, keyId: claims.keyId, session, guard });
           sessions.add(session);
           log.info('socket open');
         },
         onMessage(event) {
           const data: unknown = event.data;
-          if (typeof data === 'string') session?.onText(data);
-          else if (data instanceof ArrayBuffer) session?.onBinary(new Uint8Array(data));
+          if (typeof data === 'string') guard?.frame('json', Buffer.byteLength(data), () => session?.onText(data));
+          else if (data instanceof ArrayBuffer) guard?.frame('audio', data.byteLength, () => session?.onBinary(new Uint8Array(data)));
         },
         onClose(event) {
           if (session) {
             session.onClose();
             sessions.delete(session);
           }
+          hardening.closed(sessionId, guard);
           log.info({ code: event.code }, 'socket closed');
         },
         onError(event) {
@@ -245,7 +315,16 @@ export function createRelay(options: RelayOptions = {}): Relay {
 
   for (const { urlPath, dir } of options.staticDirs ?? []) {
     const prefix = urlPath.endsWith('/') ? urlPath : `${urlPath}/`;
-    app.use(`${prefix}*`, serveStatic({ root: dir, rewriteRequestPath: (path) => path.slice(prefix.length - 1) }));
+    app.use(`${prefix}*`, async (c, next) => {
+      await next();
+      if (c.res.status !== 200) return;
+      // Pages on other origins import these modules, worklets and wasm files: that needs CORS.
+      c.res.headers.set('Access-Control-Allow-Origin', '*');
+      c.res.headers.set('Cross-Origin-Resource-Policy', 'cross-origin');
+      c.res.headers.set('X-Content-Type-Options', 'nosniff');
+      c.res.headers.set('Cache-Control', cacheControl(c.req.path));
+    });
+    app.use(`${prefix}*`, serveStatic({ root: dir, precompressed: true, rewriteRequestPath: (path) => path.slice(prefix.length - 1) }));
   }
 
   app.notFound((c) => fail(c, httpError(404, 'not_found', 'not found')));
@@ -260,6 +339,12 @@ export function createRelay(options: RelayOptions = {}): Relay {
     keys,
     tokens,
     logger,
+    metrics: hardening.metrics.registry,
+    usage: hardening.usage,
+    async shutdown(shutdownOptions) {
+      await hardening.shutdown(shutdownOptions);
+      await this.close();
+    },
     listen(port, hostname = '127.0.0.1') {
       return new Promise((resolve) => {
         const server = serve({ fetch: app.fetch, port, hostname, websocket: { server: websocketServer } }, (info: AddressInfo) => {
@@ -269,6 +354,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
       });
     },
     async close() {
+      await hardening.close();
       for (const session of sessions) session.close(CLOSE_CODES.goingAway, 'relay shutting down');
       sessions.clear();
       await Promise.all(

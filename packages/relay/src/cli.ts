@@ -14,7 +14,7 @@ import {
   readConfigFile,
   type ConfigFile,
 } from './config.js';
-import { ensureDemoKey, startDemoUpstream } from './demo.js';
+import { clinicHours, ensureDemoKey, startDemoUpstream } from './demo.js';
 import { KeyStore } from './keys.js';
 import { InvalidOriginPattern } from './origins.js';
 
@@ -32,6 +32,10 @@ Environment:
   VOICEBOT_SECRET            signs session tokens (≥ 32 chars; default: generated into the data dir)
   OPENAI_API_KEY, OPENAI_BASE_URL              provider for every stage
   VOICEBOT_{STT,LLM,TTS}_{BASE_URL,API_KEY,MODEL}  per-stage overrides; VOICEBOT_TTS_VOICE
+  VOICEBOT_ADMIN_TOKEN       enables the admin API under /admin (≥ 16 chars)
+  VOICEBOT_METRICS_TOKEN     enables GET /metrics behind this bearer token (VOICEBOT_METRICS=public: no token, =off: never)
+  VOICEBOT_TRUST_PROXY=1     take the client IP from X-Forwarded-For (behind one reverse proxy)
+  VOICEBOT_SHUTDOWN_GRACE_MS on SIGTERM, how long turns in flight may finish (default 10000)
 `;
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -67,9 +71,9 @@ async function serveCommand(args: string[]): Promise<void> {
     closeDemo = demo.close;
   }
   const staticDirs: { urlPath: string; dir: string }[] = [];
-  const widgetDist = resolve(repoRoot, 'packages/widget/dist');
+  const widgetDist = resolve(repoRoot, 'packages/widget/dist/browser');
   if (existsSync(widgetDist)) staticDirs.push({ urlPath: '/widget/', dir: widgetDist });
-  const sdkDist = resolve(repoRoot, 'packages/sdk/dist');
+  const sdkDist = resolve(repoRoot, 'packages/sdk/dist/browser');
   if (values.demo && existsSync(sdkDist)) staticDirs.push({ urlPath: '/sdk/', dir: sdkDist });
   if (values.demo) staticDirs.push({ urlPath: '/', dir: resolve(repoRoot, 'demo') });
 
@@ -80,32 +84,46 @@ async function serveCommand(args: string[]): Promise<void> {
     tokenSecret: await loadTokenSecret(dataDir),
     staticDirs,
   });
-  let demoKey: { id: string; key: string } | undefined;
+  // The demo page asks for its key here; the key is made once the real port is known.
+  let demoConfig: { key: string; offline: boolean } | undefined;
   if (values.demo) {
-    const origins = [`http://localhost:${port}`, `http://127.0.0.1:${port}`];
-    demoKey = await ensureDemoKey(relay.keys, dataDir, origins);
-    const key = demoKey.key;
-    relay.app.get('/demo-config.json', (c) => c.json({ key, offline }));
+    relay.app.get('/demo-config.json', (c) => (demoConfig ? c.json(demoConfig) : c.json({ error: 'starting' }, 503)));
+    relay.app.get('/demo-api/hours', (c) => c.json(clinicHours(c.req.query('day'))));
   }
-  const { url } = await relay.listen(port, host);
+  const { url, port: boundPort } = await relay.listen(port, host);
+  // HTTP tools in the config may build URLs from it (the demo's clinic API lives on this relay).
+  process.env.VOICEBOT_URL ??= url;
   const shown = url.replace('127.0.0.1', 'localhost');
+  let demoKeyId: string | undefined;
+  if (values.demo) {
+    const origins = [`http://localhost:${boundPort}`, `http://127.0.0.1:${boundPort}`];
+    const demoKey = await ensureDemoKey(relay.keys, dataDir, origins);
+    demoKeyId = demoKey.id;
+    demoConfig = { key: demoKey.key, offline };
+  }
   relay.logger.info({ url: shown, demo: values.demo, offline }, 'relay listening');
   if (values.demo) {
     process.stdout.write(
-      `\n  voice-bot demo:   ${shown}/\n  dev client key:   ${demoKey?.id} (allowed on http://localhost:${port})\n` +
+      `\n  voice-bot demo:   ${shown}/\n  dev client key:   ${demoKeyId} (allowed on http://localhost:${boundPort})\n` +
         (offline
           ? '  provider:         OFFLINE DEMO (scripted replies, tone instead of voice).\n' +
             '                    Set OPENAI_API_KEY (or VOICEBOT_*_BASE_URL for a local server) for real answers.\n\n'
           : '  provider:         configured from the environment\n\n'),
     );
   }
+  // SIGTERM/SIGINT: refuse new sessions (503), let turns in flight finish, close sockets with 1001.
+  // A second signal stops at once.
+  const graceMs = Number(process.env.VOICEBOT_SHUTDOWN_GRACE_MS ?? 10_000);
+  let stopping = false;
   const shutdown = async () => {
-    await relay.close();
+    if (stopping) process.exit(1);
+    stopping = true;
+    await relay.shutdown({ graceMs: Number.isFinite(graceMs) && graceMs >= 0 ? graceMs : 10_000 });
     await closeDemo?.();
     process.exit(0);
   };
-  process.once('SIGINT', () => void shutdown());
-  process.once('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
+  process.on('SIGTERM', () => void shutdown());
 }
 
 async function keysCommand(args: string[]): Promise<void> {

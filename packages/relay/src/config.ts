@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { HttpToolConfig } from './tools/http-tool.js';
 
 export interface StageConfig {
   /** OpenAI-compatible base URL, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`. */
@@ -33,6 +34,12 @@ export interface BotConfig {
   voice?: string;
   temperature?: number;
   maxTokens?: number;
+  /** Names of the tools this bot may call (code tools passed to `createRelay`, or HTTP tools from the config). */
+  tools?: string[];
+  /** Spoken while tools run when the model said nothing first, e.g. "One moment, let me check." */
+  toolFiller?: string;
+  /** Tool-call rounds per turn before the model must answer (default 3). */
+  maxToolRounds?: number;
 }
 
 export interface LimitsConfig {
@@ -46,6 +53,25 @@ export interface LimitsConfig {
   /** Conversations are kept in memory this long after their last turn, for resuming. */
   conversationTtlMs: number;
   maxConversations: number;
+  // Hardening (limits.ts). For every rate, count and quota below, 0 means "no limit".
+  /** JSON messages (text frames) a socket may send per second. */
+  messagesPerSecond: number;
+  /** Audio (binary) frames a socket may send per second (20 ms frames in real time = 50/s). */
+  audioFramesPerSecond: number;
+  /** No client frame for this long (and no turn running) closes the socket with 4002. */
+  idleTimeoutMs: number;
+  /** A socket is closed with 4004 after this long, whatever it is doing. */
+  maxSessionMs: number;
+  /** `POST /v1/sessions` per key per minute. */
+  sessionsPerMinutePerKey: number;
+  /** `POST /v1/sessions` per client IP per minute (all keys together). */
+  sessionsPerMinutePerIp: number;
+  /** Open sockets per key. */
+  maxConcurrentSessionsPerKey: number;
+  /** Visitor audio received per key per UTC day, in minutes (fractions allowed). */
+  audioMinutesPerKeyPerDay: number;
+  /** LLM prompt + completion tokens per key per UTC day. */
+  llmTokensPerKeyPerDay: number;
 }
 
 export interface RelayConfig {
@@ -69,6 +95,15 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   startTimeoutMs: 10_000,
   conversationTtlMs: 30 * 60_000,
   maxConversations: 10_000,
+  messagesPerSecond: 20,
+  audioFramesPerSecond: 200,
+  idleTimeoutMs: 60_000,
+  maxSessionMs: 30 * 60_000,
+  sessionsPerMinutePerKey: 120,
+  sessionsPerMinutePerIp: 30,
+  maxConcurrentSessionsPerKey: 50,
+  audioMinutesPerKeyPerDay: 600,
+  llmTokensPerKeyPerDay: 2_000_000,
 };
 
 export const DEFAULT_BOT: BotConfig = {
@@ -110,6 +145,10 @@ export function hasProvider(providers: ProvidersConfig): boolean {
 /** The `voicebot.config.json` file: bots and non-secret settings. Secrets come from the environment. */
 export interface ConfigFile {
   bots?: BotConfig[];
+  /** HTTP integration tools, referenced by name from `bots[].tools`. */
+  tools?: HttpToolConfig[];
+  /** Hosts HTTP tools may reach even though they resolve to private/loopback addresses. */
+  toolAllowHosts?: string[];
   limits?: Partial<LimitsConfig>;
   tokenTtlSeconds?: number;
   publicUrl?: string;
@@ -146,7 +185,11 @@ export function validateBots(bots: readonly BotConfig[]): void {
 }
 
 /** Merges the config file over the environment's provider settings. */
-export function applyConfigFile(file: ConfigFile, env: Env, base: ProvidersConfig = providersFromEnv(env)): Partial<RelayConfig> {
+export function applyConfigFile(
+  file: ConfigFile,
+  env: Env,
+  base: ProvidersConfig = providersFromEnv(env),
+): Partial<RelayConfig> & { httpTools?: HttpToolConfig[]; toolAllowHosts?: string[] } {
   const providers: ProvidersConfig = structuredClone(base);
   for (const name of ['stt', 'llm', 'tts'] as const) {
     const override = file.providers?.[name];
@@ -162,6 +205,8 @@ export function applyConfigFile(file: ConfigFile, env: Env, base: ProvidersConfi
   return {
     providers,
     ...(file.bots ? { bots: file.bots } : {}),
+    ...(file.tools ? { httpTools: file.tools } : {}),
+    ...(file.toolAllowHosts ? { toolAllowHosts: file.toolAllowHosts } : {}),
     limits: { ...DEFAULT_LIMITS, ...file.limits },
     ...(file.tokenTtlSeconds ? { tokenTtlSeconds: file.tokenTtlSeconds } : {}),
     ...(file.publicUrl ? { publicUrl: file.publicUrl } : {}),

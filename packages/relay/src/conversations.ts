@@ -1,8 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { HistoryMessage } from '@voice-bot/sdk/protocol';
+
+export type MetadataValue = string | number | boolean;
 
 export interface ConversationMessage extends HistoryMessage {
   turnId?: number;
+  /** Tool calls and results that led to this reply: shown to the LLM, never to the page. */
+  toolExchange?: ChatCompletionMessageParam[];
 }
 
 export interface Conversation {
@@ -10,7 +15,10 @@ export interface Conversation {
   readonly keyId: string;
   readonly bot: string;
   messages: ConversationMessage[];
-  metadata: Record<string, string | number | boolean>;
+  /** Context the page sent at `start` (untrusted, size-limited). */
+  pageMetadata: Record<string, MetadataValue>;
+  /** Set by tool response mappings; wins over page metadata. */
+  toolMetadata: Record<string, MetadataValue>;
   updatedAt: number;
 }
 
@@ -38,7 +46,8 @@ export class ConversationStore {
       keyId,
       bot,
       messages: [],
-      metadata: {},
+      pageMetadata: {},
+      toolMetadata: {},
       updatedAt: Date.now(),
     };
     this.byId.set(conversation.id, conversation);

@@ -41,6 +41,29 @@ function lastUserText(request: ChatRequest): string {
   return '';
 }
 
+const HOURS: Record<string, string> = {
+  monday: 'open from 9 a.m. to 5 p.m.',
+  tuesday: 'open from 9 a.m. to 5 p.m.',
+  wednesday: 'open from 9 a.m. to 5 p.m.',
+  thursday: 'open from 9 a.m. to 7 p.m.',
+  friday: 'open from 9 a.m. to 5 p.m.',
+  saturday: 'open from 10 a.m. to 2 p.m.',
+  sunday: 'closed',
+};
+
+/** The demo clinic's "booking system" API, which the demo bot's HTTP tool calls. */
+export function clinicHours(day: string | undefined): { day: string; summary: string } {
+  const key = (day ?? '').toLowerCase();
+  return { day: key || 'that day', summary: HOURS[key] ?? 'not a day I know' };
+}
+
+const DAYS = Object.keys(HOURS);
+
+function toolResult(request: ChatRequest): string | undefined {
+  const last = request.messages.at(-1) as { role?: unknown; content?: unknown } | undefined;
+  return last?.role === 'tool' && typeof last.content === 'string' ? last.content : undefined;
+}
+
 const DEMO_REPLIES = [
   'This is the offline demo, so my answers are scripted. To talk to a real model, set OPENAI_API_KEY and restart the relay.',
   'Still the scripted demo here. Everything you see is the real pipeline: your audio went to the relay, and this reply is streamed and spoken sentence by sentence.',
@@ -59,6 +82,14 @@ export async function startDemoUpstream(): Promise<{ providers: ProvidersConfig;
     transcribe: (request: TranscriptionRequest) => `(demo: I heard ${(request.wav.durationMs / 1000).toFixed(1)} seconds of speech)`,
     chat: (request: ChatRequest) => {
       const said = lastUserText(request);
+      // Typed questions about opening hours go through the bot's HTTP tool, as a real model would.
+      const fromTool = toolResult(request);
+      if (fromTool) return { content: `${fromTool} (That came from the clinic's system through the relay's HTTP tool.)` };
+      const offersHours = (request.tools ?? []).some((t) => (t as { function?: { name?: string } }).function?.name === 'opening_hours');
+      if (offersHours && /\b(hours?|open|close)/i.test(said)) {
+        const day = DAYS.find((d) => said.toLowerCase().includes(d)) ?? 'saturday';
+        return { toolCalls: [{ name: 'opening_hours', arguments: JSON.stringify({ day }) }] };
+      }
       const reply = DEMO_REPLIES[turn++ % DEMO_REPLIES.length] ?? '';
       const echo = said.startsWith('(demo:') ? '' : ` You wrote ${said.length} characters.`;
       return { content: `${reply}${echo}` };

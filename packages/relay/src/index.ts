@@ -14,8 +14,13 @@ export {
   type ProvidersConfig,
   type StageConfig,
 } from './config.js';
-export { CLIENT_KEY_PREFIX, KeyStore, type ClientKeyRecord, type NewKey } from './keys.js';
+export { CLIENT_KEY_PREFIX, KeyStore, type ClientKeyRecord, type KeyPatch, type NewKey } from './keys.js';
+export type { HardeningOptions, ShutdownOptions } from './hardening.js';
+export { KEY_LIMIT_FIELDS, effectiveLimits, parseKeyLimits, type KeyLimits } from './limits.js';
+export { UsageTracker, type DayUsage } from './usage.js';
 export { isOriginAllowed, parseOriginPattern } from './origins.js';
 export { SessionTokens, TokenError, type SessionClaims } from './tokens.js';
 export { SentenceChunker, stripMarkdown } from './chunker.js';
 export { createLogger, type Logger } from './logger.js';
+export { defineTool, ToolError, type JsonSchema, type ToolContext, type ToolDefinition } from './tools/types.js';
+export type { HttpToolConfig } from './tools/http-tool.js';

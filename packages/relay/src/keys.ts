@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { KeyLimits } from './limits.js';
 import { parseOriginPattern } from './origins.js';
 
 /** Publishable client keys start with this, so a leaked key is recognisable (secret scanners, logs). */
@@ -17,6 +18,8 @@ export interface ClientKeyRecord {
   origins: string[];
   /** Allowed bot ids; empty means every bot. */
   bots: string[];
+  /** Per-key overrides of the relay's limits (see `limits.ts`); absent fields use the global value. */
+  limits?: KeyLimits;
   created_at: string;
   revoked_at: string | null;
 }
@@ -25,6 +28,16 @@ export interface NewKey {
   origins: readonly string[];
   bots?: readonly string[];
   label?: string;
+  limits?: KeyLimits;
+}
+
+/** What `KeyStore.update` may change. */
+export interface KeyPatch {
+  origins?: readonly string[];
+  bots?: readonly string[];
+  label?: string;
+  /** Replaces the whole override set; `{}` clears it. */
+  limits?: KeyLimits;
 }
 
 interface KeyFile {
@@ -37,7 +50,7 @@ export function hashSecret(secret: string): string {
 }
 
 function publicView(record: ClientKeyRecord): ClientKeyRecord {
-  return { ...record, origins: [...record.origins], bots: [...record.bots] };
+  return { ...record, origins: [...record.origins], bots: [...record.bots], ...(record.limits ? { limits: { ...record.limits } } : {}) };
 }
 
 /**
@@ -97,6 +110,7 @@ export class KeyStore {
       hint: secret.slice(-4),
       origins: [...input.origins],
       bots: [...(input.bots ?? [])],
+      ...(input.limits && Object.keys(input.limits).length > 0 ? { limits: { ...input.limits } } : {}),
       created_at: new Date().toISOString(),
       revoked_at: null,
     };
@@ -114,6 +128,26 @@ export class KeyStore {
     await this.refresh();
     const found = this.records.find((r) => r.id === id);
     return found && publicView(found);
+  }
+
+  /** Changes a key's origins, bots, label or limits. Returns undefined when no key has that id. */
+  async update(id: string, patch: KeyPatch): Promise<ClientKeyRecord | undefined> {
+    if (patch.origins) {
+      if (patch.origins.length === 0) throw new Error('a client key needs at least one allowed origin');
+      for (const origin of patch.origins) parseOriginPattern(origin);
+    }
+    await this.refresh();
+    const found = this.records.find((r) => r.id === id);
+    if (!found) return undefined;
+    if (patch.origins) found.origins = [...patch.origins];
+    if (patch.bots) found.bots = [...patch.bots];
+    if (patch.label !== undefined) found.label = patch.label;
+    if (patch.limits) {
+      if (Object.keys(patch.limits).length > 0) found.limits = { ...patch.limits };
+      else delete found.limits;
+    }
+    await this.persist();
+    return publicView(found);
   }
 
   /** Returns false when no key has that id. Revoking twice is harmless. */

@@ -16,12 +16,28 @@ import type { BotConfig, LimitsConfig, ProvidersConfig } from './config.js';
 import type { Conversation, ConversationStore } from './conversations.js';
 import type { Logger } from './logger.js';
 import type { ProviderClients } from './providers.js';
+import { MetadataError, templateData, validatePageMetadata } from './metadata.js';
+import type { ToolRunner } from './tools/runner.js';
+import { renderTemplate } from './tools/template.js';
 import { Turn, type TurnInput } from './turn.js';
 
 /** The relay's view of one client WebSocket (the raw `ws` socket satisfies it). */
 export interface SessionSocket {
   send(data: string | Uint8Array): void;
   close(code: number, reason: string): void;
+}
+
+/**
+ * Optional checks around a session (limits, quotas, usage, metrics: `limits.ts`). A hook that
+ * returns false has refused: it has already told the client (and may have closed the session).
+ */
+export interface SessionHooks {
+  /** PCM bytes about to be buffered for the utterance. */
+  audioIn(bytes: number): boolean;
+  /** Input is about to start a turn (`say` = the scripted greeting). */
+  beforeTurn(kind: TurnInput['kind']): boolean;
+  /** Every message the session has just sent. */
+  sent(message: ServerMessage): void;
 }
 
 export interface SessionDeps {
@@ -31,9 +47,11 @@ export interface SessionDeps {
   providers: ProvidersConfig;
   clients: ProviderClients;
   conversations: ConversationStore;
+  tools: ToolRunner;
   limits: LimitsConfig;
   socket: SessionSocket;
   log: Logger;
+  hooks?: SessionHooks;
 }
 
 const BYTES_PER_INPUT_MS = (INPUT_SAMPLE_RATE * 2) / 1000;
@@ -69,6 +87,23 @@ export class TalkSession {
   private send(message: ServerMessage): void {
     if (this.closed) return;
     this.deps.socket.send(encodeServerMessage(message));
+    this.deps.hooks?.sent(message);
+  }
+
+  /** Sends a typed error; with `close`, it is fatal and the socket is closed right after. */
+  reject(code: ErrorCode, message: string, close?: { code: number; reason: string }): void {
+    this.sendError(code, message, { fatal: close !== undefined });
+    if (close) this.close(close.code, close.reason);
+  }
+
+  /** A turn is running. */
+  get busy(): boolean {
+    return this.currentTurn !== undefined;
+  }
+
+  /** Settles when the turns started so far have finished. */
+  settled(): Promise<void> {
+    return this.turnChain;
   }
 
   private sendError(code: ErrorCode, message: string, extra: { fatal?: boolean; turn_id?: number } = {}): void {
@@ -128,6 +163,7 @@ export class TalkSession {
       this.sendError('utterance_too_long', `an utterance may last at most ${this.deps.limits.maxUtteranceMs / 1000} s; it was dropped — send commit and speak again`);
       return;
     }
+    if (this.deps.hooks && !this.deps.hooks.audioIn(data.byteLength)) return;
     this.utterance.push(data);
     this.utteranceBytes += data.byteLength;
   }
@@ -185,9 +221,18 @@ export class TalkSession {
       this.close(CLOSE_CODES.protocolVersion, 'protocol version mismatch');
       return;
     }
+    let pageMetadata: StartMessage['metadata'];
+    try {
+      pageMetadata = message.metadata && validatePageMetadata(message.metadata);
+    } catch (error) {
+      if (!(error instanceof MetadataError)) throw error;
+      this.sendError('invalid_message', error.message);
+      return;
+    }
     clearTimeout(this.startTimer);
     this.started = message;
     const { conversation, resumed } = this.deps.conversations.open(message.conversation_id, this.deps.keyId, this.deps.bot.id);
+    if (pageMetadata) conversation.pageMetadata = pageMetadata;
     this.conversation = conversation;
     this.deps.log.info({ conversation: conversation.id, resumed, input: message.input, output: message.output }, 'session started');
     this.send({
@@ -200,7 +245,8 @@ export class TalkSession {
       resumed,
       history: conversation.messages.slice(-MAX_HISTORY_IN_READY).map(({ role, text, interrupted }) => ({ role, text, ...(interrupted ? { interrupted } : {}) })),
     });
-    if (!resumed && this.deps.bot.greeting) this.beginTurn({ kind: 'say', text: this.deps.bot.greeting });
+    const greeting = this.deps.bot.greeting && renderTemplate(this.deps.bot.greeting, templateData(conversation)).trim();
+    if (!resumed && greeting) this.beginTurn({ kind: 'say', text: greeting });
     else this.send({ type: 'status', state: 'listening' });
   }
 
@@ -235,6 +281,7 @@ export class TalkSession {
   private beginTurn(input: TurnInput): void {
     const conversation = this.conversation;
     if (!conversation || !this.started) return;
+    if (this.deps.hooks && !this.deps.hooks.beforeTurn(input.kind)) return;
     // New input while the bot is still answering interrupts it. Without an `interrupt` from the
     // client we assume the visitor heard all the audio that was sent.
     this.currentTurn?.interrupt(Number.POSITIVE_INFINITY);
@@ -246,6 +293,8 @@ export class TalkSession {
       output: this.started.output,
       outputSampleRate: DEFAULT_OUTPUT_SAMPLE_RATE,
       maxHistoryMessages: this.deps.limits.maxHistoryMessages,
+      tools: this.deps.tools,
+      maxToolRounds: this.deps.bot.maxToolRounds ?? 3,
       send: (message) => this.send(message),
       sendAudio: (pcm) => {
         if (!this.closed && this.currentTurn === turn) this.deps.socket.send(pcm);

@@ -1,16 +1,19 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { INPUT_SAMPLE_RATE, type ErrorCode, type ServerMessage, type TurnMetrics } from '@voice-bot/sdk/protocol';
+import { INPUT_SAMPLE_RATE, heardText, type ErrorCode, type ServerMessage, type TurnMetrics } from '@voice-bot/sdk/protocol';
 import { SentenceChunker, stripMarkdown } from './chunker.js';
 import type { BotConfig, ProvidersConfig } from './config.js';
 import type { Conversation, ConversationMessage } from './conversations.js';
-import { heardText } from './heard.js';
+
 import type { Logger } from './logger.js';
 import type { ProviderClients } from './providers.js';
-import { streamChat, type ChatUsage } from './stages/llm.js';
+import { streamChat, type ChatRound } from './stages/llm.js';
 import { transcribe } from './stages/stt.js';
 import { SpeechPipeline, type SpokenSegment } from './stages/tts.js';
 import { pcm16DurationMs } from './wav.js';
+import { metadataView, setToolMetadata, templateData } from './metadata.js';
+import type { ToolCall, ToolOutcome, ToolRunner } from './tools/runner.js';
+import { renderTemplate } from './tools/template.js';
 
 export type TurnInput =
   | { kind: 'audio'; pcm: Uint8Array }
@@ -26,6 +29,8 @@ export interface TurnDeps {
   output: 'audio' | 'text';
   outputSampleRate: number;
   maxHistoryMessages: number;
+  tools: ToolRunner;
+  maxToolRounds: number;
   send(message: ServerMessage): void;
   sendAudio(pcm: Uint8Array): void;
   log: Logger;
@@ -77,6 +82,8 @@ export class Turn {
   private silent = false;
   private userMessage: ConversationMessage | undefined;
   private audioBytesOut = 0;
+  /** This turn's completed tool calls and results, kept (hidden from the page) for later LLM calls. */
+  private toolExchange: ChatCompletionMessageParam[] | undefined;
   /** The stored assistant message, kept so a late `interrupt` can still truncate it. */
   assistantMessage: ConversationMessage | undefined;
   finished = false;
@@ -211,21 +218,7 @@ export class Turn {
           this.emitText(scripted);
           speak(chunker.push(scripted));
         } else {
-          const llmStarted = performance.now();
-          const usage: ChatUsage | undefined = await inStage('llm', async () => {
-            const stream = streamChat(deps.clients.llm, this.chatRequest(), this.signal);
-            for (;;) {
-              const next = await stream.next();
-              if (next.done) return next.value;
-              this.metrics.llm_ttft_ms ??= Math.round(performance.now() - llmStarted);
-              this.emitText(next.value);
-              speak(chunker.push(next.value));
-            }
-          });
-          if (usage) {
-            this.metrics.prompt_tokens = usage.promptTokens;
-            this.metrics.completion_tokens = usage.completionTokens;
-          }
+          await this.converse(chunker, speak);
         }
         speak(chunker.flush());
       } finally {
@@ -243,15 +236,82 @@ export class Turn {
     this.deps.send({ type: 'text_delta', turn_id: this.id, delta });
   }
 
-  private chatRequest() {
+  /**
+   * LLM rounds: stream text (spoken as it comes), and when the model calls tools, run them on the
+   * relay and go again with their results — at most `maxToolRounds` times per turn.
+   */
+  private async converse(chunker: SentenceChunker, speak: (chunks: string[]) => void): Promise<void> {
+    const { deps } = this;
+    const exchange: ChatCompletionMessageParam[] = [];
+    for (let round = 0; ; round++) {
+      const offerTools = deps.tools.size > 0 && round < deps.maxToolRounds;
+      const llmStarted = performance.now();
+      let roundText = '';
+      const result: ChatRound = await inStage('llm', async () => {
+        const stream = streamChat(deps.clients.llm, this.chatRequest(exchange, offerTools), this.signal);
+        for (;;) {
+          const next = await stream.next();
+          if (next.done) return next.value;
+          this.metrics.llm_ttft_ms ??= Math.round(performance.now() - llmStarted);
+          roundText += next.value;
+          this.emitText(next.value);
+          speak(chunker.push(next.value));
+        }
+      });
+      if (result.usage) {
+        this.metrics.prompt_tokens = (this.metrics.prompt_tokens ?? 0) + result.usage.promptTokens;
+        this.metrics.completion_tokens = (this.metrics.completion_tokens ?? 0) + result.usage.completionTokens;
+      }
+      if (!offerTools || result.toolCalls.length === 0) return;
+      // Say the preamble now, or a filler, so the visitor doesn't wait in silence.
+      speak(chunker.flush());
+      if (!roundText.trim() && deps.bot.toolFiller) speak([deps.bot.toolFiller]);
+      const outcomes = await Promise.all(result.toolCalls.map((call) => this.runTool(call)));
+      exchange.push({
+        role: 'assistant',
+        content: roundText || null,
+        tool_calls: result.toolCalls.map((call) => ({ id: call.id, type: 'function' as const, function: { name: call.name, arguments: call.arguments } })),
+      });
+      result.toolCalls.forEach((call, i) => exchange.push({ role: 'tool', tool_call_id: call.id, content: outcomes[i]?.content ?? '' }));
+      this.toolExchange = exchange;
+      if (roundText && !/\s$/.test(roundText)) this.emitText(' ');
+    }
+  }
+
+  private async runTool(call: ToolCall): Promise<ToolOutcome> {
+    const { deps } = this;
+    const isPublic = deps.tools.isPublic(call.name);
+    deps.send({ type: 'tool', turn_id: this.id, name: call.name, state: 'started' });
+    const outcome = await deps.tools.run(call, {
+      conversationId: deps.conversation.id,
+      bot: deps.bot.id,
+      metadata: metadataView(deps.conversation),
+      setMetadata: (values) => setToolMetadata(deps.conversation, values),
+      signal: this.signal,
+    });
+    deps.log.info({ turn: this.id, tool: call.name, ok: outcome.ok, ...(outcome.ok ? {} : { reason: outcome.error }) }, 'tool call');
+    deps.send({
+      type: 'tool',
+      turn_id: this.id,
+      name: call.name,
+      state: outcome.ok ? 'done' : 'failed',
+      ...(isPublic ? { args: outcome.args, ...(outcome.ok ? { result: outcome.result } : {}) } : {}),
+    });
+    return outcome;
+  }
+
+  private chatRequest(exchange: ChatCompletionMessageParam[], offerTools: boolean) {
     const { bot, conversation, maxHistoryMessages } = this.deps;
     const history: ChatCompletionMessageParam[] = conversation.messages
       .slice(-maxHistoryMessages)
-      .filter((m) => m.text)
-      .map((m) => ({ role: m.role, content: m.text }));
+      .flatMap((m): ChatCompletionMessageParam[] => {
+        const toolPart = m.role === 'assistant' ? (m.toolExchange ?? []) : [];
+        return m.text ? [...toolPart, { role: m.role, content: m.text }] : [];
+      });
     return {
       model: bot.chatModel ?? this.deps.providers.llm.model,
-      messages: [{ role: 'system' as const, content: bot.systemPrompt }, ...history],
+      messages: [{ role: 'system' as const, content: renderTemplate(bot.systemPrompt, templateData(conversation)) }, ...history, ...exchange],
+      ...(offerTools ? { tools: this.deps.tools.definitions() } : {}),
       ...(bot.temperature !== undefined ? { temperature: bot.temperature } : {}),
       ...(bot.maxTokens !== undefined ? { maxTokens: bot.maxTokens } : {}),
     };
@@ -266,7 +326,13 @@ export class Turn {
 
   private recordAssistant(text: string, interrupted: boolean): void {
     if (!text) return;
-    this.assistantMessage = { role: 'assistant', text, turnId: this.id, ...(interrupted ? { interrupted: true } : {}) };
+    this.assistantMessage = {
+      role: 'assistant',
+      text,
+      turnId: this.id,
+      ...(interrupted ? { interrupted: true } : {}),
+      ...(this.toolExchange ? { toolExchange: this.toolExchange } : {}),
+    };
     this.deps.conversation.messages.push(this.assistantMessage);
   }
 

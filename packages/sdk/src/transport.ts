@@ -63,6 +63,8 @@ export class RelayTransport extends Emitter<TransportEvents> {
   private attempts = 0;
   private closedByUs = false;
   private everOpened = false;
+  /** Bumped by `close()`: an open that started before it must not leave a socket behind. */
+  private generation = 0;
 
   constructor(private readonly options: TransportOptions) {
     super();
@@ -103,7 +105,9 @@ export class RelayTransport extends Emitter<TransportEvents> {
   }
 
   private async openSocket(): Promise<void> {
+    const generation = this.generation;
     const grant = await this.requestToken();
+    if (generation !== this.generation) throw new VoiceBotError('not_connected', 'The connection was closed while it was opening.');
     const WebSocketImpl = this.options.WebSocketImpl ?? WebSocket;
     const socket = new WebSocketImpl(grant.ws_url, [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${grant.token}`]);
     socket.binaryType = 'arraybuffer';
@@ -120,6 +124,10 @@ export class RelayTransport extends Emitter<TransportEvents> {
       socket.addEventListener('open', onOpen, { once: true });
       socket.addEventListener('error', onError, { once: true });
     });
+    if (generation !== this.generation) {
+      socket.close(CLOSE_CODES.normal, 'client closed');
+      throw new VoiceBotError('not_connected', 'The connection was closed while it was opening.');
+    }
     const reconnect = this.everOpened;
     this.everOpened = true;
     this.attempts = 0;
@@ -202,6 +210,7 @@ export class RelayTransport extends Emitter<TransportEvents> {
 
   close(): void {
     this.closedByUs = true;
+    this.generation++;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.stopPing();

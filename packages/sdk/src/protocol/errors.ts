@@ -35,6 +35,15 @@ export const ERROR_CODES = [
   'upstream_tts',
   'upstream_timeout',
   'internal',
+  // limits, quotas and lifecycle
+  'rate_limited',
+  'too_many_sessions',
+  'quota_exceeded',
+  'idle_timeout',
+  'session_too_long',
+  'shutting_down',
+  // admin API and /metrics
+  'unauthorized',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -47,7 +56,10 @@ export const CLOSE_CODES = {
   internalError: 1011,
   protocolVersion: 4000,
   startTimeout: 4001,
+  idleTimeout: 4002,
   keyRevoked: 4003,
+  sessionTooLong: 4004,
+  quotaExceeded: 4005,
 } as const;
 
 export class ProtocolError extends Error {

@@ -115,7 +115,15 @@ export const ServerMessageSchema = v.variant('type', [
     index: v.pipe(v.number(), v.integer()),
     text: v.string(),
   }),
-  v.object({ type: v.literal('tool'), turn_id: TurnId, name: v.string(), state: v.picklist(TOOL_STATES) }),
+  v.object({
+    type: v.literal('tool'),
+    turn_id: TurnId,
+    name: v.string(),
+    state: v.picklist(TOOL_STATES),
+    /** Only for tools the bot config marks public. */
+    args: v.optional(v.unknown()),
+    result: v.optional(v.unknown()),
+  }),
   v.object({
     type: v.literal('done'),
     turn_id: TurnId,

@@ -20,10 +20,12 @@
  *   `{ frameMs?: number = 20, targetRate?: number = 16000 }`
  *
  * Messages posted by the processor (`node.port.onmessage`):
- *   `{ type: 'audio', pcm: ArrayBuffer, level: number, seq: number }`
+ *   `{ type: 'audio', pcm: ArrayBuffer, level: number, refLevel: number, seq: number }`
  *        `pcm` is Int16 little-endian mono at `targetRate`, exactly `frameSamples` long (transferred).
  *        `level` is the RMS of the frame, linear 0..1 (1 = full-scale square wave; a full-scale sine
- *        is 0.707). dBFS = 20·log10(level). `seq` counts emitted frames from 0.
+ *        is 0.707). dBFS = 20·log10(level). `seq` counts emitted frames from 0. `refLevel` is the RMS
+ *        of the optional second input (the bot's playback, connected as an echo reference) over the
+ *        same render quanta; 0 when nothing is connected there.
  *   `{ type: 'level', level: 0 }` once per frame period while muted (no audio is emitted then),
  *        so a level meter falls to zero.
  *   `{ type: 'flushed', frames: number }` after a flush request was handled (`frames` = 0 or 1
@@ -56,6 +58,8 @@ class VoicebotCaptureProcessor extends AudioWorkletProcessor {
     /** @private */ this.frame = new Int16Array(this.frameSamples);
     /** @private */ this.fill = 0;
     /** @private */ this.sumSq = 0;
+    /** @private */ this.refSumSq = 0;
+    /** @private */ this.refCount = 0;
     /** @private */ this.seq = 0;
     /** @private */ this.muted = false;
     /** @private */ this.flushRequested = false;
@@ -109,8 +113,11 @@ class VoicebotCaptureProcessor extends AudioWorkletProcessor {
     const fs = this.frameSamples;
     for (let i = this.fill; i < fs; i++) this.frame[i] = 0;
     const level = Math.sqrt(this.sumSq / fs);
+    const refLevel = this.refCount > 0 ? Math.sqrt(this.refSumSq / this.refCount) : 0;
+    this.refSumSq = 0;
+    this.refCount = 0;
     const pcm = this.frame.buffer;
-    this.port.postMessage({ type: 'audio', pcm, level, seq: this.seq++ }, [pcm]);
+    this.port.postMessage({ type: 'audio', pcm, level, refLevel, seq: this.seq++ }, [pcm]);
     this.frame = new Int16Array(fs); // the only per-frame allocation: the transferred buffer
     this.fill = 0;
     this.sumSq = 0;
@@ -135,6 +142,13 @@ class VoicebotCaptureProcessor extends AudioWorkletProcessor {
    */
   process(inputs) {
     if (this.flushRequested) this.doFlush();
+    const reference = inputs[1] && inputs[1][0];
+    if (reference) {
+      let sq = 0;
+      for (let i = 0; i < reference.length; i++) sq += /** @type {number} */ (reference[i]) * /** @type {number} */ (reference[i]);
+      this.refSumSq += sq;
+      this.refCount += reference.length;
+    }
     const input = inputs[0];
     const channels = input ? input.length : 0;
     if (channels === 0) return true; // not connected (yet): produce nothing

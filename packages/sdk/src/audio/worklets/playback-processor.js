@@ -63,8 +63,8 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
 
     /** @private data or the filter tail is pending */ this.playing = false;
     /** @private the tail of the current segment has been flushed */ this.tailFlushed = false;
-    /** @private abs input index at which the resampler was last reset */ this.segStartAbs = 0;
-    /** @private output samples rendered since segStartAbs */ this.renderedSinceReset = 0;
+    /** @private abs input index rendered so far (advances `step` per rendered output sample) */
+    this.playedPos = 0;
 
     /** @private */ this.turnId = -1;
     /** @private */ this.turnStartAbs = 0;
@@ -105,13 +105,9 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
       this.boundaries.push({ turnId, at: this.writeAbs });
       this.lastPushedTurn = turnId;
     }
-    if (!this.playing) {
-      // a new segment: the resampler is in its reset state
-      this.playing = true;
-      this.tailFlushed = false;
-      this.segStartAbs = this.readAbs;
-      this.renderedSinceReset = 0;
-    }
+    // the resampler is in its reset state if we were idle or its tail has been flushed already
+    this.playing = true;
+    this.tailFlushed = false;
     const cap = this.capacity;
     let skip = 0;
     if (n > cap) skip = n - cap; // keep only the newest `cap` samples of a huge chunk
@@ -120,7 +116,7 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     let dropped = skip;
     if (excess > 0) {
       this.readAbs += excess;
-      this.segStartAbs += excess; // the dropped audio is never rendered: shift the played mapping
+      this.playedPos += excess; // the dropped audio is never rendered: skip it in the played count
       dropped += excess;
     }
     let w = this.writeAbs % cap;
@@ -142,7 +138,7 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
 
   /** @private absolute input index played so far */
   playedAbs() {
-    return Math.min(this.readAbs, this.segStartAbs + this.renderedSinceReset * this.step);
+    return this.playedPos;
   }
 
   /** @private */
@@ -159,8 +155,7 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     this.fifoLen = 0;
     this.playing = false;
     this.tailFlushed = false;
-    this.segStartAbs = this.readAbs;
-    this.renderedSinceReset = 0;
+    this.playedPos = this.readAbs;
     this.boundaries.length = 0;
     this.lastPushedTurn = null;
     this.turnStartAbs = this.writeAbs;
@@ -184,16 +179,18 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     const pos = this.playedAbs();
     while (b.length > 0 && /** @type {{at:number}} */ (b[0]).at <= pos) {
       const next = /** @type {{ turnId: number, at: number }} */ (b.shift());
-      if (this.turnPlayedAny && this.turnId !== next.turnId) this.reportProgress();
+      // final progress of the turn that just ended (counted up to its last sample)
+      if (this.turnPlayedAny && this.turnId !== next.turnId) this.reportProgress(next.at);
       this.turnId = next.turnId;
       this.turnStartAbs = next.at;
       this.turnPlayedAny = false;
     }
   }
 
-  /** @private */
-  reportProgress() {
-    const played = this.turnPlayed();
+  /** @private @param {number} [upTo] absolute input index to count up to (default: played position) */
+  reportProgress(upTo) {
+    const played =
+      upTo === undefined ? this.turnPlayed() : Math.max(0, Math.round(Math.min(upTo, this.playedAbs()) - this.turnStartAbs));
     const level = this.levelCount > 0 ? Math.sqrt(this.levelSumSq / this.levelCount) : 0;
     this.levelSumSq = 0;
     this.levelCount = 0;
@@ -256,7 +253,9 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
       if (k > 0) {
         fifo.copyWithin(0, k, this.fifoLen);
         this.fifoLen -= k;
-        this.renderedSinceReset += k;
+        // never beyond what was fed: the filter tail after the last sample is not "played input"
+        this.playedPos = Math.min(this.readAbs, this.playedPos + k * this.step);
+        this.advanceTurns(); // before marking: a turn that starts in this quantum has played now
         this.turnPlayedAny = true;
       }
       this.levelSumSq += sumSq;
@@ -275,13 +274,14 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
         // everything (including the filter tail) has been rendered
         this.playing = false;
         this.tailFlushed = false;
+        this.playedPos = this.readAbs;
         const played = this.turnPlayed();
-        this.segStartAbs = this.readAbs;
-        this.renderedSinceReset = 0;
+        const playedAny = this.turnPlayedAny;
+        this.turnPlayedAny = false; // reported by 'drained': no further final 'played' for it
         this.sinceProgress = 0;
         this.levelSumSq = 0;
         this.levelCount = 0;
-        if (this.turnPlayedAny || played > 0) {
+        if (playedAny || played > 0) {
           this.port.postMessage({
             type: 'drained',
             turnId: this.turnId,

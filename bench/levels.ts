@@ -1,0 +1,288 @@
+/**
+ * One load level = three processes on loopback: the fake upstream, the relay, the load generator
+ * (all forked from here, so the orchestrator itself does no measured work). Returns a summary with
+ * the relay's CPU, RSS, event-loop delay and GC over the streaming window.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { cpus, setPriority } from 'node:os';
+import { join } from 'node:path';
+import { SentenceChunker } from '@voice-bot/relay';
+import { REPLY, REPO_ROOT, firstChunkIndex, machineBusyMs, nextMessage, scriptedFirstAudio, summarize, type IpcMessage, type ProcessStats, type Summary } from './common.js';
+import type { LoadConfig, LoadResult } from './loadgen.js';
+
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+let niceness: number | undefined;
+/**
+ * Runs the benchmark's processes at this niceness (e.g. −10) so that other work on a shared machine
+ * disturbs the figures less. Needs the privilege to lower niceness; silently ignored without it.
+ */
+export function setBenchNiceness(value: number | undefined): void {
+  niceness = value;
+}
+
+/** Forks `bench/<file>` with tsx, IPC on, stdout/stderr shared. */
+export function forkBench(file: string, args: string[] = [], execArgv: string[] = []): ChildProcess {
+  const child = fork(join(REPO_ROOT, 'bench', file), args, {
+    cwd: REPO_ROOT,
+    execArgv: ['--import', 'tsx', ...execArgv],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (niceness !== undefined && child.pid !== undefined) {
+    try {
+      setPriority(child.pid, niceness);
+    } catch {
+      // not permitted: run at normal priority
+    }
+  }
+  return child;
+}
+
+/** Asks a child to exit, kills it if it has not within `ms`. */
+export async function stopChild(child: ChildProcess, ms = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    child.send({ type: 'exit' });
+  } catch {
+    // IPC already closed
+  }
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Starts the fake upstream in its own process. */
+export async function startUpstream(reply = REPLY): Promise<{ child: ChildProcess; url: string }> {
+  const child = forkBench('upstream-server.ts', [JSON.stringify({ reply })]);
+  const ready = await nextMessage<IpcMessage & { url: string }>(child, 'ready', 30_000);
+  return { child, url: ready.url };
+}
+
+export interface LevelOptions {
+  sessions: number;
+  durationMs: number;
+  drainMs: number;
+  spreadMs: number;
+  frameMs: number;
+  thinkMs: number;
+  reply?: string;
+  fixtures?: string[];
+  /** Unmeasured warm-up turns before the window (default 3). */
+  warmupTurns?: number;
+  /** One client key per this many sessions. */
+  sessionsPerKey?: number;
+}
+
+export interface LevelSummary {
+  sessions: number;
+  connected: number;
+  setupFailures: number;
+  setupMs: number;
+  windowMs: number;
+  frameMs: number;
+  turns: number;
+  failedTurns: number;
+  errors: Record<string, number>;
+  unexpectedCloses: number;
+  abandoned: number;
+  framesSent: number;
+  scriptedMs: number;
+  latency: Summary;
+  added: Summary;
+  /** where the added time went (per-turn, from the relay's `done.metrics`) */
+  breakdown: { wire: Summary; upstreamExcess: Summary; relayBetween: Summary };
+  relayMetrics: { stt: Summary; llmTtft: Summary; ttsTtfb: Summary; firstAudio: Summary };
+  uplinkLostTurns: number;
+  uplinkLostBytes: number;
+  downlinkShortTurns: number;
+  downlinkLate: Summary;
+  relay: ProcessStats;
+  relayBaselineRssMb: number;
+  relayIdleRssMb: number;
+  rssPerSessionKb: number;
+  idleRssPerSessionKb: number;
+  cpuMsPerSessionSecond: number;
+  upstream: ProcessStats;
+  loadgen: ProcessStats;
+  sendLag: { p99: number; max: number };
+  lostFrames: boolean;
+  /** whole-machine busy CPU over the window (cores), and what other processes used of it */
+  machineCpuCores?: number;
+  otherCpuCores?: number;
+  pass: boolean;
+  limits: string[];
+}
+
+/** The scripted upstream share of time to first audio for `reply`. */
+export function scriptedFor(reply = REPLY): { totalMs: number; firstSentenceTokenMs: number; chunkerIndex: number } {
+  const chunkerIndex = firstChunkIndex(SentenceChunker, reply);
+  return { ...scriptedFirstAudio(chunkerIndex), chunkerIndex };
+}
+
+export async function runLevel(options: LevelOptions, log: (line: string) => void = () => undefined): Promise<LevelSummary> {
+  const scripted = scriptedFor(options.reply);
+  const upstream = await startUpstream(options.reply);
+  // BENCH_RELAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the relay process.
+  const relayFlags = (process.env.BENCH_RELAY_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
+  const relay = forkBench('relay-server.ts', [JSON.stringify({ upstreamUrl: upstream.url, keys: Math.ceil(options.sessions / (options.sessionsPerKey ?? 50)) })], ['--expose-gc', ...relayFlags]);
+  const loadgen = forkBench('loadgen.ts', ['--child']);
+  try {
+    const [relayReady] = await Promise.all([
+      nextMessage<IpcMessage & { url: string; keys: string[]; baselineRssMb: number }>(relay, 'ready', 30_000),
+      nextMessage(loadgen, 'alive', 30_000),
+    ]);
+    const setupTimeoutMs = 20_000 + options.sessions * 30;
+    const config: LoadConfig = {
+      relayUrl: relayReady.url,
+      keys: relayReady.keys,
+      sessions: options.sessions,
+      durationMs: options.durationMs,
+      drainMs: options.drainMs,
+      spreadMs: options.spreadMs,
+      frameMs: options.frameMs,
+      thinkMs: options.thinkMs,
+      scriptedMs: scripted.totalMs,
+      setupTimeoutMs,
+      warmupTurns: options.warmupTurns ?? 3,
+      ...(options.fixtures ? { fixtures: options.fixtures } : {}),
+    };
+    const bound = setupTimeoutMs + options.durationMs + options.drainMs + 30_000;
+    const connectedP = nextMessage<IpcMessage & { connected: number; setupMs: number }>(loadgen, 'connected', setupTimeoutMs + 10_000);
+    const drainedP = nextMessage(loadgen, 'drained', bound);
+    const resultP = Promise.race([
+      nextMessage<IpcMessage & { result: LoadResult }>(loadgen, 'result', bound + 10_000),
+      nextMessage<IpcMessage & { error: string }>(loadgen, 'failed', bound + 10_000).then((m) => {
+        throw new Error(`load generator failed: ${m.error}`);
+      }),
+    ]);
+    resultP.catch(() => undefined);
+    drainedP.catch(() => undefined);
+    loadgen.send({ type: 'run', config });
+    const connected = await connectedP;
+    log(`  ${options.sessions} sessions: ${connected.connected} open in ${(connected.setupMs / 1000).toFixed(1)} s, streaming ${options.durationMs / 1000} s…`);
+    relay.send({ type: 'rss', gc: true });
+    const idle = await nextMessage<IpcMessage & { rssMb: number }>(relay, 'rss', 10_000);
+    relay.send({ type: 'window-start' });
+    upstream.child.send({ type: 'window-start' });
+    loadgen.send({ type: 'go' });
+    const busy0 = machineBusyMs();
+    const t0 = performance.now();
+    await drainedP;
+    const busy1 = machineBusyMs();
+    const machineCores = busy0 !== undefined && busy1 !== undefined ? (busy1 - busy0) / (performance.now() - t0) : undefined;
+    relay.send({ type: 'window-end' });
+    upstream.child.send({ type: 'stats' });
+    const [relayStats, upstreamStats, result] = await Promise.all([
+      nextMessage<IpcMessage & { stats: ProcessStats }>(relay, 'stats', 10_000),
+      nextMessage<IpcMessage & { stats: ProcessStats }>(upstream.child, 'stats', 10_000),
+      resultP,
+    ]);
+    const summary = summarizeLevel(options, scripted.totalMs, scripted.firstSentenceTokenMs, result.result, relayStats.stats, upstreamStats.stats, relayReady.baselineRssMb, idle.rssMb);
+    if (machineCores !== undefined) {
+      summary.machineCpuCores = machineCores;
+      summary.otherCpuCores = Math.max(0, machineCores - relayStats.stats.cpuCores - upstreamStats.stats.cpuCores - result.result.loadgen.cpuCores);
+      summary.limits = limitingFactors(summary);
+    }
+    return summary;
+  } finally {
+    await Promise.all([stopChild(loadgen), stopChild(relay), stopChild(upstream.child)]);
+  }
+}
+
+function summarizeLevel(
+  options: LevelOptions,
+  scriptedMs: number,
+  tokenMs: number,
+  r: LoadResult,
+  relay: ProcessStats,
+  upstream: ProcessStats,
+  baselineRssMb: number,
+  idleRssMb: number,
+): LevelSummary {
+  const turns = r.turns;
+  const m = (t: (typeof turns)[number], k: string) => t.metrics[k] ?? Number.NaN;
+  const uplinkLost = turns.filter((t) => t.uplinkReceived !== t.uplinkSent);
+  const downlinkShort = turns.filter((t) => t.downlinkReceived < t.downlinkExpected || t.downlinkExpected === 0);
+  const added = summarize(turns.map((t) => t.addedMs));
+  const lostFrames = uplinkLost.length > 0 || downlinkShort.length > 0;
+  const n = r.connected || options.sessions;
+  const summary: LevelSummary = {
+    sessions: options.sessions,
+    connected: r.connected,
+    setupFailures: r.setupFailures,
+    setupMs: r.setupMs,
+    windowMs: r.windowMs,
+    frameMs: options.frameMs,
+    turns: turns.length,
+    failedTurns: r.failedTurns,
+    errors: r.errors,
+    unexpectedCloses: r.unexpectedCloses,
+    abandoned: r.abandoned,
+    framesSent: r.framesSent,
+    scriptedMs,
+    latency: summarize(turns.map((t) => t.latencyMs)),
+    added,
+    breakdown: {
+      wire: summarize(turns.map((t) => t.latencyMs - m(t, 'first_audio_ms'))),
+      upstreamExcess: summarize(turns.map((t) => m(t, 'stt_ms') - 300 + (m(t, 'llm_ttft_ms') - 300) + (m(t, 'tts_ttfb_ms') - 150))),
+      relayBetween: summarize(turns.map((t) => m(t, 'first_audio_ms') - m(t, 'stt_ms') - m(t, 'llm_ttft_ms') - m(t, 'tts_ttfb_ms') - tokenMs)),
+    },
+    relayMetrics: {
+      stt: summarize(turns.map((t) => m(t, 'stt_ms'))),
+      llmTtft: summarize(turns.map((t) => m(t, 'llm_ttft_ms'))),
+      ttsTtfb: summarize(turns.map((t) => m(t, 'tts_ttfb_ms'))),
+      firstAudio: summarize(turns.map((t) => m(t, 'first_audio_ms'))),
+    },
+    uplinkLostTurns: uplinkLost.length,
+    uplinkLostBytes: uplinkLost.reduce((s, t) => s + Math.abs(t.uplinkSent - t.uplinkReceived), 0),
+    downlinkShortTurns: downlinkShort.length,
+    downlinkLate: summarize(turns.map((t) => t.maxLateMs)),
+    relay,
+    relayBaselineRssMb: baselineRssMb,
+    relayIdleRssMb: idleRssMb,
+    rssPerSessionKb: ((relay.rssMaxMb - baselineRssMb) * 1024) / n,
+    idleRssPerSessionKb: ((idleRssMb - baselineRssMb) * 1024) / n,
+    cpuMsPerSessionSecond: relay.cpuMs / (relay.wallMs / 1000) / n,
+    upstream,
+    loadgen: r.loadgen,
+    sendLag: r.sendLag,
+    lostFrames,
+    pass: false,
+    limits: [],
+  };
+  summary.pass =
+    turns.length > 0 &&
+    r.setupFailures === 0 &&
+    r.failedTurns === 0 &&
+    r.unexpectedCloses === 0 &&
+    Object.keys(r.errors).length === 0 &&
+    !lostFrames &&
+    added.p99 <= 50;
+  summary.limits = limitingFactors(summary);
+  return summary;
+}
+
+/** What bounds the level's figures, from the three processes' CPU, event-loop delay and GC. */
+export function limitingFactors(s: LevelSummary): string[] {
+  const out: string[] = [];
+  const gcShare = s.relay.gc.ms / s.relay.wallMs;
+  if (s.relay.cpuCores > 0.85) out.push(`relay CPU (${pct(s.relay.cpuCores)} of its one JS thread)`);
+  if (s.relay.eld.p99 > 20) out.push(`relay event loop (delay p99 ${s.relay.eld.p99.toFixed(0)} ms)`);
+  if (gcShare > 0.05) out.push(`relay GC (${pct(gcShare)} of wall time)`);
+  const total = s.machineCpuCores ?? s.relay.cpuCores + s.upstream.cpuCores + s.loadgen.cpuCores;
+  if (total > 1.7) out.push(`machine CPU (${total.toFixed(2)} of ${cpus().length} cores busy)`);
+  if ((s.otherCpuCores ?? 0) > 0.25) out.push(`other processes on the machine (${(s.otherCpuCores ?? 0).toFixed(2)} cores busy outside the benchmark)`);
+  if (s.upstream.cpuCores > 0.85 || s.upstream.eld.p99 > 20) out.push(`fake upstream (${pct(s.upstream.cpuCores)} CPU, delay p99 ${s.upstream.eld.p99.toFixed(0)} ms)`);
+  if (s.loadgen.cpuCores > 0.85 || s.loadgen.eld.p99 > 20 || s.sendLag.p99 > s.frameMs) out.push(`load generator (${pct(s.loadgen.cpuCores)} CPU, delay p99 ${s.loadgen.eld.p99.toFixed(0)} ms)`);
+  if (out.length === 0) out.push(`nothing saturated: timer granularity and loopback I/O (relay ${pct(s.relay.cpuCores)} CPU)`);
+  return out;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(0)} %`;

@@ -1,0 +1,217 @@
+/**
+ * The admin HTTP API, mounted at `/admin` when an admin token is configured:
+ *
+ *   POST   /admin/keys                 create a key (the secret is in this response only)
+ *   GET    /admin/keys                 list keys
+ *   GET    /admin/keys/:id             one key, with its effective limits and open sessions
+ *   PATCH  /admin/keys/:id             change origins, bots, label, limits
+ *   POST   /admin/keys/:id/revoke      revoke (also DELETE /admin/keys/:id); closes its open sessions
+ *   GET    /admin/keys/:id/usage       usage per UTC day (?days=1..31)
+ *
+ * Every request needs `Authorization: Bearer <admin token>`, compared in constant time.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import type { ErrorCode } from '@voice-bot/sdk/protocol';
+import type { BotConfig, LimitsConfig } from './config.js';
+import type { ClientKeyRecord, KeyPatch, KeyStore } from './keys.js';
+import { LimitsError, effectiveLimits, parseKeyLimits, type KeyLimits } from './limits.js';
+import type { SessionRegistry } from './lifecycle.js';
+import type { Logger } from './logger.js';
+import { InvalidOriginPattern, parseOriginPattern } from './origins.js';
+import type { DayUsage, UsageTracker } from './usage.js';
+
+export interface AdminDeps {
+  token: string;
+  keys: KeyStore;
+  usage: UsageTracker;
+  registry: SessionRegistry;
+  bots: readonly BotConfig[];
+  limits: LimitsConfig;
+  log: Logger;
+}
+
+/** Admin and metrics tokens must be at least this long. */
+export const MIN_TOKEN_LENGTH = 16;
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+/**
+ * A constant-time bearer check: both sides are hashed first, so the comparison never depends on
+ * (or leaks) the expected token's length.
+ */
+export function bearerChecker(token: string): (header: string | undefined) => boolean {
+  const expected = digest(token);
+  return (header) => {
+    const presented = header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
+    return timingSafeEqual(digest(presented ?? ''), expected) && presented !== undefined;
+  };
+}
+
+class BadRequest extends Error {}
+
+function publicKey(record: ClientKeyRecord, global: LimitsConfig, openSessions: number) {
+  const { hash: _hash, ...rest } = record;
+  return { ...rest, limits: record.limits ?? {}, effective_limits: effectiveLimits(global, record.limits), open_sessions: openSessions };
+}
+
+function usageView(day: DayUsage) {
+  return {
+    date: day.date,
+    sessions: day.sessions,
+    sockets: day.sockets,
+    turns: day.turns,
+    audio_minutes: Math.round((day.audio_in_ms / 60_000) * 1000) / 1000,
+    audio_out_minutes: Math.round((day.audio_out_ms / 60_000) * 1000) / 1000,
+    llm_tokens: day.prompt_tokens + day.completion_tokens,
+    prompt_tokens: day.prompt_tokens,
+    completion_tokens: day.completion_tokens,
+    errors: day.errors,
+  };
+}
+
+export function createAdminApp(deps: AdminDeps): Hono {
+  const { keys, usage, registry, log } = deps;
+  const authorised = bearerChecker(deps.token);
+  const app = new Hono();
+  const botIds = new Set(deps.bots.map((b) => b.id));
+
+  const fail = (c: Context, status: 400 | 401 | 404, code: ErrorCode, message: string) => c.json({ error: { code, message } }, status);
+
+  app.use('*', async (c, next) => {
+    c.header('Cache-Control', 'no-store');
+    if (!authorised(c.req.header('authorization'))) {
+      log.warn({ method: c.req.method, path: c.req.path }, 'admin request refused');
+      c.header('WWW-Authenticate', 'Bearer realm="voicebot-admin"');
+      return fail(c, 401, 'unauthorized', 'a valid admin token is required (Authorization: Bearer …)');
+    }
+    await next();
+  });
+
+  async function body(c: Context): Promise<Record<string, unknown>> {
+    const text = await c.req.text();
+    if (text.length > 16_384) throw new BadRequest('request body is too large');
+    let parsed: unknown;
+    try {
+      parsed = text.trim() ? JSON.parse(text) : {};
+    } catch {
+      throw new BadRequest('request body must be JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BadRequest('request body must be a JSON object');
+    return parsed as Record<string, unknown>;
+  }
+
+  function strings(value: unknown, field: string): string[] {
+    if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string' && v.length > 0 && v.length <= 300)) {
+      throw new BadRequest(`${field} must be an array of strings`);
+    }
+    if (value.length > 100) throw new BadRequest(`${field} has too many entries`);
+    return value;
+  }
+
+  function origins(value: unknown): string[] {
+    const list = strings(value, 'origins');
+    if (list.length === 0) throw new BadRequest('origins must not be empty');
+    for (const origin of list) parseOriginPattern(origin);
+    return list;
+  }
+
+  function bots(value: unknown): string[] {
+    const list = strings(value, 'bots');
+    const unknown = list.find((id) => !botIds.has(id));
+    if (unknown !== undefined) throw new BadRequest(`there is no bot ${JSON.stringify(unknown)}`);
+    return list;
+  }
+
+  function label(value: unknown): string {
+    if (typeof value !== 'string' || value.length > 200) throw new BadRequest('label must be a string of at most 200 characters');
+    return value;
+  }
+
+  /** PATCH semantics for limits: fields merge into the current set; `null` removes one (or, for `limits: null`, all). */
+  function mergedLimits(current: KeyLimits | undefined, value: unknown): KeyLimits {
+    if (value === null) return {};
+    if (typeof value !== 'object' || Array.isArray(value)) throw new LimitsError('limits must be an object');
+    const next: Record<string, unknown> = { ...current };
+    for (const [field, v] of Object.entries(value)) {
+      if (v === null) delete next[field];
+      else next[field] = v;
+    }
+    return parseKeyLimits(next);
+  }
+
+  app.onError((error, c) => {
+    if (error instanceof BadRequest || error instanceof LimitsError || error instanceof InvalidOriginPattern) return fail(c, 400, 'bad_request', error.message);
+    log.error({ err: error.message }, 'admin request failed');
+    return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+  });
+
+  app.post('/keys', async (c) => {
+    const input = await body(c);
+    const created = await keys.create({
+      origins: origins(input.origins),
+      bots: input.bots === undefined ? [] : bots(input.bots),
+      label: input.label === undefined ? '' : label(input.label),
+      ...(input.limits !== undefined && input.limits !== null ? { limits: parseKeyLimits(input.limits) } : {}),
+    });
+    log.info({ key_id: created.record.id }, 'admin: key created');
+    // The only time the secret is ever shown.
+    return c.json({ ...publicKey(created.record, deps.limits, 0), key: created.secret }, 201);
+  });
+
+  app.get('/keys', async (c) => {
+    const list = await keys.list();
+    return c.json({ keys: list.map((k) => publicKey(k, deps.limits, registry.countFor(k.id))) });
+  });
+
+  app.get('/keys/:id', async (c) => {
+    const key = await keys.get(c.req.param('id'));
+    if (!key) return fail(c, 404, 'not_found', 'no key with that id');
+    return c.json(publicKey(key, deps.limits, registry.countFor(key.id)));
+  });
+
+  app.patch('/keys/:id', async (c) => {
+    const id = c.req.param('id');
+    const current = await keys.get(id);
+    if (!current) return fail(c, 404, 'not_found', 'no key with that id');
+    const input = await body(c);
+    const known = new Set(['origins', 'bots', 'label', 'limits']);
+    const extra = Object.keys(input).find((field) => !known.has(field));
+    if (extra !== undefined) throw new BadRequest(`${extra} cannot be changed (origins, bots, label, limits can)`);
+    const patch: KeyPatch = {
+      ...(input.origins !== undefined ? { origins: origins(input.origins) } : {}),
+      ...(input.bots !== undefined ? { bots: bots(input.bots) } : {}),
+      ...(input.label !== undefined ? { label: label(input.label) } : {}),
+      ...(input.limits !== undefined ? { limits: mergedLimits(current.limits, input.limits) } : {}),
+    };
+    const updated = await keys.update(id, patch);
+    if (!updated) return fail(c, 404, 'not_found', 'no key with that id');
+    log.info({ key_id: id, fields: Object.keys(patch) }, 'admin: key updated');
+    return c.json(publicKey(updated, deps.limits, registry.countFor(id)));
+  });
+
+  const revoke = async (c: Context) => {
+    const id = c.req.param('id') ?? '';
+    // The revocation poll may close them first; either way these sessions end now.
+    const open = registry.countFor(id);
+    if (!(await keys.revoke(id))) return fail(c, 404, 'not_found', 'no key with that id');
+    const closed = Math.max(open, registry.closeKey(id));
+    const key = await keys.get(id);
+    log.info({ key_id: id, closed_sessions: closed }, 'admin: key revoked');
+    return c.json({ id, revoked_at: key?.revoked_at ?? null, closed_sessions: closed });
+  };
+  app.post('/keys/:id/revoke', revoke);
+  app.delete('/keys/:id', revoke);
+
+  app.get('/keys/:id/usage', async (c) => {
+    const id = c.req.param('id');
+    const key = await keys.get(id);
+    if (!key) return fail(c, 404, 'not_found', 'no key with that id');
+    const days = Number(c.req.query('days') ?? 1);
+    if (!Number.isInteger(days) || days < 1 || days > 31) throw new BadRequest('days must be 1 to 31');
+    return c.json({ key_id: id, open_sessions: registry.countFor(id), days: usage.history(id, days).map(usageView) });
+  });
+
+  app.notFound((c) => fail(c, 404, 'not_found', 'not found'));
+  return app;
+}

@@ -1,0 +1,234 @@
+/**
+ * Glue between `createRelay` (app.ts) and the hardening modules: limits and quotas (limits.ts),
+ * usage (usage.ts), Prometheus metrics (metrics.ts), open-session registry, revocation and
+ * graceful shutdown (lifecycle.ts), the admin API (admin.ts) and security headers.
+ */
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, Env, Hono, MiddlewareHandler } from 'hono';
+import { secureHeaders } from 'hono/secure-headers';
+import type { ErrorCode } from '@voice-bot/sdk/protocol';
+import { MIN_TOKEN_LENGTH, bearerChecker, createAdminApp } from './admin.js';
+import { ConfigError, type BotConfig, type LimitsConfig } from './config.js';
+import type { ClientKeyRecord, KeyStore } from './keys.js';
+import { SessionRegistry, type OpenSession } from './lifecycle.js';
+import { Limiters, SessionGuard, effectiveLimits, validateLimits } from './limits.js';
+import type { Logger } from './logger.js';
+import { RelayMetrics } from './metrics.js';
+import type { SessionSocket } from './session.js';
+import { UsageTracker } from './usage.js';
+
+export interface HardeningOptions {
+  /** Enables the admin API under `/admin` (≥ 16 characters). Default: `VOICEBOT_ADMIN_TOKEN`; unset = no admin API (404). */
+  adminToken?: string;
+  /** Bearer token required by `GET /metrics`. Default: `VOICEBOT_METRICS_TOKEN`. */
+  metricsToken?: string;
+  /**
+   * `GET /metrics`: `false` = off; `'public'` = no token needed (only behind a private network);
+   * default (`true`/unset) = served only when a metrics token is set, 404 otherwise.
+   * Default from `VOICEBOT_METRICS` (`public` or `off`).
+   */
+  metrics?: boolean | 'public';
+  /** Take the client IP (sessions per IP) from the last `X-Forwarded-For` entry: set behind one reverse proxy. Default: `VOICEBOT_TRUST_PROXY=1`. */
+  trustProxy?: boolean;
+  /** Persist per-key usage (and so the daily quotas) in this JSON file across restarts. Default: `VOICEBOT_USAGE_FILE`; unset = memory only. */
+  usageFile?: string;
+  /** How often open sessions' keys are re-checked for revocation (ms, default 2000). */
+  revocationCheckMs?: number;
+}
+
+export interface ShutdownOptions {
+  /** How long turns in flight may take to finish before sockets are closed (default 10 000 ms). */
+  graceMs?: number;
+}
+
+const SHUTTING_DOWN = { status: 503, code: 'shutting_down', message: 'the relay is shutting down; try again in a moment', retryAfter: 5 } as const;
+
+export interface HttpRefusal {
+  status: 429 | 503;
+  code: ErrorCode;
+  message: string;
+  retryAfter: number;
+}
+
+export class Hardening {
+  readonly usage: UsageTracker;
+  readonly metrics: RelayMetrics;
+  readonly registry = new SessionRegistry();
+  readonly limiters: Limiters;
+  private readonly ready: Promise<void>;
+  private readonly adminToken: string | undefined;
+  private readonly metricsToken: string | undefined;
+  private readonly trustProxy: boolean;
+  private readonly metricsMode: boolean | 'public';
+
+  constructor(
+    private readonly deps: {
+      options: HardeningOptions;
+      limits: LimitsConfig;
+      keys: KeyStore;
+      bots: readonly BotConfig[];
+      logger: Logger;
+    },
+  ) {
+    const { options, limits, keys, logger } = deps;
+    validateLimits(limits);
+    const env = process.env;
+    this.adminToken = options.adminToken ?? (env.VOICEBOT_ADMIN_TOKEN || undefined);
+    this.metricsToken = options.metricsToken ?? (env.VOICEBOT_METRICS_TOKEN || undefined);
+    for (const [name, token] of [['admin', this.adminToken], ['metrics', this.metricsToken]] as const) {
+      if (token !== undefined && token.length < MIN_TOKEN_LENGTH) throw new ConfigError(`the ${name} token must be at least ${MIN_TOKEN_LENGTH} characters`);
+    }
+    this.metricsMode = options.metrics ?? (env.VOICEBOT_METRICS === 'public' ? 'public' : env.VOICEBOT_METRICS === 'off' ? false : true);
+    this.trustProxy = options.trustProxy ?? env.VOICEBOT_TRUST_PROXY === '1';
+    const file = options.usageFile ?? (env.VOICEBOT_USAGE_FILE || undefined);
+    this.usage = new UsageTracker(file ? { file } : {});
+    this.ready = this.usage.load();
+    this.metrics = new RelayMetrics(() => this.registry.size);
+    this.limiters = new Limiters(this.usage, (keyId) => this.registry.countFor(keyId));
+    this.registry.watchRevocations(keys, logger, options.revocationCheckMs ?? 2_000);
+  }
+
+  get draining(): boolean {
+    return this.registry.draining;
+  }
+
+  /** Security headers on every response; static files keep the cross-origin CORP they set. */
+  securityHeaders(): MiddlewareHandler {
+    const headers = secureHeaders({ overwrite: false, strictTransportSecurity: 'max-age=15552000', xFrameOptions: 'DENY' });
+    return async (c, next) => {
+      await headers(c, async () => {
+        await next();
+        const type = c.res.headers.get('content-type') ?? '';
+        // API responses are never rendered: nothing may load or frame them.
+        if (type.startsWith('application/json') || type.startsWith('text/plain')) {
+          c.res.headers.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+        }
+      });
+    };
+  }
+
+  /** `GET /metrics` and `/admin`, when enabled. */
+  mount<E extends Env>(app: Hono<E>): void {
+    const { keys, bots, limits, logger } = this.deps;
+    if (this.metricsMode !== false && (this.metricsToken !== undefined || this.metricsMode === 'public')) {
+      const authorised = this.metricsToken !== undefined ? bearerChecker(this.metricsToken) : () => true;
+      app.get('/metrics', async (c) => {
+        if (!authorised(c.req.header('authorization'))) {
+          c.header('WWW-Authenticate', 'Bearer realm="voicebot-metrics"');
+          return c.json({ error: { code: 'unauthorized', message: 'a valid metrics token is required' } }, 401);
+        }
+        return c.body(await this.metrics.registry.metrics(), 200, { 'Content-Type': this.metrics.registry.contentType, 'Cache-Control': 'no-store' });
+      });
+    }
+    if (this.adminToken !== undefined) {
+      app.route(
+        '/admin',
+        createAdminApp({ token: this.adminToken, keys, usage: this.usage, registry: this.registry, bots, limits, log: logger }),
+      );
+    }
+  }
+
+  clientIp(c: Context): string {
+    if (this.trustProxy) {
+      const forwarded = c.req.header('x-forwarded-for')?.split(',').map((s) => s.trim()).filter(Boolean).at(-1);
+      if (forwarded) return forwarded;
+    }
+    try {
+      return getConnInfo(c).remote.address ?? 'unknown';
+    } catch {
+      return 'unknown';
+    }
+  }
+
+  keyLimits(key: ClientKeyRecord): LimitsConfig {
+    return effectiveLimits(this.deps.limits, key.limits);
+  }
+
+  /** `POST /v1/sessions` after the key, origin and bot checks. */
+  async admitSession(c: Context, key: ClientKeyRecord): Promise<HttpRefusal | undefined> {
+    if (this.draining) return SHUTTING_DOWN;
+    await this.ready;
+    const refusal = await this.limiters.admitSession(key.id, this.clientIp(c), this.keyLimits(key));
+    if (refusal) {
+      this.usage.error(key.id, refusal.code);
+      this.deps.logger.info({ key_id: key.id, code: refusal.code }, 'session refused');
+      return refusal;
+    }
+    this.usage.add(key.id, { sessions: 1 });
+    this.metrics.sessionRequest('issued');
+    return undefined;
+  }
+
+  /** The upgrade, before its token is consumed: shutdown, concurrency, quotas. */
+  admitUpgrade(key: ClientKeyRecord, limits: LimitsConfig): HttpRefusal | undefined {
+    if (this.draining) return SHUTTING_DOWN;
+    const refusal = this.limiters.admitUpgrade(key.id, limits);
+    if (refusal) this.usage.error(key.id, refusal.code);
+    return refusal;
+  }
+
+  /** The upgrade's token was consumed: hold a concurrency slot until the socket opens. */
+  reserve(key: ClientKeyRecord, limits: LimitsConfig): void {
+    this.limiters.reserve(key.id, limits);
+  }
+
+  refuse(c: Context, refusal: HttpRefusal): Response {
+    this.metrics.error(refusal.code);
+    c.header('Retry-After', String(refusal.retryAfter));
+    return c.json({ error: { code: refusal.code, message: refusal.message } }, refusal.status);
+  }
+
+  shuttingDown(c: Context): Response {
+    return this.refuse(c, SHUTTING_DOWN);
+  }
+
+  /** Creates the per-socket guard (pass it to the session as `hooks`). */
+  guard(sessionId: string, keyId: string, limits: LimitsConfig, log: Logger): SessionGuard {
+    return new SessionGuard({
+      sessionId,
+      keyId,
+      limits,
+      limiters: this.limiters,
+      usage: this.usage,
+      metrics: this.metrics,
+      log,
+      draining: () => this.draining,
+    });
+  }
+
+  /** Wraps the raw socket so bytes out are counted. */
+  countingSocket(raw: SessionSocket): SessionSocket {
+    return {
+      send: (data) => {
+        raw.send(data);
+        if (typeof data === 'string') this.metrics.bytesOut('json', Buffer.byteLength(data));
+        else this.metrics.bytesOut('audio', data.byteLength);
+      },
+      close: (code, reason) => raw.close(code, reason),
+    };
+  }
+
+  opened(entry: OpenSession): void {
+    this.limiters.opened(entry.keyId);
+    this.registry.add(entry);
+    this.usage.add(entry.keyId, { sockets: 1 });
+    this.metrics.sessionOpened();
+  }
+
+  closed(id: string, guard: SessionGuard | undefined): void {
+    guard?.dispose();
+    this.registry.delete(id);
+  }
+
+  /** Refuse new sessions, let turns in flight finish (≤ graceMs), close sockets with 1001. */
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    this.deps.logger.info({ sessions: this.registry.size, grace_ms: options.graceMs ?? 10_000 }, 'shutting down');
+    await this.registry.drain(options.graceMs ?? 10_000);
+  }
+
+  async close(): Promise<void> {
+    this.registry.draining = true;
+    this.registry.stopWatching();
+    await this.usage.close();
+  }
+}

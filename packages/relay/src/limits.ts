@@ -1,0 +1,472 @@
+/**
+ * Limits, rate limits and quotas: what a publishable key (and whoever holds it) may cost.
+ *
+ * - HTTP, at `POST /v1/sessions`: sessions per minute per key and per client IP, concurrent
+ *   sockets per key, the daily audio and LLM-token quotas → 429 with `Retry-After`.
+ * - At the upgrade: concurrent sockets and quotas again (tokens may have been collected in advance).
+ * - Per socket ({@link SessionGuard}): frame size (a per-key value below the server's `maxPayload`),
+ *   messages per second, idle timeout, maximum session length, and the quotas as the session uses them.
+ *
+ * Every value comes from `LimitsConfig` (global) merged with the key's own `limits`; 0 = no limit.
+ * Rates use `rate-limiter-flexible`'s in-memory store (one process; see docs for several relays).
+ */
+import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { CLOSE_CODES, INPUT_SAMPLE_RATE, type ErrorCode, type ServerMessage } from '@voice-bot/sdk/protocol';
+import type { LimitsConfig } from './config.js';
+import type { Logger } from './logger.js';
+import type { RelayMetrics } from './metrics.js';
+import type { SessionHooks } from './session.js';
+import type { TurnInput } from './turn.js';
+import type { UsageTracker } from './usage.js';
+
+/** Limits a key may override (everything but the relay-wide conversation store sizes). */
+export const KEY_LIMIT_FIELDS = [
+  'maxJsonBytes',
+  'maxAudioFrameBytes',
+  'maxUtteranceMs',
+  'maxTextChars',
+  'maxHistoryMessages',
+  'startTimeoutMs',
+  'messagesPerSecond',
+  'audioFramesPerSecond',
+  'idleTimeoutMs',
+  'maxSessionMs',
+  'sessionsPerMinutePerKey',
+  'sessionsPerMinutePerIp',
+  'maxConcurrentSessionsPerKey',
+  'audioMinutesPerKeyPerDay',
+  'llmTokensPerKeyPerDay',
+] as const satisfies readonly (keyof LimitsConfig)[];
+
+export type KeyLimitField = (typeof KEY_LIMIT_FIELDS)[number];
+export type KeyLimits = Partial<Pick<LimitsConfig, KeyLimitField>>;
+
+/** These must stay positive: 0 would refuse everything rather than mean "no limit". */
+const POSITIVE_FIELDS = new Set<keyof LimitsConfig>(['maxJsonBytes', 'maxAudioFrameBytes', 'maxUtteranceMs', 'maxTextChars', 'maxHistoryMessages', 'startTimeoutMs']);
+/** Fractions make sense only for audio minutes. */
+const FRACTIONAL_FIELDS = new Set<keyof LimitsConfig>(['audioMinutesPerKeyPerDay']);
+
+const BYTES_PER_INPUT_MS = (INPUT_SAMPLE_RATE * 2) / 1000;
+
+export class LimitsError extends Error {
+  override readonly name = 'LimitsError';
+}
+
+function checkValue(field: keyof LimitsConfig, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new LimitsError(`limits.${field} must be a number ≥ 0`);
+  if (!FRACTIONAL_FIELDS.has(field) && !Number.isInteger(value)) throw new LimitsError(`limits.${field} must be a whole number`);
+  if (POSITIVE_FIELDS.has(field) && value === 0) throw new LimitsError(`limits.${field} must be > 0`);
+  return value;
+}
+
+/** Validates a key's `limits` override (from the admin API or the key file). */
+export function parseKeyLimits(input: unknown): KeyLimits {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new LimitsError('limits must be an object');
+  const out: KeyLimits = {};
+  for (const [field, value] of Object.entries(input)) {
+    if (!(KEY_LIMIT_FIELDS as readonly string[]).includes(field)) throw new LimitsError(`limits.${field} is not a per-key limit`);
+    out[field as KeyLimitField] = checkValue(field as KeyLimitField, value);
+  }
+  return out;
+}
+
+/** Validates the relay-wide limits. */
+export function validateLimits(limits: LimitsConfig): void {
+  for (const [field, value] of Object.entries(limits)) checkValue(field as keyof LimitsConfig, value);
+}
+
+/**
+ * The limits that apply to one key. A key's `maxAudioFrameBytes` can only lower the relay's: the
+ * WebSocket server's `maxPayload` is relay-wide.
+ */
+export function effectiveLimits(global: LimitsConfig, key: KeyLimits | undefined): LimitsConfig {
+  if (!key) return global;
+  const merged: LimitsConfig = { ...global };
+  for (const field of KEY_LIMIT_FIELDS) {
+    const value = key[field];
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) merged[field] = value;
+  }
+  merged.maxAudioFrameBytes = Math.min(merged.maxAudioFrameBytes, global.maxAudioFrameBytes);
+  return merged;
+}
+
+/** Daily audio quota in bytes of 16 kHz PCM16 (0 = none). */
+export function audioQuotaBytes(limits: LimitsConfig): number {
+  return Math.round(limits.audioMinutesPerKeyPerDay * 60_000) * BYTES_PER_INPUT_MS;
+}
+
+export interface Refusal {
+  status: 429;
+  code: ErrorCode;
+  message: string;
+  /** Seconds, for the `Retry-After` header. */
+  retryAfter: number;
+}
+
+function secondsToUtcMidnight(now = Date.now()): number {
+  const midnight = new Date(now);
+  midnight.setUTCHours(24, 0, 0, 0);
+  return Math.max(1, Math.ceil((midnight.getTime() - now) / 1000));
+}
+
+/** How long an issued-but-unused upgrade holds a concurrency slot. */
+const RESERVATION_MS = 10_000;
+
+/**
+ * Admission control shared by every session of one relay: rate limiters (one
+ * `RateLimiterMemory` per distinct budget, so a key's own numbers get their own counters),
+ * concurrency slots and quota checks.
+ */
+export class Limiters {
+  private readonly pool = new Map<string, RateLimiterMemory>();
+  /** Upgrades that passed the checks but whose socket is not open yet: key id → expiry times. */
+  private readonly reservations = new Map<string, number[]>();
+
+  constructor(
+    private readonly usage: UsageTracker,
+    /** Open sockets of a key. */
+    private readonly openSockets: (keyId: string) => number,
+  ) {}
+
+  /** The limiter for a budget of `points` per `durationSec` (created on first use). */
+  limiter(name: string, points: number, durationSec: number): RateLimiterMemory {
+    const id = `${name}:${points}:${durationSec}`;
+    let limiter = this.pool.get(id);
+    if (!limiter) {
+      limiter = new RateLimiterMemory({ keyPrefix: id, points, duration: durationSec });
+      this.pool.set(id, limiter);
+    }
+    return limiter;
+  }
+
+  /** Consumes one point; returns the wait in ms when the budget is spent. */
+  private async take(name: string, points: number, key: string): Promise<number | undefined> {
+    if (points <= 0) return undefined;
+    try {
+      await this.limiter(name, points, 60).consume(key);
+      return undefined;
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) return rejection.msBeforeNext;
+      throw rejection;
+    }
+  }
+
+  private reserved(keyId: string): number {
+    const now = Date.now();
+    const live = (this.reservations.get(keyId) ?? []).filter((expiry) => expiry > now);
+    if (live.length > 0) this.reservations.set(keyId, live);
+    else this.reservations.delete(keyId);
+    return live.length;
+  }
+
+  /** Concurrency and quotas: what both session creation and the upgrade check. */
+  private capacity(keyId: string, limits: LimitsConfig): Refusal | undefined {
+    const max = limits.maxConcurrentSessionsPerKey;
+    if (max > 0 && this.openSockets(keyId) + this.reserved(keyId) >= max) {
+      return { status: 429, code: 'too_many_sessions', message: `this key already has ${max} open session${max === 1 ? '' : 's'}; try again later`, retryAfter: 5 };
+    }
+    return this.quota(keyId, limits);
+  }
+
+  /** A daily quota that is used up (used ≥ limit). */
+  quota(keyId: string, limits: LimitsConfig): Refusal | undefined {
+    const audio = audioQuotaBytes(limits);
+    if (audio > 0 && this.usage.audioBytesToday(keyId) >= audio) {
+      return { status: 429, code: 'quota_exceeded', message: "this key's daily audio quota is used up; it resets at 00:00 UTC", retryAfter: secondsToUtcMidnight() };
+    }
+    const tokens = limits.llmTokensPerKeyPerDay;
+    if (tokens > 0 && this.usage.tokensToday(keyId) >= tokens) {
+      return { status: 429, code: 'quota_exceeded', message: "this key's daily language-model quota is used up; it resets at 00:00 UTC", retryAfter: secondsToUtcMidnight() };
+    }
+    return undefined;
+  }
+
+  /** `POST /v1/sessions` for an authorised key: per-IP and per-key rates, concurrency, quotas. */
+  async admitSession(keyId: string, ip: string, limits: LimitsConfig): Promise<Refusal | undefined> {
+    const ipWait = await this.take('sessions-ip', limits.sessionsPerMinutePerIp, ip);
+    if (ipWait !== undefined) {
+      return { status: 429, code: 'rate_limited', message: 'too many sessions from this address; slow down', retryAfter: Math.max(1, Math.ceil(ipWait / 1000)) };
+    }
+    const keyWait = await this.take('sessions-key', limits.sessionsPerMinutePerKey, keyId);
+    if (keyWait !== undefined) {
+      return { status: 429, code: 'rate_limited', message: 'too many sessions for this key; slow down', retryAfter: Math.max(1, Math.ceil(keyWait / 1000)) };
+    }
+    return this.capacity(keyId, limits);
+  }
+
+  /** The upgrade: concurrency and quotas again (before the token is consumed). */
+  admitUpgrade(keyId: string, limits: LimitsConfig): Refusal | undefined {
+    return this.capacity(keyId, limits);
+  }
+
+  /** The upgrade was accepted: the socket holds a concurrency slot until it opens (or 10 s pass). */
+  reserve(keyId: string, limits: LimitsConfig): void {
+    if (limits.maxConcurrentSessionsPerKey <= 0) return;
+    const list = this.reservations.get(keyId) ?? [];
+    list.push(Date.now() + RESERVATION_MS);
+    this.reservations.set(keyId, list);
+  }
+
+  /** The upgraded socket is open (and now counted by `openSockets`): release its reservation. */
+  opened(keyId: string): void {
+    const list = this.reservations.get(keyId);
+    if (!list) return;
+    list.shift();
+    if (list.length === 0) this.reservations.delete(keyId);
+  }
+}
+
+/** What the guard needs from the session it watches (`TalkSession` has these). */
+export interface GuardedSession {
+  reject(code: ErrorCode, message: string, close?: { code: number; reason: string }): void;
+  readonly busy: boolean;
+}
+
+export interface SessionGuardDeps {
+  sessionId: string;
+  keyId: string;
+  limits: LimitsConfig;
+  limiters: Limiters;
+  usage: UsageTracker;
+  metrics: RelayMetrics;
+  log: Logger;
+  /** True once the relay is shutting down: no new turns. */
+  draining(): boolean;
+}
+
+/**
+ * Per-socket limits, quotas, usage and metrics. Frames go through {@link frame} (in arrival order)
+ * before the session sees them; the session calls the {@link SessionHooks} methods.
+ */
+export class SessionGuard implements SessionHooks {
+  private session: GuardedSession | undefined;
+  private closed = false;
+  /** Frames pass the rate limiter one after another, so they reach the session in order. */
+  private chain: Promise<void> = Promise.resolve();
+  private lastActivity = Date.now();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly lifetimeTimer: NodeJS.Timeout | undefined;
+  /** End of the rate window in which the client was last told it is over the limit. */
+  private notifiedUntil = 0;
+  /** Characters of reply text seen per turn, to estimate tokens when the provider reported none. */
+  private readonly replyChars = new Map<number, number>();
+
+  constructor(private readonly deps: SessionGuardDeps) {
+    const { limits } = deps;
+    if (limits.idleTimeoutMs > 0) this.armIdle(limits.idleTimeoutMs);
+    if (limits.maxSessionMs > 0) {
+      this.lifetimeTimer = setTimeout(
+        () =>
+          this.session?.reject('session_too_long', `a session may last at most ${Math.round(limits.maxSessionMs / 1000)} s; start a new one`, {
+            code: CLOSE_CODES.sessionTooLong,
+            reason: 'session too long',
+          }),
+        limits.maxSessionMs,
+      );
+      this.lifetimeTimer.unref();
+    }
+  }
+
+  attach(session: GuardedSession): void {
+    this.session = session;
+  }
+
+  // ── frames ──
+
+  /** A client frame arrived; `deliver` hands it to the session if it passes the limits. */
+  frame(kind: 'json' | 'audio', bytes: number, deliver: () => void): void {
+    if (this.closed) return;
+    this.lastActivity = Date.now();
+    this.deps.metrics.bytesIn(kind, bytes);
+    const { limits } = this.deps;
+    if (bytes > limits.maxAudioFrameBytes) {
+      // The key's own frame limit (the relay-wide one is `maxPayload`, enforced by `ws` with 1009 too).
+      this.session?.reject('message_too_large', `frames are limited to ${limits.maxAudioFrameBytes} bytes for this key`, {
+        code: CLOSE_CODES.messageTooBig,
+        reason: 'frame too large',
+      });
+      return;
+    }
+    if (limits.messagesPerSecond <= 0 && limits.audioFramesPerSecond <= 0) {
+      this.deliver(deliver);
+      return;
+    }
+    this.chain = this.chain.then(() => this.gate(kind, deliver));
+  }
+
+  /** The budget for a kind of frame: JSON messages and audio frames are limited separately. */
+  private budget(kind: 'json' | 'audio'): { name: string; perSecond: number; what: string } {
+    return kind === 'json'
+      ? { name: 'messages', perSecond: this.deps.limits.messagesPerSecond, what: 'messages' }
+      : { name: 'audio-frames', perSecond: this.deps.limits.audioFramesPerSecond, what: 'audio frames' };
+  }
+
+  private deliver(deliver: () => void): void {
+    if (this.closed) return;
+    try {
+      deliver();
+    } catch (error) {
+      this.deps.log.error({ err: String(error) }, 'frame handling failed');
+    }
+  }
+
+  private async gate(kind: 'json' | 'audio', deliver: () => void): Promise<void> {
+    const budget = this.budget(kind);
+    if (budget.perSecond > 0) {
+      try {
+        await this.deps.limiters.limiter(budget.name, budget.perSecond, 1).consume(this.deps.sessionId);
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) {
+          this.deps.log.error({ err: String(rejection) }, 'rate limiter failed');
+          return;
+        }
+        await this.dropped(budget, rejection);
+        return;
+      }
+    }
+    this.deliver(deliver);
+  }
+
+  /**
+   * A frame over its per-second budget is dropped. The first drop in each one-second window is
+   * answered with `rate_limited`; when more frames than one second's budget are dropped within
+   * 10 s the client is not slowing down: fatal `rate_limited`, close 1008.
+   */
+  private async dropped(budget: { name: string; perSecond: number; what: string }, res: RateLimiterRes): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.deps.limiters.limiter(`${budget.name}-dropped`, budget.perSecond, 10).consume(this.deps.sessionId);
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      this.deps.log.warn({ limit: budget.perSecond, what: budget.what }, 'rate limit exceeded persistently; closing');
+      this.session?.reject('rate_limited', `too many ${budget.what}; the session is closed`, { code: CLOSE_CODES.policyViolation, reason: 'rate limited' });
+      return;
+    }
+    const now = Date.now();
+    if (now >= this.notifiedUntil) {
+      this.notifiedUntil = now + res.msBeforeNext;
+      this.session?.reject('rate_limited', `at most ${budget.perSecond} ${budget.what} per second; some are being dropped`);
+    }
+  }
+
+  // ── idle timeout ──
+
+  private armIdle(delayMs: number): void {
+    this.idleTimer = setTimeout(() => this.checkIdle(), delayMs);
+    this.idleTimer.unref();
+  }
+
+  private checkIdle(): void {
+    if (this.closed) return;
+    const { idleTimeoutMs } = this.deps.limits;
+    const quietFor = Date.now() - this.lastActivity;
+    if (this.session?.busy) {
+      // A reply is playing: the visitor is listening, not idle.
+      this.armIdle(idleTimeoutMs);
+      return;
+    }
+    if (quietFor < idleTimeoutMs) {
+      this.armIdle(idleTimeoutMs - quietFor);
+      return;
+    }
+    this.deps.log.info({ idle_ms: quietFor }, 'idle timeout');
+    this.session?.reject('idle_timeout', `no message for ${Math.round(idleTimeoutMs / 1000)} s; the session is closed`, {
+      code: CLOSE_CODES.idleTimeout,
+      reason: 'idle timeout',
+    });
+  }
+
+  // ── session hooks ──
+
+  audioIn(bytes: number): boolean {
+    const { keyId, usage, limits } = this.deps;
+    const quota = audioQuotaBytes(limits);
+    if (quota > 0 && usage.audioBytesToday(keyId) + bytes > quota) {
+      this.quotaExceeded('audio');
+      return false;
+    }
+    usage.addAudioIn(keyId, bytes);
+    return true;
+  }
+
+  beforeTurn(kind: TurnInput['kind']): boolean {
+    if (this.deps.draining()) {
+      this.session?.reject('shutting_down', 'the relay is restarting; please reconnect in a moment');
+      return false;
+    }
+    const { keyId, usage, limits } = this.deps;
+    if (kind !== 'say' && limits.llmTokensPerKeyPerDay > 0 && usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay) {
+      this.quotaExceeded('llm');
+      return false;
+    }
+    return true;
+  }
+
+  sent(message: ServerMessage): void {
+    const { keyId, usage, metrics, limits } = this.deps;
+    if (message.type === 'text_delta') {
+      this.replyChars.set(message.turn_id, (this.replyChars.get(message.turn_id) ?? 0) + message.delta.length);
+      return;
+    }
+    if (message.type === 'error') {
+      metrics.error(message.code, message.message);
+      usage.error(keyId, message.code);
+      if (message.turn_id !== undefined) {
+        metrics.turnEnded('error');
+        usage.add(keyId, { turns: 1, ...this.estimatedTokens(message.turn_id) });
+        this.lastActivity = Date.now();
+      }
+      return;
+    }
+    if (message.type !== 'done') return;
+    this.lastActivity = Date.now();
+    const m = message.metrics;
+    metrics.turnEnded(message.interrupted ? 'interrupted' : 'done', m);
+    const reported = m.prompt_tokens !== undefined || m.completion_tokens !== undefined;
+    // No LLM call (`llm_ttft_ms` absent) means a scripted line such as the greeting: no tokens.
+    const tokens = reported
+      ? { prompt_tokens: m.prompt_tokens ?? 0, completion_tokens: m.completion_tokens ?? 0 }
+      : m.llm_ttft_ms !== undefined
+        ? this.estimatedTokens(message.turn_id)
+        : {};
+    this.replyChars.delete(message.turn_id);
+    usage.add(keyId, { turns: 1, audio_out_ms: m.audio_out_ms ?? 0, ...tokens });
+    const quota = limits.llmTokensPerKeyPerDay;
+    // Over (not at) the quota: the turn that crossed it has been delivered; the session ends now.
+    if (quota > 0 && usage.tokensToday(keyId) > quota) queueMicrotask(() => this.quotaExceeded('llm'));
+  }
+
+  /**
+   * A turn cut short (interrupt, provider failure) gets no usage from the provider; count its
+   * streamed reply at ~4 characters per token so interrupting every reply does not dodge the quota.
+   */
+  private estimatedTokens(turnId: number): { completion_tokens: number } | Record<string, never> {
+    const chars = this.replyChars.get(turnId);
+    this.replyChars.delete(turnId);
+    return chars ? { completion_tokens: Math.ceil(chars / 4) } : {};
+  }
+
+  private quotaExceeded(kind: 'audio' | 'llm'): void {
+    if (this.closed) return;
+    this.deps.log.warn({ quota: kind }, 'daily quota exceeded; closing');
+    this.session?.reject('quota_exceeded', `this key's daily ${kind === 'audio' ? 'audio' : 'language-model'} quota is used up; it resets at 00:00 UTC`, {
+      code: CLOSE_CODES.quotaExceeded,
+      reason: 'quota exceeded',
+    });
+  }
+
+  /** The socket closed: stop timers and free the per-socket counters. */
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.lifetimeTimer);
+    this.replyChars.clear();
+    const { limiters, sessionId } = this.deps;
+    for (const budget of [this.budget('json'), this.budget('audio')]) {
+      if (budget.perSecond <= 0) continue;
+      void limiters.limiter(budget.name, budget.perSecond, 1).delete(sessionId);
+      void limiters.limiter(`${budget.name}-dropped`, budget.perSecond, 10).delete(sessionId);
+    }
+  }
+}

@@ -1,0 +1,186 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** One key's usage on one UTC day. */
+export interface DayUsage {
+  /** `YYYY-MM-DD` (UTC). */
+  date: string;
+  /** Session tokens issued. */
+  sessions: number;
+  /** Sockets opened. */
+  sockets: number;
+  /** Turns that ended (done or error). */
+  turns: number;
+  /** Visitor audio received, in milliseconds (16 kHz PCM16: 32 bytes per ms). */
+  audio_in_ms: number;
+  /** Assistant audio sent, in milliseconds. */
+  audio_out_ms: number;
+  prompt_tokens: number;
+  completion_tokens: number;
+  /** Errors sent on this key's sockets and limit refusals, by code. */
+  errors: Record<string, number>;
+}
+
+interface UsageFile {
+  version: 1;
+  days: Record<string, Record<string, DayUsage>>;
+}
+
+export function utcDay(now = Date.now()): string {
+  return new Date(now).toISOString().slice(0, 10);
+}
+
+function emptyDay(date: string): DayUsage {
+  return { date, sessions: 0, sockets: 0, turns: 0, audio_in_ms: 0, audio_out_ms: 0, prompt_tokens: 0, completion_tokens: 0, errors: {} };
+}
+
+/**
+ * In-memory usage counters per key per UTC day — what quotas are checked against and what
+ * `GET /admin/keys/:id/usage` reports. Optionally persisted to a JSON file (written at most every
+ * `flushMs`, and on `close`), so daily quotas survive a restart. Days older than `retainDays` are dropped.
+ */
+export class UsageTracker {
+  /** date → key id → usage */
+  private readonly days = new Map<string, Map<string, DayUsage>>();
+  /** Audio is counted in bytes so quotas trip exactly; exposed in ms. */
+  private readonly audioBytes = new Map<string, number>();
+  private dirty = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly options: { file?: string; flushMs?: number; retainDays?: number; now?: () => number } = {},
+  ) {}
+
+  /** Loads the persisted file, if any. */
+  async load(): Promise<void> {
+    const file = this.options.file;
+    if (!file || !existsSync(file)) return;
+    try {
+      const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<UsageFile>;
+      for (const [date, byKey] of Object.entries(parsed.days ?? {})) {
+        const map = new Map<string, DayUsage>();
+        for (const [keyId, day] of Object.entries(byKey)) {
+          map.set(keyId, { ...emptyDay(date), ...day, errors: { ...day.errors } });
+          this.audioBytes.set(`${date}|${keyId}`, Math.round((day.audio_in_ms ?? 0) * 32));
+        }
+        this.days.set(date, map);
+      }
+    } catch {
+      // A corrupt usage file must not stop the relay; counting restarts from zero.
+    }
+  }
+
+  private now(): number {
+    return this.options.now?.() ?? Date.now();
+  }
+
+  /** Today's record for a key (created on first use). */
+  today(keyId: string): DayUsage {
+    const date = utcDay(this.now());
+    let byKey = this.days.get(date);
+    if (!byKey) {
+      byKey = new Map();
+      this.days.set(date, byKey);
+      this.prune();
+    }
+    let day = byKey.get(keyId);
+    if (!day) {
+      day = emptyDay(date);
+      byKey.set(keyId, day);
+    }
+    return day;
+  }
+
+  /** Today's visitor audio for a key, in bytes of 16 kHz PCM16. */
+  audioBytesToday(keyId: string): number {
+    return this.audioBytes.get(`${utcDay(this.now())}|${keyId}`) ?? 0;
+  }
+
+  tokensToday(keyId: string): number {
+    const day = this.days.get(utcDay(this.now()))?.get(keyId);
+    return day ? day.prompt_tokens + day.completion_tokens : 0;
+  }
+
+  addAudioIn(keyId: string, bytes: number): void {
+    const day = this.today(keyId);
+    const slot = `${day.date}|${keyId}`;
+    const total = (this.audioBytes.get(slot) ?? 0) + bytes;
+    this.audioBytes.set(slot, total);
+    day.audio_in_ms = total / 32;
+    this.changed();
+  }
+
+  add(keyId: string, change: Partial<Pick<DayUsage, 'sessions' | 'sockets' | 'turns' | 'audio_out_ms' | 'prompt_tokens' | 'completion_tokens'>>): void {
+    const day = this.today(keyId);
+    for (const [field, value] of Object.entries(change) as [keyof typeof change, number][]) day[field] += value;
+    this.changed();
+  }
+
+  error(keyId: string, code: string): void {
+    const day = this.today(keyId);
+    day.errors[code] = (day.errors[code] ?? 0) + 1;
+    this.changed();
+  }
+
+  /** The last `days` days (today first) for a key; days without usage are included as zeros. */
+  history(keyId: string, days = 1): DayUsage[] {
+    const out: DayUsage[] = [];
+    const now = this.now();
+    for (let i = 0; i < days; i++) {
+      const date = utcDay(now - i * 86_400_000);
+      const day = this.days.get(date)?.get(keyId);
+      out.push(day ? { ...day, errors: { ...day.errors } } : emptyDay(date));
+    }
+    return out;
+  }
+
+  private prune(): void {
+    const cutoff = utcDay(this.now() - (this.options.retainDays ?? 31) * 86_400_000);
+    for (const date of this.days.keys()) {
+      if (date < cutoff) {
+        this.days.delete(date);
+        for (const slot of this.audioBytes.keys()) if (slot.startsWith(`${date}|`)) this.audioBytes.delete(slot);
+      }
+    }
+  }
+
+  private changed(): void {
+    if (!this.options.file) return;
+    this.dirty = true;
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      void this.flush();
+    }, this.options.flushMs ?? 5_000);
+    this.flushTimer.unref();
+  }
+
+  /** Writes the counters now (atomically: temp file + rename). */
+  flush(): Promise<void> {
+    const file = this.options.file;
+    if (!file || !this.dirty) return this.writing;
+    this.dirty = false;
+    const body: UsageFile = { version: 1, days: {} };
+    for (const [date, byKey] of this.days) body.days[date] = Object.fromEntries(byKey);
+    this.writing = this.writing.then(async () => {
+      try {
+        await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+        const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+        await writeFile(tmp, `${JSON.stringify(body)}\n`, { mode: 0o600 });
+        await rename(tmp, file);
+      } catch {
+        this.dirty = true;
+      }
+    });
+    return this.writing;
+  }
+
+  async close(): Promise<void> {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    await this.flush();
+  }
+}

@@ -1,0 +1,217 @@
+import { VoiceBotError, micError } from '../errors.js';
+import { DEFAULT_OUTPUT_SAMPLE_RATE, INPUT_SAMPLE_RATE } from '../protocol/index.js';
+
+export interface MicOptions {
+  echoCancellation?: boolean;
+  noiseSuppression?: boolean;
+  autoGainControl?: boolean;
+  deviceId?: string;
+}
+
+export interface PlaybackReport {
+  turnId: number;
+  playedMs: number;
+}
+
+export interface AudioEngineHandlers {
+  /**
+   * A 20 ms frame of 16 kHz PCM16 from the microphone, with its RMS level (0..1) and the RMS of
+   * the bot's playback during the same time (the echo reference).
+   */
+  onFrame(pcm: Int16Array, level: number, referenceLevel: number): void;
+  onPlayed(report: PlaybackReport & { level: number }): void;
+  onDrained(report: PlaybackReport): void;
+}
+
+type PlaybackMessage =
+  | { type: 'played'; turnId: number; playedMs: number; level: number }
+  | { type: 'drained'; turnId: number; playedMs: number }
+  | { type: 'stopped'; turnId: number; playedMs: number }
+  | { type: 'overflow'; turnId: number; droppedMs: number };
+
+type CaptureMessage = { type: 'audio'; pcm: ArrayBuffer; level: number; refLevel: number } | { type: 'level'; level: number } | { type: 'flushed' };
+
+/**
+ * The page's audio graph: microphone → capture worklet (mono, 16 kHz PCM16 frames) and
+ * playback worklet (24 kHz PCM16 ring buffer) → speakers. Worklets load from `assetBaseUrl`
+ * as files, never `blob:` URLs, so strict CSPs work.
+ */
+export class AudioEngine {
+  private stream: MediaStream | undefined;
+  private source: MediaStreamAudioSourceNode | undefined;
+  private capture: AudioWorkletNode | undefined;
+  private playback: AudioWorkletNode | undefined;
+  private pendingStop: ((report: PlaybackReport) => void) | undefined;
+  private speaker: HTMLAudioElement | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly context: AudioContext,
+    private readonly handlers: AudioEngineHandlers,
+  ) {}
+
+  /**
+   * Call synchronously from a user gesture (click): the AudioContext is created and resumed
+   * before the first `await`, which browsers (iOS Safari above all) require.
+   */
+  static open(options: { assetBaseUrl: string | URL; mic: MicOptions | false; handlers: AudioEngineHandlers }): Promise<AudioEngine> {
+    if (typeof AudioContext === 'undefined' || typeof AudioWorkletNode === 'undefined') {
+      return Promise.reject(new VoiceBotError('audio_unsupported', 'This browser cannot play or record audio here (Web Audio with AudioWorklet is required).'));
+    }
+    const context = new AudioContext({ latencyHint: 'interactive' });
+    const resumed = context.resume();
+    const audioSession = (navigator as Navigator & { audioSession?: { type: string } }).audioSession;
+    if (audioSession && options.mic) audioSession.type = 'play-and-record';
+    const engine = new AudioEngine(context, options.handlers);
+    return engine.init(options, resumed).catch(async (error: unknown) => {
+      await engine.close();
+      throw error;
+    });
+  }
+
+  private async init(options: { assetBaseUrl: string | URL; mic: MicOptions | false }, resumed: Promise<void>): Promise<AudioEngine> {
+    const base = new URL(String(options.assetBaseUrl), typeof location === 'undefined' ? undefined : location.href);
+    const micPromise = options.mic ? this.openMic(options.mic) : Promise.resolve(undefined);
+    // A quick refusal must not surface as an unhandled rejection while the worklets load.
+    micPromise.catch(() => undefined);
+    await Promise.all([
+      this.context.audioWorklet.addModule(new URL('worklets/playback-processor.js', base).href),
+      options.mic ? this.context.audioWorklet.addModule(new URL('worklets/capture-processor.js', base).href) : undefined,
+    ]);
+    this.playback = new AudioWorkletNode(this.context, 'voicebot-playback', {
+      numberOfInputs: 0,
+      outputChannelCount: [1],
+      processorOptions: { inputRate: DEFAULT_OUTPUT_SAMPLE_RATE },
+    });
+    this.playback.port.onmessage = (event: MessageEvent<PlaybackMessage>) => this.onPlaybackMessage(event.data);
+    this.stream = await micPromise;
+    await this.routePlayback(this.stream !== undefined);
+    if (this.stream) {
+      this.source = this.context.createMediaStreamSource(this.stream);
+      this.capture = new AudioWorkletNode(this.context, 'voicebot-capture', {
+        numberOfInputs: 2,
+        numberOfOutputs: 0,
+        processorOptions: { frameMs: 20, targetRate: INPUT_SAMPLE_RATE },
+      });
+      this.capture.port.onmessage = (event: MessageEvent<CaptureMessage>) => {
+        const message = event.data;
+        if (message.type === 'audio') this.handlers.onFrame(new Int16Array(message.pcm), message.level, message.refLevel);
+      };
+      this.source.connect(this.capture, 0, 0);
+      // What the bot says, as the echo reference for barge-in decisions.
+      this.playback.connect(this.capture, 0, 1);
+    }
+    await resumed.catch(() => undefined);
+    if (this.context.state !== 'running') {
+      throw new VoiceBotError('audio_blocked', 'The browser blocked audio until you interact with the page. Click the button again.');
+    }
+    return this;
+  }
+
+  /**
+   * With a microphone open, play through a MediaStream into an <audio> element: Chrome's echo
+   * canceller takes media-element output as its reference, but not Web Audio's destination.
+   */
+  private async routePlayback(viaElement: boolean): Promise<void> {
+    const playback = this.playback as AudioWorkletNode;
+    if (viaElement && typeof Audio !== 'undefined') {
+      const destination = this.context.createMediaStreamDestination();
+      const speaker = new Audio();
+      speaker.srcObject = destination.stream;
+      playback.connect(destination);
+      try {
+        await speaker.play();
+        this.speaker = speaker;
+        return;
+      } catch {
+        playback.disconnect(destination);
+      }
+    }
+    playback.connect(this.context.destination);
+  }
+
+  private async openMic(mic: MicOptions): Promise<MediaStream> {
+    if (!navigator.mediaDevices?.getUserMedia) {
+      throw new VoiceBotError('mic_unavailable', 'Microphone access needs a secure (https) page in a browser that supports it.');
+    }
+    try {
+      return await navigator.mediaDevices.getUserMedia({
+        audio: {
+          echoCancellation: mic.echoCancellation ?? true,
+          noiseSuppression: mic.noiseSuppression ?? true,
+          autoGainControl: mic.autoGainControl ?? true,
+          channelCount: 1,
+          ...(mic.deviceId ? { deviceId: { exact: mic.deviceId } } : {}),
+        },
+      });
+    } catch (error) {
+      throw micError(error);
+    }
+  }
+
+  private onPlaybackMessage(message: PlaybackMessage): void {
+    switch (message.type) {
+      case 'played':
+        this.handlers.onPlayed({ turnId: message.turnId, playedMs: message.playedMs, level: message.level });
+        return;
+      case 'drained':
+        this.handlers.onDrained({ turnId: message.turnId, playedMs: message.playedMs });
+        return;
+      case 'stopped': {
+        const resolve = this.pendingStop;
+        this.pendingStop = undefined;
+        resolve?.({ turnId: message.turnId, playedMs: message.playedMs });
+        return;
+      }
+      case 'overflow':
+        return;
+    }
+  }
+
+  get hasMic(): boolean {
+    return this.stream !== undefined;
+  }
+
+  /** Queues 24 kHz PCM16 for playback; it starts at once. */
+  play(pcm: ArrayBuffer, turnId: number): void {
+    this.playback?.port.postMessage({ type: 'push', pcm, turnId }, [pcm]);
+  }
+
+  /** Silences playback from the next render quantum; resolves with what was actually played. */
+  stopPlayback(): Promise<PlaybackReport> {
+    const playback = this.playback;
+    if (!playback) return Promise.resolve({ turnId: -1, playedMs: 0 });
+    return new Promise((resolve) => {
+      const previous = this.pendingStop;
+      this.pendingStop = (report) => {
+        previous?.(report);
+        resolve(report);
+      };
+      playback.port.postMessage({ type: 'stop' });
+    });
+  }
+
+  setMuted(muted: boolean): void {
+    for (const track of this.stream?.getAudioTracks() ?? []) track.enabled = !muted;
+    this.capture?.port.postMessage({ type: 'mute', muted });
+  }
+
+  /** Releases the microphone, the worklets and the AudioContext. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.pendingStop?.({ turnId: -1, playedMs: 0 });
+    this.pendingStop = undefined;
+    for (const track of this.stream?.getTracks() ?? []) track.stop();
+    this.source?.disconnect();
+    this.capture?.port.close();
+    this.capture?.disconnect();
+    this.playback?.port.close();
+    this.playback?.disconnect();
+    if (this.speaker) {
+      this.speaker.pause();
+      this.speaker.srcObject = null;
+    }
+    if (this.context.state !== 'closed') await this.context.close().catch(() => undefined);
+  }
+}

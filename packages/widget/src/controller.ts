@@ -1,0 +1,415 @@
+import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import {
+  VoiceBotClient,
+  VoiceBotError,
+  type HistoryMessage,
+  type VoiceBotEvents,
+  type VoiceBotOptions,
+  type VoiceBotState,
+} from '@voice-bot/sdk';
+import { isSilentError } from './error-help.js';
+
+/** What the element's attributes say about the session (read when a client is created). */
+export interface SessionConfig {
+  relayUrl: string;
+  clientKey: string;
+  bot: string;
+  input: 'voice' | 'text';
+  output: 'voice' | 'text';
+  tts: 'relay' | 'browser';
+  stt: 'relay' | 'browser';
+  assetBase: string;
+  /** BCP 47 tag for the browser's speech synthesis (`tts="browser"`). */
+  lang: string;
+}
+
+/** Every SDK event, re-dispatched on the element as `voice-bot:<name>`. */
+export const SDK_EVENTS = ['state', 'ready', 'transcript', 'text-delta', 'message', 'tool', 'level', 'metrics', 'error', 'history'] as const satisfies readonly (keyof VoiceBotEvents)[];
+
+type Host = ReactiveControllerHost & HTMLElement;
+
+const toError = (error: unknown): VoiceBotError =>
+  error instanceof VoiceBotError ? error : new VoiceBotError('internal', error instanceof Error ? error.message : String(error), { fatal: true });
+
+/** Index just past the last sentence end that is followed by whitespace ("3.5" and "e.g" mid-word don't count). */
+function lastSentenceEnd(text: string): number {
+  let end = 0;
+  for (const match of text.matchAll(/[.!?।…](?=\s)/g)) end = match.index + 1;
+  return end;
+}
+
+/**
+ * Owns the `VoiceBotClient`: creates it on first use, follows its events into reactive state,
+ * re-dispatches them as DOM events, and holds every side effect (audio, sockets, speech synthesis)
+ * so the element only renders.
+ */
+export class VoiceBotController implements ReactiveController {
+  state: VoiceBotState = 'idle';
+  messages: HistoryMessage[] = [];
+  /** The assistant's reply while it streams. */
+  draft: string | undefined;
+  /** The visitor's words before the final transcript. */
+  interim: string | undefined;
+  error: VoiceBotError | undefined;
+  level = { input: 0, output: 0 };
+  muted = false;
+  toolRunning = false;
+  /** True between `ready` and the end of the session. */
+  connected = false;
+  /** The visitor chose "type instead" after a microphone problem. */
+  typingOnly = false;
+  /** Bumped on every completed reply, so the element can announce it once. */
+  replyCount = 0;
+  lastReply = '';
+
+  private clientValue: VoiceBotClient | undefined;
+  private clientKey = '';
+  private unsubscribe: (() => void)[] = [];
+  /** The session being opened (by `start()` or for typing); one at a time, so one socket. */
+  private opening: Promise<void> | undefined;
+  private voiceSession = false;
+  private releaseAfterFailure = false;
+  private peekedScope = '';
+  private warnedStt = false;
+  // browser speech synthesis (tts="browser")
+  private spokenTurn: number | undefined;
+  private spokenUpTo = 0;
+
+  constructor(
+    private readonly host: Host,
+    private readonly config: () => SessionConfig,
+  ) {
+    host.addController(this);
+  }
+
+  get client(): VoiceBotClient | undefined {
+    return this.clientValue;
+  }
+
+  get inputMode(): 'voice' | 'text' {
+    return this.typingOnly ? 'text' : this.config().input;
+  }
+
+  /** Whether replies go to the browser's speech synthesis rather than relay audio. */
+  private get browserTts(): boolean {
+    return this.config().output === 'voice' && this.config().tts === 'browser';
+  }
+
+  /** The SDK plays relay audio (needs an AudioContext, so `start()` inside the gesture). */
+  get relayAudio(): boolean {
+    return this.config().output === 'voice' && this.config().tts === 'relay';
+  }
+
+  /** The talk button is "on": a voice session (microphone) is running or starting. */
+  get talking(): boolean {
+    return this.voiceSession && this.state !== 'error';
+  }
+
+  /** Something is open or opening: a voice or a typing session. */
+  get active(): boolean {
+    return this.connected || this.opening !== undefined || this.talking;
+  }
+
+  hostDisconnected(): void {
+    // Removed from the page: release the microphone, audio and socket.
+    void this.dispose();
+  }
+
+  /** Call when attributes change: a different relay/key/bot/mode means a new client. */
+  reconfigure(): void {
+    const config = this.config();
+    if (config.stt === 'browser' && !this.warnedStt) {
+      this.warnedStt = true;
+      console.warn('[voice-bot] stt="browser" (in-browser Whisper) is not available yet; using the relay’s speech recognition.');
+    }
+    if (this.clientValue && this.configKey(config) !== this.clientKey) {
+      void this.dispose();
+      this.messages = [];
+      this.peekedScope = '';
+    }
+  }
+
+  private configKey(c: SessionConfig): string {
+    return JSON.stringify([c.relayUrl, c.clientKey, c.bot, this.inputMode, c.output, c.tts, c.assetBase]);
+  }
+
+  private ensureClient(): VoiceBotClient {
+    if (this.clientValue) return this.clientValue;
+    const config = this.config();
+    if (!config.clientKey) throw new VoiceBotError('invalid_key', 'The <voice-bot> element needs a `key` attribute (a client key).', { fatal: true });
+    const options: VoiceBotOptions = {
+      relayUrl: config.relayUrl,
+      clientKey: config.clientKey,
+      input: this.inputMode === 'text' ? 'text' : 'audio',
+      output: this.relayAudio ? 'audio' : 'text',
+    };
+    if (config.bot) options.bot = config.bot;
+    if (config.assetBase) options.assetBaseUrl = config.assetBase;
+    const client = new VoiceBotClient(options);
+    this.clientValue = client;
+    this.clientKey = this.configKey(config);
+    for (const name of SDK_EVENTS) {
+      this.unsubscribe.push(
+        client.on(name, (payload) => {
+          if (client !== this.clientValue) return;
+          this.onEvent(name, payload);
+          this.host.dispatchEvent(new CustomEvent(`voice-bot:${name}`, { detail: payload, bubbles: true, composed: true }));
+        }),
+      );
+    }
+    return client;
+  }
+
+  private onEvent<K extends keyof VoiceBotEvents>(name: K, payload: VoiceBotEvents[K]): void {
+    // One switch over a union payload: narrow by event name.
+    const event = { name, payload } as { [E in keyof VoiceBotEvents]: { name: E; payload: VoiceBotEvents[E] } }[keyof VoiceBotEvents];
+    switch (event.name) {
+      case 'state':
+        this.state = event.payload;
+        if (event.payload === 'error') this.voiceSession = false;
+        if (event.payload === 'idle' || event.payload === 'error') {
+          this.level = { input: 0, output: 0 };
+          this.toolRunning = false;
+          this.interim = undefined;
+        }
+        if (event.payload === 'connecting') this.connected = false;
+        if (event.payload === 'user-speaking') this.cancelSpeech();
+        break;
+      case 'ready':
+        this.connected = true;
+        break;
+      case 'history':
+        this.messages = event.payload;
+        break;
+      case 'transcript':
+        this.interim = event.payload.final ? undefined : event.payload.text;
+        break;
+      case 'text-delta':
+        this.draft = event.payload.text;
+        this.interim = undefined;
+        if (this.browserTts) this.speak(event.payload.turnId, event.payload.text, false);
+        break;
+      case 'message':
+        this.draft = undefined;
+        this.toolRunning = false;
+        if (event.payload.text) {
+          this.replyCount++;
+          this.lastReply = event.payload.text;
+        }
+        if (this.browserTts && !event.payload.interrupted) this.speak(event.payload.turnId, event.payload.text, true);
+        break;
+      case 'tool':
+        this.toolRunning = event.payload.state === 'started';
+        break;
+      case 'level':
+        this.level = event.payload;
+        break;
+      case 'error':
+        // After a failed start we stop the client; the connect it had in flight then fails too.
+        if (isSilentError(event.payload.code) || this.releaseAfterFailure) break;
+        this.error = event.payload;
+        if (event.payload.fatal && this.clientValue) {
+          // The conversation is over: release the microphone and audio too, not only the socket.
+          this.draft = undefined;
+          this.release(this.clientValue);
+        }
+        break;
+      case 'metrics':
+        break;
+    }
+    this.host.requestUpdate();
+  }
+
+  /**
+   * Starts a voice conversation. Calls `client.start()` synchronously, so call this from the click
+   * or key handler itself: the SDK creates the AudioContext before its first await.
+   */
+  start(): Promise<void> {
+    this.error = undefined;
+    this.releaseAfterFailure = false;
+    let client: VoiceBotClient;
+    try {
+      client = this.ensureClient();
+    } catch (error) {
+      this.fail(error);
+      return Promise.resolve();
+    }
+    if (this.inputMode === 'text') {
+      return this.open(client).catch((error: unknown) => {
+        this.fail(error);
+      });
+    }
+    this.voiceSession = true;
+    // A typing session still connecting: wait for it rather than open a second socket.
+    const started = this.opening ? this.opening.then(() => client.start()) : client.start();
+    return this.track(started).catch((error: unknown) => {
+      this.fail(error);
+      this.release(client);
+    });
+  }
+
+  /** Opens the session for typing; with relay audio replies, `start()` inside the gesture. */
+  private open(client: VoiceBotClient): Promise<void> {
+    if (this.opening) return this.opening;
+    if (this.connected) return Promise.resolve();
+    return this.track(this.relayAudio && this.inputMode === 'text' ? client.start() : client.connect());
+  }
+
+  private track(opening: Promise<void>): Promise<void> {
+    const tracked = opening.finally(() => {
+      if (this.opening === tracked) this.opening = undefined;
+      this.host.requestUpdate();
+    });
+    this.opening = tracked;
+    this.host.requestUpdate();
+    return tracked;
+  }
+
+  /**
+   * Sends typed text, connecting first when needed (resolves false when it could not be sent).
+   * The first step runs synchronously so a text-mode session with spoken replies opens its audio
+   * inside the visitor's gesture.
+   */
+  async sendText(text: string): Promise<boolean> {
+    const trimmed = text.trim();
+    if (!trimmed) return false;
+    this.error = undefined;
+    this.releaseAfterFailure = false;
+    this.cancelSpeech();
+    let client: VoiceBotClient | undefined;
+    try {
+      client = this.ensureClient();
+      await this.open(client);
+      await client.sendText(trimmed);
+      return true;
+    } catch (error) {
+      if (client && this.fail(error).fatal) this.release(client);
+      return false;
+    }
+  }
+
+  /** Ends the conversation; the transcript stays. */
+  async stop(): Promise<void> {
+    this.releaseAfterFailure = false;
+    this.cancelSpeech();
+    this.connected = false;
+    this.voiceSession = false;
+    this.muted = false;
+    this.draft = undefined;
+    await this.clientValue?.stop();
+    this.host.requestUpdate();
+  }
+
+  toggleMute(): void {
+    const client = this.clientValue;
+    if (!client) return;
+    this.muted = !this.muted;
+    if (this.muted) client.mute();
+    else client.unmute();
+    this.host.requestUpdate();
+  }
+
+  /** Ends the conversation and forgets it (here, in IndexedDB and for the next session). */
+  async clear(): Promise<void> {
+    this.error = undefined;
+    if (this.active) await this.stop();
+    this.messages = [];
+    this.draft = undefined;
+    this.host.requestUpdate();
+    try {
+      await this.ensureClient().clearHistory();
+    } catch {
+      // no key: nothing was stored either
+    }
+  }
+
+  /** After a microphone problem: continue by typing (a new session without a microphone). */
+  async typeInstead(): Promise<void> {
+    this.error = undefined;
+    this.typingOnly = true;
+    await this.dispose();
+    this.host.requestUpdate();
+  }
+
+  dismissError(): void {
+    this.error = undefined;
+    this.host.requestUpdate();
+  }
+
+  /**
+   * Shows a conversation kept from an earlier page load before any connection is made (the SDK
+   * itself loads it only when it connects).
+   */
+  async peekHistory(): Promise<void> {
+    const config = this.config();
+    const scope = `${config.relayUrl}|${config.bot}`;
+    if (scope === this.peekedScope || this.messages.length > 0 || this.active || !config.clientKey) return;
+    this.peekedScope = scope;
+    const stored = await VoiceBotClient.storedHistory({ relayUrl: config.relayUrl, ...(config.bot ? { bot: config.bot } : {}) });
+    if (stored.length > 0 && this.messages.length === 0 && !this.connected) {
+      this.messages = stored;
+      this.host.requestUpdate();
+    }
+  }
+
+  private fail(error: unknown): VoiceBotError {
+    const typed = toError(error);
+    // The SDK already emitted most errors; keep the first (most specific) one.
+    if (!this.error && !isSilentError(typed.code)) this.error = typed;
+    this.host.requestUpdate();
+    return typed;
+  }
+
+  /**
+   * A failed start leaves a connect in flight inside the SDK; stop now and once more if that
+   * connect completes later, so no socket stays open behind an error message.
+   */
+  private release(client: VoiceBotClient): void {
+    this.releaseAfterFailure = true;
+    this.connected = false;
+    this.voiceSession = false;
+    void client.stop();
+    const off = client.on('ready', () => {
+      off();
+      if (this.releaseAfterFailure && this.clientValue === client) void client.stop();
+    });
+  }
+
+  private async dispose(): Promise<void> {
+    const client = this.clientValue;
+    this.clientValue = undefined;
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.cancelSpeech();
+    this.state = 'idle';
+    this.connected = false;
+    this.voiceSession = false;
+    this.muted = false;
+    this.draft = undefined;
+    this.level = { input: 0, output: 0 };
+    await client?.stop();
+  }
+
+  // ---- tts="browser": speak each completed sentence with speechSynthesis ----
+
+  private speak(turnId: number, text: string, final: boolean): void {
+    const synth = globalThis.speechSynthesis;
+    if (!synth) return;
+    if (turnId !== this.spokenTurn) {
+      this.spokenTurn = turnId;
+      this.spokenUpTo = 0;
+    }
+    const end = final ? text.length : lastSentenceEnd(text);
+    if (end <= this.spokenUpTo) return;
+    const sentence = text.slice(this.spokenUpTo, end).trim();
+    this.spokenUpTo = end;
+    if (!sentence) return;
+    const utterance = new SpeechSynthesisUtterance(sentence);
+    utterance.lang = this.config().lang;
+    synth.speak(utterance);
+  }
+
+  private cancelSpeech(): void {
+    if (this.browserTts) globalThis.speechSynthesis?.cancel();
+    this.spokenUpTo = Number.MAX_SAFE_INTEGER;
+  }
+}

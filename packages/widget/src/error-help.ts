@@ -1,0 +1,58 @@
+import type { VoiceBotErrorCode } from '@voice-bot/sdk';
+import type { UiStrings } from './i18n.js';
+
+/** What the error area says for one error code, and which ways out it offers. */
+export interface ErrorHelp {
+  kind: 'mic' | 'setup' | 'network' | 'audio' | 'turn' | 'other';
+  title?: string;
+  text: string;
+  help?: string;
+  retry: boolean;
+  typeInstead: boolean;
+}
+
+/** Errors that need no visitor action (the SDK recovers or they carry no news for the visitor). */
+const SILENT = new Set<string>(['vad_unavailable', 'empty_utterance', 'stale_turn']);
+
+export const isSilentError = (code: string): boolean => SILENT.has(code);
+
+/** Maps an SDK / relay error code to words a visitor can act on. */
+export function describeError(code: VoiceBotErrorCode | string, s: UiStrings): ErrorHelp {
+  switch (code) {
+    case 'mic_permission_denied':
+      return { kind: 'mic', title: s.micDeniedTitle, text: s.micDeniedHelp, retry: true, typeInstead: true };
+    case 'mic_not_found':
+      return { kind: 'mic', text: s.micNotFound, retry: true, typeInstead: true };
+    case 'mic_unavailable':
+      return { kind: 'mic', text: s.micUnavailable, retry: true, typeInstead: true };
+    case 'relay_unreachable':
+    case 'connection_lost':
+      return { kind: 'network', text: s.unreachable, retry: true, typeInstead: false };
+    // The site owner's problem: the visitor can do nothing but leave; say so plainly.
+    case 'origin_not_allowed':
+    case 'invalid_key':
+    case 'key_revoked':
+    case 'bot_not_allowed':
+    case 'unknown_bot':
+    case 'missing_origin':
+      return { kind: 'setup', text: s.notSetUp, help: s.notSetUpHelp, retry: false, typeInstead: false };
+    case 'audio_blocked':
+      return { kind: 'audio', text: s.audioBlocked, retry: true, typeInstead: true };
+    case 'audio_unsupported':
+      return { kind: 'audio', text: s.audioUnsupported, retry: false, typeInstead: true };
+    case 'turn_lost':
+      return { kind: 'turn', text: s.turnLost, retry: false, typeInstead: false };
+    case 'upstream_stt':
+    case 'upstream_llm':
+    case 'upstream_tts':
+    case 'upstream_timeout':
+    case 'internal':
+      return { kind: 'turn', text: s.upstream, retry: false, typeInstead: false };
+    case 'text_too_long':
+    case 'utterance_too_long':
+    case 'message_too_large':
+      return { kind: 'turn', text: s.tooLong, retry: false, typeInstead: false };
+    default:
+      return { kind: 'other', text: s.generic, retry: true, typeInstead: false };
+  }
+}

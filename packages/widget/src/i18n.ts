@@ -1,0 +1,145 @@
+/**
+ * Every string the widget shows or announces, per UI language. `lang="…"` picks a table; the
+ * `strings` property overrides any subset (e.g. your own wording, or a language we don't ship).
+ */
+export interface UiStrings {
+  /** Header title when no `bot-name` is set. */
+  title: string;
+  /** Launcher button (floating mode). */
+  open: string;
+  close: string;
+  /** The talk toggle's name (its state is `aria-pressed`). */
+  talk: string;
+  start: string;
+  stop: string;
+  mute: string;
+  unmute: string;
+  end: string;
+  clear: string;
+  inputLabel: string;
+  inputPlaceholder: string;
+  send: string;
+  transcriptLabel: string;
+  you: string;
+  bot: string;
+  interrupted: string;
+  /** Shown while the reply is being prepared. */
+  typing: string;
+  // status line
+  idle: string;
+  idleText: string;
+  connecting: string;
+  listening: string;
+  userSpeaking: string;
+  thinking: string;
+  speaking: string;
+  replying: string;
+  muted: string;
+  stateError: string;
+  toolRunning: string;
+  // error area
+  retry: string;
+  typeInstead: string;
+  dismiss: string;
+  errorCode: string;
+  micDeniedTitle: string;
+  micDeniedHelp: string;
+  micNotFound: string;
+  micUnavailable: string;
+  unreachable: string;
+  notSetUp: string;
+  notSetUpHelp: string;
+  audioBlocked: string;
+  audioUnsupported: string;
+  turnLost: string;
+  upstream: string;
+  tooLong: string;
+  generic: string;
+}
+
+const en: UiStrings = {
+  title: 'Voice assistant',
+  open: 'Open voice assistant',
+  close: 'Close',
+  talk: 'Talk to the assistant',
+  start: 'Start talking',
+  stop: 'Stop talking',
+  mute: 'Mute microphone',
+  unmute: 'Unmute microphone',
+  end: 'End conversation',
+  clear: 'Clear conversation',
+  inputLabel: 'Message',
+  inputPlaceholder: 'Type a message…',
+  send: 'Send',
+  transcriptLabel: 'Conversation',
+  you: 'You',
+  bot: 'Assistant',
+  interrupted: 'interrupted',
+  typing: 'Preparing a reply',
+  idle: 'Press the button to talk',
+  idleText: 'Type a message to start',
+  connecting: 'Connecting…',
+  listening: 'Listening',
+  userSpeaking: 'You’re speaking',
+  thinking: 'Thinking…',
+  speaking: 'Speaking',
+  replying: 'Replying…',
+  muted: 'Microphone muted',
+  stateError: 'Something went wrong',
+  toolRunning: 'Looking that up…',
+  retry: 'Try again',
+  typeInstead: 'Type instead',
+  dismiss: 'Dismiss',
+  errorCode: 'Error code',
+  micDeniedTitle: 'Microphone access is blocked',
+  micDeniedHelp:
+    'To talk, click the lock or camera icon in the address bar, allow the microphone for this site, then press Try again. You can also type your question instead.',
+  micNotFound: 'No microphone was found. Connect one and try again, or type your question instead.',
+  micUnavailable: 'The microphone is being used by another app or could not start. Close that app and try again, or type instead.',
+  unreachable: 'The assistant can’t be reached right now. Please try again later.',
+  notSetUp: 'This assistant isn’t set up for this website.',
+  notSetUpHelp: 'If you own this site, check that the assistant’s client key allows this website’s address.',
+  audioBlocked: 'Your browser blocked sound. Press the talk button again to allow it.',
+  audioUnsupported: 'This browser can’t use voice here. You can type your question instead.',
+  turnLost: 'The connection dropped before the answer arrived. Please ask again.',
+  upstream: 'The assistant had trouble answering. Please try again in a moment.',
+  tooLong: 'That was too long. Please keep it shorter.',
+  generic: 'Something went wrong. Please try again.',
+};
+
+/** The tables besides English load on demand (a separate chunk each), keeping the first download small. */
+const loaders = {
+  hi: () => import('./i18n/hi.js'),
+  es: () => import('./i18n/es.js'),
+} satisfies Record<string, () => Promise<{ strings: UiStrings }>>;
+
+export type UiLanguage = 'en' | keyof typeof loaders;
+
+const loaded = new Map<UiLanguage, UiStrings>([['en', en]]);
+
+const isLanguage = (value: string): value is UiLanguage => value === 'en' || Object.prototype.hasOwnProperty.call(loaders, value);
+
+/** `lang` attribute → its primary subtag if we ship it → the browser's language → English. */
+export function resolveLanguage(attribute: string | null | undefined): UiLanguage {
+  for (const candidate of [attribute, typeof navigator === 'undefined' ? undefined : navigator.language]) {
+    const prefix = (candidate ?? '').toLowerCase().split(/[-_]/)[0] ?? '';
+    if (isLanguage(prefix)) return prefix;
+  }
+  return 'en';
+}
+
+/** The strings of a language if already loaded (English always is). */
+export function loadedStrings(language: UiLanguage): UiStrings | undefined {
+  return loaded.get(language);
+}
+
+/** Loads a language's strings (English on failure). */
+export async function loadStrings(language: UiLanguage): Promise<UiStrings> {
+  const known = loaded.get(language);
+  if (known) return known;
+  const strings = language === 'en' ? en : await loaders[language]().then((m) => m.strings, () => en);
+  loaded.set(language, strings);
+  return strings;
+}
+
+export const ENGLISH = en;

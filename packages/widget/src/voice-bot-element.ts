@@ -1,0 +1,397 @@
+import { LitElement, html, nothing, type PropertyValues, type TemplateResult } from 'lit';
+import { styleMap } from 'lit/directives/style-map.js';
+import type { HistoryMessage, VoiceBotClient, VoiceBotState } from '@voice-bot/sdk';
+import { VoiceBotController, type SessionConfig } from './controller.js';
+import { describeError } from './error-help.js';
+import { ENGLISH, loadStrings, loadedStrings, resolveLanguage, type UiLanguage, type UiStrings } from './i18n.js';
+import { icons } from './icons.js';
+import { styles } from './styles.js';
+
+export type WidgetMode = 'floating' | 'inline';
+export type WidgetPosition = 'bottom-right' | 'bottom-left' | 'top-right' | 'top-left';
+export type WidgetTheme = 'light' | 'dark' | 'auto';
+
+/**
+ * Where the relay is when no `relay` attribute is given: the origin this module was served from.
+ * With the script tag that is the relay itself (it serves `/widget/`); in a bundled app it is the
+ * page's own origin.
+ */
+const MODULE_ORIGIN = new URL(import.meta.url).origin;
+
+/** BCP 47 tags for the browser's speech synthesis. */
+const SPEECH_LANG: Record<UiLanguage, string> = { en: 'en-US', hi: 'hi-IN', es: 'es-ES' };
+
+/**
+ * `<voice-bot>`: an embeddable voice (and text) assistant. All side effects live in
+ * {@link VoiceBotController}; this class renders its state and turns clicks into calls.
+ */
+export class VoiceBotElement extends LitElement {
+  static override styles = styles;
+
+  static override properties = {
+    relay: { type: String },
+    key: { type: String },
+    bot: { type: String },
+    mode: { type: String, reflect: true },
+    position: { type: String, reflect: true },
+    input: { type: String },
+    output: { type: String },
+    tts: { type: String },
+    stt: { type: String },
+    greeting: { type: String },
+    theme: { type: String, reflect: true },
+    assetBase: { type: String, attribute: 'asset-base' },
+    botName: { type: String, attribute: 'bot-name' },
+    strings: { attribute: false },
+    isOpen: { state: true },
+  };
+
+  /** Relay base URL. Default: the origin this script was loaded from. */
+  relay = '';
+  /** Publishable client key (`vb_pk_…`). */
+  key = '';
+  bot = '';
+  mode: WidgetMode = 'floating';
+  position: WidgetPosition = 'bottom-right';
+  input: 'voice' | 'text' = 'voice';
+  output: 'voice' | 'text' = 'voice';
+  tts: 'relay' | 'browser' = 'relay';
+  stt: 'relay' | 'browser' = 'relay';
+  greeting = '';
+  theme: WidgetTheme = 'auto';
+  assetBase = '';
+  botName = '';
+  /** Overrides for any UI string (see `UiStrings`). */
+  strings: Partial<UiStrings> | undefined;
+
+  private isOpen = false;
+  private announcement = '';
+  private ui: UiStrings = ENGLISH;
+  /** False while a language's strings load (nothing renders, rather than flash English). */
+  private stringsReady = true;
+  private language: UiLanguage = 'en';
+  private announcedReply = 0;
+  private announcedLabel = '';
+  private transcriptContent = '';
+  private readonly controller = new VoiceBotController(this, () => this.sessionConfig());
+
+  // `lang` stays the native global attribute/property; we only watch it.
+  static override get observedAttributes(): string[] {
+    return [...super.observedAttributes, 'lang'];
+  }
+
+  override attributeChangedCallback(name: string, old: string | null, value: string | null): void {
+    super.attributeChangedCallback(name, old, value);
+    if (name === 'lang') this.requestUpdate();
+  }
+
+  // ---------------- public API ----------------
+
+  /** The SDK client, once the first conversation (or `start()`/`sendText()`) created it. */
+  get client(): VoiceBotClient | undefined {
+    return this.controller.client;
+  }
+
+  get state(): VoiceBotState {
+    return this.controller.state;
+  }
+
+  /** Starts talking. Call from a click/key handler: audio must begin inside a user gesture. */
+  start(): Promise<void> {
+    return this.controller.start();
+  }
+
+  /** Ends the conversation (the transcript stays). */
+  stop(): Promise<void> {
+    return this.controller.stop();
+  }
+
+  /** Sends typed text as the visitor (connects first when needed). */
+  async sendText(text: string): Promise<void> {
+    await this.controller.sendText(text);
+  }
+
+  /** Opens the panel (floating mode) and moves focus into it. */
+  open(): void {
+    if (this.mode === 'inline') return;
+    this.isOpen = true;
+    void this.controller.peekHistory();
+    void this.updateComplete.then(() => this.focusPanel());
+  }
+
+  /** Closes the panel (floating mode); a conversation keeps running. */
+  close(): void {
+    if (this.mode === 'inline' || !this.isOpen) return;
+    const hadFocus = this.shadowRoot?.activeElement != null;
+    this.isOpen = false;
+    if (hadFocus) void this.updateComplete.then(() => this.$<HTMLButtonElement>('.launcher')?.focus());
+  }
+
+  // ---------------- lifecycle ----------------
+
+  private sessionConfig(): SessionConfig {
+    return {
+      relayUrl: (this.relay || MODULE_ORIGIN).replace(/\/+$/, ''),
+      clientKey: this.key,
+      bot: this.bot,
+      input: this.input === 'text' ? 'text' : 'voice',
+      output: this.output === 'text' ? 'text' : 'voice',
+      tts: this.tts === 'browser' ? 'browser' : 'relay',
+      stt: this.stt === 'browser' ? 'browser' : 'relay',
+      assetBase: this.assetBase,
+      lang: SPEECH_LANG[this.language],
+    };
+  }
+
+  override willUpdate(): void {
+    this.language = resolveLanguage(this.getAttribute('lang'));
+    const table = loadedStrings(this.language);
+    if (!table) void loadStrings(this.language).then(() => this.requestUpdate());
+    this.stringsReady = table !== undefined;
+    this.ui = { ...(table ?? ENGLISH), ...this.strings };
+    this.controller.reconfigure();
+    // The live region reads a completed reply, else a change of the status line.
+    const c = this.controller;
+    const label = this.statusLabel();
+    if (c.replyCount !== this.announcedReply) {
+      this.announcedReply = c.replyCount;
+      this.announcement = `${this.ui.bot}: ${c.lastReply}`;
+    } else if (this.hasUpdated && label !== this.announcedLabel) {
+      this.announcement = label;
+    }
+    this.announcedLabel = label;
+  }
+
+  override updated(changed: PropertyValues<this>): void {
+    // Follow new text, but only when the transcript changed (level updates arrive 50 times a second
+    // and must not pull a visitor who scrolled up back down).
+    const c = this.controller;
+    const content = `${c.messages.length}|${c.draft?.length ?? -1}|${c.interim?.length ?? -1}|${c.state === 'thinking'}|${this.isOpen}`;
+    const log = this.$<HTMLElement>('.transcript');
+    if (log && content !== this.transcriptContent) log.scrollTop = log.scrollHeight;
+    this.transcriptContent = content;
+    if ((this.mode === 'inline' || this.isOpen) && (changed.has('key') || changed.has('relay') || changed.has('bot'))) void this.controller.peekHistory();
+  }
+
+  // ---------------- rendering ----------------
+
+  private statusLabel(): string {
+    const c = this.controller;
+    const s = this.ui;
+    const textInput = c.inputMode === 'text';
+    switch (c.state) {
+      case 'connecting':
+        return s.connecting;
+      case 'listening':
+        if (textInput) return s.idleText;
+        return c.muted ? s.muted : s.listening;
+      case 'user-speaking':
+        return s.userSpeaking;
+      case 'thinking':
+        return c.toolRunning ? s.toolRunning : s.thinking;
+      case 'speaking':
+        return c.relayAudio || this.tts === 'browser' ? s.speaking : s.replying;
+      case 'error':
+        return s.stateError;
+      case 'idle':
+        if (c.talking || (c.active && !c.connected)) return s.connecting;
+        return textInput ? s.idleText : s.idle;
+    }
+  }
+
+  override render(): TemplateResult | typeof nothing {
+    if (!this.stringsReady) return nothing;
+    const floating = this.mode !== 'inline';
+    const c = this.controller;
+    const s = this.ui;
+    return html`
+      <div class="${floating ? 'floating' : 'inline'} ${this.isOpen ? 'open' : ''}" lang=${this.language}>
+        ${floating
+          ? html`<button
+              part="launcher"
+              class="launcher ${c.active && !this.isOpen ? 'live' : ''}"
+              aria-label=${s.open}
+              aria-expanded=${this.isOpen ? 'true' : 'false'}
+              aria-controls="panel"
+              @click=${this.toggle}
+              @keydown=${this.onKeydown}
+            >
+              ${this.isOpen ? icons.close : icons.chat}
+            </button>`
+          : nothing}
+        <section
+          id="panel"
+          part="panel"
+          class="panel"
+          role=${floating ? 'dialog' : 'region'}
+          aria-label=${this.botName || s.title}
+          ?hidden=${floating && !this.isOpen}
+          @keydown=${this.onKeydown}
+        >
+          <header part="header">
+            <span class="avatar" aria-hidden="true">${icons.chat}</span>
+            <h2>${this.botName || s.title}</h2>
+            <button class="icon-button" part="clear-button" aria-label=${s.clear} title=${s.clear} @click=${this.onClear}>${icons.trash}</button>
+            ${floating ? html`<button class="icon-button" part="close-button" aria-label=${s.close} title=${s.close} @click=${this.close}>${icons.close}</button>` : nothing}
+          </header>
+          <div part="transcript" class="transcript" role="log" aria-live="off" aria-label=${s.transcriptLabel} tabindex="0">
+            ${this.greeting ? this.renderMessage({ role: 'assistant', text: this.greeting }) : nothing} ${c.messages.map((m) => this.renderMessage(m))}
+            ${c.interim ? html`<div part="message message-user" class="msg user interim"><span class="sr-only">${s.you}: </span>${c.interim}</div>` : nothing}
+            ${c.draft !== undefined
+              ? html`<div part="message message-bot" class="msg bot streaming"><span class="sr-only">${s.bot}: </span>${c.draft}</div>`
+              : c.state === 'thinking'
+                ? html`<div class="dots" role="status" aria-label=${s.typing}><span></span><span></span><span></span></div>`
+                : nothing}
+          </div>
+          ${this.renderError()}
+          <div class="controls">${this.renderStatus()} ${this.renderButtons()}</div>
+          <form part="compose" @submit=${this.onSubmit}>
+            <input
+              part="input"
+              type="text"
+              name="message"
+              autocomplete="off"
+              enterkeyhint="send"
+              maxlength="2000"
+              aria-label=${s.inputLabel}
+              placeholder=${s.inputPlaceholder}
+            />
+            <button part="send-button" class="send" type="submit" aria-label=${s.send} title=${s.send}>${icons.send}</button>
+          </form>
+        </section>
+        <div class="sr-only" aria-live="polite" aria-atomic="true">${this.announcement}</div>
+      </div>
+    `;
+  }
+
+  private renderMessage(message: HistoryMessage): TemplateResult {
+    const s = this.ui;
+    const user = message.role === 'user';
+    // One line on purpose: messages keep their own line breaks (white-space: pre-wrap).
+    return html`<div part="message ${user ? 'message-user' : 'message-bot'}" class="msg ${user ? 'user' : 'bot'}"><span class="sr-only">${user ? s.you : s.bot}: </span>${message.text}${message.interrupted ? html`<span class="tag">— ${s.interrupted}</span>` : nothing}</div>`;
+  }
+
+  private renderStatus(): TemplateResult {
+    const c = this.controller;
+    const level = Math.sqrt(Math.max(c.level.input, c.level.output)) * 1.6;
+    const live = c.talking || c.state === 'speaking';
+    return html`<div part="status" class="status" data-state=${c.state} ?data-live=${live} style=${styleMap({ '--vb-level': level.toFixed(3) })}>
+      <span class="meter" aria-hidden="true"><span></span><span></span><span></span><span></span><span></span></span>
+      <span class="label">${this.statusLabel()}</span>
+    </div>`;
+  }
+
+  private renderButtons(): TemplateResult {
+    const c = this.controller;
+    const s = this.ui;
+    const voice = c.inputMode === 'voice';
+    const level = Math.sqrt(Math.max(c.level.input, c.level.output));
+    return html`<div class="buttons">
+      ${voice && c.talking
+        ? html`<button class="round mute" part="mute-button" aria-label=${s.mute} title=${c.muted ? s.unmute : s.mute} aria-pressed=${c.muted ? 'true' : 'false'} @click=${this.onMute}>
+            ${c.muted ? icons.micOff : icons.mic}
+          </button>`
+        : nothing}
+      ${voice
+        ? html`<button
+            part="talk-button"
+            class="talk"
+            data-state=${c.state}
+            aria-label=${s.talk}
+            title=${c.talking ? s.stop : s.start}
+            aria-pressed=${c.talking ? 'true' : 'false'}
+            style=${styleMap({ '--vb-level': level.toFixed(3) })}
+            @click=${this.onTalk}
+          >
+            ${c.talking ? icons.stop : icons.mic}
+          </button>`
+        : nothing}
+      ${c.active ? html`<button class="round end" part="end-button" aria-label=${s.end} title=${s.end} @click=${this.onEnd}>${icons.end}</button>` : nothing}
+    </div>`;
+  }
+
+  private renderError(): TemplateResult | typeof nothing {
+    const error = this.controller.error;
+    if (!error) return nothing;
+    const s = this.ui;
+    const help = describeError(error.code, s);
+    const canType = help.typeInstead && this.controller.inputMode === 'voice';
+    return html`<div part="error" class="error" role="alert" data-code=${error.code} data-kind=${help.kind}>
+      ${help.title ? html`<strong>${help.title}</strong>` : nothing}
+      <p>${help.text}</p>
+      ${help.help ? html`<p>${help.help}</p>` : nothing}
+      <div class="error-actions">
+        ${help.retry ? html`<button class="primary" part="retry-button" @click=${this.onRetry}>${s.retry}</button>` : nothing}
+        ${canType ? html`<button part="type-instead-button" @click=${this.onTypeInstead}>${s.typeInstead}</button>` : nothing}
+        <button part="dismiss-button" @click=${this.onDismiss}>${s.dismiss}</button>
+      </div>
+      <small class="code">${s.errorCode}: <code>${error.code}</code></small>
+    </div>`;
+  }
+
+  // ---------------- handlers ----------------
+
+  private $<T extends Element>(selector: string): T | null {
+    return this.shadowRoot?.querySelector<T>(selector) ?? null;
+  }
+
+  private focusPanel(): void {
+    const target = this.controller.inputMode === 'text' ? this.$<HTMLElement>('input') : (this.$<HTMLElement>('.talk') ?? this.$<HTMLElement>('input'));
+    target?.focus();
+  }
+
+  private readonly toggle = (): void => {
+    if (this.isOpen) this.close();
+    else this.open();
+  };
+
+  private readonly onKeydown = (event: KeyboardEvent): void => {
+    if (event.key !== 'Escape' || this.mode === 'inline' || !this.isOpen) return;
+    event.stopPropagation();
+    this.close();
+    void this.updateComplete.then(() => this.$<HTMLButtonElement>('.launcher')?.focus());
+  };
+
+  private readonly onTalk = (): void => {
+    // Synchronously inside the click: the SDK creates the AudioContext before its first await.
+    if (this.controller.talking) void this.controller.stop();
+    else void this.controller.start();
+  };
+
+  private readonly onMute = (): void => this.controller.toggleMute();
+
+  private readonly onEnd = (): void => {
+    void this.controller.stop();
+  };
+
+  private readonly onClear = (): void => {
+    void this.controller.clear();
+  };
+
+  private readonly onRetry = (): void => {
+    // Voice: start talking again (inside this click); text: reconnect.
+    void this.controller.start();
+  };
+
+  private readonly onTypeInstead = (): void => {
+    void this.controller.typeInstead().then(() => this.updateComplete.then(() => this.$<HTMLInputElement>('input')?.focus()));
+  };
+
+  private readonly onDismiss = (): void => {
+    this.controller.dismissError();
+    void this.updateComplete.then(() => this.focusPanel());
+  };
+
+  private readonly onSubmit = (event: SubmitEvent): void => {
+    event.preventDefault();
+    const input = this.$<HTMLInputElement>('input');
+    if (!input || !input.value.trim()) return;
+    const text = input.value;
+    input.value = '';
+    // Called synchronously: a spoken-reply session opens its audio inside this gesture.
+    void this.controller.sendText(text).then((sent) => {
+      // Not sent (e.g. no connection): give the visitor their words back.
+      if (!sent && !input.value) input.value = text;
+    });
+  };
+}
