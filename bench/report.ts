@@ -50,6 +50,7 @@ export function renderReport(r: BenchResults): string {
         ['load average at start / end', `${m.loadStart ?? '–'} / ${m.loadEnd ?? '–'} (the machine is shared: see "other processes" per level)`],
         ['scripted upstream', `STT ${LATENCY.sttMs} ms, LLM TTFT ${LATENCY.llmTtftMs} ms then ${LATENCY.tokensPerSecond} tokens/s, TTS TTFB ${LATENCY.ttsTtfbMs} ms, audio paced at real time`],
         ['client audio', `16 kHz PCM16, ${r.options.frameMs} ms frames, real time`],
+        ['benchmark processes', `relay, fake upstream and load generator in three processes on 127.0.0.1${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`],
       ],
     ),
   );
@@ -146,13 +147,14 @@ export function renderReport(r: BenchResults): string {
     out.push('');
     out.push(
       table(
-        ['sessions', 'fake upstream CPU / loop delay p99', 'load generator CPU / loop delay p99 / frame send lag p99', 'all three processes', 'whole machine (other processes)'],
+        ['sessions', 'fake upstream CPU / loop delay p99', 'load generator CPU / loop delay p99 / frame send lag p99', 'all three processes', 'whole machine (other processes) during the window', 'other processes just before'],
         r.latency.levels.map((l) => [
           l.sessions,
           `${pct(l.upstream.cpuCores)} / ${ms(l.upstream.eld.p99)} ms`,
           `${pct(l.loadgen.cpuCores)} / ${ms(l.loadgen.eld.p99)} ms / ${ms(l.sendLag.p99)} ms`,
           `${(l.relay.cpuCores + l.upstream.cpuCores + l.loadgen.cpuCores).toFixed(2)} of ${m.cpus} cores`,
           l.machineCpuCores !== undefined ? `${l.machineCpuCores.toFixed(2)} (${(l.otherCpuCores ?? 0).toFixed(2)})` : '–',
+          l.backgroundCpuCores !== undefined && l.backgroundCpuCores !== null ? `${l.backgroundCpuCores.toFixed(2)} cores` : '–',
         ]),
       ),
     );

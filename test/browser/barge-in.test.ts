@@ -171,9 +171,10 @@ describe('barge-in and turn-taking in real Chromium', () => {
     await waitFor(page, "events.some(e => e.type === 'message')", 45_000);
     const all = await events(page);
     const message = all.find((e) => e.type === 'message')?.payload as { text: string; interrupted: boolean };
-    assert.equal(message.interrupted, false);
+    const timeline = all.filter((e) => e.type !== 'level').map((e) => `${Math.round(e.t)} ${e.type} ${JSON.stringify(e.payload)}`).join('\n');
+    assert.equal(message.interrupted, false, `interrupted; events:\n${timeline}`);
     assert.equal(message.text, LONG_REPLY);
-    assert.equal(all.filter((e) => e.type === 'transcript').length, 1, 'the blip was never sent as an utterance');
+    assert.equal(all.filter((e) => e.type === 'transcript').length, 1, `the blip was never sent as an utterance; events:\n${timeline}`);
     await page.evaluate(() => (window as unknown as { client: { stop(): Promise<void> } }).client.stop());
   });
 

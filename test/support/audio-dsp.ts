@@ -1,6 +1,7 @@
-/** Test helpers for audio: a tiny 16-bit WAV reader and DSP measurements (no dependencies). */
+/** Test helpers for audio: WAV fixtures as samples, and DSP measurements. */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
+import { parseWav } from '@voice-bot/relay/testing';
 
 export interface Wav {
   sampleRate: number;
@@ -13,37 +14,8 @@ export interface Wav {
 const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
 
 export function readWav(path: string): Wav {
-  const buf = readFileSync(isAbsolute(path) ? path : resolve(repoRoot, path));
-  if (buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE') {
-    throw new Error(`${path}: not a RIFF/WAVE file`);
-  }
-  let offset = 12;
-  let fmt: { format: number; channels: number; sampleRate: number; bits: number } | undefined;
-  while (offset + 8 <= buf.length) {
-    const id = buf.toString('ascii', offset, offset + 4);
-    const size = buf.readUInt32LE(offset + 4);
-    const body = offset + 8;
-    if (id === 'fmt ') {
-      fmt = {
-        format: buf.readUInt16LE(body),
-        channels: buf.readUInt16LE(body + 2),
-        sampleRate: buf.readUInt32LE(body + 4),
-        bits: buf.readUInt16LE(body + 14),
-      };
-    } else if (id === 'data') {
-      if (!fmt) throw new Error(`${path}: data before fmt`);
-      // 1 = PCM, 0xFFFE = WAVE_FORMAT_EXTENSIBLE (sox writes it for some outputs)
-      if ((fmt.format !== 1 && fmt.format !== 0xfffe) || fmt.bits !== 16) {
-        throw new Error(`${path}: only 16-bit PCM is supported (format ${fmt.format}, ${fmt.bits} bits)`);
-      }
-      const n = Math.floor(Math.min(size, buf.length - body) / 2);
-      const samples = new Int16Array(n);
-      for (let i = 0; i < n; i++) samples[i] = buf.readInt16LE(body + i * 2);
-      return { sampleRate: fmt.sampleRate, channels: fmt.channels, samples };
-    }
-    offset = body + size + (size & 1);
-  }
-  throw new Error(`${path}: no data chunk`);
+  const { sampleRate, channels, samples } = parseWav(readFileSync(isAbsolute(path) ? path : resolve(repoRoot, path)));
+  return { sampleRate, channels, samples };
 }
 
 /** Mono view: the first channel of an interleaved WAV. */

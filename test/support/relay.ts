@@ -15,31 +15,16 @@ import {
   type ServerMessageType,
 } from '@voice-bot/sdk/protocol';
 import { createRelay, createLogger, KeyStore, type Relay, type RelayOptions } from '@voice-bot/relay';
-import { createFakeUpstream, type FakeUpstreamOptions } from '@voice-bot/relay/testing';
+import { createFakeUpstream, parseWav, type FakeUpstreamOptions } from '@voice-bot/relay/testing';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const FIXTURES = resolve(REPO_ROOT, '../shared/fixtures/audio');
 export const ORIGIN = 'http://app.test';
 
-/** Reads a PCM16 WAV fixture (first `data` chunk). */
+/** Reads a WAV fixture as PCM16LE bytes. */
 export async function readWav(path: string): Promise<{ sampleRate: number; channels: number; pcm: Uint8Array }> {
-  const buf = await readFile(path);
-  if (buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE') throw new Error(`${path} is not a WAV file`);
-  let offset = 12;
-  let sampleRate = 0;
-  let channels = 0;
-  while (offset + 8 <= buf.length) {
-    const id = buf.toString('ascii', offset, offset + 4);
-    const size = buf.readUInt32LE(offset + 4);
-    if (id === 'fmt ') {
-      channels = buf.readUInt16LE(offset + 10);
-      sampleRate = buf.readUInt32LE(offset + 12);
-    } else if (id === 'data') {
-      return { sampleRate, channels, pcm: new Uint8Array(buf.buffer, buf.byteOffset + offset + 8, Math.min(size, buf.length - offset - 8)) };
-    }
-    offset += 8 + size + (size % 2);
-  }
-  throw new Error(`${path} has no data chunk`);
+  const { sampleRate, channels, samples } = parseWav(await readFile(path));
+  return { sampleRate, channels, pcm: new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength) };
 }
 
 /** Collects pino's JSON lines so tests can assert what was (not) logged. */

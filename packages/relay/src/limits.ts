@@ -12,7 +12,7 @@
  */
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import { CLOSE_CODES, INPUT_SAMPLE_RATE, type ErrorCode, type ServerMessage } from '@voice-bot/sdk/protocol';
-import type { LimitsConfig } from './config.js';
+import { ConfigError, type LimitsConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { RelayMetrics } from './metrics.js';
 import type { SessionHooks } from './session.js';
@@ -48,9 +48,8 @@ const FRACTIONAL_FIELDS = new Set<keyof LimitsConfig>(['audioMinutesPerKeyPerDay
 
 const BYTES_PER_INPUT_MS = (INPUT_SAMPLE_RATE * 2) / 1000;
 
-export class LimitsError extends Error {
-  override readonly name = 'LimitsError';
-}
+/** A bad limit value (a `ConfigError`, so the CLI reports it plainly). */
+export class LimitsError extends ConfigError {}
 
 function checkValue(field: keyof LimitsConfig, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new LimitsError(`limits.${field} must be a number ≥ 0`);
@@ -291,7 +290,9 @@ export class SessionGuard implements SessionHooks {
       this.deliver(deliver);
       return;
     }
-    this.chain = this.chain.then(() => this.gate(kind, deliver));
+    this.chain = this.chain
+      .then(() => this.gate(kind, deliver))
+      .catch((error: unknown) => this.deps.log.error({ err: String(error) }, 'frame gate failed'));
   }
 
   /** The budget for a kind of frame: JSON messages and audio frames are limited separately. */

@@ -15,6 +15,7 @@ import {
   type TurnMetrics,
 } from './protocol/index.js';
 import { RelayTransport, type ReconnectOptions } from './transport.js';
+import type { BrowserStt, SttProgress, WhisperOptions } from './stt/browser-stt.js';
 import type { VadEvent, VadSettings, VoiceActivityDetector } from './vad.js';
 
 export type VoiceBotState = 'idle' | 'connecting' | 'listening' | 'user-speaking' | 'thinking' | 'speaking' | 'error';
@@ -45,6 +46,13 @@ export interface VoiceBotOptions {
   reconnect?: ReconnectOptions;
   /** Non-secret context for the bot (page URL, a signed-in visitor's first name…). */
   metadata?: Record<string, string | number | boolean>;
+  /**
+   * Who turns speech into text. `relay` (default): audio goes to the relay. `browser`: Whisper
+   * runs in the page (a Web Worker) and only text leaves the device.
+   */
+  stt?: 'relay' | 'browser';
+  /** In-browser Whisper settings (`stt: 'browser'`). */
+  whisper?: WhisperOptions;
 }
 
 export interface ClientMetrics extends TurnMetrics {
@@ -67,6 +75,12 @@ export interface VoiceBotEvents {
   metrics: ClientMetrics;
   error: VoiceBotError;
   history: HistoryMessage[];
+  /** In-browser speech recognition: model download progress. */
+  'stt-progress': SttProgress;
+  /** In-browser speech recognition is loaded and warmed up. */
+  'stt-ready': { device: 'webgpu' | 'wasm'; loadMs: number };
+  /** In-browser speech recognition failed to load; audio goes to the relay's STT from now on. */
+  'stt-fallback': VoiceBotError;
 }
 
 const FRAME_MS = 20;
@@ -132,6 +146,13 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private readonly echoGate: EchoGate | undefined;
   /** The mic's last frames as heard (the VAD may have seen gated copies): the pre-speech pad comes from here. */
   private recentFrames: Int16Array[] = [];
+  // in-browser speech recognition (`stt: 'browser'`)
+  private stt: Promise<BrowserStt> | undefined;
+  /** Settles once the model's load has succeeded or its failure has been handled. */
+  private sttOutcome: Promise<void> = Promise.resolve();
+  /** Set when the model failed and the owner allowed relay STT: resolves once that session is ready. */
+  private sttFallback: Promise<void> | undefined;
+  private utteranceFrames: Int16Array[] = [];
 
   constructor(readonly options: VoiceBotOptions) {
     super();
@@ -249,6 +270,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       throw typed;
     }
     if (wantsMic) this.vad = this.createVad();
+    if (wantsMic && this.browserStt) this.startBrowserStt();
     this.setState(this.turnInFlight ? 'thinking' : 'listening');
   }
 
@@ -295,7 +317,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.transport.send({
       type: 'start',
       protocol_version: PROTOCOL_VERSION,
-      input: this.options.input ?? 'audio',
+      input: this.browserStt ? 'text' : (this.options.input ?? 'audio'),
       output: this.options.output ?? 'audio',
       ...(this.conversationId ? { conversation_id: this.conversationId } : {}),
       ...(this.options.metadata ? { metadata: this.options.metadata } : {}),
@@ -481,7 +503,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     }
     if (!this.inSpeech) return;
     if (this.speechConfirmed) {
-      this.transport.sendAudio(frame);
+      this.sendUtteranceAudio(frame);
       return;
     }
     this.heldFrames.push(frame);
@@ -499,13 +521,16 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private confirmSpeech(): void {
     this.speechConfirmed = true;
     if (this.botIsTalking) void this.interrupt();
-    for (const held of this.heldFrames) this.transport.sendAudio(held);
+    for (const held of this.heldFrames) this.sendUtteranceAudio(held);
     this.heldFrames = [];
     this.setState('user-speaking');
   }
 
   private endUtterance(): void {
-    this.transport.send({ type: 'commit' });
+    if (this.browserStt) {
+      void this.transcribeUtterance(this.utteranceFrames);
+      this.utteranceFrames = [];
+    } else this.transport.send({ type: 'commit' });
     this.speechEndedAt = performance.now();
     this.turnInFlight = true;
     this.resetUtterance();
@@ -517,6 +542,85 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.speechConfirmed = false;
     this.heldFrames = [];
     this.voicedWindow = [];
+    this.utteranceFrames = [];
+  }
+
+  // ---- in-browser speech recognition (`stt: 'browser'`; the logic lives in stt/) ----------
+
+  /** Whisper runs in the page: the relay gets text, never audio. */
+  private get browserStt(): boolean {
+    return this.options.stt === 'browser' && (this.options.input ?? 'audio') === 'audio' && !this.sttFallback;
+  }
+
+  private sendUtteranceAudio(frame: Int16Array): void {
+    if (this.browserStt) this.utteranceFrames.push(frame);
+    else this.transport.sendAudio(frame);
+  }
+
+  /** Loads the worker and model in the background (lazy chunk); utterances wait for it. */
+  private startBrowserStt(): void {
+    const whisper = this.options.whisper ?? {};
+    const stt = import('./stt/browser-stt.js').then(
+      ({ BrowserStt }) => new BrowserStt({ ...whisper, assetBaseUrl: this.options.assetBaseUrl ?? defaultAssetBase(), onProgress: (p) => this.emit('stt-progress', p) }),
+    );
+    this.stt = stt;
+    this.sttOutcome = stt
+      .then((s) => s.load())
+      .then(
+        (info) => {
+          if (this.stt === stt) this.emit('stt-ready', info);
+        },
+        (cause: unknown) => {
+          if (this.stt !== stt) return;
+          const error = cause instanceof VoiceBotError ? cause : new VoiceBotError('stt_unavailable', `In-browser speech recognition is unavailable: ${String(cause)}`, { cause });
+          if (!whisper.fallbackToRelay) {
+            this.emit('error', error);
+            return;
+          }
+          const notice = new VoiceBotError('stt_unavailable', `${error.message} Using the relay’s speech recognition instead.`, { cause });
+          this.sttFallback = this.restartWithRelayStt();
+          this.emit('stt-fallback', notice);
+          this.emit('error', notice);
+        },
+      );
+  }
+
+  /** The session was started with `input: 'text'`; a new one (same conversation) accepts audio. */
+  private async restartWithRelayStt(): Promise<void> {
+    this.isReady = false;
+    this.transport.close();
+    await this.connect();
+  }
+
+  private async transcribeUtterance(frames: Int16Array[]): Promise<void> {
+    const stt = this.stt;
+    try {
+      if (!stt) throw new VoiceBotError('stt_unavailable', 'Speech recognition is not running.');
+      const { pcm16ToFloat32 } = await import('./stt/browser-stt.js');
+      const text = await (await stt).transcribe(pcm16ToFloat32(frames));
+      // Whisper's non-speech markers ("[BLANK_AUDIO]", "(music)") are not words.
+      const words = text.replace(/\[[^\]]*\]|\([^)]*\)/g, '').trim();
+      if (!words) {
+        this.turnInFlight = false;
+        this.settle();
+        return;
+      }
+      await this.sendUserText(words, 'speech');
+    } catch (cause) {
+      await this.sttOutcome;
+      if (this.sttFallback && this.stt === stt) {
+        // The model never loaded: this utterance goes to the relay's STT like the next ones.
+        await this.sttFallback.catch(() => undefined);
+        for (const frame of frames) this.transport.sendAudio(frame);
+        this.transport.send({ type: 'commit' });
+        return;
+      }
+      this.turnInFlight = false;
+      if (this.stt === stt && !(cause instanceof VoiceBotError && cause.code === 'stt_unavailable' && cause.message.startsWith('In-browser'))) {
+        this.emit('error', cause instanceof VoiceBotError ? cause : new VoiceBotError('stt_unavailable', String(cause), { cause }));
+      }
+      this.settle();
+    }
   }
 
   /**
@@ -544,16 +648,21 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   }
 
   /** Sends typed text (interrupting the bot if it is talking). */
-  async sendText(text: string): Promise<void> {
+  sendText(text: string): Promise<void> {
+    return this.sendUserText(text, 'typed');
+  }
+
+  /** `speech`: the page's own transcript of an utterance (barge-in already happened on speech onset). */
+  private async sendUserText(text: string, source: 'typed' | 'speech'): Promise<void> {
     const trimmed = text.trim();
     if (!trimmed) return;
     if (!this.isReady) await this.connect();
-    if (this.botIsTalking) await this.interrupt();
+    if (source === 'typed' && this.botIsTalking) await this.interrupt();
     this.pushMessage({ role: 'user', text: trimmed });
     this.emit('transcript', { turnId: -1, text: trimmed, final: true });
     this.turnInFlight = true;
-    this.speechEndedAt = performance.now();
-    if (!this.transport.send({ type: 'text', text: trimmed })) {
+    if (source === 'typed') this.speechEndedAt = performance.now();
+    if (!this.transport.send({ type: 'text', text: trimmed, source })) {
       this.turnInFlight = false;
       throw new VoiceBotError('not_connected', 'Not connected to the voice assistant.');
     }
@@ -595,6 +704,9 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.transport.close();
     this.vad?.dispose?.();
     this.vad = undefined;
+    void this.stt?.then((stt) => stt.dispose(), () => undefined);
+    this.stt = undefined;
+    this.sttFallback = undefined;
     const engine = this.engine;
     this.engine = undefined;
     await engine?.close();

@@ -11,7 +11,9 @@ export type ClientErrorCode =
   | 'connection_lost'
   | 'turn_lost'
   | 'not_connected'
-  | 'vad_unavailable';
+  | 'vad_unavailable'
+  /** In-browser speech recognition (`stt: 'browser'`) could not load or run. */
+  | 'stt_unavailable';
 
 export type VoiceBotErrorCode = ClientErrorCode | ErrorCode;
 

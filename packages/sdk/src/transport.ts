@@ -44,7 +44,10 @@ const FINAL_CLOSE_CODES = new Set<number>([
   CLOSE_CODES.policyViolation,
   CLOSE_CODES.messageTooBig,
   CLOSE_CODES.protocolVersion,
+  CLOSE_CODES.idleTimeout,
   CLOSE_CODES.keyRevoked,
+  CLOSE_CODES.sessionTooLong,
+  CLOSE_CODES.quotaExceeded,
 ]);
 
 interface SessionGrant {

@@ -24,7 +24,7 @@ export interface SessionConfig {
 }
 
 /** Every SDK event, re-dispatched on the element as `voice-bot:<name>`. */
-export const SDK_EVENTS = ['state', 'ready', 'transcript', 'text-delta', 'message', 'tool', 'level', 'metrics', 'error', 'history'] as const satisfies readonly (keyof VoiceBotEvents)[];
+export const SDK_EVENTS = ['state', 'ready', 'transcript', 'text-delta', 'message', 'tool', 'level', 'metrics', 'error', 'history', 'stt-progress', 'stt-ready', 'stt-fallback'] as const satisfies readonly (keyof VoiceBotEvents)[];
 
 type Host = ReactiveControllerHost & HTMLElement;
 
@@ -61,6 +61,8 @@ export class VoiceBotController implements ReactiveController {
   /** Bumped on every completed reply, so the element can announce it once. */
   replyCount = 0;
   lastReply = '';
+  /** In-browser speech recognition download, 0..100, while it loads (`stt="browser"`). */
+  sttProgress: number | undefined;
 
   private clientValue: VoiceBotClient | undefined;
   private clientKey = '';
@@ -70,7 +72,6 @@ export class VoiceBotController implements ReactiveController {
   private voiceSession = false;
   private releaseAfterFailure = false;
   private peekedScope = '';
-  private warnedStt = false;
   // browser speech synthesis (tts="browser")
   private spokenTurn: number | undefined;
   private spokenUpTo = 0;
@@ -118,10 +119,6 @@ export class VoiceBotController implements ReactiveController {
   /** Call when attributes change: a different relay/key/bot/mode means a new client. */
   reconfigure(): void {
     const config = this.config();
-    if (config.stt === 'browser' && !this.warnedStt) {
-      this.warnedStt = true;
-      console.warn('[voice-bot] stt="browser" (in-browser Whisper) is not available yet; using the relay’s speech recognition.');
-    }
     if (this.clientValue && this.configKey(config) !== this.clientKey) {
       void this.dispose();
       this.messages = [];
@@ -130,7 +127,7 @@ export class VoiceBotController implements ReactiveController {
   }
 
   private configKey(c: SessionConfig): string {
-    return JSON.stringify([c.relayUrl, c.clientKey, c.bot, this.inputMode, c.output, c.tts, c.assetBase]);
+    return JSON.stringify([c.relayUrl, c.clientKey, c.bot, this.inputMode, c.output, c.tts, c.stt, c.assetBase]);
   }
 
   private ensureClient(): VoiceBotClient {
@@ -145,6 +142,7 @@ export class VoiceBotController implements ReactiveController {
     };
     if (config.bot) options.bot = config.bot;
     if (config.assetBase) options.assetBaseUrl = config.assetBase;
+    if (config.stt === 'browser') options.stt = 'browser';
     const client = new VoiceBotClient(options);
     this.clientValue = client;
     this.clientKey = this.configKey(config);
@@ -205,6 +203,7 @@ export class VoiceBotController implements ReactiveController {
         this.level = event.payload;
         break;
       case 'error':
+        if (event.payload.code === 'stt_unavailable') this.sttProgress = undefined;
         // After a failed start we stop the client; the connect it had in flight then fails too.
         if (isSilentError(event.payload.code) || this.releaseAfterFailure) break;
         this.error = event.payload;
@@ -215,6 +214,13 @@ export class VoiceBotController implements ReactiveController {
         }
         break;
       case 'metrics':
+        break;
+      case 'stt-progress':
+        this.sttProgress = event.payload.percent;
+        break;
+      case 'stt-ready':
+      case 'stt-fallback':
+        this.sttProgress = undefined;
         break;
     }
     this.host.requestUpdate();

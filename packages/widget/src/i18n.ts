@@ -37,6 +37,8 @@ export interface UiStrings {
   muted: string;
   stateError: string;
   toolRunning: string;
+  /** In-browser speech recognition loading (`stt="browser"`); `{percent}` is replaced. */
+  preparingStt: string;
   // error area
   retry: string;
   typeInstead: string;
@@ -87,6 +89,7 @@ const en: UiStrings = {
   muted: 'Microphone muted',
   stateError: 'Something went wrong',
   toolRunning: 'Looking that up…',
+  preparingStt: 'Preparing speech recognition… {percent} %',
   retry: 'Try again',
   typeInstead: 'Type instead',
   dismiss: 'Dismiss',

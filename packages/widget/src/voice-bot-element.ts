@@ -278,6 +278,9 @@ export class VoiceBotElement extends LitElement {
     return html`<div part="status" class="status" data-state=${c.state} ?data-live=${live} style=${styleMap({ '--vb-level': level.toFixed(3) })}>
       <span class="meter" aria-hidden="true"><span></span><span></span><span></span><span></span><span></span></span>
       <span class="label">${this.statusLabel()}</span>
+      ${c.sttProgress !== undefined
+        ? html`<progress part="stt-progress" class="stt-progress" max="100" .value=${c.sttProgress} aria-label=${this.ui.preparingStt.replace('{percent}', String(c.sttProgress))}></progress><span class="stt-label">${this.ui.preparingStt.replace('{percent}', String(c.sttProgress))}</span>`
+        : nothing}
     </div>`;
   }
 

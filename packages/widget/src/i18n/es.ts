@@ -31,6 +31,7 @@ export const strings: UiStrings = {
   muted: 'Micrófono silenciado',
   stateError: 'Algo salió mal',
   toolRunning: 'Consultando…',
+  preparingStt: 'Preparando el reconocimiento de voz… {percent} %',
   retry: 'Reintentar',
   typeInstead: 'Escribir en su lugar',
   dismiss: 'Cerrar aviso',

@@ -31,6 +31,7 @@ export const strings: UiStrings = {
   muted: 'माइक्रोफ़ोन म्यूट है',
   stateError: 'कुछ गड़बड़ हो गई',
   toolRunning: 'जानकारी देख रहे हैं…',
+  preparingStt: 'वाक् पहचान तैयार हो रही है… {percent} %',
   retry: 'फिर से कोशिश करें',
   typeInstead: 'लिखकर पूछें',
   dismiss: 'ठीक है',

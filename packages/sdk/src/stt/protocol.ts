@@ -1,0 +1,65 @@
+/**
+ * Messages between the SDK and its speech-recognition worker (`stt-worker.js`). A worker that
+ * speaks this protocol can stand in for the transformers.js one (`whisper.workerUrl`).
+ */
+
+export type WhisperDevice = 'webgpu' | 'wasm' | 'auto';
+/** transformers.js dtypes; one for all modules or one per module (`encoder_model`, `decoder_model_merged`). */
+export type WhisperDtype = 'fp32' | 'fp16' | 'q8' | 'int8' | 'uint8' | 'q4' | 'bnb4' | 'q4f16';
+
+export interface SttLoadMessage {
+  type: 'load';
+  /** Model id, a folder under `localModelPath` (e.g. `onnx-community/whisper-tiny.en`). */
+  model: string;
+  /** Absolute URL of the self-hosted model folder root (ends with `/`). */
+  localModelPath: string;
+  allowRemoteModels: boolean;
+  /** Absolute URL prefix of onnxruntime-web's `.wasm`/`.mjs` files (ends with `/`). */
+  wasmPaths: string;
+  device: WhisperDevice;
+  dtype?: WhisperDtype | Record<string, WhisperDtype>;
+  /** Spoken language for multilingual models (`en`, `hi`, `es`…); English-only models ignore it. */
+  language?: string;
+}
+
+export interface SttTranscribeMessage {
+  type: 'transcribe';
+  id: number;
+  /** 16 kHz mono samples in [-1, 1]. */
+  audio: Float32Array;
+}
+
+export type SttRequest = SttLoadMessage | SttTranscribeMessage;
+
+export interface SttProgressMessage {
+  type: 'progress';
+  file: string;
+  loaded: number;
+  total: number;
+  /** 0..100 over every file seen so far. */
+  percent: number;
+}
+export interface SttReadyMessage {
+  type: 'ready';
+  device: 'webgpu' | 'wasm';
+  /** Load plus warm-up, in ms. */
+  loadMs: number;
+}
+export interface SttLoadErrorMessage {
+  type: 'load-error';
+  message: string;
+}
+export interface SttResultMessage {
+  type: 'result';
+  id: number;
+  text: string;
+  /** Inference time in ms. */
+  ms: number;
+}
+export interface SttTranscribeErrorMessage {
+  type: 'transcribe-error';
+  id: number;
+  message: string;
+}
+
+export type SttResponse = SttProgressMessage | SttReadyMessage | SttLoadErrorMessage | SttResultMessage | SttTranscribeErrorMessage;

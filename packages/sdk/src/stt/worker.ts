@@ -1,0 +1,114 @@
+/**
+ * The speech-recognition worker: transformers.js Whisper (`automatic-speech-recognition`) off the
+ * main thread. Built by rollup as `stt-worker.js` beside the SDK bundle and started as a module
+ * worker from that file URL (never `blob:`), so `worker-src 'self'` suffices. Only this file
+ * imports `@huggingface/transformers`; the SDK never does.
+ */
+import { env, pipeline } from '@huggingface/transformers';
+import type { SttLoadMessage, SttRequest, SttResponse, WhisperDtype } from './protocol.js';
+
+interface WorkerScope {
+  postMessage(message: SttResponse): void;
+  addEventListener(type: 'message', listener: (event: MessageEvent<SttRequest>) => void): void;
+}
+const scope = self as unknown as WorkerScope;
+
+type Transcriber = (audio: Float32Array, options: Record<string, unknown>) => Promise<{ text: string } | { text: string }[]>;
+
+let transcriber: Transcriber | undefined;
+let loadOptions: SttLoadMessage | undefined;
+/** One inference at a time, in arrival order. */
+let queue: Promise<void> = Promise.resolve();
+
+async function pickDevice(requested: SttLoadMessage['device']): Promise<'webgpu' | 'wasm'> {
+  if (requested !== 'auto') return requested;
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  const adapter = await gpu?.requestAdapter().catch(() => null);
+  return adapter ? 'webgpu' : 'wasm';
+}
+
+function transcribeOptions(model: string, language: string | undefined, samples: number): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  // English-only checkpoints refuse a language or task.
+  if (language && !model.endsWith('.en')) {
+    options['language'] = language;
+    options['task'] = 'transcribe';
+  }
+  if (samples > 30 * 16_000) {
+    options['chunk_length_s'] = 30;
+    options['stride_length_s'] = 5;
+  }
+  return options;
+}
+
+async function load(message: SttLoadMessage): Promise<void> {
+  const started = performance.now();
+  env.allowLocalModels = true;
+  env.localModelPath = message.localModelPath;
+  env.allowRemoteModels = message.allowRemoteModels;
+  // A URL prefix (not a {mjs, wasm} object): onnxruntime-web then fetches the .wasm itself and
+  // transformers does not turn the glue into a blob: module, so a strict CSP holds.
+  const onnx = env.backends.onnx as { wasm?: { wasmPaths?: unknown; proxy?: boolean } };
+  if (onnx.wasm) onnx.wasm.wasmPaths = message.wasmPaths;
+  const files = new Map<string, { loaded: number; total: number }>();
+  const progress_callback = (info: { status: string; file?: string; loaded?: number; total?: number }): void => {
+    if (info.status !== 'progress' && info.status !== 'done') return;
+    const file = info.file ?? '';
+    const previous = files.get(file);
+    const total = info.total ?? previous?.total ?? 0;
+    const loaded = info.status === 'done' ? total || (previous?.loaded ?? 0) : (info.loaded ?? 0);
+    files.set(file, { loaded, total });
+    let sumLoaded = 0;
+    let sumTotal = 0;
+    for (const f of files.values()) {
+      sumLoaded += f.loaded;
+      sumTotal += f.total;
+    }
+    const percent = sumTotal > 0 ? Math.min(100, Math.round((sumLoaded / sumTotal) * 100)) : 0;
+    scope.postMessage({ type: 'progress', file, loaded: sumLoaded, total: sumTotal, percent });
+  };
+  let device = await pickDevice(message.device);
+  const create = (d: 'webgpu' | 'wasm') =>
+    pipeline('automatic-speech-recognition', message.model, {
+      device: d,
+      ...(message.dtype ? { dtype: message.dtype as WhisperDtype } : {}),
+      progress_callback,
+    }) as unknown as Promise<Transcriber>;
+  try {
+    transcriber = await create(device);
+  } catch (error) {
+    if (device !== 'webgpu') throw error;
+    device = 'wasm'; // an adapter that cannot run the model: the CPU path still can
+    transcriber = await create(device);
+  }
+  loadOptions = message;
+  // Warm-up: the first run compiles kernels and allocates; do it before the visitor speaks.
+  await transcriber(new Float32Array(16_000), { max_new_tokens: 4 });
+  scope.postMessage({ type: 'ready', device, loadMs: Math.round(performance.now() - started) });
+}
+
+scope.addEventListener('message', (event) => {
+  const message = event.data;
+  if (message.type === 'load') {
+    queue = queue.then(() =>
+      load(message).catch((error: unknown) => {
+        transcriber = undefined;
+        scope.postMessage({ type: 'load-error', message: error instanceof Error ? error.message : String(error) });
+      }),
+    );
+    return;
+  }
+  if (message.type === 'transcribe') {
+    queue = queue.then(async () => {
+      const started = performance.now();
+      try {
+        if (!transcriber || !loadOptions) throw new Error('the speech recognition model is not loaded');
+        const output = await transcriber(message.audio, transcribeOptions(loadOptions.model, loadOptions.language, message.audio.length));
+        const text = (Array.isArray(output) ? output.map((o) => o.text).join(' ') : output.text).trim();
+        scope.postMessage({ type: 'result', id: message.id, text, ms: Math.round(performance.now() - started) });
+      } catch (error) {
+        scope.postMessage({ type: 'transcribe-error', id: message.id, message: error instanceof Error ? error.message : String(error) });
+      }
+    });
+  }
+});
