@@ -148,8 +148,9 @@ function sileroVadBuild() {
 
 // ---------------------------------------------------------------------------------------------
 // In-browser Whisper (stt: 'browser'). transformers.js runs only in this module worker, built as
-// stt-worker.js beside each bundle (the SDK starts it from that file URL), never in the first
-// download. onnxruntime-web's wasm (the asyncify build transformers.js picks) goes to stt/.
+// stt-worker.js beside each bundle (started from that file URL; from another origin through a
+// blob: module that imports it), never in the first download. onnxruntime-web's wasm (the
+// asyncify build transformers.js picks; worker-assets.ts names it) goes to stt/.
 function whisperWorkerBuild() {
   const destinations = [SDK_OUT, WIDGET_OUT];
   const ortFiles = ['ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs'];

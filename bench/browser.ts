@@ -94,7 +94,18 @@ export async function measureBrowser(options: { windowMs: number; configs?: ('id
             name === 'energy' ? { model: 'energy' } : null,
           );
           await sileroLoaded;
-          await sleep(name === 'silero' ? 1500 : 500); // warm-up (model load, first inference)
+          if (name === 'silero') {
+            // The client swaps Silero in once it has loaded (its WebAssembly compiled, its session
+            // created) and the visitor is between utterances: start the window after that, so it
+            // measures Silero running, not its one-time load. (`vad` is private: best effort.)
+            await page
+              .waitForFunction(() => {
+                const client = (window as unknown as { __client?: { vad?: object } }).__client;
+                return client?.vad !== undefined && 'probability' in client.vad;
+              }, { timeout: 30_000, polling: 100 })
+              .catch(() => undefined);
+          }
+          await sleep(name === 'silero' ? 1500 : 500); // warm-up (first inferences)
         } else {
           await page.evaluate(() => import('/sdk/voice-bot-sdk.js' as string));
           await sleep(500);

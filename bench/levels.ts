@@ -138,6 +138,8 @@ export interface LevelSummary {
   /** whole-machine busy CPU over the window (cores), and what other processes used of it */
   machineCpuCores?: number;
   otherCpuCores?: number;
+  /** TCP connections the relay opened to the upstream during the window */
+  upstreamConnects?: number | undefined;
   /** other work on the machine just before the level (cores), when waiting for quiet */
   backgroundCpuCores?: number | undefined;
   pass: boolean;
@@ -206,12 +208,13 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
     upstream.child.send({ type: 'stats' });
     const [relayStats, upstreamStats, result] = await Promise.all([
       // a saturated relay answers late: its IPC waits behind the backlog in its event loop
-      nextMessage<IpcMessage & { stats: ProcessStats }>(relay, 'stats', 60_000),
+      nextMessage<IpcMessage & { stats: ProcessStats; connects?: number }>(relay, 'stats', 60_000),
       nextMessage<IpcMessage & { stats: ProcessStats }>(upstream.child, 'stats', 60_000),
       resultP,
     ]);
     const summary = summarizeLevel(options, scripted.totalMs, scripted.firstSentenceTokenMs, result.result, relayStats.stats, upstreamStats.stats, relayReady.baselineRssMb, idle.rssMb);
     summary.backgroundCpuCores = backgroundCpuCores;
+    summary.upstreamConnects = relayStats.connects;
     if (machineCores !== undefined) {
       summary.machineCpuCores = machineCores;
       summary.otherCpuCores = Math.max(0, machineCores - relayStats.stats.cpuCores - upstreamStats.stats.cpuCores - result.result.loadgen.cpuCores);

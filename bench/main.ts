@@ -2,7 +2,10 @@
  * `npm run bench [-- options]` (scripts/bench.mjs runs this file with tsx).
  *
  *   --quick            smoke run: small N, a few seconds per piece (writes test-output/benchmarks-quick.md)
- *   --only=a,b         run only some parts: latency, ttfa, bundles, browser (capacity comes with latency)
+ *   --only=a,b         run only some parts: latency, ttfa, bundles, browser, bargein, whisper (capacity
+ *                      and ttfa come with latency). The other parts' results are kept from the results
+ *                      file (--json) of earlier runs, so the report still has every section; each
+ *                      section says which run measured it
  *   --levels=1,100     concurrency levels (default 1,100,500,1000; quick 4)
  *   --duration=ms      streaming window per level (default 25000; quick 5000)
  *   --frame-ms=20      client audio frame length (20–40 ms; default 20, what the SDK sends)
@@ -15,15 +18,25 @@
  *   --no-retry         do not re-run a level that other processes disturbed (> 0.4 cores busy)
  *   --no-build         do not run `npm run build` first (default: build, except with --quick)
  *   --out=path         markdown output (default docs/benchmarks.md; quick: test-output/benchmarks-quick.md)
- *   --json=path        raw results as JSON (default test-output/bench-results[-quick].json)
+ *   --json=path        raw results as JSON, the source of the report (default docs/benchmarks.json;
+ *                      quick: test-output/bench-results-quick.json)
+ *   --runs=n           barge-in interruptions per VAD (default 8; quick 1)
+ *   --render           measure nothing: render the markdown again from the results file (after a
+ *                      change to bench/report.ts)
+ *
+ * VOICEBOT_WHISPER_MODEL_DIR (a folder holding onnx-community/whisper-tiny.en/, or that model
+ * folder itself) adds a real model to the in-browser Whisper part (VOICEBOT_WHISPER_MODEL picks
+ * another model id, VOICEBOT_WHISPER_DTYPE its weights); without it only the random-weight test
+ * model runs.
  *
  * Every level runs three processes on 127.0.0.1 (fake upstream, relay, load generator) and is
  * bounded in sessions and time; the whole run has a watchdog.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { measureBargeIn, type BargeInReport } from './bargein.js';
 import { measureBrowser, type BrowserReport } from './browser.js';
 import { measureBundles, type BundleReport } from './bundles.js';
 import { FIXTURES, LATENCY, REPLY, REPO_ROOT, median, readWavPcm, summarize, type Summary } from './common.js';
@@ -31,6 +44,7 @@ import { runLevel, scriptedFor, setBenchNiceness, startUpstream, stopChild, type
 import { trimSilence } from './loadgen.js';
 import { directStreaming, sequential, upstreamClient, type SequentialTiming, type StreamingTiming } from './pipelines.js';
 import { renderReport } from './report.js';
+import { measureWhisper, type WhisperReport } from './whisper.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -45,6 +59,21 @@ export interface BenchOptions {
   retryDisturbed: boolean;
   out: string;
   json: string;
+  /** barge-in interruptions per VAD */
+  runs: number;
+}
+
+/** The parts a run can measure (`--only`); capacity and ttfa come with latency. */
+export const PARTS = ['latency', 'ttfa', 'bundles', 'browser', 'bargein', 'whisper'] as const;
+export type Part = (typeof PARTS)[number];
+
+/** When and how a part's figures were measured, if not by the run the report header describes. */
+export interface PartRun {
+  date: string;
+  command: string;
+  elapsedS: number | undefined;
+  loadStart: string | undefined;
+  loadEnd: string | undefined;
 }
 
 export interface TtfaReport {
@@ -58,12 +87,18 @@ export interface TtfaReport {
 
 export interface BenchResults {
   machine: { cpus: number; cpuModel: string; memoryGb: number; freeMemoryGb: number; node: string; os: string; date: string; command: string; elapsedS?: number; loadStart?: string; loadEnd?: string };
-  options: Omit<BenchOptions, 'only'> & { only: string[] | undefined };
+  options: Omit<BenchOptions, 'only' | 'runs'> & { only: string[] | undefined; runs?: number };
+  /** the parts this run measured (absent in results written before parts were recorded: all of them) */
+  parts?: Part[];
+  /** parts measured by later partial runs (`--only`) and merged into these results */
+  partRuns?: Partial<Record<Part, PartRun>>;
   latency: { scripted: ReturnType<typeof scriptedFor>; levels: LevelSummary[]; floorMs: number | undefined } | undefined;
   capacity: { tried: number[]; maxSessions: number | undefined; level: LevelSummary | undefined } | undefined;
   ttfa: TtfaReport | undefined;
   bundles: BundleReport | undefined;
   browser: BrowserReport | undefined;
+  bargein?: BargeInReport | undefined;
+  whisper?: WhisperReport | undefined;
   errors: string[];
 }
 
@@ -84,7 +119,8 @@ export function parseArgs(argv: string[]): BenchOptions {
     retryDisturbed: !quick && !argv.includes('--no-retry'),
     nice: get('nice') !== undefined ? Number(get('nice')) || undefined : quick ? undefined : -10,
     out: resolve(REPO_ROOT, get('out') ?? (quick ? 'test-output/benchmarks-quick.md' : 'docs/benchmarks.md')),
-    json: resolve(REPO_ROOT, get('json') ?? (quick ? 'test-output/bench-results-quick.json' : 'test-output/bench-results.json')),
+    json: resolve(REPO_ROOT, get('json') ?? (quick ? 'test-output/bench-results-quick.json' : 'docs/benchmarks.json')),
+    runs: Math.max(1, Number(get('runs') ?? (quick ? 1 : 8)) || 1),
   };
 }
 
@@ -160,7 +196,7 @@ function describeLevel(s: LevelSummary): string {
 
 export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const started = performance.now();
-  const wants = (part: string) => !o.only || o.only.has(part) || (part === 'capacity' && o.only.has('latency'));
+  const wants = (part: string) => !o.only || o.only.has(part) || ((part === 'capacity' || part === 'ttfa') && o.only.has('latency'));
   const results: BenchResults = {
     machine: {
       cpus: cpus().length,
@@ -174,6 +210,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     },
     options: { ...o, only: o.only ? [...o.only] : undefined },
+    parts: PARTS.filter((part) => wants(part)),
     latency: undefined,
     capacity: undefined,
     ttfa: undefined,
@@ -237,7 +274,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     results.capacity = { tried: tried.sort((a, b) => a - b), maxSessions: best?.sessions, level: best };
   }
 
-  if (wants('ttfa') || wants('latency')) {
+  if (wants('ttfa')) {
     log('time to first audio: relay (streamed) vs direct SDK floor vs sequential pipeline…');
     try {
       const one = results.latency?.levels.slice().sort((a, b) => a.sessions - b.sessions)[0];
@@ -265,24 +302,125 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
   }
 
+  const f = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
+  if (wants('bargein')) {
+    log(`barge-in (headless Chromium, fake mic looping 48k/barge-in.wav, ${o.runs} interruption${o.runs === 1 ? '' : 's'} per VAD)…`);
+    try {
+      const report = await measureBargeIn({ runs: o.runs, configs: o.quick ? ['energy'] : ['energy', 'silero'], relayRuns: o.quick ? 2 : 8, niceness: o.nice });
+      results.bargein = report;
+      for (const c of report.configs) {
+        log(
+          `  ${c.name}: ${c.interruptions.length} interruptions, onset → silent p50 ${f(c.onsetToSilent.p50)} ms (window ${f(c.window.p50)} ms), ` +
+            `decision → silent p50/max ${f(c.decisionToSilent.p50, 2)}/${f(c.decisionToSilent.max, 2)} ms, relay interrupt → all aborted p50/max ${f(c.relay.allAborted.p50)}/${f(c.relay.allAborted.max)} ms`,
+        );
+        if (c.interruptions.length === 0) results.errors.push(`bargein: no interruption measured with the ${c.name} VAD`);
+      }
+      const alone = report.relayAlone;
+      if (alone) log(`  relay alone (protocol client, no browser): interrupt → all aborted p50/max ${f(alone.allAborted.p50)}/${f(alone.allAborted.max)} ms (n=${alone.allAborted.n})`);
+    } catch (error) {
+      results.errors.push(`bargein: ${(error as Error).message}`);
+    }
+  }
+
+  if (wants('whisper')) {
+    const realModelDir = process.env['VOICEBOT_WHISPER_MODEL_DIR'] || undefined;
+    log(`in-browser Whisper (headless Chromium, WebAssembly; ${realModelDir ? `test model and ${realModelDir}` : 'test model only: VOICEBOT_WHISPER_MODEL_DIR is not set'})…`);
+    try {
+      const report = await measureWhisper({ utterances: o.quick ? 1 : 3, fixtures: o.quick ? [] : ['hours', 'weather', 'book', 'stop'], repeats: 2, realModelDir });
+      results.whisper = report;
+      for (const m of report.models) {
+        log(
+          `  ${m.model}: load + warm-up ${f(m.loadMs, 0)} ms, end of speech → transcript p50 ${f(m.endOfSpeechToTranscript.p50, 0)} ms (n=${m.utterances.length}), ` +
+            `inference p50 ${f(m.clientInference.p50, 0)} ms, RTF p50 ${f(m.rtf.n > 0 ? m.rtf.p50 : m.clientRtf.p50, 3)}${m.error ? ` — ${m.error}` : ''}`,
+        );
+        if (m.error && m.utterances.length === 0) results.errors.push(`whisper: ${m.model}: ${m.error}`);
+      }
+    } catch (error) {
+      results.errors.push(`whisper: ${(error as Error).message}`);
+    }
+  }
+
   results.machine.elapsedS = (performance.now() - started) / 1000;
   results.machine.loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
   return results;
 }
 
+/** The part an error message of {@link runBench} is about (undefined: the whole run). */
+function errorPart(message: string): Part | undefined {
+  if (/^(capacity )?level \d+/.test(message)) return 'latency';
+  const prefix = /^(\w+):/.exec(message)?.[1];
+  return PARTS.find((part) => part === prefix);
+}
+
+/**
+ * A partial run (`--only`) replaces the parts it measured in the results of earlier runs and keeps
+ * the others, so the report keeps every section; `partRuns` says which run measured what.
+ */
+export function mergeResults(previous: BenchResults, current: BenchResults): BenchResults {
+  const ran = new Set<Part>(current.parts ?? PARTS);
+  const run: PartRun = {
+    date: current.machine.date,
+    command: current.machine.command,
+    elapsedS: current.machine.elapsedS,
+    loadStart: current.machine.loadStart,
+    loadEnd: current.machine.loadEnd,
+  };
+  const partRuns: Partial<Record<Part, PartRun>> = { ...previous.partRuns };
+  for (const part of ran) partRuns[part] = run;
+  const merged: BenchResults = { ...previous, partRuns };
+  if (ran.has('latency')) {
+    merged.latency = current.latency;
+    merged.capacity = current.capacity;
+  }
+  if (ran.has('ttfa')) merged.ttfa = current.ttfa;
+  if (ran.has('bundles')) merged.bundles = current.bundles;
+  if (ran.has('browser')) merged.browser = current.browser;
+  if (ran.has('bargein')) merged.bargein = current.bargein;
+  if (ran.has('whisper')) merged.whisper = current.whisper;
+  merged.errors = [...previous.errors.filter((e) => {
+    const part = errorPart(e);
+    return part === undefined || !ran.has(part);
+  }), ...current.errors];
+  return merged;
+}
+
+/** Paths in the results relative to the repository, so the committed file is the same on every machine. */
+function portable(results: BenchResults): BenchResults {
+  const rel = (path: string) => relative(REPO_ROOT, path) || '.';
+  return { ...results, options: { ...results.options, out: rel(resolve(REPO_ROOT, results.options.out)), json: rel(resolve(REPO_ROOT, results.options.json)) } };
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  if (process.argv.includes('--render')) {
+    writeFileSync(o.out, renderReport(JSON.parse(readFileSync(o.json, 'utf8')) as BenchResults));
+    console.log(`rendered ${relative(REPO_ROOT, o.out)} from ${relative(REPO_ROOT, o.json)}`);
+    return;
+  }
   const watchdog = setTimeout(() => {
-    console.error('benchmark watchdog: giving up after 20 minutes');
+    console.error('benchmark watchdog: giving up after 30 minutes');
     process.exit(2);
-  }, 20 * 60_000);
+  }, 30 * 60_000);
   watchdog.unref();
   const results = await runBench(o);
-  const markdown = renderReport(results);
+  let report = results;
+  if (o.only && existsSync(o.json)) {
+    try {
+      const previous = JSON.parse(readFileSync(o.json, 'utf8')) as BenchResults;
+      if (previous.options.quick === o.quick) {
+        report = mergeResults(previous, results);
+        console.log(`kept the parts not run now from ${relative(REPO_ROOT, o.json)}`);
+      } else console.log(`${relative(REPO_ROOT, o.json)} holds a ${previous.options.quick ? 'quick' : 'full'} run: not merged`);
+    } catch (error) {
+      console.error(`could not read ${o.json} to keep the parts not run now: ${(error as Error).message}`);
+    }
+  }
+  report = portable(report);
+  const markdown = renderReport(report);
   mkdirSync(dirname(o.out), { recursive: true });
   writeFileSync(o.out, markdown);
   mkdirSync(dirname(o.json), { recursive: true });
-  writeFileSync(o.json, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\n${markdown}`);
   console.log(`wrote ${o.out} and ${o.json} in ${results.machine.elapsedS?.toFixed(0)} s`);
   if (results.errors.length > 0) console.error(`errors:\n  ${results.errors.join('\n  ')}`);

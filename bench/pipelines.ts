@@ -12,28 +12,8 @@
  */
 import OpenAI, { toFile } from 'openai';
 import { SentenceChunker, stripMarkdown } from '@voice-bot/relay';
+import { pcm16ToWav } from '@voice-bot/relay/testing';
 
-/** RIFF/WAVE header + 16 kHz mono PCM16. */
-export function wav16k(pcm: Uint8Array): Uint8Array {
-  const out = new Uint8Array(44 + pcm.byteLength);
-  const view = new DataView(out.buffer);
-  const ascii = (offset: number, text: string) => [...text].forEach((c, i) => view.setUint8(offset + i, c.charCodeAt(0)));
-  ascii(0, 'RIFF');
-  view.setUint32(4, 36 + pcm.byteLength, true);
-  ascii(8, 'WAVE');
-  ascii(12, 'fmt ');
-  view.setUint32(16, 16, true);
-  view.setUint16(20, 1, true);
-  view.setUint16(22, 1, true);
-  view.setUint32(24, 16_000, true);
-  view.setUint32(28, 32_000, true);
-  view.setUint16(32, 2, true);
-  view.setUint16(34, 16, true);
-  ascii(36, 'data');
-  view.setUint32(40, pcm.byteLength, true);
-  out.set(pcm, 44);
-  return out;
-}
 
 export function upstreamClient(baseURL: string): OpenAI {
   return new OpenAI({ baseURL, apiKey: 'sk-bench', maxRetries: 0, timeout: 30_000 });
@@ -54,7 +34,7 @@ export interface SequentialTiming {
 
 export async function sequential(client: OpenAI, pcm: Uint8Array): Promise<SequentialTiming> {
   const t0 = performance.now();
-  const file = await toFile(wav16k(pcm), 'utterance.wav', { type: 'audio/wav' });
+  const file = await toFile(pcm16ToWav(pcm, 16_000), 'utterance.wav', { type: 'audio/wav' });
   const transcript = await client.audio.transcriptions.create({ file, model: 'whisper-1' });
   const t1 = performance.now();
   const completion = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [SYSTEM, { role: 'user', content: transcript.text }] });
@@ -80,7 +60,7 @@ export interface StreamingTiming {
 export async function directStreaming(client: OpenAI, pcm: Uint8Array): Promise<StreamingTiming> {
   const controller = new AbortController();
   const t0 = performance.now();
-  const file = await toFile(wav16k(pcm), 'utterance.wav', { type: 'audio/wav' });
+  const file = await toFile(pcm16ToWav(pcm, 16_000), 'utterance.wav', { type: 'audio/wav' });
   const transcript = await client.audio.transcriptions.create({ file, model: 'whisper-1' });
   const t1 = performance.now();
   const stream = await client.chat.completions.create(

@@ -1,16 +1,25 @@
 /**
- * Before/after measurements of proposed relay changes, without touching packages/relay: copies the
- * built relay (`packages/relay/dist` + package.json) twice into test-output/relay-ab/, applies the
- * patches below to the "after" copy (each must apply exactly, or the run stops), and runs the same
- * load level against both copies, alternating, through `BENCH_RELAY_MODULE`.
+ * Before/after measurements of relay changes, run alternately at one load level (the machine is
+ * shared: alternating spreads its other work over both variants).
  *
- *   node --import tsx bench/relay-ab.ts [--sessions=300] [--duration=20000] [--rounds=2] [--patches=binary,day,stt]
+ * Two ways to get the two variants, both copies of a relay build (`dist` + package.json) under
+ * test-output/relay-ab/ (inside the repository, so they resolve the same dependencies):
+ * - a saved build against the current one: `--save=NAME` copies the current build to
+ *   test-output/relay-ab/NAME and stops; change the source, `npm run build`, then
+ *   `--before=NAME` runs NAME ("before") against the current build ("after").
+ * - proposed patches of the built JavaScript (the PATCHES below, each must apply exactly) against
+ *   the current build: `--patches=a,b`. Patches that were adopted in the source are retired.
  *
- * Run `npm run build` first. Writes test-output/relay-ab.json.
+ *   node --import tsx bench/relay-ab.ts --save=baseline
+ *   node --import tsx bench/relay-ab.ts --before=baseline [--sessions=300] [--duration=20000] [--rounds=2] [--nice=-10]
+ *
+ * Compare CPU per turn and GC per turn first: wall-clock latency on a busy machine mostly measures
+ * the machine (see `otherCpu`, the cores other processes used during each run).
+ * Writes test-output/relay-ab.json.
  */
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './common.js';
+import { REPO_ROOT, median } from './common.js';
 import { runLevel, setBenchNiceness, type LevelSummary } from './levels.js';
 
 interface Patch {
@@ -21,67 +30,18 @@ interface Patch {
   replace: string;
 }
 
-export const PATCHES: Patch[] = [
-  {
-    name: 'binary',
-    description:
-      "audio frames straight from the `ws` socket: no per-frame ArrayBuffer copy and MessageEvent from @hono/node-server's upgradeWebSocket wrapper (text frames too)",
-    file: 'dist/app.js',
-    find: `                sessions.add(session);
-                log.info('socket open');`,
-    replace: `                sessions.add(session);
-                log.info('socket open');
-                // A/B patch: once the adapter has attached its own listener, take the socket's messages directly.
-                setImmediate(() => {
-                    raw.removeAllListeners('message');
-                    raw.on('message', (data, isBinary) => {
-                        if (isBinary) guard?.frame('audio', data.byteLength, () => session?.onBinary(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
-                        else {
-                            const text = data.toString('utf8');
-                            guard?.frame('json', data.byteLength, () => session?.onText(text));
-                        }
-                    });
-                });`,
-  },
-  {
-    name: 'day',
-    description: 'the UTC day string for usage/quota counters cached until midnight instead of `new Date().toISOString()` twice per audio frame',
-    file: 'dist/usage.js',
-    find: `export function utcDay(now = Date.now()) {
-    return new Date(now).toISOString().slice(0, 10);
-}`,
-    replace: `let dayStart = -1;
-let dayString = '';
-export function utcDay(now = Date.now()) {
-    const start = now - (now % 86_400_000);
-    if (start !== dayStart) {
-        dayStart = start;
-        dayString = new Date(start).toISOString().slice(0, 10);
-    }
-    return dayString;
-}`,
-  },
-  {
-    name: 'stt',
-    description: 'the STT upload sent as one prebuilt multipart/form-data Buffer instead of `toFile()` + FormData (Blob streams, per-chunk copies)',
-    file: 'dist/stages/stt.js',
-    find: `    const wav = pcm16ToWav(request.pcm, INPUT_SAMPLE_RATE);
-    const file = await toFile(wav, 'utterance.wav', { type: 'audio/wav' });
-    const result = await client.audio.transcriptions.create({ file, model: request.model, ...(request.language ? { language: request.language } : {}) }, { signal });
-    return result.text.trim();`,
-    replace: `    const boundary = 'voicebot' + Math.random().toString(16).slice(2);
-    const field = (name, value) => \`--\${boundary}\\r\\nContent-Disposition: form-data; name="\${name}"\\r\\n\\r\\n\${value}\\r\\n\`;
-    const head = Buffer.from(field('model', request.model) + (request.language ? field('language', request.language) : '') +
-        \`--\${boundary}\\r\\nContent-Disposition: form-data; name="file"; filename="utterance.wav"\\r\\nContent-Type: audio/wav\\r\\n\\r\\n\`);
-    const body = Buffer.concat([head, pcm16ToWav(request.pcm, INPUT_SAMPLE_RATE), Buffer.from(\`\\r\\n--\${boundary}--\\r\\n\`)]);
-    const result = await client.post('/audio/transcriptions', { body, headers: { 'content-type': \`multipart/form-data; boundary=\${boundary}\` }, signal });
-    return String(result.text ?? '').trim();`,
-  },
-];
+/**
+ * Proposed changes, as exact replacements in the built relay. Adopted and retired: `binary` (audio
+ * frames straight from the `ws` socket, app.ts), `day` (cached UTC day string, usage.ts), `stt`
+ * (prebuilt multipart upload, stages/stt.ts).
+ */
+export const PATCHES: Patch[] = [];
 
-/** Makes `test-output/relay-ab/<name>` (package.json + dist) from the current build, with `patches` applied. */
-export function makeCopy(name: string, patches: Patch[]): string {
-  const dir = join(REPO_ROOT, 'test-output/relay-ab', name);
+const AB_DIR = join(REPO_ROOT, 'test-output/relay-ab');
+
+/** Copies the current build to `test-output/relay-ab/<name>` with `patches` applied; returns its entry module. */
+export function makeCopy(name: string, patches: Patch[] = []): string {
+  const dir = join(AB_DIR, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   cpSync(join(REPO_ROOT, 'packages/relay/dist'), join(dir, 'dist'), { recursive: true });
@@ -99,63 +59,105 @@ export function makeCopy(name: string, patches: Patch[]): string {
 interface Row {
   variant: string;
   round: number;
-  cpuMsPerSessionSecond: number;
-  relayCpu: number;
-  addedP50: number;
-  addedP99: number;
-  eldP99: number;
-  gcMs: number;
-  rssMaxMb: number;
+  sessions: number;
   turns: number;
   failed: number;
+  /** errors the load generator saw, by code */
+  errors: Record<string, number>;
+  /** relay CPU ms per completed turn (the work per unit; CPU per session-second also moves with how many turns fit in the window) */
+  cpuMsPerTurn: number;
+  cpuMsPerSessionSecond: number;
+  relayCpu: number;
+  gcMs: number;
+  gcMsPerTurn: number;
+  eldP99: number;
+  rssMaxMb: number;
+  addedP50: number;
+  addedP99: number;
+  sttP50: number;
+  llmTtftP50: number;
+  ttsTtfbP50: number;
+  /** cores busy machine-wide during the window, and what processes other than the benchmark's used */
+  machineCpu: number | undefined;
   otherCpu: number | undefined;
 }
 
+function row(variant: string, round: number, s: LevelSummary): Row {
+  const turns = Math.max(1, s.turns);
+  return {
+    variant,
+    round,
+    sessions: s.sessions,
+    turns: s.turns,
+    failed: s.failedTurns + s.uplinkLostTurns + s.downlinkShortTurns,
+    errors: s.errors,
+    cpuMsPerTurn: s.relay.cpuMs / turns,
+    cpuMsPerSessionSecond: s.cpuMsPerSessionSecond,
+    relayCpu: s.relay.cpuCores,
+    gcMs: s.relay.gc.ms,
+    gcMsPerTurn: s.relay.gc.ms / turns,
+    eldP99: s.relay.eld.p99,
+    rssMaxMb: s.relay.rssMaxMb,
+    addedP50: s.added.p50,
+    addedP99: s.added.p99,
+    sttP50: s.relayMetrics.stt.p50,
+    llmTtftP50: s.relayMetrics.llmTtft.p50,
+    ttsTtfbP50: s.relayMetrics.ttsTtfb.p50,
+    machineCpu: s.machineCpuCores,
+    otherCpu: s.otherCpuCores,
+  };
+}
+
+const COMPARED = ['cpuMsPerTurn', 'cpuMsPerSessionSecond', 'relayCpu', 'gcMsPerTurn', 'eldP99', 'rssMaxMb', 'addedP50', 'addedP99', 'sttP50', 'llmTtftP50', 'ttsTtfbP50', 'otherCpu'] as const;
+
 async function main(): Promise<void> {
   const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  if (!existsSync(join(REPO_ROOT, 'packages/relay/dist/index.js'))) throw new Error('run npm run build first');
+  const save = arg('save');
+  if (save) {
+    makeCopy(save);
+    console.log(`saved the current relay build as test-output/relay-ab/${save}`);
+    return;
+  }
   const sessions = Number(arg('sessions') ?? 300);
   const durationMs = Number(arg('duration') ?? 20_000);
   const rounds = Number(arg('rounds') ?? 2);
-  const names = (arg('patches') ?? PATCHES.map((p) => p.name).join(',')).split(',');
+  const before = arg('before');
+  const names = arg('patches')?.split(',') ?? [];
+  const unknown = names.filter((n) => !PATCHES.some((p) => p.name === n));
+  if (unknown.length > 0) throw new Error(`unknown or retired patches: ${unknown.join(', ')} (available: ${PATCHES.map((p) => p.name).join(', ') || 'none'})`);
   const patches = PATCHES.filter((p) => names.includes(p.name));
-  if (!existsSync(join(REPO_ROOT, 'packages/relay/dist/index.js'))) throw new Error('run npm run build first');
+  if (!before && patches.length === 0) throw new Error('nothing to compare: give --before=NAME (a build saved with --save=NAME) or --patches=…');
+  if (before && !existsSync(join(AB_DIR, before, 'dist/index.js'))) throw new Error(`no saved build test-output/relay-ab/${before} (make one with --save=${before})`);
   setBenchNiceness(arg('nice') !== undefined ? Number(arg('nice')) : -10);
-  const variants = { before: makeCopy('before', []), after: makeCopy('after', patches) };
-  console.log(`patches: ${patches.map((p) => `${p.name} (${p.description})`).join('; ')}`);
+  const variants = {
+    before: before ? join(AB_DIR, before, 'dist/index.js') : makeCopy('before'),
+    after: makeCopy('after', patches),
+  };
+  console.log(`before: ${before ? `saved build ${before}` : 'current build'}; after: current build${patches.length ? ` + ${patches.map((p) => `${p.name} (${p.description})`).join('; ')}` : ''}`);
   const rows: Row[] = [];
   for (let round = 1; round <= rounds; round++) {
-    for (const [variant, module] of Object.entries(variants)) {
-      process.env.BENCH_RELAY_MODULE = module;
-      const s: LevelSummary = await runLevel({ sessions, durationMs, drainMs: 15_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: 20, thinkMs: 500 });
-      const row: Row = {
-        variant,
-        round,
-        cpuMsPerSessionSecond: s.cpuMsPerSessionSecond,
-        relayCpu: s.relay.cpuCores,
-        addedP50: s.added.p50,
-        addedP99: s.added.p99,
-        eldP99: s.relay.eld.p99,
-        gcMs: s.relay.gc.ms,
-        rssMaxMb: s.relay.rssMaxMb,
-        turns: s.turns,
-        failed: s.failedTurns + s.uplinkLostTurns + s.downlinkShortTurns,
-        otherCpu: s.otherCpuCores,
-      };
-      rows.push(row);
-      console.log(JSON.stringify(row));
+    // alternate the order too, so neither variant always runs first in a round
+    const order = round % 2 === 1 ? (['before', 'after'] as const) : (['after', 'before'] as const);
+    for (const variant of order) {
+      process.env.BENCH_RELAY_MODULE = variants[variant];
+      const s = await runLevel({ sessions, durationMs, drainMs: 15_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: 20, thinkMs: 500 });
+      const r = row(variant, round, s);
+      rows.push(r);
+      console.log(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v)));
     }
   }
-  const mean = (v: string, k: keyof Row) => {
-    const xs = rows.filter((r) => r.variant === v).map((r) => r[k] as number);
-    return xs.reduce((a, b) => a + b, 0) / xs.length;
-  };
-  for (const k of ['cpuMsPerSessionSecond', 'relayCpu', 'addedP50', 'addedP99', 'eldP99', 'gcMs', 'rssMaxMb'] as const) {
-    const a = mean('before', k);
-    const b = mean('after', k);
-    console.log(`${k.padEnd(22)} before ${a.toFixed(3).padStart(10)}  after ${b.toFixed(3).padStart(10)}  (${(((b - a) / a) * 100).toFixed(0)} %)`);
+  // Medians over the runs where every turn finished: a run the machine starved until turns missed
+  // the drain says nothing about the relay's cost per turn.
+  const complete = rows.filter((r) => r.turns > 0 && r.failed === 0);
+  if (complete.length < rows.length) console.log(`(${rows.length - complete.length} run(s) with failed or unfinished turns left out of the medians)`);
+  for (const k of COMPARED) {
+    const a = median(complete.filter((r) => r.variant === 'before').map((r) => r[k] ?? Number.NaN));
+    const b = median(complete.filter((r) => r.variant === 'after').map((r) => r[k] ?? Number.NaN));
+    console.log(`${k.padEnd(22)} before ${a.toFixed(2).padStart(10)}  after ${b.toFixed(2).padStart(10)}  (${(((b - a) / a) * 100).toFixed(0)} %)`);
   }
   mkdirSync(join(REPO_ROOT, 'test-output'), { recursive: true });
-  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
+  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
 }
 
 if (process.argv[1]?.endsWith('relay-ab.ts')) await main();

@@ -8,8 +8,10 @@
  * per minute from one IP, which the relay would rightly refuse in production.
  *
  * IPC: sends `{type:'ready', url, keys, baselineRssMb}`; `window-start` begins a measurement window,
- * `window-end` answers `{type:'stats', stats}` (CPU, RSS, event-loop delay, GC of this process).
+ * `window-end` answers `{type:'stats', stats, connects}` (CPU, RSS, event-loop delay, GC of this process;
+ * TCP connections it opened to the upstream in the window).
  */
+import { subscribe } from 'node:diagnostics_channel';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +31,10 @@ for (let i = 0; i < Math.max(1, config.keys ?? 1); i++) secrets.push((await keys
 const stage = { baseURL: config.upstreamUrl, apiKey: 'sk-bench', timeoutMs: 30_000, maxRetries: 1 };
 const options: RelayOptions = {
   keys,
-  logger: createLogger({ level: 'info', destination: { write: () => true } as never }),
+  // BENCH_RELAY_LOG=warn (or any level) writes the relay's log at that level to stderr instead.
+  logger: process.env.BENCH_RELAY_LOG
+    ? createLogger({ level: process.env.BENCH_RELAY_LOG, destination: process.stderr as never })
+    : createLogger({ level: 'info', destination: { write: () => true } as never }),
   tokenSecret: 'bench-secret-bench-secret-bench-secret-0123456789',
   providers: {
     stt: { ...stage, model: 'whisper-1' },
@@ -45,10 +50,16 @@ const gc = (globalThis as { gc?: () => void }).gc;
 gc?.();
 const probe = new ProcessProbe();
 probe.start();
+// Outgoing TCP connections (all of them go to the fake upstream): a pool that keeps its
+// connections reuses them; one that lets them idle out reconnects under load.
+let connects = 0;
+subscribe('net.client.socket', () => connects++);
 
 process.on('message', (m: IpcMessage) => {
-  if (m.type === 'window-start') probe.start();
-  else if (m.type === 'window-end') process.send?.({ type: 'stats', stats: probe.stop() });
+  if (m.type === 'window-start') {
+    probe.start();
+    connects = 0;
+  } else if (m.type === 'window-end') process.send?.({ type: 'stats', stats: probe.stop(), connects });
   else if (m.type === 'rss') {
     if (m.gc) gc?.();
     process.send?.({ type: 'rss', rssMb: process.memoryUsage.rss() / 2 ** 20, heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20 });

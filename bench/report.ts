@@ -5,11 +5,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LATENCY, REPO_ROOT, type Summary } from './common.js';
+import { LATENCY, REPO_ROOT, median, type Summary } from './common.js';
 import type { LevelSummary } from './levels.js';
-import type { BenchResults } from './main.js';
+import type { BenchResults, Part } from './main.js';
 import { PEER_FIGURES } from './peers.js';
 import type { FileSize } from './bundles.js';
+import type { BargeInConfigResult } from './bargein.js';
 
 const ms = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
@@ -18,6 +19,32 @@ const size = (bytes: number) => (!Number.isFinite(bytes) ? 'not computed (quick 
 const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
 const ok = (pass: boolean | undefined) => (pass === undefined ? '–' : pass ? '✅ met' : '❌ not met');
 const triple = (s: Summary | undefined) => (s && s.n > 0 ? `${ms(s.p50)} / ${ms(s.p95)} / ${ms(s.p99)}` : '–');
+/** p50 / max of a summary, '–' when empty. */
+const pmax = (s: Summary | undefined, digits = 1) => (s && s.n > 0 ? `${ms(s.p50, digits)} / ${ms(s.max, digits)}` : '–');
+/** A target on p50 and max: met when even the worst case meets it. */
+const okP50Max = (s: Summary | undefined, target: number) =>
+  !s || s.n === 0 ? '–' : s.max <= target ? '✅ met' : s.p50 <= target ? '⚠️ p50 met, max not' : '❌ not met';
+/** Concatenates the values of several summaries (for a worst case over configs). */
+const worst = (summaries: (Summary | undefined)[]) => Math.max(...summaries.filter((s): s is Summary => s !== undefined && s.n > 0).map((s) => s.max));
+
+const SECTION_TITLES: Record<Part, string> = {
+  latency: '1. Relay-added latency and 2. Capacity',
+  ttfa: '3. Streaming vs sequential time to first audio',
+  bundles: '4. Bundle sizes',
+  browser: '5. Browser cost',
+  bargein: '6. Barge-in',
+  whisper: '7. In-browser Whisper',
+};
+
+/** Which run measured a section, when it is not the run the header describes. */
+function measuredBy(r: BenchResults, part: Part): string | undefined {
+  const run = r.partRuns?.[part];
+  if (!run) return undefined;
+  return (
+    `_Measured by \`${run.command}\` on ${run.date.slice(0, 10)} (${run.date}), not by the run the header describes; ` +
+    `load average at its start / end ${run.loadStart ?? '–'} / ${run.loadEnd ?? '–'}._`
+  );
+}
 
 function table(head: string[], rows: (string | number)[][]): string {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
@@ -37,6 +64,14 @@ export function renderReport(r: BenchResults): string {
       `Re-run it to reproduce; \`npm run bench -- --quick\` is a short smoke run that writes test-output/ instead of this file. ` +
       'Method, analysis and proposed relay changes follow the tables.',
   );
+  const later = Object.entries(r.partRuns ?? {}) as [Part, NonNullable<BenchResults['partRuns']>[Part]][];
+  if (later.length > 0) {
+    out.push(
+      '\nSections measured since by partial runs (`npm run bench -- --only=…`, which keep the other sections from the results file): ' +
+        later.map(([part, run]) => `${SECTION_TITLES[part]} (\`${run?.command}\`, ${run?.date.slice(0, 10)})`).join('; ') +
+        '. The machine table below describes the run in the first line.',
+    );
+  }
   if (r.options.quick) out.push('\n> **Quick (smoke) run**: tiny N and a one-sentence reply. These numbers are not the benchmark.');
   out.push('');
   out.push(
@@ -101,6 +136,8 @@ export function renderReport(r: BenchResults): string {
           ok(ratioFirstByte !== undefined ? ratioFirstByte <= 0.35 : undefined),
         ],
         ['first download of the script tag, gzip', '≤ 30 KB', firstGz !== undefined ? kb(firstGz) : '–', ok(firstGz !== undefined ? firstGz <= 30 * 1024 : undefined)],
+        ...headlineBargeIn(r),
+        ...headlineWhisper(r),
       ],
     ),
   );
@@ -109,6 +146,8 @@ export function renderReport(r: BenchResults): string {
   if (r.latency) {
     const sc = r.latency.scripted;
     out.push('\n## 1. Relay-added latency\n');
+    const by = measuredBy(r, 'latency');
+    if (by) out.push(by, '');
     out.push(
       `Per turn: first reply audio byte at the client − \`commit\` sent, minus the upstream's scripted share ` +
         `${LATENCY.sttMs} + ${LATENCY.llmTtftMs} + ${ms(sc.firstSentenceTokenMs, 0)} (the ${sc.chunkerIndex} tokens after the first until the chunker can cut the first sentence, at ${LATENCY.tokensPerSecond}/s) + ${LATENCY.ttsTtfbMs} = **${ms(sc.totalMs, 0)} ms**. ` +
@@ -197,6 +236,8 @@ export function renderReport(r: BenchResults): string {
   if (r.ttfa) {
     const t = r.ttfa;
     out.push('\n## 3. Streaming vs sequential time to first audio\n');
+    const by = measuredBy(r, 'ttfa');
+    if (by) out.push(by, '');
     out.push(
       `Same fake upstream and utterance (hours.wav, silence trimmed); time from the complete utterance (\`commit\`) to the first reply audio byte. ` +
         `Sequential = transcript → complete (non-streamed) LLM reply → one TTS request for the whole reply (${ms(t.sequential.audioSeconds)} s of audio); implemented in bench/pipelines.ts with the \`openai\` SDK. p50 over the turns shown.`,
@@ -222,6 +263,8 @@ export function renderReport(r: BenchResults): string {
     const b = r.bundles;
     const row = (f: FileSize) => [`\`${f.file.replace(/^packages\//, '')}\``, size(f.raw), size(f.gzip), size(f.brotli)];
     out.push('\n## 4. Bundle sizes\n');
+    const by = measuredBy(r, 'bundles');
+    if (by) out.push(by, '');
     out.push('Raw, gzip (level 9) and brotli (quality 11) as measured here from `npm run build` output.');
     out.push('');
     out.push('**First download of the script tag** (loader + the widget module and its static imports; budget ' + kb(b.firstDownload.budgetGzip) + ' gzip):\n');
@@ -247,10 +290,12 @@ export function renderReport(r: BenchResults): string {
   if (r.browser) {
     const br = r.browser;
     out.push('\n## 5. Browser cost\n');
+    const by = measuredBy(r, 'browser');
+    if (by) out.push(by, '');
     out.push(
       `Headless ${br.chromium}, fake microphone looping \`48k/hours.wav\`, SDK served by a relay with \`staticDirs\`, scripted upstream. ` +
         'Main-thread time = CDP Performance `TaskDuration` / `ScriptDuration` over the window ÷ window length (the mic captures throughout, so this is per second of captured audio; ' +
-        'the window includes VAD, sending, turns, receiving and queueing reply audio, and barge-ins). Capture-to-send = the capture worklet posting a 20 ms frame → the page calling `WebSocket.send` for it' +
+        'the window includes VAD, sending, turns, receiving and queueing reply audio, and barge-ins; with Silero it starts once the client has swapped Silero in, after its one-time load). Capture-to-send = the capture worklet posting a 20 ms frame → the page calling `WebSocket.send` for it' +
         (br.configs.some((c) => c.clock === 'date') ? ' (the worklet has no `performance`, so its stamp is `Date.now()`: ±0.5 ms resolution)' : '') +
         '.',
     );
@@ -274,7 +319,249 @@ export function renderReport(r: BenchResults): string {
     );
   }
 
+  out.push(...renderBargeIn(r));
+  out.push(...renderWhisper(r));
+
   const notes = join(REPO_ROOT, 'bench/notes.md');
   if (existsSync(notes)) out.push(`\n${readFileSync(notes, 'utf8').trim()}`);
   return `${out.join('\n')}\n`;
+}
+
+function headlineBargeIn(r: BenchResults): (string | number)[][] {
+  const b = r.bargein;
+  if (!b) return [];
+  const both = b.configs.filter((c) => c.interruptions.length > 0);
+  const describe = (pick: (c: BargeInConfigResult) => Summary, digits = 0) =>
+    both.map((c) => `${pmax(pick(c), digits)} ms (${c.name === 'energy' ? 'energy VAD' : 'Silero'}, n=${pick(c).n})`).join('; ') || '–';
+  const decision = both.map((c) => c.decisionToSilent);
+  const relay = both.map((c) => c.relay.allAborted);
+  const all = (summaries: Summary[]) => summaries.reduce<Summary | undefined>((acc, s) => (s.n === 0 ? acc : !acc ? s : { ...acc, n: acc.n + s.n, p50: Math.max(acc.p50, s.p50), max: Math.max(acc.max, s.max) }), undefined);
+  return [
+    [
+      `barge-in: the visitor starts speaking → the bot's playback is silent, p50 / max (includes the ${b.minInterruptionMs} ms minimum-interruption window: ${b.designedWindowMs} ms after the frame that starts speech)`,
+      'no target (designed delay + reaction)',
+      describe((c) => c.onsetToSilent),
+      '–',
+    ],
+    ['… everything but the designed window (VAD onset detection + the SDK\'s reaction: onset → silent − measured window), p50 / max', '(reported)', describe((c) => c.reaction), '–'],
+    [
+      'barge-in: the SDK decides (`confirmSpeech` → `interrupt()`) → playback silent, p50 / max',
+      '≤ 50 ms',
+      both.map((c) => `${pmax(c.decisionToSilent, 2)} ms (${c.name}, n=${c.decisionToSilent.n})`).join('; ') || '–',
+      okP50Max(all(decision), 50),
+    ],
+    [
+      'barge-in: the relay receives `interrupt` → every in-flight upstream request (LLM stream, TTS) aborted, p50 / max, with the browser running',
+      '≤ 10 ms',
+      both.map((c) => `${pmax(c.relay.allAborted)} ms (${c.name} run, n=${c.relay.allAborted.n})`).join('; ') || '–',
+      okP50Max(all(relay), 10),
+    ],
+    ...(b.relayAlone
+      ? [
+          [
+            '… the same with a protocol client instead of the browser (control)',
+            '≤ 10 ms',
+            `${pmax(b.relayAlone.allAborted)} ms (n=${b.relayAlone.allAborted.n})${b.relayAlone.fetchFloor?.n ? `; floor, a plain \`fetch\` abort reaching the fake upstream: ${pmax(b.relayAlone.fetchFloor)} ms` : ''}`,
+            okP50Max(b.relayAlone.allAborted, 10),
+          ],
+        ]
+      : []),
+  ];
+}
+
+function headlineWhisper(r: BenchResults): (string | number)[][] {
+  const w = r.whisper;
+  if (!w) return [];
+  const rows: (string | number)[][] = [];
+  for (const m of w.models) {
+    const what = m.kind === 'test' ? 'test model (random weights, pipeline cost only)' : `\`${m.model}\``;
+    rows.push([
+      `in-browser Whisper, ${what}, WebAssembly: end of speech → transcript p50 / max; RTF p50`,
+      'no target set',
+      m.utterances.length > 0 || m.direct.length > 0
+        ? `${pmax(m.endOfSpeechToTranscript, 0)} ms (n=${m.endOfSpeechToTranscript.n}); RTF ${m.rtf.n > 0 ? ms(m.rtf.p50, 3) : `${ms(m.clientRtf.p50, 3)} (client utterances)`}`
+        : `failed: ${m.error ?? 'no result'}`,
+      '–',
+    ]);
+  }
+  if (!w.models.some((m) => m.kind === 'real')) rows.push(['in-browser Whisper, a real model (`whisper-tiny.en`)', 'no target set', w.realModelNote ?? 'not run', '–']);
+  return rows;
+}
+
+function renderBargeIn(r: BenchResults): string[] {
+  const b = r.bargein;
+  if (!b) return [];
+  const out: string[] = [];
+  out.push('\n## 6. Barge-in\n');
+  const by = measuredBy(r, 'bargein');
+  if (by) out.push(by, '');
+  const first = b.configs[0];
+  out.push(
+    `Headless ${b.chromium}, fake microphone looping \`${b.fixture}\` (${ms(b.loopS)} s: the hours question, a pause, then "Stop. Actually, never mind.", which starts ${ms(b.stopOnsetInFileS, 3)} s into the file), ` +
+      `SDK served by a relay with \`staticDirs\`, the scripted upstream (${LATENCY.sttMs} ms STT, ${LATENCY.llmTtftMs} ms TTFT, ${LATENCY.tokensPerSecond} tokens/s, ${LATENCY.ttsTtfbMs} ms TTS TTFB, audio at real time) in the same process. ` +
+      `The question gets a ${b.replyWords}-word reply, so when the visitor interrupts (after ${ms(median(b.configs.flatMap((c) => c.interruptions.map((i) => i.playedMs))) / 1000)} s of it had played, p50) the LLM is still streaming and up to three TTS requests are in flight; "Stop…" gets "Okay." and the file loops. ` +
+      `Default settings: \`minInterruptionMs\` ${b.minInterruptionMs} (speech must fill ${b.windowFrames} frames of 20 ms, 70 % voiced, counting the frame that started it: ${b.designedWindowMs} ms after that frame), echo gate on.` +
+      (b.niceness !== undefined ? ` The relay and fake upstream (the benchmark process) ran at niceness ${b.niceness} while measuring, Chromium at the normal one.` : ''),
+  );
+  out.push('');
+  out.push(
+    '- **Speech onset**: the first captured sample ≥ −40 dBFS after ≥ 300 ms without one, located to the sample in the 20 ms frame the capture worklet posts, on the AudioContext clock (as it reaches the page\'s audio graph: the microphone\'s own input latency comes before it).\n' +
+      '- **SDK decision**: the client posts `stop` to the playback worklet (`confirmSpeech` → `interrupt()` → `AudioEngine.stopPlayback()`, synchronous); the VAD frames before it are observed through the client\'s private `onVadFrame` (bench/pages/timeline.html).\n' +
+      '- **Playback silent**: the playback worklet handles `stop` and replies `stopped` with `silentFromFrame`, the first render quantum it leaves silent; the probe worklet stamps that reply. Onset → silent is `silentFromFrame` − onset on the audio clock; decision → silent is main thread → audio thread on the wall clock' +
+      (first?.clock === 'date' ? ' (the worklet has no `performance` here: `Date.now()`, ±0.5 ms)' : '') +
+      `. What is already in the output device's buffer still plays: this AudioContext reports \`baseLatency\` ${ms(first?.baseLatencyMs)} ms and \`outputLatency\` ${ms(first?.outputLatencyMs)} ms (headless, muted output; a real device has its own).\n` +
+      '- **Relay**: the relay logs `interrupt received` at debug level with `received_at_ms` (its `performance.now()`); the fake upstream records when it sees each request aborted (the client closing the HTTP request). Same process, same clock; both travel real loopback HTTP connections.',
+  );
+  out.push('');
+  out.push(
+    table(
+      ['VAD', 'interruptions (left out)', 'speech onset → playback silent, p50 / max', 'onset → VAD speech-start, p50 / max', `minimum-interruption window, p50 / max (designed ${b.designedWindowMs})`, 'confirming frame captured → SDK decision, p50 / max', 'SDK decision → playback silent, p50 / max (target ≤ 50)', 'decision → `stopped` back on the main thread, p50 / max', 'all but the window (detection + reaction: onset → silent − window), p50 / max', 'wall-clock cross-check of onset → silent, p50'],
+      b.configs.map((c) => [
+        c.name === 'energy' ? 'energy' : 'Silero (default)',
+        `${c.interruptions.length} (${c.skipped})`,
+        pmax(c.onsetToSilent),
+        pmax(c.onsetToSpeechStart),
+        pmax(c.window),
+        pmax(c.confirmToDecision),
+        pmax(c.decisionToSilent, 2),
+        pmax(c.decisionToReply),
+        pmax(c.reaction),
+        ms(c.onsetToSilentWall.p50),
+      ]),
+    ),
+  );
+  out.push('');
+  out.push(
+    table(
+      ['client', 'interrupts received', 'requests aborted per interrupt', 'interrupt → LLM stream aborted, p50 / max', 'interrupt → last TTS request aborted, p50 / max', 'interrupt → every request aborted, p50 / max (target ≤ 10)', 'relay process event-loop delay p50 / p99 / max', 'load average at start / end', 'machine CPU busy (all processes, this one included)', 'wall s', 'client errors'],
+      [
+        ...b.configs.map((c) => ({ name: `browser, ${c.name} VAD`, relay: c.relay, load: `${c.loadStart} / ${c.loadEnd}`, busy: c.machineBusyCores, wallS: c.wallS as number | undefined, errors: c.clientErrors })),
+        ...(b.relayAlone ? [{ name: 'protocol client, no browser (control)', relay: b.relayAlone, load: `${b.relayAlone.loadStart} / ${b.relayAlone.loadEnd}`, busy: b.relayAlone.machineBusyCores, wallS: undefined, errors: undefined }] : []),
+      ].map((row) => {
+        const counts = row.relay.interrupts.map((i) => i.aborts.length);
+        const kinds = row.relay.interrupts.flatMap((i) => i.aborts.map((a) => a.kind));
+        return [
+          row.name,
+          row.relay.interrupts.length,
+          counts.length ? `${Math.min(...counts)}–${Math.max(...counts)} (${kinds.filter((k) => k === 'chat').length} LLM, ${kinds.filter((k) => k === 'speech').length} TTS in all)` : '–',
+          pmax(row.relay.llm),
+          pmax(row.relay.tts),
+          pmax(row.relay.allAborted),
+          row.relay.loopDelay ? `${ms(row.relay.loopDelay.p50)} / ${ms(row.relay.loopDelay.p99)} / ${ms(row.relay.loopDelay.max)}` : '–',
+          row.load,
+          row.busy !== undefined ? `${row.busy.toFixed(2)} of ${r.machine.cpus} cores` : '–',
+          ms(row.wallS, 0),
+          row.errors ? Object.entries(row.errors).map(([k, v]) => `${k}×${v}`).join(', ') || 'none' : '–',
+        ];
+      }),
+    ),
+  );
+  out.push('');
+  const notes: string[] = [
+    `Onset → silent is mostly the designed window: ${b.designedWindowMs} ms of the visitor's speech that a cough or a click cannot fill. Before it comes the VAD's onset detection (Silero judges 32 ms model frames and needs a speech probability ≥ 0.5, so on the fricative "St…" it reports speech later than the energy detector); after it, the SDK's decision → silent is a message to the audio thread.`,
+  ];
+  for (const c of b.configs) {
+    const late = c.interruptions.filter((i) => i.windowMs !== undefined && i.windowMs > b.designedWindowMs + 60);
+    if (late.length > 0) {
+      notes.push(
+        `With the ${c.name === 'energy' ? 'energy' : 'Silero'} VAD, ${late.length} of ${c.interruptions.length} interruptions ${late.length === 1 ? 'was' : 'were'} confirmed only ${late.map((i) => ms(i.windowMs, 0)).join(', ')} ms after speech-start: "Stop." (≈ 450 ms, then a ≈ 330 ms pause) did not keep 70 % of the window's frames voiced, so speech was confirmed during "Actually…".`,
+      );
+    }
+    if (c.confirmToDecision.n > 0 && c.confirmToDecision.max > 20) {
+      notes.push(
+        `With the ${c.name === 'energy' ? 'energy' : 'Silero'} VAD the confirming frame reached the VAD up to ${ms(c.confirmToDecision.max, 0)} ms after it was captured (p50 ${ms(c.confirmToDecision.p50)} ms): the detector runs on the page's main thread and had fallen behind real time.`,
+      );
+    }
+    const limited = c.clientErrors?.['rate_limited'];
+    if (limited) {
+      notes.push(
+        `The ${c.name} run also drew ${limited} \`rate_limited\` error${limited === 1 ? '' : 's'} (over the relay's 200 audio frames per second): the client sends the frames it held back while deciding in one burst, and when its VAD has fallen behind real time (see section 5's capture → send figures) more frames go out at once.`,
+      );
+    }
+  }
+  const skew = b.configs.filter((c) => c.onsetToSilent.n > 0 && c.onsetToSilentWall.n > 0).map((c) => Math.abs(c.onsetToSilent.p50 - c.onsetToSilentWall.p50));
+  if (skew.length > 0) {
+    notes.push(
+      `The wall-clock cross-check (worklet stamps) agrees with the audio clock to ${ms(Math.max(...skew))} ms at p50: the audio thread renders in bursts of its device callback (\`baseLatency\` ${ms(b.configs[0]?.baseLatencyMs)} ms), so wall-clock stamps of render quanta jitter by about that much; the audio-clock figure is the one that counts what is heard.`,
+    );
+  }
+  const floor = b.relayAlone?.fetchFloor;
+  const floorText = floor && floor.n > 0 ? ` (a plain \`fetch\` of a streaming TTS and chat request, aborted from this process, reached a fake upstream after p50 / max ${pmax(floor)} ms in the same run)` : '';
+  const relayWorst = worst(b.configs.map((c) => c.relay.allAborted));
+  const worstRow = b.configs.find((c) => c.relay.allAborted.n > 0 && c.relay.allAborted.max === relayWorst);
+  notes.push(
+    `The relay's part is synchronous work when the \`interrupt\` arrives (the turn's \`AbortController\`, the openai SDK aborting its fetches and closing their sockets) plus the loopback TCP close reaching the fake upstream in the same process${floorText}. The rest is waiting for the CPU on a shared 2-core machine: the event-loop delay column shows how long ready work waited, the browser takes part of the CPU (compare the control row without a browser), other work on the machine the rest (load averages, CPU busy)` +
+      (worstRow?.relay.loopDelay ? `; the worst case, ${ms(relayWorst)} ms, was in a run (${worstRow.name} VAD) whose event loop was held up for up to ${ms(worstRow.relay.loopDelay.max)} ms.` : '.'),
+  );
+  out.push(notes.map((n) => `- ${n}`).join('\n'));
+  return out;
+}
+
+function renderWhisper(r: BenchResults): string[] {
+  const w = r.whisper;
+  if (!w) return [];
+  const out: string[] = [];
+  out.push('\n## 7. In-browser Whisper\n');
+  const by = measuredBy(r, 'whisper');
+  if (by) out.push(by, '');
+  out.push(
+    `Headless ${w.chromium}, \`stt: 'browser'\`: transformers.js in the SDK's module worker, onnxruntime-web on WebAssembly (no WebGPU adapter headless), files served by the relay (\`staticDirs\`), a fresh browser profile per model (nothing cached). ` +
+      'Through the client: fake microphone looping `48k/hours.wav`, energy VAD, utterances that end once the model is ready; **end of speech** = the VAD\'s speech-end (the client turns to `thinking`, after its 700 ms of silence), **last speech** = the last captured sample ≥ −40 dBFS. ' +
+      'Directly: `BrowserStt.transcribe()` on the 16 kHz fixtures with silence trimmed (300 ms kept before the speech, 500 ms after); inference = the worker\'s own time for the call; **RTF** = inference ÷ audio duration (below 1 is faster than real time).',
+  );
+  out.push('');
+  out.push(
+    table(
+      ['model', 'device / dtype', 'load + warm-up (worker), ms', '`start()` → model files downloaded / → `stt-ready`, ms', '`start()` → first transcript, ms', 'utterances', 'audio per utterance, s', 'end of speech → transcript, p50 / max ms', 'last speech → transcript, p50 / max ms', 'inference per utterance, p50 / max ms', 'RTF of these utterances, p50 / max', 'load average at start / end', 'machine CPU busy'],
+      w.models.map((m) => [
+        m.kind === 'test' ? `${m.label}` : `\`${m.model}\``,
+        `${m.device ?? '–'} / ${m.dtype ?? 'default'}`,
+        ms(m.loadMs, 0),
+        `${ms(m.startToDownloadedMs, 0)} / ${ms(m.startToReadyMs, 0)}`,
+        ms(m.startToFirstTranscriptMs, 0),
+        m.utterances.length,
+        m.utterances.length ? ms(m.utterances.reduce((a, u) => a + u.audioS, 0) / m.utterances.length, 2) : '–',
+        pmax(m.endOfSpeechToTranscript, 0),
+        pmax(m.lastSpeechToTranscript, 0),
+        pmax(m.clientInference, 0),
+        pmax(m.clientRtf, 3),
+        `${m.loadStart} / ${m.loadEnd}`,
+        m.machineBusyCores !== undefined ? `${m.machineBusyCores.toFixed(2)} of ${r.machine.cpus} cores` : '–',
+      ]),
+    ),
+  );
+  out.push('');
+  const directRuns = w.models.reduce((n, m) => n + m.direct.length, 0);
+  if (directRuns === 0) out.push('Direct `BrowserStt` runs on the fixtures: none (a quick run does only the client path).');
+  else out.push(
+    table(
+      ['model', 'utterance (fixture)', 'audio s', 'inference ms', 'RTF', 'transcript'],
+      w.models.flatMap((m) =>
+        m.direct.map((d) => [
+          m.kind === 'test' ? 'test model' : `\`${m.model}\``,
+          d.fixture,
+          ms(d.audioS, 2),
+          ms(d.inferenceMs, 0),
+          ms(d.rtf, 3),
+          m.kind === 'test' ? `(${d.text.length} characters of random tokens)` : JSON.stringify(d.text),
+        ]),
+      ),
+    ),
+  );
+  out.push('');
+  for (const m of w.models) {
+    out.push(
+      `- ${m.kind === 'test' ? 'Test model' : `\`${m.model}\``}: ` +
+        (m.direct.length > 0
+          ? `inference p50 / max ${pmax(m.inference, 0)} ms, RTF p50 / max ${pmax(m.rtf, 3)} over ${m.direct.length} direct calls; a second load in the same page took ${ms(m.directLoadMs, 0)} ms.`
+          : `RTF p50 / max ${pmax(m.clientRtf, 3)} over the client's ${m.clientRtf.n} utterance(s).`) +
+        (m.error ? ` Errors: ${m.error}.` : ''),
+    );
+  }
+  if (!w.models.some((m) => m.kind === 'real')) out.push(`- Real model: ${w.realModelNote ?? 'not run'}.`);
+  out.push('');
+  out.push(
+    'The test model (test/fixtures/tiny-whisper: d_model 8, one layer, 27 KB of random weights) has next to no compute, so its figures are the pipeline\'s own cost — the worker round trip, log-mel features of a 30 s window, onnxruntime-web session runs, a few decoder steps — and its transcripts are noise. Its load time is mostly onnxruntime-web itself (a ~26 MB WebAssembly module to fetch and compile), not the model. A real Whisper tiny adds its encoder (39 M parameters in all) and one decoder step per token on top.',
+  );
+  return out;
 }

@@ -5,6 +5,7 @@
  * - Chat streams {@link REPLY} (or argv[2] `{reply}`) at 40 tokens/s after a 300 ms TTFT.
  * - TTS sends the default tone for the text (cached per sentence: the tone is deterministic and
  *   computing it is the fake's cost, not the relay's), 150 ms TTFB, paced at real time.
+ * - Idle keep-alive connections stay open for 60 s (see below).
  * IPC: sends `{type:'ready', url}`; answers `{type:'stats'}` with `{type:'stats', stats}`.
  */
 import { createFakeUpstream, synthesizeTone } from '@voice-bot/relay/testing';
@@ -15,6 +16,10 @@ const reply = config.reply ?? REPLY;
 const tones = new Map<string, Uint8Array>();
 const upstream = createFakeUpstream({
   latency: LATENCY,
+  // Node's default 5 s idle timeout would make the relay's HTTP client (undici: the announced
+  // timeout minus 1 s) drop and reopen hundreds of connections under bursty load, and race the
+  // server's close when its event loop lags; hosted providers keep idle connections far longer.
+  keepAliveTimeoutMs: 60_000,
   transcribe: (req) => `bytes ${req.wav.dataBytes}`,
   chat: () => ({ content: reply }),
   speech: (req) => {

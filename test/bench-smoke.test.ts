@@ -1,7 +1,8 @@
 /**
  * Smoke test of `npm run bench -- --quick`: every piece runs (three-process load level, time to
- * first audio pipelines, bundle sizes, headless-Chromium cost) and produces numbers and the
- * markdown tables. No timing assertions: the numbers depend on the machine.
+ * first audio pipelines, bundle sizes, headless-Chromium cost, a barge-in, in-browser Whisper with
+ * the test model) and produces numbers and the markdown tables. No timing targets: the numbers
+ * depend on the machine; only that each measurement saw the events it is made of.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,7 +14,7 @@ import { test } from 'node:test';
 const ROOT = resolve(import.meta.dirname, '..');
 const finite = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
 
-test('npm run bench -- --quick produces numbers, tables and the report file', { timeout: 150_000 }, async () => {
+test('npm run bench -- --quick produces numbers, tables and the report file', { timeout: 240_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'voicebot-bench-smoke-'));
   try {
     const out = join(dir, 'benchmarks.md');
@@ -29,7 +30,7 @@ test('npm run bench -- --quick produces numbers, tables and the report file', { 
     assert.equal(code, 0, `bench exited with ${code}:\n${output.slice(-4000)}`);
 
     const markdown = await readFile(out, 'utf8');
-    for (const heading of ['# Benchmarks', '## Headline', '## 1. Relay-added latency', '## 2. Capacity', '## 3. Streaming vs sequential', '## 4. Bundle sizes', '## 5. Browser cost']) {
+    for (const heading of ['# Benchmarks', '## Headline', '## 1. Relay-added latency', '## 2. Capacity', '## 3. Streaming vs sequential', '## 4. Bundle sizes', '## 5. Browser cost', '## 6. Barge-in', '## 7. In-browser Whisper']) {
       assert.ok(markdown.includes(heading), `report has "${heading}"`);
     }
     assert.match(markdown, /\| sessions \| turns \|/);
@@ -45,6 +46,33 @@ test('npm run bench -- --quick produces numbers, tables and the report file', { 
     assert.ok(r.bundles.firstDownload.total.gzip > 0 && r.bundles.lazyChunks.length > 0);
     const browser = r.browser.configs[0];
     assert.ok(finite(browser.taskMsPerS) && browser.framesCaptured > 0, 'the browser captured audio');
+
+    // barge-in: one interruption, every stage of it seen, in the page and at the relay
+    const barge = r.bargein.configs[0];
+    assert.equal(barge.name, 'energy');
+    assert.ok(barge.interruptions.length >= 1, 'an interruption was measured');
+    const cut = barge.interruptions[0];
+    assert.ok(finite(cut.onsetToSilentMs) && cut.onsetToSilentMs > 0, `onset → silent ${cut.onsetToSilentMs}`);
+    assert.ok(finite(cut.windowMs) && cut.windowMs > 150 && cut.windowMs < 600, `the minimum-interruption window is in the figure: ${cut.windowMs}`);
+    assert.ok(cut.onsetToSilentMs >= cut.windowMs, 'onset → silent includes the window');
+    assert.ok(finite(cut.decisionToSilentMs) && cut.decisionToSilentMs >= 0 && finite(cut.decisionToReplyMs), 'decision → silent');
+    assert.ok(barge.relay.interrupts.length >= 1, 'the relay logged the interrupt');
+    const aborts = barge.relay.interrupts[0].aborts as { kind: string; ms: number }[];
+    assert.ok(aborts.some((a) => a.kind === 'speech') && aborts.some((a) => a.kind === 'chat'), `the LLM stream and TTS were in flight and aborted: ${JSON.stringify(aborts)}`);
+    assert.ok(aborts.every((a) => finite(a.ms) && a.ms >= 0));
+    assert.ok(r.bargein.relayAlone.interrupts.length >= 1 && r.bargein.relayAlone.interrupts[0].aborts.length > 0, 'the control without a browser aborted upstream too');
+    assert.ok(finite(r.bargein.relayAlone.fetchFloor.p50), 'and the plain fetch-abort floor was measured');
+
+    // in-browser Whisper: the test model loaded, and an utterance went end of speech → transcript
+    const whisper = r.whisper.models[0];
+    assert.equal(whisper.model, 'tiny-whisper');
+    assert.equal(whisper.device, 'wasm');
+    assert.ok(finite(whisper.loadMs) && whisper.loadMs > 0, `load + warm-up ${whisper.loadMs}`);
+    assert.ok(whisper.utterances.length >= 1, `an utterance was transcribed once the model was ready: ${whisper.error ?? ''}`);
+    const utterance = whisper.utterances[0];
+    assert.ok(utterance.audioS > 1 && utterance.audioS < 12, `the utterance's audio reached the worker (${utterance.audioS} s)`);
+    assert.ok(finite(utterance.inferenceMs) && utterance.endOfSpeechToTranscriptMs >= utterance.inferenceMs - 1, 'end of speech → transcript includes the inference');
+    assert.ok(finite(whisper.clientRtf.p50) && whisper.clientRtf.p50 > 0);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

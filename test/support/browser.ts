@@ -104,7 +104,20 @@ const MIME: Record<string, string> = {
 export interface StaticServer {
   /** Origin, e.g. `http://127.0.0.1:43121` (no trailing slash). */
   url: string;
+  /** Every request, in arrival order (`GET /sdk/stt-worker.js`). */
+  requests: { method: string; path: string }[];
+  /** Bodies POSTed to `/csp-report` (a CSP `report-uri`), parsed as JSON. */
+  reports: unknown[];
   close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  /** Extra response headers for a served path (a CSP, CORS…); they override the defaults. */
+  headers?: (pathname: string) => Record<string, string>;
+  /** Documents served at exact paths, before the directories (`{ '/host.html': '<!doctype html>…' }`). */
+  pages?: Record<string, string>;
+  /** Files served at exact paths, before the directories (`{ '/widget/stt-worker.js': 'test/…/fake.js' }`). */
+  files?: Record<string, string>;
 }
 
 /**
@@ -112,39 +125,70 @@ export interface StaticServer {
  * directories (relative paths resolve against the repo root), e.g.
  * `{ '/worklets': 'packages/sdk/src/audio/worklets', '/': 'test/browser/pages' }`.
  * The longest matching prefix wins. `GET /` with no mapping of its own returns a blank HTML page.
+ * Responses are `no-store`, so a file the page gets a second time without a request came from a
+ * cache the page itself keeps (Cache API), not from the HTTP cache.
  */
-export async function serveStatic(rootDirs: Record<string, string>): Promise<StaticServer> {
+export async function serveStatic(rootDirs: Record<string, string>, options: ServeOptions = {}): Promise<StaticServer> {
   const mounts = Object.entries(rootDirs)
     .map(([prefix, dir]) => ({
       prefix: '/' + prefix.replace(/^\/+|\/+$/g, ''),
       dir: isAbsolute(dir) ? dir : resolve(repoRoot, dir),
     }))
     .sort((a, b) => b.prefix.length - a.prefix.length);
+  const requests: StaticServer['requests'] = [];
+  const reports: unknown[] = [];
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const send = (status: number, body: string): void => {
       res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(body);
     };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
     let pathname: string;
     try {
       pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
     } catch {
       return send(400, 'bad url');
     }
+    requests.push({ method: req.method ?? 'GET', path: pathname });
+    if (req.method === 'POST' && pathname === '/csp-report') {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      try {
+        reports.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        reports.push({ unparsed: Buffer.concat(chunks).toString('utf8') });
+      }
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
+    const extra = options.headers?.(pathname) ?? {};
+    const page = options.pages?.[pathname];
+    if (page !== undefined) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...extra });
+      res.end(req.method === 'HEAD' ? undefined : page);
+      return;
+    }
+    const candidates: string[] = [];
+    const exact = options.files?.[pathname];
+    if (exact !== undefined) candidates.push(isAbsolute(exact) ? exact : resolve(repoRoot, exact));
     for (const { prefix, dir } of mounts) {
       const root = prefix === '/' ? '/' : prefix + '/';
       if (pathname !== prefix && !pathname.startsWith(root)) continue;
       const rel = normalize(pathname.slice(prefix === '/' ? 1 : prefix.length + 1));
       const file = resolve(dir, rel === '.' ? 'index.html' : rel);
       if (file !== dir && !file.startsWith(dir + sep)) return send(403, 'forbidden');
+      candidates.push(file);
+    }
+    for (const file of candidates) {
       try {
         const body = await readFile(file);
         res.writeHead(200, {
           'content-type': MIME[extname(file).toLowerCase()] ?? 'application/octet-stream',
           'content-length': String(body.length),
           'cache-control': 'no-store',
+          ...extra,
         });
         res.end(req.method === 'HEAD' ? undefined : body);
         return;
@@ -153,7 +197,7 @@ export async function serveStatic(rootDirs: Record<string, string>): Promise<Sta
       }
     }
     if (pathname === '/' || pathname === '/index.html') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...extra });
       res.end('<!doctype html><meta charset="utf-8"><title>voice-bot test</title><body></body>');
       return;
     }
@@ -173,6 +217,8 @@ export async function serveStatic(rootDirs: Record<string, string>): Promise<Sta
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    requests,
+    reports,
     close: () =>
       new Promise<void>((ok) => {
         server.closeAllConnections();

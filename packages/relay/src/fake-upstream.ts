@@ -13,6 +13,8 @@ import { Server, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { pcm16ToWav } from './wav.js';
 
+export { pcm16ToWav };
+
 /** Sample rate of the PCM the speech endpoint returns (OpenAI's `pcm` format). */
 export const SPEECH_SAMPLE_RATE = 24_000;
 /** Bytes per second of 24 kHz s16le mono PCM. */
@@ -40,6 +42,11 @@ export interface FakeUpstreamOptions {
   chat?: (req: ChatRequest) => FakeResult<ChatScript>;
   /** Audio for a speech request. Default: {@link synthesizeTone} of the input. */
   speech?: (req: SpeechRequest) => FakeResult<SpeechScript>;
+  /**
+   * How long an idle keep-alive connection stays open, ms (announced in `Keep-Alive: timeout=…`,
+   * which clients such as undici follow). Default: Node's 5 s.
+   */
+  keepAliveTimeoutMs?: number;
 }
 
 /**
@@ -874,6 +881,7 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
         resolve({ url: `http://127.0.0.1:${info.port}${base}`, close });
       });
       if (server instanceof Server) {
+        if (options.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = options.keepAliveTimeoutMs;
         server.on('request', (_req, res: ServerResponse) => {
           open.add(res);
           res.once('close', () => {

@@ -188,7 +188,6 @@ export class Hardening {
       sessionId,
       keyId,
       limits,
-      limiters: this.limiters,
       usage: this.usage,
       metrics: this.metrics,
       log,

@@ -225,7 +225,6 @@ export interface SessionGuardDeps {
   sessionId: string;
   keyId: string;
   limits: LimitsConfig;
-  limiters: Limiters;
   usage: UsageTracker;
   metrics: RelayMetrics;
   log: Logger;
@@ -234,24 +233,66 @@ export interface SessionGuardDeps {
 }
 
 /**
- * Per-socket limits, quotas, usage and metrics. Frames go through {@link frame} (in arrival order)
+ * A fixed-window counter of `points` per `durationMs` (the window starts at its first point), the
+ * same rule as `rate-limiter-flexible`'s memory limiter but synchronous: per-frame limits run for
+ * every audio frame (50 per second per session), where a Promise chain per frame costs more than
+ * the frame's own handling.
+ */
+export class FixedWindow {
+  private start = Number.NEGATIVE_INFINITY;
+  private used = 0;
+
+  constructor(
+    private readonly points: number,
+    private readonly durationMs: number,
+  ) {}
+
+  /** Takes a point at `now` (ms): undefined when it fits, otherwise the ms until the window ends. */
+  take(now: number): number | undefined {
+    if (now >= this.start + this.durationMs) {
+      this.start = now;
+      this.used = 0;
+    }
+    if (this.used < this.points) {
+      this.used++;
+      return undefined;
+    }
+    return this.start + this.durationMs - now;
+  }
+}
+
+/** A per-second frame budget of one socket, and the 10-s budget of frames it may have dropped. */
+interface FrameBudget {
+  perSecond: number;
+  what: string;
+  passed: FixedWindow;
+  dropped: FixedWindow;
+}
+
+function frameBudget(perSecond: number, what: string): FrameBudget | undefined {
+  return perSecond > 0 ? { perSecond, what, passed: new FixedWindow(perSecond, 1000), dropped: new FixedWindow(perSecond, 10_000) } : undefined;
+}
+
+/**
+ * Per-socket limits, quotas, usage and metrics. Frames go through {@link admit} (in arrival order)
  * before the session sees them; the session calls the {@link SessionHooks} methods.
  */
 export class SessionGuard implements SessionHooks {
   private session: GuardedSession | undefined;
   private closed = false;
-  /** Frames pass the rate limiter one after another, so they reach the session in order. */
-  private chain: Promise<void> = Promise.resolve();
   private lastActivity = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly lifetimeTimer: NodeJS.Timeout | undefined;
   /** End of the rate window in which the client was last told it is over the limit. */
   private notifiedUntil = 0;
+  /** JSON messages and audio frames are limited separately (undefined = no limit). */
+  private readonly budgets: { json: FrameBudget | undefined; audio: FrameBudget | undefined };
   /** Characters of reply text seen per turn, to estimate tokens when the provider reported none. */
   private readonly replyChars = new Map<number, number>();
 
   constructor(private readonly deps: SessionGuardDeps) {
     const { limits } = deps;
+    this.budgets = { json: frameBudget(limits.messagesPerSecond, 'messages'), audio: frameBudget(limits.audioFramesPerSecond, 'audio frames') };
     if (limits.idleTimeoutMs > 0) this.armIdle(limits.idleTimeoutMs);
     if (limits.maxSessionMs > 0) {
       this.lifetimeTimer = setTimeout(
@@ -272,10 +313,11 @@ export class SessionGuard implements SessionHooks {
 
   // ── frames ──
 
-  /** A client frame arrived; `deliver` hands it to the session if it passes the limits. */
-  frame(kind: 'json' | 'audio', bytes: number, deliver: () => void): void {
-    if (this.closed) return;
-    this.lastActivity = Date.now();
+  /** A client frame of `bytes` arrived: true if the session may handle it (size and rate limits). */
+  admit(kind: 'json' | 'audio', bytes: number): boolean {
+    if (this.closed) return false;
+    const now = Date.now();
+    this.lastActivity = now;
     this.deps.metrics.bytesIn(kind, bytes);
     const { limits } = this.deps;
     if (bytes > limits.maxAudioFrameBytes) {
@@ -284,48 +326,14 @@ export class SessionGuard implements SessionHooks {
         code: CLOSE_CODES.messageTooBig,
         reason: 'frame too large',
       });
-      return;
+      return false;
     }
-    if (limits.messagesPerSecond <= 0 && limits.audioFramesPerSecond <= 0) {
-      this.deliver(deliver);
-      return;
-    }
-    this.chain = this.chain
-      .then(() => this.gate(kind, deliver))
-      .catch((error: unknown) => this.deps.log.error({ err: String(error) }, 'frame gate failed'));
-  }
-
-  /** The budget for a kind of frame: JSON messages and audio frames are limited separately. */
-  private budget(kind: 'json' | 'audio'): { name: string; perSecond: number; what: string } {
-    return kind === 'json'
-      ? { name: 'messages', perSecond: this.deps.limits.messagesPerSecond, what: 'messages' }
-      : { name: 'audio-frames', perSecond: this.deps.limits.audioFramesPerSecond, what: 'audio frames' };
-  }
-
-  private deliver(deliver: () => void): void {
-    if (this.closed) return;
-    try {
-      deliver();
-    } catch (error) {
-      this.deps.log.error({ err: String(error) }, 'frame handling failed');
-    }
-  }
-
-  private async gate(kind: 'json' | 'audio', deliver: () => void): Promise<void> {
-    const budget = this.budget(kind);
-    if (budget.perSecond > 0) {
-      try {
-        await this.deps.limiters.limiter(budget.name, budget.perSecond, 1).consume(this.deps.sessionId);
-      } catch (rejection) {
-        if (!(rejection instanceof RateLimiterRes)) {
-          this.deps.log.error({ err: String(rejection) }, 'rate limiter failed');
-          return;
-        }
-        await this.dropped(budget, rejection);
-        return;
-      }
-    }
-    this.deliver(deliver);
+    const budget = this.budgets[kind];
+    if (!budget) return true;
+    const wait = budget.passed.take(now);
+    if (wait === undefined) return true;
+    this.dropped(budget, now, wait);
+    return false;
   }
 
   /**
@@ -333,19 +341,14 @@ export class SessionGuard implements SessionHooks {
    * answered with `rate_limited`; when more frames than one second's budget are dropped within
    * 10 s the client is not slowing down: fatal `rate_limited`, close 1008.
    */
-  private async dropped(budget: { name: string; perSecond: number; what: string }, res: RateLimiterRes): Promise<void> {
-    if (this.closed) return;
-    try {
-      await this.deps.limiters.limiter(`${budget.name}-dropped`, budget.perSecond, 10).consume(this.deps.sessionId);
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+  private dropped(budget: FrameBudget, now: number, msBeforeNext: number): void {
+    if (budget.dropped.take(now) !== undefined) {
       this.deps.log.warn({ limit: budget.perSecond, what: budget.what }, 'rate limit exceeded persistently; closing');
       this.session?.reject('rate_limited', `too many ${budget.what}; the session is closed`, { code: CLOSE_CODES.policyViolation, reason: 'rate limited' });
       return;
     }
-    const now = Date.now();
     if (now >= this.notifiedUntil) {
-      this.notifiedUntil = now + res.msBeforeNext;
+      this.notifiedUntil = now + msBeforeNext;
       this.session?.reject('rate_limited', `at most ${budget.perSecond} ${budget.what} per second; some are being dropped`);
     }
   }
@@ -463,11 +466,5 @@ export class SessionGuard implements SessionHooks {
     clearTimeout(this.idleTimer);
     clearTimeout(this.lifetimeTimer);
     this.replyChars.clear();
-    const { limiters, sessionId } = this.deps;
-    for (const budget of [this.budget('json'), this.budget('audio')]) {
-      if (budget.perSecond <= 0) continue;
-      void limiters.limiter(budget.name, budget.perSecond, 1).delete(sessionId);
-      void limiters.limiter(`${budget.name}-dropped`, budget.perSecond, 10).delete(sessionId);
-    }
   }
 }

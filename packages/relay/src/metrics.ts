@@ -27,7 +27,8 @@ export class RelayMetrics {
   private readonly turns: Counter<'outcome'>;
   private readonly errors: Counter<'code'>;
   private readonly upstreamErrors: Counter<'stage'>;
-  private readonly bytes: Counter<'direction' | 'kind'>;
+  /** WebSocket payload bytes, added up here (per frame) and handed to prom-client at scrape time. */
+  private readonly byteTotals = { in: { audio: 0, json: 0 }, out: { audio: 0, json: 0 } };
   private readonly histograms: Record<StageField, Histogram>;
 
   constructor(activeSessions: () => number) {
@@ -55,11 +56,18 @@ export class RelayMetrics {
       labelNames: ['stage'],
       registers,
     });
-    this.bytes = new Counter({
+    const byteTotals = this.byteTotals;
+    new Counter({
       name: 'voicebot_bytes_total',
       help: 'WebSocket payload bytes, by direction (in, out) and kind (audio, json).',
       labelNames: ['direction', 'kind'],
       registers,
+      collect() {
+        this.reset();
+        for (const direction of ['in', 'out'] as const) {
+          for (const kind of ['audio', 'json'] as const) this.inc({ direction, kind }, byteTotals[direction][kind]);
+        }
+      },
     });
     const entries = Object.entries(STAGE_HISTOGRAMS) as [StageField, readonly [string, string]][];
     this.histograms = Object.fromEntries(
@@ -90,11 +98,11 @@ export class RelayMetrics {
   }
 
   bytesIn(kind: 'audio' | 'json', bytes: number): void {
-    this.bytes.inc({ direction: 'in', kind }, bytes);
+    this.byteTotals.in[kind] += bytes;
   }
 
   bytesOut(kind: 'audio' | 'json', bytes: number): void {
-    this.bytes.inc({ direction: 'out', kind }, bytes);
+    this.byteTotals.out[kind] += bytes;
   }
 }
 

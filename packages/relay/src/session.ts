@@ -269,6 +269,9 @@ export class TalkSession {
   }
 
   private interrupt(turnId: number, playedMs: number): void {
+    // `received_at_ms` is this process's monotonic clock (`performance.now()`): it lines up with
+    // other in-process timings, e.g. the benchmark's fake upstream seeing its requests aborted.
+    this.deps.log.debug({ turn: turnId, received_at_ms: performance.now() }, 'interrupt received');
     const target = [this.currentTurn, this.lastTurn, this.previousTurn].find((t) => t?.id === turnId);
     if (!target) {
       this.sendError('stale_turn', `turn ${turnId} is not the current or the last turn`);

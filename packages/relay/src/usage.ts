@@ -28,8 +28,15 @@ interface UsageFile {
   days: Record<string, Record<string, DayUsage>>;
 }
 
+const DAY_MS = 86_400_000;
+/** The last day `utcDay` formatted (it is asked for every audio frame, almost always the same day). */
+let cachedDay = { start: Number.NaN, text: '' };
+
+/** `YYYY-MM-DD` (UTC) of `now`. */
 export function utcDay(now = Date.now()): string {
-  return new Date(now).toISOString().slice(0, 10);
+  const start = now - (((now % DAY_MS) + DAY_MS) % DAY_MS);
+  if (start !== cachedDay.start) cachedDay = { start, text: new Date(start).toISOString().slice(0, 10) };
+  return cachedDay.text;
 }
 
 function emptyDay(date: string): DayUsage {
@@ -44,8 +51,8 @@ function emptyDay(date: string): DayUsage {
 export class UsageTracker {
   /** date → key id → usage */
   private readonly days = new Map<string, Map<string, DayUsage>>();
-  /** Audio is counted in bytes so quotas trip exactly; exposed in ms. */
-  private readonly audioBytes = new Map<string, number>();
+  /** Audio is counted in bytes so quotas trip exactly; exposed in ms. Keyed by the day's record. */
+  private readonly audioBytes = new WeakMap<DayUsage, number>();
   private dirty = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
@@ -63,8 +70,9 @@ export class UsageTracker {
       for (const [date, byKey] of Object.entries(parsed.days ?? {})) {
         const map = new Map<string, DayUsage>();
         for (const [keyId, day] of Object.entries(byKey)) {
-          map.set(keyId, { ...emptyDay(date), ...day, errors: { ...day.errors } });
-          this.audioBytes.set(`${date}|${keyId}`, Math.round((day.audio_in_ms ?? 0) * 32));
+          const record: DayUsage = { ...emptyDay(date), ...day, errors: { ...day.errors } };
+          map.set(keyId, record);
+          this.audioBytes.set(record, Math.round((day.audio_in_ms ?? 0) * 32));
         }
         this.days.set(date, map);
       }
@@ -96,7 +104,8 @@ export class UsageTracker {
 
   /** Today's visitor audio for a key, in bytes of 16 kHz PCM16. */
   audioBytesToday(keyId: string): number {
-    return this.audioBytes.get(`${utcDay(this.now())}|${keyId}`) ?? 0;
+    const day = this.days.get(utcDay(this.now()))?.get(keyId);
+    return day ? (this.audioBytes.get(day) ?? 0) : 0;
   }
 
   tokensToday(keyId: string): number {
@@ -106,9 +115,8 @@ export class UsageTracker {
 
   addAudioIn(keyId: string, bytes: number): void {
     const day = this.today(keyId);
-    const slot = `${day.date}|${keyId}`;
-    const total = (this.audioBytes.get(slot) ?? 0) + bytes;
-    this.audioBytes.set(slot, total);
+    const total = (this.audioBytes.get(day) ?? 0) + bytes;
+    this.audioBytes.set(day, total);
     day.audio_in_ms = total / 32;
     this.changed();
   }
@@ -130,7 +138,7 @@ export class UsageTracker {
     const out: DayUsage[] = [];
     const now = this.now();
     for (let i = 0; i < days; i++) {
-      const date = utcDay(now - i * 86_400_000);
+      const date = utcDay(now - i * DAY_MS);
       const day = this.days.get(date)?.get(keyId);
       out.push(day ? { ...day, errors: { ...day.errors } } : emptyDay(date));
     }
@@ -138,12 +146,9 @@ export class UsageTracker {
   }
 
   private prune(): void {
-    const cutoff = utcDay(this.now() - (this.options.retainDays ?? 31) * 86_400_000);
+    const cutoff = utcDay(this.now() - (this.options.retainDays ?? 31) * DAY_MS);
     for (const date of this.days.keys()) {
-      if (date < cutoff) {
-        this.days.delete(date);
-        for (const slot of this.audioBytes.keys()) if (slot.startsWith(`${date}|`)) this.audioBytes.delete(slot);
-      }
+      if (date < cutoff) this.days.delete(date); // its audio byte counts go with its records
     }
   }
 

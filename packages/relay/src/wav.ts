@@ -1,12 +1,14 @@
-/** Wraps PCM16LE samples in a RIFF/WAVE header (what transcription endpoints expect). */
-export function pcm16ToWav(pcm: Uint8Array, sampleRate: number, channels = 1): Uint8Array {
-  const out = new Uint8Array(44 + pcm.byteLength);
-  const view = new DataView(out.buffer);
-  const ascii = (offset: number, text: string) => {
-    for (let i = 0; i < text.length; i++) out[offset + i] = text.charCodeAt(i);
+/** Bytes of a canonical RIFF/WAVE header for PCM16. */
+export const WAV_HEADER_BYTES = 44;
+
+/** Writes a canonical PCM16 RIFF/WAVE header for `dataBytes` of samples at `out[offset…offset + 44)`. */
+export function writeWavHeader(out: Uint8Array, offset: number, dataBytes: number, sampleRate: number, channels = 1): void {
+  const view = new DataView(out.buffer, out.byteOffset + offset, WAV_HEADER_BYTES);
+  const ascii = (at: number, text: string) => {
+    for (let i = 0; i < text.length; i++) view.setUint8(at + i, text.charCodeAt(i));
   };
   ascii(0, 'RIFF');
-  view.setUint32(4, 36 + pcm.byteLength, true);
+  view.setUint32(4, 36 + dataBytes, true);
   ascii(8, 'WAVE');
   ascii(12, 'fmt ');
   view.setUint32(16, 16, true);
@@ -17,8 +19,14 @@ export function pcm16ToWav(pcm: Uint8Array, sampleRate: number, channels = 1): U
   view.setUint16(32, channels * 2, true);
   view.setUint16(34, 16, true);
   ascii(36, 'data');
-  view.setUint32(40, pcm.byteLength, true);
-  out.set(pcm, 44);
+  view.setUint32(40, dataBytes, true);
+}
+
+/** Wraps PCM16LE samples in a RIFF/WAVE header (what transcription endpoints expect). */
+export function pcm16ToWav(pcm: Uint8Array, sampleRate: number, channels = 1): Uint8Array {
+  const out = new Uint8Array(WAV_HEADER_BYTES + pcm.byteLength);
+  writeWavHeader(out, 0, pcm.byteLength, sampleRate, channels);
+  out.set(pcm, WAV_HEADER_BYTES);
   return out;
 }
 

@@ -291,7 +291,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     try {
       const { createSileroVad } = await import('./audio/silero-vad.js');
       const silero = await createSileroVad({
-        assetBaseUrl: new URL('vad/', this.options.assetBaseUrl ?? defaultAssetBase()),
+        // A relative asset base (`/sdk/`) resolves against the page, as the worklets' does.
+        assetBaseUrl: new URL('vad/', new URL(String(this.options.assetBaseUrl ?? defaultAssetBase()), typeof location === 'undefined' ? undefined : location.href)),
         ...settings,
       });
       if (!this.engine) {

@@ -2,10 +2,13 @@ import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import {
   VoiceBotClient,
   VoiceBotError,
+  WHISPER_DTYPES,
   type HistoryMessage,
   type VoiceBotEvents,
   type VoiceBotOptions,
   type VoiceBotState,
+  type WhisperDtype,
+  type WhisperOptions,
 } from '@voice-bot/sdk';
 import { isSilentError } from './error-help.js';
 
@@ -18,9 +21,30 @@ export interface SessionConfig {
   output: 'voice' | 'text';
   tts: 'relay' | 'browser';
   stt: 'relay' | 'browser';
+  /** In-browser recognition (`stt="browser"`); empty strings mean the SDK's defaults. */
+  sttModel: string;
+  sttModelBase: string;
+  sttDtype: string;
+  /** `relay`: when the model cannot load, the relay transcribes instead (audio leaves the page). */
+  sttFallback: 'none' | 'relay';
+  /** Spoken language for a multilingual model (the element's `lang`, primary subtag). */
+  sttLanguage: string;
   assetBase: string;
   /** BCP 47 tag for the browser's speech synthesis (`tts="browser"`). */
   lang: string;
+}
+
+const isDtype = (value: string): value is WhisperDtype => (WHISPER_DTYPES as readonly string[]).includes(value);
+
+/** The SDK's `whisper` options from the element's `stt-*` attributes. */
+function whisperOptions(c: SessionConfig): WhisperOptions {
+  const whisper: WhisperOptions = { fallbackToRelay: c.sttFallback === 'relay' };
+  if (c.sttModel) whisper.model = c.sttModel;
+  // An attribute's URL is relative to the page, not to where the widget module came from.
+  if (c.sttModelBase) whisper.modelBaseUrl = new URL(c.sttModelBase, document.baseURI).href;
+  if (isDtype(c.sttDtype)) whisper.dtype = c.sttDtype;
+  if (c.sttLanguage) whisper.language = c.sttLanguage;
+  return whisper;
 }
 
 /** Every SDK event, re-dispatched on the element as `voice-bot:<name>`. */
@@ -63,6 +87,10 @@ export class VoiceBotController implements ReactiveController {
   lastReply = '';
   /** In-browser speech recognition download, 0..100, while it loads (`stt="browser"`). */
   sttProgress: number | undefined;
+  /** The relay transcribes since the in-browser model failed; its notice is not an error to show. */
+  private sttFallbackNotice: VoiceBotError | undefined;
+  /** The in-browser model is ready: a later `stt_unavailable` is one failed utterance, not a dead microphone. */
+  private sttReady = false;
 
   private clientValue: VoiceBotClient | undefined;
   private clientKey = '';
@@ -127,7 +155,7 @@ export class VoiceBotController implements ReactiveController {
   }
 
   private configKey(c: SessionConfig): string {
-    return JSON.stringify([c.relayUrl, c.clientKey, c.bot, this.inputMode, c.output, c.tts, c.stt, c.assetBase]);
+    return JSON.stringify([c.relayUrl, c.clientKey, c.bot, this.inputMode, c.output, c.tts, c.stt, c.sttModel, c.sttModelBase, c.sttDtype, c.sttFallback, c.sttLanguage, c.assetBase]);
   }
 
   private ensureClient(): VoiceBotClient {
@@ -142,9 +170,14 @@ export class VoiceBotController implements ReactiveController {
     };
     if (config.bot) options.bot = config.bot;
     if (config.assetBase) options.assetBaseUrl = config.assetBase;
-    if (config.stt === 'browser') options.stt = 'browser';
+    if (config.stt === 'browser') {
+      options.stt = 'browser';
+      options.whisper = whisperOptions(config);
+    }
     const client = new VoiceBotClient(options);
     this.clientValue = client;
+    this.sttReady = false;
+    this.sttFallbackNotice = undefined;
     this.clientKey = this.configKey(config);
     for (const name of SDK_EVENTS) {
       this.unsubscribe.push(
@@ -204,10 +237,14 @@ export class VoiceBotController implements ReactiveController {
         break;
       case 'error':
         if (event.payload.code === 'stt_unavailable') this.sttProgress = undefined;
+        // Speech still works, through the relay: nothing for the visitor to act on.
+        if (event.payload === this.sttFallbackNotice) break;
         // After a failed start we stop the client; the connect it had in flight then fails too.
         if (isSilentError(event.payload.code) || this.releaseAfterFailure) break;
         this.error = event.payload;
-        if (event.payload.fatal && this.clientValue) {
+        // A model that never loaded leaves the microphone listening for nothing: end the voice session
+        // (Try again starts a new one and loads again; Type instead switches to typing).
+        if ((event.payload.fatal || (event.payload.code === 'stt_unavailable' && !this.sttReady)) && this.clientValue) {
           // The conversation is over: release the microphone and audio too, not only the socket.
           this.draft = undefined;
           this.release(this.clientValue);
@@ -218,8 +255,12 @@ export class VoiceBotController implements ReactiveController {
       case 'stt-progress':
         this.sttProgress = event.payload.percent;
         break;
-      case 'stt-ready':
       case 'stt-fallback':
+        this.sttFallbackNotice = event.payload;
+        this.sttProgress = undefined;
+        break;
+      case 'stt-ready':
+        this.sttReady = true;
         this.sttProgress = undefined;
         break;
     }
@@ -297,6 +338,7 @@ export class VoiceBotController implements ReactiveController {
   /** Ends the conversation; the transcript stays. */
   async stop(): Promise<void> {
     this.releaseAfterFailure = false;
+    this.sttReady = false; // the SDK disposes the model with the session
     this.cancelSpeech();
     this.connected = false;
     this.voiceSession = false;
@@ -372,6 +414,7 @@ export class VoiceBotController implements ReactiveController {
    */
   private release(client: VoiceBotClient): void {
     this.releaseAfterFailure = true;
+    this.sttReady = false;
     this.connected = false;
     this.voiceSession = false;
     void client.stop();

@@ -40,6 +40,8 @@ export function describeError(code: VoiceBotErrorCode | string, s: UiStrings): E
       return { kind: 'audio', text: s.audioBlocked, retry: true, typeInstead: true };
     case 'audio_unsupported':
       return { kind: 'audio', text: s.audioUnsupported, retry: false, typeInstead: true };
+    case 'stt_unavailable':
+      return { kind: 'audio', text: s.sttUnavailable, retry: true, typeInstead: true };
     case 'turn_lost':
       return { kind: 'turn', text: s.turnLost, retry: false, typeInstead: false };
     case 'upstream_stt':

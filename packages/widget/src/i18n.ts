@@ -53,6 +53,8 @@ export interface UiStrings {
   notSetUpHelp: string;
   audioBlocked: string;
   audioUnsupported: string;
+  /** In-browser speech recognition could not load (`stt="browser"` without a relay fallback). */
+  sttUnavailable: string;
   turnLost: string;
   upstream: string;
   tooLong: string;
@@ -104,6 +106,7 @@ const en: UiStrings = {
   notSetUpHelp: 'If you own this site, check that the assistant’s client key allows this website’s address.',
   audioBlocked: 'Your browser blocked sound. Press the talk button again to allow it.',
   audioUnsupported: 'This browser can’t use voice here. You can type your question instead.',
+  sttUnavailable: 'Speech recognition isn’t working in this browser right now. Try again, or type your question instead.',
   turnLost: 'The connection dropped before the answer arrived. Please ask again.',
   upstream: 'The assistant had trouble answering. Please try again in a moment.',
   tooLong: 'That was too long. Please keep it shorter.',

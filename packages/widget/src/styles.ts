@@ -387,6 +387,39 @@ export const styles = css`
   .status[data-state='speaking'] .meter {
     color: var(--_accent);
   }
+  /* in-browser speech recognition: the model download (stt="browser") */
+  .stt {
+    display: flex;
+    flex-direction: column;
+    gap: 5px;
+    width: min(100%, 260px);
+    color: var(--_muted);
+    font-size: 0.85em;
+    text-align: center;
+  }
+  .stt progress {
+    -webkit-appearance: none;
+    appearance: none;
+    display: block;
+    width: 100%;
+    height: 6px;
+    border: 0;
+    border-radius: 3px;
+    overflow: hidden;
+    background: var(--_border);
+  }
+  .stt progress::-webkit-progress-bar {
+    background: var(--_border);
+  }
+  .stt progress::-webkit-progress-value {
+    background: var(--_accent);
+    border-radius: 3px;
+    transition: width 0.25s ease-out;
+  }
+  .stt progress::-moz-progress-bar {
+    background: var(--_accent);
+    border-radius: 3px;
+  }
   /* talk button centred, mute to its left, end to its right */
   .buttons {
     display: grid;
@@ -548,6 +581,9 @@ export const styles = css`
     }
     .launcher:hover {
       transform: none;
+    }
+    .stt progress::-webkit-progress-value {
+      transition: none;
     }
   }
 `;

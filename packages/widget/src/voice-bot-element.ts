@@ -1,5 +1,4 @@
 import { LitElement, html, nothing, type PropertyValues, type TemplateResult } from 'lit';
-import { styleMap } from 'lit/directives/style-map.js';
 import type { HistoryMessage, VoiceBotClient, VoiceBotState } from '@voice-bot/sdk';
 import { VoiceBotController, type SessionConfig } from './controller.js';
 import { describeError } from './error-help.js';
@@ -38,6 +37,10 @@ export class VoiceBotElement extends LitElement {
     output: { type: String },
     tts: { type: String },
     stt: { type: String },
+    sttModel: { type: String, attribute: 'stt-model' },
+    sttModelBase: { type: String, attribute: 'stt-model-base' },
+    sttDtype: { type: String, attribute: 'stt-dtype' },
+    sttFallback: { type: String, attribute: 'stt-fallback' },
     greeting: { type: String },
     theme: { type: String, reflect: true },
     assetBase: { type: String, attribute: 'asset-base' },
@@ -57,6 +60,14 @@ export class VoiceBotElement extends LitElement {
   output: 'voice' | 'text' = 'voice';
   tts: 'relay' | 'browser' = 'relay';
   stt: 'relay' | 'browser' = 'relay';
+  /** Whisper model id, a folder under `stt-model-base` (default `onnx-community/whisper-tiny.en`). */
+  sttModel = '';
+  /** Where the models are self-hosted (default `models/` beside the widget module). */
+  sttModelBase = '';
+  /** Weights precision (`q8`, `fp32`…): which `onnx/*.onnx` files are fetched. */
+  sttDtype = '';
+  /** `relay`: if the model cannot load, the relay transcribes instead; `none` keeps audio in the page. */
+  sttFallback: 'none' | 'relay' = 'none';
   greeting = '';
   theme: WidgetTheme = 'auto';
   assetBase = '';
@@ -138,6 +149,11 @@ export class VoiceBotElement extends LitElement {
       output: this.output === 'text' ? 'text' : 'voice',
       tts: this.tts === 'browser' ? 'browser' : 'relay',
       stt: this.stt === 'browser' ? 'browser' : 'relay',
+      sttModel: this.sttModel,
+      sttModelBase: this.sttModelBase,
+      sttDtype: this.sttDtype,
+      sttFallback: this.sttFallback === 'relay' ? 'relay' : 'none',
+      sttLanguage: (this.getAttribute('lang') ?? '').toLowerCase().split(/[-_]/)[0] ?? '',
       assetBase: this.assetBase,
       lang: SPEECH_LANG[this.language],
     };
@@ -169,6 +185,11 @@ export class VoiceBotElement extends LitElement {
     const content = `${c.messages.length}|${c.draft?.length ?? -1}|${c.interim?.length ?? -1}|${c.state === 'thinking'}|${this.isOpen}`;
     const log = this.$<HTMLElement>('.transcript');
     if (log && content !== this.transcriptContent) log.scrollTop = log.scrollHeight;
+    // The level drives the meter and the talk button's pulse. Set through the CSSOM: a strict CSP
+    // (no 'unsafe-inline' styles) blocks style attributes, which Lit's styleMap writes on first render.
+    const level = Math.sqrt(Math.max(c.level.input, c.level.output));
+    this.$<HTMLElement>('.status')?.style.setProperty('--vb-level', (level * 1.6).toFixed(3));
+    this.$<HTMLElement>('.talk')?.style.setProperty('--vb-level', level.toFixed(3));
     this.transcriptContent = content;
     if ((this.mode === 'inline' || this.isOpen) && (changed.has('key') || changed.has('relay') || changed.has('bot'))) void this.controller.peekHistory();
   }
@@ -244,7 +265,7 @@ export class VoiceBotElement extends LitElement {
                 : nothing}
           </div>
           ${this.renderError()}
-          <div class="controls">${this.renderStatus()} ${this.renderButtons()}</div>
+          <div class="controls">${this.renderStatus()} ${this.renderSttProgress()} ${this.renderButtons()}</div>
           <form part="compose" @submit=${this.onSubmit}>
             <input
               part="input"
@@ -273,14 +294,21 @@ export class VoiceBotElement extends LitElement {
 
   private renderStatus(): TemplateResult {
     const c = this.controller;
-    const level = Math.sqrt(Math.max(c.level.input, c.level.output)) * 1.6;
     const live = c.talking || c.state === 'speaking';
-    return html`<div part="status" class="status" data-state=${c.state} ?data-live=${live} style=${styleMap({ '--vb-level': level.toFixed(3) })}>
+    return html`<div part="status" class="status" data-state=${c.state} ?data-live=${live}>
       <span class="meter" aria-hidden="true"><span></span><span></span><span></span><span></span><span></span></span>
       <span class="label">${this.statusLabel()}</span>
-      ${c.sttProgress !== undefined
-        ? html`<progress part="stt-progress" class="stt-progress" max="100" .value=${c.sttProgress} aria-label=${this.ui.preparingStt.replace('{percent}', String(c.sttProgress))}></progress><span class="stt-label">${this.ui.preparingStt.replace('{percent}', String(c.sttProgress))}</span>`
-        : nothing}
+    </div>`;
+  }
+
+  /** The model download of in-browser speech recognition, until it is ready. */
+  private renderSttProgress(): TemplateResult | typeof nothing {
+    const percent = this.controller.sttProgress;
+    if (percent === undefined) return nothing;
+    const label = this.ui.preparingStt.replace('{percent}', String(percent));
+    return html`<div part="stt" class="stt">
+      <span class="stt-label" aria-hidden="true">${label}</span>
+      <progress part="stt-progress" max="100" .value=${percent} aria-label=${label}></progress>
     </div>`;
   }
 
@@ -288,7 +316,6 @@ export class VoiceBotElement extends LitElement {
     const c = this.controller;
     const s = this.ui;
     const voice = c.inputMode === 'voice';
-    const level = Math.sqrt(Math.max(c.level.input, c.level.output));
     return html`<div class="buttons">
       ${voice && c.talking
         ? html`<button class="round mute" part="mute-button" aria-label=${s.mute} title=${c.muted ? s.unmute : s.mute} aria-pressed=${c.muted ? 'true' : 'false'} @click=${this.onMute}>
@@ -303,7 +330,6 @@ export class VoiceBotElement extends LitElement {
             aria-label=${s.talk}
             title=${c.talking ? s.stop : s.start}
             aria-pressed=${c.talking ? 'true' : 'false'}
-            style=${styleMap({ '--vb-level': level.toFixed(3) })}
             @click=${this.onTalk}
           >
             ${c.talking ? icons.stop : icons.mic}

@@ -1,6 +1,7 @@
-import OpenAI, { toFile } from 'openai';
+import { randomBytes } from 'node:crypto';
+import type OpenAI from 'openai';
 import { INPUT_SAMPLE_RATE } from '@voice-bot/sdk/protocol';
-import { pcm16ToWav } from '../wav.js';
+import { WAV_HEADER_BYTES, writeWavHeader } from '../wav.js';
 
 export interface TranscribeRequest {
   pcm: Uint8Array;
@@ -8,13 +9,40 @@ export interface TranscribeRequest {
   language?: string;
 }
 
+/** A `multipart/form-data` request body and the `Content-Type` (with its boundary) to send it with. */
+export interface MultipartBody {
+  body: Uint8Array;
+  contentType: string;
+}
+
+/** Form values use CRLF line breaks (HTML's multipart/form-data encoding); names here are constants. */
+const formValue = (value: string) => value.replace(/\r\n|\r|\n/g, '\r\n');
+
+/**
+ * The transcription upload as one prebuilt buffer: text fields, then `file` = a WAV of `pcm`
+ * (16 kHz PCM16 mono), written straight into the body. The SDK's `toFile()` + `FormData` path
+ * copies the audio into a Blob and streams it back out in chunks (several event-loop turns and
+ * copies per upload); this is one allocation and one write.
+ */
+export function transcriptionBody(pcm: Uint8Array, fields: Record<string, string>): MultipartBody {
+  const boundary = `voicebot-${randomBytes(16).toString('hex')}`;
+  let head = '';
+  for (const [name, value] of Object.entries(fields)) head += `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${formValue(value)}\r\n`;
+  head += `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="utterance.wav"\r\nContent-Type: audio/wav\r\n\r\n`;
+  const tail = `\r\n--${boundary}--\r\n`;
+  const headBytes = Buffer.byteLength(head);
+  const body = Buffer.allocUnsafe(headBytes + WAV_HEADER_BYTES + pcm.byteLength + tail.length);
+  body.write(head, 0, 'utf8');
+  writeWavHeader(body, headBytes, pcm.byteLength, INPUT_SAMPLE_RATE);
+  body.set(pcm, headBytes + WAV_HEADER_BYTES);
+  body.write(tail, headBytes + WAV_HEADER_BYTES + pcm.byteLength, 'latin1');
+  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
 /** One utterance of 16 kHz PCM16 → text, through `POST /audio/transcriptions` (multipart WAV upload). */
 export async function transcribe(client: OpenAI, request: TranscribeRequest, signal: AbortSignal): Promise<string> {
-  const wav = pcm16ToWav(request.pcm, INPUT_SAMPLE_RATE);
-  const file = await toFile(wav, 'utterance.wav', { type: 'audio/wav' });
-  const result = await client.audio.transcriptions.create(
-    { file, model: request.model, ...(request.language ? { language: request.language } : {}) },
-    { signal },
-  );
+  const { body, contentType } = transcriptionBody(request.pcm, { model: request.model, ...(request.language ? { language: request.language } : {}) });
+  const result = await client.post<{ text?: unknown }>('/audio/transcriptions', { body, headers: { 'Content-Type': contentType }, signal });
+  if (typeof result?.text !== 'string') throw new Error('the transcription response has no text');
   return result.text.trim();
 }

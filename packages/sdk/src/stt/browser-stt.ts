@@ -1,8 +1,8 @@
 /**
  * In-browser speech recognition, main-thread side: starts the Whisper worker (a module worker
- * from a file URL beside the bundle), loads the model with a time limit, reports download
- * progress and runs one transcription at a time. Free of transformers.js itself, which only the
- * worker imports.
+ * from the file beside the bundle), loads the model with a time limit, reports download progress
+ * and runs one transcription at a time. Free of transformers.js itself, which only the worker
+ * imports.
  */
 import { VoiceBotError } from '../errors.js';
 import type { SttRequest, SttResponse, WhisperDevice, WhisperDtype } from './protocol.js';
@@ -14,10 +14,18 @@ export const DEFAULT_WHISPER_MODEL = 'onnx-community/whisper-tiny.en';
 export interface WhisperOptions {
   /** Model id: a folder under `modelBaseUrl` (default `onnx-community/whisper-tiny.en`). */
   model?: string;
-  /** Where self-hosted models live (default `models/` beside the bundle, e.g. `/widget/models/`). */
+  /**
+   * Where self-hosted models live (default `models/` beside the bundle, e.g. `/widget/models/`);
+   * relative to `assetBaseUrl`. Another origin must send CORS headers.
+   */
   modelBaseUrl?: string | URL;
   /** Fall back to the Hugging Face hub when a file is not self-hosted (default false). */
   allowRemoteModels?: boolean;
+  /**
+   * Keep model files and onnxruntime's wasm in the Cache API (`voice-bot-stt`), so the next visit
+   * downloads nothing (default true).
+   */
+  cache?: boolean;
   /** Weights precision, for all modules or per module (default: transformers.js' choice). */
   dtype?: WhisperDtype | Record<string, WhisperDtype>;
   /** `auto` (default): WebGPU when an adapter exists, else WebAssembly. */
@@ -28,19 +36,22 @@ export interface WhisperOptions {
   fallbackToRelay?: boolean;
   /** Give up loading (download, compile, warm-up) after this long (default 60 000 ms). */
   loadTimeoutMs?: number;
-  /** The worker script (default `stt-worker.js` beside the bundle); same origin. */
+  /**
+   * The worker script (default `stt-worker.js` beside the bundle). From another origin it is
+   * imported by a `blob:` module worker, which needs CORS on the script (the relay sends it).
+   */
   workerUrl?: string | URL;
   /** onnxruntime-web's wasm files (default `stt/` beside the bundle). */
   wasmBaseUrl?: string | URL;
 }
 
 export interface SttProgress {
-  /** Bytes downloaded so far over all model files. */
+  /** Bytes downloaded so far over all model files seen so far (files from the cache count none). */
   loaded: number;
   total: number;
   /** 0..100. */
   percent: number;
-  /** The file that progressed. */
+  /** The file that progressed, relative to the model folder. */
   file: string;
 }
 
@@ -63,14 +74,23 @@ export function pcm16ToFloat32(frames: readonly Int16Array[]): Float32Array {
 }
 
 const dir = (url: URL): string => (url.href.endsWith('/') ? url.href : `${url.href}/`);
+
 /**
- * transformers.js only probes optional files (`preprocessor_config.json`) under a local model path
- * that is not a full URL, so a same-origin base goes over as a path (`/widget/models/`).
+ * A module worker from the script's own URL when it is on the page's origin (`worker-src 'self'`
+ * suffices). A page may not start a worker from another origin's script, so then a `blob:` module
+ * (the page's origin) imports it instead; `revoke` frees that URL once the worker is running.
  */
-const modelPath = (url: URL): string => {
-  const href = dir(url);
-  return url.origin === location.origin ? href.slice(url.origin.length) : href;
-};
+function startWorker(url: URL): { worker: Worker; revoke: () => void } {
+  const options: WorkerOptions = { type: 'module', name: 'voice-bot-stt' };
+  if (url.origin === location.origin) return { worker: new Worker(url, options), revoke: () => undefined };
+  const shim = URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};\n`], { type: 'text/javascript' }));
+  try {
+    return { worker: new Worker(shim, options), revoke: () => URL.revokeObjectURL(shim) };
+  } catch (error) {
+    URL.revokeObjectURL(shim);
+    throw error;
+  }
+}
 
 export class BrowserStt {
   private worker: Worker | undefined;
@@ -96,8 +116,10 @@ export class BrowserStt {
     const base = new URL(this.options.assetBaseUrl, location.href);
     const timeoutMs = this.options.loadTimeoutMs ?? 60_000;
     return new Promise((resolve, reject) => {
+      let revoke = (): void => undefined;
       const fail = (message: string, cause?: unknown): void => {
         clearTimeout(timer);
+        revoke();
         this.failure = new VoiceBotError('stt_unavailable', `In-browser speech recognition is unavailable: ${message}`, { cause });
         this.teardown(this.failure);
         reject(this.failure);
@@ -105,7 +127,7 @@ export class BrowserStt {
       const timer = setTimeout(() => fail(`the model did not load within ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
       let worker: Worker;
       try {
-        worker = new Worker(new URL(this.options.workerUrl ?? 'stt-worker.js', base), { type: 'module', name: 'voice-bot-stt' });
+        ({ worker, revoke } = startWorker(new URL(this.options.workerUrl ?? 'stt-worker.js', base)));
       } catch (error) {
         fail('the worker could not start', error);
         return;
@@ -116,6 +138,7 @@ export class BrowserStt {
         fail(event.message || 'the worker script failed to load', event.error);
       });
       worker.addEventListener('message', (event: MessageEvent<SttResponse>) => {
+        revoke();
         const message = event.data;
         switch (message.type) {
           case 'progress':
@@ -139,8 +162,9 @@ export class BrowserStt {
       const request: SttRequest = {
         type: 'load',
         model: this.model,
-        localModelPath: modelPath(new URL(this.options.modelBaseUrl ?? 'models/', base)),
+        modelBaseUrl: dir(new URL(this.options.modelBaseUrl ?? 'models/', base)),
         allowRemoteModels: this.options.allowRemoteModels ?? false,
+        cache: this.options.cache ?? true,
         wasmPaths: dir(new URL(this.options.wasmBaseUrl ?? 'stt/', base)),
         device: this.options.device ?? 'auto',
         ...(this.options.dtype ? { dtype: this.options.dtype } : {}),

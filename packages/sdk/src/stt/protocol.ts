@@ -5,15 +5,18 @@
 
 export type WhisperDevice = 'webgpu' | 'wasm' | 'auto';
 /** transformers.js dtypes; one for all modules or one per module (`encoder_model`, `decoder_model_merged`). */
-export type WhisperDtype = 'fp32' | 'fp16' | 'q8' | 'int8' | 'uint8' | 'q4' | 'bnb4' | 'q4f16';
+export const WHISPER_DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'bnb4', 'q4f16'] as const;
+export type WhisperDtype = (typeof WHISPER_DTYPES)[number];
 
 export interface SttLoadMessage {
   type: 'load';
-  /** Model id, a folder under `localModelPath` (e.g. `onnx-community/whisper-tiny.en`). */
+  /** Model id, a folder under `modelBaseUrl` (e.g. `onnx-community/whisper-tiny.en`). */
   model: string;
   /** Absolute URL of the self-hosted model folder root (ends with `/`). */
-  localModelPath: string;
+  modelBaseUrl: string;
   allowRemoteModels: boolean;
+  /** Keep model files and onnxruntime's wasm in the Cache API (`voice-bot-stt`) for the next visit. */
+  cache: boolean;
   /** Absolute URL prefix of onnxruntime-web's `.wasm`/`.mjs` files (ends with `/`). */
   wasmPaths: string;
   device: WhisperDevice;

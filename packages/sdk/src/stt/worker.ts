@@ -1,11 +1,11 @@
 /**
  * The speech-recognition worker: transformers.js Whisper (`automatic-speech-recognition`) off the
- * main thread. Built by rollup as `stt-worker.js` beside the SDK bundle and started as a module
- * worker from that file URL (never `blob:`), so `worker-src 'self'` suffices. Only this file
- * imports `@huggingface/transformers`; the SDK never does.
+ * main thread. Built by rollup as `stt-worker.js` beside the SDK bundle. Only this file (and
+ * worker-assets.ts) import `@huggingface/transformers`; the SDK never does.
  */
-import { env, pipeline } from '@huggingface/transformers';
+import { pipeline } from '@huggingface/transformers';
 import type { SttLoadMessage, SttRequest, SttResponse, WhisperDtype } from './protocol.js';
+import { openCache, releaseWasmBytes, useModelBase, useWasm } from './worker-assets.js';
 
 interface WorkerScope {
   postMessage(message: SttResponse): void;
@@ -43,36 +43,33 @@ function transcribeOptions(model: string, language: string | undefined, samples:
 
 async function load(message: SttLoadMessage): Promise<void> {
   const started = performance.now();
-  env.allowLocalModels = true;
-  env.localModelPath = message.localModelPath;
-  env.allowRemoteModels = message.allowRemoteModels;
-  // A URL prefix (not a {mjs, wasm} object): onnxruntime-web then fetches the .wasm itself and
-  // transformers does not turn the glue into a blob: module, so a strict CSP holds.
-  const onnx = env.backends.onnx as { wasm?: { wasmPaths?: unknown; proxy?: boolean } };
-  if (onnx.wasm) onnx.wasm.wasmPaths = message.wasmPaths;
+  const cache = await openCache(message.cache);
+  const modelBase = new URL(message.modelBaseUrl);
+  const modelFolder = new URL(`${message.model}/`, modelBase).href;
   const files = new Map<string, { loaded: number; total: number }>();
-  const progress_callback = (info: { status: string; file?: string; loaded?: number; total?: number }): void => {
-    if (info.status !== 'progress' && info.status !== 'done') return;
-    const file = info.file ?? '';
-    const previous = files.get(file);
-    const total = info.total ?? previous?.total ?? 0;
-    const loaded = info.status === 'done' ? total || (previous?.loaded ?? 0) : (info.loaded ?? 0);
-    files.set(file, { loaded, total });
+  let lastPercent = -1;
+  const onBytes = (url: string, loaded: number, total: number): void => {
+    files.set(url, { loaded, total });
     let sumLoaded = 0;
     let sumTotal = 0;
     for (const f of files.values()) {
       sumLoaded += f.loaded;
       sumTotal += f.total;
     }
-    const percent = sumTotal > 0 ? Math.min(100, Math.round((sumLoaded / sumTotal) * 100)) : 0;
+    const percent = sumTotal > 0 ? Math.min(100, Math.floor((sumLoaded / sumTotal) * 100)) : 0;
+    const done = loaded === total;
+    if (percent === lastPercent && !done) return;
+    lastPercent = percent;
+    const file = url.startsWith(modelFolder) ? url.slice(modelFolder.length) : url;
     scope.postMessage({ type: 'progress', file, loaded: sumLoaded, total: sumTotal, percent });
   };
+  useModelBase(modelBase, message.allowRemoteModels, cache, onBytes);
+  await useWasm(message.wasmPaths, cache);
   let device = await pickDevice(message.device);
   const create = (d: 'webgpu' | 'wasm') =>
     pipeline('automatic-speech-recognition', message.model, {
       device: d,
       ...(message.dtype ? { dtype: message.dtype as WhisperDtype } : {}),
-      progress_callback,
     }) as unknown as Promise<Transcriber>;
   try {
     transcriber = await create(device);
@@ -81,6 +78,7 @@ async function load(message: SttLoadMessage): Promise<void> {
     device = 'wasm'; // an adapter that cannot run the model: the CPU path still can
     transcriber = await create(device);
   }
+  releaseWasmBytes();
   loadOptions = message;
   // Warm-up: the first run compiles kernels and allocates; do it before the visitor speaks.
   await transcriber(new Float32Array(16_000), { max_new_tokens: 4 });

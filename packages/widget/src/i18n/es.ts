@@ -46,6 +46,7 @@ export const strings: UiStrings = {
   notSetUpHelp: 'Si el sitio es tuyo, comprueba que la clave de cliente del asistente permita la dirección de este sitio.',
   audioBlocked: 'El navegador bloqueó el sonido. Pulsa de nuevo el botón de hablar para permitirlo.',
   audioUnsupported: 'Este navegador no permite usar la voz aquí. Puedes escribir tu pregunta.',
+  sttUnavailable: 'El reconocimiento de voz no funciona ahora en este navegador. Vuelve a intentarlo o escribe tu pregunta.',
   turnLost: 'La conexión se cortó antes de que llegara la respuesta. Vuelve a preguntar, por favor.',
   upstream: 'El asistente tuvo un problema al responder. Inténtalo de nuevo en un momento.',
   tooLong: 'Es demasiado largo. Intenta acortarlo.',
