@@ -29,10 +29,10 @@
 import { getPriority, loadavg, setPriority } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { createFakeUpstream, type ChatRequest } from '@voice-bot/relay/testing';
-import { launchChromium, type Browser, type Page } from '../test/support/browser.js';
-import { openStartedTalk, startRelay, type RelayHarness } from '../test/support/relay.js';
-import { FIXTURES, LATENCY, REPO_ROOT, machineBusyMs, readWavPcm, summarize, type Summary } from './common.js';
+import { createFakeUpstream } from '@voice-bot/relay/testing';
+import { lastUser, openStartedTalk, type RelayHarness } from '../test/support/relay.js';
+import { startPageRelay, withBenchPage } from './bench-page.js';
+import { FIXTURES, LATENCY, machineBusyMs, readWavPcm, summarize, type Summary } from './common.js';
 
 /** SDK defaults the barge-in decision depends on (packages/sdk/src/client.ts). */
 export const MIN_INTERRUPTION_MS = 250;
@@ -147,11 +147,11 @@ export interface BargeInReport {
   replyWords: number;
   configs: BargeInConfigResult[];
   /** the relay with a protocol client instead of the browser: interrupt received → aborts */
-  relayAlone?: {
-    /** floor: this process aborting a plain `fetch` of a streaming TTS and chat request → the fake upstream sees it */
-    fetchFloor?: Summary;
-    loopDelay?: LoopDelay;
-    interrupts: RelayInterrupt[]; allAborted: Summary; llm: Summary; tts: Summary; loadStart: string; loadEnd: string; machineBusyCores: number | undefined };
+  relayAlone?: BargeInConfigResult['relay'] &
+    Pick<BargeInConfigResult, 'loadStart' | 'loadEnd' | 'machineBusyCores'> & {
+      /** floor: this process aborting a plain `fetch` of a streaming TTS and chat request → the fake upstream sees it */
+      fetchFloor?: Summary;
+    };
   /** niceness of the benchmark process (relay, fake upstream) while measuring, if it could be set; Chromium ran at the normal one */
   niceness?: number;
 }
@@ -233,14 +233,35 @@ async function fetchAbortFloor(runs: number): Promise<Summary> {
   return summarize(values);
 }
 
-/** The relay without a browser: a protocol client asks by text and interrupts ~1 s into the reply audio. */
-async function measureRelayAlone(h: RelayHarness, runs: number): Promise<NonNullable<BargeInReport['relayAlone']>> {
+/** A measurement window's figures: the relay's interrupts and event loop, and the machine's load. */
+type WindowFigures = Pick<BargeInConfigResult, 'relay' | 'loadStart' | 'loadEnd' | 'machineBusyCores'> & { wallMs: number };
+
+/** Opens a measurement window on `h` and this machine; the returned function closes it and reads its figures. */
+function measureWindow(h: RelayHarness): () => WindowFigures {
   const loadStart = load();
   const busyStart = machineBusyMs();
   const started = performance.now();
   const logMark = h.logs.length;
   const requestMark = h.upstream.requests.length;
   const loop = watchLoop();
+  return () => {
+    const interrupts = relayInterrupts(h, logMark, requestMark);
+    const loopDelay = loop();
+    const busyEnd = machineBusyMs();
+    const wallMs = performance.now() - started;
+    return {
+      relay: { loopDelay, interrupts, allAborted: summarize(lastAborts(interrupts)), llm: summarize(lastAborts(interrupts, 'chat')), tts: summarize(lastAborts(interrupts, 'speech')) },
+      loadStart,
+      loadEnd: load(),
+      machineBusyCores: busyStart !== undefined && busyEnd !== undefined ? (busyEnd - busyStart) / wallMs : undefined,
+      wallMs,
+    };
+  };
+}
+
+/** The relay without a browser: a protocol client asks by text and interrupts ~1 s into the reply audio. */
+async function measureRelayAlone(h: RelayHarness, runs: number): Promise<NonNullable<BargeInReport['relayAlone']>> {
+  const closeWindow = measureWindow(h);
   for (let i = 0; i < runs; i++) {
     const talk = await openStartedTalk(h, { input: 'text' });
     try {
@@ -254,21 +275,9 @@ async function measureRelayAlone(h: RelayHarness, runs: number): Promise<NonNull
       talk.close();
     }
   }
-  const loopDelay = loop();
-  const busyEnd = machineBusyMs();
-  const interrupts = relayInterrupts(h, logMark, requestMark);
+  const { relay, loadStart, loadEnd, machineBusyCores } = closeWindow();
   const fetchFloor = await fetchAbortFloor(runs);
-  return {
-    fetchFloor,
-    loopDelay,
-    interrupts,
-    allAborted: summarize(lastAborts(interrupts)),
-    llm: summarize(lastAborts(interrupts, 'chat')),
-    tts: summarize(lastAborts(interrupts, 'speech')),
-    loadStart,
-    loadEnd: load(),
-    machineBusyCores: busyStart !== undefined && busyEnd !== undefined ? (busyEnd - busyStart) / (performance.now() - started) : undefined,
-  };
+  return { fetchFloor, ...relay, loadStart, loadEnd, machineBusyCores };
 }
 
 /** Start of the second speech segment of the fixture: first sample ≥ −40 dBFS after ≥ 300 ms below it, after the first 3 s. */
@@ -283,11 +292,6 @@ function stopOnset(): { onsetS: number; loopS: number } {
     last = i;
   }
   return { onsetS: Number.NaN, loopS: samples.length / sampleRate };
-}
-
-function lastUser(request: ChatRequest): string {
-  const users = request.messages.filter((m): m is { role: 'user'; content: string } => (m as { role?: string }).role === 'user');
-  return users.at(-1)?.content ?? '';
 }
 
 /** Pairs the page's events into interruptions. */
@@ -342,102 +346,81 @@ function relayInterrupts(h: RelayHarness, logMark: number, requestMark: number):
 
 export async function measureBargeIn(options: { runs: number; configs: ('energy' | 'silero')[]; relayRuns: number; niceness?: number | undefined }): Promise<BargeInReport> {
   const { onsetS, loopS } = stopOnset();
-  const h = await startRelay({
-    upstream: {
-      latency: LATENCY,
-      // the question (~4 s with pre-roll and the 700 ms end-of-speech silence) and "Stop…" (~3.3 s)
-      transcribe: (request) => (request.wav.durationMs < 3_650 ? STOP : QUESTION),
-      chat: (request) => ({ content: lastUser(request).startsWith('Stop') ? 'Okay.' : LONG_REPLY }),
-    },
-    relay: {
-      staticDirs: [
-        { urlPath: '/sdk/', dir: join(REPO_ROOT, 'packages/sdk/dist/browser') },
-        { urlPath: '/', dir: join(REPO_ROOT, 'bench/pages') },
-      ],
-    },
+  const { h, key } = await startPageRelay({
+    latency: LATENCY,
+    // the question (~4 s with pre-roll and the 700 ms end-of-speech silence) and "Stop…" (~3.3 s)
+    transcribe: (request) => (request.wav.durationMs < 3_650 ? STOP : QUESTION),
+    chat: (request) => ({ content: lastUser(request).startsWith('Stop') ? 'Okay.' : LONG_REPLY }),
   });
-  const key = (await h.keys.create({ origins: [new URL(h.url).origin] })).secret;
   const configs: BargeInConfigResult[] = [];
   let chromium = '';
   let relayAlone: BargeInReport['relayAlone'];
   let reniced = false;
   try {
     for (const name of options.configs) {
-      let browser: Browser | undefined;
       let restore: (() => void) | undefined;
-      const loadStart = load();
-      const busyStart = machineBusyMs();
-      const started = performance.now();
-      const logMark = h.logs.length;
-      const requestMark = h.upstream.requests.length;
-      const loop = watchLoop();
+      const closeWindow = measureWindow(h);
       try {
-        browser = await launchChromium({ fakeMicWav: join(FIXTURES, FIXTURE), loop: true });
-        restore = renice(options.niceness); // after the launch: Chromium keeps the normal niceness
-        reniced ||= restore !== undefined;
-        chromium = await browser.version();
-        const page: Page = await browser.newPage();
-        page.on('pageerror', (error) => console.error('[browser] page error:', error));
-        await page.goto(`${h.url}/timeline.html`);
-        await page.evaluate(
-          async (relayUrl, clientKey, vad) => {
-            const sdk = await import('/sdk/voice-bot-sdk.js' as string);
-            const w = window as unknown as { __client: unknown; __timelineAttach(client: unknown): void };
-            const client = new sdk.VoiceBotClient({ relayUrl, clientKey, assetBaseUrl: '/sdk/', persistence: false, ...(vad ? { vad } : {}) });
-            w.__timelineAttach(client);
-            w.__client = client;
-            await client.start();
-          },
-          h.url,
-          key,
-          name === 'energy' ? { model: 'energy' } : null,
-        );
-        // One interruption per loop of the file; Silero may judge only from the second one on.
-        const deadline = performance.now() + (options.runs + (name === 'silero' ? 1 : 0)) * loopS * 1000 + 15_000;
-        for (;;) {
+        await withBenchPage(`${h.url}/timeline.html`, join(FIXTURES, FIXTURE), async (page, version) => {
+          restore = renice(options.niceness); // after the launch: Chromium keeps the normal niceness
+          reniced ||= restore !== undefined;
+          chromium = version;
+          await page.evaluate(
+            async (relayUrl, clientKey, vad) => {
+              const sdk = await import('/sdk/voice-bot-sdk.js' as string);
+              const w = window as unknown as { __client: unknown; __timelineAttach(client: unknown): void };
+              const client = new sdk.VoiceBotClient({ relayUrl, clientKey, assetBaseUrl: '/sdk/', persistence: false, ...(vad ? { vad } : {}) });
+              w.__timelineAttach(client);
+              w.__client = client;
+              await client.start();
+            },
+            h.url,
+            key,
+            name === 'energy' ? { model: 'energy' } : null,
+          );
+          // One interruption per loop of the file; Silero may judge only from the second one on.
+          const deadline = performance.now() + (options.runs + (name === 'silero' ? 1 : 0)) * loopS * 1000 + 15_000;
+          for (;;) {
+            const tl = (await page.evaluate(() => (window as unknown as { __timeline: unknown }).__timeline)) as Timeline;
+            const counted = pairInterruptions(tl, name).interruptions.length;
+            if (counted >= options.runs || performance.now() > deadline) break;
+            await sleep(500);
+          }
+          await sleep(1500); // the last `interrupt` reaches the relay, the upstream sees its aborts
           const tl = (await page.evaluate(() => (window as unknown as { __timeline: unknown }).__timeline)) as Timeline;
-          const counted = pairInterruptions(tl, name).interruptions.length;
-          if (counted >= options.runs || performance.now() > deadline) break;
-          await sleep(500);
-        }
-        await sleep(1500); // the last `interrupt` reaches the relay, the upstream sees its aborts
-        const tl = (await page.evaluate(() => (window as unknown as { __timeline: unknown }).__timeline)) as Timeline;
-        await page.evaluate(() => (window as unknown as { __client: { stop(): Promise<void> } }).__client.stop()).catch(() => undefined);
-        const { interruptions, skipped } = pairInterruptions(tl, name);
-        const interrupts = relayInterrupts(h, logMark, requestMark);
-        const loopDelay = loop();
-        const busyEnd = machineBusyMs();
-        const wallMs = performance.now() - started;
-        const clientErrors: Record<string, number> = {};
-        for (const e of tl.errors) clientErrors[e.code] = (clientErrors[e.code] ?? 0) + 1;
-        const defined = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
-        configs.push({
-          name,
-          interruptions,
-          skipped,
-          decisions: tl.decisions.length,
-          onsetToSilent: summarize(interruptions.map((i) => i.onsetToSilentMs)),
-          onsetToSilentWall: summarize(defined(interruptions.map((i) => i.onsetToSilentWallMs))),
-          onsetToSpeechStart: summarize(defined(interruptions.map((i) => i.onsetToSpeechStartMs))),
-          window: summarize(defined(interruptions.map((i) => i.windowMs))),
-          confirmToDecision: summarize(defined(interruptions.map((i) => i.confirmToDecisionMs))),
-          decisionToSilent: summarize(interruptions.map((i) => i.decisionToSilentMs)),
-          decisionToReply: summarize(interruptions.map((i) => i.decisionToReplyMs)),
-          reaction: summarize(defined(interruptions.map((i) => (i.windowMs !== undefined ? i.onsetToSilentMs - i.windowMs : undefined)))),
-          relay: { loopDelay, interrupts, allAborted: summarize(lastAborts(interrupts)), llm: summarize(lastAborts(interrupts, 'chat')), tts: summarize(lastAborts(interrupts, 'speech')) },
-          sampleRate: tl.sampleRate,
-          baseLatencyMs: tl.baseLatency !== undefined ? tl.baseLatency * 1000 : undefined,
-          outputLatencyMs: tl.outputLatency !== undefined ? tl.outputLatency * 1000 : undefined,
-          clock: tl.clock,
-          hooked: tl.hooked,
-          loadStart,
-          loadEnd: load(),
-          machineBusyCores: busyStart !== undefined && busyEnd !== undefined ? (busyEnd - busyStart) / wallMs : undefined,
-          wallS: wallMs / 1000,
-          clientErrors,
+          await page.evaluate(() => (window as unknown as { __client: { stop(): Promise<void> } }).__client.stop()).catch(() => undefined);
+          const { interruptions, skipped } = pairInterruptions(tl, name);
+          const { relay, loadStart, loadEnd, machineBusyCores, wallMs } = closeWindow();
+          const clientErrors: Record<string, number> = {};
+          for (const e of tl.errors) clientErrors[e.code] = (clientErrors[e.code] ?? 0) + 1;
+          const defined = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+          configs.push({
+            name,
+            interruptions,
+            skipped,
+            decisions: tl.decisions.length,
+            onsetToSilent: summarize(interruptions.map((i) => i.onsetToSilentMs)),
+            onsetToSilentWall: summarize(defined(interruptions.map((i) => i.onsetToSilentWallMs))),
+            onsetToSpeechStart: summarize(defined(interruptions.map((i) => i.onsetToSpeechStartMs))),
+            window: summarize(defined(interruptions.map((i) => i.windowMs))),
+            confirmToDecision: summarize(defined(interruptions.map((i) => i.confirmToDecisionMs))),
+            decisionToSilent: summarize(interruptions.map((i) => i.decisionToSilentMs)),
+            decisionToReply: summarize(interruptions.map((i) => i.decisionToReplyMs)),
+            reaction: summarize(defined(interruptions.map((i) => (i.windowMs !== undefined ? i.onsetToSilentMs - i.windowMs : undefined)))),
+            relay,
+            sampleRate: tl.sampleRate,
+            baseLatencyMs: tl.baseLatency !== undefined ? tl.baseLatency * 1000 : undefined,
+            outputLatencyMs: tl.outputLatency !== undefined ? tl.outputLatency * 1000 : undefined,
+            clock: tl.clock,
+            hooked: tl.hooked,
+            loadStart,
+            loadEnd,
+            machineBusyCores,
+            wallS: wallMs / 1000,
+            clientErrors,
+          });
         });
       } finally {
-        await browser?.close();
         restore?.();
       }
     }

@@ -15,9 +15,9 @@
  *   playback worklet reported silence.
  */
 import { join } from 'node:path';
-import { launchChromium, type Browser, type Page } from '../test/support/browser.js';
-import { startRelay } from '../test/support/relay.js';
-import { FIXTURES, LATENCY, REPLY, REPO_ROOT, summarize, type Summary } from './common.js';
+import type { Page } from '../test/support/browser.js';
+import { startPageRelay, withBenchPage } from './bench-page.js';
+import { FIXTURES, LATENCY, REPLY, summarize, type Summary } from './common.js';
 
 export interface BrowserConfigResult {
   name: string;
@@ -53,28 +53,13 @@ async function taskMetrics(page: Page): Promise<{ task: number; script: number }
 
 export async function measureBrowser(options: { windowMs: number; configs?: ('idle' | 'energy' | 'silero')[] }): Promise<BrowserReport> {
   const configs = options.configs ?? ['idle', 'energy', 'silero'];
-  const h = await startRelay({
-    upstream: { latency: LATENCY, chat: () => ({ content: REPLY }) },
-    relay: {
-      staticDirs: [
-        { urlPath: '/sdk/', dir: join(REPO_ROOT, 'packages/sdk/dist/browser') },
-        { urlPath: '/', dir: join(REPO_ROOT, 'bench/pages') },
-      ],
-    },
-  });
-  const origin = new URL(h.url).origin;
-  const key = (await h.keys.create({ origins: [origin] })).secret;
+  const { h, key } = await startPageRelay({ latency: LATENCY, chat: () => ({ content: REPLY }) });
   const results: BrowserConfigResult[] = [];
   let chromium = '';
   try {
     for (const name of configs) {
-      let browser: Browser | undefined;
-      try {
-        browser = await launchChromium({ fakeMicWav: join(FIXTURES, '48k/hours.wav'), loop: true });
-        chromium = await browser.version();
-        const page = await browser.newPage();
-        page.on('pageerror', (error) => console.error('[browser] page error:', error));
-        await page.goto(`${h.url}/cost.html`);
+      await withBenchPage(`${h.url}/cost.html`, join(FIXTURES, '48k/hours.wav'), async (page, version) => {
+        chromium = version;
         let sileroLoaded: Promise<unknown> = Promise.resolve();
         if (name === 'silero') sileroLoaded = page.waitForResponse((r) => r.url().endsWith('.onnx'), { timeout: 20_000 }).catch(() => undefined);
         if (name !== 'idle') {
@@ -160,9 +145,7 @@ export async function measureBrowser(options: { windowMs: number; configs?: ('id
           turns: bench.turns ?? 0,
         });
         if (name !== 'idle') await page.evaluate(() => (window as unknown as { __client: { stop(): Promise<void> } }).__client.stop()).catch(() => undefined);
-      } finally {
-        await browser?.close();
-      }
+      });
     }
   } finally {
     await h.close();

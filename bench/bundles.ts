@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { staticClosure } from '../test/support/static-imports.js';
 import { REPO_ROOT } from './common.js';
 
 export interface FileSize {
@@ -72,26 +73,6 @@ function list(dir: string, keep: (name: string) => boolean): string[] {
     .filter((name) => statSync(join(dir, name)).isFile() && !/\.(br|gz)$/.test(name) && keep(name))
     .sort()
     .map((name) => join(dir, name));
-}
-
-/** Relative module specifiers a (minified) ES module imports statically. */
-export function staticImports(source: string): string[] {
-  const out = new Set<string>();
-  const re = /(?:^|[;}\n])\s*(?:import|export)\s*(?:[\w$*{}\s,]+?\s*from\s*)?["'](\.{1,2}\/[^"']+)["']/g;
-  for (let m = re.exec(source); m; m = re.exec(source)) out.add(m[1] as string);
-  return [...out];
-}
-
-/** The file and everything it imports statically, transitively. */
-function staticClosure(entry: string): string[] {
-  const seen = new Set<string>();
-  const visit = (file: string) => {
-    if (seen.has(file) || !existsSync(file)) return;
-    seen.add(file);
-    for (const spec of staticImports(readFileSync(file, 'utf8'))) visit(resolve(dirname(file), spec));
-  };
-  visit(entry);
-  return [...seen];
 }
 
 const isJs = (name: string) => /\.(m?js)$/.test(name);

@@ -65,17 +65,9 @@ export async function startUpstream(reply = REPLY): Promise<{ child: ChildProces
   return { child, url: ready.url };
 }
 
-export interface LevelOptions {
-  sessions: number;
-  durationMs: number;
-  drainMs: number;
-  spreadMs: number;
-  frameMs: number;
-  thinkMs: number;
+/** A load level: the load generator's settings (warm-up turns default to 3 here), and the level's own. */
+export interface LevelOptions extends Pick<LoadConfig, 'sessions' | 'durationMs' | 'drainMs' | 'spreadMs' | 'frameMs' | 'thinkMs' | 'fixtures' | 'warmupTurns'> {
   reply?: string;
-  fixtures?: string[];
-  /** Unmeasured warm-up turns before the window (default 3). */
-  warmupTurns?: number;
   /** One client key per this many sessions. */
   sessionsPerKey?: number;
   /** Wait up to this long before the level for other work on the machine to stop (0 = don't). */

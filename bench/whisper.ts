@@ -23,8 +23,8 @@
 import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { launchChromium, type Browser, type Page } from '../test/support/browser.js';
-import { startRelay } from '../test/support/relay.js';
+import type { Page } from '../test/support/browser.js';
+import { startPageRelay, withBenchPage } from './bench-page.js';
 import { FIXTURES, REPO_ROOT, machineBusyMs, readWavPcm, summarize, type Summary } from './common.js';
 import { trimSilence } from './loadgen.js';
 
@@ -261,31 +261,21 @@ export async function measureWhisper(options: { utterances: number; fixtures: st
           : undefined;
   const specs: ModelSpec[] = [{ label: 'tiny-whisper (random weights, d_model 8: the test fixture)', kind: 'test', model: 'tiny-whisper', modelBaseUrl: '/models/', dtype: 'fp32' }];
   if (realMount) specs.push({ label: modelId, kind: 'real', model: modelId, modelBaseUrl: '/real-models/', dtype: process.env['VOICEBOT_WHISPER_DTYPE'] || undefined });
-  const h = await startRelay({
-    upstream: { chat: () => ({ content: 'We open at ten on Saturday.' }) },
-    relay: {
-      staticDirs: [
-        { urlPath: '/sdk/', dir: join(REPO_ROOT, 'packages/sdk/dist/browser') },
-        { urlPath: '/models/', dir: join(REPO_ROOT, 'test/fixtures') },
-        ...(realMount ? [realMount] : []),
-        { urlPath: '/', dir: join(REPO_ROOT, 'bench/pages') },
-      ],
-    },
-  });
-  const key = (await h.keys.create({ origins: [new URL(h.url).origin] })).secret;
+  const { h, key } = await startPageRelay({ chat: () => ({ content: 'We open at ten on Saturday.' }) }, [
+    { urlPath: '/models/', dir: join(REPO_ROOT, 'test/fixtures') },
+    ...(realMount ? [realMount] : []),
+  ]);
   const models: WhisperModelResult[] = [];
   let chromium = '';
   try {
     for (const spec of specs) {
-      let browser: Browser | undefined;
       try {
         // a fresh profile per model: its first load is a first visit (nothing cached)
-        browser = await launchChromium({ fakeMicWav: join(FIXTURES, '48k/hours.wav'), loop: true });
-        chromium = await browser.version();
-        const page = await browser.newPage();
-        page.on('pageerror', (error) => console.error('[browser] page error:', error));
-        await page.goto(`${h.url}/timeline.html`);
-        models.push(await measureModel(page, h.url, key, spec, options));
+        const result = await withBenchPage(`${h.url}/timeline.html`, join(FIXTURES, '48k/hours.wav'), (page, version) => {
+          chromium = version;
+          return measureModel(page, h.url, key, spec, options);
+        });
+        models.push(result);
       } catch (error) {
         models.push({
           label: spec.label,
@@ -310,8 +300,6 @@ export async function measureWhisper(options: { utterances: number; fixtures: st
           loadEnd: load(),
           error: (error as Error).message,
         });
-      } finally {
-        await browser?.close();
       }
     }
   } finally {

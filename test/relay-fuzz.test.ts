@@ -3,20 +3,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import { CLOSE_CODES, ERROR_CODES } from '@voice-bot/sdk/protocol';
-import { createFakeUpstream, type ChatRequest, type FakeResult, type FakeUpstreamOptions, type SpeechScript } from '@voice-bot/relay/testing';
-import { ORIGIN, TalkClient, connectTalk, createSession, openStartedTalk, startRelay, type RelayHarness } from './support/relay.js';
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createFakeUpstream, mulberry32, type ChatRequest, type FakeResult, type FakeUpstreamOptions, type SpeechScript } from '@voice-bot/relay/testing';
+import { ORIGIN, TalkClient, connectTalk, createSession, lastUser, openStartedTalk, startRelay, type RelayHarness } from './support/relay.js';
 
 const KNOWN_CODES = new Set<string>(ERROR_CODES);
 
@@ -43,7 +31,7 @@ async function rawTalk(h: RelayHarness): Promise<TalkClient> {
  * otherwise (pong, a turn) or silently buffered (even-length audio).
  */
 async function fuzzSocket(h: RelayHarness, seed: number, frames: number): Promise<{ sent: number; errors: number; reconnects: number }> {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const junkChars = 'abc xyz 0123456789 "\\:,[]-+.eE\u00e9\u4e2d\ud83d\ude00\u0000\n\t';
   const junk = (n: number) => Array.from({ length: n }, () => pick([...junkChars])).join('');
@@ -222,7 +210,7 @@ describe('fuzz: thousands of random and malformed frames against a live relay', 
   });
 
   test('random binary garbage, including before start, never takes the relay down', async () => {
-    const random = prng(42);
+    const random = mulberry32(42);
     for (let round = 0; round < 5; round++) {
       const talk = await rawTalk(h);
       for (let i = 0; i < 200; i++) {
@@ -240,11 +228,6 @@ describe('fuzz: thousands of random and malformed frames against a live relay', 
 });
 
 // ─────────────────────────── faults ───────────────────────────
-
-function lastUser(request: ChatRequest): string {
-  const users = request.messages.filter((m): m is { role: 'user'; content: string } => (m as { role?: string }).role === 'user');
-  return users.at(-1)?.content ?? '';
-}
 
 const SAID = 'First sentence is spoken just fine. Second sentence breaks the voice.';
 

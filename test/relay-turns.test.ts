@@ -2,15 +2,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { synthesizeTone, type ChatRequest, type FakeUpstreamOptions } from '@voice-bot/relay/testing';
-import { FIXTURES, openStartedTalk, readWav, startRelay, type RelayHarness } from './support/relay.js';
+import { FIXTURES, lastUser, openStartedTalk, readWav, startRelay, type RelayHarness } from './support/relay.js';
 
 const REPLY = 'We are open from nine to five on weekdays. On Saturday we open at 10.30 a.m. and close at two. Anything else?';
 const TRANSCRIPT = 'What are your opening hours on Saturday?';
-
-function lastUser(request: ChatRequest): string {
-  const users = request.messages.filter((m): m is { role: 'user'; content: string } => (m as { role?: string }).role === 'user');
-  return users.at(-1)?.content ?? '';
-}
 
 /** The scripted provider: replies depend on what the visitor said, so tests can steer failures. */
 function script(): FakeUpstreamOptions {

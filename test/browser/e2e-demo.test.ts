@@ -21,7 +21,7 @@ describe('end to end: the demo site with the one-tag widget, spoken turn', () =>
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'voicebot-e2e-'));
-    const env = { ...process.env, VOICEBOT_DATA_DIR: dataDir };
+    const env: NodeJS.ProcessEnv = { ...process.env, VOICEBOT_DATA_DIR: dataDir };
     for (const name of ['OPENAI_API_KEY', 'OPENAI_BASE_URL', 'VOICEBOT_STT_BASE_URL', 'VOICEBOT_LLM_BASE_URL', 'VOICEBOT_TTS_BASE_URL']) delete env[name];
     // exactly what `npm start` runs, on a free port
     const args = ['serve', '--demo', '--config', join(REPO_ROOT, 'demo/voicebot.config.json'), '--port', '0'];

@@ -1,101 +1,36 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { synthesizeTone, type ChatRequest } from '@voice-bot/relay/testing';
-import { launchChromium, type Browser, type Page } from '../support/browser.js';
-import { FIXTURES, REPO_ROOT, readWav, startRelay, type RelayHarness } from '../support/relay.js';
+import { describe, test } from 'node:test';
+import { synthesizeTone } from '@voice-bot/relay/testing';
+import type { Page } from '../support/browser.js';
+import { eventsOf, createPageClient, sdkPageRelay, waitForEvent } from '../support/page-client.js';
+import { FIXTURES, lastUser, readWav } from '../support/relay.js';
 
 const REPLY = 'We open at ten on Saturday. We close at two in the afternoon. Is there anything else I can help with?';
 
-function lastUser(request: ChatRequest): string {
-  const users = request.messages.filter((m): m is { role: 'user'; content: string } => (m as { role?: string }).role === 'user');
-  return users.at(-1)?.content ?? '';
-}
-
-/** Runs in the page: builds a client and records every event it emits. */
-async function makeClient(page: Page, relayUrl: string, key: string, extra: Record<string, unknown> = {}): Promise<void> {
-  await page.evaluate(
-    async (relayUrl, key, extra) => {
-      const sdk = await import('/sdk/voice-bot-sdk.js' as string);
-      const w = window as unknown as Record<string, unknown>;
-      const client = new sdk.VoiceBotClient({ relayUrl, clientKey: key, assetBaseUrl: '/sdk/', vad: { model: 'energy' }, ...extra });
-      const events: { type: string; payload: unknown; t: number }[] = [];
-      for (const type of ['state', 'ready', 'transcript', 'text-delta', 'message', 'metrics', 'error', 'level']) {
-        client.on(type, (payload: unknown) => {
-          const p = payload instanceof Error ? { code: (payload as Error & { code: string }).code, message: payload.message } : payload;
-          if (type !== 'level' || (p as { output: number }).output > 0) events.push({ type, payload: p, t: performance.now() });
-        });
-      }
-      w.client = client;
-      w.events = events;
-    },
-    relayUrl,
-    key,
-    extra,
-  );
-}
-
-async function waitForEvent(page: Page, type: string, predicate = 'true', timeoutMs = 20_000): Promise<unknown> {
-  const handle = await page.waitForFunction(
-    (type, predicate) => {
-      const events = (window as unknown as { events: { type: string; payload: unknown }[] }).events;
-      const found = events.find((e) => e.type === type && new Function('p', `return ${predicate}`)(e.payload));
-      return found ? found.payload : undefined;
-    },
-    { timeout: timeoutMs, polling: 50 },
-    type,
-    predicate,
-  );
-  return handle.jsonValue();
-}
+/** The client events the tests look at. */
+const EVENTS = ['state', 'ready', 'transcript', 'text-delta', 'message', 'metrics', 'error', 'level'];
 
 describe('SDK client in real Chromium against the real relay', () => {
-  let h: RelayHarness;
-  let origin: string;
-  let key: string;
-  const browsers: Browser[] = [];
-
-  before(async () => {
-    h = await startRelay({
-      upstream: {
-        transcribe: () => 'What are your opening hours on Saturday?',
-        chat: (request) => ({ content: lastUser(request).startsWith('echo:') ? `You said ${lastUser(request).slice(5)}.` : REPLY }),
-        speech: (request) => ({ pcm: synthesizeTone(request.input) }),
-      },
-      relay: {
-        staticDirs: [
-          { urlPath: '/sdk/', dir: join(REPO_ROOT, 'packages/sdk/dist/browser') },
-          { urlPath: '/', dir: join(REPO_ROOT, 'test/browser/pages') },
-        ],
-      },
-    });
-    origin = new URL(h.url).origin;
-    key = (await h.keys.create({ origins: [origin] })).secret;
+  const rig = sdkPageRelay({
+    transcribe: () => 'What are your opening hours on Saturday?',
+    chat: (request) => ({ content: lastUser(request).startsWith('echo:') ? `You said ${lastUser(request).slice(5)}.` : REPLY }),
+    speech: (request) => ({ pcm: synthesizeTone(request.input) }),
   });
-  after(async () => {
-    await Promise.all(browsers.map((b) => b.close()));
-    await h.close();
-  });
-
-  async function open(fakeMicWav?: string): Promise<Page> {
-    const browser = await launchChromium(fakeMicWav ? { fakeMicWav } : {});
-    browsers.push(browser);
-    const page = await browser.newPage();
-    page.on('pageerror', (error) => console.error('page error:', error));
-    await page.goto(`${h.url}/sdk.html`);
-    return page;
-  }
+  /** A client with the energy detector (no model download), recording EVENTS. */
+  const makeClient = (page: Page, clientKey: string, extra: Record<string, unknown> = {}): Promise<void> =>
+    createPageClient(page, rig.h.url, clientKey, { vad: { model: 'energy' }, ...extra }, EVENTS);
 
   test('a spoken turn from the fake mic: 16 kHz speech reaches the relay, the reply plays, stop() releases everything', async () => {
-    const page = await open(join(FIXTURES, '48k/hours.wav'));
-    const mark = h.upstream.requests.length;
-    await makeClient(page, h.url, key);
+    const page = await rig.open(join(FIXTURES, '48k/hours.wav'));
+    const mark = rig.h.upstream.requests.length;
+    await makeClient(page, rig.key);
     await page.evaluate(() => (window as unknown as { client: { start(): Promise<void> } }).client.start());
     const message = (await waitForEvent(page, 'message')) as { text: string; interrupted: boolean };
     assert.equal(message.text, REPLY);
     assert.equal(message.interrupted, false);
 
-    const stt = h.upstream.requests.slice(mark).filter((r) => r.kind === 'transcription');
+    const stt = rig.h.upstream.requests.slice(mark).filter((r) => r.kind === 'transcription');
     assert.equal(stt.length, 1, 'exactly one utterance was sent');
     const wav = (stt[0]?.body as { wav: { sampleRate: number; channels: number; durationMs: number } }).wav;
     assert.equal(wav.sampleRate, 16_000);
@@ -110,7 +45,7 @@ describe('SDK client in real Chromium against the real relay', () => {
     const metrics = (await waitForEvent(page, 'metrics')) as { end_of_speech_to_first_audio_ms?: number; first_audio_ms?: number };
     assert.equal(typeof metrics.first_audio_ms, 'number');
     assert.ok((metrics.end_of_speech_to_first_audio_ms ?? -1) > 0, 'the client measured end of speech → first audio');
-    const states = (await page.evaluate(() => (window as unknown as { events: { type: string; payload: unknown }[] }).events.filter((e) => e.type === 'state').map((e) => e.payload))) as string[];
+    const states = (await eventsOf(page, 'state')) as string[];
     for (const state of ['listening', 'user-speaking', 'thinking', 'speaking']) assert.ok(states.includes(state), `state ${state} in ${states.join(',')}`);
     assert.equal(states.at(-1), 'listening');
 
@@ -128,18 +63,18 @@ describe('SDK client in real Chromium against the real relay', () => {
   });
 
   test('silence from the mic sends nothing', async () => {
-    const page = await open(join(FIXTURES, '48k/silence.wav'));
-    const mark = h.upstream.requests.length;
-    await makeClient(page, h.url, key, { persistence: false });
+    const page = await rig.open(join(FIXTURES, '48k/silence.wav'));
+    const mark = rig.h.upstream.requests.length;
+    await makeClient(page, rig.key, { persistence: false });
     await page.evaluate(() => (window as unknown as { client: { start(): Promise<void> } }).client.start());
     await new Promise((r) => setTimeout(r, 3000));
-    assert.equal(h.upstream.requests.slice(mark).filter((r) => r.kind === 'transcription').length, 0);
+    assert.equal(rig.h.upstream.requests.slice(mark).filter((r) => r.kind === 'transcription').length, 0);
     await page.evaluate(() => (window as unknown as { client: { stop(): Promise<void> } }).client.stop());
   });
 
   test('interrupt() silences playback and the relay keeps only what was heard', async () => {
-    const page = await open();
-    await makeClient(page, h.url, key, { input: 'text', persistence: false });
+    const page = await rig.open();
+    await makeClient(page, rig.key, { input: 'text', persistence: false });
     await page.evaluate(async () => {
       const client = (window as unknown as { client: { start(): Promise<void>; sendText(t: string): Promise<void> } }).client;
       await client.start();
@@ -153,10 +88,10 @@ describe('SDK client in real Chromium against the real relay', () => {
     const state = await page.evaluate(() => (window as unknown as { client: { state: string } }).client.state);
     assert.equal(state, 'listening');
     // the relay's history now holds a truncated reply: the next LLM call shows it
-    const mark = h.upstream.requests.length;
+    const mark = rig.h.upstream.requests.length;
     await page.evaluate(() => (window as unknown as { client: { sendText(t: string): Promise<void> } }).client.sendText('echo:ok'));
     await waitForEvent(page, 'message', "p.text === 'You said ok.'");
-    const chat = h.upstream.requests.slice(mark).find((r) => r.kind === 'chat')?.body as { messages: { role: string; content: string }[] };
+    const chat = rig.h.upstream.requests.slice(mark).find((r) => r.kind === 'chat')?.body as { messages: { role: string; content: string }[] };
     const assistant = chat.messages.filter((m) => m.role === 'assistant').at(-1)?.content ?? '';
     assert.ok(assistant.length > 0 && assistant.length < REPLY.length, `stored reply ${JSON.stringify(assistant)}`);
     assert.ok(REPLY.startsWith(assistant.replace(/…$/, '').split(' ').slice(0, 3).join(' ')));
@@ -164,8 +99,8 @@ describe('SDK client in real Chromium against the real relay', () => {
   });
 
   test('a dropped socket reconnects and resumes the same conversation', async () => {
-    const page = await open();
-    await makeClient(page, h.url, key, { input: 'text', output: 'text', persistence: false, reconnect: { baseDelayMs: 50 } });
+    const page = await rig.open();
+    await makeClient(page, rig.key, { input: 'text', output: 'text', persistence: false, reconnect: { baseDelayMs: 50 } });
     const first = (await page.evaluate(async () => {
       const w = window as unknown as { client: { connect(): Promise<void>; conversation: string } };
       await w.client.connect();
@@ -184,13 +119,13 @@ describe('SDK client in real Chromium against the real relay', () => {
   });
 
   test('the conversation survives a page reload (IndexedDB)', async () => {
-    const page = await open();
-    await makeClient(page, h.url, key, { input: 'text', output: 'text' });
+    const page = await rig.open();
+    await makeClient(page, rig.key, { input: 'text', output: 'text' });
     await page.evaluate(() => (window as unknown as { client: { sendText(t: string): Promise<void> } }).client.sendText('echo:remember me'));
     await waitForEvent(page, 'message');
     const id = await page.evaluate(() => (window as unknown as { client: { conversation: string } }).client.conversation);
     await page.reload();
-    await makeClient(page, h.url, key, { input: 'text', output: 'text' });
+    await makeClient(page, rig.key, { input: 'text', output: 'text' });
     await page.evaluate(() => (window as unknown as { client: { connect(): Promise<void> } }).client.connect());
     const ready = (await waitForEvent(page, 'ready')) as { conversationId: string; resumed: boolean; history: { text: string }[] };
     assert.equal(ready.conversationId, id);
@@ -204,9 +139,9 @@ describe('SDK client in real Chromium against the real relay', () => {
   });
 
   test('a refused key is a typed, fatal error', async () => {
-    const page = await open();
-    const other = (await h.keys.create({ origins: ['https://elsewhere.test'] })).secret;
-    await makeClient(page, h.url, other, { input: 'text', output: 'text', persistence: false });
+    const page = await rig.open();
+    const other = (await rig.h.keys.create({ origins: ['https://elsewhere.test'] })).secret;
+    await makeClient(page, other, { input: 'text', output: 'text', persistence: false });
     const code = await page.evaluate(async () => {
       try {
         await (window as unknown as { client: { connect(): Promise<void> } }).client.connect();

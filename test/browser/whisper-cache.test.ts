@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchChromium, serveStatic, type Browser, type Page, type StaticServer } from '../support/browser.js';
-import { loadAndTranscribe, MODELS, SDK_DIST } from '../support/stt-page.js';
+import { SDK_DIST } from '../support/page-client.js';
+import { loadAndTranscribe, MODELS } from '../support/stt-page.js';
 
 const MODEL_FILES = ['config.json', 'tokenizer.json', 'onnx/encoder_model.onnx', 'onnx/decoder_model_merged.onnx'].map((file) => `/sdk/models/tiny-whisper/${file}`);
 const WASM = '/sdk/stt/ort-wasm-simd-threaded.asyncify.wasm';

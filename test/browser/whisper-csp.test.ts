@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchChromium, serveStatic, type Browser, type StaticServer } from '../support/browser.js';
 import { FIXTURES, REPO_ROOT, startRelay, type RelayHarness } from '../support/relay.js';
-import { loadAndTranscribe, MODELS, SDK_DIST, recordViolations, reportLines, sentBy, shown, spyOnSockets, talkUntilReply, violationsIn, widgetPage, withReports } from '../support/stt-page.js';
+import { SDK_DIST } from '../support/page-client.js';
+import { loadAndTranscribe, MODELS, recordViolations, reportLines, sentBy, shown, spyOnSockets, talkUntilReply, violationsIn, widgetPage, withReports } from '../support/stt-page.js';
 
 const WIDGET_DIST = join(REPO_ROOT, 'packages/widget/dist/browser');
 const REPLY = 'We open at ten on Saturday.';

@@ -17,7 +17,7 @@ import { test } from 'node:test';
 import { parseWav } from '@voice-bot/relay/testing';
 import { launchChromium, serveStatic } from '../support/browser.js';
 import { FIXTURES } from '../support/relay.js';
-import { SDK_DIST } from '../support/stt-page.js';
+import { SDK_DIST } from '../support/page-client.js';
 
 const dir = process.env['VOICEBOT_WHISPER_MODEL_DIR'];
 const model = process.env['VOICEBOT_WHISPER_MODEL'] ?? 'onnx-community/whisper-tiny.en';

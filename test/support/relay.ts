@@ -15,7 +15,7 @@ import {
   type ServerMessageType,
 } from '@voice-bot/sdk/protocol';
 import { createRelay, createLogger, KeyStore, type Relay, type RelayOptions } from '@voice-bot/relay';
-import { createFakeUpstream, parseWav, type FakeUpstreamOptions } from '@voice-bot/relay/testing';
+import { createFakeUpstream, parseWav, type ChatRequest, type FakeUpstreamOptions } from '@voice-bot/relay/testing';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const FIXTURES = resolve(REPO_ROOT, '../shared/fixtures/audio');
@@ -25,6 +25,12 @@ export const ORIGIN = 'http://app.test';
 export async function readWav(path: string): Promise<{ sampleRate: number; channels: number; pcm: Uint8Array }> {
   const { sampleRate, channels, samples } = parseWav(await readFile(path));
   return { sampleRate, channels, pcm: new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength) };
+}
+
+/** The content of the last user message in a chat request ('' if there is none), for steering scripted replies. */
+export function lastUser(request: ChatRequest): string {
+  const users = request.messages.filter((m): m is { role: 'user'; content: string } => (m as { role?: string }).role === 'user');
+  return users.at(-1)?.content ?? '';
 }
 
 /** Collects pino's JSON lines so tests can assert what was (not) logged. */

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import type { Page, StaticServer } from './browser.js';
 import { REPO_ROOT } from './relay.js';
 
-export const SDK_DIST = join(REPO_ROOT, 'packages/sdk/dist/browser');
 /** Holds `tiny-whisper/` (a random-weight Whisper made by scripts/make-tiny-whisper.py). */
 export const MODELS = join(REPO_ROOT, 'test/fixtures');
 /** The model and precision the fixture provides; headless Chromium has no WebGPU adapter. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SentenceChunker, stripMarkdown, type ChunkerOptions } from './chunker.js';
+import { mulberry32 } from './prng.js';
 
 /** Feed `deltas` then flush; returns every chunk in order. */
 function feed(deltas: readonly string[], options?: ChunkerOptions): string[] {
@@ -17,18 +18,6 @@ function whole(text: string, options?: ChunkerOptions): string[] {
 
 /** Every sentence boundary counts: no merging of short sentences. */
 const EACH = { minChars: 0 } satisfies ChunkerOptions;
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomSplit(text: string, random: () => number, maxPiece: number): string[] {
   const pieces: string[] = [];
@@ -324,7 +313,7 @@ describe('SentenceChunker: split invariance', () => {
 
     it(`gives the same chunks for random and single-char splits ${label}`, () => {
       assert.deepEqual(feed([...CORPUS], options), expected, 'one UTF-16 unit per push');
-      const random = rng(0xc0ffee);
+      const random = mulberry32(0xc0ffee);
       for (let round = 0; round < 200; round++) {
         const pieces = randomSplit(CORPUS, random, round % 2 === 0 ? 4 : 40);
         assert.deepEqual(feed(pieces, options), expected, `round ${round}: ${JSON.stringify(pieces)}`);
@@ -333,7 +322,7 @@ describe('SentenceChunker: split invariance', () => {
   }
 
   it('holds on random generated texts too', () => {
-    const random = rng(42);
+    const random = mulberry32(42);
     const atoms = [
       'word', 'Word', ' ', ' ', ' ', '.', '. ', '! ', '? ', '…', '...', ', ', '\n', '\n\n', '"', ')', 'Dr.', 'e.g.',
       '3.14', 'J.', '1. ', '- ', '```', '。', 'x', 'no.', ' 5', 'a.b@c.io', '😀',

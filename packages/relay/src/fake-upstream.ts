@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { pcm16ToWav } from './wav.js';
 
 export { pcm16ToWav };
+export { mulberry32 } from './prng.js';
 
 /** Sample rate of the PCM the speech endpoint returns (OpenAI's `pcm` format). */
 export const SPEECH_SAMPLE_RATE = 24_000;
