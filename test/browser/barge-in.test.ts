@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { synthesizeTone } from '@voice-bot/relay/testing';
+import { mulberry32, synthesizeTone } from '@voice-bot/relay/testing';
 import type { Page } from '../support/browser.js';
 import { createPageClient, recordedEvents, sdkPageRelay, type RecordedEvent } from '../support/page-client.js';
 import { FIXTURES, lastUser } from '../support/relay.js';
@@ -56,7 +56,10 @@ async function makeBlipFixture(dir: string, gapMs: number, blipMs: number): Prom
   const rate = 48_000;
   const silence = (ms: number) => Buffer.alloc(Math.round((rate * ms) / 1000) * 2);
   const blip = Buffer.alloc(Math.round((rate * blipMs) / 1000) * 2);
-  for (let i = 0; i < blip.length / 2; i++) blip.writeInt16LE(Math.round(20_000 * Math.sin((2 * Math.PI * 300 * i) / rate) * (i % 480 < 240 ? 1 : 0.6)), i * 2);
+  // A cough: a loud broadband burst that dies away (noise, so the echo canceller has nothing of the bot's to learn from it).
+  const random = mulberry32(7);
+  const samples = blip.length / 2;
+  for (let i = 0; i < samples; i++) blip.writeInt16LE(Math.round(24_000 * (random() * 2 - 1) * Math.exp((-3 * i) / samples)), i * 2);
   const pcm = Buffer.concat([speech, silence(gapMs), blip, silence(4_000)]);
   const header = Buffer.from(source.subarray(0, dataStart));
   header.writeUInt32LE(36 + pcm.length, 4);

@@ -84,8 +84,6 @@ export interface VoiceBotEvents {
 }
 
 const FRAME_MS = 20;
-/** Frames kept for the pre-speech pad (1 s). */
-const RECENT_FRAMES = 50;
 /** Audio held back while deciding whether speech is real: pre-speech pad plus the decision window. */
 const MAX_HELD_FRAMES = 50;
 /** Share of voiced frames in the decision window that makes speech real. */
@@ -124,8 +122,9 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private inSpeech = false;
   private speechConfirmed = false;
   private heldFrames: Int16Array[] = [];
-  /** Voicing of the frames since speech onset (the last `minInterruptionMs` of them). */
+  /** Voicing of the frames since speech onset (the last `confirmWindowFrames` of them), and how many are voiced. */
   private voicedWindow: boolean[] = [];
+  private voicedCount = 0;
   private speechEndedAt: number | undefined;
 
   // the bot's turns
@@ -144,8 +143,6 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private outputSampleRate = DEFAULT_OUTPUT_SAMPLE_RATE;
   private inputLevel = 0;
   private readonly echoGate: EchoGate | undefined;
-  /** The mic's last frames as heard (the VAD may have seen gated copies): the pre-speech pad comes from here. */
-  private recentFrames: Int16Array[] = [];
   // in-browser speech recognition (`stt: 'browser'`)
   private stt: Promise<BrowserStt> | undefined;
   /** Settles once the model's load has succeeded or its failure has been handled. */
@@ -153,9 +150,12 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   /** Set when the model failed and the owner allowed relay STT: resolves once that session is ready. */
   private sttFallback: Promise<void> | undefined;
   private utteranceFrames: Int16Array[] = [];
+  /** Frames in the window that decides whether speech is real (`minInterruptionMs`, at least `minSpeechMs`). */
+  private readonly confirmWindowFrames: number;
 
   constructor(readonly options: VoiceBotOptions) {
     super();
+    this.confirmWindowFrames = Math.ceil(Math.max(options.minInterruptionMs ?? 250, options.vad?.minSpeechMs ?? 0) / FRAME_MS);
     this.transport = new RelayTransport({
       relayUrl: options.relayUrl,
       clientKey: options.clientKey,
@@ -481,8 +481,6 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.vadQueue = this.vadQueue.then(async () => {
       const events = await vad.process(pcm);
       this.onVadFrame(pcm, events, notEcho && vad.voiced);
-      this.recentFrames.push(pcm);
-      if (this.recentFrames.length > RECENT_FRAMES) this.recentFrames.shift();
     });
   }
 
@@ -492,8 +490,9 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       if (event.type === 'speech-start') {
         this.inSpeech = true;
         this.speechConfirmed = false;
-        this.heldFrames = event.preroll.length > 0 ? this.recentFrames.slice(-event.preroll.length) : [];
+        this.heldFrames = [...event.preroll];
         this.voicedWindow = [];
+        this.voicedCount = 0;
       } else if (event.type === 'misfire') {
         this.resetUtterance();
         this.settle();
@@ -511,11 +510,11 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     if (this.heldFrames.length > MAX_HELD_FRAMES) this.heldFrames.shift();
     // Real speech: most frames of the last `threshold` ms voiced (a cough is too short; the bot's
     // echo is not voiced once the echo gate has subtracted it).
-    const windowFrames = Math.ceil(Math.max(this.options.minInterruptionMs ?? 250, this.options.vad?.minSpeechMs ?? 0) / FRAME_MS);
+    const windowFrames = this.confirmWindowFrames;
     this.voicedWindow.push(voiced);
-    if (this.voicedWindow.length > windowFrames) this.voicedWindow.shift();
-    const voicedCount = this.voicedWindow.filter(Boolean).length;
-    if (this.voicedWindow.length === windowFrames && voicedCount >= Math.ceil(windowFrames * VOICED_SHARE)) this.confirmSpeech();
+    if (voiced) this.voicedCount++;
+    if (this.voicedWindow.length > windowFrames && this.voicedWindow.shift()) this.voicedCount--;
+    if (this.voicedWindow.length === windowFrames && this.voicedCount >= Math.ceil(windowFrames * VOICED_SHARE)) this.confirmSpeech();
   }
 
   /** Real speech (long enough not to be a cough): barge in if the bot talks, then stream it. */
@@ -543,6 +542,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.speechConfirmed = false;
     this.heldFrames = [];
     this.voicedWindow = [];
+    this.voicedCount = 0;
     this.utteranceFrames = [];
   }
 
