@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { cpus, setPriority } from 'node:os';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { SentenceChunker } from '@voice-bot/relay';
 import { REPLY, REPO_ROOT, firstChunkIndex, machineBusyMs, nextMessage, scriptedFirstAudio, summarize, type IpcMessage, type ProcessStats, type Summary } from './common.js';
 import type { LoadConfig, LoadResult } from './loadgen.js';
@@ -112,6 +113,11 @@ export interface LevelSummary {
   added: Summary;
   /** where the added time went (per-turn, from the relay's `done.metrics`) */
   breakdown: { wire: Summary; upstreamExcess: Summary; relayBetween: Summary };
+  /**
+   * The same upstream under the same load without the relay: a direct-SDK turn at a time in the
+   * load generator's process, time to first audio minus the script (see LoadConfig.probeUpstreamUrl).
+   */
+  probeExcess: Summary;
   relayMetrics: { stt: Summary; llmTtft: Summary; ttsTtfb: Summary; firstAudio: Summary };
   uplinkLostTurns: number;
   uplinkLostBytes: number;
@@ -169,6 +175,7 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
       thinkMs: options.thinkMs,
       scriptedMs: scripted.totalMs,
       setupTimeoutMs,
+      probeUpstreamUrl: upstream.url,
       warmupTurns: options.warmupTurns ?? 3,
       ...(options.fixtures ? { fixtures: options.fixtures } : {}),
     };
@@ -232,6 +239,7 @@ function summarizeLevel(
   const m = (t: (typeof turns)[number], k: string) => t.metrics[k] ?? Number.NaN;
   const uplinkLost = turns.filter((t) => t.uplinkReceived !== t.uplinkSent);
   const downlinkShort = turns.filter((t) => t.downlinkReceived < t.downlinkExpected || t.downlinkExpected === 0);
+  if (process.env.BENCH_DUMP_TURNS) writeFileSync(process.env.BENCH_DUMP_TURNS, JSON.stringify(turns));
   const added = summarize(turns.map((t) => t.addedMs));
   const lostFrames = uplinkLost.length > 0 || downlinkShort.length > 0;
   const n = r.connected || options.sessions;
@@ -251,6 +259,7 @@ function summarizeLevel(
     scriptedMs,
     latency: summarize(turns.map((t) => t.latencyMs)),
     added,
+    probeExcess: summarize(r.probeExcessMs ?? []),
     breakdown: {
       wire: summarize(turns.map((t) => t.latencyMs - m(t, 'first_audio_ms'))),
       upstreamExcess: summarize(turns.map((t) => m(t, 'stt_ms') - 300 + (m(t, 'llm_ttft_ms') - 300) + (m(t, 'tts_ttfb_ms') - 150))),

@@ -23,6 +23,7 @@
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '@voice-bot/sdk/protocol';
+import { directStreaming, upstreamClient } from './pipelines.js';
 import { FIXTURES, ORIGIN, ProcessProbe, SPEECH_FIXTURES, readWavPcm, toneBytes, type IpcMessage, type ProcessStats } from './common.js';
 
 export interface LoadConfig {
@@ -48,6 +49,12 @@ export interface LoadConfig {
   setupConcurrency?: number;
   /** Give up on setup after this long. */
   setupTimeoutMs?: number;
+  /**
+   * The fake upstream's URL: when set, a probe in this process runs the relay's pipeline without
+   * the relay (bench/pipelines.ts `directStreaming`) one turn at a time through the window, so the
+   * upstream's and the machine's own delay under this load can be told apart from the relay's.
+   */
+  probeUpstreamUrl?: string;
 }
 
 export interface TurnRecord {
@@ -80,6 +87,8 @@ export interface LoadResult {
   sendLag: { p99: number; max: number };
   windowMs: number;
   loadgen: ProcessStats;
+  /** The probe's time to first audio minus the scripted share, ms, per probe turn (`probeUpstreamUrl`). */
+  probeExcessMs: number[];
 }
 
 interface Utterance {
@@ -436,12 +445,14 @@ class Run {
       for (const s of live) s.tick(now);
     }, 5);
     const drained = new Promise<void>((resolve) => (this.drainedResolve = resolve));
+    const probing = config.probeUpstreamUrl ? this.probe(config.probeUpstreamUrl) : Promise.resolve([]);
     await new Promise((r) => setTimeout(r, config.durationMs));
     for (const s of live) s.abandon();
     this.maybeDrained();
     const drainTimer = new Promise<void>((r) => setTimeout(r, config.drainMs));
     await Promise.race([drained, drainTimer]);
     clearInterval(ticker);
+    const probeExcessMs = await probing;
     const windowMs = performance.now() - t0;
     const loadgen = probe.stop();
     send({ type: 'drained' });
@@ -465,7 +476,26 @@ class Run {
       sendLag: { p99: sortedLags[Math.floor(sortedLags.length * 0.99)] ?? 0, max: this.lagMax },
       windowMs,
       loadgen,
+      probeExcessMs,
     };
+  }
+
+  /** Direct-to-upstream turns, one after another with a pause, until the window's deadline. */
+  private async probe(upstreamUrl: string): Promise<number[]> {
+    const client = upstreamClient(upstreamUrl);
+    const pcm = (this.utterances[0] as Utterance).pcm;
+    const excess: number[] = [];
+    while (performance.now() < this.deadline) {
+      try {
+        const timing = await directStreaming(client, pcm);
+        excess.push(timing.firstAudioMs - this.config.scriptedMs);
+      } catch (error) {
+        // Not the relay's error: reported, not counted against it.
+        console.error(`[loadgen] probe turn failed: ${(error as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return excess;
   }
 }
 

@@ -8,7 +8,7 @@
  *                      section says which run measured it
  *   --levels=1,100     concurrency levels (default 1,100,500,1000; quick 4)
  *   --duration=ms      streaming window per level (default 25000; quick 5000)
- *   --frame-ms=20      client audio frame length (20–40 ms; default 20, what the SDK sends)
+ *   --frame-ms=100     audio per uplink message (20–1000 ms; default: the SDK's `uplinkFrameMs` default, 100)
  *   --no-capacity      do not search beyond the levels for the capacity limit
  *   --nice=-10         niceness of the relay, upstream and load-generator processes (default −10 for full
  *                      runs, so a shared machine's other work disturbs them less; needs the privilege;
@@ -40,6 +40,7 @@ import { measureBargeIn, type BargeInReport } from './bargein.js';
 import { measureBrowser, type BrowserReport } from './browser.js';
 import { measureBundles, type BundleReport } from './bundles.js';
 import { FIXTURES, LATENCY, REPLY, REPO_ROOT, median, readWavPcm, summarize, type Summary } from './common.js';
+import { DEFAULT_UPLINK_FRAME_MS } from '@voice-bot/sdk';
 import { runLevel, scriptedFor, setBenchNiceness, startUpstream, stopChild, type LevelOptions, type LevelSummary } from './levels.js';
 import { trimSilence } from './loadgen.js';
 import { directStreaming, sequential, upstreamClient, type SequentialTiming, type StreamingTiming } from './pipelines.js';
@@ -112,7 +113,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     only: only ? new Set(only.split(',').map((s) => s.trim())) : undefined,
     levels: levels ? levels.split(',').map(Number).filter((n) => n > 0) : quick ? [4] : [1, 100, 500, 1000],
     durationMs: Number(get('duration') ?? (quick ? 5000 : 25_000)),
-    frameMs: Math.min(40, Math.max(20, Number(get('frame-ms') ?? 20))),
+    frameMs: Math.min(1000, Math.max(20, Number(get('frame-ms') ?? DEFAULT_UPLINK_FRAME_MS))),
     capacity: !argv.includes('--no-capacity') && !quick,
     build: argv.includes('--build') || (!argv.includes('--no-build') && !quick),
     waitQuietMs: Number(get('wait-quiet') ?? (quick ? 0 : 30_000)),

@@ -12,6 +12,7 @@
  *
  *   node --import tsx bench/relay-ab.ts --save=baseline
  *   node --import tsx bench/relay-ab.ts --before=baseline [--sessions=300] [--duration=20000] [--rounds=2] [--nice=-10]
+ *   node --import tsx bench/relay-ab.ts --before-frame-ms=20 --frame-ms=100   (the clients' uplink frame size)
  *
  * Compare CPU per turn and GC per turn first: wall-clock latency on a busy machine mostly measures
  * the machine (see `otherCpu`, the cores other processes used during each run).
@@ -127,21 +128,27 @@ async function main(): Promise<void> {
   const unknown = names.filter((n) => !PATCHES.some((p) => p.name === n));
   if (unknown.length > 0) throw new Error(`unknown or retired patches: ${unknown.join(', ')} (available: ${PATCHES.map((p) => p.name).join(', ') || 'none'})`);
   const patches = PATCHES.filter((p) => names.includes(p.name));
-  if (!before && patches.length === 0) throw new Error('nothing to compare: give --before=NAME (a build saved with --save=NAME) or --patches=…');
+  // The client's uplink frame size per variant (`--frame-ms=` for both, `--before-frame-ms=` to
+  // compare the clients' frame size on one relay build).
+  const frameMs = { after: Number(arg('frame-ms') ?? 20), before: Number(arg('before-frame-ms') ?? arg('frame-ms') ?? 20) };
+  const framesDiffer = frameMs.before !== frameMs.after;
+  if (!before && patches.length === 0 && !framesDiffer) throw new Error('nothing to compare: give --before=NAME (a build saved with --save=NAME), --patches=… or --before-frame-ms=…');
   if (before && !existsSync(join(AB_DIR, before, 'dist/index.js'))) throw new Error(`no saved build test-output/relay-ab/${before} (make one with --save=${before})`);
   setBenchNiceness(arg('nice') !== undefined ? Number(arg('nice')) : -10);
   const variants = {
     before: before ? join(AB_DIR, before, 'dist/index.js') : makeCopy('before'),
     after: makeCopy('after', patches),
   };
-  console.log(`before: ${before ? `saved build ${before}` : 'current build'}; after: current build${patches.length ? ` + ${patches.map((p) => `${p.name} (${p.description})`).join('; ')}` : ''}`);
+  console.log(
+    `before: ${before ? `saved build ${before}` : 'current build'}, ${frameMs.before} ms frames; after: current build${patches.length ? ` + ${patches.map((p) => `${p.name} (${p.description})`).join('; ')}` : ''}, ${frameMs.after} ms frames`,
+  );
   const rows: Row[] = [];
   for (let round = 1; round <= rounds; round++) {
     // alternate the order too, so neither variant always runs first in a round
     const order = round % 2 === 1 ? (['before', 'after'] as const) : (['after', 'before'] as const);
     for (const variant of order) {
       process.env.BENCH_RELAY_MODULE = variants[variant];
-      const s = await runLevel({ sessions, durationMs, drainMs: 15_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: 20, thinkMs: 500 });
+      const s = await runLevel({ sessions, durationMs, drainMs: 15_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: frameMs[variant], thinkMs: 500 });
       const r = row(variant, round, s);
       rows.push(r);
       console.log(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v)));
@@ -157,7 +164,7 @@ async function main(): Promise<void> {
     console.log(`${k.padEnd(22)} before ${a.toFixed(2).padStart(10)}  after ${b.toFixed(2).padStart(10)}  (${(((b - a) / a) * 100).toFixed(0)} %)`);
   }
   mkdirSync(join(REPO_ROOT, 'test-output'), { recursive: true });
-  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
+  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, frameMs, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
 }
 
 if (process.argv[1]?.endsWith('relay-ab.ts')) await main();

@@ -117,6 +117,12 @@ export function renderReport(r: BenchResults): string {
           ok(l500 && floor !== undefined ? l500.latency.p50 - floor <= 5 && l500.latency.p99 - floor <= 20 : undefined),
         ],
         [
+          '… the same, minus what the upstream and machine add without a relay under the same load (direct-SDK probe during the run; p50 − p50, p99 − p99)',
+          '≤ 5 / ≤ 20 ms',
+          l500?.probeExcess?.n ? `${ms(l500.added.p50 - l500.probeExcess.p50)} / ${ms(l500.added.p99 - l500.probeExcess.p99)} ms (probe n=${l500.probeExcess.n}: ${ms(l500.probeExcess.p50)} / ${ms(l500.probeExcess.p99)} ms)` : '–',
+          ok(l500?.probeExcess?.n ? l500.added.p50 - l500.probeExcess.p50 <= 5 && l500.added.p99 - l500.probeExcess.p99 <= 20 : undefined),
+        ],
+        [
           'capacity: concurrent real-time sessions, no frame lost, p99 added ≤ 50 ms',
           '≥ 1000',
           cap?.maxSessions !== undefined ? `${cap.maxSessions} (tried ${cap.tried.join(', ')})` : 'none passed',
@@ -156,7 +162,7 @@ export function renderReport(r: BenchResults): string {
     out.push('');
     out.push(
       table(
-        ['sessions', 'turns', 'time to first audio p50 / p99', 'added p50 / p95 / p99', 'added − floor p50 / p99', 'where it went (p50): wire + client · upstream calls over script · relay between calls', 'relay CPU', 'relay RSS max', 'relay loop delay p99 / max', 'relay GC', 'limited by'],
+        ['sessions', 'turns', 'time to first audio p50 / p99', 'added p50 / p95 / p99', 'added − floor p50 / p99', 'without the relay under this load (probe): over script p50 / p99 (n)', 'where it went (p50): wire + client · upstream calls over script · relay between calls', 'relay CPU', 'relay RSS max', 'relay loop delay p99 / max', 'relay GC', 'limited by'],
         r.latency.levels
           .slice()
           .sort((a, b) => a.sessions - b.sessions)
@@ -166,6 +172,7 @@ export function renderReport(r: BenchResults): string {
             `${ms(l.latency.p50, 0)} / ${ms(l.latency.p99, 0)}`,
             triple(l.added),
             floor !== undefined ? `${ms(l.latency.p50 - floor)} / ${ms(l.latency.p99 - floor)}` : '–',
+            l.probeExcess?.n ? `${ms(l.probeExcess.p50)} / ${ms(l.probeExcess.p99)} (${l.probeExcess.n})` : '–',
             `${ms(l.breakdown.wire.p50)} · ${ms(l.breakdown.upstreamExcess.p50, 0)} · ${ms(l.breakdown.relayBetween.p50, 0)}`,
             pct(l.relay.cpuCores),
             `${l.relay.rssMaxMb.toFixed(0)} MB`,

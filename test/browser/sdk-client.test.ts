@@ -5,6 +5,7 @@ import { synthesizeTone } from '@voice-bot/relay/testing';
 import type { Page } from '../support/browser.js';
 import { eventsOf, createPageClient, sdkPageRelay, waitForEvent } from '../support/page-client.js';
 import { FIXTURES, lastUser, readWav } from '../support/relay.js';
+import { sentBy, spyOnSockets } from '../support/stt-page.js';
 
 const REPLY = 'We open at ten on Saturday. We close at two in the afternoon. Is there anything else I can help with?';
 
@@ -22,7 +23,7 @@ describe('SDK client in real Chromium against the real relay', () => {
     createPageClient(page, rig.h.url, clientKey, { vad: { model: 'energy' }, ...extra }, EVENTS);
 
   test('a spoken turn from the fake mic: 16 kHz speech reaches the relay, the reply plays, stop() releases everything', async () => {
-    const page = await rig.open(join(FIXTURES, '48k/hours.wav'));
+    const page = await rig.open(join(FIXTURES, '48k/hours.wav'), spyOnSockets);
     const mark = rig.h.upstream.requests.length;
     await makeClient(page, rig.key);
     await page.evaluate(() => (window as unknown as { client: { start(): Promise<void> } }).client.start());
@@ -32,9 +33,19 @@ describe('SDK client in real Chromium against the real relay', () => {
 
     const stt = rig.h.upstream.requests.slice(mark).filter((r) => r.kind === 'transcription');
     assert.equal(stt.length, 1, 'exactly one utterance was sent');
-    const wav = (stt[0]?.body as { wav: { sampleRate: number; channels: number; durationMs: number } }).wav;
+    const wav = (stt[0]?.body as { wav: { sampleRate: number; channels: number; durationMs: number; dataBytes: number } }).wav;
     assert.equal(wav.sampleRate, 16_000);
     assert.equal(wav.channels, 1);
+    // The utterance leaves in 100 ms messages (uplinkFrameMs), the partial last one right before
+    // `commit`, and every byte sent is what the STT provider got.
+    const sequence = (await sentBy(page)).sequence;
+    const commitAt = sequence.findIndex((m) => typeof m === 'string' && m.includes('"commit"'));
+    const audio = sequence.slice(0, commitAt).filter((m): m is number => typeof m === 'number');
+    assert.ok(commitAt > 0 && audio.length > 10, `audio before commit: ${audio.length} messages`);
+    assert.deepEqual(audio.slice(0, -1).filter((bytes) => bytes !== 3200), [], 'every message but the last holds 100 ms');
+    assert.ok((audio.at(-1) ?? 0) > 0 && (audio.at(-1) ?? 0) <= 3200);
+    assert.equal(typeof sequence[commitAt - 1], 'number', 'the last audio goes out just before commit');
+    assert.equal(audio.reduce((sum, bytes) => sum + bytes, 0), wav.dataBytes, 'the STT provider got every byte sent');
     const fixture = await readWav(join(FIXTURES, '16k/hours.wav'));
     const speechMs = (fixture.pcm.byteLength / 32) - 600 - 2000;
     assert.ok(wav.durationMs > speechMs - 200 && wav.durationMs < speechMs + 1500, `utterance ${wav.durationMs} ms for ${speechMs} ms of speech`);

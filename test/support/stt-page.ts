@@ -13,7 +13,14 @@ export const MODELS = join(REPO_ROOT, 'test/fixtures');
 /** The model and precision the fixture provides; headless Chromium has no WebGPU adapter. */
 export const TINY = { model: 'tiny-whisper', dtype: 'fp32', device: 'wasm' } as const;
 
-type Win = Window & { sent: { json: string[]; binary: number }; violations: string[] };
+/** What a page's sockets sent: JSON messages, the number of binary frames, and everything in order (binary frames as their byte length). */
+export interface SentBySockets {
+  json: string[];
+  binary: number;
+  sequence: (string | number)[];
+}
+
+type Win = Window & { sent: SentBySockets; violations: string[] };
 
 export interface LoadResult {
   /** The worker's own measure: model files, wasm, sessions and a warm-up inference. */
@@ -59,17 +66,22 @@ export function widgetPage(widgetBase: string, relayUrl: string, key: string): s
 export async function spyOnSockets(page: Page): Promise<void> {
   await page.evaluateOnNewDocument(() => {
     const w = window as unknown as Win;
-    w.sent = { json: [], binary: 0 };
+    w.sent = { json: [], binary: 0, sequence: [] };
     const send = WebSocket.prototype.send;
     WebSocket.prototype.send = function (data: string | ArrayBufferLike | Blob | ArrayBufferView) {
-      if (typeof data === 'string') w.sent.json.push(data);
-      else w.sent.binary++;
+      if (typeof data === 'string') {
+        w.sent.json.push(data);
+        w.sent.sequence.push(data);
+      } else {
+        w.sent.binary++;
+        w.sent.sequence.push(data instanceof Blob ? data.size : data.byteLength);
+      }
       return send.call(this, data);
     };
   });
 }
 
-export const sentBy = (page: Page): Promise<{ json: string[]; binary: number }> => page.evaluate(() => (window as unknown as Win).sent);
+export const sentBy = (page: Page): Promise<SentBySockets> => page.evaluate(() => (window as unknown as Win).sent);
 
 /** Clicks the widget's talk button and waits for a finished reply containing `text`. */
 export async function talkUntilReply(page: Page, text: string, timeoutMs = 90_000): Promise<void> {

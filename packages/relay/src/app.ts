@@ -28,6 +28,7 @@ import { createHttpTool, type HttpToolConfig } from './tools/http-tool.js';
 import { ToolRunner } from './tools/runner.js';
 import type { ToolDefinition } from './tools/types.js';
 import { SessionTokens, TokenError, type SessionClaims } from './tokens.js';
+import { WriteBatcher } from './write-batching.js';
 
 export interface RelayOptions extends HardeningOptions {
   /** Where keys live. Ignored when `keys` is given. Default `./.voicebot`. */
@@ -162,6 +163,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
   const sessions = new Set<TalkSession>();
   const servers = new Set<ServerType>();
   const hardening = new Hardening({ options, limits, keys, bots, logger });
+  const writes = new WriteBatcher();
 
   const websocketServer = new WebSocketServer({
     noServer: true,
@@ -303,7 +305,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
             conversations,
             tools: toolRunners.get(bot.id) as ToolRunner,
             limits: talkLimits,
-            socket: hardening.countingSocket({ send: (data) => raw.send(data), close: (code, reason) => raw.close(code, reason) }),
+            socket: hardening.countingSocket({ send: writes.sender(raw), close: (code, reason) => raw.close(code, reason) }),
             log,
             hooks: guard,
           });

@@ -1,6 +1,7 @@
 import { EchoGate, type EchoGateOptions } from './audio/echo-gate.js';
 import { AudioEngine, type MicOptions, type PlaybackReport } from './audio/engine.js';
 import { EnergyVad } from './audio/energy-vad.js';
+import { UplinkBatcher } from './audio/uplink.js';
 import { Emitter } from './emitter.js';
 import { VoiceBotError } from './errors.js';
 import { indexedDbPersistence, type ConversationPersistence } from './persistence.js';
@@ -33,6 +34,12 @@ export interface VoiceBotOptions {
   vad?: VadSettings;
   /** Speech onset shorter than this does not interrupt the bot (default 250 ms). */
   minInterruptionMs?: number;
+  /**
+   * Audio per WebSocket message to the relay, 20–1000 ms (default 100). The relay transcribes
+   * only committed utterances and the last partial message goes out before `commit`, so larger
+   * messages add no latency; they cut the per-message cost on the relay, the network and the page.
+   */
+  uplinkFrameMs?: number;
   /**
    * Keeps the bot's own voice, leaking from speakers into the mic, from interrupting it
    * (default on; `false` disables it, e.g. for headsets).
@@ -152,6 +159,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private utteranceFrames: Int16Array[] = [];
   /** Frames in the window that decides whether speech is real (`minInterruptionMs`, at least `minSpeechMs`). */
   private readonly confirmWindowFrames: number;
+  /** The confirmed utterance's audio on its way to the relay, in `uplinkFrameMs` messages. */
+  private readonly uplink: UplinkBatcher;
 
   constructor(readonly options: VoiceBotOptions) {
     super();
@@ -162,6 +171,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       ...(options.bot ? { bot: options.bot } : {}),
       ...(options.reconnect ? { reconnect: options.reconnect } : {}),
     });
+    this.uplink = new UplinkBatcher((pcm) => this.transport.sendAudio(pcm), options.uplinkFrameMs);
     this.persistence = options.persistence === false ? undefined : options.persistence === true || !options.persistence ? indexedDbPersistence() : options.persistence;
     this.scope = persistenceScope(options.relayUrl, options.bot);
     this.echoGate = options.echoGate === false ? undefined : new EchoGate(options.echoGate ?? {});
@@ -530,14 +540,20 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     if (this.browserStt) {
       void this.transcribeUtterance(this.utteranceFrames);
       this.utteranceFrames = [];
-    } else this.transport.send({ type: 'commit' });
+    } else this.commitUtterance();
     this.speechEndedAt = performance.now();
     this.turnInFlight = true;
     this.resetUtterance();
     this.setState('thinking');
   }
 
+  private commitUtterance(): void {
+    this.uplink.flush();
+    this.transport.send({ type: 'commit' });
+  }
+
   private resetUtterance(): void {
+    this.uplink.discard();
     this.inSpeech = false;
     this.speechConfirmed = false;
     this.heldFrames = [];
@@ -555,7 +571,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
 
   private sendUtteranceAudio(frame: Int16Array): void {
     if (this.browserStt) this.utteranceFrames.push(frame);
-    else this.transport.sendAudio(frame);
+    else this.uplink.push(frame);
   }
 
   /** Loads the worker and model in the background (lazy chunk); utterances wait for it. */
@@ -612,8 +628,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       if (this.sttFallback && this.stt === stt) {
         // The model never loaded: this utterance goes to the relay's STT like the next ones.
         await this.sttFallback.catch(() => undefined);
-        for (const frame of frames) this.transport.sendAudio(frame);
-        this.transport.send({ type: 'commit' });
+        for (const frame of frames) this.uplink.push(frame);
+        this.commitUtterance();
         return;
       }
       this.turnInFlight = false;

@@ -3,6 +3,7 @@ export { VoiceBotError, type ClientErrorCode, type VoiceBotErrorCode } from './e
 export { BrowserStt, DEFAULT_WHISPER_MODEL, pcm16ToFloat32, type BrowserSttOptions, type SttProgress, type WhisperDevice, type WhisperDtype, type WhisperOptions } from './stt/browser-stt.js';
 export { WHISPER_DTYPES } from './stt/protocol.js';
 export type { MicOptions } from './audio/engine.js';
+export { DEFAULT_UPLINK_FRAME_MS } from './audio/uplink.js';
 export type { VadEvent, VadSettings, VoiceActivityDetector } from './vad.js';
 export { indexedDbPersistence, type ConversationPersistence, type StoredConversation } from './persistence.js';
 export type { ReconnectOptions } from './transport.js';
