@@ -38,6 +38,12 @@ export interface RelayOptions extends HardeningOptions {
   tokenSecret?: string;
   tokenTtlSeconds?: number;
   providers?: ProvidersConfig;
+  /**
+   * The HTTP client of the upstream calls. Default: undici's `request` API behind a `fetch`
+   * signature (`createUpstreamFetch`), much cheaper per call and per streamed chunk than
+   * Node's `fetch`. Pass `globalThis.fetch`, or a fetch that goes through a proxy, to replace it.
+   */
+  upstreamFetch?: typeof fetch;
   bots?: BotConfig[];
   limits?: Partial<LimitsConfig>;
   /** Public base URL (e.g. `https://relay.example.com`) used for `ws_url` behind a proxy. */
@@ -157,7 +163,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
   const defaultBot = bots[0] as BotConfig;
   const limits: LimitsConfig = { ...DEFAULT_LIMITS, ...options.limits };
   const providers = options.providers ?? providersFromEnv();
-  const clients = createProviderClients(providers);
+  const clients = createProviderClients(providers, options.upstreamFetch);
   const conversations = new ConversationStore(limits.conversationTtlMs, limits.maxConversations);
   const toolRunners = buildToolRunners(bots, options);
   const sessions = new Set<TalkSession>();

@@ -21,6 +21,7 @@ export { UsageTracker, type DayUsage } from './usage.js';
 export { isOriginAllowed, parseOriginPattern } from './origins.js';
 export { SessionTokens, TokenError, type SessionClaims } from './tokens.js';
 export { SentenceChunker, stripMarkdown } from './chunker.js';
+export { createUpstreamFetch } from './upstream-fetch.js';
 export { createLogger, type Logger } from './logger.js';
 export { defineTool, ToolError, type JsonSchema, type ToolContext, type ToolDefinition } from './tools/types.js';
 export type { HttpToolConfig } from './tools/http-tool.js';

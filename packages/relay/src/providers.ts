@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import type { ProvidersConfig, StageConfig } from './config.js';
+import { createUpstreamFetch } from './upstream-fetch.js';
 
 export interface ProviderClients {
   stt: OpenAI;
@@ -7,8 +8,9 @@ export interface ProviderClients {
   tts: OpenAI;
 }
 
-function client(stage: StageConfig): OpenAI {
+function client(stage: StageConfig, upstreamFetch: typeof fetch): OpenAI {
   return new OpenAI({
+    fetch: upstreamFetch,
     // Local OpenAI-compatible servers (Ollama, vLLM, speaches…) accept any key.
     apiKey: stage.apiKey ?? 'unused',
     ...(stage.baseURL ? { baseURL: stage.baseURL } : {}),
@@ -17,6 +19,7 @@ function client(stage: StageConfig): OpenAI {
   });
 }
 
-export function createProviderClients(config: ProvidersConfig): ProviderClients {
-  return { stt: client(config.stt), llm: client(config.llm), tts: client(config.tts) };
+/** The SDK clients of the three stages, sharing one connection pool (`upstreamFetch`, default {@link createUpstreamFetch}). */
+export function createProviderClients(config: ProvidersConfig, upstreamFetch: typeof fetch = createUpstreamFetch()): ProviderClients {
+  return { stt: client(config.stt, upstreamFetch), llm: client(config.llm, upstreamFetch), tts: client(config.tts, upstreamFetch) };
 }

@@ -1,0 +1,58 @@
+import { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+
+/** Statuses whose responses have no body (a `Response` with one cannot be built). */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+type UndiciBody = Exclude<Dispatcher.RequestOptions['body'], undefined>;
+type NodeReadableStream = import('node:stream/web').ReadableStream;
+
+/**
+ * The `fetch` the relay gives the `openai` SDK for its upstream calls: undici's `request` API under
+ * a WHATWG `Response`. Node's built-in `fetch` runs the whole Fetch-standard machinery (Request
+ * objects, header guards, redirect and CORS steps, a controller per body chunk) on every call;
+ * at hundreds of concurrent voice sessions that was the relay's largest cost after socket writes.
+ * Differences that matter here, all deliberate: redirects are not followed (an API endpoint that
+ * redirects is misconfigured), and responses are not decompressed (none is asked for: no
+ * `Accept-Encoding` goes out, so providers answer uncompressed). Streaming, cancellation through
+ * `signal`, status codes and headers behave as with `fetch`.
+ */
+export function createUpstreamFetch(dispatcher: Dispatcher = new Agent()): typeof fetch {
+  return async (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const signal = init?.signal ?? undefined;
+    signal?.throwIfAborted();
+    const headers = new Headers(init?.headers);
+    const body = requestBody(init?.body, headers);
+    const response = await request(url, {
+      dispatcher,
+      method: (init?.method ?? 'GET') as Dispatcher.HttpMethod,
+      headers: [...headers].flat(),
+      ...(body !== undefined ? { body } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    const responseHeaders = new Headers();
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (Array.isArray(value)) for (const v of value) responseHeaders.append(name, v);
+      else if (value !== undefined) responseHeaders.append(name, value);
+    }
+    if (NULL_BODY_STATUSES.has(response.statusCode)) {
+      response.body.resume();
+      return new Response(null, { status: response.statusCode, headers: responseHeaders });
+    }
+    return new Response(Readable.toWeb(response.body) as ReadableStream<Uint8Array>, { status: response.statusCode, headers: responseHeaders });
+  };
+}
+
+/** The body as undici takes it; `headers` gets the content type a FormData, Blob or URLSearchParams implies, as with fetch. */
+function requestBody(body: RequestInit['body'], headers: Headers): UndiciBody | undefined {
+  if (body === null || body === undefined) return undefined;
+  if (typeof body === 'string' || body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (body instanceof ReadableStream) return Readable.fromWeb(body as NodeReadableStream);
+  const serialised = new Response(body);
+  const type = serialised.headers.get('content-type');
+  if (type && !headers.has('content-type')) headers.set('content-type', type);
+  return Readable.fromWeb(serialised.body as NodeReadableStream);
+}
