@@ -239,6 +239,7 @@ function summarizeLevel(
   const m = (t: (typeof turns)[number], k: string) => t.metrics[k] ?? Number.NaN;
   const uplinkLost = turns.filter((t) => t.uplinkReceived !== t.uplinkSent);
   const downlinkShort = turns.filter((t) => t.downlinkReceived < t.downlinkExpected || t.downlinkExpected === 0);
+  // BENCH_DUMP_TURNS=file.json keeps every turn record (metrics per stage) for looking at the tail.
   if (process.env.BENCH_DUMP_TURNS) writeFileSync(process.env.BENCH_DUMP_TURNS, JSON.stringify(turns));
   const added = summarize(turns.map((t) => t.addedMs));
   const lostFrames = uplinkLost.length > 0 || downlinkShort.length > 0;

@@ -84,7 +84,7 @@ export function renderReport(r: BenchResults): string {
         ['OS', m.os],
         ['load average at start / end', `${m.loadStart ?? '–'} / ${m.loadEnd ?? '–'} (the machine is shared: see "other processes" per level)`],
         ['scripted upstream', `STT ${LATENCY.sttMs} ms, LLM TTFT ${LATENCY.llmTtftMs} ms then ${LATENCY.tokensPerSecond} tokens/s, TTS TTFB ${LATENCY.ttsTtfbMs} ms, audio paced at real time`],
-        ['client audio', `16 kHz PCM16, ${r.options.frameMs} ms frames, real time`],
+        ['client audio (sections 1–2)', `16 kHz PCM16 in real time, ${r.latency?.levels[0]?.frameMs ?? r.options.frameMs} ms per WebSocket message (the SDK's \`uplinkFrameMs\`)`],
         ['benchmark processes', `relay, fake upstream and load generator in three processes on 127.0.0.1${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`],
       ],
     ),

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import OpenAI, { APIConnectionError, APIUserAbortError, InternalServerError } from 'openai';
+import { Agent } from 'undici';
 import { createUpstreamFetch } from './upstream-fetch.js';
 
 interface Seen {
@@ -151,6 +154,23 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     const count = seen.length;
     await assert.rejects(upstreamFetch(`${base}/json`, { signal: AbortSignal.abort() }), (error: Error) => error.name === 'AbortError');
     assert.equal(seen.length, count);
+  });
+
+  it('speaks HTTPS (providers are HTTPS): certificate checked against the given CA', async () => {
+    // A self-signed certificate for 127.0.0.1 made for this test only (openssl req -x509, 100 years).
+    const cert = readFileSync(new URL('./testdata/127.0.0.1-test-only.cert.pem', import.meta.url));
+    const key = readFileSync(new URL('./testdata/127.0.0.1-test-only.key.pem', import.meta.url));
+    const tls = createTlsServer({ cert, key }, (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"secure":true}'));
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    const url = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/`;
+    try {
+      const trusting = createUpstreamFetch(new Agent({ connect: { ca: cert } }));
+      assert.deepEqual(await (await trusting(url)).json(), { secure: true });
+      await assert.rejects(createUpstreamFetch(new Agent())(url), /self[- ]signed|certificate/i, 'an unknown CA is refused');
+    } finally {
+      tls.closeAllConnections();
+      await new Promise<void>((resolve) => tls.close(() => resolve()));
+    }
   });
 
   it('works as the openai SDK’s fetch: streamed chat, API errors, user aborts and connection errors map to the SDK’s types', async () => {
