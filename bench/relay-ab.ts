@@ -13,6 +13,7 @@
  *   node --import tsx bench/relay-ab.ts --save=baseline
  *   node --import tsx bench/relay-ab.ts --before=baseline [--sessions=300] [--duration=20000] [--rounds=2] [--nice=-10]
  *   node --import tsx bench/relay-ab.ts --before-frame-ms=20 --frame-ms=100   (the clients' uplink frame size)
+ *   node --import tsx bench/relay-ab.ts --before-node-options= --node-options=--max-semi-space-size=64   (relay Node flags)
  *
  * Compare CPU per turn and GC per turn first: wall-clock latency on a busy machine mostly measures
  * the machine (see `otherCpu`, the cores other processes used during each run).
@@ -132,7 +133,12 @@ async function main(): Promise<void> {
   // compare the clients' frame size on one relay build).
   const frameMs = { after: Number(arg('frame-ms') ?? 20), before: Number(arg('before-frame-ms') ?? arg('frame-ms') ?? 20) };
   const framesDiffer = frameMs.before !== frameMs.after;
-  if (!before && patches.length === 0 && !framesDiffer) throw new Error('nothing to compare: give --before=NAME (a build saved with --save=NAME), --patches=… or --before-frame-ms=…');
+  // Node flags of the relay process per variant (`--node-options=` for both, `--before-node-options=`
+  // for the "before" run only), e.g. a larger young generation.
+  const nodeOptions = { after: arg('node-options') ?? '', before: arg('before-node-options') ?? arg('node-options') ?? '' };
+  const flagsDiffer = nodeOptions.before !== nodeOptions.after;
+  if (!before && patches.length === 0 && !framesDiffer && !flagsDiffer)
+    throw new Error('nothing to compare: give --before=NAME (a build saved with --save=NAME), --patches=…, --before-frame-ms=… or --before-node-options=…');
   if (before && !existsSync(join(AB_DIR, before, 'dist/index.js'))) throw new Error(`no saved build test-output/relay-ab/${before} (make one with --save=${before})`);
   setBenchNiceness(arg('nice') !== undefined ? Number(arg('nice')) : -10);
   const variants = {
@@ -140,7 +146,8 @@ async function main(): Promise<void> {
     after: makeCopy('after', patches),
   };
   console.log(
-    `before: ${before ? `saved build ${before}` : 'current build'}, ${frameMs.before} ms frames; after: current build${patches.length ? ` + ${patches.map((p) => `${p.name} (${p.description})`).join('; ')}` : ''}, ${frameMs.after} ms frames`,
+    `before: ${before ? `saved build ${before}` : 'current build'}, ${frameMs.before} ms frames${nodeOptions.before ? `, node ${nodeOptions.before}` : ''}; ` +
+      `after: current build${patches.length ? ` + ${patches.map((p) => `${p.name} (${p.description})`).join('; ')}` : ''}, ${frameMs.after} ms frames${nodeOptions.after ? `, node ${nodeOptions.after}` : ''}`,
   );
   const rows: Row[] = [];
   for (let round = 1; round <= rounds; round++) {
@@ -148,6 +155,7 @@ async function main(): Promise<void> {
     const order = round % 2 === 1 ? (['before', 'after'] as const) : (['after', 'before'] as const);
     for (const variant of order) {
       process.env.BENCH_RELAY_MODULE = variants[variant];
+      process.env.BENCH_RELAY_NODE_OPTIONS = nodeOptions[variant];
       const s = await runLevel({ sessions, durationMs, drainMs: 15_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: frameMs[variant], thinkMs: 500 });
       const r = row(variant, round, s);
       rows.push(r);
@@ -164,7 +172,7 @@ async function main(): Promise<void> {
     console.log(`${k.padEnd(22)} before ${a.toFixed(2).padStart(10)}  after ${b.toFixed(2).padStart(10)}  (${(((b - a) / a) * 100).toFixed(0)} %)`);
   }
   mkdirSync(join(REPO_ROOT, 'test-output'), { recursive: true });
-  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, frameMs, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
+  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, frameMs, nodeOptions, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
 }
 
 if (process.argv[1]?.endsWith('relay-ab.ts')) await main();

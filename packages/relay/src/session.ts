@@ -263,9 +263,9 @@ export class TalkSession {
       this.sendError('empty_utterance', 'commit received but no audio was sent since the last commit');
       return;
     }
-    const pcm = Buffer.concat(this.utterance, this.utteranceBytes);
+    const input = { kind: 'audio' as const, frames: this.utterance, bytes: this.utteranceBytes };
     this.resetUtterance();
-    this.beginTurn({ kind: 'audio', pcm });
+    this.beginTurn(input);
   }
 
   private interrupt(turnId: number, playedMs: number): void {

@@ -16,7 +16,7 @@ import type { ToolCall, ToolOutcome, ToolRunner } from './tools/runner.js';
 import { renderTemplate } from './tools/template.js';
 
 export type TurnInput =
-  | { kind: 'audio'; pcm: Uint8Array }
+  | { kind: 'audio'; frames: readonly Uint8Array[]; bytes: number }
   | { kind: 'text'; text: string }
   /** A scripted assistant line (the bot's greeting): no STT, no LLM. */
   | { kind: 'say'; text: string };
@@ -128,12 +128,12 @@ export class Turn {
     try {
       let userText: string | undefined;
       if (input.kind === 'audio') {
-        this.metrics.audio_in_ms = Math.round(pcm16DurationMs(input.pcm.byteLength, INPUT_SAMPLE_RATE));
+        this.metrics.audio_in_ms = Math.round(pcm16DurationMs(input.bytes, INPUT_SAMPLE_RATE));
         const started = performance.now();
         userText = await inStage('stt', () =>
           transcribe(
             deps.clients.stt,
-            { pcm: input.pcm, model: deps.bot.sttModel ?? deps.providers.stt.model, ...(deps.bot.language ? { language: deps.bot.language } : {}) },
+            { pcm: input.frames, model: deps.bot.sttModel ?? deps.providers.stt.model, ...(deps.bot.language ? { language: deps.bot.language } : {}) },
             this.signal,
           ),
         );

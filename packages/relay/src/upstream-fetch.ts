@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 
-/** Statuses whose responses have no body (a `Response` with one cannot be built). */
-const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+/** Final statuses whose responses have no body (a `Response` with one cannot be built). */
+const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
 type UndiciBody = Exclude<Dispatcher.RequestOptions['body'], undefined>;
 type NodeReadableStream = import('node:stream/web').ReadableStream;

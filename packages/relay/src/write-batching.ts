@@ -1,5 +1,10 @@
 import type { Socket } from 'node:net';
 
+interface HeldSocket {
+  socket: Socket;
+  held: boolean;
+}
+
 /**
  * Coalesces each client socket's writes within one turn of the event loop: the first message sent
  * to a socket corks it, and every corked socket is uncorked in the loop's check phase
@@ -9,11 +14,6 @@ import type { Socket } from 'node:net';
  * its own WebSocket frame, and nothing waits on a timer: under light load a batch holds one message
  * for microseconds; under heavy load, when many callbacks run per loop turn, batches grow on their own.
  */
-interface HeldSocket {
-  socket: Socket;
-  held: boolean;
-}
-
 export class WriteBatcher {
   private corked: HeldSocket[] = [];
   private scheduled = false;

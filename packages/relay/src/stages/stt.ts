@@ -4,7 +4,8 @@ import { INPUT_SAMPLE_RATE } from '@voice-bot/sdk/protocol';
 import { WAV_HEADER_BYTES, writeWavHeader } from '../wav.js';
 
 export interface TranscribeRequest {
-  pcm: Uint8Array;
+  /** The utterance: 16 kHz PCM16 mono, whole or as the frames it arrived in. */
+  pcm: Uint8Array | readonly Uint8Array[];
   model: string;
   language?: string;
 }
@@ -20,22 +21,29 @@ const formValue = (value: string) => value.replace(/\r\n|\r|\n/g, '\r\n');
 
 /**
  * The transcription upload as one prebuilt buffer: text fields, then `file` = a WAV of `pcm`
- * (16 kHz PCM16 mono), written straight into the body. The SDK's `toFile()` + `FormData` path
- * copies the audio into a Blob and streams it back out in chunks (several event-loop turns and
- * copies per upload); this is one allocation and one write.
+ * (16 kHz PCM16 mono; the frames as they arrived are copied straight in). The SDK's `toFile()` +
+ * `FormData` path copies the audio into a Blob and streams it back out in chunks (several
+ * event-loop turns and copies per upload); this is one allocation and one copy.
  */
-export function transcriptionBody(pcm: Uint8Array, fields: Record<string, string>): MultipartBody {
+export function transcriptionBody(pcm: Uint8Array | readonly Uint8Array[], fields: Record<string, string>): MultipartBody {
+  const frames = pcm instanceof Uint8Array ? [pcm] : pcm;
+  let pcmBytes = 0;
+  for (const frame of frames) pcmBytes += frame.byteLength;
   const boundary = `voicebot-${randomBytes(16).toString('hex')}`;
   let head = '';
   for (const [name, value] of Object.entries(fields)) head += `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${formValue(value)}\r\n`;
   head += `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="utterance.wav"\r\nContent-Type: audio/wav\r\n\r\n`;
   const tail = `\r\n--${boundary}--\r\n`;
   const headBytes = Buffer.byteLength(head);
-  const body = Buffer.allocUnsafe(headBytes + WAV_HEADER_BYTES + pcm.byteLength + tail.length);
+  const body = Buffer.allocUnsafe(headBytes + WAV_HEADER_BYTES + pcmBytes + tail.length);
   body.write(head, 0, 'utf8');
-  writeWavHeader(body, headBytes, pcm.byteLength, INPUT_SAMPLE_RATE);
-  body.set(pcm, headBytes + WAV_HEADER_BYTES);
-  body.write(tail, headBytes + WAV_HEADER_BYTES + pcm.byteLength, 'latin1');
+  writeWavHeader(body, headBytes, pcmBytes, INPUT_SAMPLE_RATE);
+  let offset = headBytes + WAV_HEADER_BYTES;
+  for (const frame of frames) {
+    body.set(frame, offset);
+    offset += frame.byteLength;
+  }
+  body.write(tail, offset, 'latin1');
   return { body, contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
