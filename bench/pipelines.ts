@@ -11,12 +11,12 @@
  *   is the floor any relay could reach on this upstream (HTTP client + upstream timer slop only).
  */
 import OpenAI, { toFile } from 'openai';
-import { SentenceChunker, stripMarkdown } from '@voice-bot/relay';
+import { SentenceChunker, createUpstreamFetch, stripMarkdown } from '@voice-bot/relay';
 import { pcm16ToWav } from '@voice-bot/relay/testing';
 
-
+/** An SDK client on the relay's own HTTP client, so the floor differs from the relay only by the relay. */
 export function upstreamClient(baseURL: string): OpenAI {
-  return new OpenAI({ baseURL, apiKey: 'sk-bench', maxRetries: 0, timeout: 30_000 });
+  return new OpenAI({ baseURL, apiKey: 'sk-bench', maxRetries: 0, timeout: 30_000, fetch: createUpstreamFetch() });
 }
 
 const SYSTEM = { role: 'system' as const, content: 'You are a helpful voice assistant.' };

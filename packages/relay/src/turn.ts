@@ -133,7 +133,7 @@ export class Turn {
         userText = await inStage('stt', () =>
           transcribe(
             deps.clients.stt,
-            { pcm: input.frames, model: deps.bot.sttModel ?? deps.providers.stt.model, ...(deps.bot.language ? { language: deps.bot.language } : {}) },
+            { frames: input.frames, model: deps.bot.sttModel ?? deps.providers.stt.model, ...(deps.bot.language ? { language: deps.bot.language } : {}) },
             this.signal,
           ),
         );

@@ -4,8 +4,8 @@ import { INPUT_SAMPLE_RATE } from '@voice-bot/sdk/protocol';
 import { WAV_HEADER_BYTES, writeWavHeader } from '../wav.js';
 
 export interface TranscribeRequest {
-  /** The utterance: 16 kHz PCM16 mono, whole or as the frames it arrived in. */
-  pcm: Uint8Array | readonly Uint8Array[];
+  /** The utterance: 16 kHz PCM16 mono, as the frames it arrived in. */
+  frames: readonly Uint8Array[];
   model: string;
   language?: string;
 }
@@ -20,13 +20,12 @@ export interface MultipartBody {
 const formValue = (value: string) => value.replace(/\r\n|\r|\n/g, '\r\n');
 
 /**
- * The transcription upload as one prebuilt buffer: text fields, then `file` = a WAV of `pcm`
- * (16 kHz PCM16 mono; the frames as they arrived are copied straight in). The SDK's `toFile()` +
+ * The transcription upload as one prebuilt buffer: text fields, then `file` = a WAV of the
+ * utterance's `frames` (16 kHz PCM16 mono), copied straight in. The SDK's `toFile()` +
  * `FormData` path copies the audio into a Blob and streams it back out in chunks (several
  * event-loop turns and copies per upload); this is one allocation and one copy.
  */
-export function transcriptionBody(pcm: Uint8Array | readonly Uint8Array[], fields: Record<string, string>): MultipartBody {
-  const frames = pcm instanceof Uint8Array ? [pcm] : pcm;
+export function transcriptionBody(frames: readonly Uint8Array[], fields: Record<string, string>): MultipartBody {
   let pcmBytes = 0;
   for (const frame of frames) pcmBytes += frame.byteLength;
   const boundary = `voicebot-${randomBytes(16).toString('hex')}`;
@@ -49,7 +48,7 @@ export function transcriptionBody(pcm: Uint8Array | readonly Uint8Array[], field
 
 /** One utterance of 16 kHz PCM16 → text, through `POST /audio/transcriptions` (multipart WAV upload). */
 export async function transcribe(client: OpenAI, request: TranscribeRequest, signal: AbortSignal): Promise<string> {
-  const { body, contentType } = transcriptionBody(request.pcm, { model: request.model, ...(request.language ? { language: request.language } : {}) });
+  const { body, contentType } = transcriptionBody(request.frames, { model: request.model, ...(request.language ? { language: request.language } : {}) });
   const result = await client.post<{ text?: unknown }>('/audio/transcriptions', { body, headers: { 'Content-Type': contentType }, signal });
   if (typeof result?.text !== 'string') throw new Error('the transcription response has no text');
   return result.text.trim();
