@@ -73,6 +73,8 @@ export interface LevelOptions extends Pick<LoadConfig, 'sessions' | 'durationMs'
   sessionsPerKey?: number;
   /** Wait up to this long before the level for other work on the machine to stop (0 = don't). */
   waitQuietMs?: number;
+  /** Relay worker processes (`serve --workers`); 1 = one relay process, no cluster. */
+  relayWorkers?: number;
 }
 
 /**
@@ -138,6 +140,8 @@ export interface LevelSummary {
   otherCpuCores?: number;
   /** TCP connections the relay opened to the upstream during the window */
   upstreamConnects?: number | undefined;
+  /** relay worker processes (1 = no cluster) */
+  relayWorkers?: number | undefined;
   /** other work on the machine just before the level (cores), when waiting for quiet */
   backgroundCpuCores?: number | undefined;
   pass: boolean;
@@ -156,7 +160,7 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
   const upstream = await startUpstream(options.reply);
   // BENCH_RELAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the relay process.
   const relayFlags = (process.env.BENCH_RELAY_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
-  const relay = forkBench('relay-server.ts', [JSON.stringify({ upstreamUrl: upstream.url, keys: Math.ceil(options.sessions / (options.sessionsPerKey ?? 50)) })], ['--expose-gc', ...relayFlags]);
+  const relay = forkBench('relay-server.ts', [JSON.stringify({ upstreamUrl: upstream.url, keys: Math.ceil(options.sessions / (options.sessionsPerKey ?? 50)), workers: options.relayWorkers ?? 1 })], ['--expose-gc', ...relayFlags]);
   const loadgen = forkBench('loadgen.ts', ['--child']);
   try {
     const [relayReady] = await Promise.all([
@@ -213,6 +217,7 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
     ]);
     const summary = summarizeLevel(options, scripted.totalMs, scripted.firstSentenceTokenMs, result.result, relayStats.stats, upstreamStats.stats, relayReady.baselineRssMb, idle.rssMb);
     summary.backgroundCpuCores = backgroundCpuCores;
+    summary.relayWorkers = Number(process.env.BENCH_RELAY_WORKERS ?? options.relayWorkers ?? 1);
     summary.upstreamConnects = relayStats.connects;
     if (machineCores !== undefined) {
       summary.machineCpuCores = machineCores;
@@ -305,8 +310,11 @@ function summarizeLevel(
 export function limitingFactors(s: LevelSummary): string[] {
   const out: string[] = [];
   const gcShare = s.relay.gc.ms / s.relay.wallMs;
-  if (s.relay.cpuCores > 0.85) out.push(`relay CPU (${pct(s.relay.cpuCores)} of its one JS thread)`);
-  if (s.relay.eld.p99 > 20) out.push(`relay event loop (delay p99 ${s.relay.eld.p99.toFixed(0)} ms)`);
+  const workers = s.relayWorkers ?? 1;
+  if (workers > 1) {
+    if (s.relay.cpuCores / workers > 0.85) out.push(`relay CPU (${s.relay.cpuCores.toFixed(2)} cores over ${workers} workers)`);
+  } else if (s.relay.cpuCores > 0.85) out.push(`relay CPU (${pct(s.relay.cpuCores)} of its one JS thread)`);
+  if (s.relay.eld.p99 > 20) out.push(`relay event loop (delay p99 ${s.relay.eld.p99.toFixed(0)} ms${workers > 1 ? ', worst worker' : ''})`);
   if (gcShare > 0.05) out.push(`relay GC (${pct(gcShare)} of wall time)`);
   const total = s.machineCpuCores ?? s.relay.cpuCores + s.upstream.cpuCores + s.loadgen.cpuCores;
   if (total > 1.7) out.push(`machine CPU (${total.toFixed(2)} of ${cpus().length} cores busy)`);

@@ -14,6 +14,7 @@
  *   node --import tsx bench/relay-ab.ts --before=baseline [--sessions=300] [--duration=20000] [--rounds=2] [--nice=-10]
  *   node --import tsx bench/relay-ab.ts --before-frame-ms=20 --frame-ms=100   (the clients' uplink frame size)
  *   node --import tsx bench/relay-ab.ts --before-node-options= --node-options=--max-semi-space-size=64   (relay Node flags)
+ *   node --import tsx bench/relay-ab.ts --before-workers=1 --workers=2   (relay processes: one, or a cluster)
  *
  * Compare CPU per turn and GC per turn first: wall-clock latency on a busy machine mostly measures
  * the machine (see `otherCpu`, the cores other processes used during each run).
@@ -137,8 +138,11 @@ async function main(): Promise<void> {
   // for the "before" run only), e.g. a larger young generation.
   const nodeOptions = { after: arg('node-options') ?? '', before: arg('before-node-options') ?? arg('node-options') ?? '' };
   const flagsDiffer = nodeOptions.before !== nodeOptions.after;
-  if (!before && patches.length === 0 && !framesDiffer && !flagsDiffer)
-    throw new Error('nothing to compare: give --before=NAME (a build saved with --save=NAME), --patches=…, --before-frame-ms=… or --before-node-options=…');
+  // Relay processes per variant (`--workers=` for both, `--before-workers=` for the "before" run).
+  const workers = { after: arg('workers') ?? '1', before: arg('before-workers') ?? arg('workers') ?? '1' };
+  const workersDiffer = workers.before !== workers.after;
+  if (!before && patches.length === 0 && !framesDiffer && !flagsDiffer && !workersDiffer)
+    throw new Error('nothing to compare: give --before=NAME (a build saved with --save=NAME), --patches=…, --before-frame-ms=…, --before-node-options=… or --before-workers=…');
   if (before && !existsSync(join(AB_DIR, before, 'dist/index.js'))) throw new Error(`no saved build test-output/relay-ab/${before} (make one with --save=${before})`);
   setBenchNiceness(arg('nice') !== undefined ? Number(arg('nice')) : -10);
   const variants = {
@@ -146,8 +150,8 @@ async function main(): Promise<void> {
     after: makeCopy('after', patches),
   };
   console.log(
-    `before: ${before ? `saved build ${before}` : 'current build'}, ${frameMs.before} ms frames${nodeOptions.before ? `, node ${nodeOptions.before}` : ''}; ` +
-      `after: current build${patches.length ? ` + ${patches.map((p) => `${p.name} (${p.description})`).join('; ')}` : ''}, ${frameMs.after} ms frames${nodeOptions.after ? `, node ${nodeOptions.after}` : ''}`,
+    `before: ${before ? `saved build ${before}` : 'current build'}, ${frameMs.before} ms frames${nodeOptions.before ? `, node ${nodeOptions.before}` : ''}, ${workers.before} relay worker(s); ` +
+      `after: current build${patches.length ? ` + ${patches.map((p) => `${p.name} (${p.description})`).join('; ')}` : ''}, ${frameMs.after} ms frames${nodeOptions.after ? `, node ${nodeOptions.after}` : ''}, ${workers.after} relay worker(s)`,
   );
   const rows: Row[] = [];
   for (let round = 1; round <= rounds; round++) {
@@ -156,6 +160,7 @@ async function main(): Promise<void> {
     for (const variant of order) {
       process.env.BENCH_RELAY_MODULE = variants[variant];
       process.env.BENCH_RELAY_NODE_OPTIONS = nodeOptions[variant];
+      process.env.BENCH_RELAY_WORKERS = workers[variant];
       const s = await runLevel({ sessions, durationMs, drainMs: 15_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: frameMs[variant], thinkMs: 500 });
       const r = row(variant, round, s);
       rows.push(r);
@@ -172,7 +177,7 @@ async function main(): Promise<void> {
     console.log(`${k.padEnd(22)} before ${a.toFixed(2).padStart(10)}  after ${b.toFixed(2).padStart(10)}  (${(((b - a) / a) * 100).toFixed(0)} %)`);
   }
   mkdirSync(join(REPO_ROOT, 'test-output'), { recursive: true });
-  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, frameMs, nodeOptions, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
+  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, frameMs, nodeOptions, workers, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
 }
 
 if (process.argv[1]?.endsWith('relay-ab.ts')) await main();

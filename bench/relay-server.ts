@@ -10,74 +10,188 @@
  * IPC: sends `{type:'ready', url, keys, baselineRssMb}`; `window-start` begins a measurement window,
  * `window-end` answers `{type:'stats', stats, connects}` (CPU, RSS, event-loop delay, GC of this process;
  * TCP connections it opened to the upstream in the window).
+ *
+ * With `workers` > 1 in the config (or BENCH_RELAY_WORKERS), this process is the primary of a relay
+ * cluster (`startClusterPrimary`, as `voicebot-relay serve --workers N` runs it) and the workers
+ * run this file too. The figures it reports are then the whole cluster's: CPU, RSS and GC summed
+ * over the primary and the workers, event-loop delay of the worst process.
  */
+import cluster from 'node:cluster';
 import { subscribe } from 'node:diagnostics_channel';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RelayOptions } from '@voice-bot/relay';
-import { ORIGIN, ProcessProbe, benchmarkLimits, type IpcMessage } from './common.js';
+import { ORIGIN, ProcessProbe, benchmarkLimits, type IpcMessage, type ProcessStats } from './common.js';
 
-const config = JSON.parse(process.argv[2] ?? '{}') as { upstreamUrl: string; keys?: number };
+const config = JSON.parse(process.argv[2] ?? '{}') as { upstreamUrl: string; keys?: number; workers?: number };
 // BENCH_RELAY_MODULE points at another build of the relay (e.g. a patched copy of dist/ inside the
 // repository, so it resolves the same dependencies) for before/after comparisons.
-const { DEFAULT_LIMITS, KeyStore, createLogger, createRelay } = (await import(process.env.BENCH_RELAY_MODULE ?? '@voice-bot/relay')) as typeof import('@voice-bot/relay');
+const relayModule = (await import(process.env.BENCH_RELAY_MODULE ?? '@voice-bot/relay')) as typeof import('@voice-bot/relay');
+const { DEFAULT_LIMITS, KeyStore, createLogger, createRelay } = relayModule;
+const workers = Number(process.env.BENCH_RELAY_WORKERS ?? config.workers ?? 1);
+const discard = () => createLogger({ level: 'info', destination: { write: () => true } as never });
 
-const dataDir = await mkdtemp(join(tmpdir(), 'voicebot-bench-'));
-const keys = KeyStore.inDataDir(dataDir);
-const secrets: string[] = [];
-for (let i = 0; i < Math.max(1, config.keys ?? 1); i++) secrets.push((await keys.create({ origins: [ORIGIN], label: `bench ${i}` })).secret);
+if (workers > 1 && cluster.isPrimary) await runPrimary();
+else await runRelay();
 
-const stage = { baseURL: config.upstreamUrl, apiKey: 'sk-bench', timeoutMs: 30_000, maxRetries: 1 };
-const options: RelayOptions = {
-  keys,
-  // BENCH_RELAY_LOG=warn (or any level) writes the relay's log at that level to stderr instead.
-  logger: process.env.BENCH_RELAY_LOG
-    ? createLogger({ level: process.env.BENCH_RELAY_LOG, destination: process.stderr as never })
-    : createLogger({ level: 'info', destination: { write: () => true } as never }),
-  tokenSecret: 'bench-secret-bench-secret-bench-secret-0123456789',
-  providers: {
-    stt: { ...stage, model: 'whisper-1' },
-    llm: { ...stage, model: 'gpt-4o-mini' },
-    tts: { ...stage, model: 'gpt-4o-mini-tts', voice: 'alloy' },
-  },
-  limits: benchmarkLimits(DEFAULT_LIMITS as unknown as Record<string, unknown>) as RelayOptions['limits'],
-};
-const relay = createRelay(options);
-const { url } = await relay.listen(0, '127.0.0.1');
-
-const gc = (globalThis as { gc?: () => void }).gc;
-gc?.();
-const probe = new ProcessProbe();
-probe.start();
-// Outgoing TCP connections (all of them go to the fake upstream): a pool that keeps its
-// connections reuses them; one that lets them idle out reconnects under load.
-let connects = 0;
-subscribe('net.client.socket', () => connects++);
-
-process.on('message', (m: IpcMessage) => {
-  if (m.type === 'window-start') {
-    probe.start();
-    connects = 0;
-  } else if (m.type === 'window-end') process.send?.({ type: 'stats', stats: probe.stop(), connects });
-  else if (m.type === 'rss') {
-    if (m.gc) gc?.();
-    process.send?.({ type: 'rss', rssMb: process.memoryUsage.rss() / 2 ** 20, heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20 });
-  } else if (m.type === 'exit') {
-    void shutdown();
-  }
-});
-process.on('disconnect', () => void shutdown());
-
-let stopping = false;
-async function shutdown(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  const timer = setTimeout(() => process.exit(0), 3000);
-  timer.unref();
-  await relay.close().catch(() => undefined);
-  await rm(dataDir, { recursive: true, force: true });
-  process.exit(0);
+/** Keys for the load generator, in a fresh data directory. */
+async function makeKeys(dataDir: string): Promise<string[]> {
+  const keys = KeyStore.inDataDir(dataDir);
+  const secrets: string[] = [];
+  for (let i = 0; i < Math.max(1, config.keys ?? 1); i++) secrets.push((await keys.create({ origins: [ORIGIN], label: `bench ${i}` })).secret);
+  return secrets;
 }
 
-process.send?.({ type: 'ready', url, keys: secrets, limits: options.limits, baselineRssMb: process.memoryUsage.rss() / 2 ** 20 });
+async function runRelay(): Promise<void> {
+  const worker = relayModule.isRelayClusterWorker();
+  const dataDir = worker ? (process.env.BENCH_DATA_DIR as string) : await mkdtemp(join(tmpdir(), 'voicebot-bench-'));
+  const keys = KeyStore.inDataDir(dataDir);
+  const secrets = worker ? [] : await makeKeys(dataDir);
+
+  const stage = { baseURL: config.upstreamUrl, apiKey: 'sk-bench', timeoutMs: 30_000, maxRetries: 1 };
+  const options: RelayOptions = {
+    keys,
+    // BENCH_RELAY_LOG=warn (or any level) writes the relay's log at that level to stderr instead.
+    logger: process.env.BENCH_RELAY_LOG
+      ? createLogger({ level: process.env.BENCH_RELAY_LOG, destination: process.stderr as never })
+      : discard(),
+    ...(worker ? { state: relayModule.clusterWorkerState() } : {}),
+    tokenSecret: 'bench-secret-bench-secret-bench-secret-0123456789',
+    providers: {
+      stt: { ...stage, model: 'whisper-1' },
+      llm: { ...stage, model: 'gpt-4o-mini' },
+      tts: { ...stage, model: 'gpt-4o-mini-tts', voice: 'alloy' },
+    },
+    limits: benchmarkLimits(DEFAULT_LIMITS as unknown as Record<string, unknown>) as RelayOptions['limits'],
+  };
+  const relay = createRelay(options);
+  const { url } = await relay.listen(0, '127.0.0.1');
+
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const probe = new ProcessProbe();
+  probe.start();
+  // Outgoing TCP connections (all of them go to the fake upstream): a pool that keeps its
+  // connections reuses them; one that lets them idle out reconnects under load.
+  let connects = 0;
+  subscribe('net.client.socket', () => connects++);
+
+  process.on('message', (m: IpcMessage) => {
+    if (worker && m.channel !== 'bench') return;
+    if (m.type === 'window-start') {
+      probe.start();
+      connects = 0;
+    } else if (m.type === 'window-end') process.send?.({ type: 'stats', channel: 'bench', stats: probe.stop(), connects });
+    else if (m.type === 'rss') {
+      if (m.gc) gc?.();
+      process.send?.({ type: 'rss', channel: 'bench', rssMb: process.memoryUsage.rss() / 2 ** 20, heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20 });
+    } else if (m.type === 'exit') {
+      void shutdown();
+    }
+  });
+  process.on('disconnect', () => void shutdown());
+
+  let stopping = false;
+  async function shutdown(): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    const timer = setTimeout(() => process.exit(0), 3000);
+    timer.unref();
+    await relay.close().catch(() => undefined);
+    if (!worker) await rm(dataDir, { recursive: true, force: true });
+    process.exit(0);
+  }
+
+  if (!worker) process.send?.({ type: 'ready', url, keys: secrets, limits: options.limits, baselineRssMb: process.memoryUsage.rss() / 2 ** 20 });
+}
+
+/** The cluster's primary: forks the workers, answers for all of them, sums their figures. */
+async function runPrimary(): Promise<void> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'voicebot-bench-'));
+  const secrets = await makeKeys(dataDir);
+  const primary = relayModule.startClusterPrimary({
+    workers,
+    logger: discard(),
+    conversationTtlMs: DEFAULT_LIMITS.conversationTtlMs,
+    maxConversations: DEFAULT_LIMITS.maxConversations,
+    env: { BENCH_DATA_DIR: dataDir },
+    killAfterMs: 3000,
+  });
+  const { port } = await primary.listening;
+  const probe = new ProcessProbe();
+  probe.start();
+  const live = () => Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected());
+  /** Asks every worker, then answers with this process's figures and theirs. */
+  const gather = (request: IpcMessage, type: string): Promise<IpcMessage[]> => {
+    const targets = live();
+    return new Promise((resolve) => {
+      const replies: IpcMessage[] = [];
+      const onMessage = (_w: unknown, m: IpcMessage) => {
+        if (m.channel !== 'bench' || m.type !== type) return;
+        replies.push(m);
+        if (replies.length === targets.length) {
+          cluster.off('message', onMessage);
+          resolve(replies);
+        }
+      };
+      cluster.on('message', onMessage);
+      for (const w of targets) w?.send({ ...request, channel: 'bench' });
+    });
+  };
+  const rssMb = () => process.memoryUsage.rss() / 2 ** 20;
+  process.on('message', (m: IpcMessage) => {
+    if (m.type === 'window-start') {
+      probe.start();
+      for (const w of live()) w?.send({ type: 'window-start', channel: 'bench' });
+    } else if (m.type === 'window-end') {
+      void gather({ type: 'window-end' }, 'stats').then((replies) => {
+        const all = [probe.stop(), ...replies.map((r) => r.stats as ProcessStats)];
+        // BENCH_CLUSTER_DEBUG=1: each process's share (the primary first) on stderr.
+        if (process.env.BENCH_CLUSTER_DEBUG) {
+          process.stderr.write(`cluster: ${all.map((p) => `cpu ${p.cpuCores.toFixed(2)} gc ${p.gc.ms.toFixed(0)} ms eld99 ${p.eld.p99.toFixed(0)} rss ${p.rssMaxMb.toFixed(0)}`).join(' | ')}\n`);
+        }
+        const connects = replies.reduce((n, r) => n + Number(r.connects ?? 0), 0);
+        process.send?.({ type: 'stats', stats: sumStats(all), connects });
+      });
+    } else if (m.type === 'rss') {
+      void gather({ type: 'rss', gc: m.gc }, 'rss').then((replies) => {
+        process.send?.({
+          type: 'rss',
+          rssMb: rssMb() + replies.reduce((n, r) => n + Number(r.rssMb), 0),
+          heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20 + replies.reduce((n, r) => n + Number(r.heapUsedMb), 0),
+        });
+      });
+    } else if (m.type === 'exit') void stop();
+  });
+  process.on('disconnect', () => void stop());
+  let stopping = false;
+  async function stop(): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    await primary.shutdown();
+    await rm(dataDir, { recursive: true, force: true });
+    process.exit(0);
+  }
+  const workersRss = await gather({ type: 'rss' }, 'rss');
+  const limits = benchmarkLimits(DEFAULT_LIMITS as unknown as Record<string, unknown>);
+  process.send?.({ type: 'ready', url: `http://127.0.0.1:${port}`, keys: secrets, limits, baselineRssMb: rssMb() + workersRss.reduce((n, r) => n + Number(r.rssMb), 0) });
+}
+
+/** The whole cluster: CPU, memory and GC add up; the event loop is that of the worst process. */
+function sumStats(all: ProcessStats[]): ProcessStats {
+  const wallMs = Math.max(...all.map((s) => s.wallMs));
+  const sum = (pick: (s: ProcessStats) => number) => all.reduce((n, s) => n + pick(s), 0);
+  const worst = (pick: (s: ProcessStats) => number) => Math.max(...all.map(pick));
+  const cpuMs = sum((s) => s.cpuMs);
+  return {
+    wallMs,
+    cpuMs,
+    cpuCores: cpuMs / wallMs,
+    rssMb: sum((s) => s.rssMb),
+    rssMaxMb: sum((s) => s.rssMaxMb),
+    heapUsedMb: sum((s) => s.heapUsedMb),
+    eld: { p50: worst((s) => s.eld.p50), p99: worst((s) => s.eld.p99), max: worst((s) => s.eld.max), mean: worst((s) => s.eld.mean) },
+    gc: { count: sum((s) => s.gc.count), ms: sum((s) => s.gc.ms), majorCount: sum((s) => s.gc.majorCount), majorMs: sum((s) => s.gc.majorMs) },
+  };
+}

@@ -50,6 +50,11 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
+/** The relay's processes as the latency section ran them. */
+function relayProcesses(workers: number | undefined): string {
+  return workers !== undefined && workers > 1 ? `relay as a cluster (primary + ${workers} workers, figures summed over them)` : 'relay (one process)';
+}
+
 function level(results: BenchResults, n: number): LevelSummary | undefined {
   return results.latency?.levels.find((l) => l.sessions === n);
 }
@@ -85,7 +90,10 @@ export function renderReport(r: BenchResults): string {
         ['load average at start / end', `${m.loadStart ?? '–'} / ${m.loadEnd ?? '–'} (the machine is shared: see "other processes" per level)`],
         ['scripted upstream', `STT ${LATENCY.sttMs} ms, LLM TTFT ${LATENCY.llmTtftMs} ms then ${LATENCY.tokensPerSecond} tokens/s, TTS TTFB ${LATENCY.ttsTtfbMs} ms, audio paced at real time`],
         ['client audio (sections 1–2)', `16 kHz PCM16 in real time, ${r.latency?.levels[0]?.frameMs ?? r.options.frameMs} ms per WebSocket message (the SDK's \`uplinkFrameMs\`)`],
-        ['benchmark processes', `relay, fake upstream and load generator in three processes on 127.0.0.1${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`],
+        [
+          'benchmark processes',
+          `${relayProcesses(r.latency?.levels[0]?.relayWorkers)}, fake upstream and load generator on 127.0.0.1${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`,
+        ],
       ],
     ),
   );

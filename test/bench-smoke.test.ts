@@ -14,20 +14,23 @@ import { test } from 'node:test';
 const ROOT = resolve(import.meta.dirname, '..');
 const finite = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
 
+/** Runs `scripts/bench.mjs` with `args` and returns what it printed; fails unless it exits 0. */
+async function runBench(args: string[]): Promise<string> {
+  const child = spawn(process.execPath, ['scripts/bench.mjs', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  assert.equal(code, 0, `bench exited with ${code}:\n${output.slice(-4000)}`);
+  return output;
+}
+
 test('npm run bench -- --quick produces numbers, tables and the report file', { timeout: 240_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'voicebot-bench-smoke-'));
   try {
     const out = join(dir, 'benchmarks.md');
     const json = join(dir, 'results.json');
-    const child = spawn(process.execPath, ['scripts/bench.mjs', '--quick', '--no-build', `--out=${out}`, `--json=${json}`], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-    assert.equal(code, 0, `bench exited with ${code}:\n${output.slice(-4000)}`);
+    const output = await runBench(['--quick', '--no-build', `--out=${out}`, `--json=${json}`]);
 
     const markdown = await readFile(out, 'utf8');
     for (const heading of ['# Benchmarks', '## Headline', '## 1. Relay-added latency', '## 2. Capacity', '## 3. Streaming vs sequential', '## 4. Bundle sizes', '## 5. Browser cost', '## 6. Barge-in', '## 7. In-browser Whisper']) {
@@ -73,6 +76,25 @@ test('npm run bench -- --quick produces numbers, tables and the report file', { 
     assert.ok(utterance.audioS > 1 && utterance.audioS < 12, `the utterance's audio reached the worker (${utterance.audioS} s)`);
     assert.ok(finite(utterance.inferenceMs) && utterance.endOfSpeechToTranscriptMs >= utterance.inferenceMs - 1, 'end of speech → transcript includes the inference');
     assert.ok(finite(whisper.clientRtf.p50) && whisper.clientRtf.p50 > 0);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('npm run bench -- --relay-workers=2 measures the relay as a cluster', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'voicebot-bench-cluster-'));
+  try {
+    const out = join(dir, 'benchmarks.md');
+    const json = join(dir, 'results.json');
+    await runBench(['--quick', '--only=latency', '--relay-workers=2', '--no-build', `--out=${out}`, `--json=${json}`]);
+    const r = JSON.parse(await readFile(json, 'utf8'));
+    const level = r.latency.levels[0];
+    assert.equal(level.relayWorkers, 2);
+    assert.ok(level.turns > 0 && level.failedTurns === 0, 'turns went through the cluster');
+    assert.equal(level.uplinkLostTurns, 0, 'every uplink byte reached the STT provider');
+    // Summed over the primary and both workers: more than one process's baseline memory.
+    assert.ok(finite(level.relay.cpuMs) && level.relay.cpuMs > 0 && level.relay.rssMaxMb > 150, `cluster figures: ${JSON.stringify(level.relay)}`);
+    assert.match(await readFile(out, 'utf8'), /relay as a cluster \(primary \+ 2 workers/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

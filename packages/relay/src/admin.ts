@@ -19,13 +19,17 @@ import { LimitsError, effectiveLimits, parseKeyLimits, type KeyLimits } from './
 import type { SessionRegistry } from './lifecycle.js';
 import type { Logger } from './logger.js';
 import { InvalidOriginPattern, parseOriginPattern } from './origins.js';
-import type { DayUsage, UsageTracker } from './usage.js';
+import type { SharedState } from './shared-state.js';
+import type { DayUsage, UsageStore } from './usage.js';
 
 export interface AdminDeps {
   token: string;
   keys: KeyStore;
-  usage: UsageTracker;
+  usage: UsageStore;
+  /** This process's sockets (to close a revoked key's). */
   registry: SessionRegistry;
+  /** The whole relay's open sockets and revocations (every worker of a cluster). */
+  state: Pick<SharedState, 'slots' | 'announceRevoked'>;
   bots: readonly BotConfig[];
   limits: LimitsConfig;
   log: Logger;
@@ -71,7 +75,8 @@ function usageView(day: DayUsage) {
 }
 
 export function createAdminApp(deps: AdminDeps): Hono {
-  const { keys, usage, registry, log } = deps;
+  const { keys, usage, registry, state, log } = deps;
+  const openSessions = async (keyId: string) => (await state.slots.count(keyId)).open;
   const authorised = bearerChecker(deps.token);
   const app = new Hono();
   const botIds = new Set(deps.bots.map((b) => b.id));
@@ -161,13 +166,14 @@ export function createAdminApp(deps: AdminDeps): Hono {
 
   app.get('/keys', async (c) => {
     const list = await keys.list();
-    return c.json({ keys: list.map((k) => publicKey(k, deps.limits, registry.countFor(k.id))) });
+    const open = await Promise.all(list.map((k) => openSessions(k.id)));
+    return c.json({ keys: list.map((k, i) => publicKey(k, deps.limits, open[i] ?? 0)) });
   });
 
   app.get('/keys/:id', async (c) => {
     const key = await keys.get(c.req.param('id'));
     if (!key) return fail(c, 404, 'not_found', 'no key with that id');
-    return c.json(publicKey(key, deps.limits, registry.countFor(key.id)));
+    return c.json(publicKey(key, deps.limits, await openSessions(key.id)));
   });
 
   app.patch('/keys/:id', async (c) => {
@@ -187,14 +193,15 @@ export function createAdminApp(deps: AdminDeps): Hono {
     const updated = await keys.update(id, patch);
     if (!updated) return fail(c, 404, 'not_found', 'no key with that id');
     log.info({ key_id: id, fields: Object.keys(patch) }, 'admin: key updated');
-    return c.json(publicKey(updated, deps.limits, registry.countFor(id)));
+    return c.json(publicKey(updated, deps.limits, await openSessions(id)));
   });
 
   const revoke = async (c: Context) => {
     const id = c.req.param('id') ?? '';
     // The revocation poll may close them first; either way these sessions end now.
-    const open = registry.countFor(id);
+    const open = await openSessions(id);
     if (!(await keys.revoke(id))) return fail(c, 404, 'not_found', 'no key with that id');
+    state.announceRevoked(id);
     const closed = Math.max(open, registry.closeKey(id));
     const key = await keys.get(id);
     log.info({ key_id: id, closed_sessions: closed }, 'admin: key revoked');
@@ -209,7 +216,8 @@ export function createAdminApp(deps: AdminDeps): Hono {
     if (!key) return fail(c, 404, 'not_found', 'no key with that id');
     const days = Number(c.req.query('days') ?? 1);
     if (!Number.isInteger(days) || days < 1 || days > 31) throw new BadRequest('days must be 1 to 31');
-    return c.json({ key_id: id, open_sessions: registry.countFor(id), days: usage.history(id, days).map(usageView) });
+    const history = await usage.history(id, days);
+    return c.json({ key_id: id, open_sessions: await openSessions(id), days: history.map(usageView) });
   });
 
   app.notFound((c) => fail(c, 404, 'not_found', 'not found'));

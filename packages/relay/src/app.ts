@@ -15,10 +15,10 @@ import {
   type LimitsConfig,
   type ProvidersConfig,
 } from './config.js';
-import { ConversationStore } from './conversations.js';
 import { Hardening, type HardeningOptions, type ShutdownOptions } from './hardening.js';
 import type { SessionGuard } from './limits.js';
-import type { UsageTracker } from './usage.js';
+import { localState, type SharedState } from './shared-state.js';
+import type { UsageStore } from './usage.js';
 import { KeyStore, type ClientKeyRecord } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { isOriginAllowed, normaliseOrigin } from './origins.js';
@@ -57,6 +57,12 @@ export interface RelayOptions extends HardeningOptions {
   /** Static folders to serve, e.g. `{ urlPath: '/widget/', dir: '…/widget/dist' }`. */
   staticDirs?: { urlPath: string; dir: string }[];
   logger?: Logger;
+  /**
+   * Where token replays, rate limits, concurrency slots, usage and conversations are kept.
+   * Default: this process's memory. A cluster worker passes `clusterWorkerState()`, so all
+   * workers share their primary's.
+   */
+  state?: SharedState;
 }
 
 export interface Relay {
@@ -76,7 +82,7 @@ export interface Relay {
   /** Prometheus registry of this relay (served at `/metrics` when enabled). */
   metrics: Hardening['metrics']['registry'];
   /** Per-key usage counters. */
-  usage: UsageTracker;
+  usage: UsageStore;
 }
 
 interface TalkGrant {
@@ -157,18 +163,27 @@ function onFrame(open: { session: TalkSession; guard: SessionGuard }, data: WebS
 export function createRelay(options: RelayOptions = {}): Relay {
   const logger = options.logger ?? createLogger();
   const keys = options.keys ?? KeyStore.inDataDir(options.dataDir ?? '.voicebot');
-  const tokens = new SessionTokens(options.tokenSecret ?? randomBytes(32).toString('base64url'), options.tokenTtlSeconds);
   const bots = options.bots ?? [DEFAULT_BOT];
   validateBots(bots);
   const defaultBot = bots[0] as BotConfig;
   const limits: LimitsConfig = { ...DEFAULT_LIMITS, ...options.limits };
   const providers = options.providers ?? providersFromEnv();
   const clients = createProviderClients(providers, options.upstreamFetch);
-  const conversations = new ConversationStore(limits.conversationTtlMs, limits.maxConversations);
+  const state =
+    options.state ??
+    localState({
+      usageFile: options.usageFile ?? (process.env.VOICEBOT_USAGE_FILE || undefined),
+      conversationTtlMs: limits.conversationTtlMs,
+      maxConversations: limits.maxConversations,
+    });
+  const tokens = new SessionTokens(options.tokenSecret ?? randomBytes(32).toString('base64url'), options.tokenTtlSeconds, (jti, expiresAt) =>
+    state.claimToken(jti, expiresAt),
+  );
+  const conversations = state.conversations;
   const toolRunners = buildToolRunners(bots, options);
   const sessions = new Set<TalkSession>();
   const servers = new Set<ServerType>();
-  const hardening = new Hardening({ options, limits, keys, bots, logger });
+  const hardening = new Hardening({ options, limits, keys, bots, logger, state });
   const writes = new WriteBatcher();
 
   const websocketServer = new WebSocketServer({
@@ -200,6 +215,11 @@ export function createRelay(options: RelayOptions = {}): Relay {
   const fail = (c: Context<RelayEnv>, error: HttpError) => {
     hardening.metrics.error(error.code);
     return c.json({ error: { code: error.code, message: error.message } }, error.status);
+  };
+
+  const refuseTalk = (c: Context<RelayEnv>, error: HttpError) => {
+    logger.info({ code: error.code }, 'upgrade refused');
+    return fail(c, error);
   };
 
   app.get('/healthz', (c) => (hardening.draining ? c.json({ ok: false, draining: true }, 503) : c.json({ ok: true })));
@@ -259,35 +279,38 @@ export function createRelay(options: RelayOptions = {}): Relay {
   app.get(
     '/v1/talk',
     async (c, next) => {
-      if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return fail(c, httpError(400, 'bad_request', 'this endpoint only accepts WebSocket upgrades'));
+      if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return refuseTalk(c, httpError(400, 'bad_request', 'this endpoint only accepts WebSocket upgrades'));
       if (hardening.draining) return hardening.shuttingDown(c);
       const { offered, token } = tokenFromSubprotocols(c.req.header('sec-websocket-protocol'));
-      if (!offered) return fail(c, httpError(400, 'bad_request', `offer the ${SUBPROTOCOL} subprotocol`));
-      if (!token) return fail(c, httpError(401, 'invalid_token', 'no session token in Sec-WebSocket-Protocol'));
+      if (!offered) return refuseTalk(c, httpError(400, 'bad_request', `offer the ${SUBPROTOCOL} subprotocol`));
+      if (!token) return refuseTalk(c, httpError(401, 'invalid_token', 'no session token in Sec-WebSocket-Protocol'));
       let claims: SessionClaims;
       try {
         claims = await tokens.verify(token);
       } catch (error) {
-        if (error instanceof TokenError) return fail(c, httpError(401, error.code, error.message));
+        if (error instanceof TokenError) return refuseTalk(c, httpError(401, error.code, error.message));
         throw error;
       }
       const origin = c.req.header('origin');
-      if (!origin) return fail(c, httpError(403, 'missing_origin', 'the upgrade request has no Origin header'));
-      if (normaliseOrigin(origin) !== claims.origin) return fail(c, httpError(403, 'origin_not_allowed', 'this token was issued for another origin'));
+      if (!origin) return refuseTalk(c, httpError(403, 'missing_origin', 'the upgrade request has no Origin header'));
+      if (normaliseOrigin(origin) !== claims.origin) return refuseTalk(c, httpError(403, 'origin_not_allowed', 'this token was issued for another origin'));
       const key = await keys.get(claims.keyId);
-      if (!key || key.revoked_at) return fail(c, httpError(401, 'key_revoked', 'the client key behind this token has been revoked'));
+      if (!key || key.revoked_at) return refuseTalk(c, httpError(401, 'key_revoked', 'the client key behind this token has been revoked'));
       const bot = bots.find((b) => b.id === claims.bot);
-      if (!bot) return fail(c, httpError(403, 'unknown_bot', 'the bot of this token no longer exists'));
+      if (!bot) return refuseTalk(c, httpError(403, 'unknown_bot', 'the bot of this token no longer exists'));
       const keyLimits = hardening.keyLimits(key);
-      const refusal = hardening.admitUpgrade(key, keyLimits);
-      if (refusal) return hardening.refuse(c, refusal);
+      const refusal = await hardening.admitUpgrade(key, keyLimits);
+      if (refusal) {
+        logger.info({ key_id: key.id, code: refusal.code }, 'upgrade refused');
+        return hardening.refuse(c, refusal);
+      }
       try {
-        tokens.consume(claims);
+        await tokens.consume(claims);
       } catch (error) {
-        if (error instanceof TokenError) return fail(c, httpError(401, error.code, error.message));
+        hardening.cancelUpgrade(key);
+        if (error instanceof TokenError) return refuseTalk(c, httpError(401, error.code, error.message));
         throw error;
       }
-      hardening.reserve(key, keyLimits);
       c.set('talk', { claims, bot, limits: keyLimits });
       await next();
     },

@@ -1,11 +1,15 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRelay } from './app.js';
+import { defaultWorkerCount, isRelayClusterWorker, startClusterPrimary } from './cluster/primary.js';
+import { clusterWorkerState } from './cluster/worker.js';
 import {
   ConfigError,
+  DEFAULT_LIMITS,
   applyConfigFile,
   defaultDataDir,
   hasProvider,
@@ -16,18 +20,20 @@ import {
 } from './config.js';
 import { clinicHours, ensureDemoKey, startDemoUpstream } from './demo.js';
 import { KeyStore } from './keys.js';
+import { createLogger } from './logger.js';
 import { InvalidOriginPattern } from './origins.js';
 
 const USAGE = `voicebot-relay — the voice-bot relay
 
 Usage:
-  voicebot-relay serve [--port N] [--host H] [--config FILE] [--demo]
+  voicebot-relay serve [--port N] [--host H] [--config FILE] [--workers N|auto] [--demo]
   voicebot-relay keys create --origin URL [--origin URL …] [--bot ID …] [--label TEXT] [--json]
   voicebot-relay keys list [--json]
   voicebot-relay keys revoke ID
 
 Environment:
   PORT, HOST                 where to listen (default 8787, 127.0.0.1)
+  VOICEBOT_WORKERS           relay processes sharing the port: a number or auto (one per core); default 1
   VOICEBOT_DATA_DIR          key store and generated secrets (default ./.voicebot)
   VOICEBOT_SECRET            signs session tokens (≥ 32 chars; default: generated into the data dir)
   OPENAI_API_KEY, OPENAI_BASE_URL              provider for every stage
@@ -52,9 +58,12 @@ async function serveCommand(args: string[]): Promise<void> {
       port: { type: 'string' },
       host: { type: 'string' },
       config: { type: 'string' },
+      workers: { type: 'string' },
       demo: { type: 'boolean', default: false },
     },
   });
+  const workers = parseWorkers(values.workers ?? process.env.VOICEBOT_WORKERS);
+  if (workers > 1 && values.demo) fail('--demo runs one relay process; leave out --workers');
   const port = Number(values.port ?? process.env.PORT ?? 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid port ${values.port ?? process.env.PORT}`);
   const host = values.host ?? process.env.HOST ?? '127.0.0.1';
@@ -62,6 +71,10 @@ async function serveCommand(args: string[]): Promise<void> {
   const configPath = values.config ?? (existsSync('voicebot.config.json') ? 'voicebot.config.json' : undefined);
   const file: ConfigFile = configPath ? await readConfigFile(configPath) : {};
   const settings = applyConfigFile(file, process.env, providersFromEnv());
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, dataDir, settings.limits ?? DEFAULT_LIMITS);
+  const worker = isRelayClusterWorker() ? cluster.worker : undefined;
+  const state = worker ? clusterWorkerState() : undefined;
+  const logger = worker ? createLogger().child({ worker: worker.id, pid: process.pid }) : createLogger();
   let providers = settings.providers ?? providersFromEnv();
   let closeDemo: (() => Promise<void>) | undefined;
   const offline = values.demo && !hasProvider(providers);
@@ -83,6 +96,8 @@ async function serveCommand(args: string[]): Promise<void> {
     dataDir,
     tokenSecret: await loadTokenSecret(dataDir),
     staticDirs,
+    logger,
+    ...(state ? { state } : {}),
   });
   // The demo page asks for its key here; the key is made once the real port is known.
   let demoConfig: { key: string; offline: boolean } | undefined;
@@ -116,10 +131,55 @@ async function serveCommand(args: string[]): Promise<void> {
   const graceMs = Number(process.env.VOICEBOT_SHUTDOWN_GRACE_MS ?? 10_000);
   let stopping = false;
   const shutdown = async () => {
-    if (stopping) process.exit(1);
+    if (stopping) return;
     stopping = true;
     await relay.shutdown({ graceMs: Number.isFinite(graceMs) && graceMs >= 0 ? graceMs : 10_000 });
     await closeDemo?.();
+    process.exit(0);
+  };
+  let signalled = false;
+  const onSignal = () => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    void shutdown();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // In a cluster the primary asks too (on its own SIGINT/SIGTERM). A terminal's Ctrl-C signals this
+  // process as well, in either order, so the request does not count as a second signal. (A primary
+  // that dies takes its workers with it: Node's cluster exits a worker whose channel closes.)
+  state?.onShutdown(() => void shutdown());
+}
+
+/** `--workers`: a count, or `auto` for one per core. */
+function parseWorkers(value: string | undefined): number {
+  if (value === undefined || value === '') return 1;
+  if (value === 'auto') return defaultWorkerCount();
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1 || count > 256) fail(`invalid worker count ${value} (a number from 1 to 256, or auto)`);
+  return count;
+}
+
+/**
+ * The primary process of `serve --workers N`: it forks the workers (which run this command again,
+ * as cluster workers) and keeps what they share. It serves nothing itself.
+ */
+async function runPrimary(workers: number, dataDir: string, limits: typeof DEFAULT_LIMITS): Promise<void> {
+  const logger = createLogger().child({ worker: 'primary' });
+  // Made here once, so the workers read the same secret rather than racing to create it.
+  await loadTokenSecret(dataDir);
+  const primary = startClusterPrimary({
+    workers,
+    logger,
+    usageFile: process.env.VOICEBOT_USAGE_FILE || undefined,
+    conversationTtlMs: limits.conversationTtlMs,
+    maxConversations: limits.maxConversations,
+  });
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    await primary.shutdown();
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown());

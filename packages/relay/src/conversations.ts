@@ -22,11 +22,24 @@ export interface Conversation {
   updatedAt: number;
 }
 
+export interface OpenedConversation {
+  conversation: Conversation;
+  resumed: boolean;
+}
+
 /**
- * Conversations kept in memory so a client that reconnects (or reloads the page) can resume with
- * its `conversation_id`. A conversation can only be resumed with the key and bot that created it.
+ * Where conversations live so a client that reconnects (or reloads the page) can resume with its
+ * `conversation_id`. A conversation can only be resumed with the key and bot that created it.
  */
-export class ConversationStore {
+export interface ConversationStore {
+  /** Resumes `requestedId` when it exists for this key and bot; otherwise starts a new conversation. */
+  open(requestedId: string | undefined, keyId: string, bot: string): OpenedConversation | Promise<OpenedConversation>;
+  /** The conversation changed (a turn ended): keep it, as the most recently used. */
+  touch(conversation: Conversation): void;
+}
+
+/** Conversations in this process's memory, dropped after `ttlMs` unused or beyond `maxConversations`. */
+export class MemoryConversationStore implements ConversationStore {
   private readonly byId = new Map<string, Conversation>();
 
   constructor(
@@ -34,7 +47,7 @@ export class ConversationStore {
     private readonly maxConversations: number,
   ) {}
 
-  open(requestedId: string | undefined, keyId: string, bot: string): { conversation: Conversation; resumed: boolean } {
+  open(requestedId: string | undefined, keyId: string, bot: string): OpenedConversation {
     this.sweep();
     const existing = requestedId ? this.byId.get(requestedId) : undefined;
     if (existing && existing.keyId === keyId && existing.bot === bot) {
@@ -59,6 +72,14 @@ export class ConversationStore {
     conversation.updatedAt = Date.now();
     this.byId.delete(conversation.id);
     this.byId.set(conversation.id, conversation);
+  }
+
+  /** Stores a copy made elsewhere (another process), replacing the one with its id. */
+  put(conversation: Conversation): void {
+    const existing = this.byId.get(conversation.id);
+    if (existing && (existing.keyId !== conversation.keyId || existing.bot !== conversation.bot)) return;
+    this.sweep();
+    this.touch(conversation);
   }
 
   get size(): number {

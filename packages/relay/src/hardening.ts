@@ -15,7 +15,8 @@ import { Limiters, SessionGuard, effectiveLimits, validateLimits } from './limit
 import type { Logger } from './logger.js';
 import { RelayMetrics } from './metrics.js';
 import type { SessionSocket } from './session.js';
-import { UsageTracker } from './usage.js';
+import type { SharedState } from './shared-state.js';
+import type { UsageStore } from './usage.js';
 
 export interface HardeningOptions {
   /** Enables the admin API under `/admin` (≥ 16 characters). Default: `VOICEBOT_ADMIN_TOKEN`; unset = no admin API (404). */
@@ -51,7 +52,7 @@ export interface HttpRefusal {
 }
 
 export class Hardening {
-  readonly usage: UsageTracker;
+  readonly usage: UsageStore;
   readonly metrics: RelayMetrics;
   readonly registry = new SessionRegistry();
   readonly limiters: Limiters;
@@ -68,9 +69,10 @@ export class Hardening {
       keys: KeyStore;
       bots: readonly BotConfig[];
       logger: Logger;
+      state: SharedState;
     },
   ) {
-    const { options, limits, keys, logger } = deps;
+    const { options, limits, keys, logger, state } = deps;
     validateLimits(limits);
     const env = process.env;
     this.adminToken = options.adminToken ?? (env.VOICEBOT_ADMIN_TOKEN || undefined);
@@ -80,12 +82,16 @@ export class Hardening {
     }
     this.metricsMode = options.metrics ?? (env.VOICEBOT_METRICS === 'public' ? 'public' : env.VOICEBOT_METRICS === 'off' ? false : true);
     this.trustProxy = options.trustProxy ?? env.VOICEBOT_TRUST_PROXY === '1';
-    const file = options.usageFile ?? (env.VOICEBOT_USAGE_FILE || undefined);
-    this.usage = new UsageTracker(file ? { file } : {});
+    this.usage = state.usage;
     this.ready = this.usage.load();
     this.metrics = new RelayMetrics(() => this.registry.size);
-    this.limiters = new Limiters(this.usage, (keyId) => this.registry.countFor(keyId));
+    state.registerMetrics?.(this.metrics.registry);
+    this.limiters = new Limiters(this.usage, state);
     this.registry.watchRevocations(keys, logger, options.revocationCheckMs ?? 2_000);
+    state.onRevoked((keyId) => {
+      const closed = this.registry.closeKey(keyId);
+      if (closed > 0) logger.info({ key_id: keyId, sessions: closed }, 'key revoked in another process: open sessions closed');
+    });
   }
 
   get draining(): boolean {
@@ -117,13 +123,14 @@ export class Hardening {
           c.header('WWW-Authenticate', 'Bearer realm="voicebot-metrics"');
           return c.json({ error: { code: 'unauthorized', message: 'a valid metrics token is required' } }, 401);
         }
-        return c.body(await this.metrics.registry.metrics(), 200, { 'Content-Type': this.metrics.registry.contentType, 'Cache-Control': 'no-store' });
+        const text = this.deps.state.clusterMetrics ? await this.deps.state.clusterMetrics() : await this.metrics.registry.metrics();
+        return c.body(text, 200, { 'Content-Type': this.metrics.registry.contentType, 'Cache-Control': 'no-store' });
       });
     }
     if (this.adminToken !== undefined) {
       app.route(
         '/admin',
-        createAdminApp({ token: this.adminToken, keys, usage: this.usage, registry: this.registry, bots, limits, log: logger }),
+        createAdminApp({ token: this.adminToken, keys, usage: this.usage, registry: this.registry, state: this.deps.state, bots, limits, log: logger }),
       );
     }
   }
@@ -159,17 +166,21 @@ export class Hardening {
     return undefined;
   }
 
-  /** The upgrade, before its token is consumed: shutdown, concurrency, quotas. */
-  admitUpgrade(key: ClientKeyRecord, limits: LimitsConfig): HttpRefusal | undefined {
+  /**
+   * The upgrade, before its token is consumed: shutdown, quotas, concurrency. When admitted it
+   * holds a concurrency slot until the socket opens; {@link cancelUpgrade} gives it back.
+   */
+  async admitUpgrade(key: ClientKeyRecord, limits: LimitsConfig): Promise<HttpRefusal | undefined> {
     if (this.draining) return SHUTTING_DOWN;
-    const refusal = this.limiters.admitUpgrade(key.id, limits);
+    await this.ready;
+    const refusal = await this.limiters.admitUpgrade(key.id, limits);
     if (refusal) this.usage.error(key.id, refusal.code);
     return refusal;
   }
 
-  /** The upgrade's token was consumed: hold a concurrency slot until the socket opens. */
-  reserve(key: ClientKeyRecord, limits: LimitsConfig): void {
-    this.limiters.reserve(key.id, limits);
+  /** An admitted upgrade was refused after all (its token had been used). */
+  cancelUpgrade(key: ClientKeyRecord): void {
+    this.limiters.cancel(key.id);
   }
 
   refuse(c: Context, refusal: HttpRefusal): Response {
@@ -216,7 +227,10 @@ export class Hardening {
 
   closed(id: string, guard: SessionGuard | undefined): void {
     guard?.dispose();
+    const entry = this.registry.get(id);
+    if (!entry) return;
     this.registry.delete(id);
+    this.limiters.closed(entry.keyId);
   }
 
   /** Refuse new sessions, let turns in flight finish (≤ graceMs), close sockets with 1001. */
@@ -228,6 +242,6 @@ export class Hardening {
   async close(): Promise<void> {
     this.registry.draining = true;
     this.registry.stopWatching();
-    await this.usage.close();
+    await this.deps.state.close();
   }
 }

@@ -17,7 +17,11 @@ export {
 export { CLIENT_KEY_PREFIX, KeyStore, type ClientKeyRecord, type KeyPatch, type NewKey } from './keys.js';
 export type { HardeningOptions, ShutdownOptions } from './hardening.js';
 export { KEY_LIMIT_FIELDS, effectiveLimits, parseKeyLimits, type KeyLimits } from './limits.js';
-export { UsageTracker, type DayUsage } from './usage.js';
+export { UsageTracker, type DayUsage, type UsageStore } from './usage.js';
+export { localState, type SharedState, type ConcurrencySlots } from './shared-state.js';
+export { MemoryConversationStore, type ConversationStore, type Conversation } from './conversations.js';
+export { clusterWorkerState, type ClusterWorkerOptions, type ClusterWorkerState } from './cluster/worker.js';
+export { PrimaryState, defaultWorkerCount, isRelayClusterWorker, startClusterPrimary, type ClusterPrimary, type ClusterPrimaryOptions } from './cluster/primary.js';
 export { isOriginAllowed, parseOriginPattern } from './origins.js';
 export { SessionTokens, TokenError, type SessionClaims } from './tokens.js';
 export { SentenceChunker, stripMarkdown } from './chunker.js';

@@ -44,3 +44,24 @@ test('revocation written by one store (the CLI) is seen by another (a running re
   assert.notEqual((await relayView.findBySecret(secret))?.revoked_at, null);
   assert.equal((await relayView.list()).length, 1);
 });
+
+test('stores sharing one file (cluster workers, the CLI) never undo each other’s changes', async () => {
+  const a = await store();
+  const b = new KeyStore(a.file);
+  const first = await a.create({ origins: ['https://a.example'] });
+  // Interleaved: b creates keys while a revokes and relabels, all at once.
+  const results = await Promise.all([
+    ...Array.from({ length: 8 }, (_, i) => b.create({ origins: ['https://b.example'], label: `b${i}` })),
+    a.revoke(first.record.id),
+    a.update(first.record.id, { label: 'renamed' }),
+  ]);
+  const created = results.slice(0, 8) as { record: { id: string } }[];
+  const fresh = new KeyStore(a.file);
+  const all = await fresh.list();
+  assert.equal(all.length, 9);
+  for (const { record } of created) assert.ok(all.some((k) => k.id === record.id));
+  const revoked = all.find((k) => k.id === first.record.id);
+  assert.ok(revoked?.revoked_at, 'the revocation survived the concurrent writes');
+  assert.equal(revoked?.label, 'renamed');
+  assert.ok((await b.get(first.record.id))?.revoked_at, 'the other store sees it too');
+});

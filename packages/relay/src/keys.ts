@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { KeyLimits } from './limits.js';
 import { parseOriginPattern } from './origins.js';
@@ -53,14 +53,46 @@ function publicView(record: ClientKeyRecord): ClientKeyRecord {
   return { ...record, origins: [...record.origins], bots: [...record.bots], ...(record.limits ? { limits: { ...record.limits } } : {}) };
 }
 
+/** A lock file older than this was left by a process that died while holding it. */
+const STALE_LOCK_MS = 10_000;
+
 /**
- * Client keys in one JSON file, written atomically (temp file + rename). The file is re-read when
- * it changes on disk, so `voicebot-relay keys revoke` takes effect in a running relay.
+ * Runs `fn` while holding `lockFile` (created exclusively), so processes sharing a file (the
+ * workers of a cluster, the CLI, the relay) change it one at a time.
+ */
+async function withFileLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(dirname(lockFile), { recursive: true, mode: 0o700 });
+  const deadline = Date.now() + STALE_LOCK_MS + 5_000;
+  for (;;) {
+    try {
+      const handle = await open(lockFile, 'wx', 0o600);
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const age = await stat(lockFile).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (age > STALE_LOCK_MS) await unlink(lockFile).catch(() => undefined);
+      else if (Date.now() > deadline) throw new Error(`${lockFile} is held by another process`);
+      else await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await unlink(lockFile).catch(() => undefined);
+  }
+}
+
+/**
+ * Client keys in one JSON file, written atomically (temp file + rename) under a lock file, so
+ * several processes can share it. The file is re-read when it changes on disk, so
+ * `voicebot-relay keys revoke` (or another worker of a cluster) takes effect in a running relay.
  */
 export class KeyStore {
   private records: ClientKeyRecord[] = [];
   private byHash = new Map<string, ClientKeyRecord>();
-  private loadedMtimeMs = -1;
+  /** inode, mtime and size of the file last read: every atomic write makes a new inode. */
+  private loadedVersion = '';
 
   constructor(readonly file: string) {}
 
@@ -69,18 +101,28 @@ export class KeyStore {
   }
 
   private async refresh(): Promise<void> {
-    let mtimeMs: number;
+    let version: string;
     try {
-      mtimeMs = (await stat(this.file)).mtimeMs;
+      const info = await stat(this.file);
+      version = `${info.ino}:${info.mtimeMs}:${info.size}`;
     } catch {
       this.setRecords([]);
-      this.loadedMtimeMs = -1;
+      this.loadedVersion = '';
       return;
     }
-    if (mtimeMs === this.loadedMtimeMs) return;
+    if (version === this.loadedVersion) return;
     const parsed = JSON.parse(await readFile(this.file, 'utf8')) as Partial<KeyFile>;
     this.setRecords(Array.isArray(parsed.keys) ? parsed.keys : []);
-    this.loadedMtimeMs = mtimeMs;
+    this.loadedVersion = version;
+  }
+
+  /** Read, change and write the file with no other process in between. */
+  private change<T>(fn: () => T | Promise<T>): Promise<T> {
+    return withFileLock(`${this.file}.lock`, async () => {
+      this.loadedVersion = '';
+      await this.refresh();
+      return fn();
+    });
   }
 
   private setRecords(records: ClientKeyRecord[]): void {
@@ -94,14 +136,14 @@ export class KeyStore {
     const body: KeyFile = { version: 1, keys: this.records };
     await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
     await rename(tmp, this.file);
-    this.loadedMtimeMs = (await stat(this.file)).mtimeMs;
+    const info = await stat(this.file);
+    this.loadedVersion = `${info.ino}:${info.mtimeMs}:${info.size}`;
   }
 
   /** Creates a key. The secret is returned once and cannot be recovered later. */
   async create(input: NewKey): Promise<{ record: ClientKeyRecord; secret: string }> {
     if (input.origins.length === 0) throw new Error('a client key needs at least one allowed origin');
     for (const origin of input.origins) parseOriginPattern(origin);
-    await this.refresh();
     const secret = CLIENT_KEY_PREFIX + randomBytes(24).toString('base64url');
     const record: ClientKeyRecord = {
       id: `key_${randomBytes(8).toString('hex')}`,
@@ -114,8 +156,10 @@ export class KeyStore {
       created_at: new Date().toISOString(),
       revoked_at: null,
     };
-    this.setRecords([...this.records, record]);
-    await this.persist();
+    await this.change(async () => {
+      this.setRecords([...this.records, record]);
+      await this.persist();
+    });
     return { record: publicView(record), secret };
   }
 
@@ -136,30 +180,32 @@ export class KeyStore {
       if (patch.origins.length === 0) throw new Error('a client key needs at least one allowed origin');
       for (const origin of patch.origins) parseOriginPattern(origin);
     }
-    await this.refresh();
-    const found = this.records.find((r) => r.id === id);
-    if (!found) return undefined;
-    if (patch.origins) found.origins = [...patch.origins];
-    if (patch.bots) found.bots = [...patch.bots];
-    if (patch.label !== undefined) found.label = patch.label;
-    if (patch.limits) {
-      if (Object.keys(patch.limits).length > 0) found.limits = { ...patch.limits };
-      else delete found.limits;
-    }
-    await this.persist();
-    return publicView(found);
+    return this.change(async () => {
+      const found = this.records.find((r) => r.id === id);
+      if (!found) return undefined;
+      if (patch.origins) found.origins = [...patch.origins];
+      if (patch.bots) found.bots = [...patch.bots];
+      if (patch.label !== undefined) found.label = patch.label;
+      if (patch.limits) {
+        if (Object.keys(patch.limits).length > 0) found.limits = { ...patch.limits };
+        else delete found.limits;
+      }
+      await this.persist();
+      return publicView(found);
+    });
   }
 
   /** Returns false when no key has that id. Revoking twice is harmless. */
   async revoke(id: string): Promise<boolean> {
-    await this.refresh();
-    const found = this.records.find((r) => r.id === id);
-    if (!found) return false;
-    if (!found.revoked_at) {
-      found.revoked_at = new Date().toISOString();
-      await this.persist();
-    }
-    return true;
+    return this.change(async () => {
+      const found = this.records.find((r) => r.id === id);
+      if (!found) return false;
+      if (!found.revoked_at) {
+        found.revoked_at = new Date().toISOString();
+        await this.persist();
+      }
+      return true;
+    });
   }
 
   /** Looks a presented secret up by its hash (a non-matching secret learns nothing about others). */

@@ -37,6 +37,10 @@ export class SessionRegistry {
     else this.countByKey.delete(entry.keyId);
   }
 
+  get(id: string): OpenSession | undefined {
+    return this.byId.get(id);
+  }
+
   get size(): number {
     return this.byId.size;
   }

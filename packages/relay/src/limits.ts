@@ -8,16 +8,17 @@
  *   messages per second, idle timeout, maximum session length, and the quotas as the session uses them.
  *
  * Every value comes from `LimitsConfig` (global) merged with the key's own `limits`; 0 = no limit.
- * Rates use `rate-limiter-flexible`'s in-memory store (one process; see docs for several relays).
+ * Rates use `rate-limiter-flexible`: its memory store in one process, its cluster store in a cluster.
  */
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { CLOSE_CODES, INPUT_SAMPLE_RATE, type ErrorCode, type ServerMessage } from '@voice-bot/sdk/protocol';
 import { ConfigError, type LimitsConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { RelayMetrics } from './metrics.js';
 import type { SessionHooks } from './session.js';
 import type { TurnInput } from './turn.js';
-import type { UsageTracker } from './usage.js';
+import type { SharedState } from './shared-state.js';
+import type { UsageStore } from './usage.js';
 
 /** Limits a key may override (everything but the relay-wide conversation store sizes). */
 export const KEY_LIMIT_FIELDS = [
@@ -108,32 +109,26 @@ function secondsToUtcMidnight(now = Date.now()): number {
   return Math.max(1, Math.ceil((midnight.getTime() - now) / 1000));
 }
 
-/** How long an issued-but-unused upgrade holds a concurrency slot. */
-const RESERVATION_MS = 10_000;
-
 /**
- * Admission control shared by every session of one relay: rate limiters (one
- * `RateLimiterMemory` per distinct budget, so a key's own numbers get their own counters),
- * concurrency slots and quota checks.
+ * Admission control shared by every session of one relay: rate limiters (one per distinct budget,
+ * so a key's own numbers get their own counters), concurrency slots and quota checks. The counters
+ * live in the {@link SharedState}: this process's memory, or a cluster's primary process.
  */
 export class Limiters {
-  private readonly pool = new Map<string, RateLimiterMemory>();
-  /** Upgrades that passed the checks but whose socket is not open yet: key id → expiry times. */
-  private readonly reservations = new Map<string, number[]>();
+  private readonly pool = new Map<string, RateLimiterAbstract>();
 
   constructor(
-    private readonly usage: UsageTracker,
-    /** Open sockets of a key. */
-    private readonly openSockets: (keyId: string) => number,
+    private readonly usage: UsageStore,
+    private readonly state: Pick<SharedState, 'rateLimiter' | 'slots'>,
   ) {}
 
   /** The limiter for a budget of `points` per `durationSec` (created on first use). */
-  limiter(name: string, points: number, durationSec: number): RateLimiterMemory {
-    const id = `${name}:${points}:${durationSec}`;
-    let limiter = this.pool.get(id);
+  limiter(name: string, points: number, durationSec: number): RateLimiterAbstract {
+    const keyPrefix = `${name}:${points}:${durationSec}`;
+    let limiter = this.pool.get(keyPrefix);
     if (!limiter) {
-      limiter = new RateLimiterMemory({ keyPrefix: id, points, duration: durationSec });
-      this.pool.set(id, limiter);
+      limiter = this.state.rateLimiter({ keyPrefix, points, durationSec });
+      this.pool.set(keyPrefix, limiter);
     }
     return limiter;
   }
@@ -150,21 +145,8 @@ export class Limiters {
     }
   }
 
-  private reserved(keyId: string): number {
-    const now = Date.now();
-    const live = (this.reservations.get(keyId) ?? []).filter((expiry) => expiry > now);
-    if (live.length > 0) this.reservations.set(keyId, live);
-    else this.reservations.delete(keyId);
-    return live.length;
-  }
-
-  /** Concurrency and quotas: what both session creation and the upgrade check. */
-  private capacity(keyId: string, limits: LimitsConfig): Refusal | undefined {
-    const max = limits.maxConcurrentSessionsPerKey;
-    if (max > 0 && this.openSockets(keyId) + this.reserved(keyId) >= max) {
-      return { status: 429, code: 'too_many_sessions', message: `this key already has ${max} open session${max === 1 ? '' : 's'}; try again later`, retryAfter: 5 };
-    }
-    return this.quota(keyId, limits);
+  private tooMany(max: number): Refusal {
+    return { status: 429, code: 'too_many_sessions', message: `this key already has ${max} open session${max === 1 ? '' : 's'}; try again later`, retryAfter: 5 };
   }
 
   /** A daily quota that is used up (used ≥ limit). */
@@ -190,28 +172,36 @@ export class Limiters {
     if (keyWait !== undefined) {
       return { status: 429, code: 'rate_limited', message: 'too many sessions for this key; slow down', retryAfter: Math.max(1, Math.ceil(keyWait / 1000)) };
     }
-    return this.capacity(keyId, limits);
+    const max = limits.maxConcurrentSessionsPerKey;
+    if (max > 0) {
+      const { open, reserved } = await this.state.slots.count(keyId);
+      if (open + reserved >= max) return this.tooMany(max);
+    }
+    return this.quota(keyId, limits);
   }
 
-  /** The upgrade: concurrency and quotas again (before the token is consumed). */
-  admitUpgrade(keyId: string, limits: LimitsConfig): Refusal | undefined {
-    return this.capacity(keyId, limits);
+  /**
+   * The upgrade, before its token is consumed: quotas, then a concurrency slot, held from here on
+   * (until the socket closes, {@link cancel}, or 10 s pass without the socket opening).
+   */
+  async admitUpgrade(keyId: string, limits: LimitsConfig): Promise<Refusal | undefined> {
+    const quota = this.quota(keyId, limits);
+    if (quota) return quota;
+    const max = limits.maxConcurrentSessionsPerKey;
+    return (await this.state.slots.tryReserve(keyId, max)) ? undefined : this.tooMany(max);
   }
 
-  /** The upgrade was accepted: the socket holds a concurrency slot until it opens (or 10 s pass). */
-  reserve(keyId: string, limits: LimitsConfig): void {
-    if (limits.maxConcurrentSessionsPerKey <= 0) return;
-    const list = this.reservations.get(keyId) ?? [];
-    list.push(Date.now() + RESERVATION_MS);
-    this.reservations.set(keyId, list);
+  /** The upgrade that {@link admitUpgrade} admitted was refused after all. */
+  cancel(keyId: string): void {
+    this.state.slots.cancel(keyId);
   }
 
-  /** The upgraded socket is open (and now counted by `openSockets`): release its reservation. */
   opened(keyId: string): void {
-    const list = this.reservations.get(keyId);
-    if (!list) return;
-    list.shift();
-    if (list.length === 0) this.reservations.delete(keyId);
+    this.state.slots.opened(keyId);
+  }
+
+  closed(keyId: string): void {
+    this.state.slots.closed(keyId);
   }
 }
 
@@ -225,7 +215,7 @@ export interface SessionGuardDeps {
   sessionId: string;
   keyId: string;
   limits: LimitsConfig;
-  usage: UsageTracker;
+  usage: UsageStore;
   metrics: RelayMetrics;
   log: Logger;
   /** True once the relay is shutting down: no new turns. */

@@ -13,7 +13,7 @@ import {
   type StartMessage,
 } from '@voice-bot/sdk/protocol';
 import type { BotConfig, LimitsConfig, ProvidersConfig } from './config.js';
-import type { Conversation, ConversationStore } from './conversations.js';
+import type { Conversation, ConversationStore, OpenedConversation } from './conversations.js';
 import type { Logger } from './logger.js';
 import type { ProviderClients } from './providers.js';
 import { MetadataError, templateData, validatePageMetadata } from './metadata.js';
@@ -55,6 +55,8 @@ export interface SessionDeps {
 }
 
 const BYTES_PER_INPUT_MS = (INPUT_SAMPLE_RATE * 2) / 1000;
+/** Frames kept while `start` waits for its conversation; more are dropped. */
+const MAX_HELD_FRAMES = 256;
 /** `ready.history` carries at most this many recent messages. */
 const MAX_HISTORY_IN_READY = 50;
 
@@ -78,6 +80,8 @@ export class TalkSession {
   private turnChain: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly startTimer: NodeJS.Timeout;
+  /** Frames that arrived while the conversation was being fetched (from a cluster's primary). */
+  private waiting: (() => void)[] | undefined;
 
   constructor(private readonly deps: SessionDeps) {
     this.startTimer = setTimeout(() => this.close(CLOSE_CODES.startTimeout, 'no start message'), deps.limits.startTimeoutMs);
@@ -127,6 +131,10 @@ export class TalkSession {
 
   onText(raw: string): void {
     if (this.closed) return;
+    if (this.waiting) {
+      this.hold(() => this.onText(raw));
+      return;
+    }
     if (Buffer.byteLength(raw) > this.deps.limits.maxJsonBytes) {
       this.sendError('message_too_large', `control messages are limited to ${this.deps.limits.maxJsonBytes} bytes`);
       return;
@@ -144,6 +152,10 @@ export class TalkSession {
 
   onBinary(data: Uint8Array): void {
     if (this.closed) return;
+    if (this.waiting) {
+      this.hold(() => this.onBinary(data));
+      return;
+    }
     if (!this.started) {
       this.sendError('not_started', 'send start before audio');
       return;
@@ -166,6 +178,16 @@ export class TalkSession {
     if (this.deps.hooks && !this.deps.hooks.audioIn(data.byteLength)) return;
     this.utterance.push(data);
     this.utteranceBytes += data.byteLength;
+  }
+
+  /** Keeps a frame until `start` has its conversation; the rate limits bound how many arrive meanwhile. */
+  private hold(frame: () => void): void {
+    const waiting = this.waiting as (() => void)[];
+    if (waiting.length >= MAX_HELD_FRAMES) {
+      this.sendError('rate_limited', 'too many messages before ready; some were dropped');
+      return;
+    }
+    waiting.push(frame);
   }
 
   private resetUtterance(keepOverflow = false): void {
@@ -231,10 +253,42 @@ export class TalkSession {
     }
     clearTimeout(this.startTimer);
     this.started = message;
-    const { conversation, resumed } = this.deps.conversations.open(message.conversation_id, this.deps.keyId, this.deps.bot.id);
-    if (pageMetadata) conversation.pageMetadata = pageMetadata;
+    const opened = this.deps.conversations.open(message.conversation_id, this.deps.keyId, this.deps.bot.id);
+    if (!(opened instanceof Promise)) {
+      this.sendReady(opened, pageMetadata);
+      return;
+    }
+    this.waiting = [];
+    opened.then(
+      (result) => {
+        const held = this.waiting ?? [];
+        this.waiting = undefined;
+        if (this.closed) return;
+        // Off the socket's own call stack: a throw here must not become an unhandled rejection.
+        for (const step of [() => this.sendReady(result, pageMetadata), ...held]) {
+          try {
+            step();
+          } catch (error) {
+            this.deps.log.error({ err: String(error) }, 'frame handling failed');
+          }
+        }
+      },
+      (error: unknown) => {
+        this.waiting = undefined;
+        this.deps.log.error({ err: String(error) }, 'conversation store failed');
+        this.reject('internal', 'the conversation could not be opened; please reconnect', { code: CLOSE_CODES.internalError, reason: 'conversation store failed' });
+      },
+    );
+  }
+
+  private sendReady({ conversation, resumed }: OpenedConversation, pageMetadata: StartMessage['metadata']): void {
+    if (pageMetadata) {
+      conversation.pageMetadata = pageMetadata;
+      this.deps.conversations.touch(conversation);
+    }
     this.conversation = conversation;
-    this.deps.log.info({ conversation: conversation.id, resumed, input: message.input, output: message.output }, 'session started');
+    const { input, output } = this.started as StartMessage;
+    this.deps.log.info({ conversation: conversation.id, resumed, input, output }, 'session started');
     this.send({
       type: 'ready',
       session_id: this.deps.id,
@@ -279,6 +333,8 @@ export class TalkSession {
     }
     this.deps.log.info({ turn: turnId, played_ms: Math.round(playedMs) }, 'interrupted');
     target.interrupt(playedMs);
+    // A turn that has already ended trims its stored reply now: keep the store (a cluster's primary) up to date.
+    if (this.conversation) this.deps.conversations.touch(this.conversation);
   }
 
   private beginTurn(input: TurnInput): void {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { ReplaySet } from './shared-state.js';
 
 export const TOKEN_ISSUER = 'voicebot-relay';
 export const TOKEN_AUDIENCE = 'voicebot-talk';
@@ -24,18 +25,28 @@ export class TokenError extends Error {
   }
 }
 
+/** Marks a token id used until `expiresAt` (Unix seconds): false when it was used before. */
+export type TokenClaimer = (jti: string, expiresAt: number) => Promise<boolean>;
+
 /**
  * Short-lived HS256 session tokens that bind a WebSocket upgrade to one key, origin and bot.
- * Each token opens at most one socket: its `jti` is remembered until it expires.
+ * Each token opens at most one socket: its `jti` is remembered until it expires (in this process,
+ * or by `claim`, which a cluster's workers share).
  */
 export class SessionTokens {
   private readonly key: Uint8Array;
-  private readonly usedJti = new Map<string, number>();
+  private readonly claim: TokenClaimer;
 
   constructor(
     secret: string | Uint8Array,
     readonly ttlSeconds = 600,
+    claim?: TokenClaimer,
   ) {
+    if (claim) this.claim = claim;
+    else {
+      const used = new ReplaySet();
+      this.claim = async (jti, expiresAt) => used.claim(jti, expiresAt);
+    }
     this.key = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret;
     if (this.key.byteLength < 32) throw new Error('the session token secret must be at least 32 bytes');
   }
@@ -75,12 +86,7 @@ export class SessionTokens {
   }
 
   /** Marks a token used. Throws `token_reused` when it was used before. */
-  consume(claims: SessionClaims): void {
-    const now = Date.now() / 1000;
-    if (this.usedJti.size > 1024) {
-      for (const [jti, exp] of this.usedJti) if (exp < now) this.usedJti.delete(jti);
-    }
-    if (this.usedJti.has(claims.jti)) throw new TokenError('token_reused', 'session token was already used; request a new one');
-    this.usedJti.set(claims.jti, claims.expiresAt);
+  async consume(claims: SessionClaims): Promise<void> {
+    if (!(await this.claim(claims.jti, claims.expiresAt))) throw new TokenError('token_reused', 'session token was already used; request a new one');
   }
 }

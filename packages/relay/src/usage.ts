@@ -43,12 +43,34 @@ function emptyDay(date: string): DayUsage {
   return { date, sessions: 0, sockets: 0, turns: 0, audio_in_ms: 0, audio_out_ms: 0, prompt_tokens: 0, completion_tokens: 0, errors: {} };
 }
 
+export type UsageChange = Partial<Pick<DayUsage, 'sessions' | 'sockets' | 'turns' | 'audio_out_ms' | 'prompt_tokens' | 'completion_tokens'>>;
+
+/** Usage of every key on one or more days: date → key id → usage. */
+export type UsageDays = Record<string, Record<string, DayUsage>>;
+
+/** Today's figures the quotas are checked against, per key. */
+export type QuotaTotals = Record<string, { audioBytes: number; tokens: number }>;
+
+/** What quotas, limits and the admin API need from the usage counters. */
+export interface UsageStore {
+  load(): Promise<void>;
+  /** Today's visitor audio for a key, in bytes of 16 kHz PCM16. */
+  audioBytesToday(keyId: string): number;
+  tokensToday(keyId: string): number;
+  addAudioIn(keyId: string, bytes: number): void;
+  add(keyId: string, change: UsageChange): void;
+  error(keyId: string, code: string): void;
+  /** The last `days` days (today first) for a key; days without usage are included as zeros. */
+  history(keyId: string, days?: number): DayUsage[] | Promise<DayUsage[]>;
+  close(): Promise<void>;
+}
+
 /**
  * In-memory usage counters per key per UTC day — what quotas are checked against and what
  * `GET /admin/keys/:id/usage` reports. Optionally persisted to a JSON file (written at most every
  * `flushMs`, and on `close`), so daily quotas survive a restart. Days older than `retainDays` are dropped.
  */
-export class UsageTracker {
+export class UsageTracker implements UsageStore {
   /** date → key id → usage */
   private readonly days = new Map<string, Map<string, DayUsage>>();
   /** Audio is counted in bytes so quotas trip exactly; exposed in ms. Keyed by the day's record. */
@@ -121,7 +143,7 @@ export class UsageTracker {
     this.changed();
   }
 
-  add(keyId: string, change: Partial<Pick<DayUsage, 'sessions' | 'sockets' | 'turns' | 'audio_out_ms' | 'prompt_tokens' | 'completion_tokens'>>): void {
+  add(keyId: string, change: UsageChange): void {
     const day = this.today(keyId);
     for (const [field, value] of Object.entries(change) as [keyof typeof change, number][]) day[field] += value;
     this.changed();
@@ -131,6 +153,51 @@ export class UsageTracker {
     const day = this.today(keyId);
     day.errors[code] = (day.errors[code] ?? 0) + 1;
     this.changed();
+  }
+
+  /** Every counter (a copy): what a cluster worker hands its primary. */
+  export(): UsageDays {
+    const out: UsageDays = {};
+    for (const [date, byKey] of this.days) {
+      out[date] = {};
+      for (const [keyId, day] of byKey) out[date][keyId] = { ...day, errors: { ...day.errors } };
+    }
+    return out;
+  }
+
+  /** Adds counters counted elsewhere (a cluster worker's) to these. */
+  merge(days: UsageDays): void {
+    for (const [date, byKey] of Object.entries(days)) {
+      let map = this.days.get(date);
+      if (!map) {
+        map = new Map();
+        this.days.set(date, map);
+      }
+      for (const [keyId, change] of Object.entries(byKey)) {
+        let day = map.get(keyId);
+        if (!day) {
+          day = emptyDay(date);
+          map.set(keyId, day);
+        }
+        for (const field of ['sessions', 'sockets', 'turns', 'audio_out_ms', 'prompt_tokens', 'completion_tokens'] as const) day[field] += change[field] ?? 0;
+        for (const [code, count] of Object.entries(change.errors ?? {})) day.errors[code] = (day.errors[code] ?? 0) + count;
+        // audio_in_ms is bytes / 32 of whole 16-bit samples: × 32 gives the bytes back exactly.
+        const bytes = (this.audioBytes.get(day) ?? 0) + Math.round((change.audio_in_ms ?? 0) * 32);
+        this.audioBytes.set(day, bytes);
+        day.audio_in_ms = bytes / 32;
+      }
+    }
+    this.prune();
+    this.changed();
+  }
+
+  /** Today's audio bytes and tokens of every key that has used any. */
+  quotaTotals(): QuotaTotals {
+    const out: QuotaTotals = {};
+    for (const [keyId, day] of this.days.get(utcDay(this.now())) ?? []) {
+      out[keyId] = { audioBytes: this.audioBytes.get(day) ?? 0, tokens: day.prompt_tokens + day.completion_tokens };
+    }
+    return out;
   }
 
   /** The last `days` days (today first) for a key; days without usage are included as zeros. */
