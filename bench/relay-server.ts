@@ -44,7 +44,8 @@ async function makeKeys(dataDir: string): Promise<string[]> {
 }
 
 async function runRelay(): Promise<void> {
-  const worker = relayModule.isRelayClusterWorker();
+  // Builds saved before cluster mode (relay-ab --before=…) have no workers.
+  const worker = (relayModule as Partial<typeof relayModule>).isRelayClusterWorker?.() ?? false;
   const dataDir = worker ? (process.env.BENCH_DATA_DIR as string) : await mkdtemp(join(tmpdir(), 'voicebot-bench-'));
   const keys = KeyStore.inDataDir(dataDir);
   const secrets = worker ? [] : await makeKeys(dataDir);
