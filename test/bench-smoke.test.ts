@@ -58,7 +58,9 @@ test('npm run bench -- --quick produces numbers, tables and the report file', { 
     assert.ok(finite(cut.onsetToSilentMs) && cut.onsetToSilentMs > 0, `onset → silent ${cut.onsetToSilentMs}`);
     assert.ok(finite(cut.windowMs) && cut.windowMs > 150 && cut.windowMs < 600, `the minimum-interruption window is in the figure: ${cut.windowMs}`);
     assert.ok(cut.onsetToSilentMs >= cut.windowMs, 'onset → silent includes the window');
-    assert.ok(finite(cut.decisionToSilentMs) && cut.decisionToSilentMs >= 0 && finite(cut.decisionToReplyMs), 'decision → silent');
+    // Typically 0.2–1 ms, stamped on the audio thread against a main-thread time: the two clocks
+    // can disagree by a fraction of a millisecond, so a tiny negative value is jitter, not an error.
+    assert.ok(finite(cut.decisionToSilentMs) && cut.decisionToSilentMs > -5 && finite(cut.decisionToReplyMs), `decision → silent ${cut.decisionToSilentMs}`);
     assert.ok(barge.relay.interrupts.length >= 1, 'the relay logged the interrupt');
     const aborts = barge.relay.interrupts[0].aborts as { kind: string; ms: number }[];
     assert.ok(aborts.some((a) => a.kind === 'speech') && aborts.some((a) => a.kind === 'chat'), `the LLM stream and TTS were in flight and aborted: ${JSON.stringify(aborts)}`);

@@ -107,7 +107,7 @@ export async function createSession(
 /** Opens `/v1/talk` with a token; resolves with the HTTP status when the upgrade is refused. */
 export function connectTalk(wsUrl: string, token: string | undefined, origin: string | undefined): Promise<TalkClient | { refused: number }> {
   const protocols = token ? [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${token}`] : [SUBPROTOCOL];
-  const ws = new WebSocket(wsUrl, protocols, origin ? { origin } : {});
+  const ws = new WebSocket(wsUrl, protocols, { handshakeTimeout: 10_000, ...(origin ? { origin } : {}) });
   return new Promise((resolvePromise, reject) => {
     ws.once('open', () => resolvePromise(new TalkClient(ws)));
     ws.once('unexpected-response', (_req, res) => {

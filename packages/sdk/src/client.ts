@@ -51,6 +51,8 @@ export interface VoiceBotOptions {
   /** Keep the conversation across page loads in IndexedDB (default true). */
   persistence?: boolean | ConversationPersistence;
   reconnect?: ReconnectOptions;
+  /** How long the session request and the WebSocket handshake may each take before the attempt fails (default 10 000 ms). */
+  connectTimeoutMs?: number;
   /** Non-secret context for the bot (page URL, a signed-in visitor's first name…). */
   metadata?: Record<string, string | number | boolean>;
   /**
@@ -170,6 +172,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       clientKey: options.clientKey,
       ...(options.bot ? { bot: options.bot } : {}),
       ...(options.reconnect ? { reconnect: options.reconnect } : {}),
+      ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
     });
     this.uplink = new UplinkBatcher((pcm) => this.transport.sendAudio(pcm), options.uplinkFrameMs);
     this.persistence = options.persistence === false ? undefined : options.persistence === true || !options.persistence ? indexedDbPersistence() : options.persistence;

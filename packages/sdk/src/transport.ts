@@ -24,6 +24,8 @@ export interface TransportOptions {
   reconnect?: ReconnectOptions;
   /** Keepalive interval (default 20 s): proxies close idle sockets. */
   pingIntervalMs?: number;
+  /** How long the session request and the WebSocket handshake may each take (default 10 s). */
+  connectTimeoutMs?: number;
   WebSocketImpl?: typeof WebSocket;
   fetchImpl?: typeof fetch;
 }
@@ -83,6 +85,10 @@ export class RelayTransport extends Emitter<TransportEvents> {
     await this.openSocket();
   }
 
+  private get connectTimeoutMs(): number {
+    return this.options.connectTimeoutMs ?? 10_000;
+  }
+
   private async requestToken(): Promise<SessionGrant> {
     const fetchImpl = this.options.fetchImpl ?? fetch;
     const base = this.options.relayUrl.replace(/\/+$/, '');
@@ -92,6 +98,7 @@ export class RelayTransport extends Emitter<TransportEvents> {
         method: 'POST',
         headers: { authorization: `Bearer ${this.options.clientKey}`, 'content-type': 'application/json' },
         body: JSON.stringify(this.options.bot ? { bot: this.options.bot } : {}),
+        signal: AbortSignal.timeout(this.connectTimeoutMs),
       });
     } catch (cause) {
       throw new VoiceBotError('relay_unreachable', 'The voice assistant server could not be reached.', { cause });
@@ -116,13 +123,26 @@ export class RelayTransport extends Emitter<TransportEvents> {
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      // A handshake nobody answers (a stalled proxy, a relay process that just died) would
+      // otherwise wait for as long as the browser does.
+      const timer = setTimeout(() => {
+        settled = true;
+        socket.removeEventListener('open', onOpen);
+        socket.close();
+        reject(new VoiceBotError('relay_unreachable', `The voice assistant server did not answer within ${Math.round(this.connectTimeoutMs / 1000)} s.`));
+      }, this.connectTimeoutMs);
       const onOpen = () => {
+        clearTimeout(timer);
         socket.removeEventListener('error', onError);
         resolve();
       };
+      // Stays registered after a timeout: closing a socket that is still connecting fires `error`.
       const onError = () => {
+        clearTimeout(timer);
         socket.removeEventListener('open', onOpen);
-        reject(new VoiceBotError('relay_unreachable', 'The voice assistant server refused the connection.'));
+        if (!settled) reject(new VoiceBotError('relay_unreachable', 'The voice assistant server refused the connection.'));
+        settled = true;
       };
       socket.addEventListener('open', onOpen, { once: true });
       socket.addEventListener('error', onError, { once: true });
