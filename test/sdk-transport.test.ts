@@ -96,3 +96,9 @@ test('a session request nobody answers fails after connectTimeoutMs', async () =
     await relay.close();
   }
 });
+
+test('a connectTimeoutMs that is not a positive number is refused when the transport is made', () => {
+  for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+    assert.throws(() => new RelayTransport({ ...options('http://127.0.0.1:9'), connectTimeoutMs: bad }), RangeError);
+  }
+});

@@ -53,6 +53,9 @@ function publicView(record: ClientKeyRecord): ClientKeyRecord {
   return { ...record, origins: [...record.origins], bots: [...record.bots], ...(record.limits ? { limits: { ...record.limits } } : {}) };
 }
 
+/** What changes on every write of the file: an atomic rename makes a new inode. */
+const fileVersion = (info: { ino: number; mtimeMs: number; size: number }): string => `${info.ino}:${info.mtimeMs}:${info.size}`;
+
 /** A lock file older than this was left by a process that died while holding it. */
 const STALE_LOCK_MS = 10_000;
 
@@ -104,7 +107,7 @@ export class KeyStore {
     let version: string;
     try {
       const info = await stat(this.file);
-      version = `${info.ino}:${info.mtimeMs}:${info.size}`;
+      version = fileVersion(info);
     } catch {
       this.setRecords([]);
       this.loadedVersion = '';
@@ -137,7 +140,7 @@ export class KeyStore {
     await writeFile(tmp, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
     await rename(tmp, this.file);
     const info = await stat(this.file);
-    this.loadedVersion = `${info.ino}:${info.mtimeMs}:${info.size}`;
+    this.loadedVersion = fileVersion(info);
   }
 
   /** Creates a key. The secret is returned once and cannot be recovered later. */

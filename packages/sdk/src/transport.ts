@@ -73,6 +73,8 @@ export class RelayTransport extends Emitter<TransportEvents> {
 
   constructor(private readonly options: TransportOptions) {
     super();
+    const timeout = options.connectTimeoutMs;
+    if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0)) throw new RangeError(`connectTimeoutMs must be a positive number of ms, got ${timeout}`);
   }
 
   get connected(): boolean {
