@@ -141,6 +141,8 @@ export interface ProcessStats {
   rssMb: number;
   rssMaxMb: number;
   heapUsedMb: number;
+  /** process.memoryUsage() at the sample where RSS peaked (MB): what the peak was made of */
+  atPeak?: { heapTotalMb: number; heapUsedMb: number; externalMb: number; arrayBuffersMb: number };
   /** event-loop delay in the window (monitorEventLoopDelay, ms) */
   eld: { p50: number; p99: number; max: number; mean: number };
   /** garbage collection in the window */
@@ -158,6 +160,7 @@ export class ProcessProbe {
   private cpu = process.cpuUsage();
   private startedAt = performance.now();
   private rssMax = 0;
+  private atPeak: NodeJS.MemoryUsage | undefined;
   private sampler: NodeJS.Timeout | undefined;
   private gcCount = 0;
   private gcMs = 0;
@@ -186,11 +189,19 @@ export class ProcessProbe {
     this.eld.enable();
     this.cpu = process.cpuUsage();
     this.startedAt = performance.now();
-    this.rssMax = process.memoryUsage.rss();
+    this.atPeak = process.memoryUsage();
+    this.rssMax = this.atPeak.rss;
     this.gcCount = this.gcMs = this.majorCount = this.majorMs = 0;
     clearInterval(this.sampler);
-    this.sampler = setInterval(() => (this.rssMax = Math.max(this.rssMax, process.memoryUsage.rss())), 250);
+    this.sampler = setInterval(() => this.sampleMemory(process.memoryUsage.rss()), 250);
     this.sampler.unref();
+  }
+
+  /** Keeps the breakdown of the highest RSS seen (the full `memoryUsage()` only when RSS is a new high: it walks the heap's spaces). */
+  private sampleMemory(rss: number): void {
+    if (rss <= this.rssMax) return;
+    this.atPeak = process.memoryUsage();
+    this.rssMax = Math.max(rss, this.atPeak.rss);
   }
 
   stop(): ProcessStats {
@@ -200,7 +211,9 @@ export class ProcessProbe {
     const wallMs = performance.now() - this.startedAt;
     const cpuMs = (cpu.user + cpu.system) / 1000;
     const mem = process.memoryUsage();
-    this.rssMax = Math.max(this.rssMax, mem.rss);
+    this.sampleMemory(mem.rss);
+    const peak = this.atPeak ?? mem;
+    const mb = (bytes: number) => bytes / 2 ** 20;
     // The histogram records each sampling interval whole (resolution included): keep the excess.
     const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS) : 0);
     return {
@@ -210,6 +223,7 @@ export class ProcessProbe {
       rssMb: mem.rss / 2 ** 20,
       rssMaxMb: this.rssMax / 2 ** 20,
       heapUsedMb: mem.heapUsed / 2 ** 20,
+      atPeak: { heapTotalMb: mb(peak.heapTotal), heapUsedMb: mb(peak.heapUsed), externalMb: mb(peak.external), arrayBuffersMb: mb(peak.arrayBuffers) },
       eld: { p50: ms(this.eld.percentile(50)), p99: ms(this.eld.percentile(99)), max: ms(this.eld.max), mean: ms(this.eld.mean) },
       gc: { count: this.gcCount, ms: this.gcMs, majorCount: this.majorCount, majorMs: this.majorMs },
     };

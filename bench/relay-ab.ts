@@ -75,6 +75,9 @@ interface Row {
   gcMsPerTurn: number;
   eldP99: number;
   rssMaxMb: number;
+  /** at the RSS peak: V8 heap in use, and memory outside it held by ArrayBuffers/Buffers (audio, socket data) */
+  peakHeapUsedMb: number | undefined;
+  peakArrayBuffersMb: number | undefined;
   addedP50: number;
   addedP99: number;
   sttP50: number;
@@ -101,6 +104,8 @@ function row(variant: string, round: number, s: LevelSummary): Row {
     gcMsPerTurn: s.relay.gc.ms / turns,
     eldP99: s.relay.eld.p99,
     rssMaxMb: s.relay.rssMaxMb,
+    peakHeapUsedMb: s.relay.atPeak?.heapUsedMb,
+    peakArrayBuffersMb: s.relay.atPeak?.arrayBuffersMb,
     addedP50: s.added.p50,
     addedP99: s.added.p99,
     sttP50: s.relayMetrics.stt.p50,
@@ -111,7 +116,7 @@ function row(variant: string, round: number, s: LevelSummary): Row {
   };
 }
 
-const COMPARED = ['cpuMsPerTurn', 'cpuMsPerSessionSecond', 'relayCpu', 'gcMsPerTurn', 'eldP99', 'rssMaxMb', 'addedP50', 'addedP99', 'sttP50', 'llmTtftP50', 'ttsTtfbP50', 'otherCpu'] as const;
+const COMPARED = ['cpuMsPerTurn', 'cpuMsPerSessionSecond', 'relayCpu', 'gcMsPerTurn', 'eldP99', 'rssMaxMb', 'peakHeapUsedMb', 'peakArrayBuffersMb', 'addedP50', 'addedP99', 'sttP50', 'llmTtftP50', 'ttsTtfbP50', 'otherCpu'] as const;
 
 async function main(): Promise<void> {
   const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);

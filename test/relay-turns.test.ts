@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { synthesizeTone, type ChatRequest, type FakeUpstreamOptions } from '@voice-bot/relay/testing';
 import { FIXTURES, lastUser, openStartedTalk, readWav, startRelay, type RelayHarness } from './support/relay.js';
 
@@ -225,6 +227,72 @@ describe('voice turns through the real openai SDK and a fake upstream', () => {
       talk.close();
     } finally {
       await slow.close();
+    }
+  });
+
+  test('streamed reply text: the first piece at once, then at most one text_delta per 50 ms; 0 sends every piece', async () => {
+    // 25 pieces at 100 per second: 240 ms of streaming after the first.
+    const pieces = REPLY.match(/\s*\S+/g) ?? [];
+    const upstream = { ...script(), latency: { llmTtftMs: 100, tokensPerSecond: 100 } };
+    const coalesced = await startRelay({ upstream });
+    const everyPiece = await startRelay({ upstream, relay: { textDeltaIntervalMs: 0 } });
+    try {
+      const deltasOf = async (harness: RelayHarness) => {
+        const talk = await openStartedTalk(harness, { input: 'text', output: 'text' });
+        talk.send({ type: 'text', text: 'hours please' });
+        const done = await talk.next('done');
+        talk.close();
+        return { deltas: talk.of('text_delta').filter((d) => d.turn_id === done.turn_id).map((d) => d.delta), done };
+      };
+      const every = await deltasOf(everyPiece);
+      assert.deepEqual(every.deltas, pieces, 'with 0, one text_delta per streamed piece');
+
+      const { deltas, done } = await deltasOf(coalesced);
+      assert.equal(deltas.join(''), REPLY);
+      assert.equal(deltas[0], pieces[0], 'the first piece is not held back');
+      // 240 ms of streaming in 50 ms windows, plus the first piece and a late timer's slack.
+      assert.ok(deltas.length >= 3 && deltas.length <= 8, `${deltas.length} deltas for ${pieces.length} pieces: ${JSON.stringify(deltas)}`);
+      assert.equal(done.text, REPLY);
+    } finally {
+      await coalesced.close();
+      await everyPiece.close();
+    }
+  });
+
+  test('a session keeps none of its utterances’ audio once they are transcribed', async () => {
+    // This process runs the relay: its ArrayBuffer total shows what the sessions hold.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    // V8 frees ArrayBuffer memory after a GC, on a background thread: give it a moment.
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    const sessions = 10;
+    const utterance = new Uint8Array(20 * 32_000); // 20 s of 16 kHz PCM16 per session, 6.4 MB in all
+    const talks = await Promise.all(Array.from({ length: sessions }, () => openStartedTalk(h, { output: 'text' })));
+    await settle();
+    const before = process.memoryUsage().arrayBuffers;
+    await Promise.all(
+      talks.map(async (talk) => {
+        await talk.sendPcm(utterance, 200);
+        talk.send({ type: 'commit' });
+        await talk.next('done');
+      }),
+    );
+    await settle();
+    const held = process.memoryUsage().arrayBuffers - before;
+    for (const talk of talks) talk.close();
+    // Open sessions keep their last turns (a late `interrupt` can still trim them), not the audio.
+    assert.ok(held < (sessions * utterance.byteLength) / 4, `${(held / 2 ** 20).toFixed(1)} MB still held after ${sessions} turns of 0.6 MB audio`);
+  });
+
+  test('textDeltaIntervalMs outside 0–1000 is refused when the relay is made', async () => {
+    const { createRelay, ConfigError } = await import('@voice-bot/relay');
+    for (const bad of [-1, 1001, Number.NaN, '50' as unknown as number]) {
+      assert.throws(() => createRelay({ textDeltaIntervalMs: bad }), (error: Error) => error instanceof ConfigError && /textDeltaIntervalMs/.test(error.message));
     }
   });
 

@@ -10,6 +10,7 @@ import {
   DEFAULT_BOT,
   DEFAULT_LIMITS,
   providersFromEnv,
+  textDeltaInterval,
   validateBots,
   type BotConfig,
   type LimitsConfig,
@@ -48,6 +49,12 @@ export interface RelayOptions extends HardeningOptions {
   limits?: Partial<LimitsConfig>;
   /** Public base URL (e.g. `https://relay.example.com`) used for `ws_url` behind a proxy. */
   publicUrl?: string;
+  /**
+   * Streamed reply text is sent at most once per this many ms after a turn's first piece, so a
+   * model that streams a token at a time costs ~20 messages a second, not one per token. 0 sends
+   * every piece as it arrives. Default 50.
+   */
+  textDeltaIntervalMs?: number;
   /** Code tools (`defineTool`), available to bots that list them in `tools`. */
   tools?: ToolDefinition[];
   /** HTTP integration tools (usually from `voicebot.config.json`). */
@@ -161,6 +168,7 @@ function onFrame(open: { session: TalkSession; guard: SessionGuard }, data: WebS
 }
 
 export function createRelay(options: RelayOptions = {}): Relay {
+  const textDeltaIntervalMs = textDeltaInterval(options.textDeltaIntervalMs);
   const logger = options.logger ?? createLogger();
   const keys = options.keys ?? KeyStore.inDataDir(options.dataDir ?? '.voicebot');
   const bots = options.bots ?? [DEFAULT_BOT];
@@ -334,6 +342,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
             conversations,
             tools: toolRunners.get(bot.id) as ToolRunner,
             limits: talkLimits,
+            textDeltaIntervalMs,
             socket: hardening.countingSocket({ send: writes.sender(raw), close: (code, reason) => raw.close(code, reason) }),
             log,
             hooks: guard,

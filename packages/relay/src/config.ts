@@ -82,6 +82,8 @@ export interface RelayConfig {
   tokenTtlSeconds: number;
   /** Public base URL of the relay (for `ws_url`) when it sits behind a proxy. */
   publicUrl?: string;
+  /** Reply text goes to the client at most once per this many ms after its first piece (0: every piece). Default 50. */
+  textDeltaIntervalMs?: number;
   /** Static directories to serve, e.g. the demo site at `/` and the widget at `/widget/`. */
   staticDirs: { urlPath: string; dir: string }[];
 }
@@ -152,11 +154,24 @@ export interface ConfigFile {
   limits?: Partial<LimitsConfig>;
   tokenTtlSeconds?: number;
   publicUrl?: string;
+  textDeltaIntervalMs?: number;
   providers?: { [K in keyof ProvidersConfig]?: Partial<Omit<ProvidersConfig[K], 'apiKey'>> & { apiKeyEnv?: string } };
 }
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+}
+
+/** How often streamed reply text is sent after its first piece, by default: 20 updates a second read as smooth. */
+export const DEFAULT_TEXT_DELTA_INTERVAL_MS = 50;
+
+/** A valid `textDeltaIntervalMs` (0–1000 ms), or the default. */
+export function textDeltaInterval(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_TEXT_DELTA_INTERVAL_MS;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1000) {
+    throw new ConfigError(`textDeltaIntervalMs must be a number of milliseconds from 0 to 1000, not ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 export async function readConfigFile(path: string): Promise<ConfigFile> {
@@ -210,6 +225,7 @@ export function applyConfigFile(
     limits: { ...DEFAULT_LIMITS, ...file.limits },
     ...(file.tokenTtlSeconds ? { tokenTtlSeconds: file.tokenTtlSeconds } : {}),
     ...(file.publicUrl ? { publicUrl: file.publicUrl } : {}),
+    ...(file.textDeltaIntervalMs !== undefined ? { textDeltaIntervalMs: file.textDeltaIntervalMs } : {}),
   };
 }
 

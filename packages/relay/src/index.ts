@@ -2,6 +2,7 @@ export { createRelay, type Relay, type RelayOptions } from './app.js';
 export {
   DEFAULT_BOT,
   DEFAULT_LIMITS,
+  DEFAULT_TEXT_DELTA_INTERVAL_MS,
   ConfigError,
   applyConfigFile,
   hasProvider,

@@ -49,6 +49,8 @@ export interface SessionDeps {
   conversations: ConversationStore;
   tools: ToolRunner;
   limits: LimitsConfig;
+  /** See `RelayOptions.textDeltaIntervalMs`. */
+  textDeltaIntervalMs: number;
   socket: SessionSocket;
   log: Logger;
   hooks?: SessionHooks;
@@ -344,28 +346,15 @@ export class TalkSession {
     // New input while the bot is still answering interrupts it. Without an `interrupt` from the
     // client we assume the visitor heard all the audio that was sent.
     this.currentTurn?.interrupt(Number.POSITIVE_INFINITY);
-    const turn = new Turn(++this.turnCounter, {
-      bot: this.deps.bot,
-      providers: this.deps.providers,
-      clients: this.deps.clients,
-      conversation,
-      output: this.started.output,
-      outputSampleRate: DEFAULT_OUTPUT_SAMPLE_RATE,
-      maxHistoryMessages: this.deps.limits.maxHistoryMessages,
-      tools: this.deps.tools,
-      maxToolRounds: this.deps.bot.maxToolRounds ?? 3,
-      send: (message) => this.send(message),
-      sendAudio: (pcm) => {
-        if (!this.closed && this.currentTurn === turn) this.deps.socket.send(pcm);
-      },
-      log: this.deps.log,
-    });
+    const turn = this.newTurn(conversation, this.started.output);
     this.currentTurn = turn;
     this.previousTurn = this.lastTurn;
     this.lastTurn = turn;
     // The interrupted turn settles first, so history keeps its order: its reply, then the new input.
+    // `bind`, not an arrow: an arrow would put `input` in the scope the `finally` callback keeps
+    // until the turn ends, and with it the utterance's audio.
     this.turnChain = this.turnChain
-      .then(() => turn.run(input))
+      .then(turn.run.bind(turn, input))
       .catch((error: unknown) => this.deps.log.error({ err: String(error) }, 'turn crashed'))
       .finally(() => {
         this.deps.conversations.touch(conversation);
@@ -374,5 +363,31 @@ export class TalkSession {
           this.send({ type: 'status', state: 'listening' });
         }
       });
+  }
+
+  /**
+   * A turn and the callbacks it keeps. Made apart from `beginTurn` on purpose: closures made in one
+   * function share its scope, so callbacks the turn keeps for its lifetime (and the session keeps
+   * its last two turns) would also keep that function's `input` — the whole utterance's audio.
+   */
+  private newTurn(conversation: Conversation, output: StartMessage['output']): Turn {
+    const turn: Turn = new Turn(++this.turnCounter, {
+      bot: this.deps.bot,
+      providers: this.deps.providers,
+      clients: this.deps.clients,
+      conversation,
+      output,
+      outputSampleRate: DEFAULT_OUTPUT_SAMPLE_RATE,
+      maxHistoryMessages: this.deps.limits.maxHistoryMessages,
+      tools: this.deps.tools,
+      maxToolRounds: this.deps.bot.maxToolRounds ?? 3,
+      textDeltaIntervalMs: this.deps.textDeltaIntervalMs,
+      send: (message) => this.send(message),
+      sendAudio: (pcm) => {
+        if (!this.closed && this.currentTurn === turn) this.deps.socket.send(pcm);
+      },
+      log: this.deps.log,
+    });
+    return turn;
   }
 }

@@ -31,6 +31,8 @@ export interface TurnDeps {
   maxHistoryMessages: number;
   tools: ToolRunner;
   maxToolRounds: number;
+  /** Reply text is sent at most once per this many ms after the first piece (0: every piece as it streams). */
+  textDeltaIntervalMs: number;
   send(message: ServerMessage): void;
   sendAudio(pcm: Uint8Array): void;
   log: Logger;
@@ -82,6 +84,10 @@ export class Turn {
   private silent = false;
   private userMessage: ConversationMessage | undefined;
   private audioBytesOut = 0;
+  /** Reply text not yet sent as a `text_delta`, and when the last one went out. */
+  private pendingText = '';
+  private textTimer: NodeJS.Timeout | undefined;
+  private lastTextAt = Number.NEGATIVE_INFINITY;
   /** This turn's completed tool calls and results, kept (hidden from the page) for later LLM calls. */
   private toolExchange: ChatCompletionMessageParam[] | undefined;
   /** The stored assistant message, kept so a late `interrupt` can still truncate it. */
@@ -122,9 +128,15 @@ export class Turn {
     return Math.round(performance.now() - this.startedAt);
   }
 
-  async run(input: TurnInput): Promise<void> {
+  run(input: TurnInput): Promise<void> {
+    // A suspended async function keeps its arguments: the audio travels in a copy of `input` that
+    // is emptied once transcribed, so the utterance is not held for the rest of the reply.
+    return this.execute({ ...input });
+  }
+
+  private async execute(input: TurnInput): Promise<void> {
     const { deps } = this;
-    deps.send({ type: 'status', state: 'thinking' });
+    this.send({ type: 'status', state: 'thinking' });
     try {
       let userText: string | undefined;
       if (input.kind === 'audio') {
@@ -137,10 +149,11 @@ export class Turn {
             this.signal,
           ),
         );
+        input.frames = [];
         this.metrics.stt_ms = Math.round(performance.now() - started);
-        deps.send({ type: 'transcript', turn_id: this.id, text: userText, final: true });
+        this.send({ type: 'transcript', turn_id: this.id, text: userText, final: true });
         if (!userText) {
-          deps.send({ type: 'error', code: 'empty_utterance', message: 'No speech was recognised in that utterance.', fatal: false, turn_id: this.id });
+          this.send({ type: 'error', code: 'empty_utterance', message: 'No speech was recognised in that utterance.', fatal: false, turn_id: this.id });
           return;
         }
       } else if (input.kind === 'text') {
@@ -160,10 +173,13 @@ export class Turn {
       const failure = error instanceof StageError ? describeFailure(error) : { code: 'internal' as const, message: 'Something went wrong on the relay.' };
       deps.log.warn({ turn: this.id, code: failure.code, err: error instanceof StageError ? String(error.cause) : String(error) }, 'turn failed');
       this.recordAssistant(this.replyText.trim(), false);
-      deps.send({ type: 'error', code: failure.code, message: failure.message, fatal: false, turn_id: this.id });
+      this.send({ type: 'error', code: failure.code, message: failure.message, fatal: false, turn_id: this.id });
     } finally {
       this.finished = true;
       this.controller.abort();
+      // Sent before `done`/`error` when there was one; a cancelled turn sends nothing more.
+      clearTimeout(this.textTimer);
+      this.textTimer = undefined;
     }
   }
 
@@ -191,14 +207,15 @@ export class Turn {
     const playing = speech
       ? inStage('tts', () =>
           speech.run(
-            (segment) => deps.send({ type: 'audio_segment', turn_id: this.id, index: segment.index, text: segment.text }),
+            (segment) => this.send({ type: 'audio_segment', turn_id: this.id, index: segment.index, text: segment.text }),
             (pcm) => {
               if (!spokeOnce) {
                 spokeOnce = true;
                 this.metrics.first_audio_ms = this.elapsed();
-                deps.send({ type: 'status', state: 'speaking' });
+                this.send({ type: 'status', state: 'speaking' });
               }
               this.audioBytesOut += pcm.byteLength;
+              this.flushText();
               deps.sendAudio(pcm);
             },
           ),
@@ -231,9 +248,35 @@ export class Turn {
     if (firstFailure !== undefined) throw firstFailure;
   }
 
+  /**
+   * Reply text for the client. The first piece goes out at once; later ones wait until
+   * `textDeltaIntervalMs` has passed since the last `text_delta` (or until any other message of
+   * the turn goes out), so a model streaming a token at a time costs one message per interval,
+   * not one per token, on the socket and in the page.
+   */
   private emitText(delta: string): void {
     this.replyText += delta;
+    this.pendingText += delta;
+    if (this.textTimer) return;
+    const wait = this.deps.textDeltaIntervalMs - (performance.now() - this.lastTextAt);
+    if (wait <= 0) this.flushText();
+    else this.textTimer = setTimeout(this.flushText, wait);
+  }
+
+  private readonly flushText = (): void => {
+    clearTimeout(this.textTimer);
+    this.textTimer = undefined;
+    if (!this.pendingText) return;
+    const delta = this.pendingText;
+    this.pendingText = '';
+    this.lastTextAt = performance.now();
     this.deps.send({ type: 'text_delta', turn_id: this.id, delta });
+  };
+
+  /** Every message of the turn leaves after the reply text produced before it. */
+  private send(message: ServerMessage): void {
+    this.flushText();
+    this.deps.send(message);
   }
 
   /**
@@ -281,7 +324,7 @@ export class Turn {
   private async runTool(call: ToolCall): Promise<ToolOutcome> {
     const { deps } = this;
     const isPublic = deps.tools.isPublic(call.name);
-    deps.send({ type: 'tool', turn_id: this.id, name: call.name, state: 'started' });
+    this.send({ type: 'tool', turn_id: this.id, name: call.name, state: 'started' });
     const outcome = await deps.tools.run(call, {
       conversationId: deps.conversation.id,
       bot: deps.bot.id,
@@ -290,7 +333,7 @@ export class Turn {
       signal: this.signal,
     });
     deps.log.info({ turn: this.id, tool: call.name, ok: outcome.ok, ...(outcome.ok ? {} : { reason: outcome.error }) }, 'tool call');
-    deps.send({
+    this.send({
       type: 'tool',
       turn_id: this.id,
       name: call.name,
@@ -357,6 +400,6 @@ export class Turn {
       metrics.tts_ttfb_ms = Math.round(this.speech.firstByteAt - this.speech.firstRequestAt);
     }
     if (this.audioBytesOut > 0) metrics.audio_out_ms = Math.round(pcm16DurationMs(this.audioBytesOut, this.deps.outputSampleRate));
-    this.deps.send({ type: 'done', turn_id: this.id, text, interrupted, metrics });
+    this.send({ type: 'done', turn_id: this.id, text, interrupted, metrics });
   }
 }

@@ -22,6 +22,8 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
   const seen: Seen[] = [];
   /** Resolves when the server sees the client close a streaming response early. */
   let streamClosed: Promise<void> = Promise.resolve();
+  const BIG_BYTES = 32 * 2 ** 20;
+  let bigWritten = 0;
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
     '/json': (_req, res) => {
       res.setHeader('x-request-id', 'req_1');
@@ -48,6 +50,27 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
       );
     },
     '/slow': () => undefined, // never answers
+    // 32 MB as fast as the client takes it: byte i is (i * 7) & 0xff. `bigWritten` counts what the socket accepted.
+    '/big': (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BIG_BYTES) });
+      bigWritten = 0;
+      const write = () => {
+        while (bigWritten < BIG_BYTES) {
+          const chunk = Buffer.allocUnsafe(16 * 1024);
+          for (let i = 0; i < chunk.length; i++) chunk[i] = ((bigWritten + i) * 7) & 0xff;
+          bigWritten += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', write);
+        }
+        res.end();
+      };
+      req.socket.once('close', () => res.removeAllListeners('drain'));
+      write();
+    },
+    '/reset': (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.write(Buffer.alloc(1000, 1));
+      setTimeout(() => req.socket.destroy(), 30);
+    },
     '/chat/completions': (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       const chunk = (content: string) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
@@ -144,6 +167,47 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
       (error: Error) => error.name === 'AbortError',
     );
     await streamClosed;
+  });
+
+  it('applies backpressure: an unread body pauses the socket, and every byte arrives intact', async () => {
+    const res = await upstreamFetch(`${base}/big`);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const first = await reader.read();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Kernel socket buffers on both ends plus the stream's high-water mark, far from all 32 MB.
+    assert.ok(bigWritten < BIG_BYTES / 2, `the server wrote ${bigWritten} bytes while nobody read`);
+    let offset = 0;
+    let wrong = 0;
+    const check = (chunk: Uint8Array) => {
+      for (let i = 0; i < chunk.byteLength; i++) if (chunk[i] !== ((offset + i) * 7) % 256) wrong++;
+      offset += chunk.byteLength;
+    };
+    if (first.value) check(first.value);
+    const held: Uint8Array[] = [];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      held.push(r.value);
+      check(r.value);
+    }
+    assert.equal(offset, BIG_BYTES);
+    assert.equal(wrong, 0);
+    // Chunks are not copies of a reused buffer: those kept still hold their own bytes.
+    offset = (first.value?.byteLength ?? 0);
+    for (const chunk of held) check(chunk);
+    assert.equal(wrong, 0);
+  });
+
+  it('cancelling the body closes the connection; a connection reset mid-body fails the reader', async () => {
+    const res = await upstreamFetch(`${base}/stream`);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    await reader.cancel(new Error('not needed'));
+    await streamClosed;
+
+    const broken = await upstreamFetch(`${base}/reset`);
+    const brokenReader = (broken.body as ReadableStream<Uint8Array>).getReader();
+    await assert.rejects(async () => {
+      for (;;) if ((await brokenReader.read()).done) break;
+    });
   });
 
   it('aborting before the headers rejects with an AbortError; an aborted signal never sends', async () => {

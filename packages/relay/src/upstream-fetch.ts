@@ -1,8 +1,15 @@
-import { Readable } from 'node:stream';
+import { Readable, finished } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 
 /** Final statuses whose responses have no body (a `Response` with one cannot be built). */
 const NULL_BODY_STATUSES = new Set([204, 205, 304]);
+
+/**
+ * Bytes of a response body read ahead of its consumer, per buffering layer (undici's body stream,
+ * then the WHATWG stream over it); past that the socket is paused. The default 64 KiB per layer is
+ * 2.7 s of 24 kHz speech held in memory for every TTS request fetched ahead of playback.
+ */
+const BODY_HIGH_WATER_MARK = 16 * 1024;
 
 type UndiciBody = Exclude<Dispatcher.RequestOptions['body'], undefined>;
 type NodeReadableStream = import('node:stream/web').ReadableStream;
@@ -30,6 +37,7 @@ export function createUpstreamFetch(dispatcher: Dispatcher = new Agent()): typeo
       headers: [...headers].flat(),
       ...(body !== undefined ? { body } : {}),
       ...(signal ? { signal } : {}),
+      highWaterMark: BODY_HIGH_WATER_MARK,
     });
     const responseHeaders = new Headers();
     for (const [name, value] of Object.entries(response.headers)) {
@@ -40,8 +48,47 @@ export function createUpstreamFetch(dispatcher: Dispatcher = new Agent()): typeo
       response.body.resume();
       return new Response(null, { status: response.statusCode, headers: responseHeaders });
     }
-    return new Response(Readable.toWeb(response.body) as ReadableStream<Uint8Array>, { status: response.statusCode, headers: responseHeaders });
+    return new Response(webBody(response.body), { status: response.statusCode, headers: responseHeaders });
   };
+}
+
+/**
+ * A response body as a WHATWG stream, with backpressure (the socket is paused while
+ * `highWaterMark` bytes wait unread). Unlike `Readable.toWeb`, chunks are passed on without a copy:
+ * `toWeb` copies every Buffer in case it comes from a shared pool, but undici's body chunks are
+ * views of the socket read they arrived in, and Node allocates each socket read its own memory.
+ */
+export function webBody(body: Readable): ReadableStream<Uint8Array> {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let cancelled = false;
+  body.pause();
+  body.on('data', (chunk: Uint8Array) => {
+    controller.enqueue(chunk);
+    if ((controller.desiredSize ?? 0) <= 0) body.pause();
+  });
+  const stopWatching = finished(body, (error) => {
+    stopWatching();
+    // A late `error` from a stream already finished must not go unhandled.
+    body.on('error', () => undefined);
+    if (cancelled) return;
+    if (error) controller.error(error);
+    else controller.close();
+  });
+  return new ReadableStream<Uint8Array>(
+    {
+      start: (c) => {
+        controller = c;
+      },
+      pull: () => {
+        body.resume();
+      },
+      cancel: (reason: unknown) => {
+        cancelled = true;
+        body.destroy(reason instanceof Error ? reason : undefined);
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: body.readableHighWaterMark }),
+  );
 }
 
 /** The body as undici takes it; `headers` gets the content type a FormData, Blob or URLSearchParams implies, as with fetch. */

@@ -8,7 +8,8 @@ export class Pcm16Framer {
   push(chunk: Uint8Array): Uint8Array | undefined {
     let bytes = chunk;
     if (this.carry !== undefined) {
-      bytes = new Uint8Array(chunk.byteLength + 1);
+      // Every byte is written next: no need to zero-fill.
+      bytes = Buffer.allocUnsafe(chunk.byteLength + 1);
       bytes[0] = this.carry;
       bytes.set(chunk, 1);
       this.carry = undefined;
