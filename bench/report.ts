@@ -225,7 +225,7 @@ export function renderReport(r: BenchResults): string {
     out.push('');
     out.push(
       table(
-        ['sessions', 'passes', 'opened / setup s', 'turns ok / failed', 'uplink turns short', 'downlink turns short', 'errors', 'added p99', 'reply audio behind real time p99 / max', 'relay CPU ms per session-second', 'RSS per session (peak / idle)', 'relay RSS baseline → peak'],
+        ['sessions', 'passes', 'opened / setup s', 'turns ok / failed', 'uplink turns short', 'downlink turns short', 'errors', 'added p99', 'reply audio behind real time p99 / max', 'relay CPU ms per session-second', 'RSS per session (peak / idle)', 'relay RSS baseline → peak', 'at the peak: JS heap used / ArrayBuffers (audio, socket data; live or awaiting GC)'],
         r.latency.levels
           .slice()
           .sort((a, b) => a.sessions - b.sessions)
@@ -242,6 +242,7 @@ export function renderReport(r: BenchResults): string {
             ms(l.cpuMsPerSessionSecond, 2),
             l.sessions >= 50 ? `${l.rssPerSessionKb.toFixed(0)} / ${l.idleRssPerSessionKb.toFixed(0)} KB` : '(too few sessions)',
             `${l.relayBaselineRssMb.toFixed(0)} → ${l.relay.rssMaxMb.toFixed(0)} MB`,
+            l.relay.atPeak ? `${l.relay.atPeak.heapUsedMb.toFixed(0)} / ${l.relay.atPeak.arrayBuffersMb.toFixed(0)} MB` : '–',
           ]),
       ),
     );
