@@ -56,7 +56,9 @@ describe('voice turns through the real openai SDK and a fake upstream', () => {
     assert.deepEqual({ text: transcript.text, final: transcript.final }, { text: TRANSCRIPT, final: true });
     const turn = transcript.turn_id;
     const deltas = talk.of('text_delta').filter((d) => d.turn_id === turn);
-    assert.ok(deltas.length > 5, 'the reply is streamed in many deltas');
+    // This fake streams the whole reply at once: the first piece, then the rest joined (textDeltaIntervalMs).
+    assert.equal(deltas[0]?.delta, REPLY.match(/\S+/)?.[0], 'the first piece is sent as soon as it streams in');
+    assert.ok(deltas.length >= 2);
     assert.equal(deltas.map((d) => d.delta).join(''), REPLY);
 
     const segments = talk.of('audio_segment').filter((s) => s.turn_id === turn);
@@ -251,7 +253,8 @@ describe('voice turns through the real openai SDK and a fake upstream', () => {
       assert.equal(deltas.join(''), REPLY);
       assert.equal(deltas[0], pieces[0], 'the first piece is not held back');
       // 240 ms of streaming in 50 ms windows, plus the first piece and a late timer's slack.
-      assert.ok(deltas.length >= 3 && deltas.length <= 8, `${deltas.length} deltas for ${pieces.length} pieces: ${JSON.stringify(deltas)}`);
+      // (A stalled event loop can turn the stream into one burst: then two.)
+      assert.ok(deltas.length >= 2 && deltas.length <= 8, `${deltas.length} deltas for ${pieces.length} pieces: ${JSON.stringify(deltas)}`);
       assert.equal(done.text, REPLY);
     } finally {
       await coalesced.close();
@@ -287,6 +290,28 @@ describe('voice turns through the real openai SDK and a fake upstream', () => {
     for (const talk of talks) talk.close();
     // Open sessions keep their last turns (a late `interrupt` can still trim them), not the audio.
     assert.ok(held < (sessions * utterance.byteLength) / 4, `${(held / 2 ** 20).toFixed(1)} MB still held after ${sessions} turns of 0.6 MB audio`);
+  });
+
+  test('a retryable upstream failure (HTTP 500 with a body) is retried as in production: the turn succeeds, the relay lives on', async () => {
+    let chats = 0;
+    const scripted = script();
+    const flaky = await startRelay({
+      maxRetries: 1,
+      upstream: { ...scripted, chat: (request) => (++chats % 2 === 1 ? { fail: 'http', status: 500 } : (scripted.chat as NonNullable<FakeUpstreamOptions['chat']>)(request)) },
+    });
+    try {
+      const talk = await openStartedTalk(flaky, { input: 'text', output: 'text' });
+      for (const words of ['one', 'two']) {
+        talk.send({ type: 'text', text: `echo:${words}` });
+        const done = await talk.next('done', (d) => d.text === `You said ${words}.`, { timeoutMs: 10_000 });
+        assert.equal(done.interrupted, false);
+      }
+      assert.equal(chats, 4, 'each chat request failed once and was retried');
+      assert.equal(talk.of('error').length, 0);
+      talk.close();
+    } finally {
+      await flaky.close();
+    }
   });
 
   test('textDeltaIntervalMs outside 0–1000 is refused when the relay is made', async () => {

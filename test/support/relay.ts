@@ -57,14 +57,16 @@ export interface RelayHarness {
   close(): Promise<void>;
 }
 
-export async function startRelay(options: { upstream?: FakeUpstreamOptions; relay?: Partial<RelayOptions> } = {}): Promise<RelayHarness> {
+export async function startRelay(
+  options: { upstream?: FakeUpstreamOptions; relay?: Partial<RelayOptions>; /** the SDK's retries per provider call (default 0 here; the relay's own default is 1) */ maxRetries?: number } = {},
+): Promise<RelayHarness> {
   const dataDir = await mkdtemp(join(tmpdir(), 'voicebot-test-'));
   const upstream = createFakeUpstream(options.upstream);
   const served = await upstream.listen(0);
   const keys = KeyStore.inDataDir(dataDir);
   const { record, secret } = await keys.create({ origins: [ORIGIN], label: 'test' });
   const { lines, logger } = captureLogs();
-  const stage = { baseURL: served.url, apiKey: 'sk-upstream-secret', timeoutMs: 5_000, maxRetries: 0 };
+  const stage = { baseURL: served.url, apiKey: 'sk-upstream-secret', timeoutMs: 5_000, maxRetries: options.maxRetries ?? 0 };
   const relay = createRelay({
     keys,
     logger,

@@ -215,7 +215,6 @@ export class Turn {
                 this.send({ type: 'status', state: 'speaking' });
               }
               this.audioBytesOut += pcm.byteLength;
-              this.flushText();
               deps.sendAudio(pcm);
             },
           ),
@@ -250,9 +249,9 @@ export class Turn {
 
   /**
    * Reply text for the client. The first piece goes out at once; later ones wait until
-   * `textDeltaIntervalMs` has passed since the last `text_delta` (or until any other message of
+   * `textDeltaIntervalMs` has passed since the last `text_delta` (or until another JSON message of
    * the turn goes out), so a model streaming a token at a time costs one message per interval,
-   * not one per token, on the socket and in the page.
+   * not one per token, on the socket and in the page. Audio frames do not wait for text, nor flush it.
    */
   private emitText(delta: string): void {
     this.replyText += delta;
@@ -260,10 +259,19 @@ export class Turn {
     if (this.textTimer) return;
     const wait = this.deps.textDeltaIntervalMs - (performance.now() - this.lastTextAt);
     if (wait <= 0) this.flushText();
-    else this.textTimer = setTimeout(this.flushText, wait);
+    else this.textTimer = setTimeout(this.onTextTimer, wait);
   }
 
-  private readonly flushText = (): void => {
+  /** Outside the turn's try/catch: a failure here is logged, never thrown into the event loop. */
+  private readonly onTextTimer = (): void => {
+    try {
+      this.flushText();
+    } catch (error) {
+      this.deps.log.warn({ turn: this.id, err: String(error) }, 'text_delta not sent');
+    }
+  };
+
+  private flushText(): void {
     clearTimeout(this.textTimer);
     this.textTimer = undefined;
     if (!this.pendingText) return;
@@ -271,9 +279,9 @@ export class Turn {
     this.pendingText = '';
     this.lastTextAt = performance.now();
     this.deps.send({ type: 'text_delta', turn_id: this.id, delta });
-  };
+  }
 
-  /** Every message of the turn leaves after the reply text produced before it. */
+  /** Every JSON message of the turn leaves after the reply text produced before it. */
   private send(message: ServerMessage): void {
     this.flushText();
     this.deps.send(message);

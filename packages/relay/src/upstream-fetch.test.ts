@@ -24,6 +24,7 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
   let streamClosed: Promise<void> = Promise.resolve();
   const BIG_BYTES = 32 * 2 ** 20;
   let bigWritten = 0;
+  let flakyCalls = 0;
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
     '/json': (_req, res) => {
       res.setHeader('x-request-id', 'req_1');
@@ -65,6 +66,12 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
       };
       req.socket.once('close', () => res.removeAllListeners('drain'));
       write();
+    },
+    // Fails every other call with a retryable status and an error body the SDK does not read.
+    '/flaky/models': (_req, res) => {
+      flakyCalls++;
+      if (flakyCalls % 2 === 1) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'try again', pad: 'x'.repeat(20_000) } }));
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}');
     },
     '/reset': (req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -208,6 +215,26 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     await assert.rejects(async () => {
       for (;;) if ((await brokenReader.read()).done) break;
     });
+  });
+
+  it('a retried request: the SDK cancels the failed response’s unread body, and nothing throws outside the call', async () => {
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const client = new OpenAI({ baseURL: `${base}/flaky`, apiKey: 'sk-test', fetch: upstreamFetch, maxRetries: 1 });
+      for (let i = 0; i < 5; i++) assert.deepEqual((await client.models.list()).data, []);
+      assert.equal(flakyCalls, 10, 'each call failed once and was retried');
+      // A body read, then cancelled within the same tick.
+      const res = await upstreamFetch(`${base}/big`);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      void reader.read();
+      await reader.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    assert.deepEqual(uncaught, []);
   });
 
   it('aborting before the headers rejects with an AbortError; an aborted signal never sends', async () => {

@@ -6,8 +6,8 @@ const NULL_BODY_STATUSES = new Set([204, 205, 304]);
 
 /**
  * Bytes of a response body read ahead of its consumer, per buffering layer (undici's body stream,
- * then the WHATWG stream over it); past that the socket is paused. The default 64 KiB per layer is
- * 2.7 s of 24 kHz speech held in memory for every TTS request fetched ahead of playback.
+ * then the WHATWG stream over it), before the socket is paused. undici's default is 64 KiB per
+ * layer: 1.4 s of 24 kHz speech for every TTS request fetched ahead of playback.
  */
 const BODY_HIGH_WATER_MARK = 16 * 1024;
 
@@ -54,18 +54,22 @@ export function createUpstreamFetch(dispatcher: Dispatcher = new Agent()): typeo
 
 /**
  * A response body as a WHATWG stream, with backpressure (the socket is paused while
- * `highWaterMark` bytes wait unread). Unlike `Readable.toWeb`, chunks are passed on without a copy:
- * `toWeb` copies every Buffer in case it comes from a shared pool, but undici's body chunks are
- * views of the socket read they arrived in, and Node allocates each socket read its own memory.
+ * `highWaterMark` bytes wait unread). Unlike `Readable.toWeb`, chunks are passed on without a copy
+ * (`toWeb` copies every Buffer in case it is a slice of a shared pool). undici's body chunks are
+ * views of the socket data they arrived in, which neither undici nor Node writes again once it is
+ * handed out (pool slices included); a small chunk may keep the rest of its read or pool alive.
  */
 export function webBody(body: Readable): ReadableStream<Uint8Array> {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let cancelled = false;
-  body.pause();
-  body.on('data', (chunk: Uint8Array) => {
+  const onData = (chunk: Uint8Array) => {
+    // `resume()` runs on the next tick, so data can still come after a cancel: drop it.
+    if (cancelled) return;
     controller.enqueue(chunk);
     if ((controller.desiredSize ?? 0) <= 0) body.pause();
-  });
+  };
+  body.pause();
+  body.on('data', onData);
   const stopWatching = finished(body, (error) => {
     stopWatching();
     // A late `error` from a stream already finished must not go unhandled.
@@ -84,6 +88,7 @@ export function webBody(body: Readable): ReadableStream<Uint8Array> {
       },
       cancel: (reason: unknown) => {
         cancelled = true;
+        body.off('data', onData);
         body.destroy(reason instanceof Error ? reason : undefined);
       },
     },
