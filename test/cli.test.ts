@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -81,5 +81,18 @@ describe('voicebot-relay CLI', () => {
     assert.equal(cli('keys', 'revoke', 'key_nope').code, 1);
     assert.equal(cli('frobnicate').code, 1);
     assert.match(cli('--help').stdout, /keys create/);
+  });
+
+  test('serve refuses a bad config file before it starts any worker', async () => {
+    const file = join(dataDir, 'bad.config.json');
+    for (const [config, complaint] of [
+      [{ textDeltaIntervalMs: -5 }, /textDeltaIntervalMs/],
+      [{ bots: [{ id: 'no prompt' }] }, /bot id/],
+    ] as const) {
+      await writeFile(file, JSON.stringify(config));
+      const result = spawnSync(process.execPath, [CLI, 'serve', '--port', '0', '--workers', '2', '--config', file], { env, encoding: 'utf8', timeout: 20_000 });
+      assert.equal(result.status, 1, result.stderr);
+      assert.match(result.stderr, complaint);
+    }
   });
 });

@@ -205,6 +205,8 @@ export function applyConfigFile(
   env: Env,
   base: ProvidersConfig = providersFromEnv(env),
 ): Partial<RelayConfig> & { httpTools?: HttpToolConfig[]; toolAllowHosts?: string[] } {
+  // Checked here too, not only in `createRelay`: `serve --workers` must refuse a bad file before it forks.
+  if (file.bots) validateBots(file.bots);
   const providers: ProvidersConfig = structuredClone(base);
   for (const name of ['stt', 'llm', 'tts'] as const) {
     const override = file.providers?.[name];
@@ -225,7 +227,7 @@ export function applyConfigFile(
     limits: { ...DEFAULT_LIMITS, ...file.limits },
     ...(file.tokenTtlSeconds ? { tokenTtlSeconds: file.tokenTtlSeconds } : {}),
     ...(file.publicUrl ? { publicUrl: file.publicUrl } : {}),
-    ...(file.textDeltaIntervalMs !== undefined ? { textDeltaIntervalMs: file.textDeltaIntervalMs } : {}),
+    ...(file.textDeltaIntervalMs !== undefined ? { textDeltaIntervalMs: textDeltaInterval(file.textDeltaIntervalMs) } : {}),
   };
 }
 
