@@ -3,17 +3,21 @@
  * (all forked from here, so the orchestrator itself does no measured work). Returns a summary with
  * the relay's CPU, RSS, event-loop delay and GC over the streaming window.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { cpus, setPriority } from 'node:os';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { buildSync } from 'esbuild';
 import { SentenceChunker } from '@voice-bot/relay';
 import { REPLY, REPO_ROOT, firstChunkIndex, machineBusyMs, nextMessage, scriptedFirstAudio, summarize, type IpcMessage, type ProcessStats, type Summary } from './common.js';
 import type { LoadConfig, LoadResult } from './loadgen.js';
 
 const children = new Set<ChildProcess>();
+/** This process's compiled children (per process: two benchmark runs must not overwrite each other's). */
+const COMPILED_DIR = join(REPO_ROOT, 'test-output/bench-js', String(process.pid));
 process.once('exit', () => {
   for (const child of children) child.kill('SIGKILL');
+  rmSync(COMPILED_DIR, { recursive: true, force: true });
 });
 
 let niceness: number | undefined;
@@ -25,11 +29,38 @@ export function setBenchNiceness(value: number | undefined): void {
   niceness = value;
 }
 
-/** Forks `bench/<file>` with tsx, IPC on, stdout/stderr shared. */
+const compiled = new Map<string, string>();
+
+/**
+ * `bench/<file>` and the bench modules it imports as one plain JavaScript module (packages stay
+ * imports), so the child runs on plain Node as `voicebot-relay serve` does. Under tsx every process
+ * would also carry tsx's module-loader thread: ≈ 40 MB more RSS in the measured relay.
+ */
+export function compiledBench(file: string): string {
+  let outfile = compiled.get(file);
+  if (outfile) return outfile;
+  outfile = join(COMPILED_DIR, file.replace(/\.ts$/, '.mjs'));
+  buildSync({
+    entryPoints: [join(REPO_ROOT, 'bench', file)],
+    outfile,
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    // The bundle lives elsewhere; the modules find the repository through this.
+    define: { 'import.meta.dirname': JSON.stringify(join(REPO_ROOT, 'bench')) },
+    logLevel: 'error',
+  });
+  compiled.set(file, outfile);
+  return outfile;
+}
+
+/** Forks `bench/<file>` (compiled to plain JavaScript), IPC on, stdout/stderr shared. */
 export function forkBench(file: string, args: string[] = [], execArgv: string[] = []): ChildProcess {
-  const child = fork(join(REPO_ROOT, 'bench', file), args, {
+  const child = fork(compiledBench(file), args, {
     cwd: REPO_ROOT,
-    execArgv: ['--import', 'tsx', ...execArgv],
+    execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, NODE_ENV: 'production' },
   });
@@ -59,6 +90,24 @@ export async function stopChild(child: ChildProcess, ms = 3000): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * With `pinRelay` (or BENCH_PIN_RELAY=1): the relay on the machine's last CPU, the fake upstream and
+ * the load generator on the others (`taskset`), so the relay has a core of its own, as it would
+ * beside a remote provider, instead of taking turns with the harness. Returns the relay's CPU.
+ */
+function pinRelay(options: LevelOptions, relay: ChildProcess, harness: ChildProcess[]): number | undefined {
+  const wanted = options.pinRelay ?? process.env.BENCH_PIN_RELAY === '1';
+  if (!wanted) return undefined;
+  const last = cpus().length - 1;
+  if (last < 1) throw new Error('pinning the relay needs at least 2 CPUs');
+  if ((options.relayWorkers ?? 1) > 1) throw new Error('pinning puts the relay on one CPU: it does not go with a relay cluster');
+  // The relay's JavaScript thread only (its GC and libuv helper threads may use any CPU); every
+  // thread of the harness processes, so none of them runs on the relay's CPU.
+  execFileSync('taskset', ['-pc', String(last), String(relay.pid)], { stdio: 'ignore' });
+  for (const child of harness) execFileSync('taskset', ['-apc', `0-${last - 1}`, String(child.pid)], { stdio: 'ignore' });
+  return last;
+}
+
 /** Starts the fake upstream in its own process. */
 export async function startUpstream(reply = REPLY): Promise<{ child: ChildProcess; url: string }> {
   const child = forkBench('upstream-server.ts', [JSON.stringify({ reply })]);
@@ -75,6 +124,8 @@ export interface LevelOptions extends Pick<LoadConfig, 'sessions' | 'durationMs'
   waitQuietMs?: number;
   /** Relay worker processes (`serve --workers`); 1 = one relay process, no cluster. */
   relayWorkers?: number;
+  /** The relay on a CPU of its own, the harness on the others (see `pinRelay`). */
+  pinRelay?: boolean;
 }
 
 /**
@@ -142,6 +193,10 @@ export interface LevelSummary {
   upstreamConnects?: number | undefined;
   /** relay worker processes (1 = no cluster) */
   relayWorkers?: number | undefined;
+  /** the processes ran as plain JavaScript (`compiledBench`); absent in results from before, when they ran under tsx */
+  plainNode?: boolean | undefined;
+  /** the CPU the relay was pinned to (the harness had the others), when it was */
+  relayCpuPinned?: number | undefined;
   /** other work on the machine just before the level (cores), when waiting for quiet */
   backgroundCpuCores?: number | undefined;
   pass: boolean;
@@ -163,6 +218,7 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
   const relay = forkBench('relay-server.ts', [JSON.stringify({ upstreamUrl: upstream.url, keys: Math.ceil(options.sessions / (options.sessionsPerKey ?? 50)), workers: options.relayWorkers ?? 1 })], ['--expose-gc', ...relayFlags]);
   const loadgen = forkBench('loadgen.ts', ['--child']);
   try {
+    const pinned = pinRelay(options, relay, [loadgen, upstream.child]);
     const [relayReady] = await Promise.all([
       nextMessage<IpcMessage & { url: string; keys: string[]; baselineRssMb: number }>(relay, 'ready', 30_000),
       nextMessage(loadgen, 'alive', 30_000),
@@ -218,6 +274,8 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
     const summary = summarizeLevel(options, scripted.totalMs, scripted.firstSentenceTokenMs, result.result, relayStats.stats, upstreamStats.stats, relayReady.baselineRssMb, idle.rssMb);
     summary.backgroundCpuCores = backgroundCpuCores;
     summary.relayWorkers = Number(process.env.BENCH_RELAY_WORKERS ?? options.relayWorkers ?? 1);
+    summary.relayCpuPinned = pinned;
+    summary.plainNode = true;
     summary.upstreamConnects = relayStats.connects;
     if (machineCores !== undefined) {
       summary.machineCpuCores = machineCores;

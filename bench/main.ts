@@ -11,6 +11,9 @@
  *   --frame-ms=100     audio per uplink message (20–1000 ms; default: the SDK's `uplinkFrameMs` default, 100)
  *   --relay-workers=N  run the relay as `serve --workers N` does: a cluster primary and N workers (default 1:
  *                      one process, no cluster); the relay figures are then summed over its processes
+ *   --pin-relay        run the relay's JavaScript thread on the last CPU and the fake upstream and load
+ *                      generator on the others (`taskset`), so the relay does not take turns with the
+ *                      harness for a core (one relay process only)
  *   --no-capacity      do not search beyond the levels for the capacity limit
  *   --nice=-10         niceness of the relay, upstream and load-generator processes (default −10 for full
  *                      runs, so a shared machine's other work disturbs them less; needs the privilege;
@@ -56,6 +59,7 @@ export interface BenchOptions {
   durationMs: number;
   frameMs: number;
   relayWorkers: number;
+  pinRelay: boolean;
   capacity: boolean;
   build: boolean;
   nice: number | undefined;
@@ -118,6 +122,7 @@ export function parseArgs(argv: string[]): BenchOptions {
     durationMs: Number(get('duration') ?? (quick ? 5000 : 25_000)),
     frameMs: Math.min(1000, Math.max(20, Number(get('frame-ms') ?? DEFAULT_UPLINK_FRAME_MS))),
     relayWorkers: Math.max(1, Math.floor(Number(get('relay-workers') ?? 1)) || 1),
+    pinRelay: argv.includes('--pin-relay'),
     capacity: !argv.includes('--no-capacity') && !quick,
     build: argv.includes('--build') || (!argv.includes('--no-build') && !quick),
     waitQuietMs: Number(get('wait-quiet') ?? (quick ? 0 : 30_000)),
@@ -134,8 +139,8 @@ const log = (line: string) => console.log(`[${((performance.now() - benchStart) 
 
 function levelOptions(o: BenchOptions, sessions: number): LevelOptions {
   return o.quick
-    ? { sessions, durationMs: o.durationMs, drainMs: 8000, spreadMs: 500, frameMs: o.frameMs, thinkMs: 300, reply: QUICK_REPLY, fixtures: ['weather'], warmupTurns: 1, relayWorkers: o.relayWorkers }
-    : { sessions, durationMs: o.durationMs, drainMs: 14_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: o.frameMs, thinkMs: 500, waitQuietMs: o.waitQuietMs, relayWorkers: o.relayWorkers };
+    ? { sessions, durationMs: o.durationMs, drainMs: 8000, spreadMs: 500, frameMs: o.frameMs, thinkMs: 300, reply: QUICK_REPLY, fixtures: ['weather'], warmupTurns: 1, relayWorkers: o.relayWorkers, pinRelay: o.pinRelay }
+    : { sessions, durationMs: o.durationMs, drainMs: 14_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: o.frameMs, thinkMs: 500, waitQuietMs: o.waitQuietMs, relayWorkers: o.relayWorkers, pinRelay: o.pinRelay };
 }
 
 /** The quick run's reply: one short sentence, so a turn (and the smoke test) ends in ~2 s. */

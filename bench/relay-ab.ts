@@ -15,6 +15,7 @@
  *   node --import tsx bench/relay-ab.ts --before-frame-ms=20 --frame-ms=100   (the clients' uplink frame size)
  *   node --import tsx bench/relay-ab.ts --before-node-options= --node-options=--max-semi-space-size=64   (relay Node flags)
  *   node --import tsx bench/relay-ab.ts --before-workers=1 --workers=2   (relay processes: one, or a cluster)
+ *   node --import tsx bench/relay-ab.ts --before-pin-relay=0 --pin-relay=1   (the relay on a CPU of its own)
  *
  * Compare CPU per turn and GC per turn first: wall-clock latency on a busy machine mostly measures
  * the machine (see `otherCpu`, the cores other processes used during each run).
@@ -146,8 +147,11 @@ async function main(): Promise<void> {
   // Relay processes per variant (`--workers=` for both, `--before-workers=` for the "before" run).
   const workers = { after: arg('workers') ?? '1', before: arg('before-workers') ?? arg('workers') ?? '1' };
   const workersDiffer = workers.before !== workers.after;
-  if (!before && patches.length === 0 && !framesDiffer && !flagsDiffer && !workersDiffer)
-    throw new Error('nothing to compare: give --before=NAME (a build saved with --save=NAME), --patches=…, --before-frame-ms=…, --before-node-options=… or --before-workers=…');
+  // The relay on a CPU of its own per variant (`--pin-relay=1` for both, `--before-pin-relay=0|1`).
+  const pin = { after: arg('pin-relay') ?? '0', before: arg('before-pin-relay') ?? arg('pin-relay') ?? '0' };
+  const pinDiffers = pin.before !== pin.after;
+  if (!before && patches.length === 0 && !framesDiffer && !flagsDiffer && !workersDiffer && !pinDiffers)
+    throw new Error('nothing to compare: give --before=NAME (a build saved with --save=NAME), --patches=…, --before-frame-ms=…, --before-node-options=…, --before-workers=… or --before-pin-relay=…');
   if (before && !existsSync(join(AB_DIR, before, 'dist/index.js'))) throw new Error(`no saved build test-output/relay-ab/${before} (make one with --save=${before})`);
   setBenchNiceness(arg('nice') !== undefined ? Number(arg('nice')) : -10);
   const variants = {
@@ -155,8 +159,8 @@ async function main(): Promise<void> {
     after: makeCopy('after', patches),
   };
   console.log(
-    `before: ${before ? `saved build ${before}` : 'current build'}, ${frameMs.before} ms frames${nodeOptions.before ? `, node ${nodeOptions.before}` : ''}, ${workers.before} relay worker(s); ` +
-      `after: current build${patches.length ? ` + ${patches.map((p) => `${p.name} (${p.description})`).join('; ')}` : ''}, ${frameMs.after} ms frames${nodeOptions.after ? `, node ${nodeOptions.after}` : ''}, ${workers.after} relay worker(s)`,
+    `before: ${before ? `saved build ${before}` : 'current build'}, ${frameMs.before} ms frames${nodeOptions.before ? `, node ${nodeOptions.before}` : ''}, ${workers.before} relay worker(s)${pin.before === '1' ? ', relay pinned' : ''}; ` +
+      `after: current build${patches.length ? ` + ${patches.map((p) => `${p.name} (${p.description})`).join('; ')}` : ''}, ${frameMs.after} ms frames${nodeOptions.after ? `, node ${nodeOptions.after}` : ''}, ${workers.after} relay worker(s)${pin.after === '1' ? ', relay pinned' : ''}`,
   );
   const rows: Row[] = [];
   for (let round = 1; round <= rounds; round++) {
@@ -166,6 +170,7 @@ async function main(): Promise<void> {
       process.env.BENCH_RELAY_MODULE = variants[variant];
       process.env.BENCH_RELAY_NODE_OPTIONS = nodeOptions[variant];
       process.env.BENCH_RELAY_WORKERS = workers[variant];
+      process.env.BENCH_PIN_RELAY = pin[variant];
       const s = await runLevel({ sessions, durationMs, drainMs: 15_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: frameMs[variant], thinkMs: 500 });
       const r = row(variant, round, s);
       rows.push(r);
@@ -182,7 +187,7 @@ async function main(): Promise<void> {
     console.log(`${k.padEnd(22)} before ${a.toFixed(2).padStart(10)}  after ${b.toFixed(2).padStart(10)}  (${(((b - a) / a) * 100).toFixed(0)} %)`);
   }
   mkdirSync(join(REPO_ROOT, 'test-output'), { recursive: true });
-  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, frameMs, nodeOptions, workers, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
+  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, frameMs, nodeOptions, workers, pin, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
 }
 
 if (process.argv[1]?.endsWith('relay-ab.ts')) await main();

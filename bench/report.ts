@@ -51,8 +51,13 @@ function table(head: string[], rows: (string | number)[][]): string {
 }
 
 /** The relay's processes as the latency section ran them. */
-function relayProcesses(workers: number | undefined): string {
-  return workers !== undefined && workers > 1 ? `relay as a cluster (primary + ${workers} workers, figures summed over them)` : 'relay (one process)';
+function relayProcesses(level: LevelSummary | undefined): string {
+  const workers = level?.relayWorkers;
+  if (workers !== undefined && workers > 1) return `relay as a cluster (primary + ${workers} workers, figures summed over them), fake upstream and load generator`;
+  const cpu = level?.relayCpuPinned;
+  return cpu !== undefined
+    ? `relay (one process, its JavaScript thread pinned to CPU ${cpu}), fake upstream and load generator (pinned to the other CPUs)`
+    : 'relay (one process), fake upstream and load generator';
 }
 
 function level(results: BenchResults, n: number): LevelSummary | undefined {
@@ -92,7 +97,7 @@ export function renderReport(r: BenchResults): string {
         ['client audio (sections 1–2)', `16 kHz PCM16 in real time, ${r.latency?.levels[0]?.frameMs ?? r.options.frameMs} ms per WebSocket message (the SDK's \`uplinkFrameMs\`)`],
         [
           'benchmark processes',
-          `${relayProcesses(r.latency?.levels[0]?.relayWorkers)}, fake upstream and load generator on 127.0.0.1${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`,
+          `${relayProcesses(r.latency?.levels[0])} on 127.0.0.1, each in its own Node process${r.latency?.levels[0]?.plainNode ? ' (plain JavaScript, no TypeScript loader)' : ' (under tsx, whose loader thread added ≈ 40 MB to each)'}${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`,
         ],
       ],
     ),
