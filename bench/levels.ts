@@ -3,7 +3,7 @@
  * (all forked from here, so the orchestrator itself does no measured work). Returns a summary with
  * the relay's CPU, RSS, event-loop delay and GC over the streaming window.
  */
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { cpus, setPriority } from 'node:os';
 import { join } from 'node:path';
 import { rmSync, writeFileSync } from 'node:fs';
@@ -56,11 +56,15 @@ export function compiledBench(file: string): string {
   return outfile;
 }
 
-/** Forks `bench/<file>` (compiled to plain JavaScript), IPC on, stdout/stderr shared. */
-export function forkBench(file: string, args: string[] = [], execArgv: string[] = []): ChildProcess {
+/**
+ * Forks `bench/<file>` (compiled to plain JavaScript), IPC on, stdout/stderr shared. With `cpuList`
+ * (e.g. `'1'` or `'0-2'`) the child and every thread it starts run only on those CPUs: Node is
+ * started through `taskset`, which keeps the IPC channel as it execs.
+ */
+export function forkBench(file: string, args: string[] = [], execArgv: string[] = [], cpuList?: string): ChildProcess {
   const child = fork(compiledBench(file), args, {
     cwd: REPO_ROOT,
-    execArgv,
+    ...(cpuList ? { execPath: 'taskset', execArgv: ['-c', cpuList, process.execPath, ...execArgv] } : { execArgv }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, NODE_ENV: 'production' },
   });
@@ -92,25 +96,20 @@ export async function stopChild(child: ChildProcess, ms = 3000): Promise<void> {
 
 /**
  * With `pinRelay` (or BENCH_PIN_RELAY=1): the relay on the machine's last CPU, the fake upstream and
- * the load generator on the others (`taskset`), so the relay has a core of its own, as it would
- * beside a remote provider, instead of taking turns with the harness. Returns the relay's CPU.
+ * the load generator on the others, so the relay has a core of its own, as it would beside a remote
+ * provider, instead of taking turns with the harness. Returns the CPU lists, or undefined.
  */
-function pinRelay(options: LevelOptions, relay: ChildProcess, harness: ChildProcess[]): number | undefined {
-  const wanted = options.pinRelay ?? process.env.BENCH_PIN_RELAY === '1';
-  if (!wanted) return undefined;
+function cpuPlan(options: LevelOptions): { relay: string; harness: string } | undefined {
+  if (!(options.pinRelay ?? process.env.BENCH_PIN_RELAY === '1')) return undefined;
   const last = cpus().length - 1;
   if (last < 1) throw new Error('pinning the relay needs at least 2 CPUs');
   if ((options.relayWorkers ?? 1) > 1) throw new Error('pinning puts the relay on one CPU: it does not go with a relay cluster');
-  // The relay's JavaScript thread only (its GC and libuv helper threads may use any CPU); every
-  // thread of the harness processes, so none of them runs on the relay's CPU.
-  execFileSync('taskset', ['-pc', String(last), String(relay.pid)], { stdio: 'ignore' });
-  for (const child of harness) execFileSync('taskset', ['-apc', `0-${last - 1}`, String(child.pid)], { stdio: 'ignore' });
-  return last;
+  return { relay: String(last), harness: last === 1 ? '0' : `0-${last - 1}` };
 }
 
 /** Starts the fake upstream in its own process. */
-export async function startUpstream(reply = REPLY): Promise<{ child: ChildProcess; url: string }> {
-  const child = forkBench('upstream-server.ts', [JSON.stringify({ reply })]);
+export async function startUpstream(reply = REPLY, cpuList?: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = forkBench('upstream-server.ts', [JSON.stringify({ reply })], [], cpuList);
   const ready = await nextMessage<IpcMessage & { url: string }>(child, 'ready', 30_000);
   return { child, url: ready.url };
 }
@@ -212,13 +211,13 @@ export function scriptedFor(reply = REPLY): { totalMs: number; firstSentenceToke
 export async function runLevel(options: LevelOptions, log: (line: string) => void = () => undefined): Promise<LevelSummary> {
   const scripted = scriptedFor(options.reply);
   const backgroundCpuCores = options.waitQuietMs ? await waitForQuiet(options.waitQuietMs, 0.3, log) : undefined;
-  const upstream = await startUpstream(options.reply);
+  const pinned = cpuPlan(options);
+  const upstream = await startUpstream(options.reply, pinned?.harness);
   // BENCH_RELAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the relay process.
   const relayFlags = (process.env.BENCH_RELAY_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
-  const relay = forkBench('relay-server.ts', [JSON.stringify({ upstreamUrl: upstream.url, keys: Math.ceil(options.sessions / (options.sessionsPerKey ?? 50)), workers: options.relayWorkers ?? 1 })], ['--expose-gc', ...relayFlags]);
-  const loadgen = forkBench('loadgen.ts', ['--child']);
+  const relay = forkBench('relay-server.ts', [JSON.stringify({ upstreamUrl: upstream.url, keys: Math.ceil(options.sessions / (options.sessionsPerKey ?? 50)), workers: options.relayWorkers ?? 1 })], ['--expose-gc', ...relayFlags], pinned?.relay);
+  const loadgen = forkBench('loadgen.ts', ['--child'], [], pinned?.harness);
   try {
-    const pinned = pinRelay(options, relay, [loadgen, upstream.child]);
     const [relayReady] = await Promise.all([
       nextMessage<IpcMessage & { url: string; keys: string[]; baselineRssMb: number }>(relay, 'ready', 30_000),
       nextMessage(loadgen, 'alive', 30_000),
@@ -274,7 +273,7 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
     const summary = summarizeLevel(options, scripted.totalMs, scripted.firstSentenceTokenMs, result.result, relayStats.stats, upstreamStats.stats, relayReady.baselineRssMb, idle.rssMb);
     summary.backgroundCpuCores = backgroundCpuCores;
     summary.relayWorkers = Number(process.env.BENCH_RELAY_WORKERS ?? options.relayWorkers ?? 1);
-    summary.relayCpuPinned = pinned;
+    summary.relayCpuPinned = pinned ? Number(pinned.relay) : undefined;
     summary.plainNode = true;
     summary.upstreamConnects = relayStats.connects;
     if (machineCores !== undefined) {

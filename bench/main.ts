@@ -11,7 +11,7 @@
  *   --frame-ms=100     audio per uplink message (20–1000 ms; default: the SDK's `uplinkFrameMs` default, 100)
  *   --relay-workers=N  run the relay as `serve --workers N` does: a cluster primary and N workers (default 1:
  *                      one process, no cluster); the relay figures are then summed over its processes
- *   --pin-relay        run the relay's JavaScript thread on the last CPU and the fake upstream and load
+ *   --pin-relay        run the relay (all its threads) on the last CPU and the fake upstream and load
  *                      generator on the others (`taskset`), so the relay does not take turns with the
  *                      harness for a core (one relay process only)
  *   --no-capacity      do not search beyond the levels for the capacity limit

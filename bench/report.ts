@@ -56,7 +56,7 @@ function relayProcesses(level: LevelSummary | undefined): string {
   if (workers !== undefined && workers > 1) return `relay as a cluster (primary + ${workers} workers, figures summed over them), fake upstream and load generator`;
   const cpu = level?.relayCpuPinned;
   return cpu !== undefined
-    ? `relay (one process, its JavaScript thread pinned to CPU ${cpu}), fake upstream and load generator (pinned to the other CPUs)`
+    ? `relay (one process, pinned to CPU ${cpu}), fake upstream and load generator (pinned to the other CPUs)`
     : 'relay (one process), fake upstream and load generator';
 }
 
