@@ -97,7 +97,7 @@ export function renderReport(r: BenchResults): string {
         ['client audio (sections 1–2)', `16 kHz PCM16 in real time, ${r.latency?.levels[0]?.frameMs ?? r.options.frameMs} ms per WebSocket message (the SDK's \`uplinkFrameMs\`)`],
         [
           'benchmark processes',
-          `${relayProcesses(r.latency?.levels[0])} on 127.0.0.1, each in its own Node process${r.latency?.levels[0]?.plainNode ? ' (plain JavaScript, no TypeScript loader)' : ' (under tsx, whose loader thread added ≈ 40 MB to each)'}${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`,
+          `${relayProcesses(r.latency?.levels[0])} on 127.0.0.1, each in its own Node process${r.latency?.levels[0]?.plainNode ? ' (plain JavaScript, no TypeScript loader)' : ' (under tsx, whose loader thread added ≈ 40 MB to the relay)'}${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`,
         ],
       ],
     ),
