@@ -84,6 +84,8 @@ describe('relay cluster (serve --workers 2)', () => {
       VOICEBOT_ADMIN_TOKEN: ADMIN_TOKEN,
       VOICEBOT_METRICS: 'public',
       VOICEBOT_SHUTDOWN_GRACE_MS: '2000',
+      // Lets a test count sessions from an address of its own (X-Forwarded-For).
+      VOICEBOT_TRUST_PROXY: '1',
       OPENAI_API_KEY: 'sk-upstream-secret',
       OPENAI_BASE_URL: served.url,
     };
@@ -124,8 +126,10 @@ describe('relay cluster (serve --workers 2)', () => {
     return { id: created.json.id as string, key: created.json.key as string };
   }
 
-  async function token(key: string): Promise<{ status: number; token: string; code?: string }> {
-    const res = await http(`${relayUrl}/v1/sessions`, { method: 'POST', headers: { authorization: `Bearer ${key}`, origin: ORIGIN, 'content-type': 'application/json' }, body: '{}' });
+  async function token(key: string, clientIp?: string): Promise<{ status: number; token: string; code?: string }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${key}`, origin: ORIGIN, 'content-type': 'application/json' };
+    if (clientIp) headers['x-forwarded-for'] = clientIp;
+    const res = await http(`${relayUrl}/v1/sessions`, { method: 'POST', headers, body: '{}' });
     const error = res.json.error as { code?: string } | undefined;
     return { status: res.status, token: res.json.token as string, ...(error?.code ? { code: error.code } : {}) };
   }
@@ -214,7 +218,7 @@ describe('relay cluster (serve --workers 2)', () => {
   test('sessions per minute per client address are counted across workers', async () => {
     const { key } = await newKey({ sessionsPerMinutePerIp: 3 });
     const results = [];
-    for (let i = 0; i < 4; i++) results.push(await token(key));
+    for (let i = 0; i < 4; i++) results.push(await token(key, '203.0.113.7'));
     assert.deepEqual(
       results.map((r) => r.status),
       [201, 201, 201, 429],

@@ -166,15 +166,23 @@ describe('limits trip exactly at their bound (per-key overrides)', () => {
     assert.equal(refused.body.token, undefined);
   });
 
-  test('sessionsPerMinutePerIp counts every key from one address', async () => {
-    const a = await newKey(h, { sessionsPerMinutePerIp: 2 });
-    const b = await newKey(h, { sessionsPerMinutePerIp: 2 });
-    assert.equal((await createSession(h.url, { key: a.secret, origin: ORIGIN })).status, 201);
-    assert.equal((await createSession(h.url, { key: b.secret, origin: ORIGIN })).status, 201);
-    const refused = await createSession(h.url, { key: a.secret, origin: ORIGIN });
-    assert.equal(refused.status, 429);
-    assert.equal(refused.body.error?.code, 'rate_limited');
-    assert.match(refused.body.error?.message ?? '', /address/);
+  test('sessionsPerMinutePerIp counts every key from one address, whatever budget each key has', async () => {
+    // A relay of its own: the address's count is shared by every key, so other tests' sessions would count.
+    const own = await startRelay();
+    try {
+      const a = await newKey(own, { sessionsPerMinutePerIp: 2 });
+      const b = await newKey(own, { sessionsPerMinutePerIp: 3 });
+      assert.equal((await createSession(own.url, { key: a.secret, origin: ORIGIN })).status, 201);
+      assert.equal((await createSession(own.url, { key: b.secret, origin: ORIGIN })).status, 201);
+      const refused = await createSession(own.url, { key: a.secret, origin: ORIGIN });
+      assert.equal(refused.status, 429);
+      assert.equal(refused.body.error?.code, 'rate_limited');
+      assert.match(refused.body.error?.message ?? '', /address/);
+      // b's larger budget does not start a fresh count for the address: its third session is its last.
+      assert.equal((await createSession(own.url, { key: b.secret, origin: ORIGIN })).status, 429, 'the refused request counted too');
+    } finally {
+      await own.close();
+    }
   });
 
   test('maxConcurrentSessionsPerKey: N sockets pass, N+1 gets 429 too_many_sessions; a closed socket frees its slot', async () => {

@@ -13,6 +13,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { ErrorCode } from '@voice-bot/sdk/protocol';
+import { MAX_ADMIN_BODY_BYTES, limitBody } from './body-limit.js';
 import type { BotConfig, LimitsConfig } from './config.js';
 import type { ClientKeyRecord, KeyPatch, KeyStore } from './keys.js';
 import { LimitsError, effectiveLimits, parseKeyLimits, type KeyLimits } from './limits.js';
@@ -70,6 +71,7 @@ function usageView(day: DayUsage) {
     llm_tokens: day.prompt_tokens + day.completion_tokens,
     prompt_tokens: day.prompt_tokens,
     completion_tokens: day.completion_tokens,
+    tts_chars: day.tts_chars,
     errors: day.errors,
   };
 }
@@ -92,10 +94,10 @@ export function createAdminApp(deps: AdminDeps): Hono {
     }
     await next();
   });
+  app.use('*', limitBody(MAX_ADMIN_BODY_BYTES));
 
   async function body(c: Context): Promise<Record<string, unknown>> {
     const text = await c.req.text();
-    if (text.length > 16_384) throw new BadRequest('request body is too large');
     let parsed: unknown;
     try {
       parsed = text.trim() ? JSON.parse(text) : {};

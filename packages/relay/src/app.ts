@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import { serve, upgradeWebSocket, type ServerType, type WebSocketData } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono, type Context } from 'hono';
-import { WebSocketServer } from 'ws';
-import { CLOSE_CODES, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, type ErrorCode } from '@voice-bot/sdk/protocol';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { CLOSE_CODES, ERROR_HEADER, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, type ErrorCode } from '@voice-bot/sdk/protocol';
 import {
   ConfigError,
   DEFAULT_BOT,
@@ -16,6 +17,7 @@ import {
   type LimitsConfig,
   type ProvidersConfig,
 } from './config.js';
+import { MAX_SESSION_BODY_BYTES, limitBody } from './body-limit.js';
 import { Hardening, type HardeningOptions, type ShutdownOptions } from './hardening.js';
 import type { SessionGuard } from './limits.js';
 import { localState, type SharedState } from './shared-state.js';
@@ -29,6 +31,7 @@ import { createHttpTool, type HttpToolConfig } from './tools/http-tool.js';
 import { ToolRunner } from './tools/runner.js';
 import type { ToolDefinition } from './tools/types.js';
 import { SessionTokens, TokenError, type SessionClaims } from './tokens.js';
+import { SqliteTokenReplays, USED_TOKENS_FILE } from './used-tokens.js';
 import { WriteBatcher } from './write-batching.js';
 
 export interface RelayOptions extends HardeningOptions {
@@ -61,8 +64,11 @@ export interface RelayOptions extends HardeningOptions {
   httpTools?: HttpToolConfig[];
   /** Hosts HTTP tools may reach although they are private or loopback (off by default: SSRF guard). */
   toolAllowHosts?: string[];
-  /** Static folders to serve, e.g. `{ urlPath: '/widget/', dir: '…/widget/dist' }`. */
-  staticDirs?: { urlPath: string; dir: string }[];
+  /**
+   * Static folders to serve, e.g. `{ urlPath: '/widget/', dir: '…/widget/dist' }`. `extensions`
+   * (e.g. `['.html', '.js']`) serves only files with those endings: the rest of the folder is a 404.
+   */
+  staticDirs?: { urlPath: string; dir: string; extensions?: string[] }[];
   logger?: Logger;
   /**
    * Where token replays, rate limits, concurrency slots, usage and conversations are kept.
@@ -91,6 +97,8 @@ export interface Relay {
   /** Per-key usage counters. */
   usage: UsageStore;
 }
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
 
 interface TalkGrant {
   claims: SessionClaims;
@@ -183,6 +191,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
       usageFile: options.usageFile ?? (process.env.VOICEBOT_USAGE_FILE || undefined),
       conversationTtlMs: limits.conversationTtlMs,
       maxConversations: limits.maxConversations,
+      usedTokens: new SqliteTokenReplays(join(dirname(keys.file), USED_TOKENS_FILE)),
     });
   const tokens = new SessionTokens(options.tokenSecret ?? randomBytes(32).toString('base64url'), options.tokenTtlSeconds, (jti, expiresAt) =>
     state.claimToken(jti, expiresAt),
@@ -222,6 +231,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
 
   const fail = (c: Context<RelayEnv>, error: HttpError) => {
     hardening.metrics.error(error.code);
+    c.header(ERROR_HEADER, error.code);
     return c.json({ error: { code: error.code, message: error.message } }, error.status);
   };
 
@@ -253,11 +263,10 @@ export function createRelay(options: RelayOptions = {}): Relay {
     }
   });
 
-  app.post('/v1/sessions', async (c) => {
+  app.post('/v1/sessions', limitBody(MAX_SESSION_BODY_BYTES, () => hardening.metrics.error('payload_too_large')), async (c) => {
     if (hardening.draining) return hardening.shuttingDown(c);
     let body: { key?: unknown; bot?: unknown } = {};
     const text = await c.req.text();
-    if (text.length > 4096) return fail(c, httpError(400, 'bad_request', 'request body is too large'));
     if (text.trim()) {
       try {
         const parsed: unknown = JSON.parse(text);
@@ -304,8 +313,11 @@ export function createRelay(options: RelayOptions = {}): Relay {
       if (normaliseOrigin(origin) !== claims.origin) return refuseTalk(c, httpError(403, 'origin_not_allowed', 'this token was issued for another origin'));
       const key = await keys.get(claims.keyId);
       if (!key || key.revoked_at) return refuseTalk(c, httpError(401, 'key_revoked', 'the client key behind this token has been revoked'));
+      // The key as it is now: narrowing its origins or bots also stops tokens issued before.
+      if (!isOriginAllowed(claims.origin, key.origins)) return refuseTalk(c, httpError(403, 'origin_not_allowed', `this client key is no longer allowed on ${claims.origin}`));
       const bot = bots.find((b) => b.id === claims.bot);
       if (!bot) return refuseTalk(c, httpError(403, 'unknown_bot', 'the bot of this token no longer exists'));
+      if (key.bots.length > 0 && !key.bots.includes(bot.id)) return refuseTalk(c, httpError(403, 'bot_not_allowed', `this client key may no longer use bot ${bot.id}`));
       const keyLimits = hardening.keyLimits(key);
       const refusal = await hardening.admitUpgrade(key, keyLimits);
       if (refusal) {
@@ -330,7 +342,8 @@ export function createRelay(options: RelayOptions = {}): Relay {
       let guard: SessionGuard | undefined;
       return {
         onOpen(_event, ws) {
-          const raw = ws.raw;
+          // The server is `ws`'s WebSocketServer: its sockets are `ws` WebSockets.
+          const raw = ws.raw as WebSocket | undefined;
           if (!raw) return;
           guard = hardening.guard(sessionId, claims.keyId, talkLimits, log);
           session = new TalkSession({
@@ -343,7 +356,14 @@ export function createRelay(options: RelayOptions = {}): Relay {
             tools: toolRunners.get(bot.id) as ToolRunner,
             limits: talkLimits,
             textDeltaIntervalMs,
-            socket: hardening.countingSocket({ send: writes.sender(raw), close: (code, reason) => raw.close(code, reason) }),
+            socket: hardening.countingSocket({
+              send: writes.sender(raw),
+              close: (code, reason) => raw.close(code, reason),
+              get bufferedAmount() {
+                return raw.bufferedAmount;
+              },
+              terminate: () => raw.terminate(),
+            }),
             log,
             hooks: guard,
           });
@@ -373,9 +393,10 @@ export function createRelay(options: RelayOptions = {}): Relay {
     }),
   );
 
-  for (const { urlPath, dir } of options.staticDirs ?? []) {
+  for (const { urlPath, dir, extensions } of options.staticDirs ?? []) {
     const prefix = urlPath.endsWith('/') ? urlPath : `${urlPath}/`;
     app.use(`${prefix}*`, async (c, next) => {
+      if (extensions && !c.req.path.endsWith('/') && !extensions.some((ext) => c.req.path.endsWith(ext))) return fail(c, httpError(404, 'not_found', 'not found'));
       await next();
       if (c.res.status !== 200) return;
       // Pages on other origins import these modules, worklets and wasm files: that needs CORS.
@@ -406,6 +427,12 @@ export function createRelay(options: RelayOptions = {}): Relay {
       await this.close();
     },
     listen(port, hostname = '127.0.0.1') {
+      if (!options.publicUrl && !LOOPBACK_HOSTS.has(hostname)) {
+        logger.warn(
+          { host: hostname },
+          'listening beyond loopback without publicUrl: ws_url is built from each request\'s Host header; set publicUrl (voicebot.config.json or createRelay) to the address visitors use',
+        );
+      }
       return new Promise((resolve) => {
         const server = serve({ fetch: app.fetch, port, hostname, websocket: { server: websocketServer } }, (info: AddressInfo) => {
           resolve({ server, url: `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${info.port}`, port: info.port });

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createRelay } from './app.js';
+import { createRelay, type RelayOptions } from './app.js';
 import { defaultWorkerCount, isRelayClusterWorker, startClusterPrimary } from './cluster/primary.js';
 import { clusterWorkerState } from './cluster/worker.js';
 import {
@@ -22,6 +22,7 @@ import { clinicHours, ensureDemoKey, startDemoUpstream } from './demo.js';
 import { KeyStore } from './keys.js';
 import { createLogger } from './logger.js';
 import { InvalidOriginPattern } from './origins.js';
+import { SqliteTokenReplays, USED_TOKENS_FILE } from './used-tokens.js';
 
 const USAGE = `voicebot-relay — the voice-bot relay
 
@@ -83,12 +84,13 @@ async function serveCommand(args: string[]): Promise<void> {
     providers = demo.providers;
     closeDemo = demo.close;
   }
-  const staticDirs: { urlPath: string; dir: string }[] = [];
+  const staticDirs: NonNullable<RelayOptions['staticDirs']> = [];
   const widgetDist = resolve(repoRoot, 'packages/widget/dist/browser');
   if (existsSync(widgetDist)) staticDirs.push({ urlPath: '/widget/', dir: widgetDist });
   const sdkDist = resolve(repoRoot, 'packages/sdk/dist/browser');
   if (values.demo && existsSync(sdkDist)) staticDirs.push({ urlPath: '/sdk/', dir: sdkDist });
-  if (values.demo) staticDirs.push({ urlPath: '/', dir: resolve(repoRoot, 'demo') });
+  // The demo's pages and scripts only: its folder also holds voicebot.config.json.
+  if (values.demo) staticDirs.push({ urlPath: '/', dir: resolve(repoRoot, 'demo'), extensions: ['.html', '.css', '.js'] });
 
   const relay = createRelay({
     ...settings,
@@ -172,6 +174,7 @@ async function runPrimary(workers: number, dataDir: string, limits: typeof DEFAU
     workers,
     logger,
     usageFile: process.env.VOICEBOT_USAGE_FILE || undefined,
+    usedTokens: new SqliteTokenReplays(join(dataDir, USED_TOKENS_FILE)),
     conversationTtlMs: limits.conversationTtlMs,
     maxConversations: limits.maxConversations,
   });

@@ -70,8 +70,16 @@ export interface LimitsConfig {
   maxConcurrentSessionsPerKey: number;
   /** Visitor audio received per key per UTC day, in minutes (fractions allowed). */
   audioMinutesPerKeyPerDay: number;
-  /** LLM prompt + completion tokens per key per UTC day. */
+  /** LLM prompt + completion tokens per key per UTC day (charged when a request is sent, from an estimate, then corrected by the provider's usage). */
   llmTokensPerKeyPerDay: number;
+  /** Characters sent to speech synthesis per key per UTC day (charged when each request is sent). */
+  ttsCharsPerKeyPerDay: number;
+  /** Turns (utterances, texts) a socket may start per minute. */
+  turnsPerMinute: number;
+  /** Bytes a socket may have queued towards the page before the relay stops pulling from the providers. */
+  maxBufferedBytes: number;
+  /** A socket over `maxBufferedBytes` for this long (the page is not reading) is closed with 4006. */
+  slowClientTimeoutMs: number;
 }
 
 export interface RelayConfig {
@@ -106,6 +114,10 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxConcurrentSessionsPerKey: 50,
   audioMinutesPerKeyPerDay: 600,
   llmTokensPerKeyPerDay: 2_000_000,
+  ttsCharsPerKeyPerDay: 600_000,
+  turnsPerMinute: 30,
+  maxBufferedBytes: 1024 * 1024,
+  slowClientTimeoutMs: 5_000,
 };
 
 export const DEFAULT_BOT: BotConfig = {

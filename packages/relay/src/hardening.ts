@@ -6,7 +6,7 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, Env, Hono, MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
-import type { ErrorCode } from '@voice-bot/sdk/protocol';
+import { ERROR_HEADER, type ErrorCode } from '@voice-bot/sdk/protocol';
 import { MIN_TOKEN_LENGTH, bearerChecker, createAdminApp } from './admin.js';
 import { ConfigError, type BotConfig, type LimitsConfig } from './config.js';
 import type { ClientKeyRecord, KeyStore } from './keys.js';
@@ -186,6 +186,7 @@ export class Hardening {
   refuse(c: Context, refusal: HttpRefusal): Response {
     this.metrics.error(refusal.code);
     c.header('Retry-After', String(refusal.retryAfter));
+    c.header(ERROR_HEADER, refusal.code);
     return c.json({ error: { code: refusal.code, message: refusal.message } }, refusal.status);
   }
 
@@ -215,6 +216,10 @@ export class Hardening {
         else this.metrics.bytesOut('audio', data.byteLength);
       },
       close: (code, reason) => raw.close(code, reason),
+      get bufferedAmount() {
+        return raw.bufferedAmount;
+      },
+      terminate: () => raw.terminate(),
     };
   }
 

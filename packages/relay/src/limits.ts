@@ -10,7 +10,7 @@
  * Every value comes from `LimitsConfig` (global) merged with the key's own `limits`; 0 = no limit.
  * Rates use `rate-limiter-flexible`: its memory store in one process, its cluster store in a cluster.
  */
-import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { CLOSE_CODES, INPUT_SAMPLE_RATE, type ErrorCode, type ServerMessage } from '@voice-bot/sdk/protocol';
 import { ConfigError, type LimitsConfig } from './config.js';
 import type { Logger } from './logger.js';
@@ -18,7 +18,7 @@ import type { RelayMetrics } from './metrics.js';
 import type { SessionHooks } from './session.js';
 import type { TurnInput } from './turn.js';
 import type { SharedState } from './shared-state.js';
-import type { UsageStore } from './usage.js';
+import type { ProviderCost, UsageStore } from './usage.js';
 
 /** Limits a key may override (everything but the relay-wide conversation store sizes). */
 export const KEY_LIMIT_FIELDS = [
@@ -37,13 +37,24 @@ export const KEY_LIMIT_FIELDS = [
   'maxConcurrentSessionsPerKey',
   'audioMinutesPerKeyPerDay',
   'llmTokensPerKeyPerDay',
+  'ttsCharsPerKeyPerDay',
+  'turnsPerMinute',
 ] as const satisfies readonly (keyof LimitsConfig)[];
 
 export type KeyLimitField = (typeof KEY_LIMIT_FIELDS)[number];
 export type KeyLimits = Partial<Pick<LimitsConfig, KeyLimitField>>;
 
 /** These must stay positive: 0 would refuse everything rather than mean "no limit". */
-const POSITIVE_FIELDS = new Set<keyof LimitsConfig>(['maxJsonBytes', 'maxAudioFrameBytes', 'maxUtteranceMs', 'maxTextChars', 'maxHistoryMessages', 'startTimeoutMs']);
+const POSITIVE_FIELDS = new Set<keyof LimitsConfig>([
+  'maxJsonBytes',
+  'maxAudioFrameBytes',
+  'maxUtteranceMs',
+  'maxTextChars',
+  'maxHistoryMessages',
+  'startTimeoutMs',
+  'maxBufferedBytes',
+  'slowClientTimeoutMs',
+]);
 /** Fractions make sense only for audio minutes. */
 const FRACTIONAL_FIELDS = new Set<keyof LimitsConfig>(['audioMinutesPerKeyPerDay']);
 
@@ -95,6 +106,8 @@ export function audioQuotaBytes(limits: LimitsConfig): number {
   return Math.round(limits.audioMinutesPerKeyPerDay * 60_000) * BYTES_PER_INPUT_MS;
 }
 
+const QUOTA_NAMES = { audio: 'audio', llm: 'language-model', tts: 'speech-synthesis' } as const;
+
 export interface Refusal {
   status: 429;
   code: ErrorCode;
@@ -122,27 +135,25 @@ export class Limiters {
     private readonly state: Pick<SharedState, 'rateLimiter' | 'slots'>,
   ) {}
 
-  /** The limiter for a budget of `points` per `durationSec` (created on first use). */
-  limiter(name: string, points: number, durationSec: number): RateLimiterAbstract {
-    const keyPrefix = `${name}:${points}:${durationSec}`;
-    let limiter = this.pool.get(keyPrefix);
+  /**
+   * The counter of one kind of request (`sessions-ip`, `sessions-key`), per minute. It counts every
+   * request of its kind for an identity, whatever budget applies: a key with its own per-IP budget
+   * shares the address's count with every other key, and changing a key's budget keeps its count.
+   */
+  private counter(name: string): RateLimiterAbstract {
+    let limiter = this.pool.get(name);
     if (!limiter) {
-      limiter = this.state.rateLimiter({ keyPrefix, points, durationSec });
-      this.pool.set(keyPrefix, limiter);
+      limiter = this.state.rateLimiter({ keyPrefix: name, points: Number.MAX_SAFE_INTEGER, durationSec: 60 });
+      this.pool.set(name, limiter);
     }
     return limiter;
   }
 
-  /** Consumes one point; returns the wait in ms when the budget is spent. */
+  /** Counts one request; returns the wait in ms when more than `points` were made this minute. */
   private async take(name: string, points: number, key: string): Promise<number | undefined> {
     if (points <= 0) return undefined;
-    try {
-      await this.limiter(name, points, 60).consume(key);
-      return undefined;
-    } catch (rejection) {
-      if (rejection instanceof RateLimiterRes) return rejection.msBeforeNext;
-      throw rejection;
-    }
+    const counted = await this.counter(name).consume(key);
+    return counted.consumedPoints > points ? counted.msBeforeNext : undefined;
   }
 
   private tooMany(max: number): Refusal {
@@ -277,12 +288,13 @@ export class SessionGuard implements SessionHooks {
   private notifiedUntil = 0;
   /** JSON messages and audio frames are limited separately (undefined = no limit). */
   private readonly budgets: { json: FrameBudget | undefined; audio: FrameBudget | undefined };
-  /** Characters of reply text seen per turn, to estimate tokens when the provider reported none. */
-  private readonly replyChars = new Map<number, number>();
+  /** Turns this socket may start per minute (undefined = no limit). */
+  private readonly turns: FixedWindow | undefined;
 
   constructor(private readonly deps: SessionGuardDeps) {
     const { limits } = deps;
     this.budgets = { json: frameBudget(limits.messagesPerSecond, 'messages'), audio: frameBudget(limits.audioFramesPerSecond, 'audio frames') };
+    this.turns = limits.turnsPerMinute > 0 ? new FixedWindow(limits.turnsPerMinute, 60_000) : undefined;
     if (limits.idleTimeoutMs > 0) this.armIdle(limits.idleTimeoutMs);
     if (limits.maxSessionMs > 0) {
       this.lifetimeTimer = setTimeout(
@@ -312,6 +324,7 @@ export class SessionGuard implements SessionHooks {
     const { limits } = this.deps;
     if (bytes > limits.maxAudioFrameBytes) {
       // The key's own frame limit (the relay-wide one is `maxPayload`, enforced by `ws` with 1009 too).
+      this.dispose();
       this.session?.reject('message_too_large', `frames are limited to ${limits.maxAudioFrameBytes} bytes for this key`, {
         code: CLOSE_CODES.messageTooBig,
         reason: 'frame too large',
@@ -333,6 +346,8 @@ export class SessionGuard implements SessionHooks {
    */
   private dropped(budget: FrameBudget, now: number, msBeforeNext: number): void {
     if (budget.dropped.take(now) !== undefined) {
+      // Decided once: frames already queued behind this one are dropped without a word.
+      this.dispose();
       this.deps.log.warn({ limit: budget.perSecond, what: budget.what }, 'rate limit exceeded persistently; closing');
       this.session?.reject('rate_limited', `too many ${budget.what}; the session is closed`, { code: CLOSE_CODES.policyViolation, reason: 'rate limited' });
       return;
@@ -389,25 +404,54 @@ export class SessionGuard implements SessionHooks {
       return false;
     }
     const { keyId, usage, limits } = this.deps;
-    if (kind !== 'say' && limits.llmTokensPerKeyPerDay > 0 && usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay) {
+    if (kind === 'say') return true;
+    if (limits.llmTokensPerKeyPerDay > 0 && usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay) {
       this.quotaExceeded('llm');
+      return false;
+    }
+    const wait = this.turns?.take(Date.now());
+    if (wait !== undefined) {
+      this.session?.reject('rate_limited', `at most ${limits.turnsPerMinute} turns per minute; this one was dropped (try again in ${Math.ceil(wait / 1000)} s)`);
       return false;
     }
     return true;
   }
 
+  /**
+   * A provider request is about to be sent: it is refused (the session closes with 4005) when the
+   * day's LLM tokens are used up, or when its speech characters would go over the day's budget;
+   * otherwise its estimated cost is counted now, before any money is spent.
+   */
+  charge(cost: ProviderCost): boolean {
+    if (this.closed) return false;
+    const { keyId, usage, limits } = this.deps;
+    const llm = (cost.prompt_tokens ?? 0) + (cost.completion_tokens ?? 0);
+    if (llm > 0 && limits.llmTokensPerKeyPerDay > 0 && usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay) {
+      this.quotaExceeded('llm');
+      return false;
+    }
+    const chars = cost.tts_chars ?? 0;
+    if (chars > 0 && limits.ttsCharsPerKeyPerDay > 0 && usage.ttsCharsToday(keyId) + chars > limits.ttsCharsPerKeyPerDay) {
+      this.quotaExceeded('tts');
+      return false;
+    }
+    usage.add(keyId, cost);
+    return true;
+  }
+
+  /** What a request turned out to cost beyond its estimate (the provider's usage, streamed output). */
+  count(cost: ProviderCost): void {
+    this.deps.usage.add(this.deps.keyId, cost);
+  }
+
   sent(message: ServerMessage): void {
     const { keyId, usage, metrics, limits } = this.deps;
-    if (message.type === 'text_delta') {
-      this.replyChars.set(message.turn_id, (this.replyChars.get(message.turn_id) ?? 0) + message.delta.length);
-      return;
-    }
     if (message.type === 'error') {
       metrics.error(message.code, message.message);
       usage.error(keyId, message.code);
       if (message.turn_id !== undefined) {
         metrics.turnEnded('error');
-        usage.add(keyId, { turns: 1, ...this.estimatedTokens(message.turn_id) });
+        usage.add(keyId, { turns: 1 });
         this.lastActivity = Date.now();
       }
       return;
@@ -416,34 +460,16 @@ export class SessionGuard implements SessionHooks {
     this.lastActivity = Date.now();
     const m = message.metrics;
     metrics.turnEnded(message.interrupted ? 'interrupted' : 'done', m);
-    const reported = m.prompt_tokens !== undefined || m.completion_tokens !== undefined;
-    // No LLM call (`llm_ttft_ms` absent) means a scripted line such as the greeting: no tokens.
-    const tokens = reported
-      ? { prompt_tokens: m.prompt_tokens ?? 0, completion_tokens: m.completion_tokens ?? 0 }
-      : m.llm_ttft_ms !== undefined
-        ? this.estimatedTokens(message.turn_id)
-        : {};
-    this.replyChars.delete(message.turn_id);
-    usage.add(keyId, { turns: 1, audio_out_ms: m.audio_out_ms ?? 0, ...tokens });
+    usage.add(keyId, { turns: 1, audio_out_ms: m.audio_out_ms ?? 0 });
     const quota = limits.llmTokensPerKeyPerDay;
     // Over (not at) the quota: the turn that crossed it has been delivered; the session ends now.
     if (quota > 0 && usage.tokensToday(keyId) > quota) queueMicrotask(() => this.quotaExceeded('llm'));
   }
 
-  /**
-   * A turn cut short (interrupt, provider failure) gets no usage from the provider; count its
-   * streamed reply at ~4 characters per token so interrupting every reply does not dodge the quota.
-   */
-  private estimatedTokens(turnId: number): { completion_tokens: number } | Record<string, never> {
-    const chars = this.replyChars.get(turnId);
-    this.replyChars.delete(turnId);
-    return chars ? { completion_tokens: Math.ceil(chars / 4) } : {};
-  }
-
-  private quotaExceeded(kind: 'audio' | 'llm'): void {
+  private quotaExceeded(kind: keyof typeof QUOTA_NAMES): void {
     if (this.closed) return;
     this.deps.log.warn({ quota: kind }, 'daily quota exceeded; closing');
-    this.session?.reject('quota_exceeded', `this key's daily ${kind === 'audio' ? 'audio' : 'language-model'} quota is used up; it resets at 00:00 UTC`, {
+    this.session?.reject('quota_exceeded', `this key's daily ${QUOTA_NAMES[kind]} quota is used up; it resets at 00:00 UTC`, {
       code: CLOSE_CODES.quotaExceeded,
       reason: 'quota exceeded',
     });
@@ -455,6 +481,5 @@ export class SessionGuard implements SessionHooks {
     this.closed = true;
     clearTimeout(this.idleTimer);
     clearTimeout(this.lifetimeTimer);
-    this.replyChars.clear();
   }
 }

@@ -20,11 +20,16 @@ import { MetadataError, templateData, validatePageMetadata } from './metadata.js
 import type { ToolRunner } from './tools/runner.js';
 import { renderTemplate } from './tools/template.js';
 import { Turn, type TurnInput } from './turn.js';
+import type { ProviderCost } from './usage.js';
 
 /** The relay's view of one client WebSocket (the raw `ws` socket satisfies it). */
 export interface SessionSocket {
   send(data: string | Uint8Array): void;
   close(code: number, reason: string): void;
+  /** Bytes queued towards the client and not yet handed to the network. */
+  readonly bufferedAmount: number;
+  /** Drops the connection without a closing handshake. */
+  terminate(): void;
 }
 
 /**
@@ -38,6 +43,10 @@ export interface SessionHooks {
   beforeTurn(kind: TurnInput['kind']): boolean;
   /** Every message the session has just sent. */
   sent(message: ServerMessage): void;
+  /** A provider request is about to be sent: charge its estimated cost; false = refused (over a quota). */
+  charge(cost: ProviderCost): boolean;
+  /** Cost learned after a request: the provider's usage minus the estimate, output streamed. */
+  count(cost: ProviderCost): void;
 }
 
 export interface SessionDeps {
@@ -61,6 +70,10 @@ const BYTES_PER_INPUT_MS = (INPUT_SAMPLE_RATE * 2) / 1000;
 const MAX_HELD_FRAMES = 256;
 /** `ready.history` carries at most this many recent messages. */
 const MAX_HISTORY_IN_READY = 50;
+/** How often a socket over its queue bound is checked for room. */
+const ROOM_POLL_MS = 20;
+/** A slow client closed with 4006 has this long to read the close frame before the connection is dropped. */
+const SLOW_CLIENT_GRACE_MS = 1_000;
 
 /**
  * One visitor connection: validates every frame, buffers the utterance, and runs turns one at a
@@ -84,6 +97,8 @@ export class TalkSession {
   private readonly startTimer: NodeJS.Timeout;
   /** Frames that arrived while the conversation was being fetched (from a cluster's primary). */
   private waiting: (() => void)[] | undefined;
+  /** Settles when a socket over its queue bound has room again (or is closed). */
+  private roomWait: Promise<void> | undefined;
 
   constructor(private readonly deps: SessionDeps) {
     this.startTimer = setTimeout(() => this.close(CLOSE_CODES.startTimeout, 'no start message'), deps.limits.startTimeoutMs);
@@ -100,6 +115,38 @@ export class TalkSession {
   reject(code: ErrorCode, message: string, close?: { code: number; reason: string }): void {
     this.sendError(code, message, { fatal: close !== undefined });
     if (close) this.close(close.code, close.reason);
+  }
+
+  /**
+   * Backpressure towards the page: undefined while the socket's queue is under `maxBufferedBytes`;
+   * otherwise a promise that settles when it is back under (turns stop pulling from the providers
+   * meanwhile). A client that stays over the bound for `slowClientTimeoutMs` is closed with 4006.
+   */
+  room(): Promise<void> | undefined {
+    if (this.closed || this.deps.socket.bufferedAmount <= this.deps.limits.maxBufferedBytes) return undefined;
+    this.roomWait ??= new Promise<void>((resolve) => {
+      const since = performance.now();
+      const timer = setInterval(() => {
+        const stalled = performance.now() - since >= this.deps.limits.slowClientTimeoutMs;
+        if (!this.closed && this.deps.socket.bufferedAmount > this.deps.limits.maxBufferedBytes && !stalled) return;
+        clearInterval(timer);
+        this.roomWait = undefined;
+        if (stalled && !this.closed) this.dropSlowClient();
+        resolve();
+      }, ROOM_POLL_MS);
+    });
+    return this.roomWait;
+  }
+
+  private dropSlowClient(): void {
+    const { socket, limits, log } = this.deps;
+    log.warn({ buffered_bytes: socket.bufferedAmount, waited_ms: limits.slowClientTimeoutMs }, 'client not reading; closing');
+    this.reject('slow_client', `the page did not read the relay's messages for ${limits.slowClientTimeoutMs / 1000} s; the session is closed`, {
+      code: CLOSE_CODES.slowClient,
+      reason: 'client not reading',
+    });
+    // The close frame waits behind everything queued; a client that reads nothing never gets it.
+    setTimeout(() => socket.terminate(), SLOW_CLIENT_GRACE_MS).unref();
   }
 
   /** A turn is running. */
@@ -382,6 +429,9 @@ export class TalkSession {
       tools: this.deps.tools,
       maxToolRounds: this.deps.bot.maxToolRounds ?? 3,
       textDeltaIntervalMs: this.deps.textDeltaIntervalMs,
+      room: () => this.room(),
+      charge: (cost) => this.deps.hooks?.charge(cost) ?? true,
+      count: (cost) => this.deps.hooks?.count(cost),
       send: (message) => this.send(message),
       sendAudio: (pcm) => {
         if (!this.closed && this.currentTurn === turn) this.deps.socket.send(pcm);

@@ -15,6 +15,7 @@ import type { Registry } from 'prom-client';
 import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { MemoryConversationStore, type ConversationStore } from './conversations.js';
 import { UsageTracker, type UsageStore } from './usage.js';
+import type { TokenReplays } from './used-tokens.js';
 
 export interface RateLimiterSpec {
   /** Distinguishes the budget (e.g. `sessions-ip:30:60`). */
@@ -60,8 +61,8 @@ export interface SharedState {
   close(): Promise<void>;
 }
 
-/** Token ids used so far, each kept until its token expires. */
-export class ReplaySet {
+/** Token ids used so far, each kept until its token expires, in this process's memory. */
+export class ReplaySet implements TokenReplays {
   private readonly used = new Map<string, number>();
 
   claim(jti: string, expiresAt: number, now = Date.now() / 1000): boolean {
@@ -71,6 +72,10 @@ export class ReplaySet {
     if (this.used.has(jti)) return false;
     this.used.set(jti, expiresAt);
     return true;
+  }
+
+  close(): void {
+    this.used.clear();
   }
 }
 
@@ -158,13 +163,15 @@ class LocalSlots implements ConcurrencySlots {
 
 export interface LocalStateOptions {
   usageFile?: string | undefined;
+  /** Where used session-token ids are kept until they expire (default: memory, lost on restart). */
+  usedTokens?: TokenReplays;
   conversationTtlMs: number;
   maxConversations: number;
 }
 
 /** Everything in this process's memory: one relay process. */
 export function localState(options: LocalStateOptions): SharedState {
-  const replay = new ReplaySet();
+  const replay = options.usedTokens ?? new ReplaySet();
   const usage = new UsageTracker(options.usageFile ? { file: options.usageFile } : {});
   return {
     async claimToken(jti, expiresAt) {
@@ -176,6 +183,9 @@ export function localState(options: LocalStateOptions): SharedState {
     conversations: new MemoryConversationStore(options.conversationTtlMs, options.maxConversations),
     announceRevoked: () => undefined,
     onRevoked: () => undefined,
-    close: () => usage.close(),
+    close: async () => {
+      replay.close();
+      await usage.close();
+    },
   };
 }

@@ -7,13 +7,26 @@ import type { Conversation, ConversationMessage } from './conversations.js';
 
 import type { Logger } from './logger.js';
 import type { ProviderClients } from './providers.js';
-import { streamChat, type ChatRound } from './stages/llm.js';
+import { estimatePromptTokens, estimateTokens, streamChat, type ChatRound } from './stages/llm.js';
 import { transcribe } from './stages/stt.js';
 import { SpeechPipeline, type SpokenSegment } from './stages/tts.js';
 import { pcm16DurationMs } from './wav.js';
 import { metadataView, setToolMetadata, templateData } from './metadata.js';
 import type { ToolCall, ToolOutcome, ToolRunner } from './tools/runner.js';
 import { renderTemplate } from './tools/template.js';
+import type { ProviderCost } from './usage.js';
+
+/** Messages a conversation keeps (the model sees the last `maxHistoryMessages` of them). */
+const MAX_STORED_MESSAGES = 200;
+/** Unanswered visitor messages in a row that the conversation keeps (the latest ones). */
+const MAX_UNANSWERED = 3;
+
+/** The provider request was not sent: a quota is used up (the session has been told, and is closing). */
+class ChargeRefused extends Error {
+  constructor() {
+    super('quota used up');
+  }
+}
 
 export type TurnInput =
   | { kind: 'audio'; frames: readonly Uint8Array[]; bytes: number }
@@ -33,6 +46,12 @@ export interface TurnDeps {
   maxToolRounds: number;
   /** Reply text is sent at most once per this many ms after the first piece (0: every piece as it streams). */
   textDeltaIntervalMs: number;
+  /** Backpressure: undefined when the client's socket has room, else a promise that settles when it has. */
+  room(): Promise<void> | undefined;
+  /** Charges a provider request before it is sent; false = refused (the session is closing). */
+  charge(cost: ProviderCost): boolean;
+  /** Counts what a request cost beyond its charge. */
+  count(cost: ProviderCost): void;
   send(message: ServerMessage): void;
   sendAudio(pcm: Uint8Array): void;
   log: Logger;
@@ -117,6 +136,12 @@ export class Turn {
     this.controller.abort(new Error('interrupted'));
   }
 
+  /** A provider request was refused by a quota: the session is closing, the turn ends silently. */
+  private refuse(): never {
+    this.cancel();
+    throw new ChargeRefused();
+  }
+
   /** Ends the turn without a trace for the client (session closing). */
   cancel(): void {
     this.silent = true;
@@ -159,10 +184,7 @@ export class Turn {
       } else if (input.kind === 'text') {
         userText = input.text;
       }
-      if (userText !== undefined) {
-        this.userMessage = { role: 'user', text: userText, turnId: this.id };
-        deps.conversation.messages.push(this.userMessage);
-      }
+      if (userText !== undefined) this.userMessage = rememberUserText(deps.conversation, userText, this.id);
       await this.reply(input.kind === 'say' ? input.text : undefined);
       this.finish();
     } catch (error) {
@@ -191,6 +213,7 @@ export class Turn {
             deps.clients.tts,
             { model: deps.bot.ttsModel ?? deps.providers.tts.model, voice: deps.bot.voice ?? deps.providers.tts.voice },
             this.signal,
+            { charge: (text) => deps.charge({ tts_chars: text.length }), room: deps.room },
           )
         : undefined;
     this.speech = speech;
@@ -296,19 +319,32 @@ export class Turn {
     const exchange: ChatCompletionMessageParam[] = [];
     for (let round = 0; ; round++) {
       const offerTools = deps.tools.size > 0 && round < deps.maxToolRounds;
+      const request = this.chatRequest(exchange, offerTools);
+      const estimate = estimatePromptTokens(request);
+      if (!deps.charge({ prompt_tokens: estimate })) this.refuse();
       const llmStarted = performance.now();
       let roundText = '';
-      const result: ChatRound = await inStage('llm', async () => {
-        const stream = streamChat(deps.clients.llm, this.chatRequest(exchange, offerTools), this.signal);
-        for (;;) {
-          const next = await stream.next();
-          if (next.done) return next.value;
-          this.metrics.llm_ttft_ms ??= Math.round(performance.now() - llmStarted);
-          roundText += next.value;
-          this.emitText(next.value);
-          speak(chunker.push(next.value));
-        }
-      });
+      let result: ChatRound | undefined;
+      try {
+        result = await inStage('llm', async () => {
+          const stream = streamChat(deps.clients.llm, request, this.signal);
+          for (;;) {
+            const next = await stream.next();
+            if (next.done) return next.value;
+            this.metrics.llm_ttft_ms ??= Math.round(performance.now() - llmStarted);
+            roundText += next.value;
+            this.emitText(next.value);
+            speak(chunker.push(next.value));
+            const room = deps.room();
+            if (room) await room;
+          }
+        });
+      } finally {
+        // The provider's usage replaces the estimate; without it (cut short, or not reported) the
+        // estimate stands and the streamed text is counted.
+        const usage = result?.usage;
+        deps.count(usage ? { prompt_tokens: usage.promptTokens - estimate, completion_tokens: usage.completionTokens } : { completion_tokens: estimateTokens(roundText) });
+      }
       if (result.usage) {
         this.metrics.prompt_tokens = (this.metrics.prompt_tokens ?? 0) + result.usage.promptTokens;
         this.metrics.completion_tokens = (this.metrics.completion_tokens ?? 0) + result.usage.completionTokens;
@@ -384,7 +420,7 @@ export class Turn {
       ...(interrupted ? { interrupted: true } : {}),
       ...(this.toolExchange ? { toolExchange: this.toolExchange } : {}),
     };
-    this.deps.conversation.messages.push(this.assistantMessage);
+    remember(this.deps.conversation, this.assistantMessage);
   }
 
   /** A late interrupt: the reply was fully sent, but the visitor stopped it while it was still playing. */
@@ -410,4 +446,26 @@ export class Turn {
     if (this.audioBytesOut > 0) metrics.audio_out_ms = Math.round(pcm16DurationMs(this.audioBytesOut, this.deps.outputSampleRate));
     this.send({ type: 'done', turn_id: this.id, text, interrupted, metrics });
   }
+}
+
+/** Keeps a message, dropping the oldest beyond {@link MAX_STORED_MESSAGES}. */
+function remember(conversation: Conversation, message: ConversationMessage): void {
+  conversation.messages.push(message);
+  const excess = conversation.messages.length - MAX_STORED_MESSAGES;
+  if (excess > 0) conversation.messages.splice(0, excess);
+}
+
+/**
+ * The visitor's words join the conversation. Questions that got no answer at all (the visitor
+ * spoke again before the reply started, or the provider failed) stay as they were said, but only
+ * the last {@link MAX_UNANSWERED} of such a run are kept, so rapid-fire input cannot grow the history.
+ */
+export function rememberUserText(conversation: Conversation, text: string, turnId: number): ConversationMessage {
+  const { messages } = conversation;
+  let run = 0;
+  while (run < messages.length && messages[messages.length - 1 - run]?.role === 'user') run++;
+  if (run >= MAX_UNANSWERED) messages.splice(messages.length - run, run - MAX_UNANSWERED + 1);
+  const message: ConversationMessage = { role: 'user', text, turnId };
+  remember(conversation, message);
+  return message;
 }

@@ -17,8 +17,11 @@ export interface DayUsage {
   audio_in_ms: number;
   /** Assistant audio sent, in milliseconds. */
   audio_out_ms: number;
+  /** Prompt tokens: estimated when a request is sent, corrected by the provider's reported usage. */
   prompt_tokens: number;
   completion_tokens: number;
+  /** Characters sent to speech synthesis. */
+  tts_chars: number;
   /** Errors sent on this key's sockets and limit refusals, by code. */
   errors: Record<string, number>;
 }
@@ -40,16 +43,22 @@ export function utcDay(now = Date.now()): string {
 }
 
 function emptyDay(date: string): DayUsage {
-  return { date, sessions: 0, sockets: 0, turns: 0, audio_in_ms: 0, audio_out_ms: 0, prompt_tokens: 0, completion_tokens: 0, errors: {} };
+  return { date, sessions: 0, sockets: 0, turns: 0, audio_in_ms: 0, audio_out_ms: 0, prompt_tokens: 0, completion_tokens: 0, tts_chars: 0, errors: {} };
 }
 
-export type UsageChange = Partial<Pick<DayUsage, 'sessions' | 'sockets' | 'turns' | 'audio_out_ms' | 'prompt_tokens' | 'completion_tokens'>>;
+const COUNTERS = ['sessions', 'sockets', 'turns', 'audio_out_ms', 'prompt_tokens', 'completion_tokens', 'tts_chars'] as const;
+
+/** Amounts to add (negative to correct an estimate). */
+export type UsageChange = Partial<Pick<DayUsage, (typeof COUNTERS)[number]>>;
+
+/** What a provider request costs, in the units the quotas count. */
+export type ProviderCost = Pick<UsageChange, 'prompt_tokens' | 'completion_tokens' | 'tts_chars'>;
 
 /** Usage of every key on one or more days: date → key id → usage. */
 export type UsageDays = Record<string, Record<string, DayUsage>>;
 
 /** Today's figures the quotas are checked against, per key. */
-export type QuotaTotals = Record<string, { audioBytes: number; tokens: number }>;
+export type QuotaTotals = Record<string, { audioBytes: number; tokens: number; ttsChars: number }>;
 
 /** What quotas, limits and the admin API need from the usage counters. */
 export interface UsageStore {
@@ -57,6 +66,7 @@ export interface UsageStore {
   /** Today's visitor audio for a key, in bytes of 16 kHz PCM16. */
   audioBytesToday(keyId: string): number;
   tokensToday(keyId: string): number;
+  ttsCharsToday(keyId: string): number;
   addAudioIn(keyId: string, bytes: number): void;
   add(keyId: string, change: UsageChange): void;
   error(keyId: string, code: string): void;
@@ -135,6 +145,10 @@ export class UsageTracker implements UsageStore {
     return day ? day.prompt_tokens + day.completion_tokens : 0;
   }
 
+  ttsCharsToday(keyId: string): number {
+    return this.days.get(utcDay(this.now()))?.get(keyId)?.tts_chars ?? 0;
+  }
+
   addAudioIn(keyId: string, bytes: number): void {
     const day = this.today(keyId);
     const total = (this.audioBytes.get(day) ?? 0) + bytes;
@@ -179,7 +193,7 @@ export class UsageTracker implements UsageStore {
           day = emptyDay(date);
           map.set(keyId, day);
         }
-        for (const field of ['sessions', 'sockets', 'turns', 'audio_out_ms', 'prompt_tokens', 'completion_tokens'] as const) day[field] += change[field] ?? 0;
+        for (const field of COUNTERS) day[field] += change[field] ?? 0;
         for (const [code, count] of Object.entries(change.errors ?? {})) day.errors[code] = (day.errors[code] ?? 0) + count;
         // audio_in_ms is bytes / 32 of whole 16-bit samples: × 32 gives the bytes back exactly.
         const bytes = (this.audioBytes.get(day) ?? 0) + Math.round((change.audio_in_ms ?? 0) * 32);
@@ -195,7 +209,7 @@ export class UsageTracker implements UsageStore {
   quotaTotals(): QuotaTotals {
     const out: QuotaTotals = {};
     for (const [keyId, day] of this.days.get(utcDay(this.now())) ?? []) {
-      out[keyId] = { audioBytes: this.audioBytes.get(day) ?? 0, tokens: day.prompt_tokens + day.completion_tokens };
+      out[keyId] = { audioBytes: this.audioBytes.get(day) ?? 0, tokens: day.prompt_tokens + day.completion_tokens, ttsChars: day.tts_chars };
     }
     return out;
   }

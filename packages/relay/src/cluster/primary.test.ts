@@ -50,7 +50,7 @@ test('usage synced by two workers adds up exactly; the reply is the totals quota
   two.error('k', 'rate_limited');
   ask(primary, 1, 'usage.sync', { seq: 1, days: one.export() });
   const totals = ask(primary, 2, 'usage.sync', { seq: 1, days: two.export() });
-  assert.deepEqual(totals, { k: { audioBytes: 4802, tokens: 22 } });
+  assert.deepEqual(totals, { k: { audioBytes: 4802, tokens: 22, ttsChars: 0 } });
   // A batch sent again (its answer timed out) is counted once; a worker that exited counts no more.
   assert.deepEqual(ask(primary, 2, 'usage.sync', { seq: 1, days: two.export() }), totals);
   const [today] = ask(primary, 1, 'usage.history', { keyId: 'k', days: 1 }) as { turns: number; audio_in_ms: number; errors: Record<string, number> }[];

@@ -10,18 +10,21 @@ import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
 import { MemoryConversationStore } from '../conversations.js';
 import type { Logger } from '../logger.js';
 import { ReplaySet, SlotTable, heldAcross } from '../shared-state.js';
+import type { TokenReplays } from '../used-tokens.js';
 import { UsageTracker } from '../usage.js';
 import { CHANNEL, isClusterMessage, type NoticeMessage, type ReplyMessage, type RequestMessage } from './messages.js';
 
 export interface PrimaryStateOptions {
   usageFile?: string | undefined;
+  /** Where used session-token ids are kept (default: memory). */
+  usedTokens?: TokenReplays;
   conversationTtlMs: number;
   maxConversations: number;
 }
 
 /** What the workers share, answered from this process's memory. Workers are named by their cluster id. */
 export class PrimaryState {
-  private readonly replay = new ReplaySet();
+  private readonly replay: TokenReplays;
   /** One slot table per worker, so a worker that dies frees its slots. */
   private readonly slots = new Map<number, SlotTable>();
   readonly usage: UsageTracker;
@@ -32,8 +35,15 @@ export class PrimaryState {
   private readonly usageSeq = new Map<number, number>();
 
   constructor(options: PrimaryStateOptions) {
+    this.replay = options.usedTokens ?? new ReplaySet();
     this.usage = new UsageTracker(options.usageFile ? { file: options.usageFile } : {});
     this.conversations = new MemoryConversationStore(options.conversationTtlMs, options.maxConversations);
+  }
+
+  /** Writes usage, closes the used-token store. */
+  async close(): Promise<void> {
+    this.replay.close();
+    await this.usage.close();
   }
 
   /** False for a worker that has exited. */
@@ -289,7 +299,7 @@ export function startClusterPrimary(options: ClusterPrimaryOptions): ClusterPrim
       ),
     );
     clearTimeout(killer);
-    await state.usage.close();
+    await state.close();
   }
 
   return { state, listening, shutdown };

@@ -137,6 +137,10 @@ class SyncedUsage implements UsageStore {
     return (this.totals[keyId]?.tokens ?? 0) + this.unsent.tokensToday(keyId) + (this.sending?.batch.tokensToday(keyId) ?? 0);
   }
 
+  ttsCharsToday(keyId: string): number {
+    return (this.totals[keyId]?.ttsChars ?? 0) + this.unsent.ttsCharsToday(keyId) + (this.sending?.batch.ttsCharsToday(keyId) ?? 0);
+  }
+
   addAudioIn(keyId: string, bytes: number): void {
     this.unsent.addAudioIn(keyId, bytes);
   }

@@ -21,6 +21,20 @@ export interface ChatRound {
   toolCalls: ToolCall[];
 }
 
+/** Tokens in a text, estimated before the provider counts them: ~4 bytes of UTF-8 per token. */
+export function estimateTokens(text: string): number {
+  return Math.ceil(Buffer.byteLength(text) / 4);
+}
+
+/**
+ * The prompt tokens of a request, estimated from what is sent (history, tool definitions and
+ * JSON framing included) so the quota is charged before the request goes out. Generous on
+ * purpose: the provider's reported usage replaces it when the reply ends.
+ */
+export function estimatePromptTokens(request: ChatRequest): number {
+  return estimateTokens(JSON.stringify(request.messages)) + (request.tools?.length ? estimateTokens(JSON.stringify(request.tools)) : 0);
+}
+
 /** Streams the assistant's text as it is generated; returns usage and any tool calls when the stream ends. */
 export async function* streamChat(client: OpenAI, request: ChatRequest, signal: AbortSignal): AsyncGenerator<string, ChatRound> {
   const stream = await client.chat.completions.create(

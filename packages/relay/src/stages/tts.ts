@@ -16,6 +16,21 @@ export interface SpokenSegment {
   complete: boolean;
 }
 
+/** How the pipeline asks before it spends: a charge per request, and room on the client's socket. */
+export interface SpeechBudget {
+  /** Charges a request's characters before it is sent; false = refused (nothing is sent). */
+  charge(text: string): boolean;
+  /** Undefined when the client can take more audio; otherwise settles when it can. */
+  room(): Promise<void> | undefined;
+}
+
+/** A request the budget refused. */
+export class SpeechRefused extends Error {
+  constructor() {
+    super('speech synthesis refused by the quota');
+  }
+}
+
 interface PendingSegment {
   segment: SpokenSegment;
   response?: Promise<Response>;
@@ -40,6 +55,7 @@ export class SpeechPipeline {
     private readonly client: OpenAI,
     private readonly settings: SpeechSettings,
     private readonly signal: AbortSignal,
+    private readonly budget: SpeechBudget = { charge: () => true, room: () => undefined },
     private readonly lookahead = 3,
   ) {}
 
@@ -67,6 +83,11 @@ export class SpeechPipeline {
     while (this.started < this.pending.length && this.started - this.consumed < this.lookahead) {
       const item = this.pending[this.started++];
       if (!item) break;
+      if (!this.budget.charge(item.segment.text)) {
+        item.response = Promise.reject(new SpeechRefused());
+        item.response.catch(() => undefined);
+        continue;
+      }
       this.firstRequestAt ??= performance.now();
       item.response = this.client.audio.speech
         .create(
@@ -109,6 +130,9 @@ export class SpeechPipeline {
         if (!frame) continue;
         item.segment.bytes += frame.byteLength;
         onAudio(frame, item.segment);
+        // Backpressure: the body is not read (so neither is the provider's socket) until the client has room.
+        const room = this.budget.room();
+        if (room) await room;
       }
       item.segment.complete = true;
       this.consumed++;

@@ -42,6 +42,8 @@ export const ERROR_CODES = [
   'idle_timeout',
   'session_too_long',
   'shutting_down',
+  'slow_client',
+  'payload_too_large',
   // admin API and /metrics
   'unauthorized',
 ] as const;
@@ -60,6 +62,7 @@ export const CLOSE_CODES = {
   keyRevoked: 4003,
   sessionTooLong: 4004,
   quotaExceeded: 4005,
+  slowClient: 4006,
 } as const;
 
 export class ProtocolError extends Error {

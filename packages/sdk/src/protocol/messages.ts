@@ -5,6 +5,11 @@ export const PROTOCOL_VERSION = '1.0.0';
 /** WebSocket subprotocol the relay selects; the session token travels as `bearer.<token>` beside it. */
 export const SUBPROTOCOL = 'voicebot.v1';
 export const TOKEN_SUBPROTOCOL_PREFIX = 'bearer.';
+/**
+ * Every HTTP error response carries its `error.code` in this header too: a refused WebSocket
+ * upgrade has no body (the WebSocket server answers with the status and headers only).
+ */
+export const ERROR_HEADER = 'X-Voicebot-Error';
 /** Client → relay audio: PCM16LE mono at this rate, in binary frames. */
 export const INPUT_SAMPLE_RATE = 16_000;
 /** Relay → client audio default (OpenAI `response_format: "pcm"`). The relay announces the real rate in `ready`. */

@@ -1,0 +1,24 @@
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+
+/** `POST /v1/sessions` takes `{ key?, bot? }`: anything larger is not a session request. */
+export const MAX_SESSION_BODY_BYTES = 4 * 1024;
+/** Admin API bodies (a key with its origins, bots and limits). */
+export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
+
+/**
+ * Refuses a request body over `maxBytes` with `413 payload_too_large`: at once when
+ * `Content-Length` says so, otherwise as soon as the streamed body passes the limit — before
+ * anything is parsed and without buffering more than `maxBytes`. The connection is closed, so the
+ * rest of an oversized upload is never read.
+ */
+export function limitBody(maxBytes: number, onRefused?: () => void): MiddlewareHandler {
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: (c) => {
+      onRefused?.();
+      c.header('Connection', 'close');
+      return c.json({ error: { code: 'payload_too_large', message: `request bodies are limited to ${maxBytes} bytes` } }, 413);
+    },
+  });
+}
