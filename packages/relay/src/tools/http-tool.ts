@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { assertLiteralAllowed, guardedLookup, type AddressPolicy } from './ssrf.js';
 import { renderTemplate } from './template.js';
+import { ConfigError } from '../config.js';
 import { ToolError, type JsonSchema, type ToolDefinition } from './types.js';
 
 /** An integration tool declared in `voicebot.config.json`: the relay calls an HTTP API for the model. */
@@ -11,7 +12,10 @@ export interface HttpToolConfig {
   parameters: JsonSchema;
   http: {
     method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
-    /** URL template: `{{args.x}}` and `{{metadata.y}}` are URL-encoded; `{{env.NAME}}` (e.g. a base URL) is not. */
+    /**
+     * URL template: `{{args.x}}` and `{{metadata.y}}` are URL-encoded; `{{env.NAME}}` (e.g. a base URL) is not.
+     * A placeholder before `?`/`#` (in the path) refuses `.`, `..` and empty values, which would change the path.
+     */
     url: string;
     /** Header templates; only these may read `{{env.NAME}}`, so secrets stay in the environment. */
     headers?: Record<string, string>;
@@ -19,12 +23,58 @@ export interface HttpToolConfig {
     body?: 'args' | string;
     timeoutMs?: number;
     maxResponseBytes?: number;
+    /**
+     * Follow redirects (at most 3) to the same origin only (scheme, host and port: never https → http);
+     * a redirect elsewhere fails the call. Default false: a 3xx response fails the call.
+     */
+    followRedirects?: boolean;
   };
   /** Conversation metadata to set from the response: `{"customer.first_name": "{{response.data.first_name}}"}`. */
   metadata?: Record<string, string>;
   /** A fixed reply template for the model instead of the raw response: `"Open {{response.hours}}"`. */
   reply?: string;
   public?: boolean;
+}
+
+/** An encoded path value that `new URL()` would resolve as a dot segment (`%2e` counts as a dot), or that would add an empty segment. */
+function isPathChanging(encoded: string): boolean {
+  const dots = encoded.replace(/%2e/gi, '.');
+  return dots === '' || dots === '.' || dots === '..';
+}
+
+/** Dot pieces between slashes (`../admin`): encoded as `..%2Fadmin` they are inert here, but some servers decode `%2F` before resolving dots. */
+const hasDotPiece = (value: string): boolean => /[/\\]/.test(value) && value.split(/[/\\]/).some((piece) => piece === '.' || piece === '..');
+
+/** Encodes one value for the path part of a URL, refusing values that would change which path is requested. */
+function encodePathValue(value: string): string {
+  const encoded = encodeComponent(value);
+  if (isPathChanging(encoded) || hasDotPiece(value)) throw new ToolError('refused: a value in the URL path may not be empty, "." or ".."');
+  return encoded;
+}
+
+function encodeComponent(value: string): string {
+  try {
+    return encodeURIComponent(value);
+  } catch {
+    throw new ToolError('refused: a value is not valid Unicode'); // a lone surrogate
+  }
+}
+
+/**
+ * Renders a URL template (after `{{env.NAME}}` substitution): placeholders before the first `?` or
+ * `#` form the path, where `.`, `..` and empty values are refused (`/items/{{args.id}}/details` with
+ * `..` would otherwise request `/details`, with the tool's headers); query and fragment values may be empty.
+ */
+function renderUrl(template: string, data: Record<string, unknown>): URL {
+  const split = template.search(/[?#]/);
+  const path = split === -1 ? template : template.slice(0, split);
+  const rest = split === -1 ? '' : template.slice(split);
+  const rendered = renderTemplate(path, data, encodePathValue) + renderTemplate(rest, data, encodeComponent);
+  try {
+    return new URL(rendered);
+  } catch {
+    throw new ToolError('the tool URL is invalid');
+  }
 }
 
 const DEFAULT_TIMEOUT_MS = 8_000;
@@ -39,11 +89,19 @@ interface FetchedResponse {
   body: Buffer;
 }
 
-function send(
-  url: URL,
-  init: { method: string; headers: Record<string, string>; body: string | undefined; maxBytes: number; policy: AddressPolicy; signal: AbortSignal },
-  redirects = 0,
-): Promise<FetchedResponse> {
+interface SendInit {
+  method: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+  maxBytes: number;
+  policy: AddressPolicy;
+  signal: AbortSignal;
+  followRedirects: boolean;
+  /** The origin of the first request: the only one redirects may lead to (its headers carry secrets). */
+  origin: string;
+}
+
+function send(url: URL, init: SendInit, redirects = 0): Promise<FetchedResponse> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return Promise.reject(new ToolError(`unsupported URL scheme ${url.protocol}`));
   try {
     assertLiteralAllowed(url.hostname, init.policy);
@@ -60,8 +118,22 @@ function send(
         const location = res.headers.location;
         if (status >= 300 && status < 400 && location) {
           res.resume();
+          let next: URL;
+          try {
+            next = new URL(location, url);
+          } catch {
+            return reject(new ToolError(`the service answered HTTP ${status} with an invalid redirect, which was not followed`));
+          }
+          const notFollowed = `the service answered HTTP ${status} (a redirect, which was not followed)`;
+          try {
+            assertLiteralAllowed(next.hostname, init.policy); // say so when it points at a non-public address
+          } catch (error) {
+            return reject(new ToolError(`refused: ${(error as Error).message}; ${notFollowed}`));
+          }
+          if (!init.followRedirects) return reject(new ToolError(notFollowed));
+          // Same scheme, host and port only: the templated headers (secrets) never go anywhere else.
+          if (next.origin !== init.origin) return reject(new ToolError(`refused: a redirect to another origin (${next.protocol}//${next.host}) was not followed`));
           if (redirects >= MAX_REDIRECTS) return reject(new ToolError('too many redirects'));
-          const next = new URL(location, url);
           const keepBody = status === 307 || status === 308;
           resolve(send(next, { ...init, method: keepBody ? init.method : 'GET', body: keepBody ? init.body : undefined }, redirects + 1));
           return;
@@ -109,6 +181,8 @@ function parseBody(response: FetchedResponse): unknown {
 
 export function createHttpTool(config: HttpToolConfig, policy: AddressPolicy, env: Record<string, string | undefined> = process.env): ToolDefinition {
   const method = config.http.method ?? 'GET';
+  const followRedirects = config.http.followRedirects ?? false;
+  if (typeof followRedirects !== 'boolean') throw new ConfigError(`tool ${config.name}: http.followRedirects must be true or false`);
   return {
     name: config.name,
     description: config.description,
@@ -118,7 +192,7 @@ export function createHttpTool(config: HttpToolConfig, policy: AddressPolicy, en
     async execute(args, context): Promise<unknown> {
       const data = { args, metadata: context.metadata };
       const withEnv = config.http.url.replace(/\{\{\s*env\.(\w+)\s*\}\}/g, (_match, name: string) => env[name] ?? '');
-      const url = new URL(renderTemplate(withEnv, data, encodeURIComponent));
+      const url = renderUrl(withEnv, data);
       const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'voicebot-relay' };
       for (const [name, template] of Object.entries(config.http.headers ?? {})) headers[name] = renderTemplate(template, { ...data, env });
       let body: string | undefined;
@@ -133,6 +207,8 @@ export function createHttpTool(config: HttpToolConfig, policy: AddressPolicy, en
         maxBytes: config.http.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
         policy,
         signal: context.signal,
+        followRedirects,
+        origin: url.origin,
       });
       if (response.status < 200 || response.status >= 300) throw new ToolError(`the service answered HTTP ${response.status}`);
       const parsed = parseBody(response);

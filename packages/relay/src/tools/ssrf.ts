@@ -6,12 +6,36 @@ export class BlockedAddressError extends Error {
   override readonly name = 'BlockedAddressError';
 }
 
-/** Only globally routable unicast addresses: no loopback, private, link-local (cloud metadata), CGNAT, multicast… */
+/**
+ * Only globally routable unicast addresses: no loopback, private, link-local (cloud metadata), CGNAT, multicast…
+ * IPv6 forms that embed an IPv4 address: IPv4-mapped (`::ffff:a.b.c.d`) is judged by the embedded
+ * address; the deprecated IPv4-compatible range `::/96` (`::127.0.0.1`, also `::` and `::1`) is refused
+ * whole; NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`), 6to4 (`2002::/16`), Teredo and SIIT (`::ffff:0:0:0/96`)
+ * are not `unicast` to ipaddr.js, so they are refused too.
+ */
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
   let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  if (parsed.kind() === 'ipv6') {
+    // ipaddr.js reads `::a.b.c.d` as `::ffff:a.b.c.d`, but a socket connects to `::a.b.c.d` itself:
+    // re-read the address in the all-hex form the WHATWG URL parser writes (`::7f00:1`).
+    const hex = ipv6Hex(address);
+    if (hex === undefined || !ipaddr.IPv6.isValid(hex)) return false;
+    parsed = ipaddr.IPv6.parse(hex);
+    const v6 = parsed as ipaddr.IPv6;
+    if (v6.isIPv4MappedAddress()) parsed = v6.toIPv4Address();
+    else if (v6.parts.slice(0, 6).every((part) => part === 0)) return false;
+  }
   return parsed.range() === 'unicast';
+}
+
+/** An IPv6 address without an embedded dotted quad, as `new URL()` serialises it; undefined if it cannot be read. */
+function ipv6Hex(address: string): string | undefined {
+  try {
+    return new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
 }
 
 export interface AddressPolicy {
