@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { ERROR_HEADER } from '@voice-bot/sdk/protocol';
 
 /** `POST /v1/sessions` takes `{ key?, bot? }`: anything larger is not a session request. */
 export const MAX_SESSION_BODY_BYTES = 4 * 1024;
@@ -18,6 +19,7 @@ export function limitBody(maxBytes: number, onRefused?: () => void): MiddlewareH
     onError: (c) => {
       onRefused?.();
       c.header('Connection', 'close');
+      c.header(ERROR_HEADER, 'payload_too_large');
       return c.json({ error: { code: 'payload_too_large', message: `request bodies are limited to ${maxBytes} bytes` } }, 413);
     },
   });

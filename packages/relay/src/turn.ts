@@ -321,6 +321,8 @@ export class Turn {
       const offerTools = deps.tools.size > 0 && round < deps.maxToolRounds;
       const request = this.chatRequest(exchange, offerTools);
       const estimate = estimatePromptTokens(request);
+      // A turn interrupted before its request went out sends nothing, and is charged nothing.
+      this.signal.throwIfAborted();
       if (!deps.charge({ prompt_tokens: estimate })) this.refuse();
       const llmStarted = performance.now();
       let roundText = '';
