@@ -136,12 +136,14 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private voicedCount = 0;
   private speechEndedAt: number | undefined;
 
-  // the bot's turns
+  // the bot's turns: ids are scoped to one socket (the relay numbers each socket's turns from 1),
+  // so all of this is per socket and `resetTurns()` clears it when a new socket starts
   private turnInFlight = false;
   private replyTurnId: number | undefined;
   private audioTurnId: number | undefined;
   private replyText = '';
-  private readonly interruptedTurns = new Set<number>();
+  /** Replaced (not cleared) by `resetTurns()`, so an `interrupt()` in progress can tell its socket is gone. */
+  private interruptedTurns = new Set<number>();
   private readonly doneTurns = new Set<number>();
   private playingTurnId: number | undefined;
   private firstPlayedAt = new Map<number, number>();
@@ -328,6 +330,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
 
   private async sendStart(): Promise<void> {
     this.isReady = false;
+    this.resetTurns();
     this.transport.send({
       type: 'start',
       protocol_version: PROTOCOL_VERSION,
@@ -336,6 +339,27 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       ...(this.conversationId ? { conversation_id: this.conversationId } : {}),
       ...(this.options.metadata ? { metadata: this.options.metadata } : {}),
     });
+  }
+
+  /**
+   * A new socket starts (first connect, reconnect, `start()` after `stop()`…): its turn ids start
+   * at 1 again and mean other turns than the same ids on the earlier socket. Runs before anything
+   * is sent on or received from it. Audio of the earlier socket's turns stops; replies it had
+   * finished count as said, as in `stop()` (the relay keeps them whole).
+   */
+  private resetTurns(): void {
+    void this.engine?.stopPlayback();
+    for (const [turnId, reply] of this.pendingReplies) this.announceReply(turnId, reply.text, false, reply.metrics);
+    this.pendingReplies.clear();
+    this.interruptedTurns = new Set();
+    this.doneTurns.clear();
+    this.firstPlayedAt.clear();
+    this.turnInFlight = false;
+    this.replyTurnId = undefined;
+    this.audioTurnId = undefined;
+    this.playingTurnId = undefined;
+    this.replyText = '';
+    this.segments = [];
   }
 
   private onTransportClose(reconnecting: boolean): void {
@@ -632,6 +656,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         // The model never loaded: this utterance goes to the relay's STT like the next ones.
         await this.sttFallback.catch(() => undefined);
         for (const frame of frames) this.uplink.push(frame);
+        this.turnInFlight = true; // a turn of the new socket (its start reset the turn state)
         this.commitUtterance();
         return;
       }
@@ -649,9 +674,12 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
    */
   async interrupt(): Promise<void> {
     const turnId = this.playingTurnId ?? this.replyTurnId;
-    if (turnId === undefined || this.interruptedTurns.has(turnId)) return;
-    this.interruptedTurns.add(turnId);
+    const interrupted = this.interruptedTurns;
+    if (turnId === undefined || interrupted.has(turnId)) return;
+    interrupted.add(turnId);
     const report = this.engine ? await this.engine.stopPlayback() : { playedMs: 0 };
+    // A new socket started meanwhile: `turnId` was the old socket's, and names another turn on this one.
+    if (interrupted !== this.interruptedTurns) return;
     this.playingTurnId = undefined;
     const audio = (this.options.output ?? 'audio') === 'audio' && this.engine !== undefined;
     const playedMs = audio ? Math.round(report.playedMs) : Number.MAX_SAFE_INTEGER;

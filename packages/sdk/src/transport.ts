@@ -70,6 +70,8 @@ export class RelayTransport extends Emitter<TransportEvents> {
   private everOpened = false;
   /** Bumped by `close()`: an open that started before it must not leave a socket behind. */
   private generation = 0;
+  /** The open in progress: a second `connect()` (or a retry) joins it rather than opening another socket. */
+  private opening: Promise<void> | undefined;
 
   constructor(private readonly options: TransportOptions) {
     super();
@@ -84,7 +86,18 @@ export class RelayTransport extends Emitter<TransportEvents> {
   /** Resolves once the socket is open; rejects with a typed error when the relay refuses us. */
   async connect(): Promise<void> {
     this.closedByUs = false;
-    await this.openSocket();
+    if (this.connected) return;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    await this.open();
+  }
+
+  /** One socket at a time: turn ids belong to a socket, so two open at once would mix them up. */
+  private open(): Promise<void> {
+    this.opening ??= this.openSocket().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
   }
 
   private get connectTimeoutMs(): number {
@@ -156,7 +169,9 @@ export class RelayTransport extends Emitter<TransportEvents> {
     const reconnect = this.everOpened;
     this.everOpened = true;
     this.attempts = 0;
-    socket.addEventListener('message', (event: MessageEvent<unknown>) => this.onMessage(event.data));
+    socket.addEventListener('message', (event: MessageEvent<unknown>) => {
+      if (socket === this.socket) this.onMessage(event.data);
+    });
     socket.addEventListener('close', (event) => this.onClose(socket, event.code, event.reason));
     this.startPing();
     this.emit('open', { reconnect });
@@ -206,8 +221,8 @@ export class RelayTransport extends Emitter<TransportEvents> {
     this.attempts++;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      if (this.closedByUs) return;
-      this.openSocket().catch((error: unknown) => {
+      if (this.closedByUs || this.connected) return;
+      this.open().catch((error: unknown) => {
         const typed = error instanceof VoiceBotError ? error : new VoiceBotError('relay_unreachable', String(error));
         const maxAttempts = this.options.reconnect?.maxAttempts ?? 6;
         if (!typed.fatal && this.attempts < maxAttempts) this.scheduleReconnect();
