@@ -47,6 +47,14 @@ describe('end to end: the demo site with the one-tag widget, spoken turn', () =>
     await rm(dataDir, { recursive: true, force: true });
   });
 
+  test('the demo serves its pages and scripts, not its config file', async () => {
+    assert.equal((await fetch(`${url}/`)).status, 200);
+    assert.equal((await fetch(`${url}/spa.js`)).status, 200);
+    const config = await fetch(`${url}/voicebot.config.json`);
+    assert.equal(config.status, 404);
+    assert.equal(config.headers.get('x-voicebot-error'), 'not_found');
+  });
+
   test('click, speak, see and hear the answer, end in listening', async () => {
     await page.goto(`${url}/`);
     await page.evaluate(() => {

@@ -396,7 +396,6 @@ export function createRelay(options: RelayOptions = {}): Relay {
   for (const { urlPath, dir, extensions } of options.staticDirs ?? []) {
     const prefix = urlPath.endsWith('/') ? urlPath : `${urlPath}/`;
     app.use(`${prefix}*`, async (c, next) => {
-      if (extensions && !c.req.path.endsWith('/') && !extensions.some((ext) => c.req.path.endsWith(ext))) return fail(c, httpError(404, 'not_found', 'not found'));
       await next();
       if (c.res.status !== 200) return;
       // Pages on other origins import these modules, worklets and wasm files: that needs CORS.
@@ -405,7 +404,10 @@ export function createRelay(options: RelayOptions = {}): Relay {
       c.res.headers.set('X-Content-Type-Options', 'nosniff');
       c.res.headers.set('Cache-Control', cacheControl(c.req.path));
     });
-    app.use(`${prefix}*`, serveStatic({ root: dir, precompressed: true, rewriteRequestPath: (path) => path.slice(prefix.length - 1) }));
+    const serveDir = serveStatic({ root: dir, precompressed: true, rewriteRequestPath: (path) => path.slice(prefix.length - 1) });
+    // Other files of the folder are not served (the request goes on to the routes, or a 404).
+    const served = (path: string) => !extensions || path.endsWith('/') || extensions.some((ext) => path.endsWith(ext));
+    app.use(`${prefix}*`, (c, next) => (served(c.req.path) ? serveDir(c, next) : next()));
   }
 
   app.notFound((c) => fail(c, httpError(404, 'not_found', 'not found')));
