@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Socket } from 'node:net';
-import { CLOSE_CODES, ERROR_HEADER } from '@voice-bot/sdk/protocol';
+import { CLOSE_CODES, ERROR_HEADER } from '@voice-bot/protocol';
 import { KeyStore, createRelay, type KeyLimits } from '@voice-bot/relay';
 import { createFakeUpstream } from '@voice-bot/relay/testing';
 import { ORIGIN, TalkClient, captureLogs, connectTalk, createSession, startRelay, type RelayHarness } from './support/relay.js';

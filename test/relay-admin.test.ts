@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLOSE_CODES } from '@voice-bot/sdk/protocol';
+import { CLOSE_CODES } from '@voice-bot/protocol';
 import { KeyStore, createRelay } from '@voice-bot/relay';
 import { FIXTURES, ORIGIN, TalkClient, connectTalk, createSession, readWav, startRelay, type RelayHarness } from './support/relay.js';
 

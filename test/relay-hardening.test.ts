@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLOSE_CODES } from '@voice-bot/sdk/protocol';
+import { CLOSE_CODES } from '@voice-bot/protocol';
 import { KeyStore, type KeyLimits } from '@voice-bot/relay';
 import { ORIGIN, TalkClient, connectTalk, createSession, startRelay, type RelayHarness } from './support/relay.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CLOSE_CODES } from '@voice-bot/sdk/protocol';
+import { CLOSE_CODES } from '@voice-bot/protocol';
 import { ORIGIN, TalkClient, connectTalk, createSession, openStartedTalk, startRelay, type RelayHarness } from './support/relay.js';
 
 describe('bad input gets a typed error and never kills the session or the relay', () => {

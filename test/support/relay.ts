@@ -13,7 +13,7 @@ import {
   type ServerMessage,
   type ServerMessageOf,
   type ServerMessageType,
-} from '@voice-bot/sdk/protocol';
+} from '@voice-bot/protocol';
 import { createRelay, createLogger, KeyStore, type Relay, type RelayOptions } from '@voice-bot/relay';
 import { createFakeUpstream, parseWav, type ChatRequest, type FakeUpstreamOptions } from '@voice-bot/relay/testing';
 

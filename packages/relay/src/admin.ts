@@ -12,7 +12,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
-import type { ErrorCode } from '@voice-bot/sdk/protocol';
+import type { ErrorCode } from '@voice-bot/protocol';
 import { MAX_ADMIN_BODY_BYTES, limitBody } from './body-limit.js';
 import type { BotConfig, LimitsConfig } from './config.js';
 import type { ClientKeyRecord, KeyPatch, KeyStore } from './keys.js';

@@ -5,7 +5,7 @@ import { serve, upgradeWebSocket, type ServerType, type WebSocketData } from '@h
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono, type Context } from 'hono';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CLOSE_CODES, ERROR_HEADER, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, type ErrorCode } from '@voice-bot/sdk/protocol';
+import { CLOSE_CODES, ERROR_HEADER, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, type ErrorCode, type SessionGrant } from '@voice-bot/protocol';
 import {
   ConfigError,
   DEFAULT_BOT,
@@ -290,7 +290,8 @@ export function createRelay(options: RelayOptions = {}): Relay {
     const base = new URL(options.publicUrl ?? c.req.url);
     const wsUrl = `${base.protocol === 'https:' ? 'wss:' : 'ws:'}//${base.host}/v1/talk`;
     logger.info({ key_id: result.key.id, bot: result.bot.id, origin: result.origin }, 'session token issued');
-    return c.json({ token, expires_at: new Date(expiresAt * 1000).toISOString(), ws_url: wsUrl, bot: result.bot.id }, 201);
+    const grant: SessionGrant = { token, expires_at: new Date(expiresAt * 1000).toISOString(), ws_url: wsUrl, bot: result.bot.id };
+    return c.json(grant, 201);
   });
 
   app.get(

@@ -1,9 +1,9 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { ERROR_HEADER } from '@voice-bot/sdk/protocol';
+import { ERROR_HEADER } from '@voice-bot/protocol';
 
-/** `POST /v1/sessions` takes `{ key?, bot? }`: anything larger is not a session request. */
-export const MAX_SESSION_BODY_BYTES = 4 * 1024;
+export { MAX_SESSION_REQUEST_BYTES as MAX_SESSION_BODY_BYTES } from '@voice-bot/protocol';
+
 /** Admin API bodies (a key with its origins, bots and limits). */
 export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 

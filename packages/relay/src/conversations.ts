@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import type { HistoryMessage } from '@voice-bot/sdk/protocol';
+import type { HistoryMessage } from '@voice-bot/protocol';
 
 export type MetadataValue = string | number | boolean;
 

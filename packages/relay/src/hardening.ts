@@ -6,7 +6,7 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, Env, Hono, MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
-import { ERROR_HEADER, type ErrorCode } from '@voice-bot/sdk/protocol';
+import { ERROR_HEADER, type ErrorCode } from '@voice-bot/protocol';
 import { MIN_TOKEN_LENGTH, bearerChecker, createAdminApp } from './admin.js';
 import { ConfigError, type BotConfig, type LimitsConfig } from './config.js';
 import type { ClientKeyRecord, KeyStore } from './keys.js';

@@ -1,4 +1,4 @@
-import { CLOSE_CODES } from '@voice-bot/sdk/protocol';
+import { CLOSE_CODES } from '@voice-bot/protocol';
 import type { KeyStore } from './keys.js';
 import type { SessionGuard } from './limits.js';
 import type { Logger } from './logger.js';

@@ -11,7 +11,7 @@
  * Rates use `rate-limiter-flexible`: its memory store in one process, its cluster store in a cluster.
  */
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
-import { CLOSE_CODES, INPUT_SAMPLE_RATE, type ErrorCode, type ServerMessage } from '@voice-bot/sdk/protocol';
+import { CLOSE_CODES, INPUT_BYTES_PER_MS, type ErrorCode, type ServerMessage } from '@voice-bot/protocol';
 import { ConfigError, type LimitsConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { RelayMetrics } from './metrics.js';
@@ -58,7 +58,6 @@ const POSITIVE_FIELDS = new Set<keyof LimitsConfig>([
 /** Fractions make sense only for audio minutes. */
 const FRACTIONAL_FIELDS = new Set<keyof LimitsConfig>(['audioMinutesPerKeyPerDay']);
 
-const BYTES_PER_INPUT_MS = (INPUT_SAMPLE_RATE * 2) / 1000;
 
 /** A bad limit value (a `ConfigError`, so the CLI reports it plainly). */
 export class LimitsError extends ConfigError {}
@@ -103,7 +102,7 @@ export function effectiveLimits(global: LimitsConfig, key: KeyLimits | undefined
 
 /** Daily audio quota in bytes of 16 kHz PCM16 (0 = none). */
 export function audioQuotaBytes(limits: LimitsConfig): number {
-  return Math.round(limits.audioMinutesPerKeyPerDay * 60_000) * BYTES_PER_INPUT_MS;
+  return Math.round(limits.audioMinutesPerKeyPerDay * 60_000) * INPUT_BYTES_PER_MS;
 }
 
 const QUOTA_NAMES = { audio: 'audio', llm: 'language-model', tts: 'speech-synthesis' } as const;

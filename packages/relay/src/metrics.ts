@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ErrorCode, TurnMetrics } from '@voice-bot/sdk/protocol';
+import type { ErrorCode, TurnMetrics } from '@voice-bot/protocol';
 
 /** Latency buckets in milliseconds: 25 ms … 30 s. */
 const MS_BUCKETS = [25, 50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 30_000];

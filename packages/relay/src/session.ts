@@ -1,6 +1,7 @@
 import {
   CLOSE_CODES,
   DEFAULT_OUTPUT_SAMPLE_RATE,
+  INPUT_BYTES_PER_MS,
   INPUT_SAMPLE_RATE,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -11,7 +12,7 @@ import {
   type ErrorCode,
   type ServerMessage,
   type StartMessage,
-} from '@voice-bot/sdk/protocol';
+} from '@voice-bot/protocol';
 import type { BotConfig, LimitsConfig, ProvidersConfig } from './config.js';
 import type { Conversation, ConversationStore, OpenedConversation } from './conversations.js';
 import type { Logger } from './logger.js';
@@ -65,7 +66,6 @@ export interface SessionDeps {
   hooks?: SessionHooks;
 }
 
-const BYTES_PER_INPUT_MS = (INPUT_SAMPLE_RATE * 2) / 1000;
 /** Frames kept while `start` waits for its conversation; more are dropped. */
 const MAX_HELD_FRAMES = 256;
 /** `ready.history` carries at most this many recent messages. */
@@ -218,7 +218,7 @@ export class TalkSession {
       return;
     }
     if (this.utteranceOverflowed) return;
-    if (this.utteranceBytes + data.byteLength > this.deps.limits.maxUtteranceMs * BYTES_PER_INPUT_MS) {
+    if (this.utteranceBytes + data.byteLength > this.deps.limits.maxUtteranceMs * INPUT_BYTES_PER_MS) {
       this.utteranceOverflowed = true;
       this.resetUtterance(true);
       this.sendError('utterance_too_long', `an utterance may last at most ${this.deps.limits.maxUtteranceMs / 1000} s; it was dropped — send commit and speak again`);

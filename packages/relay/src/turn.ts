@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { INPUT_SAMPLE_RATE, heardText, type ErrorCode, type ServerMessage, type TurnMetrics } from '@voice-bot/sdk/protocol';
+import { INPUT_SAMPLE_RATE, heardText, type ErrorCode, type ServerMessage, type TurnMetrics } from '@voice-bot/protocol';
 import { SentenceChunker, stripMarkdown } from './chunker.js';
 import type { BotConfig, ProvidersConfig } from './config.js';
 import type { Conversation, ConversationMessage } from './conversations.js';

@@ -418,7 +418,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
           this.doneTurns.add(message.turn_id);
           if (message.turn_id === this.replyTurnId || this.replyTurnId === undefined) this.turnInFlight = false;
         }
-        const error = new VoiceBotError(message.code as never, message.message, { fatal: message.fatal, ...(message.turn_id !== undefined ? { turnId: message.turn_id } : {}) });
+        const error = new VoiceBotError(message.code, message.message, { fatal: message.fatal, ...(message.turn_id !== undefined ? { turnId: message.turn_id } : {}) });
         this.fail(error);
         if (!message.fatal && !this.turnInFlight && this.playingTurnId === undefined) this.settle();
         return;

@@ -1,4 +1,4 @@
-import type { ErrorCode } from './protocol/index.js';
+import type { ErrorCodeOrUnknown } from './protocol/index.js';
 
 /** Errors only the browser can have; the relay's codes (`ErrorCode`) pass through unchanged. */
 export type ClientErrorCode =
@@ -15,7 +15,8 @@ export type ClientErrorCode =
   /** In-browser speech recognition (`stt: 'browser'`) could not load or run. */
   | 'stt_unavailable';
 
-export type VoiceBotErrorCode = ClientErrorCode | ErrorCode;
+/** Typed as the known codes; a code from a newer relay still arrives, as a plain string. */
+export type VoiceBotErrorCode = ClientErrorCode | ErrorCodeOrUnknown;
 
 export class VoiceBotError extends Error {
   override readonly name = 'VoiceBotError';

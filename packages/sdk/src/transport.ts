@@ -2,12 +2,15 @@ import { Emitter } from './emitter.js';
 import { VoiceBotError, type VoiceBotErrorCode } from './errors.js';
 import {
   CLOSE_CODES,
+  SESSIONS_PATH,
   SUBPROTOCOL,
   TOKEN_SUBPROTOCOL_PREFIX,
   encodeClientMessage,
   parseServerMessage,
   type ClientMessageInput,
+  type ErrorBody,
   type ServerMessage,
+  type SessionGrant,
 } from './protocol/index.js';
 
 export interface ReconnectOptions {
@@ -52,10 +55,6 @@ const FINAL_CLOSE_CODES = new Set<number>([
   CLOSE_CODES.quotaExceeded,
 ]);
 
-interface SessionGrant {
-  token: string;
-  ws_url: string;
-}
 
 /**
  * The relay connection: fetches a session token, opens `/v1/talk` with it, keeps the socket alive
@@ -109,7 +108,7 @@ export class RelayTransport extends Emitter<TransportEvents> {
     const base = this.options.relayUrl.replace(/\/+$/, '');
     let response: Response;
     try {
-      response = await fetchImpl(`${base}/v1/sessions`, {
+      response = await fetchImpl(`${base}${SESSIONS_PATH}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${this.options.clientKey}`, 'content-type': 'application/json' },
         body: JSON.stringify(this.options.bot ? { bot: this.options.bot } : {}),
@@ -118,15 +117,15 @@ export class RelayTransport extends Emitter<TransportEvents> {
     } catch (cause) {
       throw new VoiceBotError('relay_unreachable', 'The voice assistant server could not be reached.', { cause });
     }
-    const body = (await response.json().catch(() => ({}))) as Partial<SessionGrant> & { error?: { code?: string; message?: string } };
+    const body = (await response.json().catch(() => ({}))) as Partial<SessionGrant & ErrorBody>;
     if (!response.ok || !body.token || !body.ws_url) {
-      const code = (body.error?.code ?? 'relay_unreachable') as VoiceBotErrorCode;
+      const code: VoiceBotErrorCode = body.error?.code ?? 'relay_unreachable';
       throw new VoiceBotError(code, body.error?.message ?? `The voice assistant server answered ${response.status}.`, {
         status: response.status,
         fatal: response.status === 401 || response.status === 403,
       });
     }
-    return { token: body.token, ws_url: body.ws_url };
+    return body as SessionGrant;
   }
 
   private async openSocket(): Promise<void> {

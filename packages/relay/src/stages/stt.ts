@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type OpenAI from 'openai';
-import { INPUT_SAMPLE_RATE } from '@voice-bot/sdk/protocol';
+import { INPUT_SAMPLE_RATE } from '@voice-bot/protocol';
 import { WAV_HEADER_BYTES, writeWavHeader } from '../wav.js';
 
 export interface TranscribeRequest {

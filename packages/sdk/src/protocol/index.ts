@@ -1,4 +1,3 @@
-export * from './messages.js';
-export * from './errors.js';
-export * from './codec.js';
-export * from './heard.js';
+// The wire protocol lives in its own package, shared with the relay; `@voice-bot/sdk/protocol`
+// stays as a re-export for code written against it.
+export * from '@voice-bot/protocol';

@@ -49,6 +49,19 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * An error code as received: one of {@link ERROR_CODES} (so editors complete and narrow them), or a
+ * code a newer relay added, which clients must tolerate (treat it by its HTTP status or `fatal`).
+ */
+export type ErrorCodeOrUnknown = ErrorCode | (string & Record<never, never>);
+
+const KNOWN = new Set<string>(ERROR_CODES);
+
+/** True for the codes this version of the protocol defines. */
+export function isKnownErrorCode(code: string): code is ErrorCode {
+  return KNOWN.has(code);
+}
+
 /** WebSocket close codes the relay uses (4000–4999 is the application range). */
 export const CLOSE_CODES = {
   normal: 1000,

@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import type { ErrorCodeOrUnknown } from './errors.js';
 
 /** Semver of the wire protocol. Peers must share the major version. */
 export const PROTOCOL_VERSION = '1.0.0';
@@ -138,7 +139,7 @@ export const ServerMessageSchema = v.variant('type', [
   }),
   v.object({
     type: v.literal('error'),
-    code: v.string(),
+    code: v.custom<ErrorCodeOrUnknown>((value) => typeof value === 'string', 'code must be a string'),
     message: v.string(),
     fatal: v.boolean(),
     turn_id: v.optional(TurnId),

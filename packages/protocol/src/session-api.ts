@@ -1,0 +1,32 @@
+import type { ErrorCodeOrUnknown } from './errors.js';
+import { INPUT_SAMPLE_RATE } from './messages.js';
+
+/** Where a page asks for a session token. */
+export const SESSIONS_PATH = '/v1/sessions';
+/** The WebSocket endpoint (the `ws_url` of a {@link SessionGrant} points here). */
+export const TALK_PATH = '/v1/talk';
+/** The largest `POST /v1/sessions` body the relay reads, in bytes. */
+export const MAX_SESSION_REQUEST_BYTES = 4 * 1024;
+/** Bytes of client → relay audio per millisecond (16 kHz PCM16 mono). */
+export const INPUT_BYTES_PER_MS = (INPUT_SAMPLE_RATE * 2) / 1000;
+
+/** `POST /v1/sessions` body (the key may travel in `Authorization: Bearer` instead). */
+export interface SessionRequest {
+  key?: string;
+  bot?: string;
+}
+
+/** `201 Created` answer to `POST /v1/sessions`. */
+export interface SessionGrant {
+  /** Opaque, single-use session token: goes in the subprotocol list as `bearer.<token>`. */
+  token: string;
+  /** ISO 8601: the upgrade must happen before this. */
+  expires_at: string;
+  ws_url: string;
+  bot: string;
+}
+
+/** Every HTTP error answer (also the `X-Voicebot-Error` header's code). */
+export interface ErrorBody {
+  error: { code: ErrorCodeOrUnknown; message: string };
+}
