@@ -372,6 +372,26 @@ describe('decided once', () => {
     }
   });
 
+  test('tool hosts the SSRF guard will refuse are named at start, unless allowed', async () => {
+    const tool = (name: string, url: string) => ({ name, description: name, parameters: { type: 'object', properties: {} }, http: { url } });
+    const { lines, logger } = captureLogs();
+    const dataDir = await mkdtemp(join(tmpdir(), 'voicebot-toolhosts-'));
+    try {
+      const relay = createRelay({
+        dataDir,
+        logger,
+        httpTools: [tool('metadata', 'http://169.254.169.254/latest/{{args.path}}'), tool('local', 'http://localhost:9/x'), tool('allowed', 'http://10.0.0.7/x'), tool('public', 'https://93.184.215.14/x')],
+        toolAllowHosts: ['10.0.0.7'],
+      });
+      await sleep(300); // names are resolved in the background
+      const warned = lines.filter((l) => l.includes('calls will be refused')).map((l) => (JSON.parse(l) as { tool: string }).tool);
+      assert.deepEqual(warned.sort(), ['local', 'metadata']);
+      await relay.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   test('listening beyond loopback without publicUrl warns that ws_url follows the Host header', async () => {
     const { lines, logger } = captureLogs();
     const dataDir = await mkdtemp(join(tmpdir(), 'voicebot-host-'));

@@ -9,6 +9,7 @@ import { CLOSE_CODES, ERROR_HEADER, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, type 
 import {
   ConfigError,
   DEFAULT_BOT,
+  hasProvider,
   DEFAULT_LIMITS,
   providersFromEnv,
   textDeltaInterval,
@@ -27,11 +28,12 @@ import { createLogger, type Logger } from './logger.js';
 import { isOriginAllowed, normaliseOrigin } from './origins.js';
 import { createProviderClients } from './providers.js';
 import { TalkSession } from './session.js';
-import { createHttpTool, type HttpToolConfig } from './tools/http-tool.js';
+import { createHttpTool, warnAboutRefusedToolHosts, type HttpToolConfig } from './tools/http-tool.js';
 import { ToolRunner } from './tools/runner.js';
 import type { ToolDefinition } from './tools/types.js';
 import { SessionTokens, TokenError, type SessionClaims } from './tokens.js';
 import { SqliteTokenReplays, USED_TOKENS_FILE } from './used-tokens.js';
+import { widgetAssetsDir } from './widget-assets.js';
 import { WriteBatcher } from './write-batching.js';
 
 export interface RelayOptions extends HardeningOptions {
@@ -69,6 +71,12 @@ export interface RelayOptions extends HardeningOptions {
    * (e.g. `['.html', '.js']`) serves only files with those endings: the rest of the folder is a 404.
    */
   staticDirs?: { urlPath: string; dir: string; extensions?: string[] }[];
+  /**
+   * Serve the script-tag widget (`<script src=".../widget/voice-bot.js">`) at `/widget/`, from the
+   * `@voice-bot/widget` package installed beside the relay (an optional peer dependency). Default
+   * false; the CLI turns it on when the package is there.
+   */
+  widget?: boolean;
   logger?: Logger;
   /**
    * Where token replays, rate limits, concurrency slots, usage and conversations are kept.
@@ -198,6 +206,16 @@ export function createRelay(options: RelayOptions = {}): Relay {
   );
   const conversations = state.conversations;
   const toolRunners = buildToolRunners(bots, options);
+  if (!hasProvider(providers)) {
+    logger.warn('no provider configured: every turn will fail (upstream_*). Set OPENAI_API_KEY, or VOICEBOT_{STT,LLM,TTS}_BASE_URL for a local server, or pass createRelay({ providers })');
+  }
+  warnAboutRefusedToolHosts(options.httpTools ?? [], options.toolAllowHosts ?? [], logger);
+  const staticDirs = [...(options.staticDirs ?? [])];
+  if (options.widget) {
+    const dir = widgetAssetsDir();
+    if (!dir) throw new ConfigError('widget: true needs the @voice-bot/widget package installed beside @voice-bot/relay (npm i @voice-bot/widget)');
+    staticDirs.push({ urlPath: '/widget/', dir });
+  }
   const sessions = new Set<TalkSession>();
   const servers = new Set<ServerType>();
   const hardening = new Hardening({ options, limits, keys, bots, logger, state });
@@ -394,7 +412,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
     }),
   );
 
-  for (const { urlPath, dir, extensions } of options.staticDirs ?? []) {
+  for (const { urlPath, dir, extensions } of staticDirs) {
     const prefix = urlPath.endsWith('/') ? urlPath : `${urlPath}/`;
     app.use(`${prefix}*`, async (c, next) => {
       await next();

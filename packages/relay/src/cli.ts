@@ -23,6 +23,7 @@ import { KeyStore } from './keys.js';
 import { createLogger } from './logger.js';
 import { InvalidOriginPattern } from './origins.js';
 import { SqliteTokenReplays, USED_TOKENS_FILE } from './used-tokens.js';
+import { widgetAssetsDir } from './widget-assets.js';
 
 const USAGE = `voicebot-relay — the voice-bot relay
 
@@ -85,8 +86,8 @@ async function serveCommand(args: string[]): Promise<void> {
     closeDemo = demo.close;
   }
   const staticDirs: NonNullable<RelayOptions['staticDirs']> = [];
-  const widgetDist = resolve(repoRoot, 'packages/widget/dist/browser');
-  if (existsSync(widgetDist)) staticDirs.push({ urlPath: '/widget/', dir: widgetDist });
+  const widget = widgetAssetsDir() !== undefined;
+  if (!widget) logger.warn('@voice-bot/widget is not installed beside the relay: /widget/ (the script tag) is not served. npm i @voice-bot/widget to serve it');
   const sdkDist = resolve(repoRoot, 'packages/sdk/dist/browser');
   if (values.demo && existsSync(sdkDist)) staticDirs.push({ urlPath: '/sdk/', dir: sdkDist });
   // The demo's pages and scripts only: its folder also holds voicebot.config.json.
@@ -98,6 +99,7 @@ async function serveCommand(args: string[]): Promise<void> {
     dataDir,
     tokenSecret: await loadTokenSecret(dataDir),
     staticDirs,
+    widget,
     logger,
     ...(state ? { state } : {}),
   });
@@ -111,17 +113,17 @@ async function serveCommand(args: string[]): Promise<void> {
   // HTTP tools in the config may build URLs from it (the demo's clinic API lives on this relay).
   process.env.VOICEBOT_URL ??= url;
   const shown = url.replace('127.0.0.1', 'localhost');
-  let demoKeyId: string | undefined;
+  let demoKeySecret: string | undefined;
   if (values.demo) {
     const origins = [`http://localhost:${boundPort}`, `http://127.0.0.1:${boundPort}`];
     const demoKey = await ensureDemoKey(relay.keys, dataDir, origins);
-    demoKeyId = demoKey.id;
+    demoKeySecret = demoKey.key;
     demoConfig = { key: demoKey.key, offline };
   }
   relay.logger.info({ url: shown, demo: values.demo, offline }, 'relay listening');
   if (values.demo) {
     process.stdout.write(
-      `\n  voice-bot demo:   ${shown}/\n  dev client key:   ${demoKeyId} (allowed on http://localhost:${boundPort})\n` +
+      `\n  voice-bot demo:   ${shown}/\n  dev client key:   ${demoKeySecret} (allowed on http://localhost:${boundPort})\n` +
         (offline
           ? '  provider:         OFFLINE DEMO (scripted replies, tone instead of voice).\n' +
             '                    Set OPENAI_API_KEY (or VOICEBOT_*_BASE_URL for a local server) for real answers.\n\n'

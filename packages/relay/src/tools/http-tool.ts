@@ -1,6 +1,8 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { assertLiteralAllowed, guardedLookup, type AddressPolicy } from './ssrf.js';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { assertLiteralAllowed, guardedLookup, hostAllowed, isPublicAddress, type AddressPolicy } from './ssrf.js';
 import { renderTemplate } from './template.js';
 import { ConfigError } from '../config.js';
 import { ToolError, type JsonSchema, type ToolDefinition } from './types.js';
@@ -219,4 +221,41 @@ export function createHttpTool(config: HttpToolConfig, policy: AddressPolicy, en
       return config.reply ? renderTemplate(config.reply, view) : parsed;
     },
   };
+}
+
+/**
+ * Warns at start about HTTP tools whose host the SSRF guard will refuse (loopback, private,
+ * link-local… and not in `toolAllowHosts`), so an owner learns it from the log, not from a visitor.
+ * Hosts that are names are resolved in the background; templated hosts are skipped.
+ */
+export function warnAboutRefusedToolHosts(
+  tools: readonly HttpToolConfig[],
+  allowHosts: readonly string[],
+  log: { warn(data: object, message: string): void },
+  env: Record<string, string | undefined> = process.env,
+): void {
+  for (const tool of tools) {
+    const withEnv = tool.http.url.replace(/\{\{\s*env\.(\w+)\s*\}\}/g, (_match, name: string) => env[name] ?? '');
+    let host: string;
+    try {
+      host = new URL(withEnv.replace(/\{\{[^}]*\}\}/g, 'x')).hostname;
+    } catch {
+      continue;
+    }
+    if (!host || hostAllowed(host, { allowHosts })) continue;
+    const warn = (address: string) =>
+      log.warn({ tool: tool.name, host, address }, `tool ${tool.name}: ${host} is not a public address, so its calls will be refused; list it in toolAllowHosts if that is intended`);
+    const bare = host.replace(/^\[|\]$/g, '');
+    if (isIP(bare)) {
+      if (!isPublicAddress(bare)) warn(bare);
+      continue;
+    }
+    lookup(bare, { all: true }).then(
+      (addresses) => {
+        const bad = addresses.find((a) => !isPublicAddress(a.address));
+        if (bad) warn(bad.address);
+      },
+      () => undefined, // unresolvable now: the call will say so when it happens
+    );
+  }
 }
