@@ -87,7 +87,8 @@ describe('voicebot-relay CLI', () => {
     const file = join(dataDir, 'bad.config.json');
     for (const [config, complaint] of [
       [{ textDeltaIntervalMs: -5 }, /textDeltaIntervalMs/],
-      [{ bots: [{ id: 'no prompt' }] }, /bot id/],
+      [{ bots: [{ id: 'no prompt' }] }, /bad\.config\.json[\s\S]*bots\[0\]\.systemPrompt/],
+      [{ bots: [{ id: 'no spaces allowed', systemPrompt: 'Hi.' }] }, /bot id/],
     ] as const) {
       await writeFile(file, JSON.stringify(config));
       const result = spawnSync(process.execPath, [CLI, 'serve', '--port', '0', '--workers', '2', '--config', file], { env, encoding: 'utf8', timeout: 20_000 });

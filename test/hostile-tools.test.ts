@@ -214,7 +214,7 @@ describe('hostile tool arguments', () => {
 
     test('followRedirects must be a boolean in the tool config', () => {
       const config = { name: 'x', description: 'x', parameters: { type: 'object' }, http: { url: 'https://api.example/x', followRedirects: 'yes' } };
-      assert.throws(() => createHttpTool(config as unknown as HttpToolConfig, { allowHosts: [] }), /tool x: http\.followRedirects must be true or false/);
+      assert.throws(() => createHttpTool(config as unknown as HttpToolConfig, { allowHosts: [] }, {}), /tool x: http\.followRedirects must be true or false/);
     });
 
     test('with followRedirects, at most 3 redirects are followed', async () => {

@@ -25,6 +25,7 @@ import { localState, type SharedState } from './shared-state.js';
 import type { UsageStore } from './usage.js';
 import { KeyStore, type ClientKeyRecord } from './keys.js';
 import { createLogger, type Logger } from './logger.js';
+import { processEnv, relayEnv } from './settings.js';
 import { isOriginAllowed, normaliseOrigin } from './origins.js';
 import { createProviderClients } from './providers.js';
 import { TalkSession } from './session.js';
@@ -64,6 +65,11 @@ export interface RelayOptions extends HardeningOptions {
   tools?: ToolDefinition[];
   /** HTTP integration tools (usually from `voicebot.config.json`). */
   httpTools?: HttpToolConfig[];
+  /**
+   * What `{{env.NAME}}` reads in HTTP tool templates (read at each call, so it may change).
+   * Default: the process environment.
+   */
+  toolEnv?: Record<string, string | undefined>;
   /** Hosts HTTP tools may reach although they are private or loopback (off by default: SSRF guard). */
   toolAllowHosts?: string[];
   /**
@@ -141,7 +147,7 @@ function tokenFromSubprotocols(header: string | undefined): { offered: boolean; 
 function buildToolRunners(bots: readonly BotConfig[], options: RelayOptions): Map<string, ToolRunner> {
   const policy = { allowHosts: options.toolAllowHosts ?? [] };
   const available = new Map<string, ToolDefinition>();
-  for (const tool of [...(options.tools ?? []), ...(options.httpTools ?? []).map((config) => createHttpTool(config, policy))]) {
+  for (const tool of [...(options.tools ?? []), ...(options.httpTools ?? []).map((config) => createHttpTool(config, policy, options.toolEnv ?? {}))]) {
     if (available.has(tool.name)) throw new ConfigError(`tool ${tool.name} is defined twice`);
     available.set(tool.name, tool);
   }
@@ -183,9 +189,20 @@ function onFrame(open: { session: TalkSession; guard: SessionGuard }, data: WebS
   }
 }
 
-export function createRelay(options: RelayOptions = {}): Relay {
+export function createRelay(given: RelayOptions = {}): Relay {
+  // What the options leave out comes from the environment, read and checked once (settings.ts).
+  const env = relayEnv();
+  const options: RelayOptions = {
+    adminToken: env.adminToken,
+    metricsToken: env.metricsToken,
+    metrics: env.metrics,
+    trustProxy: env.trustProxy,
+    usageFile: env.usageFile,
+    toolEnv: processEnv(),
+    ...given,
+  };
   const textDeltaIntervalMs = textDeltaInterval(options.textDeltaIntervalMs);
-  const logger = options.logger ?? createLogger();
+  const logger = options.logger ?? createLogger({ level: env.logLevel });
   const keys = options.keys ?? KeyStore.inDataDir(options.dataDir ?? '.voicebot');
   const bots = options.bots ?? [DEFAULT_BOT];
   validateBots(bots);
@@ -196,7 +213,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
   const state =
     options.state ??
     localState({
-      usageFile: options.usageFile ?? (process.env.VOICEBOT_USAGE_FILE || undefined),
+      usageFile: options.usageFile,
       conversationTtlMs: limits.conversationTtlMs,
       maxConversations: limits.maxConversations,
       usedTokens: new SqliteTokenReplays(join(dirname(keys.file), USED_TOKENS_FILE)),
@@ -209,7 +226,7 @@ export function createRelay(options: RelayOptions = {}): Relay {
   if (!hasProvider(providers)) {
     logger.warn('no provider configured: every turn will fail (upstream_*). Set OPENAI_API_KEY, or VOICEBOT_{STT,LLM,TTS}_BASE_URL for a local server, or pass createRelay({ providers })');
   }
-  warnAboutRefusedToolHosts(options.httpTools ?? [], options.toolAllowHosts ?? [], logger);
+  warnAboutRefusedToolHosts(options.httpTools ?? [], options.toolAllowHosts ?? [], logger, options.toolEnv ?? {});
   const staticDirs = [...(options.staticDirs ?? [])];
   if (options.widget) {
     const dir = widgetAssetsDir();

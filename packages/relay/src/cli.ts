@@ -15,13 +15,13 @@ import {
   hasProvider,
   loadTokenSecret,
   providersFromEnv,
-  readConfigFile,
   type ConfigFile,
 } from './config.js';
 import { clinicHours, ensureDemoKey, startDemoUpstream } from './demo.js';
 import { KeyStore } from './keys.js';
 import { createLogger } from './logger.js';
 import { InvalidOriginPattern } from './origins.js';
+import { processEnv, readConfigFile, relayEnv, serveEnv } from './settings.js';
 import { SqliteTokenReplays, USED_TOKENS_FILE } from './used-tokens.js';
 import { widgetAssetsDir } from './widget-assets.js';
 
@@ -64,19 +64,24 @@ async function serveCommand(args: string[]): Promise<void> {
       demo: { type: 'boolean', default: false },
     },
   });
-  const workers = parseWorkers(values.workers ?? process.env.VOICEBOT_WORKERS);
+  const served = serveEnv();
+  const workers = parseWorkers(values.workers ?? served.workers);
   if (workers > 1 && values.demo) fail('--demo runs one relay process; leave out --workers');
-  const port = Number(values.port ?? process.env.PORT ?? 8787);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid port ${values.port ?? process.env.PORT}`);
-  const host = values.host ?? process.env.HOST ?? '127.0.0.1';
+  const port = values.port === undefined ? served.port : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid port ${values.port}`);
+  const host = values.host ?? served.host;
   const dataDir = defaultDataDir();
   const configPath = values.config ?? (existsSync('voicebot.config.json') ? 'voicebot.config.json' : undefined);
   const file: ConfigFile = configPath ? await readConfigFile(configPath) : {};
-  const settings = applyConfigFile(file, process.env, providersFromEnv());
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, dataDir, settings.limits ?? DEFAULT_LIMITS);
+  const env = processEnv();
+  const settings = applyConfigFile(file, env, providersFromEnv(env));
+  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, dataDir, settings.limits ?? DEFAULT_LIMITS, served.shutdownGraceMs);
+  // `{{env.NAME}}` in tool templates; VOICEBOT_URL is added once the relay listens.
+  const toolEnv: Record<string, string | undefined> = { ...env };
   const worker = isRelayClusterWorker() ? cluster.worker : undefined;
   const state = worker ? clusterWorkerState() : undefined;
-  const logger = worker ? createLogger().child({ worker: worker.id, pid: process.pid }) : createLogger();
+  const level = relayEnv(env).logLevel;
+  const logger = worker ? createLogger({ level }).child({ worker: worker.id, pid: process.pid }) : createLogger({ level });
   let providers = settings.providers ?? providersFromEnv();
   let closeDemo: (() => Promise<void>) | undefined;
   const offline = values.demo && !hasProvider(providers);
@@ -100,6 +105,7 @@ async function serveCommand(args: string[]): Promise<void> {
     tokenSecret: await loadTokenSecret(dataDir),
     staticDirs,
     widget,
+    toolEnv,
     logger,
     ...(state ? { state } : {}),
   });
@@ -111,7 +117,7 @@ async function serveCommand(args: string[]): Promise<void> {
   }
   const { url, port: boundPort } = await relay.listen(port, host);
   // HTTP tools in the config may build URLs from it (the demo's clinic API lives on this relay).
-  process.env.VOICEBOT_URL ??= url;
+  toolEnv.VOICEBOT_URL ??= url;
   const shown = url.replace('127.0.0.1', 'localhost');
   let demoKeySecret: string | undefined;
   if (values.demo) {
@@ -132,12 +138,12 @@ async function serveCommand(args: string[]): Promise<void> {
   }
   // SIGTERM/SIGINT: refuse new sessions (503), let turns in flight finish, close sockets with 1001.
   // A second signal stops at once.
-  const graceMs = Number(process.env.VOICEBOT_SHUTDOWN_GRACE_MS ?? 10_000);
+  const graceMs = served.shutdownGraceMs;
   let stopping = false;
   const shutdown = async () => {
     if (stopping) return;
     stopping = true;
-    await relay.shutdown({ graceMs: Number.isFinite(graceMs) && graceMs >= 0 ? graceMs : 10_000 });
+    await relay.shutdown({ graceMs });
     await closeDemo?.();
     process.exit(0);
   };
@@ -168,14 +174,15 @@ function parseWorkers(value: string | undefined): number {
  * The primary process of `serve --workers N`: it forks the workers (which run this command again,
  * as cluster workers) and keeps what they share. It serves nothing itself.
  */
-async function runPrimary(workers: number, dataDir: string, limits: typeof DEFAULT_LIMITS): Promise<void> {
-  const logger = createLogger().child({ worker: 'primary' });
+async function runPrimary(workers: number, dataDir: string, limits: typeof DEFAULT_LIMITS, shutdownGraceMs: number): Promise<void> {
+  const logger = createLogger({ level: relayEnv().logLevel }).child({ worker: 'primary' });
   // Made here once, so the workers read the same secret rather than racing to create it.
   await loadTokenSecret(dataDir);
   const primary = startClusterPrimary({
     workers,
     logger,
-    usageFile: process.env.VOICEBOT_USAGE_FILE || undefined,
+    usageFile: relayEnv().usageFile,
+    shutdownGraceMs,
     usedTokens: new SqliteTokenReplays(join(dataDir, USED_TOKENS_FILE)),
     conversationTtlMs: limits.conversationTtlMs,
     maxConversations: limits.maxConversations,

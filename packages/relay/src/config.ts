@@ -186,19 +186,6 @@ export function textDeltaInterval(value: number | undefined): number {
   return value;
 }
 
-export async function readConfigFile(path: string): Promise<ConfigFile> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as ConfigFile;
-  } catch (error) {
-    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
-  }
-}
 
 export function validateBots(bots: readonly BotConfig[]): void {
   const seen = new Set<string>();

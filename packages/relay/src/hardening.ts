@@ -74,14 +74,13 @@ export class Hardening {
   ) {
     const { options, limits, keys, logger, state } = deps;
     validateLimits(limits);
-    const env = process.env;
-    this.adminToken = options.adminToken ?? (env.VOICEBOT_ADMIN_TOKEN || undefined);
-    this.metricsToken = options.metricsToken ?? (env.VOICEBOT_METRICS_TOKEN || undefined);
+    this.adminToken = options.adminToken;
+    this.metricsToken = options.metricsToken;
     for (const [name, token] of [['admin', this.adminToken], ['metrics', this.metricsToken]] as const) {
       if (token !== undefined && token.length < MIN_TOKEN_LENGTH) throw new ConfigError(`the ${name} token must be at least ${MIN_TOKEN_LENGTH} characters`);
     }
-    this.metricsMode = options.metrics ?? (env.VOICEBOT_METRICS === 'public' ? 'public' : env.VOICEBOT_METRICS === 'off' ? false : true);
-    this.trustProxy = options.trustProxy ?? env.VOICEBOT_TRUST_PROXY === '1';
+    this.metricsMode = options.metrics ?? true;
+    this.trustProxy = options.trustProxy ?? false;
     this.usage = state.usage;
     this.ready = this.usage.load();
     this.metrics = new RelayMetrics(() => this.registry.size);

@@ -8,13 +8,13 @@ export {
   hasProvider,
   loadTokenSecret,
   providersFromEnv,
-  readConfigFile,
   type BotConfig,
   type ConfigFile,
   type LimitsConfig,
   type ProvidersConfig,
   type StageConfig,
 } from './config.js';
+export { parseConfigFile, readConfigFile, relayEnv, serveEnv, type RelayEnv, type ServeEnv } from './settings.js';
 export { CLIENT_KEY_PREFIX, KeyStore, type ClientKeyRecord, type KeyPatch, type NewKey } from './keys.js';
 export type { HardeningOptions, ShutdownOptions } from './hardening.js';
 export { KEY_LIMIT_FIELDS, effectiveLimits, parseKeyLimits, type KeyLimits } from './limits.js';

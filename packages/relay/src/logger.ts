@@ -67,7 +67,7 @@ function serializeError(value: unknown): unknown {
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
   return pino(
     {
-      level: options.level ?? process.env.VOICEBOT_LOG_LEVEL ?? 'info',
+      level: options.level ?? 'info',
       base: { service: 'voicebot-relay' },
       redact: {
         paths: ['key', 'secret', 'token', 'apiKey', 'authorization', '*.key', '*.secret', '*.token', '*.apiKey', '*.authorization', 'headers.authorization'],

@@ -8,7 +8,9 @@ import { availableParallelism } from 'node:os';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
 import { MemoryConversationStore } from '../conversations.js';
+import type { Env } from '../config.js';
 import type { Logger } from '../logger.js';
+import { processEnv } from '../settings.js';
 import { ReplaySet, SlotTable, heldAcross } from '../shared-state.js';
 import type { TokenReplays } from '../used-tokens.js';
 import { UsageTracker } from '../usage.js';
@@ -132,8 +134,10 @@ export interface ClusterPrimaryOptions extends PrimaryStateOptions {
   logger: Logger;
   /** A worker that dies is restarted after this long (default 1000 ms). */
   restartDelayMs?: number;
-  /** At shutdown, workers still running after this long are killed (default: `VOICEBOT_SHUTDOWN_GRACE_MS` + 10 s). */
+  /** At shutdown, workers still running after this long are killed (default: `shutdownGraceMs` + 10 s). */
   killAfterMs?: number;
+  /** How long a worker's turns in flight may finish on shutdown (default 10 000 ms); it is killed 10 s after that. */
+  shutdownGraceMs?: number;
   /** Added to the workers' environment. */
   env?: NodeJS.ProcessEnv;
 }
@@ -158,8 +162,8 @@ const WORKER_MARK = 'VOICEBOT_CLUSTER_WORKER';
  * True in a worker forked by {@link startClusterPrimary}. A worker of another cluster (PM2's
  * cluster mode, say) has no such primary to ask and runs as a relay of its own.
  */
-export function isRelayClusterWorker(): boolean {
-  return cluster.isWorker && process.env[WORKER_MARK] === '1';
+export function isRelayClusterWorker(env: Env = processEnv()): boolean {
+  return cluster.isWorker && env[WORKER_MARK] === '1';
 }
 
 /** How long the workers' metrics may take to answer a scrape. */
@@ -175,8 +179,7 @@ export function startClusterPrimary(options: ClusterPrimaryOptions): ClusterPrim
   // rate-limiter-flexible answers its own messages on the same channel.
   new RateLimiterClusterMaster();
   const env = { ...options.env, [WORKER_MARK]: '1' };
-  const graceMs = Number(process.env.VOICEBOT_SHUTDOWN_GRACE_MS ?? 10_000);
-  const killAfterMs = options.killAfterMs ?? (Number.isFinite(graceMs) && graceMs >= 0 ? graceMs : 10_000) + 10_000;
+  const killAfterMs = options.killAfterMs ?? (options.shutdownGraceMs ?? 10_000) + 10_000;
   let stopping = false;
   const restarts: number[] = [];
   /** Workers that are listening: they have a relay (and its metrics) to answer with. */

@@ -181,7 +181,7 @@ function parseBody(response: FetchedResponse): unknown {
   return text.length > MAX_TEXT_FOR_MODEL ? `${text.slice(0, MAX_TEXT_FOR_MODEL)}…` : text;
 }
 
-export function createHttpTool(config: HttpToolConfig, policy: AddressPolicy, env: Record<string, string | undefined> = process.env): ToolDefinition {
+export function createHttpTool(config: HttpToolConfig, policy: AddressPolicy, env: Record<string, string | undefined>): ToolDefinition {
   const method = config.http.method ?? 'GET';
   const followRedirects = config.http.followRedirects ?? false;
   if (typeof followRedirects !== 'boolean') throw new ConfigError(`tool ${config.name}: http.followRedirects must be true or false`);
@@ -232,7 +232,7 @@ export function warnAboutRefusedToolHosts(
   tools: readonly HttpToolConfig[],
   allowHosts: readonly string[],
   log: { warn(data: object, message: string): void },
-  env: Record<string, string | undefined> = process.env,
+  env: Record<string, string | undefined>,
 ): void {
   for (const tool of tools) {
     const withEnv = tool.http.url.replace(/\{\{\s*env\.(\w+)\s*\}\}/g, (_match, name: string) => env[name] ?? '');

@@ -1,0 +1,171 @@
+/**
+ * Everything the relay takes from outside — `voicebot.config.json` and the environment — parsed
+ * and checked once, here, into typed values. Errors name the field and where it came from. No
+ * other module reads `process.env`.
+ */
+import { readFile } from 'node:fs/promises';
+import * as v from 'valibot';
+import { ConfigError, DEFAULT_LIMITS, type ConfigFile, type Env, type LimitsConfig } from './config.js';
+
+const text = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
+const count = v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(0, 'must be ≥ 0'));
+const strings = v.array(v.string());
+
+const BotSchema = v.looseObject({
+  id: text,
+  name: v.optional(v.string()),
+  systemPrompt: v.string(),
+  greeting: v.optional(v.string()),
+  language: v.optional(v.string()),
+  sttModel: v.optional(text),
+  chatModel: v.optional(text),
+  ttsModel: v.optional(text),
+  voice: v.optional(text),
+  temperature: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(2))),
+  maxTokens: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
+  tools: v.optional(strings),
+  toolFiller: v.optional(v.string()),
+  maxToolRounds: v.optional(count),
+});
+
+const HttpToolSchema = v.looseObject({
+  name: text,
+  description: v.string(),
+  parameters: v.record(v.string(), v.unknown()),
+  http: v.looseObject({
+    method: v.optional(v.picklist(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'])),
+    url: text,
+    headers: v.optional(v.record(v.string(), v.string())),
+    body: v.optional(v.string()),
+    timeoutMs: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
+    maxResponseBytes: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
+    followRedirects: v.optional(v.boolean()),
+  }),
+  metadata: v.optional(v.record(v.string(), v.string())),
+  reply: v.optional(v.string()),
+  public: v.optional(v.boolean()),
+});
+
+const StageSchema = v.strictObject({
+  baseURL: v.optional(v.pipe(v.string(), v.url('must be a URL'))),
+  model: v.optional(text),
+  timeoutMs: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
+  maxRetries: v.optional(count),
+  apiKeyEnv: v.optional(text),
+});
+
+const LimitsSchema = v.strictObject(
+  Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((field) => [field, v.optional(v.pipe(v.number(), v.minValue(0, 'must be ≥ 0')))])) as Record<
+    keyof LimitsConfig,
+    v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.MinValueAction<number, 0, string>]>, undefined>
+  >,
+);
+
+const ConfigFileSchema = v.strictObject({
+  $schema: v.optional(v.string()),
+  bots: v.optional(v.array(BotSchema)),
+  tools: v.optional(v.array(HttpToolSchema)),
+  toolAllowHosts: v.optional(strings),
+  limits: v.optional(LimitsSchema),
+  tokenTtlSeconds: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
+  publicUrl: v.optional(v.pipe(v.string(), v.url('must be a URL such as https://relay.example.com'))),
+  textDeltaIntervalMs: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1000))),
+  providers: v.optional(v.strictObject({ stt: v.optional(StageSchema), llm: v.optional(StageSchema), tts: v.optional(v.strictObject({ ...StageSchema.entries, voice: v.optional(text) })) })),
+});
+
+/** `bots[0].systemPrompt`, from a valibot issue path. */
+function fieldPath(issue: v.BaseIssue<unknown>): string {
+  let out = '';
+  for (const item of issue.path ?? []) {
+    const key = (item as { key?: unknown }).key;
+    out += typeof key === 'number' ? `[${key}]` : out ? `.${String(key)}` : String(key);
+  }
+  return out || '(top level)';
+}
+
+/** Parses and checks the text of a `voicebot.config.json`; a mistake names the field and the file. */
+export function parseConfigFile(text: string, path: string): ConfigFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  const result = v.safeParse(ConfigFileSchema, json);
+  if (!result.success) {
+    const lines = result.issues.slice(0, 5).map((issue) => `  ${fieldPath(issue)}: ${issue.message}`);
+    throw new ConfigError(`config file ${path} is not valid:\n${lines.join('\n')}`);
+  }
+  return result.output as ConfigFile;
+}
+
+/** Reads `voicebot.config.json` (or another path) and checks it. */
+export async function readConfigFile(path: string): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  return parseConfigFile(text, path);
+}
+
+/** What `createRelay` takes from the environment when its options leave it out (providers: `providersFromEnv`). */
+export interface RelayEnv {
+  adminToken: string | undefined;
+  metricsToken: string | undefined;
+  metrics: boolean | 'public';
+  trustProxy: boolean;
+  usageFile: string | undefined;
+  logLevel: string;
+}
+
+/** What `voicebot-relay serve` takes from the environment. */
+export interface ServeEnv {
+  port: number;
+  host: string;
+  /** `VOICEBOT_WORKERS` as given (`--workers` wins). */
+  workers: string | undefined;
+  shutdownGraceMs: number;
+}
+
+function numberVar(env: Env, name: string, fallback: number, check: (n: number) => boolean, what: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!check(value)) throw new ConfigError(`${name}=${raw} is not valid: ${what}`);
+  return value;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** The process's environment, for defaults and `{{env.NAME}}` in tool templates: read here only. */
+export function processEnv(): Env {
+  return process.env;
+}
+
+/** Reads and checks the relay's variables once; a bad value names the variable. */
+export function relayEnv(env: Env = processEnv()): RelayEnv {
+  const metrics = env.VOICEBOT_METRICS;
+  if (metrics !== undefined && metrics !== '' && metrics !== 'public' && metrics !== 'off') throw new ConfigError(`VOICEBOT_METRICS=${metrics} is not valid: use public or off`);
+  const logLevel = env.VOICEBOT_LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`VOICEBOT_LOG_LEVEL=${logLevel} is not valid: use one of ${LOG_LEVELS.join(', ')}`);
+  return {
+    adminToken: env.VOICEBOT_ADMIN_TOKEN || undefined,
+    metricsToken: env.VOICEBOT_METRICS_TOKEN || undefined,
+    metrics: metrics === 'public' ? 'public' : metrics !== 'off',
+    trustProxy: env.VOICEBOT_TRUST_PROXY === '1',
+    usageFile: env.VOICEBOT_USAGE_FILE || undefined,
+    logLevel,
+  };
+}
+
+/** Reads and checks the `serve` command's variables. */
+export function serveEnv(env: Env = processEnv()): ServeEnv {
+  return {
+    port: numberVar(env, 'PORT', 8787, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'a port number from 0 to 65535'),
+    host: env.HOST || '127.0.0.1',
+    workers: env.VOICEBOT_WORKERS || undefined,
+    shutdownGraceMs: numberVar(env, 'VOICEBOT_SHUTDOWN_GRACE_MS', 10_000, (n) => Number.isFinite(n) && n >= 0, 'milliseconds ≥ 0'),
+  };
+}
