@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT, decodeJwt } from 'jose';
-import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../packages/relay/src/tokens.js';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../packages/relay/src/auth/tokens.js';
 import { ORIGIN, TalkClient, connectTalk, createSession, startRelay, type RelayHarness } from './support/relay.js';
 
 const BOTS = [

@@ -4,7 +4,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { assertLiteralAllowed, guardedLookup, hostAllowed, isPublicAddress, type AddressPolicy } from './ssrf.js';
 import { renderTemplate } from './template.js';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../config/config.js';
 import { ToolError, type JsonSchema, type ToolDefinition } from './types.js';
 
 /** An integration tool declared in `voicebot.config.json`: the relay calls an HTTP API for the model. */

@@ -17,25 +17,25 @@ import {
   type BotConfig,
   type LimitsConfig,
   type ProvidersConfig,
-} from './config.js';
-import { MAX_SESSION_BODY_BYTES, limitBody } from './body-limit.js';
-import { Hardening, type HardeningOptions, type ShutdownOptions } from './hardening.js';
-import type { SessionGuard } from './limits.js';
-import { localState, type SharedState } from './shared-state.js';
-import type { UsageStore } from './usage.js';
-import { KeyStore, type ClientKeyRecord } from './keys.js';
+} from './config/config.js';
+import { MAX_SESSION_BODY_BYTES, limitBody } from './http/body-limit.js';
+import { Hardening, type HardeningOptions, type ShutdownOptions } from './http/hardening.js';
+import type { SessionGuard } from './policy/limits.js';
+import { localState, type SharedState } from './state/shared-state.js';
+import type { UsageStore } from './policy/usage.js';
+import { KeyStore, type ClientKeyRecord } from './auth/keys.js';
 import { createLogger, type Logger } from './logger.js';
-import { processEnv, relayEnv } from './settings.js';
-import { isOriginAllowed, normaliseOrigin } from './origins.js';
-import { createProviderClients } from './providers.js';
-import { TalkSession } from './session.js';
+import { processEnv, relayEnv } from './config/settings.js';
+import { isOriginAllowed, normaliseOrigin } from './auth/origins.js';
+import { createProviderClients } from './providers/providers.js';
+import { TalkSession } from './conversation/session.js';
 import { createHttpTool, warnAboutRefusedToolHosts, type HttpToolConfig } from './tools/http-tool.js';
 import { ToolRunner } from './tools/runner.js';
 import type { ToolDefinition } from './tools/types.js';
-import { SessionTokens, TokenError, type SessionClaims } from './tokens.js';
-import { SqliteTokenReplays, USED_TOKENS_FILE } from './used-tokens.js';
-import { widgetAssetsDir } from './widget-assets.js';
-import { WriteBatcher } from './write-batching.js';
+import { SessionTokens, TokenError, type SessionClaims } from './auth/tokens.js';
+import { SqliteTokenReplays, USED_TOKENS_FILE } from './auth/used-tokens.js';
+import { widgetAssetsDir } from './http/widget-assets.js';
+import { WriteBatcher } from './http/write-batching.js';
 
 export interface RelayOptions extends HardeningOptions {
   /** Where keys live. Ignored when `keys` is given. Default `./.voicebot`. */

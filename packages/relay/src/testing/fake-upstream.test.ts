@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import { createFakeUpstream, parseWav, synthesizeTone } from './fake-upstream.js';
 import type { ChatScript, FakeFailure, FakeResult, SpeechScript } from './fake-upstream.js';
 
-const HOURS_WAV = fileURLToPath(new URL('../../../../shared/fixtures/audio/16k/hours.wav', import.meta.url));
+const HOURS_WAV = fileURLToPath(new URL('../../../../../shared/fixtures/audio/16k/hours.wav', import.meta.url));
 
 /** Per-test scripting: each test sets what the next handler call returns. */
 let nextChat: (body: Record<string, unknown>) => FakeResult<ChatScript> = () => ({ content: 'default' });

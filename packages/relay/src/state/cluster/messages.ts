@@ -3,9 +3,9 @@
  * Requests carry an `id` and get one reply; notices get none.
  */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import type { OpenedConversation, Conversation } from '../conversations.js';
+import type { OpenedConversation, Conversation } from '../../conversation/conversations.js';
 import type { SlotCount } from '../shared-state.js';
-import type { DayUsage, QuotaTotals, UsageDays } from '../usage.js';
+import type { DayUsage, QuotaTotals, UsageDays } from '../../policy/usage.js';
 
 /** Tells these messages apart from others on the channel (prom-client's, rate-limiter-flexible's). */
 export const CHANNEL = 'voicebot-cluster';

@@ -1,8 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createFakeUpstream, type ChatRequest, type TranscriptionRequest } from './fake-upstream.js';
-import type { KeyStore } from './keys.js';
-import type { ProvidersConfig } from './config.js';
+import { createFakeUpstream, type ChatRequest, type TranscriptionRequest } from '../testing/fake-upstream.js';
+import type { KeyStore } from '../auth/keys.js';
+import type { ProvidersConfig } from '../config/config.js';
 
 export const DEMO_KEY_LABEL = 'development key for the demo page';
 

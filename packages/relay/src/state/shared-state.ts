@@ -13,9 +13,9 @@
  */
 import type { Registry } from 'prom-client';
 import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { MemoryConversationStore, type ConversationStore } from './conversations.js';
-import { UsageTracker, type UsageStore } from './usage.js';
-import type { TokenReplays } from './used-tokens.js';
+import { MemoryConversationStore, type ConversationStore } from '../conversation/conversations.js';
+import { UsageTracker, type UsageStore } from '../policy/usage.js';
+import type { TokenReplays } from '../auth/used-tokens.js';
 
 export interface RateLimiterSpec {
   /** Distinguishes the budget (e.g. `sessions-ip:30:60`). */

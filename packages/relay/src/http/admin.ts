@@ -14,14 +14,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import type { ErrorCode } from '@voice-bot/protocol';
 import { MAX_ADMIN_BODY_BYTES, limitBody } from './body-limit.js';
-import type { BotConfig, LimitsConfig } from './config.js';
-import type { ClientKeyRecord, KeyPatch, KeyStore } from './keys.js';
-import { LimitsError, effectiveLimits, parseKeyLimits, type KeyLimits } from './limits.js';
-import type { SessionRegistry } from './lifecycle.js';
-import type { Logger } from './logger.js';
-import { InvalidOriginPattern, parseOriginPattern } from './origins.js';
-import type { SharedState } from './shared-state.js';
-import type { DayUsage, UsageStore } from './usage.js';
+import type { BotConfig, LimitsConfig } from '../config/config.js';
+import type { ClientKeyRecord, KeyPatch, KeyStore } from '../auth/keys.js';
+import { LimitsError, effectiveLimits, parseKeyLimits, type KeyLimits } from '../policy/limits.js';
+import type { SessionRegistry } from '../policy/lifecycle.js';
+import type { Logger } from '../logger.js';
+import { InvalidOriginPattern, parseOriginPattern } from '../auth/origins.js';
+import type { SharedState } from '../state/shared-state.js';
+import type { DayUsage, UsageStore } from '../policy/usage.js';
 
 export interface AdminDeps {
   token: string;

@@ -1,20 +1,20 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { INPUT_SAMPLE_RATE, heardText, type ErrorCode, type ServerMessage, type TurnMetrics } from '@voice-bot/protocol';
-import { SentenceChunker, stripMarkdown } from './chunker.js';
-import type { BotConfig, ProvidersConfig } from './config.js';
+import { SentenceChunker, stripMarkdown } from '../pipeline/chunker.js';
+import type { BotConfig, ProvidersConfig } from '../config/config.js';
 import type { Conversation, ConversationMessage } from './conversations.js';
 
-import type { Logger } from './logger.js';
-import type { ProviderClients } from './providers.js';
-import { estimatePromptTokens, estimateTokens, streamChat, type ChatRound } from './stages/llm.js';
-import { transcribe } from './stages/stt.js';
-import { SpeechPipeline, type SpokenSegment } from './stages/tts.js';
-import { pcm16DurationMs } from './wav.js';
+import type { Logger } from '../logger.js';
+import type { ProviderClients } from '../providers/providers.js';
+import { estimatePromptTokens, estimateTokens, streamChat, type ChatRound } from '../pipeline/stages/llm.js';
+import { transcribe } from '../pipeline/stages/stt.js';
+import { SpeechPipeline, type SpokenSegment } from '../pipeline/stages/tts.js';
+import { pcm16DurationMs } from '../pipeline/wav.js';
 import { metadataView, setToolMetadata, templateData } from './metadata.js';
-import type { ToolCall, ToolOutcome, ToolRunner } from './tools/runner.js';
-import { renderTemplate } from './tools/template.js';
-import type { ProviderCost } from './usage.js';
+import type { ToolCall, ToolOutcome, ToolRunner } from '../tools/runner.js';
+import { renderTemplate } from '../tools/template.js';
+import type { ProviderCost } from '../policy/usage.js';
 
 /** Messages a conversation keeps (the model sees the last `maxHistoryMessages` of them). */
 const MAX_STORED_MESSAGES = 200;

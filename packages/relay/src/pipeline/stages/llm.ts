@@ -1,6 +1,6 @@
 import type OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import type { ToolCall } from '../tools/runner.js';
+import type { ToolCall } from '../../tools/runner.js';
 
 export interface ChatRequest {
   model: string;

@@ -11,7 +11,7 @@ import type { Context } from 'hono';
 import { serve } from '@hono/node-server';
 import { Server, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { pcm16ToWav } from './wav.js';
+import { pcm16ToWav } from '../pipeline/wav.js';
 
 export { pcm16ToWav };
 export { mulberry32 } from './prng.js';

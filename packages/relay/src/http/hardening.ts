@@ -8,15 +8,15 @@ import type { Context, Env, Hono, MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import { ERROR_HEADER, type ErrorCode } from '@voice-bot/protocol';
 import { MIN_TOKEN_LENGTH, bearerChecker, createAdminApp } from './admin.js';
-import { ConfigError, type BotConfig, type LimitsConfig } from './config.js';
-import type { ClientKeyRecord, KeyStore } from './keys.js';
-import { SessionRegistry, type OpenSession } from './lifecycle.js';
-import { Limiters, SessionGuard, effectiveLimits, validateLimits } from './limits.js';
-import type { Logger } from './logger.js';
-import { RelayMetrics } from './metrics.js';
-import type { SessionSocket } from './session.js';
-import type { SharedState } from './shared-state.js';
-import type { UsageStore } from './usage.js';
+import { ConfigError, type BotConfig, type LimitsConfig } from '../config/config.js';
+import type { ClientKeyRecord, KeyStore } from '../auth/keys.js';
+import { SessionRegistry, type OpenSession } from '../policy/lifecycle.js';
+import { Limiters, SessionGuard, effectiveLimits, validateLimits } from '../policy/limits.js';
+import type { Logger } from '../logger.js';
+import { RelayMetrics } from '../policy/metrics.js';
+import type { SessionSocket } from '../conversation/session.js';
+import type { SharedState } from '../state/shared-state.js';
+import type { UsageStore } from '../policy/usage.js';
 
 export interface HardeningOptions {
   /** Enables the admin API under `/admin` (≥ 16 characters). Default: `VOICEBOT_ADMIN_TOKEN`; unset = no admin API (404). */

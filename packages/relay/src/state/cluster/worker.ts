@@ -5,9 +5,9 @@
  */
 import type { Registry } from 'prom-client';
 import { RateLimiterCluster } from 'rate-limiter-flexible';
-import type { Conversation, ConversationStore, OpenedConversation } from '../conversations.js';
+import type { Conversation, ConversationStore, OpenedConversation } from '../../conversation/conversations.js';
 import type { ConcurrencySlots, SharedState, SlotCount } from '../shared-state.js';
-import { UsageTracker, type DayUsage, type QuotaTotals, type UsageChange, type UsageStore } from '../usage.js';
+import { UsageTracker, type DayUsage, type QuotaTotals, type UsageChange, type UsageStore } from '../../policy/usage.js';
 import { CHANNEL, isClusterMessage, type NoticeMessage, type NoticeOp, type Notices, type RequestMessage, type RequestOp, type Requests } from './messages.js';
 
 export interface ClusterWorkerOptions {

@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { CLOSE_CODES, PROTOCOL_VERSION, encodeClientMessage, parseServerMessage, type ClientMessageInput, type ServerMessage } from '@voice-bot/protocol';
-import { DEFAULT_BOT, DEFAULT_LIMITS, type LimitsConfig, type ProvidersConfig } from './config.js';
+import { DEFAULT_BOT, DEFAULT_LIMITS, type LimitsConfig, type ProvidersConfig } from '../config/config.js';
 import { MemoryConversationStore } from './conversations.js';
-import { createLogger } from './logger.js';
-import { createProviderClients } from './providers.js';
+import { createLogger } from '../logger.js';
+import { createProviderClients } from '../providers/providers.js';
 import { TalkSession, type SessionHooks, type SessionSocket } from './session.js';
-import { ToolRunner } from './tools/runner.js';
-import type { ProviderCost } from './usage.js';
+import { ToolRunner } from '../tools/runner.js';
+import type { ProviderCost } from '../policy/usage.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import type { ProvidersConfig, StageConfig } from './config.js';
+import type { ProvidersConfig, StageConfig } from '../config/config.js';
 import { createUpstreamFetch } from './upstream-fetch.js';
 
 export interface ProviderClients {

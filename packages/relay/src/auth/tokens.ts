@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
-import { ReplaySet } from './shared-state.js';
+import { ReplaySet } from '../state/shared-state.js';
 
 export const TOKEN_ISSUER = 'voicebot-relay';
 export const TOKEN_AUDIENCE = 'voicebot-talk';

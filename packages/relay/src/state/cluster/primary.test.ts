@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UsageTracker } from '../usage.js';
+import { UsageTracker } from '../../policy/usage.js';
 import { CHANNEL, type RequestMessage } from './messages.js';
 import { PrimaryState } from './primary.js';
 

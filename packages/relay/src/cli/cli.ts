@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createRelay, type RelayOptions } from './app.js';
-import { defaultWorkerCount, isRelayClusterWorker, startClusterPrimary } from './cluster/primary.js';
-import { clusterWorkerState } from './cluster/worker.js';
+import { createRelay, type RelayOptions } from '../relay.js';
+import { defaultWorkerCount, isRelayClusterWorker, startClusterPrimary } from '../state/cluster/primary.js';
+import { clusterWorkerState } from '../state/cluster/worker.js';
 import {
   ConfigError,
   DEFAULT_LIMITS,
@@ -16,14 +16,14 @@ import {
   loadTokenSecret,
   providersFromEnv,
   type ConfigFile,
-} from './config.js';
+} from '../config/config.js';
 import { clinicHours, ensureDemoKey, startDemoUpstream } from './demo.js';
-import { KeyStore } from './keys.js';
-import { createLogger } from './logger.js';
-import { InvalidOriginPattern } from './origins.js';
-import { processEnv, readConfigFile, relayEnv, serveEnv } from './settings.js';
-import { SqliteTokenReplays, USED_TOKENS_FILE } from './used-tokens.js';
-import { widgetAssetsDir } from './widget-assets.js';
+import { KeyStore } from '../auth/keys.js';
+import { createLogger } from '../logger.js';
+import { InvalidOriginPattern } from '../auth/origins.js';
+import { processEnv, readConfigFile, relayEnv, serveEnv } from '../config/settings.js';
+import { SqliteTokenReplays, USED_TOKENS_FILE } from '../auth/used-tokens.js';
+import { widgetAssetsDir } from '../http/widget-assets.js';
 
 const USAGE = `voicebot-relay — the voice-bot relay
 
@@ -46,7 +46,7 @@ Environment:
   VOICEBOT_SHUTDOWN_GRACE_MS on SIGTERM, how long turns in flight may finish (default 10000)
 `;
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
 function fail(message: string): never {
   process.stderr.write(`voicebot-relay: ${message}\n`);

@@ -7,7 +7,7 @@ import { parseConfigFile, relayEnv, serveEnv } from './settings.js';
 const parse = (value: unknown) => parseConfigFile(JSON.stringify(value), 'site/voicebot.config.json');
 
 test('the demo config and an empty one are valid', async () => {
-  const demo = await readFile(new URL('../../../demo/voicebot.config.json', import.meta.url), 'utf8');
+  const demo = await readFile(new URL('../../../../demo/voicebot.config.json', import.meta.url), 'utf8');
   assert.ok(parseConfigFile(demo, 'demo/voicebot.config.json').bots?.length);
   assert.deepEqual(parse({}), {});
 });

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { KeyLimits } from './limits.js';
+import type { KeyLimits } from '../policy/limits.js';
 import { parseOriginPattern } from './origins.js';
 
 /** Publishable client keys start with this, so a leaked key is recognisable (secret scanners, logs). */

@@ -13,15 +13,15 @@ import {
   type ServerMessage,
   type StartMessage,
 } from '@voice-bot/protocol';
-import type { BotConfig, LimitsConfig, ProvidersConfig } from './config.js';
+import type { BotConfig, LimitsConfig, ProvidersConfig } from '../config/config.js';
 import type { Conversation, ConversationStore, OpenedConversation } from './conversations.js';
-import type { Logger } from './logger.js';
-import type { ProviderClients } from './providers.js';
+import type { Logger } from '../logger.js';
+import type { ProviderClients } from '../providers/providers.js';
 import { MetadataError, templateData, validatePageMetadata } from './metadata.js';
-import type { ToolRunner } from './tools/runner.js';
-import { renderTemplate } from './tools/template.js';
+import type { ToolRunner } from '../tools/runner.js';
+import { renderTemplate } from '../tools/template.js';
 import { Turn, type TurnInput } from './turn.js';
-import type { ProviderCost } from './usage.js';
+import type { ProviderCost } from '../policy/usage.js';
 
 /** The relay's view of one client WebSocket (the raw `ws` socket satisfies it). */
 export interface SessionSocket {

@@ -1,8 +1,8 @@
 import { CLOSE_CODES } from '@voice-bot/protocol';
-import type { KeyStore } from './keys.js';
+import type { KeyStore } from '../auth/keys.js';
 import type { SessionGuard } from './limits.js';
-import type { Logger } from './logger.js';
-import type { TalkSession } from './session.js';
+import type { Logger } from '../logger.js';
+import type { TalkSession } from '../conversation/session.js';
 
 export interface OpenSession {
   id: string;

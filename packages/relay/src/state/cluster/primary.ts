@@ -7,13 +7,13 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
-import { MemoryConversationStore } from '../conversations.js';
-import type { Env } from '../config.js';
-import type { Logger } from '../logger.js';
-import { processEnv } from '../settings.js';
+import { MemoryConversationStore } from '../../conversation/conversations.js';
+import type { Env } from '../../config/config.js';
+import type { Logger } from '../../logger.js';
+import { processEnv } from '../../config/settings.js';
 import { ReplaySet, SlotTable, heldAcross } from '../shared-state.js';
-import type { TokenReplays } from '../used-tokens.js';
-import { UsageTracker } from '../usage.js';
+import type { TokenReplays } from '../../auth/used-tokens.js';
+import { UsageTracker } from '../../policy/usage.js';
 import { CHANNEL, isClusterMessage, type NoticeMessage, type ReplyMessage, type RequestMessage } from './messages.js';
 
 export interface PrimaryStateOptions {

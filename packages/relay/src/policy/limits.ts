@@ -12,12 +12,12 @@
  */
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { CLOSE_CODES, INPUT_BYTES_PER_MS, type ErrorCode, type ServerMessage } from '@voice-bot/protocol';
-import { ConfigError, type LimitsConfig } from './config.js';
-import type { Logger } from './logger.js';
+import { ConfigError, type LimitsConfig } from '../config/config.js';
+import type { Logger } from '../logger.js';
 import type { RelayMetrics } from './metrics.js';
-import type { SessionHooks } from './session.js';
-import type { TurnInput } from './turn.js';
-import type { SharedState } from './shared-state.js';
+import type { SessionHooks } from '../conversation/session.js';
+import type { TurnInput } from '../conversation/turn.js';
+import type { SharedState } from '../state/shared-state.js';
 import type { ProviderCost, UsageStore } from './usage.js';
 
 /** Limits a key may override (everything but the relay-wide conversation store sizes). */
