@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
-import { serve, upgradeWebSocket, type ServerType, type WebSocketData } from '@hono/node-server';
-import { serveStatic } from '@hono/node-server/serve-static';
-import { Hono, type Context } from 'hono';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { CLOSE_CODES, ERROR_HEADER, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX, type ErrorCode, type SessionGrant } from '@voice-bot/protocol';
+import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
+import { WebSocketServer } from 'ws';
+import { CLOSE_CODES, SUBPROTOCOL } from '@voice-bot/protocol';
 import {
   ConfigError,
   DEFAULT_BOT,
@@ -18,21 +17,22 @@ import {
   type LimitsConfig,
   type ProvidersConfig,
 } from './config/config.js';
-import { MAX_SESSION_BODY_BYTES, limitBody } from './http/body-limit.js';
+import { errorHandler, notFoundHandler } from './http/errors.js';
+import { sessionRoutes } from './http/sessions.js';
+import { staticRoutes, type StaticDir } from './http/static.js';
+import { talkRoutes } from './http/talk.js';
 import { Hardening, type HardeningOptions, type ShutdownOptions } from './http/hardening.js';
-import type { SessionGuard } from './policy/limits.js';
 import { localState, type SharedState } from './state/shared-state.js';
 import type { UsageStore } from './policy/usage.js';
-import { KeyStore, type ClientKeyRecord } from './auth/keys.js';
+import { KeyStore } from './auth/keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { processEnv, relayEnv } from './config/settings.js';
-import { isOriginAllowed, normaliseOrigin } from './auth/origins.js';
 import { createProviderClients } from './providers/providers.js';
 import { TalkSession } from './conversation/session.js';
 import { createHttpTool, warnAboutRefusedToolHosts, type HttpToolConfig } from './tools/http-tool.js';
 import { ToolRunner } from './tools/runner.js';
 import type { ToolDefinition } from './tools/types.js';
-import { SessionTokens, TokenError, type SessionClaims } from './auth/tokens.js';
+import { SessionTokens } from './auth/tokens.js';
 import { SqliteTokenReplays, USED_TOKENS_FILE } from './auth/used-tokens.js';
 import { widgetAssetsDir } from './http/widget-assets.js';
 import { WriteBatcher } from './http/write-batching.js';
@@ -76,7 +76,7 @@ export interface RelayOptions extends HardeningOptions {
    * Static folders to serve, e.g. `{ urlPath: '/widget/', dir: '…/widget/dist' }`. `extensions`
    * (e.g. `['.html', '.js']`) serves only files with those endings: the rest of the folder is a 404.
    */
-  staticDirs?: { urlPath: string; dir: string; extensions?: string[] }[];
+  staticDirs?: StaticDir[];
   /**
    * Serve the script-tag widget (`<script src=".../widget/voice-bot.js">`) at `/widget/`, from the
    * `@voice-bot/widget` package installed beside the relay (an optional peer dependency). Default
@@ -94,7 +94,7 @@ export interface RelayOptions extends HardeningOptions {
 
 export interface Relay {
   /** The Hono app: mount it, or pass `app.fetch` to any server. */
-  app: Hono<RelayEnv>;
+  app: Hono;
   /** Give this to `@hono/node-server`'s `serve({ websocket: { server } })` to enable `/v1/talk`. */
   websocketServer: WebSocketServer;
   keys: KeyStore;
@@ -113,35 +113,6 @@ export interface Relay {
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
-
-interface TalkGrant {
-  claims: SessionClaims;
-  bot: BotConfig;
-  /** The key's effective limits. */
-  limits: LimitsConfig;
-}
-
-type RelayEnv = { Variables: { allowedOrigin: string | undefined; talk: TalkGrant } };
-
-interface HttpError {
-  status: 400 | 401 | 403 | 404;
-  code: ErrorCode;
-  message: string;
-}
-
-const httpError = (status: HttpError['status'], code: ErrorCode, message: string): HttpError => ({ status, code, message });
-
-function bearer(header: string | undefined): string | undefined {
-  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-  return match?.[1];
-}
-
-/** Parses `Sec-WebSocket-Protocol: voicebot.v1, bearer.<jwt>`. */
-function tokenFromSubprotocols(header: string | undefined): { offered: boolean; token: string | undefined } {
-  const protocols = (header ?? '').split(',').map((p) => p.trim());
-  const token = protocols.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX))?.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
-  return { offered: protocols.includes(SUBPROTOCOL), token };
-}
 
 /** One runner per bot, holding the tools the bot lists (an unknown name is a configuration error). */
 function buildToolRunners(bots: readonly BotConfig[], options: RelayOptions): Map<string, ToolRunner> {
@@ -163,32 +134,6 @@ function buildToolRunners(bots: readonly BotConfig[], options: RelayOptions): Ma
   );
 }
 
-/** Content-hashed chunks never change; entry files and assets are revalidated now and then. */
-function cacheControl(path: string): string {
-  if (/\/chunks\/[^/]+-[A-Za-z0-9_-]{6,}\.js$/.test(path)) return 'public, max-age=31536000, immutable';
-  if (/\.(wasm|onnx|mjs)$/.test(path)) return 'public, max-age=86400';
-  return 'public, max-age=300';
-}
-
-/** A WebSocket message as bytes (`ws` gives a Buffer, a view on the socket's read; fragments or ArrayBuffers otherwise). */
-function messageBytes(data: WebSocketData): Uint8Array {
-  if (typeof data === 'string') return Buffer.from(data);
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return data instanceof Uint8Array ? data : Buffer.concat(data);
-}
-
-/** One client frame: the guard's limits first, then the session. A throw must not reach `ws`. */
-function onFrame(open: { session: TalkSession; guard: SessionGuard }, data: WebSocketData, isBinary: boolean, log: Logger): void {
-  const bytes = messageBytes(data);
-  if (!open.guard.admit(isBinary ? 'audio' : 'json', bytes.byteLength)) return;
-  try {
-    if (isBinary) open.session.onBinary(bytes);
-    else open.session.onText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-  } catch (error) {
-    log.error({ err: String(error) }, 'frame handling failed');
-  }
-}
-
 export function createRelay(given: RelayOptions = {}): Relay {
   // What the options leave out comes from the environment, read and checked once (settings.ts).
   const env = relayEnv();
@@ -206,7 +151,6 @@ export function createRelay(given: RelayOptions = {}): Relay {
   const keys = options.keys ?? KeyStore.inDataDir(options.dataDir ?? '.voicebot');
   const bots = options.bots ?? [DEFAULT_BOT];
   validateBots(bots);
-  const defaultBot = bots[0] as BotConfig;
   const limits: LimitsConfig = { ...DEFAULT_LIMITS, ...options.limits };
   const providers = options.providers ?? providersFromEnv();
   const clients = createProviderClients(providers, options.upstreamFetch);
@@ -245,212 +189,49 @@ export function createRelay(given: RelayOptions = {}): Relay {
     handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 
-  const app = new Hono<RelayEnv>();
+  const errors = { onError: errorHandler({ countError: (code) => hardening.metrics.error(code), log: logger }), notFound: notFoundHandler({ countError: (code) => hardening.metrics.error(code) }) };
+  const app = new Hono();
   app.use('*', hardening.securityHeaders());
-  hardening.mount(app);
-
-  /** Key + origin + bot checks shared by session creation. */
-  async function authorise(secret: string | undefined, origin: string | undefined, botId: string | undefined): Promise<HttpError | { key: ClientKeyRecord; origin: string; bot: BotConfig }> {
-    if (!secret) return httpError(401, 'invalid_key', 'a client key is required (Authorization: Bearer vb_pk_…)');
-    const key = await keys.findBySecret(secret);
-    if (!key) return httpError(401, 'invalid_key', 'this client key is not valid');
-    if (key.revoked_at) return httpError(401, 'key_revoked', 'this client key has been revoked');
-    if (!origin) return httpError(403, 'missing_origin', 'the request has no Origin header');
-    const canonical = normaliseOrigin(origin);
-    if (!canonical || !isOriginAllowed(canonical, key.origins)) return httpError(403, 'origin_not_allowed', `this client key is not allowed on ${origin}`);
-    const bot = botId === undefined ? defaultBot : bots.find((b) => b.id === botId);
-    if (!bot) return httpError(403, 'unknown_bot', `there is no bot ${JSON.stringify(botId)}`);
-    if (key.bots.length > 0 && !key.bots.includes(bot.id)) return httpError(403, 'bot_not_allowed', `this client key may not use bot ${bot.id}`);
-    return { key, origin: canonical, bot };
-  }
-
-  const fail = (c: Context<RelayEnv>, error: HttpError) => {
-    hardening.metrics.error(error.code);
-    c.header(ERROR_HEADER, error.code);
-    return c.json({ error: { code: error.code, message: error.message } }, error.status);
-  };
-
-  const refuseTalk = (c: Context<RelayEnv>, error: HttpError) => {
-    logger.info({ code: error.code }, 'upgrade refused');
-    return fail(c, error);
-  };
-
   app.get('/healthz', (c) => (hardening.draining ? c.json({ ok: false, draining: true }, 503) : c.json({ ok: true })));
-
-  // Errors carry no secrets, so any page may read them (the widget explains "key not allowed on
-  // this site"); a token is only ever readable by an origin the key allows.
-  app.use('/v1/sessions', async (c, next) => {
-    const origin = c.req.header('origin');
-    if (c.req.method === 'OPTIONS') {
-      if (origin) {
-        c.header('Access-Control-Allow-Origin', origin);
-        c.header('Access-Control-Allow-Methods', 'POST');
-        c.header('Access-Control-Allow-Headers', 'Authorization, Content-Type');
-        c.header('Access-Control-Max-Age', '600');
-        c.header('Vary', 'Origin');
-      }
-      return c.body(null, 204);
-    }
-    await next();
-    if (origin && (c.res.status >= 400 || c.get('allowedOrigin') === origin)) {
-      c.res.headers.set('Access-Control-Allow-Origin', origin);
-      c.res.headers.append('Vary', 'Origin');
-    }
-  });
-
-  app.post('/v1/sessions', limitBody(MAX_SESSION_BODY_BYTES, () => hardening.metrics.error('payload_too_large')), async (c) => {
-    if (hardening.draining) return hardening.shuttingDown(c);
-    let body: { key?: unknown; bot?: unknown } = {};
-    const text = await c.req.text();
-    if (text.trim()) {
-      try {
-        const parsed: unknown = JSON.parse(text);
-        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
-        body = parsed as typeof body;
-      } catch {
-        return fail(c, httpError(400, 'bad_request', 'request body must be a JSON object'));
-      }
-    }
-    if (body.bot !== undefined && typeof body.bot !== 'string') return fail(c, httpError(400, 'bad_request', 'bot must be a string'));
-    const secret = bearer(c.req.header('authorization')) ?? (typeof body.key === 'string' ? body.key : undefined);
-    const result = await authorise(secret, c.req.header('origin'), body.bot);
-    if ('status' in result) {
-      logger.info({ code: result.code, origin: c.req.header('origin') }, 'session refused');
-      return fail(c, result);
-    }
-    const refusal = await hardening.admitSession(c, result.key);
-    if (refusal) return hardening.refuse(c, refusal);
-    const { token, expiresAt } = await tokens.issue({ keyId: result.key.id, origin: result.origin, bot: result.bot.id });
-    c.set('allowedOrigin', c.req.header('origin'));
-    const base = new URL(options.publicUrl ?? c.req.url);
-    const wsUrl = `${base.protocol === 'https:' ? 'wss:' : 'ws:'}//${base.host}/v1/talk`;
-    logger.info({ key_id: result.key.id, bot: result.bot.id, origin: result.origin }, 'session token issued');
-    const grant: SessionGrant = { token, expires_at: new Date(expiresAt * 1000).toISOString(), ws_url: wsUrl, bot: result.bot.id };
-    return c.json(grant, 201);
-  });
-
-  app.get(
-    '/v1/talk',
-    async (c, next) => {
-      if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') return refuseTalk(c, httpError(400, 'bad_request', 'this endpoint only accepts WebSocket upgrades'));
-      if (hardening.draining) return hardening.shuttingDown(c);
-      const { offered, token } = tokenFromSubprotocols(c.req.header('sec-websocket-protocol'));
-      if (!offered) return refuseTalk(c, httpError(400, 'bad_request', `offer the ${SUBPROTOCOL} subprotocol`));
-      if (!token) return refuseTalk(c, httpError(401, 'invalid_token', 'no session token in Sec-WebSocket-Protocol'));
-      let claims: SessionClaims;
-      try {
-        claims = await tokens.verify(token);
-      } catch (error) {
-        if (error instanceof TokenError) return refuseTalk(c, httpError(401, error.code, error.message));
-        throw error;
-      }
-      const origin = c.req.header('origin');
-      if (!origin) return refuseTalk(c, httpError(403, 'missing_origin', 'the upgrade request has no Origin header'));
-      if (normaliseOrigin(origin) !== claims.origin) return refuseTalk(c, httpError(403, 'origin_not_allowed', 'this token was issued for another origin'));
-      const key = await keys.get(claims.keyId);
-      if (!key || key.revoked_at) return refuseTalk(c, httpError(401, 'key_revoked', 'the client key behind this token has been revoked'));
-      // The key as it is now: narrowing its origins or bots also stops tokens issued before.
-      if (!isOriginAllowed(claims.origin, key.origins)) return refuseTalk(c, httpError(403, 'origin_not_allowed', `this client key is no longer allowed on ${claims.origin}`));
-      const bot = bots.find((b) => b.id === claims.bot);
-      if (!bot) return refuseTalk(c, httpError(403, 'unknown_bot', 'the bot of this token no longer exists'));
-      if (key.bots.length > 0 && !key.bots.includes(bot.id)) return refuseTalk(c, httpError(403, 'bot_not_allowed', `this client key may no longer use bot ${bot.id}`));
-      const keyLimits = hardening.keyLimits(key);
-      const refusal = await hardening.admitUpgrade(key, keyLimits);
-      if (refusal) {
-        logger.info({ key_id: key.id, code: refusal.code }, 'upgrade refused');
-        return hardening.refuse(c, refusal);
-      }
-      try {
-        await tokens.consume(claims);
-      } catch (error) {
-        hardening.cancelUpgrade(key);
-        if (error instanceof TokenError) return refuseTalk(c, httpError(401, error.code, error.message));
-        throw error;
-      }
-      c.set('talk', { claims, bot, limits: keyLimits });
-      await next();
-    },
-    upgradeWebSocket((c) => {
-      const { claims, bot, limits: talkLimits } = c.get('talk');
-      const sessionId = `sess_${randomBytes(9).toString('base64url')}`;
-      const log = logger.child({ session: sessionId, key_id: claims.keyId, bot: bot.id });
-      let session: TalkSession | undefined;
-      let guard: SessionGuard | undefined;
-      return {
-        onOpen(_event, ws) {
-          // The server is `ws`'s WebSocketServer: its sockets are `ws` WebSockets.
-          const raw = ws.raw as WebSocket | undefined;
-          if (!raw) return;
-          guard = hardening.guard(sessionId, claims.keyId, talkLimits, log);
-          session = new TalkSession({
-            id: sessionId,
-            keyId: claims.keyId,
-            bot,
-            providers,
-            clients,
-            conversations,
-            tools: toolRunners.get(bot.id) as ToolRunner,
-            limits: talkLimits,
-            textDeltaIntervalMs,
-            socket: hardening.countingSocket({
-              send: writes.sender(raw),
-              close: (code, reason) => raw.close(code, reason),
-              get bufferedAmount() {
-                return raw.bufferedAmount;
-              },
-              terminate: () => raw.terminate(),
-            }),
-            log,
-            hooks: guard,
-          });
-          guard.attach(session);
-          hardening.opened({ id: sessionId, keyId: claims.keyId, session, guard });
-          sessions.add(session);
-          // Frames straight from the `ws` socket, not through the adapter's `onMessage` (which
-          // copies every binary frame into a new ArrayBuffer and wraps it in a MessageEvent: at
-          // 50 audio frames per second per session that is most of the relay's uplink cost). The
-          // adapter starts listening only after `onOpen`, so no frame can arrive before this listener.
-          const open = { session, guard };
-          raw.on('message', (data, isBinary) => onFrame(open, data, isBinary, log));
-          log.info('socket open');
-        },
-        onClose(event) {
-          if (session) {
-            session.onClose();
-            sessions.delete(session);
-          }
-          hardening.closed(sessionId, guard);
-          log.info({ code: event.code }, 'socket closed');
-        },
-        onError(event) {
-          log.warn({ err: 'error' in event ? String(event.error) : 'socket error' }, 'socket error');
-        },
-      };
+  hardening.mount(app, errors);
+  app.route('/', sessionRoutes({ keys, bots, tokens, hardening, logger, publicUrl: options.publicUrl }));
+  app.route(
+    '/',
+    talkRoutes({
+      keys,
+      bots,
+      tokens,
+      hardening,
+      writes,
+      logger,
+      openSession: ({ sessionId, claims, bot, limits: talkLimits, log }, socket, guard) => {
+        const session = new TalkSession({
+          id: sessionId,
+          keyId: claims.keyId,
+          bot,
+          providers,
+          clients,
+          conversations,
+          tools: toolRunners.get(bot.id) as ToolRunner,
+          limits: talkLimits,
+          textDeltaIntervalMs,
+          socket,
+          log,
+          hooks: guard,
+        });
+        guard.attach(session);
+        sessions.add(session);
+        return session;
+      },
+      closed: (session) => {
+        session.onClose();
+        sessions.delete(session);
+      },
     }),
   );
-
-  for (const { urlPath, dir, extensions } of staticDirs) {
-    const prefix = urlPath.endsWith('/') ? urlPath : `${urlPath}/`;
-    app.use(`${prefix}*`, async (c, next) => {
-      await next();
-      if (c.res.status !== 200) return;
-      // Pages on other origins import these modules, worklets and wasm files: that needs CORS.
-      c.res.headers.set('Access-Control-Allow-Origin', '*');
-      c.res.headers.set('Cross-Origin-Resource-Policy', 'cross-origin');
-      c.res.headers.set('X-Content-Type-Options', 'nosniff');
-      c.res.headers.set('Cache-Control', cacheControl(c.req.path));
-    });
-    const serveDir = serveStatic({ root: dir, precompressed: true, rewriteRequestPath: (path) => path.slice(prefix.length - 1) });
-    // Other files of the folder are not served (the request goes on to the routes, or a 404).
-    const served = (path: string) => !extensions || path.endsWith('/') || extensions.some((ext) => path.endsWith(ext));
-    app.use(`${prefix}*`, (c, next) => (served(c.req.path) ? serveDir(c, next) : next()));
-  }
-
-  app.notFound((c) => fail(c, httpError(404, 'not_found', 'not found')));
-  app.onError((error, c) => {
-    logger.error({ err: error.message }, 'request failed');
-    return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
-  });
+  app.route('/', staticRoutes(staticDirs));
+  app.notFound(errors.notFound);
+  app.onError(errors.onError);
 
   return {
     app,

@@ -10,10 +10,11 @@
  *
  * Every request needs `Authorization: Bearer <admin token>`, compared in constant time.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type ErrorHandler, type NotFoundHandler } from 'hono';
 import type { ErrorCode } from '@voice-bot/protocol';
 import { MAX_ADMIN_BODY_BYTES, limitBody } from './body-limit.js';
+import { requireBearer } from './bearer.js';
+import { RelayError } from './errors.js';
 import type { BotConfig, LimitsConfig } from '../config/config.js';
 import type { ClientKeyRecord, KeyPatch, KeyStore } from '../auth/keys.js';
 import { LimitsError, effectiveLimits, parseKeyLimits, type KeyLimits } from '../policy/limits.js';
@@ -34,26 +35,11 @@ export interface AdminDeps {
   bots: readonly BotConfig[];
   limits: LimitsConfig;
   log: Logger;
+  /** The relay's error rendering (`errors.ts`), shared so admin errors look like every other. */
+  errors: { onError: ErrorHandler; notFound: NotFoundHandler };
 }
 
-/** Admin and metrics tokens must be at least this long. */
-export const MIN_TOKEN_LENGTH = 16;
-
-const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
-
-/**
- * A constant-time bearer check: both sides are hashed first, so the comparison never depends on
- * (or leaks) the expected token's length.
- */
-export function bearerChecker(token: string): (header: string | undefined) => boolean {
-  const expected = digest(token);
-  return (header) => {
-    const presented = header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
-    return timingSafeEqual(digest(presented ?? ''), expected) && presented !== undefined;
-  };
-}
-
-class BadRequest extends Error {}
+const badRequest = (message: string) => new RelayError('bad_request', 400, message);
 
 function publicKey(record: ClientKeyRecord, global: LimitsConfig, openSessions: number) {
   const { hash: _hash, ...rest } = record;
@@ -79,21 +65,16 @@ function usageView(day: DayUsage) {
 export function createAdminApp(deps: AdminDeps): Hono {
   const { keys, usage, registry, state, log } = deps;
   const openSessions = async (keyId: string) => (await state.slots.count(keyId)).open;
-  const authorised = bearerChecker(deps.token);
   const app = new Hono();
   const botIds = new Set(deps.bots.map((b) => b.id));
 
-  const fail = (c: Context, status: 400 | 401 | 404, code: ErrorCode, message: string) => c.json({ error: { code, message } }, status);
+  const notFound = () => new RelayError('not_found', 404, 'no key with that id');
 
   app.use('*', async (c, next) => {
     c.header('Cache-Control', 'no-store');
-    if (!authorised(c.req.header('authorization'))) {
-      log.warn({ method: c.req.method, path: c.req.path }, 'admin request refused');
-      c.header('WWW-Authenticate', 'Bearer realm="voicebot-admin"');
-      return fail(c, 401, 'unauthorized', 'a valid admin token is required (Authorization: Bearer …)');
-    }
     await next();
   });
+  app.use('*', requireBearer(deps.token, 'voicebot-admin', (c) => log.warn({ method: c.req.method, path: c.req.path }, 'admin request refused')));
   app.use('*', limitBody(MAX_ADMIN_BODY_BYTES));
 
   async function body(c: Context): Promise<Record<string, unknown>> {
@@ -102,23 +83,23 @@ export function createAdminApp(deps: AdminDeps): Hono {
     try {
       parsed = text.trim() ? JSON.parse(text) : {};
     } catch {
-      throw new BadRequest('request body must be JSON');
+      throw badRequest('request body must be JSON');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BadRequest('request body must be a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw badRequest('request body must be a JSON object');
     return parsed as Record<string, unknown>;
   }
 
   function strings(value: unknown, field: string): string[] {
     if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string' && v.length > 0 && v.length <= 300)) {
-      throw new BadRequest(`${field} must be an array of strings`);
+      throw badRequest(`${field} must be an array of strings`);
     }
-    if (value.length > 100) throw new BadRequest(`${field} has too many entries`);
+    if (value.length > 100) throw badRequest(`${field} has too many entries`);
     return value;
   }
 
   function origins(value: unknown): string[] {
     const list = strings(value, 'origins');
-    if (list.length === 0) throw new BadRequest('origins must not be empty');
+    if (list.length === 0) throw badRequest('origins must not be empty');
     for (const origin of list) parseOriginPattern(origin);
     return list;
   }
@@ -126,12 +107,12 @@ export function createAdminApp(deps: AdminDeps): Hono {
   function bots(value: unknown): string[] {
     const list = strings(value, 'bots');
     const unknown = list.find((id) => !botIds.has(id));
-    if (unknown !== undefined) throw new BadRequest(`there is no bot ${JSON.stringify(unknown)}`);
+    if (unknown !== undefined) throw badRequest(`there is no bot ${JSON.stringify(unknown)}`);
     return list;
   }
 
   function label(value: unknown): string {
-    if (typeof value !== 'string' || value.length > 200) throw new BadRequest('label must be a string of at most 200 characters');
+    if (typeof value !== 'string' || value.length > 200) throw badRequest('label must be a string of at most 200 characters');
     return value;
   }
 
@@ -147,11 +128,8 @@ export function createAdminApp(deps: AdminDeps): Hono {
     return parseKeyLimits(next);
   }
 
-  app.onError((error, c) => {
-    if (error instanceof BadRequest || error instanceof LimitsError || error instanceof InvalidOriginPattern) return fail(c, 400, 'bad_request', error.message);
-    log.error({ err: error.message }, 'admin request failed');
-    return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
-  });
+  // Input the key store's own parsers refuse is a bad request too; everything renders as the relay's errors do.
+  app.onError((error, c) => deps.errors.onError(error instanceof LimitsError || error instanceof InvalidOriginPattern ? badRequest(error.message) : error, c));
 
   app.post('/keys', async (c) => {
     const input = await body(c);
@@ -174,18 +152,18 @@ export function createAdminApp(deps: AdminDeps): Hono {
 
   app.get('/keys/:id', async (c) => {
     const key = await keys.get(c.req.param('id'));
-    if (!key) return fail(c, 404, 'not_found', 'no key with that id');
+    if (!key) throw notFound();
     return c.json(publicKey(key, deps.limits, await openSessions(key.id)));
   });
 
   app.patch('/keys/:id', async (c) => {
     const id = c.req.param('id');
     const current = await keys.get(id);
-    if (!current) return fail(c, 404, 'not_found', 'no key with that id');
+    if (!current) throw notFound();
     const input = await body(c);
     const known = new Set(['origins', 'bots', 'label', 'limits']);
     const extra = Object.keys(input).find((field) => !known.has(field));
-    if (extra !== undefined) throw new BadRequest(`${extra} cannot be changed (origins, bots, label, limits can)`);
+    if (extra !== undefined) throw badRequest(`${extra} cannot be changed (origins, bots, label, limits can)`);
     const patch: KeyPatch = {
       ...(input.origins !== undefined ? { origins: origins(input.origins) } : {}),
       ...(input.bots !== undefined ? { bots: bots(input.bots) } : {}),
@@ -193,7 +171,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
       ...(input.limits !== undefined ? { limits: mergedLimits(current.limits, input.limits) } : {}),
     };
     const updated = await keys.update(id, patch);
-    if (!updated) return fail(c, 404, 'not_found', 'no key with that id');
+    if (!updated) throw notFound();
     log.info({ key_id: id, fields: Object.keys(patch) }, 'admin: key updated');
     return c.json(publicKey(updated, deps.limits, await openSessions(id)));
   });
@@ -202,7 +180,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
     const id = c.req.param('id') ?? '';
     // The revocation poll may close them first; either way these sessions end now.
     const open = await openSessions(id);
-    if (!(await keys.revoke(id))) return fail(c, 404, 'not_found', 'no key with that id');
+    if (!(await keys.revoke(id))) throw notFound();
     state.announceRevoked(id);
     const closed = Math.max(open, registry.closeKey(id));
     const key = await keys.get(id);
@@ -215,13 +193,13 @@ export function createAdminApp(deps: AdminDeps): Hono {
   app.get('/keys/:id/usage', async (c) => {
     const id = c.req.param('id');
     const key = await keys.get(id);
-    if (!key) return fail(c, 404, 'not_found', 'no key with that id');
+    if (!key) throw notFound();
     const days = Number(c.req.query('days') ?? 1);
-    if (!Number.isInteger(days) || days < 1 || days > 31) throw new BadRequest('days must be 1 to 31');
+    if (!Number.isInteger(days) || days < 1 || days > 31) throw badRequest('days must be 1 to 31');
     const history = await usage.history(id, days);
     return c.json({ key_id: id, open_sessions: await openSessions(id), days: history.map(usageView) });
   });
 
-  app.notFound((c) => fail(c, 404, 'not_found', 'not found'));
+  app.notFound(deps.errors.notFound);
   return app;
 }

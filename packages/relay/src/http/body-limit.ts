@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { ERROR_HEADER } from '@voice-bot/protocol';
+import { RelayError } from './errors.js';
 
 export { MAX_SESSION_REQUEST_BYTES as MAX_SESSION_BODY_BYTES } from '@voice-bot/protocol';
 
@@ -13,14 +13,11 @@ export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
  * anything is parsed and without buffering more than `maxBytes`. The connection is closed, so the
  * rest of an oversized upload is never read.
  */
-export function limitBody(maxBytes: number, onRefused?: () => void): MiddlewareHandler {
+export function limitBody(maxBytes: number): MiddlewareHandler {
   return bodyLimit({
     maxSize: maxBytes,
-    onError: (c) => {
-      onRefused?.();
-      c.header('Connection', 'close');
-      c.header(ERROR_HEADER, 'payload_too_large');
-      return c.json({ error: { code: 'payload_too_large', message: `request bodies are limited to ${maxBytes} bytes` } }, 413);
+    onError: () => {
+      throw new RelayError('payload_too_large', 413, `request bodies are limited to ${maxBytes} bytes`, { headers: { Connection: 'close' } });
     },
   });
 }

@@ -4,10 +4,12 @@
  * graceful shutdown (lifecycle.ts), the admin API (admin.ts) and security headers.
  */
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { Context, Env, Hono, MiddlewareHandler } from 'hono';
+import type { Context, Env, ErrorHandler, Hono, MiddlewareHandler, NotFoundHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
-import { ERROR_HEADER, type ErrorCode } from '@voice-bot/protocol';
-import { MIN_TOKEN_LENGTH, bearerChecker, createAdminApp } from './admin.js';
+import type { ErrorCode } from '@voice-bot/protocol';
+import { createAdminApp } from './admin.js';
+import { checkBearerToken, requireBearer } from './bearer.js';
+import { RelayError } from './errors.js';
 import { ConfigError, type BotConfig, type LimitsConfig } from '../config/config.js';
 import type { ClientKeyRecord, KeyStore } from '../auth/keys.js';
 import { SessionRegistry, type OpenSession } from '../policy/lifecycle.js';
@@ -44,6 +46,14 @@ export interface ShutdownOptions {
 
 const SHUTTING_DOWN = { status: 503, code: 'shutting_down', message: 'the relay is shutting down; try again in a moment', retryAfter: 5 } as const;
 
+/** A refusal as the error the app renders (429/503 with `Retry-After`). */
+export function refusalError(refusal: HttpRefusal): RelayError {
+  return new RelayError(refusal.code, refusal.status, refusal.message, { retryAfter: refusal.retryAfter });
+}
+
+/** New sessions while the relay drains. */
+export const shuttingDownError = (): RelayError => refusalError(SHUTTING_DOWN);
+
 export interface HttpRefusal {
   status: 429 | 503;
   code: ErrorCode;
@@ -76,9 +86,8 @@ export class Hardening {
     validateLimits(limits);
     this.adminToken = options.adminToken;
     this.metricsToken = options.metricsToken;
-    for (const [name, token] of [['admin', this.adminToken], ['metrics', this.metricsToken]] as const) {
-      if (token !== undefined && token.length < MIN_TOKEN_LENGTH) throw new ConfigError(`the ${name} token must be at least ${MIN_TOKEN_LENGTH} characters`);
-    }
+    checkBearerToken('admin', this.adminToken);
+    checkBearerToken('metrics', this.metricsToken);
     this.metricsMode = options.metrics ?? true;
     this.trustProxy = options.trustProxy ?? false;
     this.usage = state.usage;
@@ -113,15 +122,11 @@ export class Hardening {
   }
 
   /** `GET /metrics` and `/admin`, when enabled. */
-  mount<E extends Env>(app: Hono<E>): void {
+  mount<E extends Env>(app: Hono<E>, errors: { onError: ErrorHandler; notFound: NotFoundHandler }): void {
     const { keys, bots, limits, logger } = this.deps;
     if (this.metricsMode !== false && (this.metricsToken !== undefined || this.metricsMode === 'public')) {
-      const authorised = this.metricsToken !== undefined ? bearerChecker(this.metricsToken) : () => true;
+      if (this.metricsToken !== undefined) app.use('/metrics', requireBearer(this.metricsToken, 'voicebot-metrics'));
       app.get('/metrics', async (c) => {
-        if (!authorised(c.req.header('authorization'))) {
-          c.header('WWW-Authenticate', 'Bearer realm="voicebot-metrics"');
-          return c.json({ error: { code: 'unauthorized', message: 'a valid metrics token is required' } }, 401);
-        }
         const text = this.deps.state.clusterMetrics ? await this.deps.state.clusterMetrics() : await this.metrics.registry.metrics();
         return c.body(text, 200, { 'Content-Type': this.metrics.registry.contentType, 'Cache-Control': 'no-store' });
       });
@@ -129,7 +134,7 @@ export class Hardening {
     if (this.adminToken !== undefined) {
       app.route(
         '/admin',
-        createAdminApp({ token: this.adminToken, keys, usage: this.usage, registry: this.registry, state: this.deps.state, bots, limits, log: logger }),
+        createAdminApp({ token: this.adminToken, keys, usage: this.usage, registry: this.registry, state: this.deps.state, bots, limits, log: logger, errors }),
       );
     }
   }
@@ -182,16 +187,6 @@ export class Hardening {
     this.limiters.cancel(key.id);
   }
 
-  refuse(c: Context, refusal: HttpRefusal): Response {
-    this.metrics.error(refusal.code);
-    c.header('Retry-After', String(refusal.retryAfter));
-    c.header(ERROR_HEADER, refusal.code);
-    return c.json({ error: { code: refusal.code, message: refusal.message } }, refusal.status);
-  }
-
-  shuttingDown(c: Context): Response {
-    return this.refuse(c, SHUTTING_DOWN);
-  }
 
   /** Creates the per-socket guard (pass it to the session as `hooks`). */
   guard(sessionId: string, keyId: string, limits: LimitsConfig, log: Logger): SessionGuard {
