@@ -22,7 +22,7 @@
  */
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '@voice-bot/sdk/protocol';
+import { PROTOCOL_VERSION, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '@voice-bot/protocol';
 import { directStreaming, upstreamClient } from './pipelines.js';
 import { FIXTURES, ORIGIN, ProcessProbe, SPEECH_FIXTURES, readWavPcm, toneBytes, type IpcMessage, type ProcessStats } from './common.js';
 

@@ -2,7 +2,7 @@
  * `npm run bench [-- options]` (scripts/bench.mjs runs this file with tsx).
  *
  *   --quick            smoke run: small N, a few seconds per piece (writes test-output/benchmarks-quick.md)
- *   --only=a,b         run only some parts: latency, ttfa, bundles, browser, bargein, whisper (capacity
+ *   --only=a,b         run only some parts: latency, ttfa, bundles, browser, bargein, whisper, exposure (capacity
  *                      and ttfa come with latency). The other parts' results are kept from the results
  *                      file (--json) of earlier runs, so the report still has every section; each
  *                      section says which run measured it
@@ -44,6 +44,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { measureBargeIn, type BargeInReport } from './bargein.js';
 import { measureBrowser, type BrowserReport } from './browser.js';
 import { measureBundles, type BundleReport } from './bundles.js';
+import { exposureOptions, measureExposure, type ExposureReport } from './exposure.js';
 import { FIXTURES, LATENCY, REPLY, REPO_ROOT, median, readWavPcm, summarize, type Summary } from './common.js';
 import { DEFAULT_UPLINK_FRAME_MS } from '@voice-bot/sdk';
 import { runLevel, scriptedFor, setBenchNiceness, startUpstream, stopChild, type LevelOptions, type LevelSummary } from './levels.js';
@@ -72,7 +73,7 @@ export interface BenchOptions {
 }
 
 /** The parts a run can measure (`--only`); capacity and ttfa come with latency. */
-export const PARTS = ['latency', 'ttfa', 'bundles', 'browser', 'bargein', 'whisper'] as const;
+export const PARTS = ['latency', 'ttfa', 'bundles', 'browser', 'bargein', 'whisper', 'exposure'] as const;
 export type Part = (typeof PARTS)[number];
 
 /** When and how a part's figures were measured, if not by the run the report header describes. */
@@ -107,6 +108,8 @@ export interface BenchResults {
   browser: BrowserReport | undefined;
   bargein?: BargeInReport | undefined;
   whisper?: WhisperReport | undefined;
+  /** clients that stop reading, oversized request bodies (bench/exposure.ts) */
+  exposure?: ExposureReport | undefined;
   errors: string[];
 }
 
@@ -350,6 +353,24 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
   }
 
+  if (wants('exposure')) {
+    const eo = exposureOptions(o.quick, o.waitQuietMs);
+    log(`exposure: ${eo.sessions} WebSocket clients that stop reading vs ${eo.sessions} that read; ${eo.bodies} oversized \`POST /v1/sessions\` bodies vs ${eo.bodies} normal ones…`);
+    try {
+      results.exposure = await measureExposure(eo, log);
+      const e = results.exposure;
+      for (const p of e.sockets) if (p.opened < p.sessions) results.errors.push(`exposure: ${p.variant} round ${p.round + 1}: only ${p.opened} of ${p.sessions} sessions opened (${p.setupFailures.slice(0, 3).join('; ')})`);
+      for (const b of e.bodies) {
+        // 'none': the client's connection failed before it had read an answer (see the report)
+        const expected = b.mode === 'normal' ? '201' : '413';
+        const wrong = Object.keys(b.statuses).filter((k) => k !== expected && !(k === 'none' && b.mode !== 'normal'));
+        if (wrong.length > 0 || !b.statuses[expected]) results.errors.push(`exposure: ${b.mode} bodies, round ${b.round + 1}: ${JSON.stringify(b.statuses)} (expected ${b.n} × ${expected})`);
+      }
+    } catch (error) {
+      results.errors.push(`exposure: ${(error as Error).message}`);
+    }
+  }
+
   results.machine.elapsedS = (performance.now() - started) / 1000;
   results.machine.loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
   return results;
@@ -387,6 +408,7 @@ export function mergeResults(previous: BenchResults, current: BenchResults): Ben
   if (ran.has('browser')) merged.browser = current.browser;
   if (ran.has('bargein')) merged.bargein = current.bargein;
   if (ran.has('whisper')) merged.whisper = current.whisper;
+  if (ran.has('exposure')) merged.exposure = current.exposure;
   merged.errors = [...previous.errors.filter((e) => {
     const part = errorPart(e);
     return part === undefined || !ran.has(part);

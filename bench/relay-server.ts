@@ -9,7 +9,9 @@
  *
  * IPC: sends `{type:'ready', url, keys, baselineRssMb}`; `window-start` begins a measurement window,
  * `window-end` answers `{type:'stats', stats, connects}` (CPU, RSS, event-loop delay, GC of this process;
- * TCP connections it opened to the upstream in the window).
+ * TCP connections it opened to the upstream in the window). With `trackSockets`, `sockets` answers
+ * `{type:'sockets', open, queuedBytes, maxQueuedBytes}`: the bytes queued in this process towards
+ * the accepted sockets (summed, and the largest one).
  *
  * With `workers` > 1 in the config (or BENCH_RELAY_WORKERS), this process is the primary of a relay
  * cluster (`startClusterPrimary`, as `voicebot-relay serve --workers N` runs it) and the workers
@@ -19,12 +21,23 @@
 import cluster from 'node:cluster';
 import { subscribe } from 'node:diagnostics_channel';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RelayOptions } from '@voice-bot/relay';
 import { ORIGIN, ProcessProbe, benchmarkLimits, type IpcMessage, type ProcessStats } from './common.js';
 
-const config = JSON.parse(process.argv[2] ?? '{}') as { upstreamUrl: string; keys?: number; workers?: number };
+const config = JSON.parse(process.argv[2] ?? '{}') as {
+  upstreamUrl: string;
+  keys?: number;
+  workers?: number;
+  /** limits set over the benchmark's (e.g. a shorter `slowClientTimeoutMs` for a smoke run) */
+  limits?: Record<string, number>;
+  /** `GET /metrics` without a token (the exposure section reads its counters) */
+  metrics?: 'public';
+  /** keep the accepted sockets, for the `sockets` IPC query (the relay's own queue per socket) */
+  trackSockets?: boolean;
+};
 // BENCH_RELAY_MODULE points at another build of the relay (e.g. a patched copy of dist/ inside the
 // repository, so it resolves the same dependencies) for before/after comparisons.
 const relayModule = (await import(process.env.BENCH_RELAY_MODULE ?? '@voice-bot/relay')) as typeof import('@voice-bot/relay');
@@ -64,7 +77,8 @@ async function runRelay(): Promise<void> {
       llm: { ...stage, model: 'gpt-4o-mini' },
       tts: { ...stage, model: 'gpt-4o-mini-tts', voice: 'alloy' },
     },
-    limits: benchmarkLimits(DEFAULT_LIMITS as unknown as Record<string, unknown>) as RelayOptions['limits'],
+    limits: { ...benchmarkLimits(DEFAULT_LIMITS as unknown as Record<string, unknown>), ...config.limits } as RelayOptions['limits'],
+    ...(config.metrics ? { metrics: config.metrics } : {}),
   };
   const relay = createRelay(options);
   const { url } = await relay.listen(0, '127.0.0.1');
@@ -77,6 +91,16 @@ async function runRelay(): Promise<void> {
   // connections reuses them; one that lets them idle out reconnects under load.
   let connects = 0;
   subscribe('net.client.socket', () => connects++);
+  // Accepted sockets (HTTP and WebSocket clients): what each has queued in this process (`ws`'s
+  // `bufferedAmount` is this socket's `writableLength` when nothing is being compressed).
+  const accepted = new Set<Socket>();
+  if (config.trackSockets) {
+    subscribe('net.server.socket', (message) => {
+      const socket = (message as { socket: Socket }).socket;
+      accepted.add(socket);
+      socket.once('close', () => accepted.delete(socket));
+    });
+  }
 
   process.on('message', (m: IpcMessage) => {
     if (worker && m.channel !== 'bench') return;
@@ -84,9 +108,13 @@ async function runRelay(): Promise<void> {
       probe.start();
       connects = 0;
     } else if (m.type === 'window-end') process.send?.({ type: 'stats', channel: 'bench', stats: probe.stop(), connects });
-    else if (m.type === 'rss') {
+    else if (m.type === 'sockets') {
+      const queued = [...accepted].map((socket) => socket.writableLength);
+      process.send?.({ type: 'sockets', channel: 'bench', open: queued.length, queuedBytes: queued.reduce((a, b) => a + b, 0), maxQueuedBytes: Math.max(0, ...queued) });
+    } else if (m.type === 'rss') {
       if (m.gc) gc?.();
-      process.send?.({ type: 'rss', channel: 'bench', rssMb: process.memoryUsage.rss() / 2 ** 20, heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20 });
+      const mem = process.memoryUsage();
+      process.send?.({ type: 'rss', channel: 'bench', rssMb: mem.rss / 2 ** 20, heapUsedMb: mem.heapUsed / 2 ** 20, arrayBuffersMb: mem.arrayBuffers / 2 ** 20 });
     } else if (m.type === 'exit') {
       void shutdown();
     }

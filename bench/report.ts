@@ -11,6 +11,7 @@ import type { BenchResults, Part } from './main.js';
 import { PEER_FIGURES } from './peers.js';
 import type { FileSize } from './bundles.js';
 import type { BargeInConfigResult } from './bargein.js';
+import type { BodyPhase, ExposureReport, SocketPhase } from './exposure.js';
 
 const ms = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
@@ -34,6 +35,7 @@ const SECTION_TITLES: Record<Part, string> = {
   browser: '5. Browser cost',
   bargein: '6. Barge-in',
   whisper: '7. In-browser Whisper',
+  exposure: '9. Clients that stop reading, oversized request bodies',
 };
 
 /** Which run measured a section, when it is not the run the header describes. */
@@ -157,6 +159,7 @@ export function renderReport(r: BenchResults): string {
         ['first download of the script tag, gzip', '≤ 30 KB', firstGz !== undefined ? kb(firstGz) : '–', ok(firstGz !== undefined ? firstGz <= 30 * 1024 : undefined)],
         ...headlineBargeIn(r),
         ...headlineWhisper(r),
+        ...headlineExposure(r),
       ],
     ),
   );
@@ -345,6 +348,8 @@ export function renderReport(r: BenchResults): string {
 
   const notes = join(REPO_ROOT, 'bench/notes.md');
   if (existsSync(notes)) out.push(`\n${readFileSync(notes, 'utf8').trim()}`);
+  // After the hand-written section 8, which other documents link to by its number.
+  out.push(...renderExposure(r));
   return `${out.join('\n')}\n`;
 }
 
@@ -584,5 +589,373 @@ function renderWhisper(r: BenchResults): string[] {
   out.push(
     'The test model (test/fixtures/tiny-whisper: d_model 8, one layer, 27 KB of random weights) has next to no compute, so its figures are the pipeline\'s own cost — the worker round trip, log-mel features of a 30 s window, onnxruntime-web session runs, a few decoder steps — and its transcripts are noise. Its load time is mostly onnxruntime-web itself (a ~26 MB WebAssembly module to fetch and compile), not the model. A real Whisper tiny adds its encoder (39 M parameters in all) and one decoder step per token on top.',
   );
+  return out;
+}
+
+// ───────────────────────────── 9. exposure ─────────────────────────────
+
+const MiB = 2 ** 20;
+const mib = (bytes: number | undefined, digits = 2) => (bytes === undefined || !Number.isFinite(bytes) ? '–' : `${(bytes / MiB).toFixed(digits)}`);
+const secs = (msValue: number | undefined) => (msValue === undefined || !Number.isFinite(msValue) ? '–' : `${(msValue / 1000).toFixed(1)} s`);
+const ratio = (a: number | undefined, b: number | undefined, digits = 2) =>
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '–' : (a / b).toFixed(digits);
+
+/** What a socket phase's samples say, derived for the report. */
+interface SocketFigures {
+  phase: SocketPhase;
+  /** relay RSS peak − RSS with the sessions open and idle, MB: all sockets, and per socket */
+  growthMb: number;
+  growthPerSocketMb: number;
+  /** relay's queue towards the clients at most: all sockets, the largest one (bytes) */
+  queueMax: number;
+  queueMaxPerSocket: number;
+  /** kernel queues at most, per socket / session (bytes) */
+  kernelToClientPerSocket: number;
+  kernelFromProviderPerSession: number;
+  /** the latest sample where the relay's queue was largest before any close (the plateau, for a non-reading phase) */
+  plateau: ExposureReport['sockets'][number]['samples'][number] | undefined;
+  /** ms after the ask: every socket at its bound (≥ 99 % of sessions × maxBufferedBytes), first and last slow_client close, no session left */
+  boundAt: number | undefined;
+  firstDropAt: number | undefined;
+  allDroppedAt: number | undefined;
+  noneActiveAt: number | undefined;
+}
+
+function socketFigures(e: ExposureReport, p: SocketPhase): SocketFigures {
+  const n = Math.max(1, p.opened);
+  const samples = p.samples;
+  const queueMax = Math.max(0, ...samples.map((s) => s.relayQueued));
+  const total = p.slowClientTotal ?? 0;
+  const firstDropAt = samples.find((s) => (s.slowClient ?? 0) > 0)?.t;
+  // The plateau: the largest queue before the first close (the metrics are read every second, so
+  // a close may precede the sample that first shows it by that much); the latest such sample.
+  const before = samples.filter((s) => firstDropAt === undefined || s.t <= firstDropAt - 1000);
+  const beforeMax = Math.max(0, ...before.map((s) => s.relayQueued));
+  const plateau = [...before].reverse().find((s) => s.relayQueued === beforeMax && beforeMax > 0);
+  return {
+    phase: p,
+    growthMb: p.rssPeakMb - p.rssIdleMb,
+    growthPerSocketMb: (p.rssPeakMb - p.rssIdleMb) / n,
+    queueMax,
+    queueMaxPerSocket: Math.max(0, ...samples.map((s) => s.relayQueuedMax)),
+    kernelToClientPerSocket: Math.max(0, ...samples.map((s) => s.kernelToClients)) / n,
+    kernelFromProviderPerSession: Math.max(0, ...samples.map((s) => s.kernelFromProvider)) / n,
+    plateau,
+    boundAt: samples.find((s) => s.relayQueued >= 0.99 * n * e.maxBufferedBytes)?.t,
+    firstDropAt,
+    allDroppedAt: total > 0 ? samples.find((s) => (s.slowClient ?? 0) >= total)?.t : undefined,
+    noneActiveAt: samples.find((s) => s.sessionsActive === 0)?.t,
+  };
+}
+
+/** Mean over the rounds of one variant. */
+function meanOf(figures: SocketFigures[], pick: (f: SocketFigures) => number | undefined): number | undefined {
+  const values = figures.map(pick).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : undefined;
+}
+
+/** Median over the rounds of one variant. */
+function medianOf(figures: SocketFigures[], pick: (f: SocketFigures) => number | undefined): number | undefined {
+  const values = figures.map(pick).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  return values.length ? median(values) : undefined;
+}
+
+/** The body phases of one mode, pooled over the rounds. */
+interface BodyFigures {
+  mode: BodyPhase['mode'];
+  phases: BodyPhase[];
+  n: number;
+  statuses: Record<string, number>;
+  ended: Record<string, number>;
+  answerP50: number;
+  answerMax: number;
+  writtenAtAnswerP50: number;
+  writtenAtAnswerMax: number;
+  writtenTotalP50: number;
+  writtenTotalMax: number;
+  /** largest RSS rise over a phase (peak − before), MB, and the rounds' values */
+  rssRiseMax: number;
+  rssRises: number[];
+  cpuMsPerRequest: number;
+  netCpuMsPerRequest: number;
+}
+
+function bodyFigures(e: ExposureReport, mode: BodyPhase['mode']): BodyFigures | undefined {
+  const phases = e.bodies.filter((b) => b.mode === mode);
+  if (phases.length === 0) return undefined;
+  const merge = (pick: (b: BodyPhase) => Record<string, number>) => {
+    const out: Record<string, number> = {};
+    for (const b of phases) for (const [k, v] of Object.entries(pick(b))) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
+  const n = phases.reduce((a, b) => a + b.n, 0);
+  const rssRises = phases.map((b) => b.rssPeakMb - b.rssBeforeMb);
+  return {
+    mode,
+    phases,
+    n,
+    statuses: merge((b) => b.statuses),
+    ended: merge((b) => b.ended),
+    // the rounds' p50s and maxima (each round is n requests at once)
+    answerP50: median(phases.map((b) => b.answerMs.p50)),
+    answerMax: Math.max(...phases.map((b) => b.answerMs.max)),
+    writtenAtAnswerP50: median(phases.map((b) => b.writtenAtAnswer.p50)),
+    writtenAtAnswerMax: Math.max(...phases.map((b) => b.writtenAtAnswer.max)),
+    writtenTotalP50: median(phases.map((b) => b.writtenTotal.p50)),
+    writtenTotalMax: Math.max(...phases.map((b) => b.writtenTotal.max)),
+    rssRiseMax: Math.max(...rssRises),
+    rssRises,
+    cpuMsPerRequest: phases.reduce((a, b) => a + b.relay.cpuMs, 0) / n,
+    netCpuMsPerRequest: phases.reduce((a, b) => a + b.netCpuMsPerRequest * b.n, 0) / n,
+  };
+}
+
+const sumCounts = (records: Record<string, number>[]) => {
+  const out: Record<string, number> = {};
+  for (const record of records) for (const [k, v] of Object.entries(record)) out[k] = (out[k] ?? 0) + v;
+  return out;
+};
+const counts = (record: Record<string, number>, names: Record<string, string> = {}) =>
+  Object.entries(record)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${names[k] ?? k} × ${v}`)
+    .join(', ') || '–';
+
+function headlineExposure(r: BenchResults): (string | number)[][] {
+  const e = r.exposure;
+  if (!e) return [];
+  const rows: (string | number)[][] = [];
+  const nonReading = e.sockets.filter((p) => p.variant === 'non-reading').map((p) => socketFigures(e, p));
+  const reading = e.sockets.filter((p) => p.variant === 'reading').map((p) => socketFigures(e, p));
+  if (nonReading.length > 0) {
+    const queue = Math.max(...nonReading.map((f) => f.queueMaxPerSocket));
+    const dropped = nonReading.every((f) => (f.phase.slowClientTotal ?? 0) >= f.phase.opened);
+    const g = meanOf(nonReading, (f) => f.growthPerSocketMb);
+    const gr = meanOf(reading, (f) => f.growthPerSocketMb);
+    rows.push([
+      `a client that stops reading: what the relay queues for it (bound \`maxBufferedBytes\`), its RSS per socket ÷ a reading client's, closed with \`slow_client\` (4006)`,
+      `≤ ${mib(e.maxBufferedBytes)} MiB + one message; closed after ${e.slowClientTimeoutMs / 1000} s`,
+      `${mib(queue)} MiB at most; RSS ×${ratio(g, gr)} (${ms(g, 2)} vs ${ms(gr, 2)} MB per socket, ${nonReading[0]?.phase.opened} sockets at once); ${nonReading.reduce((a, f) => a + (f.phase.slowClientTotal ?? 0), 0)} of ${nonReading.reduce((a, f) => a + f.phase.opened, 0)} closed (${nonReading.length} round${nonReading.length === 1 ? '' : 's'})`,
+      ok(queue <= e.maxBufferedBytes + 64 * 1024 && dropped),
+    ]);
+  }
+  const declared = bodyFigures(e, 'declared');
+  const normal = bodyFigures(e, 'normal');
+  if (declared && normal) {
+    const refused = (declared.statuses['413'] ?? 0) === declared.n;
+    rows.push([
+      `\`POST /v1/sessions\` announcing a 256 MiB body: time to the 413 ÷ a normal request's 201 (p50), largest relay RSS rise`,
+      'refused before reading; RSS rise ≈ 0',
+      `${ratio(declared.answerP50, normal.answerP50)} (${ms(declared.answerP50)} vs ${ms(normal.answerP50)} ms, ${declared.n / declared.phases.length} at once); +${ms(declared.rssRiseMax, 0)} MB`,
+      ok(refused && declared.rssRiseMax <= 50),
+    ]);
+  }
+  return rows;
+}
+
+function renderExposure(r: BenchResults): string[] {
+  const e = r.exposure;
+  if (!e) return [];
+  const out: string[] = [];
+  const o = e.options;
+  out.push('\n## 9. Clients that stop reading, oversized request bodies\n');
+  const by = measuredBy(r, 'exposure');
+  if (by) out.push(by, '');
+  out.push(
+    `What the relay's two exposure protections bound, and what they cost, each against a reference measured in the same run (alternating rounds). ` +
+      `Absolute figures are from this machine (${r.machine.cpus} × ${r.machine.cpuModel}, shared with other work: load average ${e.loadStart} at the start of the section, ${e.loadEnd} at its end` +
+      `${e.backgroundCpuCores !== undefined ? `; ${e.backgroundCpuCores.toFixed(2)} cores busy elsewhere just before` : ''}), all on 127.0.0.1, the relay as one plain-Node process (\`createRelay\` from \`packages/relay/dist\`). ` +
+      `MB and MiB are both 2^20 bytes. The relay's limits: \`maxBufferedBytes\` ${mib(e.maxBufferedBytes)} MiB, \`slowClientTimeoutMs\` ${e.slowClientTimeoutMs}${o.limits['slowClientTimeoutMs'] !== undefined ? ' (shortened for this run; the default is 5000)' : ''}, session bodies ≤ ${e.maxSessionBodyBytes / 1024} KiB (the defaults otherwise); abuse limits (rates, quotas, session caps) are raised out of reach as in every section. The section took ${ms(e.elapsedS, 0)} s (\`bench/exposure.ts\`).`,
+  );
+
+  // ── 9.1 ──
+  const figures = e.sockets.map((p) => socketFigures(e, p));
+  const nonReading = figures.filter((f) => f.phase.variant === 'non-reading');
+  const reading = figures.filter((f) => f.phase.variant === 'reading');
+  if (figures.length > 0) {
+    const reply = e.sockets[0]?.replyAudioBytes ?? o.sentences * o.sentenceBytes;
+    out.push('\n### 9.1 Clients that stop reading\n');
+    out.push(
+      `${o.sessions} WebSocket sessions (\`POST /v1/sessions\`, \`/v1/talk\`, \`start\` with input \`text\`, output \`audio\`) each send one \`text\` asking for a long reply. ` +
+        `The fake upstream (OpenAI wire format, its own process) streams ${o.sentences} sentences, and for each sentence ${mib(o.sentenceBytes)} MiB of 24 kHz PCM (${(o.sentenceBytes / 48_000).toFixed(0)} s): ${mib(reply, 1)} MiB, ${((reply / 48_000) / 60).toFixed(1)} minutes of audio per reply, sent as fast as the relay reads it. ` +
+        `**Non-reading**: right after sending, each client pauses its TCP socket (\`ws.pause()\`). **Reading** (the reference): the same replies, read as they come. ` +
+        `Each phase runs on a fresh relay process. Every 500 ms the orchestrator records what the relay has queued towards its sockets (the relay process's own count of \`writableLength\`, which is \`ws\`'s \`bufferedAmount\`), the kernel's queues on 127.0.0.1 (/proc/net/tcp: send queue on the sending side + receive queue on the receiving side, for both hops), the bytes the fake upstream has streamed (counted per session as its HTTP server writes them), and the relay's \`/metrics\` (\`voicebot_errors_total{code="slow_client"}\`, \`voicebot_sessions_active\`); RSS from /proc every 100 ms. ` +
+        `A non-reading phase lasts until the relay has closed every session (at least ${secs(o.windowMs)}), a reading one until every reply is done.`,
+    );
+    out.push('');
+    const g = meanOf(nonReading, (f) => f.growthPerSocketMb);
+    const gr = meanOf(reading, (f) => f.growthPerSocketMb);
+    const prov = medianOf(nonReading, (f) => f.phase.providerPerSession.p50);
+    const provR = medianOf(reading, (f) => f.phase.providerPerSession.p50);
+    const tts = medianOf(nonReading, (f) => f.phase.speechRequestsPerSession.p50);
+    const queue = nonReading.length ? Math.max(...nonReading.map((f) => f.queueMaxPerSocket)) : undefined;
+    const k = meanOf(nonReading, (f) => f.kernelToClientPerSocket);
+    const lines: string[] = [];
+    if (g !== undefined && gr !== undefined) {
+      lines.push(
+        `**Relay RSS per socket, non-reading ÷ reading: ×${ratio(g, gr)}** (peak − RSS with the sessions open, ÷ sessions: ${ms(g, 2)} vs ${ms(gr, 2)} MB, means of the rounds' ${nonReading.map((f) => ms(f.growthPerSocketMb, 2)).join(', ')} and ${reading.map((f) => ms(f.growthPerSocketMb, 2)).join(', ')} MB). ` +
+          `Both include what streaming the audio through the relay at full speed costs (buffers in flight, garbage not yet collected), which varies from round to round with how fast the clients and the upstream are served on this machine; the non-reading phases add the queues, ${mib(e.maxBufferedBytes)} MiB per socket at most` +
+          (g - gr <= (1.1 * e.maxBufferedBytes) / MiB ? `, and the difference per socket (${ms(g - gr, 2)} MB) stays within that.` : `; the difference per socket (${ms(g - gr, 2)} MB) is more than that.`),
+      );
+    }
+    if (queue !== undefined) {
+      lines.push(
+        `**Relay queue per non-reading socket: at most ${mib(queue)} MiB against the ${mib(e.maxBufferedBytes)} MiB bound** (${nonReading.map((f) => `${mib(f.queueMax, 1)} MiB`).join(' and ')} for all ${o.sessions} sockets together): the relay stops pulling from the provider once a socket is over \`maxBufferedBytes\`, so the queue overshoots by at most the message that crossed the bound.`,
+      );
+    }
+    if (prov !== undefined && provR !== undefined) {
+      lines.push(
+        `**Bytes the provider streamed per session, non-reading ÷ reading: ${ratio(prov, provR)}** (${mib(prov)} vs ${mib(provR)} MiB; ${ms(tts, 0)} of the ${o.sentences} TTS requests were made): the provider stopped being read; the relay did not hold the rest of the reply in a larger buffer.`,
+      );
+    }
+    if (k !== undefined) {
+      lines.push(
+        `**Kernel-absorbed: ${mib(k)} MiB per non-reading connection** on the relay → client hop before the relay's own queue grows (net.ipv4.tcp_wmem here: ${e.tcpWmem ?? '–'}; tcp_rmem ${e.tcpRmem ?? '–'}). On loopback the relay's send buffer autotunes to tcp_wmem's maximum, and a paused client's receive queue keeps what arrived before it stopped. That memory is the kernel's, not in the relay's RSS, and it comes on top of the relay's bound.`,
+      );
+    }
+    out.push(lines.map((l) => `- ${l}`).join('\n'));
+    out.push('');
+    out.push(
+      table(
+        [
+          'phase',
+          'sessions',
+          'relay RSS MB: fresh / sessions open / peak (reached after) / end',
+          'peak − open: all / per socket, MB',
+          'relay queue MiB: all sockets / largest (bound)',
+          'kernel queues at most, MiB: relay → client per socket / provider → relay per session',
+          'provider streamed per session, MiB p50 (min–max) of the reply; TTS requests',
+          '`slow_client` closes (metrics): count, first – all after',
+          'sessions left (after)',
+          'replies done (last after)',
+          'relay CPU s / GC ms',
+          'machine CPU busy',
+        ],
+        figures.map((f) => {
+          const p = f.phase;
+          return [
+            `${p.variant}, round ${p.round + 1}`,
+            `${p.opened}${p.opened < p.sessions ? ` of ${p.sessions}` : ''}`,
+            `${ms(p.rssFreshMb, 0)} / ${ms(p.rssIdleMb, 0)} / **${ms(p.rssPeakMb, 0)}** (${secs(p.rssPeakAtMs)}) / ${ms(p.rssEndMb, 0)}`,
+            `${ms(f.growthMb, 0)} / ${ms(f.growthPerSocketMb, 2)}`,
+            `${mib(f.queueMax, 1)} / ${mib(f.queueMaxPerSocket)} (${mib(e.maxBufferedBytes)})`,
+            `${mib(f.kernelToClientPerSocket)} / ${mib(f.kernelFromProviderPerSession)}`,
+            `${mib(p.providerPerSession.p50)} (${mib(p.providerPerSession.min)}–${mib(p.providerPerSession.max)}) of ${mib(p.replyAudioBytes)}; ${ms(p.speechRequestsPerSession.p50, 0)}`,
+            p.slowClientTotal === undefined ? '–' : p.slowClientTotal === 0 ? '0' : `${p.slowClientTotal}, ${secs(f.firstDropAt)} – ${secs(f.allDroppedAt)}`,
+            p.variant === 'non-reading' ? `${p.sessionsActiveEnd ?? '–'}${f.noneActiveAt !== undefined ? ` (${secs(f.noneActiveAt)})` : ''}` : `${p.sessionsActiveEnd ?? '–'}`,
+            p.variant === 'reading' ? `${p.repliesDone}${p.lastDoneMs !== undefined ? ` (${secs(p.lastDoneMs)})` : ''}` : `${p.repliesDone}`,
+            `${ms(p.relay.cpuMs / 1000, 1)} / ${ms(p.relay.gc.ms, 0)}`,
+            p.machineCpuCores !== undefined ? `${p.machineCpuCores.toFixed(2)} of ${r.machine.cpus} cores` : '–',
+          ];
+        }),
+      ),
+    );
+    out.push('');
+    const notes: string[] = [];
+    const nr = nonReading.find((f) => f.plateau) ?? nonReading[0];
+    if (nr?.plateau) {
+      const n = Math.max(1, nr.phase.opened);
+      const pl = nr.plateau;
+      const streamed = pl.providerBytes / n;
+      const toClient = pl.kernelToClients / n;
+      const queued = pl.relayQueued / n;
+      const fromProvider = pl.kernelFromProvider / n;
+      const readByClient = nr.phase.bytesReadBeforeResume.p50;
+      const rest = streamed - toClient - queued - fromProvider - readByClient;
+      notes.push(
+        `Where a non-reading session's bytes were (round ${nr.phase.round + 1}, at ${secs(pl.t)}, when the relay's queue was largest; per session): the provider had streamed ${mib(streamed)} MiB. ` +
+          `${mib(toClient)} MiB sat in the kernel on the relay → client hop, ${mib(queued)} MiB in the relay's queue, ${mib(fromProvider)} MiB in the kernel on the provider → relay hop (the TTS responses of the sentences the relay requests ahead, up to 3, which it has not read yet), ${mib(readByClient, 3)} MiB had reached the client before it paused, ` +
+          `and ${mib(rest)} MiB were elsewhere in the relay (the HTTP client's read-ahead, the stream in hand). The other ${mib(nr.phase.replyAudioBytes - streamed)} MiB of the reply were never requested from the provider.`,
+      );
+    }
+    for (const f of nonReading) {
+      const p = f.phase;
+      notes.push(
+        `Non-reading, round ${p.round + 1}: the relay's queue reached ${o.sessions} × the bound ${f.boundAt !== undefined ? `${secs(f.boundAt)} after the ask` : 'at no sample'}` +
+          `${f.firstDropAt !== undefined ? `; the first \`slow_client\` close came at ${secs(f.firstDropAt)}, all ${p.slowClientTotal} by ${secs(f.allDroppedAt)}` : '; no `slow_client` close within the window'}` +
+          `${f.noneActiveAt !== undefined ? `, and no session was left at ${secs(f.noneActiveAt)}` : ''} (each socket is closed ${e.slowClientTimeoutMs / 1000} s after it went over the bound, its TCP connection dropped 1 s after that). ` +
+          `After the sessions had closed and a GC, relay RSS was ${ms(p.rssAfterMb, 0)} MB (JS heap ${ms(p.heapAfterMb, 0)} MB, ArrayBuffers ${ms(p.arrayBuffersAfterMb, 0)} MB)` +
+          (p.rssLaterMb !== undefined
+            ? `; 3 s and another GC later ${ms(p.rssLaterMb, 0)} MB (JS heap ${ms(p.heapLaterMb, 0)} MB, ArrayBuffers ${ms(p.arrayBuffersLaterMb, 0)} MB): the queues' memory was freed inside the process (V8 releases ArrayBuffers after a GC, not during it), but RSS did not fall back: the allocator kept the pages for reuse.`
+            : '.'),
+      );
+    }
+    const closes = nonReading.map((f) => f.phase);
+    if (closes.length > 0) {
+      notes.push(
+        `The clients, resumed after the window, saw ${counts(sumCounts(closes.map((p) => p.closeCodes)), { '1006': 'close code 1006 (no close frame: the connection was reset)', '4006': 'close code 4006' })} over the ${closes.length} round(s)` +
+          `${closes.some((p) => Object.keys(p.errors).length > 0) ? ` and the error messages ${counts(sumCounts(closes.map((p) => p.errors)))}` : ' and no `error` message'}. ` +
+          `The \`slow_client\` error and the 4006 close frame are queued behind what the client did not read (its relay queue and the kernel's ≈ ${mib(k, 1)} MiB), so a client that reads nothing never gets them; the relay's metrics count every close.`,
+      );
+    }
+    const slowReaders = reading.filter((f) => f.queueMaxPerSocket >= 0.9 * e.maxBufferedBytes);
+    if (slowReaders.length > 0) {
+      notes.push(
+        `In ${slowReaders.length === reading.length ? (reading.length === 1 ? 'the' : reading.length === 2 ? 'both' : `all ${reading.length}`) : `${slowReaders.length} of the ${reading.length}`} reading phase${reading.length === 1 ? '' : 's'} some clients also fell behind for a moment (largest queue ${slowReaders.map((f) => `${mib(f.queueMaxPerSocket)} MiB`).join(', ')}): the client process was short of CPU on this machine. The relay held their audio back the same way and closed none of them (${reading.map((f) => f.phase.slowClientTotal ?? '?').join(', ')} \`slow_client\`).`,
+      );
+    }
+    out.push(notes.map((n) => `- ${n}`).join('\n'));
+  }
+
+  // ── 9.2 ──
+  const declared = bodyFigures(e, 'declared');
+  const chunked = bodyFigures(e, 'chunked');
+  const normal = bodyFigures(e, 'normal');
+  if (declared || chunked || normal) {
+    out.push('\n### 9.2 Oversized request bodies\n');
+    const perPhase = e.bodies[0]?.n ?? o.bodies;
+    out.push(
+      `${perPhase} raw HTTP/1.1 clients at once (node:net, a fresh connection each) send \`POST /v1/sessions\` and then the body in ${mib(o.chunkBytes, 0)} MiB writes, each as soon as the kernel has taken the last, and go on after the answer until the relay ends the connection (or ${secs(o.bodyMaxMs)}): ` +
+        `**declared**: \`Content-Length: ${o.declaredBytes}\` (${mib(o.declaredBytes, 0)} MiB); **chunked**: no length (\`Transfer-Encoding: chunked\`), so the limit can only act on the bytes as they stream. ` +
+        `The reference, **normal**: the valid request (\`{"key": …}\`, 201 with a token). ${o.bodyRounds} round(s) alternate the three on one relay process, after an unrecorded warm-up of each. ` +
+        `Time to answer = connect → the response's first byte, at the client. "Body bytes taken" = what the kernel had accepted from the client (its send buffer and the relay's receive buffer included). RSS from /proc every 20 ms; relay CPU from the relay process's \`process.cpuUsage()\` over the phase, less what the idle relay uses over as long (${ms(e.idleRelayCpuCores * 1000, 1)} ms per s).`,
+    );
+    out.push('');
+    const lines: string[] = [];
+    for (const f of [declared, chunked]) {
+      if (!f || !normal) continue;
+      lines.push(
+        `**${f.mode === 'declared' ? 'Declared 256 MiB' : 'Chunked'}: time to the answer ÷ normal = ${ratio(f.answerP50, normal.answerP50)}** (p50 ${ms(f.answerP50)} vs ${ms(normal.answerP50)} ms; ${counts(f.statuses, { none: 'no answer' })}), ` +
+          `relay RSS rise ${f.rssRises.map((x) => `${x >= 0 ? '+' : ''}${ms(x, 0)}`).join(', ')} MB (normal: ${normal.rssRises.map((x) => `${x >= 0 ? '+' : ''}${ms(x, 0)}`).join(', ')} MB), ` +
+          `relay CPU per refused request ${ms(f.netCpuMsPerRequest, 2)} ms (normal request: ${ms(normal.netCpuMsPerRequest, 2)} ms; ratio ${ratio(f.netCpuMsPerRequest, normal.netCpuMsPerRequest)}).`,
+      );
+    }
+    out.push(lines.map((l) => `- ${l}`).join('\n'));
+    out.push('');
+    const rows = [declared, chunked, normal].filter((f): f is BodyFigures => f !== undefined);
+    out.push(
+      table(
+        ['request', 'requests (rounds)', 'answers', 'time to answer p50 / max, ms', 'p50 ÷ normal', 'body bytes taken at the answer, MiB p50 / max', '… in all, until the connection ended, MiB p50 / max', 'how the connection ended', 'relay RSS before → peak per round, MB', 'relay CPU per request, ms (raw)'],
+        rows.map((f) => [
+          f.mode === 'declared' ? `declared ${mib(o.declaredBytes, 0)} MiB` : f.mode === 'chunked' ? 'chunked, no length' : 'normal (reference)',
+          `${f.n} (${f.phases.length})`,
+          counts(f.statuses, { none: 'no answer' }),
+          `${ms(f.answerP50)} / ${ms(f.answerMax)}`,
+          normal ? ratio(f.answerP50, normal.answerP50) : '–',
+          f.mode === 'normal' ? '–' : `${mib(f.writtenAtAnswerP50)} / ${mib(f.writtenAtAnswerMax)}`,
+          f.mode === 'normal' ? '–' : `${mib(f.writtenTotalP50)} / ${mib(f.writtenTotalMax)}`,
+          counts(f.ended, { reset: 'reset by the relay', closed: 'closed by the relay', done: 'answered (closed here)', timeout: `still open after ${secs(o.bodyMaxMs)}` }),
+          f.phases.map((b) => `${ms(b.rssBeforeMb, 0)} → ${ms(b.rssPeakMb, 0)}`).join(', '),
+          `${ms(f.netCpuMsPerRequest, 2)} (${ms(f.cpuMsPerRequest, 2)})`,
+        ]),
+      ),
+    );
+    out.push('');
+    const notes: string[] = [];
+    for (const f of [declared, chunked]) {
+      if (!f) continue;
+      const more = f.writtenTotalMax - f.writtenAtAnswerMax;
+      notes.push(
+        `${f.mode === 'declared' ? 'Declared' : 'Chunked'}: the ${mib(f.writtenAtAnswerP50)} MiB "taken" at the answer are the kernel's socket buffers (the client's send buffer and the relay's receive buffer), not bytes the relay read; ` +
+          `after the answer the clients got ${mib(Math.max(0, more))} MiB more into the connection at most before it ended (${counts(f.ended, { reset: 'reset', closed: 'closed', timeout: 'given up' })}), ` +
+          (more <= o.chunkBytes ? `so the relay read nothing more of the ${f.mode === 'declared' ? `${mib(o.declaredBytes, 0)} MiB` : 'unbounded'} upload.` : `so the relay went on reading part of the upload after it had answered.`) +
+          ((f.statuses['none'] ?? 0) > 0
+            ? ` ${f.statuses['none']} of ${f.n} clients had a write fail (EPIPE) before they had read any answer, so their time to answer is not in the figures. That is on the client's side: these Node clients lose answers the same way against a plain \`node:http\` server that answers 413 with \`Connection: close\`, while a blocking-socket client (Python, 20 at once, checked by hand) read the relay's 413 after its send had failed in 320 of 320 tries.`
+            : ''),
+      );
+    }
+    notes.push('Before the fix, one 400 MB body took the relay from ~240 MB to ~1.3 GB RSS (the whole body was buffered before it was parsed).');
+    out.push(notes.map((n) => `- ${n}`).join('\n'));
+  }
   return out;
 }

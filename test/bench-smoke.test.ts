@@ -1,7 +1,8 @@
 /**
  * Smoke test of `npm run bench -- --quick`: every piece runs (three-process load level, time to
  * first audio pipelines, bundle sizes, headless-Chromium cost, a barge-in, in-browser Whisper with
- * the test model) and produces numbers and the markdown tables. No timing targets: the numbers
+ * the test model, clients that stop reading and oversized request bodies) and produces numbers and
+ * the markdown tables. No timing targets: the numbers
  * depend on the machine; only that each measurement saw the events it is made of.
  */
 import assert from 'node:assert/strict';
@@ -33,7 +34,7 @@ test('npm run bench -- --quick produces numbers, tables and the report file', { 
     const output = await runBench(['--quick', '--no-build', `--out=${out}`, `--json=${json}`]);
 
     const markdown = await readFile(out, 'utf8');
-    for (const heading of ['# Benchmarks', '## Headline', '## 1. Relay-added latency', '## 2. Capacity', '## 3. Streaming vs sequential', '## 4. Bundle sizes', '## 5. Browser cost', '## 6. Barge-in', '## 7. In-browser Whisper']) {
+    for (const heading of ['# Benchmarks', '## Headline', '## 1. Relay-added latency', '## 2. Capacity', '## 3. Streaming vs sequential', '## 4. Bundle sizes', '## 5. Browser cost', '## 6. Barge-in', '## 7. In-browser Whisper', '## 9. Clients that stop reading']) {
       assert.ok(markdown.includes(heading), `report has "${heading}"`);
     }
     assert.match(markdown, /\| sessions \| turns \|/);
@@ -78,6 +79,30 @@ test('npm run bench -- --quick produces numbers, tables and the report file', { 
     assert.ok(utterance.audioS > 1 && utterance.audioS < 12, `the utterance's audio reached the worker (${utterance.audioS} s)`);
     assert.ok(finite(utterance.inferenceMs) && utterance.endOfSpeechToTranscriptMs >= utterance.inferenceMs - 1, 'end of speech → transcript includes the inference');
     assert.ok(finite(whisper.clientRtf.p50) && whisper.clientRtf.p50 > 0);
+
+    // exposure: the relay's queue towards a client that stops reading stays at its bound, the
+    // provider stops being read, and the relay closes the socket; oversized bodies get a 413
+    // without the relay reading them or growing
+    const ex = r.exposure;
+    const nonReading = ex.sockets.find((p: { variant: string }) => p.variant === 'non-reading');
+    const reading = ex.sockets.find((p: { variant: string }) => p.variant === 'reading');
+    assert.equal(nonReading.opened, ex.options.sessions, 'every non-reading session opened');
+    const queued = Math.max(...nonReading.samples.map((s: { relayQueuedMax: number }) => s.relayQueuedMax));
+    assert.ok(queued > 0 && queued <= ex.maxBufferedBytes + 64 * 1024, `the relay's queue per socket reached its bound and no more: ${queued} (bound ${ex.maxBufferedBytes})`);
+    assert.equal(nonReading.slowClientTotal, nonReading.opened, 'the relay closed every non-reading socket with slow_client');
+    assert.equal(nonReading.sessionsActiveEnd, 0, 'no non-reading session was left open');
+    assert.ok(nonReading.providerPerSession.max < 0.9 * nonReading.replyAudioBytes, `the provider stopped being read: ${nonReading.providerPerSession.max} of ${nonReading.replyAudioBytes} bytes`);
+    assert.equal(reading.repliesDone, reading.opened, 'the reading reference got every reply');
+    assert.ok(reading.providerPerSession.min >= reading.replyAudioBytes, 'and the provider streamed all of them');
+    for (const b of ex.bodies) {
+      if (b.mode === 'normal') {
+        assert.equal(b.statuses['201'], b.n, `normal requests: ${JSON.stringify(b.statuses)}`);
+        continue;
+      }
+      assert.ok((b.statuses['413'] ?? 0) >= 1 && Object.keys(b.statuses).every((k) => k === '413' || k === 'none'), `${b.mode} bodies got 413: ${JSON.stringify(b.statuses)}`);
+      assert.ok(b.writtenTotal.max < 64 * 2 ** 20, `the relay did not read the ${b.mode} upload: ${b.writtenTotal.max} bytes taken`);
+      assert.ok(b.rssPeakMb - b.rssBeforeMb < 50, `relay RSS ${b.rssBeforeMb} → ${b.rssPeakMb} MB`);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

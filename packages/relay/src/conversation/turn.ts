@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { INPUT_SAMPLE_RATE, heardText, type ErrorCode, type ServerMessage, type TurnMetrics } from '@voice-bot/protocol';
@@ -116,7 +117,11 @@ export class Turn {
   constructor(
     readonly id: number,
     private readonly deps: TurnDeps,
-  ) {}
+  ) {
+    // The openai SDK adds an abort listener to this signal for every request and keeps it until the
+    // turn ends: a long reply makes more than Node's default 10 (a warning, not a leak past the turn).
+    setMaxListeners(0, this.controller.signal);
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;
