@@ -1,39 +1,95 @@
-// Browser bundles, made from what `tsc -b` emitted into each package's dist/:
-// - packages/sdk/dist/browser/voice-bot-sdk.js      the SDK as ESM (+ chunks/ for lazy parts)
-// - packages/widget/dist/browser/voice-bot.js       the script-tag loader (IIFE, tiny)
-// - packages/widget/dist/browser/voice-bot.esm.js   the <voice-bot> element with the SDK (+ chunks/)
-// Beside each: worklets/ (AudioWorklet processors are served as files, never blob: URLs, so strict
-// CSPs work). The build fails when the first download exceeds its budget.
-import { copyFile, mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+// The build after `tsc -b`, in order (rollup -c runs the configs one after another):
+//
+// 1. What the npm packages ship beside their tsc output, each runtime file once:
+//    - packages/sdk/dist/audio/worklets/{capture,playback}-processor.js: the AudioWorklet modules,
+//      each bundled self-contained (a bundler copies a `new URL()` asset as it is, under a new
+//      name: a worklet importing ./resampler-core.js would break);
+//    - packages/sdk/dist/audio/vad/: the Silero v5 model and the one onnxruntime-web binary it
+//      runs (ort-wasm-simd-threaded.{wasm,mjs}); onnxruntime-web's wasm-only ESM build is vendored
+//      beside the VAD module (dist/audio/vendor/), so the SDK does not depend on onnxruntime-web;
+//    - packages/stt-whisper/dist/stt-worker.js (transformers.js bundled in) and stt/ (its wasm).
+//    The modules reference these files with `new URL('./…', import.meta.url)`.
+// 2. The browser bundles the relay and the tests serve, made from what tsc emitted:
+//    - packages/sdk/dist/browser/voice-bot-sdk.js   the SDK with in-browser Whisper wired in (+ chunks/)
+//    - packages/widget/dist/browser/voice-bot.js      the script-tag loader (IIFE, tiny)
+//    - packages/widget/dist/browser/voice-bot.esm.js  the <voice-bot> element with the SDK (+ chunks/)
+//    Each bundle's `new URL('./…', import.meta.url)` files are emitted beside it under the same
+//    relative names (worklets/, vad/, stt-worker.js, stt/), so the self-hosted layout stays what it
+//    was. The build fails when the script tag's first download exceeds its budget.
+// 3. .br/.gz beside the browser bundles' files for the relay's static serving (not in npm tarballs).
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
 import { precompress } from './scripts/precompress.mjs';
 
-const WORKLETS = 'packages/sdk/src/audio/worklets';
+const ROOT = dirname(new URL(import.meta.url).pathname);
+const WORKLETS_SRC = 'packages/sdk/src/audio/worklets';
+const SDK_AUDIO = 'packages/sdk/dist/audio';
+const STT_DIST = 'packages/stt-whisper/dist';
 const WIDGET_OUT = 'packages/widget/dist/browser';
 const SDK_OUT = 'packages/sdk/dist/browser';
 /** First download of the script tag: loader + widget module, gzip. */
 export const FIRST_DOWNLOAD_BUDGET = 30 * 1024;
 
-/** Copies the worklet modules (plain JS, and their .d.ts for the tsc build) next to a bundle. */
-function copyWorklets(...destinations) {
+const gzipSize = (bytes) => gzipSync(bytes, { level: 9 }).byteLength;
+const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+const minify = () => terser({ ecma: 2020, module: true, format: { comments: false } });
+/** Keeps third-party license headers (`/*! … *\/`) in minified bundles. */
+const minifyKeepLicenses = () => terser({ ecma: 2020, module: true, format: { comments: /^!|@license/ } });
+
+/** Every file the browser-bundle configs wrote, so the last step can delete what a former build left. */
+const written = new Set();
+function track() {
   return {
-    name: 'copy-worklets',
-    async writeBundle() {
-      for (const destination of destinations) {
-        await mkdir(destination, { recursive: true });
-        for (const file of await readdir(WORKLETS)) {
-          if (file.endsWith('.js') || file.endsWith('.d.ts')) await copyFile(join(WORKLETS, file), join(destination, file));
-        }
-      }
+    name: 'track-output',
+    writeBundle(options, bundle) {
+      const dir = options.dir ?? dirname(options.file);
+      for (const fileName of Object.keys(bundle)) written.add(resolve(dir, fileName));
     },
   };
 }
 
-const gzipSize = async (file) => gzipSync(await readFile(file), { level: 9 }).byteLength;
-const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+/**
+ * `new URL('./file', import.meta.url)` in a module of this repository's dist/ → the file emitted
+ * beside the bundle under the same relative name, the URL computed by Rollup from the chunk that
+ * uses it (a lazy chunk in chunks/ gets `../vad/…`). What Vite and webpack do for the apps that
+ * bundle the npm packages; @web/rollup-plugin-import-meta-assets does it for theirs.
+ */
+function importMetaAssets() {
+  let emitted;
+  const pattern = /new URL\(\s*(['"])(\.\/[\w@.\/-]+)\1\s*,\s*import\.meta\.url\s*\)/g;
+  return {
+    name: 'import-meta-assets',
+    buildStart() {
+      emitted = new Map();
+    },
+    async transform(code, id) {
+      if (!code.includes('import.meta.url') || !id.startsWith(join(ROOT, 'packages'))) return null;
+      const matches = [...code.matchAll(pattern)];
+      if (matches.length === 0) return null;
+      let out = '';
+      let last = 0;
+      for (const match of matches) {
+        const rel = match[2];
+        const file = resolve(dirname(id), rel);
+        if (!existsSync(file)) this.error(`${relative(ROOT, id)} references ${rel}, which the build did not produce (${relative(ROOT, file)})`);
+        const fileName = rel.slice(2);
+        let ref = emitted.get(fileName);
+        if (!ref) {
+          ref = this.emitFile({ type: 'asset', fileName, source: await readFile(file) });
+          emitted.set(fileName, ref);
+        }
+        out += `${code.slice(last, match.index)}new URL(import.meta.ROLLUP_FILE_URL_${ref})`;
+        last = match.index + match[0].length;
+      }
+      return { code: out + code.slice(last), map: null };
+    },
+  };
+}
 
 /**
  * Prints what a site owner's visitors download before the widget can render — the loader plus the
@@ -58,7 +114,7 @@ function reportFirstDownload() {
       let total = 0;
       for (const file of files) {
         const raw = Buffer.byteLength(file.code);
-        const gz = gzipSync(file.code, { level: 9 }).byteLength;
+        const gz = gzipSize(file.code);
         total += gz;
         console.log(`  ${WIDGET_OUT}/${file.name}: ${kb(raw)} raw, ${kb(gz)} gzip`);
       }
@@ -68,121 +124,185 @@ function reportFirstDownload() {
   };
 }
 
-/** Deletes a bundle folder before it is rebuilt, so stale chunks are never served. */
+/** Deletes a bundle folder's chunks before it is rebuilt, so stale chunks are never served. */
 function clean(dir) {
   return { name: 'clean', buildStart: () => rm(dir, { recursive: true, force: true }) };
 }
 
-const minify = () => terser({ ecma: 2020, module: true, format: { comments: false } });
-
-export default [
-  // Entries keep their own code (`allow-extension`): a lazy chunk that shares modules with the
-  // entry imports them from it, instead of the entry becoming a facade over a chunk in chunks/ —
-  // which would also move `import.meta.url`, from which the SDK finds its worklets.
-  {
-    input: 'packages/sdk/dist/index.js',
-    preserveEntrySignatures: 'allow-extension',
-    output: { dir: SDK_OUT, format: 'es', entryFileNames: 'voice-bot-sdk.js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: true },
-    plugins: [clean(join(SDK_OUT, 'chunks')), nodeResolve({ browser: true }), minify(), copyWorklets(join(SDK_OUT, 'worklets'), 'packages/sdk/dist/audio/worklets')],
-  },
-  {
-    input: 'packages/widget/dist/loader.js',
-    output: { file: join(WIDGET_OUT, 'voice-bot.js'), format: 'iife', sourcemap: false },
-    plugins: [clean(join(WIDGET_OUT, 'chunks')), minify()],
-  },
-  {
-    input: 'packages/widget/dist/index.js',
-    preserveEntrySignatures: 'allow-extension',
-    output: { dir: WIDGET_OUT, format: 'es', entryFileNames: 'voice-bot.esm.js', chunkFileNames: 'chunks/[name]-[hash].js', sourcemap: true },
-    plugins: [nodeResolve({ browser: true }), minify(), copyWorklets(join(WIDGET_OUT, 'worklets')), reportFirstDownload()],
-  },
-  sileroVadBuild(),
-  whisperWorkerBuild(),
-].map((entry, index, all) =>
-  // After the last bundle: .br/.gz beside every file, so the relay never serves a stale variant.
-  index === all.length - 1 ? { ...entry, plugins: [...entry.plugins, { name: 'precompress', closeBundle: () => precompress() }] } : entry,
-);
-
-// ---------------------------------------------------------------------------------------------
-// Silero VAD (lazy). The SDK reaches packages/sdk/src/audio/silero-vad.ts only through a dynamic
-// import(), so the entries above already emit it (with onnxruntime-web) as chunks/silero-vad-*.js.
-// This entry also builds it standalone as dist/browser/silero-vad.js (tests import it directly)
-// and copies what it loads at run time into vad/ beside each bundle: the model from vad-web and
-// onnxruntime-web's plain WebAssembly backend (no jsep/webgpu/jspi/asyncify variants).
-// A function declaration (hoisted), as the array above is evaluated before this point.
-function sileroVadBuild() {
-  const assets = [
-    '@ricky0123/vad-web/dist/silero_vad_v5.onnx',
-    'onnxruntime-web/ort-wasm-simd-threaded.mjs',
-    'onnxruntime-web/ort-wasm-simd-threaded.wasm',
-  ];
-  const destinations = ['packages/sdk/dist/browser/vad', 'packages/widget/dist/browser/vad'];
+/** A module that exists only in this config: `virtual(id, code)` as a Rollup input. */
+function virtual(id, code) {
   return {
-    input: 'packages/sdk/dist/audio/silero-vad.js',
-    output: { file: 'packages/sdk/dist/browser/silero-vad.js', format: 'es', sourcemap: true },
-    plugins: [
-      nodeResolve({ browser: true }),
-      terser({ ecma: 2020, module: true, format: { comments: false } }),
-      {
-        name: 'copy-vad-assets',
-        async writeBundle() {
-          // resolved as the SDK package sees them (no new top-level imports in this shared file)
-          const { createRequire } = await import('node:module');
-          const require = createRequire(new URL('./packages/sdk/package.json', import.meta.url));
-          for (const dir of destinations) {
-            await mkdir(dir, { recursive: true });
-            for (const asset of assets) {
-              const from = require.resolve(asset);
-              await copyFile(from, join(dir, asset.slice(asset.lastIndexOf('/') + 1)));
-            }
-          }
-          const chunk = 'packages/sdk/dist/browser/silero-vad.js';
-          const bytes = await readFile(chunk);
-          const gz = gzipSync(bytes, { level: 9 }).byteLength;
-          console.log(`  ${chunk}: ${(bytes.byteLength / 1024).toFixed(1)} KB raw, ${(gz / 1024).toFixed(1)} KB gzip (+ vad/ assets)`);
-        },
-      },
-    ],
+    name: 'virtual-entry',
+    resolveId: (source) => (source === id ? `\0${id}` : null),
+    load: (loaded) => (loaded === `\0${id}` ? code : null),
   };
 }
 
 // ---------------------------------------------------------------------------------------------
-// In-browser Whisper (stt: 'browser'). transformers.js runs only in this module worker, built as
-// stt-worker.js beside each bundle (started from that file URL; from another origin through a
-// blob: module that imports it), never in the first download. onnxruntime-web's wasm (the
-// asyncify build transformers.js picks; worker-assets.ts names it) goes to stt/.
-function whisperWorkerBuild() {
-  const destinations = [SDK_OUT, WIDGET_OUT];
-  const ortFiles = ['ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs'];
+// 1. Files the packages ship.
+
+/** One worklet, bundled self-contained into dist/audio/worklets/ (readable: not minified). */
+function workletBuild(name, extraPlugins = []) {
   return {
-    input: 'packages/sdk/dist/stt/worker.js',
-    output: { file: join(SDK_OUT, 'stt-worker.js'), format: 'es', inlineDynamicImports: true, sourcemap: false },
+    input: join(WORKLETS_SRC, `${name}.js`),
+    output: { file: join(SDK_AUDIO, 'worklets', `${name}.js`), format: 'es', sourcemap: false },
+    plugins: extraPlugins,
+  };
+}
+
+/**
+ * The VAD module's run-time files, beside it: onnxruntime-web's wasm-only ESM build (whose import
+ * the module's tsc output is pointed at), the one binary and glue it runs, the model. Also the
+ * resampler core for dist/audio/resampler.js (the worklets have their own copy inlined).
+ */
+function sdkRuntimeFiles() {
+  const require = createRequire(join(ROOT, 'packages/sdk/package.json'));
+  const ortDist = dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.wasm'));
+  return {
+    name: 'sdk-runtime-files',
+    async writeBundle() {
+      const vad = join(SDK_AUDIO, 'vad');
+      const vendor = join(SDK_AUDIO, 'vendor');
+      await Promise.all([mkdir(vad, { recursive: true }), mkdir(vendor, { recursive: true })]);
+      await copyFile(require.resolve('@ricky0123/vad-web/dist/silero_vad_v5.onnx'), join(vad, 'silero_vad_v5.onnx'));
+      for (const file of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) await copyFile(join(ortDist, file), join(vad, file));
+      // Two edits: no source map comment (the map and the sources it names are not shipped), and
+      // its own URL taken as `import.meta.url` rather than `new URL('ort.wasm.min.mjs', import.meta.url)`
+      // (the same URL, but webpack would emit a second copy of the file for it). It finds its
+      // wasm files through the URLs the VAD module gives it.
+      const ort = await readFile(join(ortDist, 'ort.wasm.min.mjs'), 'utf8');
+      const selfUrl = /new (\w+)\("ort\.wasm\.min\.mjs",import\.meta\.url\)/g;
+      if ((ort.match(selfUrl) ?? []).length !== 1) throw new Error('onnxruntime-web changed ort.wasm.min.mjs: update the vendoring in rollup.config.mjs');
+      await writeFile(join(vendor, 'ort.wasm.min.mjs'), ort.replace(selfUrl, 'new $1(import.meta.url)').replace(/\n?\/\/# sourceMappingURL=\S+\s*$/, '\n'));
+      for (const file of ['resampler-core.js', 'resampler-core.d.ts']) await copyFile(join(WORKLETS_SRC, file), join(SDK_AUDIO, 'worklets', file));
+      // tsc's output imports 'onnxruntime-web/wasm' (for its types); the published module imports the vendored copy.
+      const module = join(SDK_AUDIO, 'silero-vad.js');
+      const code = await readFile(module, 'utf8');
+      const pointed = code.replace(/from\s*(['"])onnxruntime-web\/wasm\1/, "from './vendor/ort.wasm.min.mjs'");
+      if (!pointed.includes("from './vendor/ort.wasm.min.mjs'")) throw new Error(`${module} does not import onnxruntime-web/wasm any more: update rollup.config.mjs`);
+      if (pointed !== code) await writeFile(module, pointed);
+    },
+  };
+}
+
+/**
+ * In-browser Whisper's worker: transformers.js runs only in this module worker, bundled with it
+ * into stt-worker.js (so @huggingface/transformers is a build-time dependency of the package),
+ * and the onnxruntime-web build transformers.js picks (asyncify) in stt/ beside it.
+ */
+function whisperWorkerBuild() {
+  return {
+    input: join(STT_DIST, 'worker.js'),
+    output: { file: join(STT_DIST, 'stt-worker.js'), format: 'es', inlineDynamicImports: true, sourcemap: false },
     onwarn(warning, warn) {
       if (warning.code === 'EVAL' || warning.code === 'CIRCULAR_DEPENDENCY' || warning.code === 'THIS_IS_UNDEFINED') return;
       warn(warning);
     },
     plugins: [
       nodeResolve({ browser: true }),
-      terser({ ecma: 2020, module: true, format: { comments: false } }),
+      minifyKeepLicenses(),
       {
-        name: 'copy-whisper-assets',
+        name: 'copy-whisper-wasm',
         async writeBundle() {
-          const { createRequire } = await import('node:module');
-          const require = createRequire(new URL('./packages/sdk/package.json', import.meta.url));
-          const entry = require.resolve('@huggingface/transformers'); // …/transformers/dist/*.cjs
-          const ortDir = join(entry, '..', '..');
-          const ortRequire = createRequire(join(ortDir, 'package.json'));
+          const require = createRequire(join(ROOT, 'packages/stt-whisper/package.json'));
+          const transformers = require.resolve('@huggingface/transformers'); // …/transformers/dist/*.cjs
+          const ortRequire = createRequire(join(transformers, '..', '..', 'package.json'));
           const ortDist = join(ortRequire.resolve('onnxruntime-web'), '..'); // …/onnxruntime-web/dist/ort.*.js
-          for (const dir of destinations) {
-            await mkdir(join(dir, 'stt'), { recursive: true });
-            if (dir !== SDK_OUT) await copyFile(join(SDK_OUT, 'stt-worker.js'), join(dir, 'stt-worker.js'));
-            for (const file of ortFiles) await copyFile(join(ortDist, file), join(dir, 'stt', file));
-          }
-          const bytes = await readFile(join(SDK_OUT, 'stt-worker.js'));
-          const gz = gzipSync(bytes, { level: 9 }).byteLength;
-          console.log(`  ${SDK_OUT}/stt-worker.js: ${(bytes.byteLength / 1024).toFixed(1)} KB raw, ${(gz / 1024).toFixed(1)} KB gzip (+ stt/ wasm, lazy)`);
+          await mkdir(join(STT_DIST, 'stt'), { recursive: true });
+          for (const file of ['ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs']) await copyFile(join(ortDist, file), join(STT_DIST, 'stt', file));
+          const bytes = await readFile(join(STT_DIST, 'stt-worker.js'));
+          console.log(`  ${STT_DIST}/stt-worker.js: ${kb(bytes.byteLength)} raw, ${kb(gzipSize(bytes))} gzip (+ stt/ wasm, lazy)`);
         },
       },
     ],
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// 2. Browser bundles.
+
+/**
+ * The SDK's self-hosting bundle: the SDK, `BrowserStt` and in-browser Whisper's loader set, so
+ * `stt: 'browser'` works without a bundler (tests, the demo's /sdk/, bench).
+ */
+const SDK_BUNDLE_ENTRY = `
+export * from '@voice-bot/sdk';
+export { BrowserStt, CACHE_NAME, createRecognizer } from '@voice-bot/stt-whisper';
+import { setWhisperLoader } from '@voice-bot/sdk';
+setWhisperLoader(() => import('@voice-bot/stt-whisper'));
+`;
+
+/** Lazy chunks named after what they hold (`stt-whisper-…` rather than the `dist` of its folder). */
+const chunkFileNames = (chunk) => (chunk.facadeModuleId?.includes('/packages/stt-whisper/') ? 'chunks/stt-whisper-[hash].js' : 'chunks/[name]-[hash].js');
+
+// Entries keep their own code (`allow-extension`): a lazy chunk that shares modules with the
+// entry imports them from it, instead of the entry becoming a facade over a chunk in chunks/.
+const bundles = [
+  {
+    input: 'voice-bot-sdk-entry',
+    preserveEntrySignatures: 'allow-extension',
+    output: { dir: SDK_OUT, format: 'es', entryFileNames: 'voice-bot-sdk.js', chunkFileNames, sourcemap: true },
+    plugins: [clean(join(SDK_OUT, 'chunks')), virtual('voice-bot-sdk-entry', SDK_BUNDLE_ENTRY), nodeResolve({ browser: true }), importMetaAssets(), minify(), track()],
+  },
+  // The Silero VAD on its own (tests import it directly), with its vad/ files.
+  {
+    input: join(SDK_AUDIO, 'silero-vad.js'),
+    output: { file: join(SDK_OUT, 'silero-vad.js'), format: 'es', sourcemap: true },
+    plugins: [
+      nodeResolve({ browser: true }),
+      importMetaAssets(),
+      minifyKeepLicenses(),
+      track(),
+      {
+        name: 'report-vad',
+        async writeBundle() {
+          const bytes = await readFile(join(SDK_OUT, 'silero-vad.js'));
+          console.log(`  ${SDK_OUT}/silero-vad.js: ${kb(bytes.byteLength)} raw, ${kb(gzipSize(bytes))} gzip (+ vad/ assets)`);
+        },
+      },
+    ],
+  },
+  {
+    input: 'packages/widget/dist/loader.js',
+    output: { file: join(WIDGET_OUT, 'voice-bot.js'), format: 'iife', sourcemap: false },
+    plugins: [clean(join(WIDGET_OUT, 'chunks')), minify(), track()],
+  },
+  {
+    input: 'packages/widget/dist/script-tag.js',
+    preserveEntrySignatures: 'allow-extension',
+    output: { dir: WIDGET_OUT, format: 'es', entryFileNames: 'voice-bot.esm.js', chunkFileNames, sourcemap: true },
+    plugins: [nodeResolve({ browser: true }), importMetaAssets(), minify(), reportFirstDownload(), track()],
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// 3. After the last bundle: what a former build left in the bundle folders goes, then .br/.gz
+// beside every file (the relay serves them; the packages' `files` leave them out).
+
+async function* filesUnder(dir) {
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* filesUnder(path);
+    else yield path;
+  }
+}
+
+/** Deletes what no config wrote this time, except `models/` (where owners put in-browser Whisper models). */
+async function pruneStale() {
+  for (const dir of [SDK_OUT, WIDGET_OUT]) {
+    for await (const file of filesUnder(resolve(dir))) {
+      if (relative(resolve(dir), file).split(/[\\/]/)[0] === 'models') continue;
+      const base = file.replace(/\.(br|gz)$/, '');
+      if (!written.has(base)) await rm(file, { force: true });
+    }
+  }
+}
+
+const finish = { name: 'prune-and-precompress', closeBundle: async () => (await pruneStale(), await precompress([SDK_OUT, WIDGET_OUT])) };
+
+export default [
+  workletBuild('capture-processor'),
+  workletBuild('playback-processor', [sdkRuntimeFiles()]),
+  whisperWorkerBuild(),
+  ...bundles,
+].map((entry, index, all) => (index === all.length - 1 ? { ...entry, plugins: [...entry.plugins, finish] } : entry));

@@ -16,7 +16,7 @@ import {
   type TurnMetrics,
 } from './protocol/index.js';
 import { RelayTransport, type ReconnectOptions } from './transport.js';
-import type { BrowserStt, SttProgress, WhisperOptions } from './stt/browser-stt.js';
+import { pcm16ToFloat32, whisperLoader, type SpeechRecognizer, type SttProgress, type WhisperEngine, type WhisperLoader, type WhisperOptions } from './stt.js';
 import type { VadEvent, VadSettings, VoiceActivityDetector } from './vad.js';
 
 export type VoiceBotState = 'idle' | 'connecting' | 'listening' | 'user-speaking' | 'thinking' | 'speaking' | 'error';
@@ -45,7 +45,12 @@ export interface VoiceBotOptions {
    * (default on; `false` disables it, e.g. for headsets).
    */
   echoGate?: EchoGateOptions | false;
-  /** Where the SDK's worklets and VAD assets are served (default: beside the SDK bundle). */
+  /**
+   * Where the SDK's run-time files are served, when you host them yourself: a folder with the
+   * contents of the package's `dist/audio/worklets/` in `worklets/` and `dist/audio/vad/` in `vad/`
+   * (and, for `stt: 'browser'`, `stt-worker.js`, `stt/` and `models/`). Default: the files beside
+   * the SDK's modules, which bundlers (Vite, webpack; Rollup with a plugin) emit with your app.
+   */
   assetBaseUrl?: string | URL;
   mic?: MicOptions;
   /** Keep the conversation across page loads in IndexedDB (default true). */
@@ -70,6 +75,16 @@ export interface ClientMetrics extends TurnMetrics {
   end_of_speech_to_first_audio_ms?: number;
 }
 
+export interface ToolEvent {
+  turnId: number;
+  name: string;
+  state: ToolState;
+  /** The model's arguments (public tools only). */
+  args?: unknown;
+  /** What the tool returned (public tools only, once `done`). */
+  result?: unknown;
+}
+
 export interface VoiceBotEvents {
   state: VoiceBotState;
   ready: { conversationId: string; resumed: boolean; history: HistoryMessage[] };
@@ -78,7 +93,8 @@ export interface VoiceBotEvents {
   'text-delta': { turnId: number; delta: string; text: string };
   /** The assistant's reply is complete (`interrupted`: cut short; `text` is what was heard). */
   message: { turnId: number; text: string; interrupted: boolean };
-  tool: { turnId: number; name: string; state: ToolState };
+  /** A tool the bot runs on the relay; `args` and `result` only for tools the relay marks public. */
+  tool: ToolEvent;
   /** Microphone and playback levels, 0..1, for a visualiser. */
   level: { input: number; output: number };
   metrics: ClientMetrics;
@@ -103,9 +119,23 @@ function persistenceScope(relayUrl: string, bot: string | undefined): string {
   return `${relayUrl}|${bot ?? ''}`;
 }
 
-function defaultAssetBase(): string {
-  // Worklets sit in `worklets/` next to the bundle that contains this module.
-  return new URL('./', import.meta.url).href;
+/** The in-browser recognition engine, or `stt_unavailable` saying what is missing. */
+async function loadWhisperEngine(load: WhisperLoader | undefined): Promise<WhisperEngine> {
+  if (!load) {
+    throw new VoiceBotError(
+      'stt_unavailable',
+      "In-browser speech recognition is unavailable: stt: 'browser' needs the @voice-bot/stt-whisper package. Install it (npm i @voice-bot/stt-whisper) and pass whisper: { load: () => import('@voice-bot/stt-whisper') } (or call setWhisperLoader() once).",
+    );
+  }
+  let engine: WhisperEngine | undefined;
+  try {
+    engine = await load();
+    if (typeof engine?.createRecognizer !== 'function') throw new TypeError('the loader did not resolve to @voice-bot/stt-whisper (no createRecognizer export)');
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new VoiceBotError('stt_unavailable', `In-browser speech recognition is unavailable: @voice-bot/stt-whisper could not be loaded (${reason}).`, { cause });
+  }
+  return engine;
 }
 
 /**
@@ -155,7 +185,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private inputLevel = 0;
   private readonly echoGate: EchoGate | undefined;
   // in-browser speech recognition (`stt: 'browser'`)
-  private stt: Promise<BrowserStt> | undefined;
+  private stt: Promise<SpeechRecognizer> | undefined;
   /** Settles once the model's load has succeeded or its failure has been handled. */
   private sttOutcome: Promise<void> = Promise.resolve();
   /** Set when the model failed and the owner allowed relay STT: resolves once that session is ready. */
@@ -264,7 +294,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     const needsEngine = wantsMic || (this.options.output ?? 'audio') === 'audio';
     const enginePromise = needsEngine
       ? AudioEngine.open({
-          assetBaseUrl: this.options.assetBaseUrl ?? defaultAssetBase(),
+          assetBaseUrl: this.options.assetBaseUrl,
           mic: wantsMic ? (this.options.mic ?? {}) : false,
           handlers: {
             onFrame: (pcm, level, referenceLevel) => this.onMicFrame(pcm, level, referenceLevel),
@@ -305,9 +335,10 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private async loadSilero(settings: VadSettings): Promise<void> {
     try {
       const { createSileroVad } = await import('./audio/silero-vad.js');
+      const base = this.options.assetBaseUrl;
       const silero = await createSileroVad({
         // A relative asset base (`/sdk/`) resolves against the page, as the worklets' does.
-        assetBaseUrl: new URL('vad/', new URL(String(this.options.assetBaseUrl ?? defaultAssetBase()), typeof location === 'undefined' ? undefined : location.href)),
+        assetBaseUrl: base === undefined ? undefined : new URL('vad/', new URL(String(base).replace(/\/?$/, '/'), location.href)),
         ...settings,
       });
       if (!this.engine) {
@@ -408,7 +439,13 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         this.segments.push({ text: message.text, bytes: 0, complete: false });
         return;
       case 'tool':
-        this.emit('tool', { turnId: message.turn_id, name: message.name, state: message.state });
+        this.emit('tool', {
+          turnId: message.turn_id,
+          name: message.name,
+          state: message.state,
+          ...(message.args !== undefined ? { args: message.args } : {}),
+          ...(message.result !== undefined ? { result: message.result } : {}),
+        });
         return;
       case 'done':
         this.onDone(message.turn_id, message.text, message.interrupted, message.metrics);
@@ -601,11 +638,16 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     else this.uplink.push(frame);
   }
 
-  /** Loads the worker and model in the background (lazy chunk); utterances wait for it. */
+  /**
+   * Loads the engine (`whisper.load`, else the `setWhisperLoader()` one), then its worker and model,
+   * in the background; utterances wait for it.
+   */
   private startBrowserStt(): void {
-    const whisper = this.options.whisper ?? {};
-    const stt = import('./stt/browser-stt.js').then(
-      ({ BrowserStt }) => new BrowserStt({ ...whisper, assetBaseUrl: this.options.assetBaseUrl ?? defaultAssetBase(), onProgress: (p) => this.emit('stt-progress', p) }),
+    const { load, fallbackToRelay, ...settings } = this.options.whisper ?? {};
+    const engine = loadWhisperEngine(load ?? whisperLoader());
+    const assetBaseUrl = this.options.assetBaseUrl;
+    const stt = engine.then((module) =>
+      module.createRecognizer({ ...settings, ...(assetBaseUrl !== undefined ? { assetBaseUrl } : {}), onProgress: (p) => this.emit('stt-progress', p) }),
     );
     this.stt = stt;
     this.sttOutcome = stt
@@ -617,7 +659,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         (cause: unknown) => {
           if (this.stt !== stt) return;
           const error = cause instanceof VoiceBotError ? cause : new VoiceBotError('stt_unavailable', `In-browser speech recognition is unavailable: ${String(cause)}`, { cause });
-          if (!whisper.fallbackToRelay) {
+          if (!fallbackToRelay) {
             this.emit('error', error);
             return;
           }
@@ -640,7 +682,6 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     const stt = this.stt;
     try {
       if (!stt) throw new VoiceBotError('stt_unavailable', 'Speech recognition is not running.');
-      const { pcm16ToFloat32 } = await import('./stt/browser-stt.js');
       const text = await (await stt).transcribe(pcm16ToFloat32(frames));
       // Whisper's non-speech markers ("[BLANK_AUDIO]", "(music)") are not words.
       const words = text.replace(/\[[^\]]*\]|\([^)]*\)/g, '').trim();

@@ -7,6 +7,8 @@ export type ClientErrorCode =
   | 'mic_unavailable'
   | 'audio_blocked'
   | 'audio_unsupported'
+  /** A file the SDK loads at run time (an AudioWorklet module) could not be loaded; `error.url` names it. */
+  | 'assets_unavailable'
   | 'relay_unreachable'
   | 'connection_lost'
   | 'turn_lost'
@@ -18,18 +20,32 @@ export type ClientErrorCode =
 /** Typed as the known codes; a code from a newer relay still arrives, as a plain string. */
 export type VoiceBotErrorCode = ClientErrorCode | ErrorCodeOrUnknown;
 
+export interface VoiceBotErrorOptions {
+  fatal?: boolean;
+  turnId?: number;
+  status?: number;
+  /** The URL that failed (`assets_unavailable`). */
+  url?: string;
+  cause?: unknown;
+}
+
 export class VoiceBotError extends Error {
   override readonly name = 'VoiceBotError';
   constructor(
     readonly code: VoiceBotErrorCode,
     message: string,
-    readonly options: { fatal?: boolean; turnId?: number; status?: number; cause?: unknown } = {},
+    readonly options: VoiceBotErrorOptions = {},
   ) {
     super(message);
   }
 
   get fatal(): boolean {
     return this.options.fatal ?? false;
+  }
+
+  /** The URL that failed to load, for `assets_unavailable`. */
+  get url(): string | undefined {
+    return this.options.url;
   }
 }
 
@@ -43,4 +59,27 @@ export function micError(error: unknown): VoiceBotError {
   if (name === 'NotReadableError' || name === 'AbortError')
     return new VoiceBotError('mic_unavailable', 'The microphone is in use by another application or could not be started.', { cause: error });
   return new VoiceBotError('mic_unavailable', 'The microphone could not be opened.', { cause: error });
+}
+
+/**
+ * Why a file the SDK loads at run time failed: looks at the URL again (a 404, an HTML page in its
+ * place — a dev server's fallback for a missing file —, or no answer) and says so, naming the URL.
+ */
+export async function assetError(url: string, what: string, cause: unknown): Promise<VoiceBotError> {
+  let reason: string;
+  try {
+    const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
+    const type = response.headers.get('content-type') ?? '';
+    await response.body?.cancel().catch(() => undefined);
+    if (!response.ok) reason = `HTTP ${response.status}`;
+    else if (/html/i.test(type)) reason = `it was answered with an HTML page (${type}), not the file — is it missing?`;
+    else reason = `it was found (${type || 'no content type'}) but could not be loaded: ${cause instanceof Error ? cause.message : String(cause)}`;
+  } catch {
+    reason = 'it could not be fetched (network, CORS or Content-Security-Policy)';
+  }
+  return new VoiceBotError(
+    'assets_unavailable',
+    `The voice assistant could not load ${what} from ${url}: ${reason}. If you bundle the SDK, see "Bundlers" in the @voice-bot/sdk README (or set assetBaseUrl to where its worklets/ and vad/ folders are served).`,
+    { url, cause },
+  );
 }

@@ -1,7 +1,21 @@
-export { VoiceBotClient, type ClientMetrics, type VoiceBotEvents, type VoiceBotOptions, type VoiceBotState } from './client.js';
+export { VoiceBotClient, type ClientMetrics, type ToolEvent, type VoiceBotEvents, type VoiceBotOptions, type VoiceBotState } from './client.js';
 export { VoiceBotError, type ClientErrorCode, type VoiceBotErrorCode } from './errors.js';
-export { BrowserStt, DEFAULT_WHISPER_MODEL, pcm16ToFloat32, type BrowserSttOptions, type SttProgress, type WhisperDevice, type WhisperDtype, type WhisperOptions } from './stt/browser-stt.js';
-export { WHISPER_DTYPES } from './stt/protocol.js';
+export {
+  DEFAULT_WHISPER_MODEL,
+  WHISPER_DTYPES,
+  pcm16ToFloat32,
+  setWhisperLoader,
+  whisperLoader,
+  type SpeechRecognizer,
+  type SpeechRecognizerOptions,
+  type SttProgress,
+  type WhisperDevice,
+  type WhisperDtype,
+  type WhisperEngine,
+  type WhisperEngineSettings,
+  type WhisperLoader,
+  type WhisperOptions,
+} from './stt.js';
 export type { MicOptions } from './audio/engine.js';
 export { DEFAULT_UPLINK_FRAME_MS } from './audio/uplink.js';
 export type { VadEvent, VadSettings, VoiceActivityDetector } from './vad.js';

@@ -17,8 +17,9 @@ export interface SessionConfig {
   relayUrl: string;
   clientKey: string;
   bot: string;
-  input: 'voice' | 'text';
-  output: 'voice' | 'text';
+  /** `audio`: talk through the microphone (the SDK's word; the attribute also takes the older `voice`). */
+  input: 'audio' | 'text';
+  output: 'audio' | 'text';
   tts: 'relay' | 'browser';
   stt: 'relay' | 'browser';
   /** In-browser recognition (`stt="browser"`); empty strings mean the SDK's defaults. */
@@ -115,18 +116,18 @@ export class VoiceBotController implements ReactiveController {
     return this.clientValue;
   }
 
-  get inputMode(): 'voice' | 'text' {
+  get inputMode(): 'audio' | 'text' {
     return this.typingOnly ? 'text' : this.config().input;
   }
 
   /** Whether replies go to the browser's speech synthesis rather than relay audio. */
   private get browserTts(): boolean {
-    return this.config().output === 'voice' && this.config().tts === 'browser';
+    return this.config().output === 'audio' && this.config().tts === 'browser';
   }
 
   /** The SDK plays relay audio (needs an AudioContext, so `start()` inside the gesture). */
   get relayAudio(): boolean {
-    return this.config().output === 'voice' && this.config().tts === 'relay';
+    return this.config().output === 'audio' && this.config().tts === 'relay';
   }
 
   /** The talk button is "on": a voice session (microphone) is running or starting. */
@@ -237,6 +238,8 @@ export class VoiceBotController implements ReactiveController {
         break;
       case 'error':
         if (event.payload.code === 'stt_unavailable') this.sttProgress = undefined;
+        // The visitor sees "voice isn't working here"; the site owner needs the URL that failed.
+        if (event.payload.code === 'assets_unavailable') console.warn(`[voice-bot] ${event.payload.message}`);
         // Speech still works, through the relay: nothing for the visitor to act on.
         if (event.payload === this.sttFallbackNotice) break;
         // After a failed start we stop the client; the connect it had in flight then fails too.

@@ -40,6 +40,9 @@ export function describeError(code: VoiceBotErrorCode | string, s: UiStrings): E
       return { kind: 'audio', text: s.audioBlocked, retry: true, typeInstead: true };
     case 'audio_unsupported':
       return { kind: 'audio', text: s.audioUnsupported, retry: false, typeInstead: true };
+    // The site's files are incomplete (its owner's problem); typing still works.
+    case 'assets_unavailable':
+      return { kind: 'setup', text: s.assetsUnavailable, help: s.assetsUnavailableHelp, retry: true, typeInstead: true };
     case 'stt_unavailable':
       return { kind: 'audio', text: s.sttUnavailable, retry: true, typeInstead: true };
     case 'turn_lost':

@@ -53,6 +53,10 @@ export interface UiStrings {
   notSetUpHelp: string;
   audioBlocked: string;
   audioUnsupported: string;
+  /** A file voice needs (an audio worklet) could not be loaded from the site (`assets_unavailable`). */
+  assetsUnavailable: string;
+  /** For the site owner, under `assetsUnavailable`. */
+  assetsUnavailableHelp: string;
   /** In-browser speech recognition could not load (`stt="browser"` without a relay fallback). */
   sttUnavailable: string;
   turnLost: string;
@@ -106,6 +110,8 @@ const en: UiStrings = {
   notSetUpHelp: 'If you own this site, check that the assistant’s client key allows this website’s address.',
   audioBlocked: 'Your browser blocked sound. Press the talk button again to allow it.',
   audioUnsupported: 'This browser can’t use voice here. You can type your question instead.',
+  assetsUnavailable: 'Voice isn’t working on this site right now: some of its files could not be loaded. You can type your question instead.',
+  assetsUnavailableHelp: 'If you own this site, the browser console and the error code below name the file that is missing.',
   sttUnavailable: 'Speech recognition isn’t working in this browser right now. Try again, or type your question instead.',
   turnLost: 'The connection dropped before the answer arrived. Please ask again.',
   upstream: 'The assistant had trouble answering. Please try again in a moment.',

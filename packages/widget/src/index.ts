@@ -5,9 +5,12 @@ export { VoiceBotElement, type WidgetMode, type WidgetPosition, type WidgetTheme
 export { VoiceBotController, SDK_EVENTS, type SessionConfig } from './controller.js';
 export { ENGLISH, loadStrings, resolveLanguage, type UiLanguage, type UiStrings } from './i18n.js';
 export { describeError, type ErrorHelp } from './error-help.js';
+/** For `stt="browser"` in a bundled app: `setWhisperLoader(() => import('@voice-bot/stt-whisper'))`. */
+export { setWhisperLoader } from '@voice-bot/sdk';
 export type {
   ClientMetrics,
   HistoryMessage,
+  ToolEvent,
   VoiceBotClient,
   VoiceBotError,
   VoiceBotErrorCode,

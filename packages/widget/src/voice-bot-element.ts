@@ -17,6 +17,14 @@ export type WidgetTheme = 'light' | 'dark' | 'auto';
  */
 const MODULE_ORIGIN = new URL(import.meta.url).origin;
 
+let warnedVoiceAlias = false;
+/** `input="voice"` / `output="voice"` still work; the SDK and the protocol say `audio`. */
+function warnVoiceAlias(): void {
+  if (warnedVoiceAlias) return;
+  warnedVoiceAlias = true;
+  console.warn('[voice-bot] input="voice" and output="voice" are deprecated: use "audio" (the same word as the SDK).');
+}
+
 /** BCP 47 tags for the browser's speech synthesis. */
 const SPEECH_LANG: Record<UiLanguage, string> = { en: 'en-US', hi: 'hi-IN', es: 'es-ES' };
 
@@ -56,8 +64,10 @@ export class VoiceBotElement extends LitElement {
   bot = '';
   mode: WidgetMode = 'floating';
   position: WidgetPosition = 'bottom-right';
-  input: 'voice' | 'text' = 'voice';
-  output: 'voice' | 'text' = 'voice';
+  /** `audio` (default): the microphone; `text`: typing only. `voice` is a deprecated alias of `audio`. */
+  input: 'audio' | 'text' | 'voice' = 'audio';
+  /** `audio` (default): spoken replies; `text`: shown only. `voice` is a deprecated alias of `audio`. */
+  output: 'audio' | 'text' | 'voice' = 'audio';
   tts: 'relay' | 'browser' = 'relay';
   stt: 'relay' | 'browser' = 'relay';
   /** Whisper model id, a folder under `stt-model-base` (default `onnx-community/whisper-tiny.en`). */
@@ -145,8 +155,8 @@ export class VoiceBotElement extends LitElement {
       relayUrl: (this.relay || MODULE_ORIGIN).replace(/\/+$/, ''),
       clientKey: this.key,
       bot: this.bot,
-      input: this.input === 'text' ? 'text' : 'voice',
-      output: this.output === 'text' ? 'text' : 'voice',
+      input: this.input === 'text' ? 'text' : 'audio',
+      output: this.output === 'text' ? 'text' : 'audio',
       tts: this.tts === 'browser' ? 'browser' : 'relay',
       stt: this.stt === 'browser' ? 'browser' : 'relay',
       sttModel: this.sttModel,
@@ -159,7 +169,8 @@ export class VoiceBotElement extends LitElement {
     };
   }
 
-  override willUpdate(): void {
+  override willUpdate(changed: PropertyValues<this>): void {
+    if ((changed.has('input') && this.input === 'voice') || (changed.has('output') && this.output === 'voice')) warnVoiceAlias();
     this.language = resolveLanguage(this.getAttribute('lang'));
     const table = loadedStrings(this.language);
     if (!table) void loadStrings(this.language).then(() => this.requestUpdate());
@@ -315,7 +326,7 @@ export class VoiceBotElement extends LitElement {
   private renderButtons(): TemplateResult {
     const c = this.controller;
     const s = this.ui;
-    const voice = c.inputMode === 'voice';
+    const voice = c.inputMode === 'audio';
     return html`<div class="buttons">
       ${voice && c.talking
         ? html`<button class="round mute" part="mute-button" aria-label=${s.mute} title=${c.muted ? s.unmute : s.mute} aria-pressed=${c.muted ? 'true' : 'false'} @click=${this.onMute}>
@@ -344,7 +355,7 @@ export class VoiceBotElement extends LitElement {
     if (!error) return nothing;
     const s = this.ui;
     const help = describeError(error.code, s);
-    const canType = help.typeInstead && this.controller.inputMode === 'voice';
+    const canType = help.typeInstead && this.controller.inputMode === 'audio';
     return html`<div part="error" class="error" role="alert" data-code=${error.code} data-kind=${help.kind}>
       ${help.title ? html`<strong>${help.title}</strong>` : nothing}
       <p>${help.text}</p>

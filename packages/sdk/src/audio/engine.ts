@@ -1,4 +1,4 @@
-import { VoiceBotError, micError } from '../errors.js';
+import { VoiceBotError, assetError, micError } from '../errors.js';
 import { DEFAULT_OUTPUT_SAMPLE_RATE, INPUT_SAMPLE_RATE } from '../protocol/index.js';
 
 export interface MicOptions {
@@ -32,9 +32,30 @@ type PlaybackMessage =
 type CaptureMessage = { type: 'audio'; pcm: ArrayBuffer; level: number; refLevel: number } | { type: 'level'; level: number } | { type: 'flushed' };
 
 /**
+ * The AudioWorklet modules, self-contained files beside this module in `dist/` (`worklets/`).
+ * Written as `new URL('./…', import.meta.url)` so that Vite and webpack emit them with the app
+ * (Rollup with an import-meta-assets plugin); with `assetBaseUrl` they are `worklets/` under it.
+ */
+export function workletUrls(assetBaseUrl?: string | URL): { capture: string; playback: string } {
+  if (assetBaseUrl === undefined) {
+    return {
+      capture: new URL('./worklets/capture-processor.js', import.meta.url).href,
+      playback: new URL('./worklets/playback-processor.js', import.meta.url).href,
+    };
+  }
+  let base = String(assetBaseUrl);
+  if (!base.endsWith('/')) base += '/';
+  const resolved = new URL(base, typeof location === 'undefined' ? undefined : location.href);
+  return {
+    capture: new URL('worklets/capture-processor.js', resolved).href,
+    playback: new URL('worklets/playback-processor.js', resolved).href,
+  };
+}
+
+/**
  * The page's audio graph: microphone → capture worklet (mono, 16 kHz PCM16 frames) and
- * playback worklet (24 kHz PCM16 ring buffer) → speakers. Worklets load from `assetBaseUrl`
- * as files, never `blob:` URLs, so strict CSPs work.
+ * playback worklet (24 kHz PCM16 ring buffer) → speakers. Worklets load as files (beside this
+ * module, or under `assetBaseUrl`), never `blob:` URLs, so strict CSPs work.
  */
 export class AudioEngine {
   private stream: MediaStream | undefined;
@@ -54,7 +75,7 @@ export class AudioEngine {
    * Call synchronously from a user gesture (click): the AudioContext is created and resumed
    * before the first `await`, which browsers (iOS Safari above all) require.
    */
-  static open(options: { assetBaseUrl: string | URL; mic: MicOptions | false; handlers: AudioEngineHandlers }): Promise<AudioEngine> {
+  static open(options: { assetBaseUrl?: string | URL | undefined; mic: MicOptions | false; handlers: AudioEngineHandlers }): Promise<AudioEngine> {
     if (typeof AudioContext === 'undefined' || typeof AudioWorkletNode === 'undefined') {
       return Promise.reject(new VoiceBotError('audio_unsupported', 'This browser cannot play or record audio here (Web Audio with AudioWorklet is required).'));
     }
@@ -69,14 +90,14 @@ export class AudioEngine {
     });
   }
 
-  private async init(options: { assetBaseUrl: string | URL; mic: MicOptions | false }, resumed: Promise<void>): Promise<AudioEngine> {
-    const base = new URL(String(options.assetBaseUrl), typeof location === 'undefined' ? undefined : location.href);
+  private async init(options: { assetBaseUrl?: string | URL | undefined; mic: MicOptions | false }, resumed: Promise<void>): Promise<AudioEngine> {
+    const urls = workletUrls(options.assetBaseUrl);
     const micPromise = options.mic ? this.openMic(options.mic) : Promise.resolve(undefined);
     // A quick refusal must not surface as an unhandled rejection while the worklets load.
     micPromise.catch(() => undefined);
     await Promise.all([
-      this.context.audioWorklet.addModule(new URL('worklets/playback-processor.js', base).href),
-      options.mic ? this.context.audioWorklet.addModule(new URL('worklets/capture-processor.js', base).href) : undefined,
+      this.addWorklet(urls.playback, 'its audio playback worklet'),
+      options.mic ? this.addWorklet(urls.capture, 'its microphone worklet') : undefined,
     ]);
     this.playback = new AudioWorkletNode(this.context, 'voicebot-playback', {
       numberOfInputs: 0,
@@ -106,6 +127,15 @@ export class AudioEngine {
       throw new VoiceBotError('audio_blocked', 'The browser blocked audio until you interact with the page. Click the button again.');
     }
     return this;
+  }
+
+  /** Loads one worklet module; a failure becomes `assets_unavailable`, naming the URL. */
+  private async addWorklet(url: string, what: string): Promise<void> {
+    try {
+      await this.context.audioWorklet.addModule(url);
+    } catch (cause) {
+      throw await assetError(url, what, cause);
+    }
   }
 
   /**

@@ -1,8 +1,14 @@
 /**
  * Silero VAD v5 on onnxruntime-web (plain WebAssembly backend, one thread), fed with the SDK's
- * own 16 kHz PCM16 frames. This module is the lazy chunk: it is only ever reached through a
- * dynamic `import()` (see `loadSileroVad()` in vad-assets.ts), so onnxruntime-web never lands in
- * the first download.
+ * own 16 kHz PCM16 frames. This module is the lazy chunk: the client reaches it only through a
+ * dynamic `import()`, so onnxruntime-web never lands in the first download.
+ *
+ * onnxruntime-web is not a dependency of the published SDK (its package holds every wasm variant,
+ * ~140 MB). The build vendors its wasm-only ESM build (`ort.wasm.min.mjs`, ~50 KB, which loads
+ * its Emscripten glue from the URL it is given instead of referencing wasm files itself) beside
+ * this module and points the import below at it; the one binary it runs and its glue sit in
+ * `vad/` with the model, referenced with `new URL('./vad/…', import.meta.url)` so bundlers emit
+ * exactly those three files.
  *
  * Why not vad-web's `MicVAD`: it builds its own audio graph and downsamples by block averaging
  * (no anti-alias filter); our capture worklet already delivers properly resampled 16 kHz audio.
@@ -15,6 +21,15 @@
  */
 import * as ort from 'onnxruntime-web/wasm';
 import { VadUnavailableError, vadAssetUrls, type VadAssetUrls } from './vad-assets.js';
+
+/** The VAD's files beside this module (`dist/audio/vad/`), as bundlers see them. */
+function ownAssetUrls(): VadAssetUrls {
+  return {
+    model: new URL('./vad/silero_vad_v5.onnx', import.meta.url).href,
+    ortGlue: new URL('./vad/ort-wasm-simd-threaded.mjs', import.meta.url).href,
+    ortWasm: new URL('./vad/ort-wasm-simd-threaded.wasm', import.meta.url).href,
+  };
+}
 
 export { VadUnavailableError } from './vad-assets.js';
 
@@ -36,10 +51,10 @@ export type SileroVadEvent =
 
 export interface SileroVadOptions {
   /**
-   * Directory holding the VAD assets (the SDK build puts them in `dist/browser/vad/`):
-   * `silero_vad_v5.onnx`, `ort-wasm-simd-threaded.mjs` and `ort-wasm-simd-threaded.wasm`.
+   * Directory holding the VAD assets: `silero_vad_v5.onnx`, `ort-wasm-simd-threaded.mjs` and
+   * `ort-wasm-simd-threaded.wasm`. Default: the `vad/` folder beside this module.
    */
-  assetBaseUrl: string | URL;
+  assetBaseUrl?: string | URL | undefined;
   /** Model probability at or over which a 32 ms frame counts as speech. Default 0.5. */
   positiveSpeechThreshold?: number;
   /** Probability under which a frame counts towards the end of speech. Default 0.35. */
@@ -99,7 +114,7 @@ export async function createSileroVad(options: SileroVadOptions): Promise<Silero
   checkOptions(opts);
   let urls: VadAssetUrls;
   try {
-    urls = vadAssetUrls(options.assetBaseUrl);
+    urls = options.assetBaseUrl === undefined ? ownAssetUrls() : vadAssetUrls(options.assetBaseUrl);
   } catch (error) {
     throw new VadUnavailableError(`Invalid VAD asset base URL: ${String(options.assetBaseUrl)}`, { cause: error });
   }

@@ -1,10 +1,10 @@
 /**
  * What the Silero VAD needs at run time, kept apart from the model code: the asset file names
- * (rollup.config.mjs copies them into `dist/browser/vad/`) and the typed error callers fall back
- * on. Nothing here imports onnxruntime-web.
+ * (the build puts them in `dist/audio/vad/`, beside the VAD module) and the typed error callers
+ * fall back on. Nothing here imports onnxruntime-web.
  */
 
-/** Files the Silero VAD loads from its asset directory, as copied by rollup.config.mjs. */
+/** Files the Silero VAD loads from its asset directory (`vad/`). */
 export const VAD_ASSET_FILES = {
   /** Silero VAD v5 (from @ricky0123/vad-web's dist), ~2.3 MB. */
   model: 'silero_vad_v5.onnx',

@@ -46,6 +46,8 @@ export const strings: UiStrings = {
   notSetUpHelp: 'Si el sitio es tuyo, comprueba que la clave de cliente del asistente permita la dirección de este sitio.',
   audioBlocked: 'El navegador bloqueó el sonido. Pulsa de nuevo el botón de hablar para permitirlo.',
   audioUnsupported: 'Este navegador no permite usar la voz aquí. Puedes escribir tu pregunta.',
+  assetsUnavailable: 'La voz no funciona ahora en este sitio: no se pudieron cargar algunos de sus archivos. Puedes escribir tu pregunta.',
+  assetsUnavailableHelp: 'Si este sitio es tuyo, la consola del navegador y el código de error de abajo indican qué archivo falta.',
   sttUnavailable: 'El reconocimiento de voz no funciona ahora en este navegador. Vuelve a intentarlo o escribe tu pregunta.',
   turnLost: 'La conexión se cortó antes de que llegara la respuesta. Vuelve a preguntar, por favor.',
   upstream: 'El asistente tuvo un problema al responder. Inténtalo de nuevo en un momento.',

@@ -3,9 +3,10 @@
 /**
  * voice-bot microphone capture AudioWorklet — registered as `'voicebot-capture'`.
  *
- * Served as a standalone same-origin file (no blob: URL, so it works under a strict CSP such as
- * `worklet-src 'self'` / `script-src 'self'`); it statically imports `./resampler-core.js` from the
- * same directory, so both files must be served side by side.
+ * Served as a file (no blob: URL, so it works under a strict CSP such as `script-src 'self'`). Here
+ * it imports `./resampler-core.js` (the tests load it so); the build inlines that import, so the
+ * shipped `dist/audio/worklets/capture-processor.js` is one self-contained file that a bundler can
+ * copy and rename.
  *
  * Per render quantum it
  *  1. downmixes all input channels to mono (average),

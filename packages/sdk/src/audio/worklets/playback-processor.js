@@ -3,8 +3,8 @@
 /**
  * voice-bot streamed-speech playback AudioWorklet — registered as `'voicebot-playback'`.
  *
- * Served as a standalone same-origin file (strict-CSP friendly); statically imports
- * `./resampler-core.js` from the same directory.
+ * Served as a file (strict-CSP friendly). Here it imports `./resampler-core.js`; the build inlines
+ * that import, so the shipped `dist/audio/worklets/playback-processor.js` is self-contained.
  *
  * The server streams Int16 LE mono PCM at 24 kHz. Pushed chunks go into a preallocated ring buffer
  * (Float32 at the input rate, `capacitySeconds` long, default 60 s = 5.8 MB). Each render quantum

@@ -2,9 +2,9 @@
 /**
  * Streaming windowed-sinc (Kaiser) polyphase resampler.
  *
- * Plain, dependency-free ES module so that it can be loaded *as is* by an AudioWorklet
- * (`capture-processor.js` and `playback-processor.js` import it with a static relative import)
- * and by Node / the TypeScript SDK (`../resampler.ts` re-exports it; types in `resampler-core.d.ts`).
+ * Plain, dependency-free ES module, shared by the AudioWorklets (`capture-processor.js` and
+ * `playback-processor.js` import it; the build bundles it into each) and by Node / the TypeScript
+ * SDK (`../resampler.ts` re-exports it; types in `resampler-core.d.ts`).
  *
  * Algorithm
  * - The rate ratio is reduced to `outRate/inRate = L/M` (integers). Output sample `n` sits at

@@ -1,76 +1,28 @@
 /**
  * In-browser speech recognition, main-thread side: starts the Whisper worker (a module worker
- * from the file beside the bundle), loads the model with a time limit, reports download progress
- * and runs one transcription at a time. Free of transformers.js itself, which only the worker
- * imports.
+ * from `stt-worker.js`, beside this module), loads the model with a time limit, reports download
+ * progress and runs one transcription at a time. Free of transformers.js itself, which only the
+ * worker contains.
  */
-import { VoiceBotError } from '../errors.js';
-import type { SttRequest, SttResponse, WhisperDevice, WhisperDtype } from './protocol.js';
+import { DEFAULT_WHISPER_MODEL, VoiceBotError, type SpeechRecognizer, type SpeechRecognizerOptions } from '@voice-bot/sdk';
+import type { SttRequest, SttResponse } from './protocol.js';
 
-export type { WhisperDevice, WhisperDtype } from './protocol.js';
+export type BrowserSttOptions = SpeechRecognizerOptions;
 
-export const DEFAULT_WHISPER_MODEL = 'onnx-community/whisper-tiny.en';
+/** onnxruntime-web's build that transformers.js runs, as the build copies it into `stt/`. */
+const ORT_BASENAME = 'ort-wasm-simd-threaded.asyncify';
 
-export interface WhisperOptions {
-  /** Model id: a folder under `modelBaseUrl` (default `onnx-community/whisper-tiny.en`). */
-  model?: string;
-  /**
-   * Where self-hosted models live (default `models/` beside the bundle, e.g. `/widget/models/`);
-   * relative to `assetBaseUrl`. Another origin must send CORS headers.
-   */
-  modelBaseUrl?: string | URL;
-  /** Fall back to the Hugging Face hub when a file is not self-hosted (default false). */
-  allowRemoteModels?: boolean;
-  /**
-   * Keep model files and onnxruntime's wasm in the Cache API (`voice-bot-stt`), so the next visit
-   * downloads nothing (default true).
-   */
-  cache?: boolean;
-  /** Weights precision, for all modules or per module (default: transformers.js' choice). */
-  dtype?: WhisperDtype | Record<string, WhisperDtype>;
-  /** `auto` (default): WebGPU when an adapter exists, else WebAssembly. */
-  device?: WhisperDevice;
-  /** Spoken language for multilingual models; English-only (`*.en`) models ignore it. */
-  language?: string;
-  /** When the model cannot load, send audio to the relay's STT instead (default false). */
-  fallbackToRelay?: boolean;
-  /** Give up loading (download, compile, warm-up) after this long (default 60 000 ms). */
-  loadTimeoutMs?: number;
-  /**
-   * The worker script (default `stt-worker.js` beside the bundle). From another origin it is
-   * imported by a `blob:` module worker, which needs CORS on the script (the relay sends it).
-   */
-  workerUrl?: string | URL;
-  /** onnxruntime-web's wasm files (default `stt/` beside the bundle). */
-  wasmBaseUrl?: string | URL;
-}
-
-export interface SttProgress {
-  /** Bytes downloaded so far over all model files seen so far (files from the cache count none). */
-  loaded: number;
-  total: number;
-  /** 0..100. */
-  percent: number;
-  /** The file that progressed, relative to the model folder. */
-  file: string;
-}
-
-export interface BrowserSttOptions extends WhisperOptions {
-  /** Base the default URLs resolve against (the SDK's asset base). */
-  assetBaseUrl: string | URL;
-  onProgress?: (progress: SttProgress) => void;
-}
-
-/** Joins 16-bit PCM frames into one Float32 buffer in [-1, 1]. */
-export function pcm16ToFloat32(frames: readonly Int16Array[]): Float32Array {
-  const length = frames.reduce((n, f) => n + f.length, 0);
-  const out = new Float32Array(length);
-  let offset = 0;
-  for (const frame of frames) {
-    for (let i = 0; i < frame.length; i++) out[offset + i] = (frame[i] ?? 0) / 32768;
-    offset += frame.length;
-  }
-  return out;
+/**
+ * The files this module needs, beside it in `dist/` (`stt-worker.js`, `stt/`). Written as
+ * `new URL('./…', import.meta.url)` so that Vite, webpack (and Rollup with an import-meta-assets
+ * plugin) emit them with the app; a bundler may rename them, so the worker gets both wasm URLs.
+ */
+function ownFiles(): { worker: URL; mjs: URL; wasm: URL } {
+  return {
+    worker: new URL('./stt-worker.js', import.meta.url),
+    mjs: new URL('./stt/ort-wasm-simd-threaded.asyncify.mjs', import.meta.url),
+    wasm: new URL('./stt/ort-wasm-simd-threaded.asyncify.wasm', import.meta.url),
+  };
 }
 
 const dir = (url: URL): string => (url.href.endsWith('/') ? url.href : `${url.href}/`);
@@ -92,7 +44,7 @@ function startWorker(url: URL): { worker: Worker; revoke: () => void } {
   }
 }
 
-export class BrowserStt {
+export class BrowserStt implements SpeechRecognizer {
   private worker: Worker | undefined;
   private loading: Promise<{ device: 'webgpu' | 'wasm'; loadMs: number }> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
@@ -113,7 +65,18 @@ export class BrowserStt {
   }
 
   private startLoading(): Promise<{ device: 'webgpu' | 'wasm'; loadMs: number }> {
-    const base = new URL(this.options.assetBaseUrl, location.href);
+    // With the SDK's `assetBaseUrl` the self-hosted layout applies: stt-worker.js, stt/, models/ under
+    // it (relative options resolve against it too). Without one: this package's own files, models
+    // in /models/ on the page's origin, relative options against the page.
+    const assetBase = this.options.assetBaseUrl === undefined ? undefined : new URL(this.options.assetBaseUrl, location.href);
+    const base = assetBase ?? new URL(location.href);
+    const wasmFolder = this.options.wasmBaseUrl ?? (assetBase ? 'stt/' : undefined);
+    const own = ownFiles();
+    const wasmPaths = wasmFolder
+      ? { mjs: new URL(`${ORT_BASENAME}.mjs`, dir(new URL(wasmFolder, base))).href, wasm: new URL(`${ORT_BASENAME}.wasm`, dir(new URL(wasmFolder, base))).href }
+      : { mjs: own.mjs.href, wasm: own.wasm.href };
+    const workerUrl = this.options.workerUrl !== undefined ? new URL(this.options.workerUrl, base) : assetBase ? new URL('stt-worker.js', assetBase) : own.worker;
+    const modelBaseUrl = dir(new URL(this.options.modelBaseUrl ?? (assetBase ? 'models/' : '/models/'), base));
     const timeoutMs = this.options.loadTimeoutMs ?? 60_000;
     return new Promise((resolve, reject) => {
       let revoke = (): void => undefined;
@@ -127,7 +90,7 @@ export class BrowserStt {
       const timer = setTimeout(() => fail(`the model did not load within ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
       let worker: Worker;
       try {
-        ({ worker, revoke } = startWorker(new URL(this.options.workerUrl ?? 'stt-worker.js', base)));
+        ({ worker, revoke } = startWorker(workerUrl));
       } catch (error) {
         fail('the worker could not start', error);
         return;
@@ -162,10 +125,10 @@ export class BrowserStt {
       const request: SttRequest = {
         type: 'load',
         model: this.model,
-        modelBaseUrl: dir(new URL(this.options.modelBaseUrl ?? 'models/', base)),
+        modelBaseUrl,
         allowRemoteModels: this.options.allowRemoteModels ?? false,
         cache: this.options.cache ?? true,
-        wasmPaths: dir(new URL(this.options.wasmBaseUrl ?? 'stt/', base)),
+        wasmPaths,
         device: this.options.device ?? 'auto',
         ...(this.options.dtype ? { dtype: this.options.dtype } : {}),
         ...(this.options.language ? { language: this.options.language } : {}),

@@ -1,14 +1,10 @@
 /**
  * Where the speech-recognition worker gets its files: model files from the self-hosted model base
- * (or the hub, when allowed) and onnxruntime's wasm from its URL prefix, both kept in the Cache API
- * so the next visit downloads neither. Imported by the worker only.
+ * (or the hub, when allowed) and onnxruntime's wasm from its URL, both kept in the Cache API so the
+ * next visit downloads neither. Imported by the worker only.
  */
 import { env } from '@huggingface/transformers';
-
-/** Cache Storage name for model files and the wasm; deleting it forces a fresh download. */
-export const CACHE_NAME = 'voice-bot-stt';
-/** The onnxruntime-web build transformers.js runs; rollup.config.mjs copies it into `stt/`. */
-const ORT_WASM = 'ort-wasm-simd-threaded.asyncify.wasm';
+import { CACHE_NAME } from './cache-name.js';
 
 interface OrtWasmFlags {
   wasmPaths?: unknown;
@@ -75,15 +71,17 @@ export function useModelBase(base: URL, allowRemoteModels: boolean, cache: Cache
 /**
  * Gives onnxruntime its wasm as bytes, from the cache or else the network (then cached). The cache
  * key carries the runtime's version, so an upgraded bundle never runs an older binary. The `.mjs`
- * glue still loads from the URL prefix: a URL prefix (not a `{ mjs, wasm }` object) keeps
- * transformers.js from turning the glue into a `blob:` module, so a strict CSP holds.
+ * glue still loads from its URL: transformers.js' own wasm cache is turned off, as it would turn the
+ * glue into a `blob:` module (which a strict CSP refuses); with one thread onnxruntime imports it
+ * as it is.
  */
-export async function useWasm(prefix: string, cache: Cache | undefined): Promise<void> {
+export async function useWasm(paths: { mjs: string; wasm: string }, cache: Cache | undefined): Promise<void> {
   const flags = ort.wasm;
   if (!flags) return;
-  flags.wasmPaths = prefix;
-  const url = new URL(ORT_WASM, prefix).href;
-  const key = `${url}?ort=${ort.versions?.web ?? env.version}`;
+  env.useWasmCache = false;
+  flags.wasmPaths = { mjs: paths.mjs, wasm: paths.wasm };
+  const url = paths.wasm;
+  const key = `${url}${url.includes('?') ? '&' : '?'}ort=${ort.versions?.web ?? env.version}`;
   const cached = await cache?.match(key);
   if (cached) {
     flags.wasmBinary = await cached.arrayBuffer();

@@ -1,7 +1,8 @@
 /**
  * The speech-recognition worker: transformers.js Whisper (`automatic-speech-recognition`) off the
- * main thread. Built by rollup as `stt-worker.js` beside the SDK bundle. Only this file (and
- * worker-assets.ts) import `@huggingface/transformers`; the SDK never does.
+ * main thread. The build bundles it, transformers.js included, into `dist/stt-worker.js`, a
+ * self-contained module the page starts from its URL: only this file (and worker-assets.ts) import
+ * `@huggingface/transformers`, which is therefore a build-time dependency only.
  */
 import { pipeline } from '@huggingface/transformers';
 import type { SttLoadMessage, SttRequest, SttResponse, WhisperDtype } from './protocol.js';

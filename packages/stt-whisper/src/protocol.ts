@@ -1,12 +1,10 @@
 /**
- * Messages between the SDK and its speech-recognition worker (`stt-worker.js`). A worker that
- * speaks this protocol can stand in for the transformers.js one (`whisper.workerUrl`).
+ * Messages between `BrowserStt` (main thread) and its speech-recognition worker (`stt-worker.js`).
+ * A worker that speaks this protocol can stand in for the transformers.js one (`whisper.workerUrl`).
  */
+import type { WhisperDevice, WhisperDtype } from '@voice-bot/sdk';
 
-export type WhisperDevice = 'webgpu' | 'wasm' | 'auto';
-/** transformers.js dtypes; one for all modules or one per module (`encoder_model`, `decoder_model_merged`). */
-export const WHISPER_DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'bnb4', 'q4f16'] as const;
-export type WhisperDtype = (typeof WHISPER_DTYPES)[number];
+export type { WhisperDevice, WhisperDtype } from '@voice-bot/sdk';
 
 export interface SttLoadMessage {
   type: 'load';
@@ -17,8 +15,11 @@ export interface SttLoadMessage {
   allowRemoteModels: boolean;
   /** Keep model files and onnxruntime's wasm in the Cache API (`voice-bot-stt`) for the next visit. */
   cache: boolean;
-  /** Absolute URL prefix of onnxruntime-web's `.wasm`/`.mjs` files (ends with `/`). */
-  wasmPaths: string;
+  /**
+   * Absolute URLs of onnxruntime-web's `ort-wasm-simd-threaded.asyncify` Emscripten glue (`.mjs`)
+   * and binary (`.wasm`). Two URLs rather than a folder: a bundler may give each file its own name.
+   */
+  wasmPaths: { mjs: string; wasm: string };
   device: WhisperDevice;
   dtype?: WhisperDtype | Record<string, WhisperDtype>;
   /** Spoken language for multilingual models (`en`, `hi`, `es`…); English-only models ignore it. */
