@@ -29,7 +29,7 @@
 import { getPriority, loadavg, setPriority } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { createFakeUpstream } from '@voice-bot/relay/testing';
+import { createFakeUpstream } from '@voice-bot/fake-provider';
 import { lastUser, openStartedTalk, type RelayHarness } from '../test/support/relay.js';
 import { startPageRelay, withBenchPage } from './bench-page.js';
 import { FIXTURES, LATENCY, machineBusyMs, readWavPcm, summarize, type Summary } from './common.js';

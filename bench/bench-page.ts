@@ -4,7 +4,7 @@
  * loops a recording.
  */
 import { join } from 'node:path';
-import type { FakeUpstreamOptions } from '@voice-bot/relay/testing';
+import type { FakeUpstreamOptions } from '@voice-bot/fake-provider';
 import { launchChromium, type Page } from '../test/support/browser.js';
 import { startRelay, type RelayHarness } from '../test/support/relay.js';
 import { REPO_ROOT } from './common.js';

@@ -14,7 +14,7 @@
  */
 import { serve } from '@hono/node-server';
 import type { Server } from 'node:http';
-import { createFakeUpstream } from '@voice-bot/relay/testing';
+import { createFakeUpstream } from '@voice-bot/fake-provider';
 import type { IpcMessage } from './common.js';
 
 export interface ExposureUpstreamConfig {

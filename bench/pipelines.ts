@@ -12,7 +12,7 @@
  */
 import OpenAI, { toFile } from 'openai';
 import { SentenceChunker, createUpstreamFetch, stripMarkdown } from '@voice-bot/relay';
-import { pcm16ToWav } from '@voice-bot/relay/testing';
+import { pcm16ToWav } from '@voice-bot/fake-provider';
 
 /** An SDK client on the relay's own HTTP client, so the floor differs from the relay only by the relay. */
 export function upstreamClient(baseURL: string): OpenAI {

@@ -8,7 +8,7 @@
  * - Idle keep-alive connections stay open for 60 s (see below).
  * IPC: sends `{type:'ready', url}`; answers `{type:'stats'}` with `{type:'stats', stats}`.
  */
-import { createFakeUpstream, synthesizeTone } from '@voice-bot/relay/testing';
+import { createFakeUpstream, synthesizeTone } from '@voice-bot/fake-provider';
 import { LATENCY, ProcessProbe, REPLY, type IpcMessage } from './common.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as { reply?: string };

@@ -8,7 +8,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const roots = ['packages/protocol/src', 'packages/sdk/src', 'packages/stt-whisper/src', 'packages/relay/src', 'packages/widget/src', 'test'];
+const roots = ['packages/protocol/src', 'packages/sdk/src', 'packages/stt-whisper/src', 'packages/fake-provider/src', 'packages/relay/src', 'packages/widget/src', 'test'];
 const filter = process.argv.slice(2);
 
 function walk(dir, out) {

@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { HttpToolConfig } from '@voice-bot/relay';
-import type { ChatRequest, ChatScript } from '@voice-bot/relay/testing';
+import type { ChatRequest, ChatScript } from '@voice-bot/fake-provider';
 import { createHttpTool } from '../packages/relay/src/tools/http-tool.js';
 import { assertLiteralAllowed, isPublicAddress } from '../packages/relay/src/tools/ssrf.js';
 import { openStartedTalk, startRelay, type RelayHarness } from './support/relay.js';

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Socket } from 'node:net';
 import { CLOSE_CODES, ERROR_HEADER } from '@voice-bot/protocol';
 import { KeyStore, createRelay, type KeyLimits } from '@voice-bot/relay';
-import { createFakeUpstream } from '@voice-bot/relay/testing';
+import { createFakeUpstream } from '@voice-bot/fake-provider';
 import { ORIGIN, TalkClient, captureLogs, connectTalk, createSession, startRelay, type RelayHarness } from './support/relay.js';
 
 function lastUserOf(body: unknown): string | undefined {

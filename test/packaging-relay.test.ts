@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { createFakeUpstream } from '@voice-bot/relay/testing';
+import { createFakeUpstream } from '@voice-bot/fake-provider';
 import { REPO_ROOT, TalkClient, connectTalk, createSession } from './support/relay.js';
 
 const run = promisify(execFile);
@@ -34,7 +34,7 @@ describe('@voice-bot/relay installed on its own', () => {
     dir = await mkdtemp(join(tmpdir(), 'voicebot-relay-install-'));
     const packs = join(dir, 'packs');
     await mkdir(packs);
-    for (const pkg of ['protocol', 'relay']) {
+    for (const pkg of ['protocol', 'fake-provider', 'relay']) {
       await run('npm', ['pack', '--silent', '--pack-destination', packs], { cwd: join(REPO_ROOT, 'packages', pkg) });
     }
     const tarballs = (await readdir(packs)).map((f) => join(packs, f));
@@ -58,7 +58,8 @@ describe('@voice-bot/relay installed on its own', () => {
 
   test('no browser code comes with it', async () => {
     const installed = await readdir(join(dir, 'app/node_modules/@voice-bot'));
-    assert.deepEqual(installed.sort(), ['protocol', 'relay']);
+    // fake-provider: the offline provider of `voicebot-relay serve --demo`.
+    assert.deepEqual(installed.sort(), ['fake-provider', 'protocol', 'relay']);
     const names = await readdir(join(dir, 'app/node_modules'));
     for (const name of ['@huggingface', 'onnxruntime-web', 'onnxruntime-node', 'lit']) assert.ok(!names.includes(name), `${name} was installed`);
   });

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { synthesizeTone } from '@voice-bot/relay/testing';
+import { synthesizeTone } from '@voice-bot/fake-provider';
 import { launchChromium, serveStatic, type Browser, type Page, type StaticServer } from './support/browser.js';
 import { FIXTURES, REPO_ROOT, startRelay, type RelayHarness } from './support/relay.js';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
-import { createFakeUpstream } from '@voice-bot/relay/testing';
+import { createFakeUpstream } from '@voice-bot/fake-provider';
 import { ORIGIN, REPO_ROOT, TalkClient, connectTalk } from './support/relay.js';
 
 const CLI = join(REPO_ROOT, 'packages/relay/bin/voicebot-relay.js');

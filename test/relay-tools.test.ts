@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { defineTool, type HttpToolConfig } from '@voice-bot/relay';
-import type { ChatRequest, ChatScript, FakeFailure } from '@voice-bot/relay/testing';
+import type { ChatRequest, ChatScript, FakeFailure } from '@voice-bot/fake-provider';
 import { openStartedTalk, startRelay, type RelayHarness } from './support/relay.js';
 
 type Message = { role: string; content?: string | null; tool_calls?: { id: string; function: { name: string; arguments: string } }[]; tool_call_id?: string };

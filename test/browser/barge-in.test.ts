@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { mulberry32, synthesizeTone } from '@voice-bot/relay/testing';
+import { mulberry32, synthesizeTone } from '@voice-bot/fake-provider';
 import type { Page } from '../support/browser.js';
 import { createPageClient, recordedEvents, sdkPageRelay, type RecordedEvent } from '../support/page-client.js';
 import { FIXTURES, lastUser } from '../support/relay.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { synthesizeTone } from '@voice-bot/relay/testing';
+import { synthesizeTone } from '@voice-bot/fake-provider';
 import { launchChromium, type Browser, type Page } from '../support/browser.js';
 import { SDK_DIST, createPageClient, recordedEvents, waitForEvent, type RecordedEvent } from '../support/page-client.js';
 import { REPO_ROOT, lastUser, startRelay, type RelayHarness } from '../support/relay.js';

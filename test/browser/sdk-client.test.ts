@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { synthesizeTone } from '@voice-bot/relay/testing';
+import { synthesizeTone } from '@voice-bot/fake-provider';
 import type { Page } from '../support/browser.js';
 import { eventsOf, createPageClient, sdkPageRelay, waitForEvent } from '../support/page-client.js';
 import { FIXTURES, lastUser, readWav } from '../support/relay.js';

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { parseWav } from '@voice-bot/relay/testing';
+import { parseWav } from '@voice-bot/fake-provider';
 import { launchChromium, serveStatic } from '../support/browser.js';
 import { FIXTURES } from '../support/relay.js';
 import { SDK_DIST } from '../support/page-client.js';

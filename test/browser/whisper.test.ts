@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { synthesizeTone, type ChatRequest } from '@voice-bot/relay/testing';
+import { synthesizeTone, type ChatRequest } from '@voice-bot/fake-provider';
 import type { Page } from '../support/browser.js';
 import { eventsOf, createPageClient, SDK_DIST, sdkPageRelay, waitForEvent } from '../support/page-client.js';
 import { FIXTURES, REPO_ROOT, lastUser } from '../support/relay.js';

@@ -1,7 +1,7 @@
 /** Test helpers for audio: WAV fixtures as samples, and DSP measurements. */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { parseWav } from '@voice-bot/relay/testing';
+import { parseWav } from '@voice-bot/fake-provider';
 
 export interface Wav {
   sampleRate: number;

@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { after, before } from 'node:test';
-import type { FakeUpstreamOptions } from '@voice-bot/relay/testing';
+import type { FakeUpstreamOptions } from '@voice-bot/fake-provider';
 import { launchChromium, type Browser, type Page } from './browser.js';
 import { REPO_ROOT, startRelay, type RelayHarness } from './relay.js';
 

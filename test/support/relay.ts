@@ -15,7 +15,7 @@ import {
   type ServerMessageType,
 } from '@voice-bot/protocol';
 import { createRelay, createLogger, KeyStore, type Relay, type RelayOptions } from '@voice-bot/relay';
-import { createFakeUpstream, parseWav, type ChatRequest, type FakeUpstreamOptions } from '@voice-bot/relay/testing';
+import { createFakeUpstream, parseWav, type ChatRequest, type FakeUpstreamOptions } from '@voice-bot/fake-provider';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const FIXTURES = resolve(REPO_ROOT, '../shared/fixtures/audio');

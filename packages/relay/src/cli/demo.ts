@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createFakeUpstream, type ChatRequest, type TranscriptionRequest } from '../testing/fake-upstream.js';
+import { createFakeUpstream, type ChatRequest, type TranscriptionRequest } from '@voice-bot/fake-provider';
 import type { KeyStore } from '../auth/keys.js';
 import type { ProvidersConfig } from '../config/config.js';
 

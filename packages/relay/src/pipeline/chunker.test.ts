@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SentenceChunker, stripMarkdown, type ChunkerOptions } from './chunker.js';
-import { mulberry32 } from '../testing/prng.js';
+import { mulberry32 } from '@voice-bot/fake-provider';
 
 /** Feed `deltas` then flush; returns every chunk in order. */
 function feed(deltas: readonly string[], options?: ChunkerOptions): string[] {

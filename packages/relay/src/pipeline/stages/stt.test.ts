@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseWav } from '../../testing/fake-upstream.js';
+import { parseWav } from '@voice-bot/fake-provider';
 import { transcriptionBody } from './stt.js';
 
 test('transcriptionBody is multipart/form-data a standard parser reads: fields, then the WAV file', async () => {
