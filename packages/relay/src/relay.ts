@@ -217,9 +217,8 @@ export function createRelay(given: RelayOptions = {}): Relay {
           textDeltaIntervalMs,
           socket,
           log,
-          hooks: guard,
+          policy: guard.policy,
         });
-        guard.attach(session);
         sessions.add(session);
         return session;
       },

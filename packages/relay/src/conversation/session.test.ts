@@ -10,7 +10,7 @@ import { DEFAULT_BOT, DEFAULT_LIMITS, type LimitsConfig, type ProvidersConfig } 
 import { MemoryConversationStore } from './conversations.js';
 import { createLogger } from '../logger.js';
 import { createProviderClients } from '../providers/providers.js';
-import { TalkSession, type SessionHooks, type SessionSocket } from './session.js';
+import { TalkSession, type SessionPolicy, type SessionSocket } from './session.js';
 import { ToolRunner } from '../tools/runner.js';
 import type { ProviderCost } from '../policy/usage.js';
 
@@ -95,20 +95,20 @@ class FakeSocket implements SessionSocket {
   }
 }
 
-function openSession(options: { reply?: string; pcmBytes?: number; limits?: Partial<LimitsConfig>; hooks?: Partial<SessionHooks>; greeting?: string } = {}) {
+function openSession(options: { reply?: string; pcmBytes?: number; limits?: Partial<LimitsConfig>; policy?: Partial<SessionPolicy>; greeting?: string } = {}) {
   const providers = fakeProviders(options.reply ?? 'Fine, thanks. ', options.pcmBytes);
   const socket = new FakeSocket();
   const charged: ProviderCost[] = [];
-  const hooks: SessionHooks = {
-    audioIn: () => true,
-    beforeTurn: () => true,
+  const policy: SessionPolicy = {
+    audioIn: () => undefined,
+    beforeTurn: () => undefined,
     sent: () => undefined,
     charge: (cost) => {
       charged.push(cost);
-      return true;
+      return undefined;
     },
     count: () => undefined,
-    ...options.hooks,
+    ...options.policy,
   };
   const conversations = new MemoryConversationStore(60_000, 10);
   const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
@@ -124,7 +124,7 @@ function openSession(options: { reply?: string; pcmBytes?: number; limits?: Part
     textDeltaIntervalMs: 0,
     socket,
     log: createLogger({ level: 'silent', destination: silent }),
-    hooks,
+    policy,
   });
   const send = (message: ClientMessageInput) => session.onText(encodeClientMessage(message));
   return { session, socket, send, calls: providers.calls, charged, conversations };
@@ -148,7 +148,7 @@ describe('TalkSession', () => {
 
   test('a request is charged before it is sent; a refused charge sends nothing', async () => {
     let allow = true;
-    const { socket, send, calls, charged } = openSession({ hooks: { charge: () => allow } });
+    const { socket, send, calls, charged } = openSession({ policy: { charge: () => (allow ? undefined : { code: 'quota_exceeded', message: 'used up', close: { code: CLOSE_CODES.quotaExceeded, reason: 'quota' } }) } });
     send({ type: 'start', protocol_version: PROTOCOL_VERSION, input: 'text', output: 'text' });
     await socket.until(() => socket.of('ready').length === 1);
     send({ type: 'text', text: 'One.' });
@@ -159,7 +159,9 @@ describe('TalkSession', () => {
     send({ type: 'text', text: 'Two.' });
     await sleep(50);
     assert.equal(calls.chat, 1, 'no request after a refused charge');
-    assert.equal(socket.of('done').length, 1, 'the refused turn ends silently (the guard has told the client)');
+    assert.equal(socket.of('done').length, 1, 'the refused turn ends without a done');
+    assert.equal(socket.of('error').at(-1)?.code, 'quota_exceeded');
+    assert.equal(socket.closed?.code, CLOSE_CODES.quotaExceeded);
   });
 
   test('charges carry the estimated prompt and the speech characters', async () => {

@@ -33,21 +33,28 @@ export interface SessionSocket {
   terminate(): void;
 }
 
+/** A refusal the session answers with; `close` makes it fatal (the socket closes with that code). */
+export interface SessionRefusal {
+  code: ErrorCode;
+  message: string;
+  close?: { code: number; reason: string };
+}
+
 /**
- * Optional checks around a session (limits, quotas, usage, metrics: `limits.ts`). A hook that
- * returns false has refused: it has already told the client (and may have closed the session).
+ * What a session asks before it spends or counts (limits, quotas, usage, metrics: `policy/`).
+ * Decisions only: the policy never acts on the session; the session answers a refusal itself.
  */
-export interface SessionHooks {
+export interface SessionPolicy {
   /** PCM bytes about to be buffered for the utterance. */
-  audioIn(bytes: number): boolean;
+  audioIn(bytes: number): SessionRefusal | undefined;
   /** Input is about to start a turn (`say` = the scripted greeting). */
-  beforeTurn(kind: TurnInput['kind']): boolean;
-  /** Every message the session has just sent. */
-  sent(message: ServerMessage): void;
-  /** A provider request is about to be sent: charge its estimated cost; false = refused (over a quota). */
-  charge(cost: ProviderCost): boolean;
+  beforeTurn(kind: TurnInput['kind']): SessionRefusal | undefined;
+  /** A provider request is about to be sent: its estimated cost is charged, or refused. */
+  charge(cost: ProviderCost): SessionRefusal | undefined;
   /** Cost learned after a request: the provider's usage minus the estimate, output streamed. */
   count(cost: ProviderCost): void;
+  /** Every message the session has just sent; a refusal when it took the key over a quota. */
+  sent(message: ServerMessage): SessionRefusal | undefined;
 }
 
 export interface SessionDeps {
@@ -63,7 +70,7 @@ export interface SessionDeps {
   textDeltaIntervalMs: number;
   socket: SessionSocket;
   log: Logger;
-  hooks?: SessionHooks;
+  policy?: SessionPolicy;
 }
 
 /** Frames kept while `start` waits for its conversation; more are dropped. */
@@ -108,7 +115,14 @@ export class TalkSession {
   private send(message: ServerMessage): void {
     if (this.closed) return;
     this.deps.socket.send(encodeServerMessage(message));
-    this.deps.hooks?.sent(message);
+    const refused = this.deps.policy?.sent(message);
+    // After what is being sent now (e.g. the `done` that crossed a quota) has gone out.
+    if (refused) queueMicrotask(() => this.refuse(refused));
+  }
+
+  /** Answers a refusal of the policy: a typed error, and for a fatal one the close. */
+  private refuse(refusal: SessionRefusal): void {
+    this.reject(refusal.code, refusal.message, refusal.close);
   }
 
   /** Sends a typed error; with `close`, it is fatal and the socket is closed right after. */
@@ -224,7 +238,11 @@ export class TalkSession {
       this.sendError('utterance_too_long', `an utterance may last at most ${this.deps.limits.maxUtteranceMs / 1000} s; it was dropped — send commit and speak again`);
       return;
     }
-    if (this.deps.hooks && !this.deps.hooks.audioIn(data.byteLength)) return;
+    const refused = this.deps.policy?.audioIn(data.byteLength);
+    if (refused) {
+      this.refuse(refused);
+      return;
+    }
     this.utterance.push(data);
     this.utteranceBytes += data.byteLength;
   }
@@ -389,7 +407,11 @@ export class TalkSession {
   private beginTurn(input: TurnInput): void {
     const conversation = this.conversation;
     if (!conversation || !this.started) return;
-    if (this.deps.hooks && !this.deps.hooks.beforeTurn(input.kind)) return;
+    const refused = this.deps.policy?.beforeTurn(input.kind);
+    if (refused) {
+      this.refuse(refused);
+      return;
+    }
     // New input while the bot is still answering interrupts it. Without an `interrupt` from the
     // client we assume the visitor heard all the audio that was sent.
     this.currentTurn?.interrupt(Number.POSITIVE_INFINITY);
@@ -430,8 +452,12 @@ export class TalkSession {
       maxToolRounds: this.deps.bot.maxToolRounds ?? 3,
       textDeltaIntervalMs: this.deps.textDeltaIntervalMs,
       room: () => this.room(),
-      charge: (cost) => this.deps.hooks?.charge(cost) ?? true,
-      count: (cost) => this.deps.hooks?.count(cost),
+      charge: (cost) => {
+        const refused = this.deps.policy?.charge(cost);
+        if (refused) this.refuse(refused);
+        return refused === undefined;
+      },
+      count: (cost) => this.deps.policy?.count(cost),
       send: (message) => this.send(message),
       sendAudio: (pcm) => {
         if (!this.closed && this.currentTurn === turn) this.deps.socket.send(pcm);

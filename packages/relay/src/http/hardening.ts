@@ -188,7 +188,7 @@ export class Hardening {
   }
 
 
-  /** Creates the per-socket guard (pass it to the session as `hooks`). */
+  /** Creates the per-socket guard: its `policy` goes to the session, which it then `wrap`s. */
   guard(sessionId: string, keyId: string, limits: LimitsConfig, log: Logger): SessionGuard {
     return new SessionGuard({
       sessionId,

@@ -53,18 +53,6 @@ function messageBytes(data: WebSocketData): Uint8Array {
   return data instanceof Uint8Array ? data : Buffer.concat(data);
 }
 
-/** One client frame: the guard's limits first, then the session. A throw must not reach `ws`. */
-function onFrame(session: TalkSession, guard: SessionGuard, data: WebSocketData, isBinary: boolean, log: Logger): void {
-  const bytes = messageBytes(data);
-  if (!guard.admit(isBinary ? 'audio' : 'json', bytes.byteLength)) return;
-  try {
-    if (isBinary) session.onBinary(bytes);
-    else session.onText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-  } catch (error) {
-    log.error({ err: String(error) }, 'frame handling failed');
-  }
-}
-
 /**
  * `GET /v1/talk`: every check before the upgrade (docs/protocol.md §3, in that order; a refusal is
  * the HTTP status with the code in `X-Voicebot-Error`), then the socket and its session.
@@ -143,8 +131,8 @@ export function talkRoutes(deps: TalkRouteDeps): Hono<TalkEnv> {
           // copies every binary frame into a new ArrayBuffer and wraps it in a MessageEvent: at
           // 50 audio frames per second per session that is most of the relay's uplink cost). The
           // adapter starts listening only after `onOpen`, so no frame can arrive before this listener.
-          const frameGuard = guard;
-          raw.on('message', (data, isBinary) => onFrame(opened, frameGuard, data, isBinary, log));
+          const frame = guard.wrap(opened);
+          raw.on('message', (data, isBinary) => frame(messageBytes(data), isBinary));
           log.info('socket open');
         },
         onClose(event) {

@@ -15,7 +15,7 @@ import { CLOSE_CODES, INPUT_BYTES_PER_MS, type ErrorCode, type ServerMessage } f
 import { ConfigError, type LimitsConfig } from '../config/config.js';
 import type { Logger } from '../logger.js';
 import type { RelayMetrics } from './metrics.js';
-import type { SessionHooks } from '../conversation/session.js';
+import type { SessionPolicy, SessionRefusal } from '../conversation/session.js';
 import type { TurnInput } from '../conversation/turn.js';
 import type { SharedState } from '../state/shared-state.js';
 import type { ProviderCost, UsageStore } from './usage.js';
@@ -221,6 +221,12 @@ export interface GuardedSession {
   readonly busy: boolean;
 }
 
+/** The handlers of a session that frames are passed on to. */
+export interface FrameHandlers {
+  onText(text: string): void;
+  onBinary(bytes: Uint8Array): void;
+}
+
 export interface SessionGuardDeps {
   sessionId: string;
   keyId: string;
@@ -274,31 +280,50 @@ function frameBudget(perSecond: number, what: string): FrameBudget | undefined {
 }
 
 /**
- * Per-socket limits, quotas, usage and metrics. Frames go through {@link admit} (in arrival order)
- * before the session sees them; the session calls the {@link SessionHooks} methods.
+ * Per-socket limits, quotas, usage and metrics, as middleware around a session: {@link wrap}
+ * puts frame admission (size, rates) in front of the session's handlers and runs the idle and
+ * lifetime timers; {@link policy} answers the session's questions (may this audio be buffered,
+ * this turn start, this provider request be sent?) with decisions, never by acting on it.
  */
-export class SessionGuard implements SessionHooks {
+export class SessionGuard {
   private session: GuardedSession | undefined;
   private closed = false;
   private lastActivity = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
-  private readonly lifetimeTimer: NodeJS.Timeout | undefined;
+  private lifetimeTimer: NodeJS.Timeout | undefined;
   /** End of the rate window in which the client was last told it is over the limit. */
   private notifiedUntil = 0;
   /** JSON messages and audio frames are limited separately (undefined = no limit). */
   private readonly budgets: { json: FrameBudget | undefined; audio: FrameBudget | undefined };
   /** Turns this socket may start per minute (undefined = no limit). */
   private readonly turns: FixedWindow | undefined;
+  /** What the session asks before it spends (see {@link SessionPolicy}). */
+  readonly policy: SessionPolicy = {
+    audioIn: (bytes) => this.audioIn(bytes),
+    beforeTurn: (kind) => this.beforeTurn(kind),
+    charge: (cost) => this.charge(cost),
+    count: (cost) => this.deps.usage.add(this.deps.keyId, cost),
+    sent: (message) => this.sent(message),
+  };
 
   constructor(private readonly deps: SessionGuardDeps) {
     const { limits } = deps;
     this.budgets = { json: frameBudget(limits.messagesPerSecond, 'messages'), audio: frameBudget(limits.audioFramesPerSecond, 'audio frames') };
     this.turns = limits.turnsPerMinute > 0 ? new FixedWindow(limits.turnsPerMinute, 60_000) : undefined;
+  }
+
+  /**
+   * Guards `session`: returns the handler its socket's frames go through (admission first, then
+   * the session; a throw never reaches the socket) and starts the idle and lifetime timers.
+   */
+  wrap(session: GuardedSession & FrameHandlers): (bytes: Uint8Array, isBinary: boolean) => void {
+    this.session = session;
+    const { limits, log } = this.deps;
     if (limits.idleTimeoutMs > 0) this.armIdle(limits.idleTimeoutMs);
     if (limits.maxSessionMs > 0) {
       this.lifetimeTimer = setTimeout(
         () =>
-          this.session?.reject('session_too_long', `a session may last at most ${Math.round(limits.maxSessionMs / 1000)} s; start a new one`, {
+          session.reject('session_too_long', `a session may last at most ${Math.round(limits.maxSessionMs / 1000)} s; start a new one`, {
             code: CLOSE_CODES.sessionTooLong,
             reason: 'session too long',
           }),
@@ -306,16 +331,21 @@ export class SessionGuard implements SessionHooks {
       );
       this.lifetimeTimer.unref();
     }
-  }
-
-  attach(session: GuardedSession): void {
-    this.session = session;
+    return (bytes, isBinary) => {
+      if (!this.admit(isBinary ? 'audio' : 'json', bytes.byteLength)) return;
+      try {
+        if (isBinary) session.onBinary(bytes);
+        else session.onText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+      } catch (error) {
+        log.error({ err: String(error) }, 'frame handling failed');
+      }
+    };
   }
 
   // ── frames ──
 
   /** A client frame of `bytes` arrived: true if the session may handle it (size and rate limits). */
-  admit(kind: 'json' | 'audio', bytes: number): boolean {
+  private admit(kind: 'json' | 'audio', bytes: number): boolean {
     if (this.closed) return false;
     const now = Date.now();
     this.lastActivity = now;
@@ -384,36 +414,26 @@ export class SessionGuard implements SessionHooks {
     });
   }
 
-  // ── session hooks ──
+  // ── the session's policy ──
 
-  audioIn(bytes: number): boolean {
+  private audioIn(bytes: number): SessionRefusal | undefined {
     const { keyId, usage, limits } = this.deps;
     const quota = audioQuotaBytes(limits);
-    if (quota > 0 && usage.audioBytesToday(keyId) + bytes > quota) {
-      this.quotaExceeded('audio');
-      return false;
-    }
+    if (quota > 0 && usage.audioBytesToday(keyId) + bytes > quota) return this.quotaExceeded('audio');
     usage.addAudioIn(keyId, bytes);
-    return true;
+    return undefined;
   }
 
-  beforeTurn(kind: TurnInput['kind']): boolean {
-    if (this.deps.draining()) {
-      this.session?.reject('shutting_down', 'the relay is restarting; please reconnect in a moment');
-      return false;
-    }
+  private beforeTurn(kind: TurnInput['kind']): SessionRefusal | undefined {
+    if (this.deps.draining()) return { code: 'shutting_down', message: 'the relay is restarting; please reconnect in a moment' };
     const { keyId, usage, limits } = this.deps;
-    if (kind === 'say') return true;
-    if (limits.llmTokensPerKeyPerDay > 0 && usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay) {
-      this.quotaExceeded('llm');
-      return false;
-    }
+    if (kind === 'say') return undefined;
+    if (limits.llmTokensPerKeyPerDay > 0 && usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay) return this.quotaExceeded('llm');
     const wait = this.turns?.take(Date.now());
     if (wait !== undefined) {
-      this.session?.reject('rate_limited', `at most ${limits.turnsPerMinute} turns per minute; this one was dropped (try again in ${Math.ceil(wait / 1000)} s)`);
-      return false;
+      return { code: 'rate_limited', message: `at most ${limits.turnsPerMinute} turns per minute; this one was dropped (try again in ${Math.ceil(wait / 1000)} s)` };
     }
-    return true;
+    return undefined;
   }
 
   /**
@@ -421,29 +441,17 @@ export class SessionGuard implements SessionHooks {
    * day's LLM tokens are used up, or when its speech characters would go over the day's budget;
    * otherwise its estimated cost is counted now, before any money is spent.
    */
-  charge(cost: ProviderCost): boolean {
-    if (this.closed) return false;
+  private charge(cost: ProviderCost): SessionRefusal | undefined {
     const { keyId, usage, limits } = this.deps;
     const llm = (cost.prompt_tokens ?? 0) + (cost.completion_tokens ?? 0);
-    if (llm > 0 && limits.llmTokensPerKeyPerDay > 0 && usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay) {
-      this.quotaExceeded('llm');
-      return false;
-    }
+    if (llm > 0 && limits.llmTokensPerKeyPerDay > 0 && usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay) return this.quotaExceeded('llm');
     const chars = cost.tts_chars ?? 0;
-    if (chars > 0 && limits.ttsCharsPerKeyPerDay > 0 && usage.ttsCharsToday(keyId) + chars > limits.ttsCharsPerKeyPerDay) {
-      this.quotaExceeded('tts');
-      return false;
-    }
+    if (chars > 0 && limits.ttsCharsPerKeyPerDay > 0 && usage.ttsCharsToday(keyId) + chars > limits.ttsCharsPerKeyPerDay) return this.quotaExceeded('tts');
     usage.add(keyId, cost);
-    return true;
+    return undefined;
   }
 
-  /** What a request turned out to cost beyond its estimate (the provider's usage, streamed output). */
-  count(cost: ProviderCost): void {
-    this.deps.usage.add(this.deps.keyId, cost);
-  }
-
-  sent(message: ServerMessage): void {
+  private sent(message: ServerMessage): SessionRefusal | undefined {
     const { keyId, usage, metrics, limits } = this.deps;
     if (message.type === 'error') {
       metrics.error(message.code, message.message);
@@ -453,25 +461,25 @@ export class SessionGuard implements SessionHooks {
         usage.add(keyId, { turns: 1 });
         this.lastActivity = Date.now();
       }
-      return;
+      return undefined;
     }
-    if (message.type !== 'done') return;
+    if (message.type !== 'done') return undefined;
     this.lastActivity = Date.now();
     const m = message.metrics;
     metrics.turnEnded(message.interrupted ? 'interrupted' : 'done', m);
     usage.add(keyId, { turns: 1, audio_out_ms: m.audio_out_ms ?? 0 });
     const quota = limits.llmTokensPerKeyPerDay;
     // Over (not at) the quota: the turn that crossed it has been delivered; the session ends now.
-    if (quota > 0 && usage.tokensToday(keyId) > quota) queueMicrotask(() => this.quotaExceeded('llm'));
+    return quota > 0 && usage.tokensToday(keyId) > quota ? this.quotaExceeded('llm') : undefined;
   }
 
-  private quotaExceeded(kind: keyof typeof QUOTA_NAMES): void {
-    if (this.closed) return;
+  private quotaExceeded(kind: keyof typeof QUOTA_NAMES): SessionRefusal {
     this.deps.log.warn({ quota: kind }, 'daily quota exceeded; closing');
-    this.session?.reject('quota_exceeded', `this key's daily ${QUOTA_NAMES[kind]} quota is used up; it resets at 00:00 UTC`, {
-      code: CLOSE_CODES.quotaExceeded,
-      reason: 'quota exceeded',
-    });
+    return {
+      code: 'quota_exceeded',
+      message: `this key's daily ${QUOTA_NAMES[kind]} quota is used up; it resets at 00:00 UTC`,
+      close: { code: CLOSE_CODES.quotaExceeded, reason: 'quota exceeded' },
+    };
   }
 
   /** The socket closed: stop timers and free the per-socket counters. */
