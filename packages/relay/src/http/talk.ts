@@ -9,7 +9,7 @@ import { TokenError, type SessionClaims, type SessionTokens } from '../auth/toke
 import type { BotConfig, LimitsConfig } from '../config/config.js';
 import type { SessionSocket, TalkSession } from '../conversation/session.js';
 import type { Logger } from '../logger.js';
-import type { SessionGuard } from '../policy/limits.js';
+import type { SessionGuard } from '../policy/guard.js';
 import { RelayError } from './errors.js';
 import { refusalError, shuttingDownError, type Hardening } from './hardening.js';
 import type { WriteBatcher } from './write-batching.js';

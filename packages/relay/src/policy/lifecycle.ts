@@ -1,6 +1,6 @@
 import { CLOSE_CODES } from '@voice-bot/protocol';
 import type { KeyStore } from '../auth/keys.js';
-import type { SessionGuard } from './limits.js';
+import type { SessionGuard } from './guard.js';
 import type { Logger } from '../logger.js';
 import type { TalkSession } from '../conversation/session.js';
 

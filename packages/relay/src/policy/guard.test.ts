@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FixedWindow } from './limits.js';
+import { FixedWindow } from './guard.js';
 
 test('FixedWindow: N points per window from its first point, then the wait until it ends', () => {
   const window = new FixedWindow(3, 1000);
