@@ -17,7 +17,9 @@ import {
   type LimitsConfig,
   type ProvidersConfig,
 } from './config/config.js';
+import { createAdminApp } from './http/admin.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
+import { securityHeaders } from './http/security.js';
 import { sessionRoutes } from './http/sessions.js';
 import { staticRoutes, type StaticDir } from './http/static.js';
 import { talkRoutes } from './http/talk.js';
@@ -191,9 +193,14 @@ export function createRelay(given: RelayOptions = {}): Relay {
 
   const errors = { onError: errorHandler({ countError: (code) => hardening.metrics.error(code), log: logger }), notFound: notFoundHandler({ countError: (code) => hardening.metrics.error(code) }) };
   const app = new Hono();
-  app.use('*', hardening.securityHeaders());
+  app.use('*', securityHeaders());
   app.get('/healthz', (c) => (hardening.draining ? c.json({ ok: false, draining: true }, 503) : c.json({ ok: true })));
-  hardening.mount(app, errors);
+  const metricsRoutes = hardening.metricsRoutes();
+  if (metricsRoutes) app.route('/', metricsRoutes);
+  if (hardening.adminToken !== undefined) {
+    const admin = { token: hardening.adminToken, keys, usage: hardening.usage, registry: hardening.registry, state, bots, limits, log: logger, errors };
+    app.route('/admin', createAdminApp(admin));
+  }
   app.route('/', sessionRoutes({ keys, bots, tokens, hardening, logger, publicUrl: options.publicUrl }));
   app.route(
     '/',

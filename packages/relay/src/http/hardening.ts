@@ -1,16 +1,14 @@
 /**
- * Glue between `createRelay` (app.ts) and the hardening modules: limits and quotas (limits.ts),
- * usage (usage.ts), Prometheus metrics (metrics.ts), open-session registry, revocation and
- * graceful shutdown (lifecycle.ts), the admin API (admin.ts) and security headers.
+ * What the HTTP routes ask of the policy modules: admission of sessions and upgrades (limits,
+ * quotas, concurrency), per-socket guards, usage and metrics, the open-session registry with
+ * revocation and graceful shutdown, and the `/metrics` route.
  */
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { Context, Env, ErrorHandler, Hono, MiddlewareHandler, NotFoundHandler } from 'hono';
-import { secureHeaders } from 'hono/secure-headers';
+import { Hono, type Context } from 'hono';
 import type { ErrorCode } from '@voice-bot/protocol';
-import { createAdminApp } from './admin.js';
 import { checkBearerToken, requireBearer } from './bearer.js';
 import { RelayError } from './errors.js';
-import { ConfigError, type BotConfig, type LimitsConfig } from '../config/config.js';
+import type { BotConfig, LimitsConfig } from '../config/config.js';
 import type { ClientKeyRecord, KeyStore } from '../auth/keys.js';
 import { SessionRegistry, type OpenSession } from '../policy/lifecycle.js';
 import { SessionGuard } from '../policy/guard.js';
@@ -68,10 +66,7 @@ export class Hardening {
   readonly registry = new SessionRegistry();
   readonly limiters: Limiters;
   private readonly ready: Promise<void>;
-  private readonly adminToken: string | undefined;
-  private readonly metricsToken: string | undefined;
   private readonly trustProxy: boolean;
-  private readonly metricsMode: boolean | 'public';
 
   constructor(
     private readonly deps: {
@@ -85,11 +80,8 @@ export class Hardening {
   ) {
     const { options, limits, keys, logger, state } = deps;
     validateLimits(limits);
-    this.adminToken = options.adminToken;
-    this.metricsToken = options.metricsToken;
-    checkBearerToken('admin', this.adminToken);
-    checkBearerToken('metrics', this.metricsToken);
-    this.metricsMode = options.metrics ?? true;
+    checkBearerToken('admin', options.adminToken);
+    checkBearerToken('metrics', options.metricsToken);
     this.trustProxy = options.trustProxy ?? false;
     this.usage = state.usage;
     this.ready = this.usage.load();
@@ -103,41 +95,30 @@ export class Hardening {
     });
   }
 
+  private get options(): HardeningOptions {
+    return this.deps.options;
+  }
+
   get draining(): boolean {
     return this.registry.draining;
   }
 
-  /** Security headers on every response; static files keep the cross-origin CORP they set. */
-  securityHeaders(): MiddlewareHandler {
-    const headers = secureHeaders({ overwrite: false, strictTransportSecurity: 'max-age=15552000', xFrameOptions: 'DENY' });
-    return async (c, next) => {
-      await headers(c, async () => {
-        await next();
-        const type = c.res.headers.get('content-type') ?? '';
-        // API responses are never rendered: nothing may load or frame them.
-        if (type.startsWith('application/json') || type.startsWith('text/plain')) {
-          c.res.headers.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
-        }
-      });
-    };
+  /** The admin API's token, when it is enabled. */
+  get adminToken(): string | undefined {
+    return this.options.adminToken;
   }
 
-  /** `GET /metrics` and `/admin`, when enabled. */
-  mount<E extends Env>(app: Hono<E>, errors: { onError: ErrorHandler; notFound: NotFoundHandler }): void {
-    const { keys, bots, limits, logger } = this.deps;
-    if (this.metricsMode !== false && (this.metricsToken !== undefined || this.metricsMode === 'public')) {
-      if (this.metricsToken !== undefined) app.use('/metrics', requireBearer(this.metricsToken, 'voicebot-metrics'));
-      app.get('/metrics', async (c) => {
-        const text = this.deps.state.clusterMetrics ? await this.deps.state.clusterMetrics() : await this.metrics.registry.metrics();
-        return c.body(text, 200, { 'Content-Type': this.metrics.registry.contentType, 'Cache-Control': 'no-store' });
-      });
-    }
-    if (this.adminToken !== undefined) {
-      app.route(
-        '/admin',
-        createAdminApp({ token: this.adminToken, keys, usage: this.usage, registry: this.registry, state: this.deps.state, bots, limits, log: logger, errors }),
-      );
-    }
+  /** `GET /metrics`, when enabled: this relay's metrics (a cluster's, summed), behind its token. */
+  metricsRoutes(): Hono | undefined {
+    const { metrics: mode = true, metricsToken } = this.options;
+    if (mode === false || (metricsToken === undefined && mode !== 'public')) return undefined;
+    const app = new Hono();
+    if (metricsToken !== undefined) app.use('/metrics', requireBearer(metricsToken, 'voicebot-metrics'));
+    app.get('/metrics', async (c) => {
+      const text = this.deps.state.clusterMetrics ? await this.deps.state.clusterMetrics() : await this.metrics.registry.metrics();
+      return c.body(text, 200, { 'Content-Type': this.metrics.registry.contentType, 'Cache-Control': 'no-store' });
+    });
+    return app;
   }
 
   clientIp(c: Context): string {
