@@ -11,6 +11,7 @@
 //    The modules reference these files with `new URL('./…', import.meta.url)`.
 // 2. The browser bundles the relay and the tests serve, made from what tsc emitted:
 //    - packages/sdk/dist/browser/voice-bot-sdk.js   the SDK with in-browser Whisper wired in (+ chunks/)
+//    - packages/sdk/dist/browser/testing.js         `@voice-bot/sdk/testing` for the browser tests (imports the SDK bundle)
 //    - packages/widget/dist/browser/voice-bot.js      the script-tag loader (IIFE, tiny)
 //    - packages/widget/dist/browser/voice-bot.esm.js  the <voice-bot> element with the SDK (+ chunks/)
 //    Each bundle's `new URL('./…', import.meta.url)` files are emitted beside it under the same
@@ -243,6 +244,19 @@ const bundles = [
     preserveEntrySignatures: 'allow-extension',
     output: { dir: SDK_OUT, format: 'es', entryFileNames: 'voice-bot-sdk.js', chunkFileNames, sourcemap: true },
     plugins: [clean(join(SDK_OUT, 'chunks')), virtual('voice-bot-sdk-entry', SDK_BUNDLE_ENTRY), nodeResolve({ browser: true }), importMetaAssets(), minify(), track()],
+  },
+  // `@voice-bot/sdk/testing` for the browser tests: its RelayTransport is the SDK bundle's (one class).
+  {
+    input: 'packages/sdk/dist/testing.js',
+    output: { file: join(SDK_OUT, 'testing.js'), format: 'es', sourcemap: true },
+    plugins: [
+      {
+        name: 'sdk-from-bundle',
+        resolveId: (source, importer) => (source === './transport.js' && importer?.endsWith(join('packages/sdk/dist/testing.js')) ? { id: './voice-bot-sdk.js', external: true } : null),
+      },
+      minify(),
+      track(),
+    ],
   },
   // The Silero VAD on its own (tests import it directly), with its vad/ files.
   {

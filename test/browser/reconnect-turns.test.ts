@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { synthesizeTone } from '@voice-bot/fake-provider';
 import { launchChromium, type Browser, type Page } from '../support/browser.js';
-import { SDK_DIST, createPageClient, recordedEvents, waitForEvent, type RecordedEvent } from '../support/page-client.js';
+import { SDK_DIST, createPageClient, dropNetwork, recordedEvents, waitForEvent, type RecordedEvent } from '../support/page-client.js';
 import { REPO_ROOT, lastUser, startRelay, type RelayHarness } from '../support/relay.js';
 import { sentBy, spyOnSockets } from '../support/stt-page.js';
 
@@ -42,7 +42,6 @@ type Client = {
   stop(): Promise<void>;
   interrupt(): Promise<void>;
   sendText(text: string): Promise<void>;
-  simulateNetworkDrop(): void;
 };
 type Win = Window & { client: Client; events: RecordedEvent[]; playback: PlaybackReport[] };
 
@@ -142,7 +141,7 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
     await h?.close();
   });
 
-  /** sdk.html in a fresh Chromium, recording playback, with a text-input client that speaks its replies. */
+  /** sdk.html in a fresh Chromium, recording playback, with a text-input client that speaks its replies (and whose socket `dropNetwork` drops). */
   async function open(options: Record<string, unknown>, prepare?: (page: Page) => Promise<void>): Promise<Page> {
     const browser = await launchChromium();
     browsers.push(browser);
@@ -151,7 +150,7 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
     await prepare?.(page);
     await page.goto(`${h.url}/sdk.html`);
     await recordPlayback(page);
-    await createPageClient(page, h.url, key, { input: 'text', persistence: false, reconnect: { baseDelayMs: 50 }, ...options }, EVENTS);
+    await createPageClient(page, h.url, key, { input: 'text', persistence: false, reconnect: { baseDelayMs: 50 }, ...options }, EVENTS, { droppable: true });
     return page;
   }
 
@@ -221,7 +220,7 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
     const page = await open({ bot: 'quiet' });
     await interruptFirstTurn(page, 'What are your opening hours?');
     const droppedAt = await now(page);
-    await page.evaluate(() => (window as unknown as Win).client.simulateNetworkDrop());
+    await dropNetwork(page);
     await waitForEvent(page, 'ready', 'p.resumed');
 
     const { reply, sentAt, mark } = await ask(page, 'do you take new patients');
@@ -243,7 +242,7 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
     // The relay has finished turn 1 (the fake TTS is faster than real time); the speaker has not.
     await waitFor(page, "events.some(e => e.type === 'level' && e.payload.output > 0.01)");
     await sleep(600);
-    await page.evaluate(() => (window as unknown as Win).client.simulateNetworkDrop());
+    await dropNetwork(page);
     await waitForEvent(page, 'ready', 'p.resumed');
     const readyAt = (await recordedEvents(page)).filter((e) => e.type === 'ready').at(-1)?.t ?? 0;
     await sleep(800);

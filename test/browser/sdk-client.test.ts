@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { synthesizeTone } from '@voice-bot/fake-provider';
 import type { Page } from '../support/browser.js';
-import { eventsOf, createPageClient, sdkPageRelay, waitForEvent } from '../support/page-client.js';
+import { dropNetwork, eventsOf, createPageClient, sdkPageRelay, waitForEvent } from '../support/page-client.js';
 import { FIXTURES, lastUser, readWav } from '../support/relay.js';
 import { sentBy, spyOnSockets } from '../support/stt-page.js';
 
@@ -19,8 +19,8 @@ describe('SDK client in real Chromium against the real relay', () => {
     speech: (request) => ({ pcm: synthesizeTone(request.input) }),
   });
   /** A client with the energy detector (no model download), recording EVENTS. */
-  const makeClient = (page: Page, clientKey: string, extra: Record<string, unknown> = {}): Promise<void> =>
-    createPageClient(page, rig.h.url, clientKey, { vad: { model: 'energy' }, ...extra }, EVENTS);
+  const makeClient = (page: Page, clientKey: string, extra: Record<string, unknown> = {}, hooks: { droppable?: boolean } = {}): Promise<void> =>
+    createPageClient(page, rig.h.url, clientKey, { vad: { model: 'energy' }, ...extra }, EVENTS, hooks);
 
   test('a spoken turn from the fake mic: 16 kHz speech reaches the relay, the reply plays, stop() releases everything', async () => {
     const page = await rig.open(join(FIXTURES, '48k/hours.wav'), spyOnSockets);
@@ -111,7 +111,7 @@ describe('SDK client in real Chromium against the real relay', () => {
 
   test('a dropped socket reconnects and resumes the same conversation', async () => {
     const page = await rig.open();
-    await makeClient(page, rig.key, { input: 'text', output: 'text', persistence: false, reconnect: { baseDelayMs: 50 } });
+    await makeClient(page, rig.key, { input: 'text', output: 'text', persistence: false, reconnect: { baseDelayMs: 50 } }, { droppable: true });
     const first = (await page.evaluate(async () => {
       const w = window as unknown as { client: { connect(): Promise<void>; conversation: string } };
       await w.client.connect();
@@ -119,7 +119,7 @@ describe('SDK client in real Chromium against the real relay', () => {
     })) as string;
     await page.evaluate(() => (window as unknown as { client: { sendText(t: string): Promise<void> } }).client.sendText('echo:before the drop'));
     await waitForEvent(page, 'message');
-    await page.evaluate(() => (window as unknown as { client: { simulateNetworkDrop(): void } }).client.simulateNetworkDrop());
+    await dropNetwork(page);
     const resumed = (await waitForEvent(page, 'ready', 'p.resumed === true')) as { conversationId: string; history: { text: string }[] };
     assert.equal(resumed.conversationId, first);
     assert.deepEqual(

@@ -28,7 +28,7 @@ export interface RecordedEvent {
   t: number;
 }
 
-type Win = Window & { client: unknown; events: RecordedEvent[] };
+type Win = Window & { client: unknown; events: RecordedEvent[]; network?: { drop(): void } };
 
 export interface SdkPageRelay {
   /** The relay (running from the suite's `before` on). */
@@ -82,14 +82,17 @@ export function sdkPageRelay(upstream: FakeUpstreamOptions, extraDirs: { urlPath
 /**
  * In the page: `window.client`, a `VoiceBotClient` for `relayUrl` and `key` with its assets at
  * `/sdk/` and `options`, and `window.events`, every event of `types` it emits (`level` only while
- * something plays).
+ * something plays). `droppable`: its transport comes from `@voice-bot/sdk/testing` (the browser
+ * build's `/sdk/testing.js`), so `dropNetwork(page)` can drop its socket.
  */
-export async function createPageClient(page: Page, relayUrl: string, key: string, options: Record<string, unknown>, types: readonly string[]): Promise<void> {
+export async function createPageClient(page: Page, relayUrl: string, key: string, options: Record<string, unknown>, types: readonly string[], { droppable = false } = {}): Promise<void> {
   await page.evaluate(
-    async (relayUrl, key, options, types) => {
+    async (relayUrl, key, options, types, droppable) => {
       const w = window as unknown as Win;
       const sdk = await import('/sdk/voice-bot-sdk.js' as string);
-      const client = new sdk.VoiceBotClient({ relayUrl, clientKey: key, assetBaseUrl: '/sdk/', ...options });
+      const network = droppable ? (await import('/sdk/testing.js' as string)).droppableTransport() : undefined;
+      w.network = network;
+      const client = new sdk.VoiceBotClient({ relayUrl, clientKey: key, assetBaseUrl: '/sdk/', ...options, ...(network ? { transport: network.transport } : {}) });
       const events: RecordedEvent[] = [];
       for (const type of types) {
         client.on(type, (payload: unknown) => {
@@ -104,8 +107,12 @@ export async function createPageClient(page: Page, relayUrl: string, key: string
     key,
     options,
     types,
+    droppable,
   );
 }
+
+/** Drops the socket of a client made with `droppable` as a network failure would: it reconnects. */
+export const dropNetwork = (page: Page): Promise<void> => page.evaluate(() => (window as unknown as Win).network?.drop());
 
 /** Waits for the first recorded event of `type` whose payload `p` satisfies `predicate`; returns its payload. */
 export async function waitForEvent(page: Page, type: string, predicate = 'true', timeoutMs = 30_000): Promise<unknown> {

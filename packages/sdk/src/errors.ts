@@ -68,7 +68,8 @@ export function micError(error: unknown): VoiceBotError {
 export async function assetError(url: string, what: string, cause: unknown): Promise<VoiceBotError> {
   let reason: string;
   try {
-    const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
+    // (Asserted: Node's RequestInit, which the SDK's Node-run unit tests see, has no `cache`.)
+    const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store' } as RequestInit);
     const type = response.headers.get('content-type') ?? '';
     await response.body?.cancel().catch(() => undefined);
     if (!response.ok) reason = `HTTP ${response.status}`;

@@ -43,6 +43,27 @@ export interface TransportEvents {
   error: VoiceBotError;
 }
 
+/**
+ * What the client needs of its relay connection. `RelayTransport` is the one the SDK uses; the
+ * `transport` option can wrap or replace it (a custom relay path, a test that drops the socket).
+ */
+export interface VoiceBotTransport {
+  /** The socket is open. */
+  readonly connected: boolean;
+  /** Opens the socket (joining an open in progress); rejects with a typed error when the relay refuses. */
+  connect(): Promise<void>;
+  /** Sends a JSON message; false when not connected. */
+  send(message: ClientMessageInput): boolean;
+  /** Sends 16 kHz PCM16 audio; false when not connected. */
+  sendAudio(pcm: ArrayBuffer | ArrayBufferView): boolean;
+  /** Closes for good (no reconnect), sending `stop` first when open. */
+  close(): void;
+  on<K extends keyof TransportEvents>(event: K, listener: (payload: TransportEvents[K]) => void): () => void;
+}
+
+/** Makes the client's transport from the client's options (`relayUrl`, `clientKey`, `bot`, `reconnect`, `connectTimeoutMs`). */
+export type TransportFactory = (options: TransportOptions) => VoiceBotTransport;
+
 /** Close codes after which reconnecting cannot help. */
 const FINAL_CLOSE_CODES = new Set<number>([
   CLOSE_CODES.normal,
@@ -55,12 +76,11 @@ const FINAL_CLOSE_CODES = new Set<number>([
   CLOSE_CODES.quotaExceeded,
 ]);
 
-
 /**
  * The relay connection: fetches a session token, opens `/v1/talk` with it, keeps the socket alive
  * and reconnects with exponential backoff and jitter when it drops unexpectedly.
  */
-export class RelayTransport extends Emitter<TransportEvents> {
+export class RelayTransport extends Emitter<TransportEvents> implements VoiceBotTransport {
   private socket: WebSocket | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -240,11 +260,6 @@ export class RelayTransport extends Emitter<TransportEvents> {
     if (this.socket?.readyState !== 1) return false;
     this.socket.send(pcm);
     return true;
-  }
-
-  /** Forces the current socket closed as a network failure would (tests, "retry now" buttons). */
-  dropForTesting(): void {
-    this.socket?.close(4999, 'dropped by client');
   }
 
   close(): void {

@@ -56,17 +56,10 @@ type Host = ReactiveControllerHost & HTMLElement;
 const toError = (error: unknown): VoiceBotError =>
   error instanceof VoiceBotError ? error : new VoiceBotError('internal', error instanceof Error ? error.message : String(error), { fatal: true });
 
-/** Index just past the last sentence end that is followed by whitespace ("3.5" and "e.g" mid-word don't count). */
-function lastSentenceEnd(text: string): number {
-  let end = 0;
-  for (const match of text.matchAll(/[.!?।…](?=\s)/g)) end = match.index + 1;
-  return end;
-}
-
 /**
  * Owns the `VoiceBotClient`: creates it on first use, follows its events into reactive state,
- * re-dispatches them as DOM events, and holds every side effect (audio, sockets, speech synthesis)
- * so the element only renders.
+ * re-dispatches them as DOM events, and holds every side effect (audio, sockets; `tts="browser"`
+ * is the SDK's `tts: 'browser'`) so the element only renders.
  */
 export class VoiceBotController implements ReactiveController {
   state: VoiceBotState = 'idle';
@@ -101,9 +94,6 @@ export class VoiceBotController implements ReactiveController {
   private voiceSession = false;
   private releaseAfterFailure = false;
   private peekedScope = '';
-  // browser speech synthesis (tts="browser")
-  private spokenTurn: number | undefined;
-  private spokenUpTo = 0;
 
   constructor(
     private readonly host: Host,
@@ -118,11 +108,6 @@ export class VoiceBotController implements ReactiveController {
 
   get inputMode(): 'audio' | 'text' {
     return this.typingOnly ? 'text' : this.config().input;
-  }
-
-  /** Whether replies go to the browser's speech synthesis rather than relay audio. */
-  private get browserTts(): boolean {
-    return this.config().output === 'audio' && this.config().tts === 'browser';
   }
 
   /** The SDK plays relay audio (needs an AudioContext, so `start()` inside the gesture). */
@@ -167,8 +152,13 @@ export class VoiceBotController implements ReactiveController {
       relayUrl: config.relayUrl,
       clientKey: config.clientKey,
       input: this.inputMode === 'text' ? 'text' : 'audio',
-      output: this.relayAudio ? 'audio' : 'text',
+      output: config.output,
     };
+    // The browser's speech synthesis speaks the replies (the SDK's session output is then text).
+    if (config.output === 'audio' && config.tts === 'browser') {
+      options.tts = 'browser';
+      options.speechSynthesis = { lang: config.lang };
+    }
     if (config.bot) options.bot = config.bot;
     if (config.assetBase) options.assetBaseUrl = config.assetBase;
     if (config.stt === 'browser') {
@@ -205,7 +195,6 @@ export class VoiceBotController implements ReactiveController {
           this.interim = undefined;
         }
         if (event.payload === 'connecting') this.connected = false;
-        if (event.payload === 'user-speaking') this.cancelSpeech();
         break;
       case 'ready':
         this.connected = true;
@@ -219,7 +208,6 @@ export class VoiceBotController implements ReactiveController {
       case 'text-delta':
         this.draft = event.payload.text;
         this.interim = undefined;
-        if (this.browserTts) this.speak(event.payload.turnId, event.payload.text, false);
         break;
       case 'message':
         this.draft = undefined;
@@ -228,7 +216,6 @@ export class VoiceBotController implements ReactiveController {
           this.replyCount++;
           this.lastReply = event.payload.text;
         }
-        if (this.browserTts && !event.payload.interrupted) this.speak(event.payload.turnId, event.payload.text, true);
         break;
       case 'tool':
         this.toolRunning = event.payload.state === 'started';
@@ -325,7 +312,6 @@ export class VoiceBotController implements ReactiveController {
     if (!trimmed) return false;
     this.error = undefined;
     this.releaseAfterFailure = false;
-    this.cancelSpeech();
     let client: VoiceBotClient | undefined;
     try {
       client = this.ensureClient();
@@ -342,7 +328,6 @@ export class VoiceBotController implements ReactiveController {
   async stop(): Promise<void> {
     this.releaseAfterFailure = false;
     this.sttReady = false; // the SDK disposes the model with the session
-    this.cancelSpeech();
     this.connected = false;
     this.voiceSession = false;
     this.muted = false;
@@ -431,7 +416,6 @@ export class VoiceBotController implements ReactiveController {
     const client = this.clientValue;
     this.clientValue = undefined;
     for (const off of this.unsubscribe.splice(0)) off();
-    this.cancelSpeech();
     this.state = 'idle';
     this.connected = false;
     this.voiceSession = false;
@@ -439,29 +423,5 @@ export class VoiceBotController implements ReactiveController {
     this.draft = undefined;
     this.level = { input: 0, output: 0 };
     await client?.stop();
-  }
-
-  // ---- tts="browser": speak each completed sentence with speechSynthesis ----
-
-  private speak(turnId: number, text: string, final: boolean): void {
-    const synth = globalThis.speechSynthesis;
-    if (!synth) return;
-    if (turnId !== this.spokenTurn) {
-      this.spokenTurn = turnId;
-      this.spokenUpTo = 0;
-    }
-    const end = final ? text.length : lastSentenceEnd(text);
-    if (end <= this.spokenUpTo) return;
-    const sentence = text.slice(this.spokenUpTo, end).trim();
-    this.spokenUpTo = end;
-    if (!sentence) return;
-    const utterance = new SpeechSynthesisUtterance(sentence);
-    utterance.lang = this.config().lang;
-    synth.speak(utterance);
-  }
-
-  private cancelSpeech(): void {
-    if (this.browserTts) globalThis.speechSynthesis?.cancel();
-    this.spokenUpTo = Number.MAX_SAFE_INTEGER;
   }
 }

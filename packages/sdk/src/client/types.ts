@@ -1,0 +1,110 @@
+/** The client's options and events (the public surface of `VoiceBotClient`). */
+import type { EchoGateOptions } from '../audio/echo-gate.js';
+import type { MicOptions } from '../audio/engine.js';
+import type { VoiceBotError } from '../errors.js';
+import type { ConversationPersistence } from '../persistence.js';
+import type { HistoryMessage, ToolState } from '../protocol/index.js';
+import type { SttProgress, WhisperOptions } from '../stt.js';
+import type { ReconnectOptions, TransportFactory } from '../transport.js';
+import type { VadSettings } from '../vad.js';
+import type { ClientMetrics } from './reply-tracker.js';
+import type { VoiceBotState } from './status.js';
+
+export interface VoiceBotOptions {
+  /** Base URL of the relay, e.g. `https://relay.example.com`. */
+  relayUrl: string;
+  /** Publishable client key (`vb_pk_…`), restricted to your site's origins. */
+  clientKey: string;
+  bot?: string;
+  /** `audio` (default): talk through the microphone. `text`: typed input only. */
+  input?: 'audio' | 'text';
+  /** `audio` (default): spoken replies. `text`: text only. */
+  output?: 'audio' | 'text';
+  vad?: VadSettings;
+  /** Speech onset shorter than this does not interrupt the bot (default 250 ms). */
+  minInterruptionMs?: number;
+  /**
+   * Audio per WebSocket message to the relay, 20–1000 ms (default 100). The relay transcribes
+   * only committed utterances and the last partial message goes out before `commit`, so larger
+   * messages add no latency; they cut the per-message cost on the relay, the network and the page.
+   */
+  uplinkFrameMs?: number;
+  /**
+   * Keeps the bot's own voice, leaking from speakers into the mic, from interrupting it
+   * (default on; `false` disables it, e.g. for headsets).
+   */
+  echoGate?: EchoGateOptions | false;
+  /**
+   * Where the SDK's run-time files are served, when you host them yourself: a folder with the
+   * contents of the package's `dist/audio/worklets/` in `worklets/` and `dist/audio/vad/` in `vad/`
+   * (and, for `stt: 'browser'`, `stt-worker.js`, `stt/` and `models/`). Default: the files beside
+   * the SDK's modules, which bundlers (Vite, webpack; Rollup with a plugin) emit with your app.
+   */
+  assetBaseUrl?: string | URL;
+  mic?: MicOptions;
+  /** Keep the conversation across page loads in IndexedDB (default true). */
+  persistence?: boolean | ConversationPersistence;
+  reconnect?: ReconnectOptions;
+  /** How long the session request and the WebSocket handshake may each take before the attempt fails (default 10 000 ms). */
+  connectTimeoutMs?: number;
+  /** Non-secret context for the bot (page URL, a signed-in visitor's first name…). */
+  metadata?: Record<string, string | number | boolean>;
+  /**
+   * Who turns speech into text. `relay` (default): audio goes to the relay. `browser`: Whisper
+   * runs in the page (a Web Worker) and only text leaves the device.
+   */
+  stt?: 'relay' | 'browser';
+  /** In-browser Whisper settings (`stt: 'browser'`). */
+  whisper?: WhisperOptions;
+  /**
+   * Who speaks the replies (with `output: 'audio'`). `relay` (default): the relay's TTS, played by
+   * the SDK. `browser`: the browser's `speechSynthesis` speaks each completed sentence; the session's
+   * output is text, so the relay sends (and bills) no audio.
+   */
+  tts?: 'relay' | 'browser';
+  /** Browser speech synthesis settings (`tts: 'browser'`). */
+  speechSynthesis?: SpeechSynthesisSettings;
+  /**
+   * Makes the relay connection from the client's settings (default: `new RelayTransport(options)`).
+   * Wrap or replace it for a custom path to the relay, or in tests (`@voice-bot/sdk/testing`).
+   */
+  transport?: TransportFactory;
+}
+
+export interface SpeechSynthesisSettings {
+  /** BCP 47 language of the voice (`es-ES`); default: the browser's choice (the page's language). */
+  lang?: string;
+}
+
+export interface ToolEvent {
+  turnId: number;
+  name: string;
+  state: ToolState;
+  /** The model's arguments (public tools only). */
+  args?: unknown;
+  /** What the tool returned (public tools only, once `done`). */
+  result?: unknown;
+}
+
+export interface VoiceBotEvents {
+  state: VoiceBotState;
+  ready: { conversationId: string; resumed: boolean; history: HistoryMessage[] };
+  /** What the visitor said (from the relay's STT) or typed. */
+  transcript: { turnId: number; text: string; final: boolean };
+  'text-delta': { turnId: number; delta: string; text: string };
+  /** The assistant's reply is complete (`interrupted`: cut short; `text` is what was heard). */
+  message: { turnId: number; text: string; interrupted: boolean };
+  /** A tool the bot runs on the relay; `args` and `result` only for tools the relay marks public. */
+  tool: ToolEvent;
+  /** Microphone and playback levels, 0..1, for a visualiser. */
+  level: { input: number; output: number };
+  metrics: ClientMetrics;
+  error: VoiceBotError;
+  history: HistoryMessage[];
+  /** In-browser speech recognition: model download progress. */
+  'stt-progress': SttProgress;
+  /** In-browser speech recognition is loaded and warmed up. */
+  'stt-ready': { device: 'webgpu' | 'wasm'; loadMs: number };
+  /** In-browser speech recognition failed to load; audio goes to the relay's STT from now on. */
+  'stt-fallback': VoiceBotError;
+}
