@@ -62,7 +62,7 @@ function track() {
  */
 function importMetaAssets() {
   let emitted;
-  const pattern = /new URL\(\s*(['"])(\.\/[\w@.\/-]+)\1\s*,\s*import\.meta\.url\s*\)/g;
+  const pattern = /new URL\(\s*(['"])(\.\/[\w@./-]+)\1\s*,\s*import\.meta\.url\s*\)/g;
   return {
     name: 'import-meta-assets',
     buildStart() {

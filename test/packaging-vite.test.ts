@@ -109,7 +109,7 @@ describe('the packed SDK and widget in a Vite app', { timeout: 240_000 }, () => 
   const started = performance.now();
   let dir = '';
   let app = '';
-  let tarballs: Record<string, string> = {};
+  const tarballs: Record<string, string> = {};
   let relay: RelayHarness;
   let site: StaticServer;
   let key = '';

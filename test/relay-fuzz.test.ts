@@ -3,7 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import { CLOSE_CODES, ERROR_CODES } from '@voice-bot/protocol';
-import { createFakeUpstream, mulberry32, type ChatRequest, type FakeResult, type FakeUpstreamOptions, type SpeechScript } from '@voice-bot/fake-provider';
+import { createFakeUpstream, mulberry32, type FakeResult, type FakeUpstreamOptions, type SpeechScript } from '@voice-bot/fake-provider';
 import { ORIGIN, TalkClient, connectTalk, createSession, lastUser, openStartedTalk, startRelay, type RelayHarness } from './support/relay.js';
 
 const KNOWN_CODES = new Set<string>(ERROR_CODES);

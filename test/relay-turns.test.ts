@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { synthesizeTone, type ChatRequest, type FakeUpstreamOptions } from '@voice-bot/fake-provider';
+import { synthesizeTone, type FakeUpstreamOptions } from '@voice-bot/fake-provider';
 import { FIXTURES, lastUser, openStartedTalk, readWav, startRelay, type RelayHarness } from './support/relay.js';
 
 const REPLY = 'We are open from nine to five on weekdays. On Saturday we open at 10.30 a.m. and close at two. Anything else?';

@@ -13,7 +13,6 @@ import {
   monoSamples,
   readWav,
   rms,
-  sine,
   sineFit,
   toInt16,
   zeroCrossings,

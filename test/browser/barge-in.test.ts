@@ -24,6 +24,7 @@ async function loopPlaybackIntoMic(page: Page, gain: number): Promise<void> {
     window.AudioWorkletNode = class extends Native {
       constructor(context: BaseAudioContext, name: string, init?: AudioWorkletNodeOptions) {
         super(context, name, init);
+        // eslint-disable-next-line @typescript-eslint/no-this-alias -- the page's playback node, kept for the capture node made next
         if (name === 'voicebot-playback') playback = this;
         if (name === 'voicebot-capture' && playback) {
           const node = context.createGain();

@@ -43,7 +43,7 @@ export function registerSpeech({ app, base, options, latency, begin }: Endpoint)
       return ex.error(400, `The fake upstream only implements response_format 'pcm' and 'wav', not '${format}'.`, 'response_format');
     }
     const request: SpeechRequest = { model, input, voice, response_format: format, ...(speed !== undefined ? { speed } : {}) };
-    const result = await (options.speech ?? ((req: SpeechRequest): SpeechScript => ({})))(request);
+    const result = await (options.speech ?? ((): SpeechScript => ({})))(request);
     const contentType = format === 'wav' ? 'audio/wav' : 'audio/pcm';
 
     const steps = (script: SpeechScript): Step[] => {

@@ -11,7 +11,6 @@
  * Every request needs `Authorization: Bearer <admin token>`, compared in constant time.
  */
 import { Hono, type Context, type ErrorHandler, type NotFoundHandler } from 'hono';
-import type { ErrorCode } from '@voice-bot/protocol';
 import { MAX_ADMIN_BODY_BYTES, limitBody } from './body-limit.js';
 import { requireBearer } from './bearer.js';
 import { RelayError } from './errors.js';
