@@ -40,7 +40,8 @@ const gzipSize = (bytes) => gzipSync(bytes, { level: 9 }).byteLength;
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 const minify = () => terser({ ecma: 2020, module: true, format: { comments: false } });
 /** Keeps third-party license headers (`/*! … *\/`) in minified bundles. */
-const minifyKeepLicenses = () => terser({ ecma: 2020, module: true, format: { comments: /^!|@license/ } });
+const minifyKeepLicenses = () =>
+  terser({ ecma: 2020, module: true, format: { comments: /^!|@license/ } });
 
 /** Every file the browser-bundle configs wrote, so the last step can delete what a former build left. */
 const written = new Set();
@@ -77,7 +78,10 @@ function importMetaAssets() {
       for (const match of matches) {
         const rel = match[2];
         const file = resolve(dirname(id), rel);
-        if (!existsSync(file)) this.error(`${relative(ROOT, id)} references ${rel}, which the build did not produce (${relative(ROOT, file)})`);
+        if (!existsSync(file))
+          this.error(
+            `${relative(ROOT, id)} references ${rel}, which the build did not produce (${relative(ROOT, file)})`,
+          );
         const fileName = rel.slice(2);
         let ref = emitted.get(fileName);
         if (!ref) {
@@ -119,8 +123,13 @@ function reportFirstDownload() {
         total += gz;
         console.log(`  ${WIDGET_OUT}/${file.name}: ${kb(raw)} raw, ${kb(gz)} gzip`);
       }
-      console.log(`  first download (script tag): ${kb(total)} gzip in ${files.length} files (budget ${kb(FIRST_DOWNLOAD_BUDGET)})`);
-      if (total > FIRST_DOWNLOAD_BUDGET) this.error(`first download ${kb(total)} gzip exceeds the ${kb(FIRST_DOWNLOAD_BUDGET)} budget`);
+      console.log(
+        `  first download (script tag): ${kb(total)} gzip in ${files.length} files (budget ${kb(FIRST_DOWNLOAD_BUDGET)})`,
+      );
+      if (total > FIRST_DOWNLOAD_BUDGET)
+        this.error(
+          `first download ${kb(total)} gzip exceeds the ${kb(FIRST_DOWNLOAD_BUDGET)} budget`,
+        );
     },
   };
 }
@@ -165,22 +174,41 @@ function sdkRuntimeFiles() {
       const vad = join(SDK_AUDIO, 'vad');
       const vendor = join(SDK_AUDIO, 'vendor');
       await Promise.all([mkdir(vad, { recursive: true }), mkdir(vendor, { recursive: true })]);
-      await copyFile(require.resolve('@ricky0123/vad-web/dist/silero_vad_v5.onnx'), join(vad, 'silero_vad_v5.onnx'));
-      for (const file of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs']) await copyFile(join(ortDist, file), join(vad, file));
+      await copyFile(
+        require.resolve('@ricky0123/vad-web/dist/silero_vad_v5.onnx'),
+        join(vad, 'silero_vad_v5.onnx'),
+      );
+      for (const file of ['ort-wasm-simd-threaded.wasm', 'ort-wasm-simd-threaded.mjs'])
+        await copyFile(join(ortDist, file), join(vad, file));
       // Two edits: no source map comment (the map and the sources it names are not shipped), and
       // its own URL taken as `import.meta.url` rather than `new URL('ort.wasm.min.mjs', import.meta.url)`
       // (the same URL, but webpack would emit a second copy of the file for it). It finds its
       // wasm files through the URLs the VAD module gives it.
       const ort = await readFile(join(ortDist, 'ort.wasm.min.mjs'), 'utf8');
       const selfUrl = /new (\w+)\("ort\.wasm\.min\.mjs",import\.meta\.url\)/g;
-      if ((ort.match(selfUrl) ?? []).length !== 1) throw new Error('onnxruntime-web changed ort.wasm.min.mjs: update the vendoring in rollup.config.mjs');
-      await writeFile(join(vendor, 'ort.wasm.min.mjs'), ort.replace(selfUrl, 'new $1(import.meta.url)').replace(/\n?\/\/# sourceMappingURL=\S+\s*$/, '\n'));
-      for (const file of ['resampler-core.js', 'resampler-core.d.ts']) await copyFile(join(WORKLETS_SRC, file), join(SDK_AUDIO, 'worklets', file));
+      if ((ort.match(selfUrl) ?? []).length !== 1)
+        throw new Error(
+          'onnxruntime-web changed ort.wasm.min.mjs: update the vendoring in rollup.config.mjs',
+        );
+      await writeFile(
+        join(vendor, 'ort.wasm.min.mjs'),
+        ort
+          .replace(selfUrl, 'new $1(import.meta.url)')
+          .replace(/\n?\/\/# sourceMappingURL=\S+\s*$/, '\n'),
+      );
+      for (const file of ['resampler-core.js', 'resampler-core.d.ts'])
+        await copyFile(join(WORKLETS_SRC, file), join(SDK_AUDIO, 'worklets', file));
       // tsc's output imports 'onnxruntime-web/wasm' (for its types); the published module imports the vendored copy.
       const module = join(SDK_AUDIO, 'silero-vad.js');
       const code = await readFile(module, 'utf8');
-      const pointed = code.replace(/from\s*(['"])onnxruntime-web\/wasm\1/, "from './vendor/ort.wasm.min.mjs'");
-      if (!pointed.includes("from './vendor/ort.wasm.min.mjs'")) throw new Error(`${module} does not import onnxruntime-web/wasm any more: update rollup.config.mjs`);
+      const pointed = code.replace(
+        /from\s*(['"])onnxruntime-web\/wasm\1/,
+        "from './vendor/ort.wasm.min.mjs'",
+      );
+      if (!pointed.includes("from './vendor/ort.wasm.min.mjs'"))
+        throw new Error(
+          `${module} does not import onnxruntime-web/wasm any more: update rollup.config.mjs`,
+        );
       if (pointed !== code) await writeFile(module, pointed);
     },
   };
@@ -194,9 +222,19 @@ function sdkRuntimeFiles() {
 function whisperWorkerBuild() {
   return {
     input: join(STT_DIST, 'worker.js'),
-    output: { file: join(STT_DIST, 'stt-worker.js'), format: 'es', inlineDynamicImports: true, sourcemap: false },
+    output: {
+      file: join(STT_DIST, 'stt-worker.js'),
+      format: 'es',
+      inlineDynamicImports: true,
+      sourcemap: false,
+    },
     onwarn(warning, warn) {
-      if (warning.code === 'EVAL' || warning.code === 'CIRCULAR_DEPENDENCY' || warning.code === 'THIS_IS_UNDEFINED') return;
+      if (
+        warning.code === 'EVAL' ||
+        warning.code === 'CIRCULAR_DEPENDENCY' ||
+        warning.code === 'THIS_IS_UNDEFINED'
+      )
+        return;
       warn(warning);
     },
     plugins: [
@@ -210,9 +248,15 @@ function whisperWorkerBuild() {
           const ortRequire = createRequire(join(transformers, '..', '..', 'package.json'));
           const ortDist = join(ortRequire.resolve('onnxruntime-web'), '..'); // …/onnxruntime-web/dist/ort.*.js
           await mkdir(join(STT_DIST, 'stt'), { recursive: true });
-          for (const file of ['ort-wasm-simd-threaded.asyncify.wasm', 'ort-wasm-simd-threaded.asyncify.mjs']) await copyFile(join(ortDist, file), join(STT_DIST, 'stt', file));
+          for (const file of [
+            'ort-wasm-simd-threaded.asyncify.wasm',
+            'ort-wasm-simd-threaded.asyncify.mjs',
+          ])
+            await copyFile(join(ortDist, file), join(STT_DIST, 'stt', file));
           const bytes = await readFile(join(STT_DIST, 'stt-worker.js'));
-          console.log(`  ${STT_DIST}/stt-worker.js: ${kb(bytes.byteLength)} raw, ${kb(gzipSize(bytes))} gzip (+ stt/ wasm, lazy)`);
+          console.log(
+            `  ${STT_DIST}/stt-worker.js: ${kb(bytes.byteLength)} raw, ${kb(gzipSize(bytes))} gzip (+ stt/ wasm, lazy)`,
+          );
         },
       },
     ],
@@ -234,7 +278,10 @@ setWhisperLoader(() => import('@voice-bot/stt-whisper'));
 `;
 
 /** Lazy chunks named after what they hold (`stt-whisper-…` rather than the `dist` of its folder). */
-const chunkFileNames = (chunk) => (chunk.facadeModuleId?.includes('/packages/stt-whisper/') ? 'chunks/stt-whisper-[hash].js' : 'chunks/[name]-[hash].js');
+const chunkFileNames = (chunk) =>
+  chunk.facadeModuleId?.includes('/packages/stt-whisper/')
+    ? 'chunks/stt-whisper-[hash].js'
+    : 'chunks/[name]-[hash].js';
 
 // Entries keep their own code (`allow-extension`): a lazy chunk that shares modules with the
 // entry imports them from it, instead of the entry becoming a facade over a chunk in chunks/.
@@ -242,8 +289,21 @@ const bundles = [
   {
     input: 'voice-bot-sdk-entry',
     preserveEntrySignatures: 'allow-extension',
-    output: { dir: SDK_OUT, format: 'es', entryFileNames: 'voice-bot-sdk.js', chunkFileNames, sourcemap: true },
-    plugins: [clean(join(SDK_OUT, 'chunks')), virtual('voice-bot-sdk-entry', SDK_BUNDLE_ENTRY), nodeResolve({ browser: true }), importMetaAssets(), minify(), track()],
+    output: {
+      dir: SDK_OUT,
+      format: 'es',
+      entryFileNames: 'voice-bot-sdk.js',
+      chunkFileNames,
+      sourcemap: true,
+    },
+    plugins: [
+      clean(join(SDK_OUT, 'chunks')),
+      virtual('voice-bot-sdk-entry', SDK_BUNDLE_ENTRY),
+      nodeResolve({ browser: true }),
+      importMetaAssets(),
+      minify(),
+      track(),
+    ],
   },
   // `@voice-bot/sdk/testing` for the browser tests: its RelayTransport is the SDK bundle's (one class).
   {
@@ -252,7 +312,10 @@ const bundles = [
     plugins: [
       {
         name: 'sdk-from-bundle',
-        resolveId: (source, importer) => (source === './transport.js' && importer?.endsWith(join('packages/sdk/dist/testing.js')) ? { id: './voice-bot-sdk.js', external: true } : null),
+        resolveId: (source, importer) =>
+          source === './transport.js' && importer?.endsWith(join('packages/sdk/dist/testing.js'))
+            ? { id: './voice-bot-sdk.js', external: true }
+            : null,
       },
       minify(),
       track(),
@@ -271,7 +334,9 @@ const bundles = [
         name: 'report-vad',
         async writeBundle() {
           const bytes = await readFile(join(SDK_OUT, 'silero-vad.js'));
-          console.log(`  ${SDK_OUT}/silero-vad.js: ${kb(bytes.byteLength)} raw, ${kb(gzipSize(bytes))} gzip (+ vad/ assets)`);
+          console.log(
+            `  ${SDK_OUT}/silero-vad.js: ${kb(bytes.byteLength)} raw, ${kb(gzipSize(bytes))} gzip (+ vad/ assets)`,
+          );
         },
       },
     ],
@@ -284,8 +349,20 @@ const bundles = [
   {
     input: 'packages/widget/dist/script-tag.js',
     preserveEntrySignatures: 'allow-extension',
-    output: { dir: WIDGET_OUT, format: 'es', entryFileNames: 'voice-bot.esm.js', chunkFileNames, sourcemap: true },
-    plugins: [nodeResolve({ browser: true }), importMetaAssets(), minify(), reportFirstDownload(), track()],
+    output: {
+      dir: WIDGET_OUT,
+      format: 'es',
+      entryFileNames: 'voice-bot.esm.js',
+      chunkFileNames,
+      sourcemap: true,
+    },
+    plugins: [
+      nodeResolve({ browser: true }),
+      importMetaAssets(),
+      minify(),
+      reportFirstDownload(),
+      track(),
+    ],
   },
 ];
 
@@ -312,11 +389,16 @@ async function pruneStale() {
   }
 }
 
-const finish = { name: 'prune-and-precompress', closeBundle: async () => (await pruneStale(), await precompress([SDK_OUT, WIDGET_OUT])) };
+const finish = {
+  name: 'prune-and-precompress',
+  closeBundle: async () => (await pruneStale(), await precompress([SDK_OUT, WIDGET_OUT])),
+};
 
 export default [
   workletBuild('capture-processor'),
   workletBuild('playback-processor', [sdkRuntimeFiles()]),
   whisperWorkerBuild(),
   ...bundles,
-].map((entry, index, all) => (index === all.length - 1 ? { ...entry, plugins: [...entry.plugins, finish] } : entry));
+].map((entry, index, all) =>
+  index === all.length - 1 ? { ...entry, plugins: [...entry.plugins, finish] } : entry,
+);

@@ -15,7 +15,9 @@ export default {
   // The SDK's sources, as the Node tests use them (`source` export condition); relative `.js`
   // imports of `.ts` files are resolved by the esbuild plugin.
   nodeResolve: { exportConditions: ['source'], browser: true },
-  plugins: [esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'test/wtr/esbuild.tsconfig.json' })],
+  plugins: [
+    esbuildPlugin({ ts: true, target: 'es2022', tsconfig: 'test/wtr/esbuild.tsconfig.json' }),
+  ],
   // One page at a time: 2 cores, and some tests run real audio.
   concurrency: 1,
   concurrentBrowsers: 1,

@@ -25,11 +25,15 @@ if (process.argv.includes('--server')) {
       process.send?.({ closedAt: wallClock() });
     });
   });
-  server.listen(0, '127.0.0.1', () => process.send?.({ port: (server.address() as AddressInfo).port }));
+  server.listen(0, '127.0.0.1', () =>
+    process.send?.({ port: (server.address() as AddressInfo).port }),
+  );
   process.on('disconnect', () => process.exit(0));
 } else {
   const reps = Number(process.argv.find((a) => a.startsWith('--reps='))?.slice(7) ?? 60);
-  const child = fork(new URL(import.meta.url).pathname, ['--server'], { execArgv: process.execArgv });
+  const child = fork(new URL(import.meta.url).pathname, ['--server'], {
+    execArgv: process.execArgv,
+  });
   const closes: number[] = [];
   const port = await new Promise<number>((resolve) =>
     child.on('message', (m: { port?: number; closedAt?: number }) => {
@@ -37,13 +41,21 @@ if (process.argv.includes('--server')) {
       if (m.closedAt) closes.push(m.closedAt);
     }),
   );
-  const variants: Record<string, typeof fetch> = { 'Node fetch': globalThis.fetch, 'undici request (createUpstreamFetch)': createUpstreamFetch() };
-  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
+  const variants: Record<string, typeof fetch> = {
+    'Node fetch': globalThis.fetch,
+    'undici request (createUpstreamFetch)': createUpstreamFetch(),
+  };
+  const samples: Record<string, number[]> = Object.fromEntries(
+    Object.keys(variants).map((name) => [name, []]),
+  );
   for (let rep = 0; rep < reps; rep++) {
     for (const [name, upstreamFetch] of Object.entries(variants)) {
       const controller = new AbortController();
       for (let i = 0; i < STREAMS; i++) {
-        const reader = ((await upstreamFetch(`http://127.0.0.1:${port}/`, { signal: controller.signal })).body as ReadableStream<Uint8Array>).getReader();
+        const reader = (
+          (await upstreamFetch(`http://127.0.0.1:${port}/`, { signal: controller.signal }))
+            .body as ReadableStream<Uint8Array>
+        ).getReader();
         await reader.read();
         reader.read().catch(() => undefined);
       }
@@ -56,9 +68,12 @@ if (process.argv.includes('--server')) {
     }
   }
   child.kill();
-  const at = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN;
+  const at = (sorted: number[], q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? Number.NaN;
   for (const [name, values] of Object.entries(samples)) {
     values.sort((a, b) => a - b);
-    console.log(`${name.padEnd(38)} abort → upstream sees the close, ms: p50 ${at(values, 0.5).toFixed(2)}  p90 ${at(values, 0.9).toFixed(2)}  max ${at(values, 1).toFixed(2)}  (n=${values.length})`);
+    console.log(
+      `${name.padEnd(38)} abort → upstream sees the close, ms: p50 ${at(values, 0.5).toFixed(2)}  p90 ${at(values, 0.9).toFixed(2)}  max ${at(values, 1).toFixed(2)}  (n=${values.length})`,
+    );
   }
 }

@@ -88,7 +88,11 @@ function watchLoop(): () => LoopDelay {
   histogram.enable();
   return () => {
     histogram.disable();
-    return { p50: histogram.percentile(50) / 1e6, p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6 };
+    return {
+      p50: histogram.percentile(50) / 1e6,
+      p99: histogram.percentile(99) / 1e6,
+      max: histogram.max / 1e6,
+    };
   };
 }
 
@@ -166,13 +170,22 @@ interface Timeline {
   onsets: Onset[];
   speechStarts: { frame: number; t: number; detector: 'energy' | 'silero' }[];
   decisions: { t: number; vadFrame: { frame: number; t: number } | undefined }[];
-  stopped: { silentFromFrame: number; frame: number | undefined; t: number | undefined; received: number; playedMs: number }[];
+  stopped: {
+    silentFromFrame: number;
+    frame: number | undefined;
+    t: number | undefined;
+    received: number;
+    playedMs: number;
+  }[];
   interrupts: number[];
   errors: { code: string }[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 /** Sets this process's niceness; returns how to restore it, or undefined if not permitted (or not asked). */
 function renice(value: number | undefined): (() => void) | undefined {
@@ -206,7 +219,10 @@ function lastAborts(interrupts: RelayInterrupt[], kind?: string): number[] {
  * aborted. The first round warms up and is not counted.
  */
 async function fetchAbortFloor(runs: number): Promise<Summary> {
-  const upstream = createFakeUpstream({ latency: { ttsRealtime: true, tokensPerSecond: LATENCY.tokensPerSecond }, chat: () => ({ content: LONG_REPLY }) });
+  const upstream = createFakeUpstream({
+    latency: { ttsRealtime: true, tokensPerSecond: LATENCY.tokensPerSecond },
+    chat: () => ({ content: LONG_REPLY }),
+  });
   const served = await upstream.listen(0);
   const values: number[] = [];
   try {
@@ -214,17 +230,35 @@ async function fetchAbortFloor(runs: number): Promise<Summary> {
       const controller = new AbortController();
       const mark = upstream.requests.length;
       const post = (path: string, body: unknown) =>
-        fetch(`${served.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: controller.signal });
+        fetch(`${served.url}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          signal: controller.signal,
+        });
       const responses = await Promise.all([
-        post('/audio/speech', { model: 'tts', input: LONG_REPLY.slice(0, 200), voice: 'alloy', response_format: 'pcm' }),
-        post('/chat/completions', { model: 'llm', stream: true, messages: [{ role: 'user', content: QUESTION }] }),
+        post('/audio/speech', {
+          model: 'tts',
+          input: LONG_REPLY.slice(0, 200),
+          voice: 'alloy',
+          response_format: 'pcm',
+        }),
+        post('/chat/completions', {
+          model: 'llm',
+          stream: true,
+          messages: [{ role: 'user', content: QUESTION }],
+        }),
       ]);
-      for (const response of responses) void response.body?.pipeTo(new WritableStream()).catch(() => undefined);
+      for (const response of responses)
+        void response.body?.pipeTo(new WritableStream()).catch(() => undefined);
       await sleep(400);
       const at = performance.now();
       controller.abort();
       await sleep(200);
-      const ends = upstream.requests.slice(mark).filter((r) => r.aborted && r.endedAt !== undefined).map((r) => (r.endedAt as number) - at);
+      const ends = upstream.requests
+        .slice(mark)
+        .filter((r) => r.aborted && r.endedAt !== undefined)
+        .map((r) => (r.endedAt as number) - at);
       if (i > 0 && ends.length === 2) values.push(Math.max(...ends));
     }
   } finally {
@@ -234,7 +268,10 @@ async function fetchAbortFloor(runs: number): Promise<Summary> {
 }
 
 /** A measurement window's figures: the relay's interrupts and event loop, and the machine's load. */
-type WindowFigures = Pick<BargeInConfigResult, 'relay' | 'loadStart' | 'loadEnd' | 'machineBusyCores'> & { wallMs: number };
+type WindowFigures = Pick<
+  BargeInConfigResult,
+  'relay' | 'loadStart' | 'loadEnd' | 'machineBusyCores'
+> & { wallMs: number };
 
 /** Opens a measurement window on `h` and this machine; the returned function closes it and reads its figures. */
 function measureWindow(h: RelayHarness): () => WindowFigures {
@@ -250,17 +287,29 @@ function measureWindow(h: RelayHarness): () => WindowFigures {
     const busyEnd = machineBusyMs();
     const wallMs = performance.now() - started;
     return {
-      relay: { loopDelay, interrupts, allAborted: summarize(lastAborts(interrupts)), llm: summarize(lastAborts(interrupts, 'chat')), tts: summarize(lastAborts(interrupts, 'speech')) },
+      relay: {
+        loopDelay,
+        interrupts,
+        allAborted: summarize(lastAborts(interrupts)),
+        llm: summarize(lastAborts(interrupts, 'chat')),
+        tts: summarize(lastAborts(interrupts, 'speech')),
+      },
       loadStart,
       loadEnd: load(),
-      machineBusyCores: busyStart !== undefined && busyEnd !== undefined ? (busyEnd - busyStart) / wallMs : undefined,
+      machineBusyCores:
+        busyStart !== undefined && busyEnd !== undefined
+          ? (busyEnd - busyStart) / wallMs
+          : undefined,
       wallMs,
     };
   };
 }
 
 /** The relay without a browser: a protocol client asks by text and interrupts ~1 s into the reply audio. */
-async function measureRelayAlone(h: RelayHarness, runs: number): Promise<NonNullable<BargeInReport['relayAlone']>> {
+async function measureRelayAlone(
+  h: RelayHarness,
+  runs: number,
+): Promise<NonNullable<BargeInReport['relayAlone']>> {
   const closeWindow = measureWindow(h);
   for (let i = 0; i < runs; i++) {
     const talk = await openStartedTalk(h, { input: 'text' });
@@ -288,24 +337,33 @@ function stopOnset(): { onsetS: number; loopS: number } {
   let last = -Infinity;
   for (let i = 0; i < samples.length; i++) {
     if (Math.abs(samples[i] as number) < level) continue;
-    if (i > 3 * sampleRate && i - last > 0.3 * sampleRate) return { onsetS: i / sampleRate, loopS: samples.length / sampleRate };
+    if (i > 3 * sampleRate && i - last > 0.3 * sampleRate)
+      return { onsetS: i / sampleRate, loopS: samples.length / sampleRate };
     last = i;
   }
   return { onsetS: Number.NaN, loopS: samples.length / sampleRate };
 }
 
 /** Pairs the page's events into interruptions. */
-export function pairInterruptions(tl: Timeline, wanted: 'energy' | 'silero'): { interruptions: Interruption[]; skipped: number } {
+export function pairInterruptions(
+  tl: Timeline,
+  wanted: 'energy' | 'silero',
+): { interruptions: Interruption[]; skipped: number } {
   const sr = tl.sampleRate;
   const interruptions: Interruption[] = [];
   let skipped = 0;
   for (const decision of tl.decisions) {
     const stopped = tl.stopped.find((s) => s.received >= decision.t);
     const confirm = decision.vadFrame;
-    const start = confirm ? tl.speechStarts.filter((s) => s.frame <= confirm.frame).at(-1) : undefined;
+    const start = confirm
+      ? tl.speechStarts.filter((s) => s.frame <= confirm.frame).at(-1)
+      : undefined;
     // the onset belongs to this speech: at or before the frame that started it (≤ 2 s earlier)
     const ref = start?.frame ?? confirm?.frame;
-    const onset = ref !== undefined ? tl.onsets.filter((o) => o.frame <= ref && ref - o.frame < 2 * sr).at(-1) : undefined;
+    const onset =
+      ref !== undefined
+        ? tl.onsets.filter((o) => o.frame <= ref && ref - o.frame < 2 * sr).at(-1)
+        : undefined;
     const detector = start?.detector ?? 'unknown';
     if (!stopped || !onset || (wanted === 'silero' && detector !== 'silero')) {
       skipped++;
@@ -332,19 +390,31 @@ function relayInterrupts(h: RelayHarness, logMark: number, requestMark: number):
   const received: number[] = [];
   for (const line of h.logs.slice(logMark)) {
     const entry = JSON.parse(line) as { msg?: string; received_at_ms?: number };
-    if (entry.msg === 'interrupt received' && typeof entry.received_at_ms === 'number') received.push(entry.received_at_ms);
+    if (entry.msg === 'interrupt received' && typeof entry.received_at_ms === 'number')
+      received.push(entry.received_at_ms);
   }
   const requests = h.upstream.requests.slice(requestMark);
   return received.map((at, i) => {
     const next = received[i + 1] ?? Infinity;
     const aborts = requests
-      .filter((r) => r.aborted && r.endedAt !== undefined && r.endedAt >= at && r.endedAt < Math.min(next, at + 2000))
+      .filter(
+        (r) =>
+          r.aborted &&
+          r.endedAt !== undefined &&
+          r.endedAt >= at &&
+          r.endedAt < Math.min(next, at + 2000),
+      )
       .map((r) => ({ kind: r.kind, ms: (r.endedAt as number) - at }));
     return { aborts };
   });
 }
 
-export async function measureBargeIn(options: { runs: number; configs: ('energy' | 'silero')[]; relayRuns: number; niceness?: number | undefined }): Promise<BargeInReport> {
+export async function measureBargeIn(options: {
+  runs: number;
+  configs: ('energy' | 'silero')[];
+  relayRuns: number;
+  niceness?: number | undefined;
+}): Promise<BargeInReport> {
   const { onsetS, loopS } = stopOnset();
   const { h, key } = await startPageRelay({
     latency: LATENCY,
@@ -361,65 +431,102 @@ export async function measureBargeIn(options: { runs: number; configs: ('energy'
       let restore: (() => void) | undefined;
       const closeWindow = measureWindow(h);
       try {
-        await withBenchPage(`${h.url}/timeline.html`, join(FIXTURES, FIXTURE), async (page, version) => {
-          restore = renice(options.niceness); // after the launch: Chromium keeps the normal niceness
-          reniced ||= restore !== undefined;
-          chromium = version;
-          await page.evaluate(
-            async (relayUrl, clientKey, vad) => {
-              const sdk = await import('/sdk/voice-bot-sdk.js' as string);
-              const w = window as unknown as { __client: unknown; __timelineAttach(client: unknown): void };
-              const client = new sdk.VoiceBotClient({ relayUrl, clientKey, assetBaseUrl: '/sdk/', persistence: false, ...(vad ? { vad } : {}) });
-              w.__timelineAttach(client);
-              w.__client = client;
-              await client.start();
-            },
-            h.url,
-            key,
-            name === 'energy' ? { model: 'energy' } : null,
-          );
-          // One interruption per loop of the file; Silero may judge only from the second one on.
-          const deadline = performance.now() + (options.runs + (name === 'silero' ? 1 : 0)) * loopS * 1000 + 15_000;
-          for (;;) {
-            const tl = (await page.evaluate(() => (window as unknown as { __timeline: unknown }).__timeline)) as Timeline;
-            const counted = pairInterruptions(tl, name).interruptions.length;
-            if (counted >= options.runs || performance.now() > deadline) break;
-            await sleep(500);
-          }
-          await sleep(1500); // the last `interrupt` reaches the relay, the upstream sees its aborts
-          const tl = (await page.evaluate(() => (window as unknown as { __timeline: unknown }).__timeline)) as Timeline;
-          await page.evaluate(() => (window as unknown as { __client: { stop(): Promise<void> } }).__client.stop()).catch(() => undefined);
-          const { interruptions, skipped } = pairInterruptions(tl, name);
-          const { relay, loadStart, loadEnd, machineBusyCores, wallMs } = closeWindow();
-          const clientErrors: Record<string, number> = {};
-          for (const e of tl.errors) clientErrors[e.code] = (clientErrors[e.code] ?? 0) + 1;
-          const defined = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
-          configs.push({
-            name,
-            interruptions,
-            skipped,
-            decisions: tl.decisions.length,
-            onsetToSilent: summarize(interruptions.map((i) => i.onsetToSilentMs)),
-            onsetToSilentWall: summarize(defined(interruptions.map((i) => i.onsetToSilentWallMs))),
-            onsetToSpeechStart: summarize(defined(interruptions.map((i) => i.onsetToSpeechStartMs))),
-            window: summarize(defined(interruptions.map((i) => i.windowMs))),
-            confirmToDecision: summarize(defined(interruptions.map((i) => i.confirmToDecisionMs))),
-            decisionToSilent: summarize(interruptions.map((i) => i.decisionToSilentMs)),
-            decisionToReply: summarize(interruptions.map((i) => i.decisionToReplyMs)),
-            reaction: summarize(defined(interruptions.map((i) => (i.windowMs !== undefined ? i.onsetToSilentMs - i.windowMs : undefined)))),
-            relay,
-            sampleRate: tl.sampleRate,
-            baseLatencyMs: tl.baseLatency !== undefined ? tl.baseLatency * 1000 : undefined,
-            outputLatencyMs: tl.outputLatency !== undefined ? tl.outputLatency * 1000 : undefined,
-            clock: tl.clock,
-            hooked: tl.hooked,
-            loadStart,
-            loadEnd,
-            machineBusyCores,
-            wallS: wallMs / 1000,
-            clientErrors,
-          });
-        });
+        await withBenchPage(
+          `${h.url}/timeline.html`,
+          join(FIXTURES, FIXTURE),
+          async (page, version) => {
+            restore = renice(options.niceness); // after the launch: Chromium keeps the normal niceness
+            reniced ||= restore !== undefined;
+            chromium = version;
+            await page.evaluate(
+              async (relayUrl, clientKey, vad) => {
+                const sdk = await import('/sdk/voice-bot-sdk.js' as string);
+                const w = window as unknown as {
+                  __client: unknown;
+                  __timelineAttach(client: unknown): void;
+                };
+                const client = new sdk.VoiceBotClient({
+                  relayUrl,
+                  clientKey,
+                  assetBaseUrl: '/sdk/',
+                  persistence: false,
+                  ...(vad ? { vad } : {}),
+                });
+                w.__timelineAttach(client);
+                w.__client = client;
+                await client.start();
+              },
+              h.url,
+              key,
+              name === 'energy' ? { model: 'energy' } : null,
+            );
+            // One interruption per loop of the file; Silero may judge only from the second one on.
+            const deadline =
+              performance.now() +
+              (options.runs + (name === 'silero' ? 1 : 0)) * loopS * 1000 +
+              15_000;
+            for (;;) {
+              const tl = (await page.evaluate(
+                () => (window as unknown as { __timeline: unknown }).__timeline,
+              )) as Timeline;
+              const counted = pairInterruptions(tl, name).interruptions.length;
+              if (counted >= options.runs || performance.now() > deadline) break;
+              await sleep(500);
+            }
+            await sleep(1500); // the last `interrupt` reaches the relay, the upstream sees its aborts
+            const tl = (await page.evaluate(
+              () => (window as unknown as { __timeline: unknown }).__timeline,
+            )) as Timeline;
+            await page
+              .evaluate(() =>
+                (window as unknown as { __client: { stop(): Promise<void> } }).__client.stop(),
+              )
+              .catch(() => undefined);
+            const { interruptions, skipped } = pairInterruptions(tl, name);
+            const { relay, loadStart, loadEnd, machineBusyCores, wallMs } = closeWindow();
+            const clientErrors: Record<string, number> = {};
+            for (const e of tl.errors) clientErrors[e.code] = (clientErrors[e.code] ?? 0) + 1;
+            const defined = (xs: (number | undefined)[]) =>
+              xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+            configs.push({
+              name,
+              interruptions,
+              skipped,
+              decisions: tl.decisions.length,
+              onsetToSilent: summarize(interruptions.map((i) => i.onsetToSilentMs)),
+              onsetToSilentWall: summarize(
+                defined(interruptions.map((i) => i.onsetToSilentWallMs)),
+              ),
+              onsetToSpeechStart: summarize(
+                defined(interruptions.map((i) => i.onsetToSpeechStartMs)),
+              ),
+              window: summarize(defined(interruptions.map((i) => i.windowMs))),
+              confirmToDecision: summarize(
+                defined(interruptions.map((i) => i.confirmToDecisionMs)),
+              ),
+              decisionToSilent: summarize(interruptions.map((i) => i.decisionToSilentMs)),
+              decisionToReply: summarize(interruptions.map((i) => i.decisionToReplyMs)),
+              reaction: summarize(
+                defined(
+                  interruptions.map((i) =>
+                    i.windowMs !== undefined ? i.onsetToSilentMs - i.windowMs : undefined,
+                  ),
+                ),
+              ),
+              relay,
+              sampleRate: tl.sampleRate,
+              baseLatencyMs: tl.baseLatency !== undefined ? tl.baseLatency * 1000 : undefined,
+              outputLatencyMs: tl.outputLatency !== undefined ? tl.outputLatency * 1000 : undefined,
+              clock: tl.clock,
+              hooked: tl.hooked,
+              loadStart,
+              loadEnd,
+              machineBusyCores,
+              wallS: wallMs / 1000,
+              clientErrors,
+            });
+          },
+        );
       } finally {
         restore?.();
       }

@@ -10,7 +10,10 @@ import { startRelay, type RelayHarness } from '../test/support/relay.js';
 import { REPO_ROOT } from './common.js';
 
 /** A relay with a scripted upstream serving bench/pages (and `extraDirs`), and a client key for its own origin. */
-export async function startPageRelay(upstream: FakeUpstreamOptions, extraDirs: { urlPath: string; dir: string }[] = []): Promise<{ h: RelayHarness; key: string }> {
+export async function startPageRelay(
+  upstream: FakeUpstreamOptions,
+  extraDirs: { urlPath: string; dir: string }[] = [],
+): Promise<{ h: RelayHarness; key: string }> {
   const h = await startRelay({
     upstream,
     relay: {
@@ -29,7 +32,11 @@ export async function startPageRelay(upstream: FakeUpstreamOptions, extraDirs: {
  * Launches Chromium with `fakeMicWav` looping as its microphone, opens `url` and runs `measure` on
  * the page (with the browser's version); the browser is closed afterwards, whatever happens.
  */
-export async function withBenchPage<T>(url: string, fakeMicWav: string, measure: (page: Page, chromium: string) => Promise<T>): Promise<T> {
+export async function withBenchPage<T>(
+  url: string,
+  fakeMicWav: string,
+  measure: (page: Page, chromium: string) => Promise<T>,
+): Promise<T> {
   const browser = await launchChromium({ fakeMicWav, loop: true });
   try {
     const chromium = await browser.version();

@@ -33,12 +33,19 @@ export interface BundleReport {
 const CACHE_FILE = join(REPO_ROOT, 'test-output/.bench-brotli-cache.json');
 let cache: Record<string, number> | undefined;
 function brotliSize(bytes: Uint8Array, compute: boolean): number | undefined {
-  cache ??= existsSync(CACHE_FILE) ? (JSON.parse(readFileSync(CACHE_FILE, 'utf8')) as Record<string, number>) : {};
+  cache ??= existsSync(CACHE_FILE)
+    ? (JSON.parse(readFileSync(CACHE_FILE, 'utf8')) as Record<string, number>)
+    : {};
   const key = createHash('sha1').update(bytes).digest('hex');
   const cached = cache[key];
   if (cached !== undefined) return cached;
   if (!compute) return undefined;
-  const n = brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.byteLength } }).byteLength;
+  const n = brotliCompressSync(bytes, {
+    params: {
+      [constants.BROTLI_PARAM_QUALITY]: 11,
+      [constants.BROTLI_PARAM_SIZE_HINT]: bytes.byteLength,
+    },
+  }).byteLength;
   cache[key] = n;
   try {
     mkdirSync(dirname(CACHE_FILE), { recursive: true });
@@ -52,7 +59,10 @@ function brotliSize(bytes: Uint8Array, compute: boolean): number | undefined {
 /** `slowBrotli: false` skips brotli for files over 1 MB unless it is cached (quick mode). */
 export function sizeOf(path: string, slowBrotli = true): FileSize {
   const bytes = readFileSync(path);
-  const shipped = (ext: string) => (existsSync(path + ext) ? { [ext === '.br' ? 'shippedBr' : 'shippedGz']: statSync(path + ext).size } : {});
+  const shipped = (ext: string) =>
+    existsSync(path + ext)
+      ? { [ext === '.br' ? 'shippedBr' : 'shippedGz']: statSync(path + ext).size }
+      : {};
   return {
     ...shipped('.br'),
     ...shipped('.gz'),
@@ -64,7 +74,15 @@ export function sizeOf(path: string, slowBrotli = true): FileSize {
 }
 
 function total(files: FileSize[], name: string): FileSize {
-  return files.reduce((t, f) => ({ file: name, raw: t.raw + f.raw, gzip: t.gzip + f.gzip, brotli: t.brotli + f.brotli }), { file: name, raw: 0, gzip: 0, brotli: 0 });
+  return files.reduce(
+    (t, f) => ({
+      file: name,
+      raw: t.raw + f.raw,
+      gzip: t.gzip + f.gzip,
+      brotli: t.brotli + f.brotli,
+    }),
+    { file: name, raw: 0, gzip: 0, brotli: 0 },
+  );
 }
 
 function list(dir: string, keep: (name: string) => boolean): string[] {
@@ -77,13 +95,16 @@ function list(dir: string, keep: (name: string) => boolean): string[] {
 
 const isJs = (name: string) => /\.(m?js)$/.test(name);
 
-export function measureBundles(options: { budgetGzip?: number; slowBrotli?: boolean } = {}): BundleReport {
+export function measureBundles(
+  options: { budgetGzip?: number; slowBrotli?: boolean } = {},
+): BundleReport {
   const budgetGzip = options.budgetGzip ?? 30 * 1024;
   const sizeOf_ = (f: string) => sizeOf(f, options.slowBrotli ?? true);
   const widget = join(REPO_ROOT, 'packages/widget/dist/browser');
   const sdk = join(REPO_ROOT, 'packages/sdk/dist/browser');
   const loader = join(widget, 'voice-bot.js');
-  if (!existsSync(loader)) throw new Error(`${relative(REPO_ROOT, loader)} is missing: run npm run build first`);
+  if (!existsSync(loader))
+    throw new Error(`${relative(REPO_ROOT, loader)} is missing: run npm run build first`);
   const first = [loader, ...staticClosure(join(widget, 'voice-bot.esm.js'))];
   const firstFiles = first.map(sizeOf_);
   const firstSet = new Set(first);
@@ -94,6 +115,8 @@ export function measureBundles(options: { budgetGzip?: number; slowBrotli?: bool
       .map(sizeOf_),
     worklets: list(join(widget, 'worklets'), isJs).map(sizeOf_),
     vadAssets: list(join(widget, 'vad'), () => true).map(sizeOf_),
-    sdkEsm: [join(sdk, 'voice-bot-sdk.js'), ...list(join(sdk, 'chunks'), isJs)].filter(existsSync).map(sizeOf_),
+    sdkEsm: [join(sdk, 'voice-bot-sdk.js'), ...list(join(sdk, 'chunks'), isJs)]
+      .filter(existsSync)
+      .map(sizeOf_),
   };
 }

@@ -4,14 +4,24 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { monitorEventLoopDelay, PerformanceObserver, type IntervalHistogram } from 'node:perf_hooks';
+import {
+  monitorEventLoopDelay,
+  PerformanceObserver,
+  type IntervalHistogram,
+} from 'node:perf_hooks';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
 export const FIXTURES = resolve(REPO_ROOT, '../shared/fixtures/audio');
 export const ORIGIN = 'http://bench.test';
 
 /** The scripted upstream of every relay benchmark (issue 9). */
-export const LATENCY = { sttMs: 300, llmTtftMs: 300, tokensPerSecond: 40, ttsTtfbMs: 150, ttsRealtime: true } as const;
+export const LATENCY = {
+  sttMs: 300,
+  llmTtftMs: 300,
+  tokensPerSecond: 40,
+  ttsTtfbMs: 150,
+  ttsRealtime: true,
+} as const;
 
 /**
  * The assistant's reply: a short first sentence (what a voice bot is told to do), then two more.
@@ -24,9 +34,14 @@ export const REPLY =
 export const SPEECH_FIXTURES = ['hours', 'book', 'weather', 'stop', 'two-turns', 'barge-in'];
 
 /** Reads the PCM of a 16-bit WAV (first `data` chunk). */
-export function readWavPcm(path: string): { sampleRate: number; channels: number; pcm: Uint8Array } {
+export function readWavPcm(path: string): {
+  sampleRate: number;
+  channels: number;
+  pcm: Uint8Array;
+} {
   const buf = readFileSync(path);
-  if (buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE') throw new Error(`${path} is not a WAV file`);
+  if (buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE')
+    throw new Error(`${path} is not a WAV file`);
   let offset = 12;
   let sampleRate = 0;
   let channels = 0;
@@ -38,7 +53,11 @@ export function readWavPcm(path: string): { sampleRate: number; channels: number
       sampleRate = buf.readUInt32LE(offset + 12);
     } else if (id === 'data') {
       const len = Math.min(size, buf.length - offset - 8) & ~1;
-      return { sampleRate, channels, pcm: new Uint8Array(buf.buffer, buf.byteOffset + offset + 8, len) };
+      return {
+        sampleRate,
+        channels,
+        pcm: new Uint8Array(buf.buffer, buf.byteOffset + offset + 8, len),
+      };
     }
     offset += 8 + size + (size % 2);
   }
@@ -61,13 +80,22 @@ export function toneBytes(text: string): number {
  * relay's chunker can cut the first sentence + TTS TTFB. `chunkerIndex` is the 0-based index of the
  * streamed word after which the chunker emits its first chunk (it needs one word of lookahead).
  */
-export function scriptedFirstAudio(chunkerIndex: number): { totalMs: number; firstSentenceTokenMs: number } {
+export function scriptedFirstAudio(chunkerIndex: number): {
+  totalMs: number;
+  firstSentenceTokenMs: number;
+} {
   const firstSentenceTokenMs = (chunkerIndex * 1000) / LATENCY.tokensPerSecond;
-  return { totalMs: LATENCY.sttMs + LATENCY.llmTtftMs + firstSentenceTokenMs + LATENCY.ttsTtfbMs, firstSentenceTokenMs };
+  return {
+    totalMs: LATENCY.sttMs + LATENCY.llmTtftMs + firstSentenceTokenMs + LATENCY.ttsTtfbMs,
+    firstSentenceTokenMs,
+  };
 }
 
 /** Index of the word after which `SentenceChunker` emits the first chunk of `text`. */
-export function firstChunkIndex(Chunker: new () => { push(delta: string): string[]; flush(): string[] }, text = REPLY): number {
+export function firstChunkIndex(
+  Chunker: new () => { push(delta: string): string[]; flush(): string[] },
+  text = REPLY,
+): number {
   const chunker = new Chunker();
   const words = splitWords(text);
   for (let i = 0; i < words.length; i++) if (chunker.push(words[i] as string).length > 0) return i;
@@ -89,12 +117,14 @@ export function benchmarkLimits(defaults: Record<string, unknown>): Record<strin
     } else if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
       // a nested group (e.g. `rateLimits: {…}`) is replaced whole, so copy it with its abuse limits raised
       const nested = benchmarkLimits(value as Record<string, unknown>);
-      if (Object.keys(nested).length > 0) out[name] = { ...(value as Record<string, unknown>), ...nested };
+      if (Object.keys(nested).length > 0)
+        out[name] = { ...(value as Record<string, unknown>), ...nested };
     }
   }
   return out;
 }
-const ABUSE_LIMIT = /per(second|minute|hour|day|key|ip|origin)|concurren|quota|rate|sessions|idle|session(ms|length|duration)|minutes|conversations|burst|^max(requests|tokens)/i;
+const ABUSE_LIMIT =
+  /per(second|minute|hour|day|key|ip|origin)|concurren|quota|rate|sessions|idle|session(ms|length|duration)|minutes|conversations|burst|^max(requests|tokens)/i;
 
 // ───────────────────────────── statistics ─────────────────────────────
 
@@ -128,7 +158,11 @@ export function summarize(values: readonly number[]): Summary {
   };
 }
 
-export const median = (values: readonly number[]): number => percentile([...values].sort((a, b) => a - b), 50);
+export const median = (values: readonly number[]): number =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 
 // ───────────────────────────── process probes ─────────────────────────────
 
@@ -156,7 +190,9 @@ const ELD_RESOLUTION_MS = 5;
  * window, `stop()` ends it and returns the figures. RSS is sampled every 250 ms for the maximum.
  */
 export class ProcessProbe {
-  private readonly eld: IntervalHistogram = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS });
+  private readonly eld: IntervalHistogram = monitorEventLoopDelay({
+    resolution: ELD_RESOLUTION_MS,
+  });
   private cpu = process.cpuUsage();
   private startedAt = performance.now();
   private rssMax = 0;
@@ -215,7 +251,8 @@ export class ProcessProbe {
     const peak = this.atPeak ?? mem;
     const mb = (bytes: number) => bytes / 2 ** 20;
     // The histogram records each sampling interval whole (resolution included): keep the excess.
-    const ms = (ns: number) => (Number.isFinite(ns) ? Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS) : 0);
+    const ms = (ns: number) =>
+      Number.isFinite(ns) ? Math.max(0, ns / 1e6 - ELD_RESOLUTION_MS) : 0;
     return {
       wallMs,
       cpuMs,
@@ -223,9 +260,24 @@ export class ProcessProbe {
       rssMb: mem.rss / 2 ** 20,
       rssMaxMb: this.rssMax / 2 ** 20,
       heapUsedMb: mem.heapUsed / 2 ** 20,
-      atPeak: { heapTotalMb: mb(peak.heapTotal), heapUsedMb: mb(peak.heapUsed), externalMb: mb(peak.external), arrayBuffersMb: mb(peak.arrayBuffers) },
-      eld: { p50: ms(this.eld.percentile(50)), p99: ms(this.eld.percentile(99)), max: ms(this.eld.max), mean: ms(this.eld.mean) },
-      gc: { count: this.gcCount, ms: this.gcMs, majorCount: this.majorCount, majorMs: this.majorMs },
+      atPeak: {
+        heapTotalMb: mb(peak.heapTotal),
+        heapUsedMb: mb(peak.heapUsed),
+        externalMb: mb(peak.external),
+        arrayBuffersMb: mb(peak.arrayBuffers),
+      },
+      eld: {
+        p50: ms(this.eld.percentile(50)),
+        p99: ms(this.eld.percentile(99)),
+        max: ms(this.eld.max),
+        mean: ms(this.eld.mean),
+      },
+      gc: {
+        count: this.gcCount,
+        ms: this.gcMs,
+        majorCount: this.majorCount,
+        majorMs: this.majorMs,
+      },
     };
   }
 }
@@ -252,7 +304,10 @@ export interface IpcMessage {
 
 /** Waits for the next IPC message of `type` from a child (or the parent, with `process`). */
 export function nextMessage<T extends IpcMessage>(
-  emitter: { on(event: 'message', fn: (m: unknown) => void): unknown; off(event: 'message', fn: (m: unknown) => void): unknown },
+  emitter: {
+    on(event: 'message', fn: (m: unknown) => void): unknown;
+    off(event: 'message', fn: (m: unknown) => void): unknown;
+  },
   type: string,
   timeoutMs: number,
 ): Promise<T> {

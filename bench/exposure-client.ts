@@ -83,22 +83,42 @@ class Session {
       body: JSON.stringify({ key }),
       signal: AbortSignal.timeout(15_000),
     });
-    const body = (await res.json()) as { token?: string; ws_url?: string; error?: { code: string } };
-    if (res.status !== 201 || !body.token || !body.ws_url) throw new Error(`session refused: ${res.status} ${body.error?.code ?? ''}`);
-    const ws = new WebSocket(body.ws_url, [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${body.token}`], {
-      origin: ORIGIN,
-      perMessageDeflate: false,
-      skipUTF8Validation: true,
-      generateMask: zeroMask,
-      handshakeTimeout: 15_000,
-    });
+    const body = (await res.json()) as {
+      token?: string;
+      ws_url?: string;
+      error?: { code: string };
+    };
+    if (res.status !== 201 || !body.token || !body.ws_url)
+      throw new Error(`session refused: ${res.status} ${body.error?.code ?? ''}`);
+    const ws = new WebSocket(
+      body.ws_url,
+      [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${body.token}`],
+      {
+        origin: ORIGIN,
+        perMessageDeflate: false,
+        skipUTF8Validation: true,
+        generateMask: zeroMask,
+        handshakeTimeout: 15_000,
+      },
+    );
     this.ws = ws;
     let ready = false;
     this.closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no ready within 15 s')), 15_000);
-      ws.once('unexpected-response', (_req, r) => reject(new Error(`upgrade refused: ${r.statusCode}`)));
-      ws.once('open', () => ws.send(JSON.stringify({ type: 'start', protocol_version: PROTOCOL_VERSION, input: 'text', output: 'audio' })));
+      ws.once('unexpected-response', (_req, r) =>
+        reject(new Error(`upgrade refused: ${r.statusCode}`)),
+      );
+      ws.once('open', () =>
+        ws.send(
+          JSON.stringify({
+            type: 'start',
+            protocol_version: PROTOCOL_VERSION,
+            input: 'text',
+            output: 'audio',
+          }),
+        ),
+      );
       ws.on('message', (data, isBinary) => {
         if (isBinary) {
           this.audioBytes += (data as Buffer).byteLength;
@@ -113,8 +133,10 @@ class Session {
           }
           return;
         }
-        if (text.startsWith('{"type":"done"') || text.includes('"type":"done"')) this.doneMs ??= performance.now() - this.askedAt;
-        else if (text.includes('"type":"error"')) this.errors.push(/"code":"([^"]+)"/.exec(text)?.[1] ?? 'unknown');
+        if (text.startsWith('{"type":"done"') || text.includes('"type":"done"'))
+          this.doneMs ??= performance.now() - this.askedAt;
+        else if (text.includes('"type":"error"'))
+          this.errors.push(/"code":"([^"]+)"/.exec(text)?.[1] ?? 'unknown');
       });
       ws.on('error', () => undefined); // reported through 'close'
       ws.on('close', (code) => {
@@ -130,7 +152,9 @@ class Session {
     const ws = this.ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) return;
     this.askedAt = performance.now();
-    ws.send(JSON.stringify({ type: 'text', text: `[s${this.index}] Please tell me a very long story.` }));
+    ws.send(
+      JSON.stringify({ type: 'text', text: `[s${this.index}] Please tell me a very long story.` }),
+    );
     // Stop reading right after sending: the TCP socket is paused, so the kernel buffers fill and
     // then the relay's own queue for this socket does.
     if (!read) ws.pause();
@@ -170,7 +194,11 @@ class Session {
 
 let sessions: Session[] = [];
 
-async function openAll(relayUrl: string, key: string, n: number): Promise<{ opened: number; failures: string[]; setupMs: number }> {
+async function openAll(
+  relayUrl: string,
+  key: string,
+  n: number,
+): Promise<{ opened: number; failures: string[]; setupMs: number }> {
   const started = performance.now();
   sessions = [];
   const failures: string[] = [];
@@ -205,7 +233,17 @@ interface BodiesConfig {
 
 function oneBody(c: BodiesConfig, chunk: Buffer): Promise<BodyRecord> {
   const url = new URL(c.relayUrl);
-  const record: BodyRecord = { mode: c.mode, status: undefined, answerMs: undefined, writtenAtAnswer: 0, writtenTotal: 0, endedMs: undefined, ended: 'timeout', connectionClose: false, errorCode: undefined };
+  const record: BodyRecord = {
+    mode: c.mode,
+    status: undefined,
+    answerMs: undefined,
+    writtenAtAnswer: 0,
+    writtenTotal: 0,
+    endedMs: undefined,
+    ended: 'timeout',
+    connectionClose: false,
+    errorCode: undefined,
+  };
   return new Promise((resolve) => {
     const t0 = performance.now();
     // Half-open allowed: the relay's FIN after its answer must not stop the writes here (an
@@ -216,7 +254,10 @@ function oneBody(c: BodiesConfig, chunk: Buffer): Promise<BodyRecord> {
     // answer may be in its receive queue still (the kernel keeps it; Node would discard it with
     // the handle). So neither side destroys the socket on an error (`errorOrDestroy` looks at
     // both); the read side reads on until the reset reaches it, and `end` destroys the socket.
-    const states = socket as unknown as { _writableState: { autoDestroy: boolean }; _readableState: { autoDestroy: boolean } };
+    const states = socket as unknown as {
+      _writableState: { autoDestroy: boolean };
+      _readableState: { autoDestroy: boolean };
+    };
     states._writableState.autoDestroy = false;
     states._readableState.autoDestroy = false;
     let response = '';
@@ -225,7 +266,9 @@ function oneBody(c: BodiesConfig, chunk: Buffer): Promise<BodyRecord> {
     let finished = false;
     /** body bytes the kernel has taken: finished writes + the part of the current one libuv has written */
     const accepted = () => {
-      const pending = (socket as unknown as { _handle?: { writeQueueSize?: number } | null })._handle?.writeQueueSize ?? inFlight;
+      const pending =
+        (socket as unknown as { _handle?: { writeQueueSize?: number } | null })._handle
+          ?.writeQueueSize ?? inFlight;
       return completed + Math.max(0, inFlight - pending);
     };
     let endedAt: number | undefined;
@@ -260,7 +303,12 @@ function oneBody(c: BodiesConfig, chunk: Buffer): Promise<BodyRecord> {
     // The connection ended at the first error (a failed write or read) or close; what is still in
     // the receive queue is read during a short grace before the record is closed.
     let errorCode: string | undefined;
-    const how = () => (errorCode === undefined ? 'closed' : errorCode === 'ECONNRESET' || errorCode === 'EPIPE' ? 'reset' : 'error');
+    const how = () =>
+      errorCode === undefined
+        ? 'closed'
+        : errorCode === 'ECONNRESET' || errorCode === 'EPIPE'
+          ? 'reset'
+          : 'error';
     socket.on('error', (error: NodeJS.ErrnoException) => {
       errorCode ??= error.code ?? 'error';
       endedAt ??= performance.now();
@@ -279,7 +327,11 @@ function oneBody(c: BodiesConfig, chunk: Buffer): Promise<BodyRecord> {
         `Host: ${url.host}`,
         `Origin: ${ORIGIN}`,
         'Content-Type: application/json',
-        ...(c.mode === 'declared' ? [`Content-Length: ${c.declaredBytes}`] : c.mode === 'chunked' ? ['Transfer-Encoding: chunked'] : []),
+        ...(c.mode === 'declared'
+          ? [`Content-Length: ${c.declaredBytes}`]
+          : c.mode === 'chunked'
+            ? ['Transfer-Encoding: chunked']
+            : []),
       ];
       if (c.mode === 'normal') {
         const body = Buffer.from(JSON.stringify({ key: c.key }));
@@ -302,7 +354,14 @@ function oneBody(c: BodiesConfig, chunk: Buffer): Promise<BodyRecord> {
 
 async function bodies(c: BodiesConfig): Promise<BodyRecord[]> {
   const payload = Buffer.alloc(c.chunkBytes, 0x61); // 'a': not JSON, never meant to be parsed
-  const chunk = c.mode === 'chunked' ? Buffer.concat([Buffer.from(`${c.chunkBytes.toString(16)}\r\n`), payload, Buffer.from('\r\n')]) : payload;
+  const chunk =
+    c.mode === 'chunked'
+      ? Buffer.concat([
+          Buffer.from(`${c.chunkBytes.toString(16)}\r\n`),
+          payload,
+          Buffer.from('\r\n'),
+        ])
+      : payload;
   return Promise.all(Array.from({ length: c.n }, () => oneBody(c, chunk)));
 }
 
@@ -327,7 +386,10 @@ process.on('message', (m: IpcMessage) => {
         process.send?.({ type: 'finished', sockets: sessions.map((s) => s.record()) });
         sessions = [];
       } else if (m.type === 'bodies') {
-        process.send?.({ type: 'bodies-result', results: await bodies(m as unknown as BodiesConfig) });
+        process.send?.({
+          type: 'bodies-result',
+          results: await bodies(m as unknown as BodiesConfig),
+        });
       } else if (m.type === 'exit') process.exit(0);
     } catch (error) {
       process.send?.({ type: 'failed', error: (error as Error).stack ?? String(error) });

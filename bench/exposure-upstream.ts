@@ -35,14 +35,16 @@ const config = JSON.parse(process.argv[2] ?? '{}') as ExposureUpstreamConfig;
 /** The reply for session `tag`: one sentence per part (≥ 20 and < 250 characters: one TTS chunk each). */
 function longReply(tag: string, sentences: number): string {
   const parts: string[] = [];
-  for (let i = 1; i <= sentences; i++) parts.push(`Part ${i} of the long story for listener ${tag} goes on for a while longer.`);
+  for (let i = 1; i <= sentences; i++)
+    parts.push(`Part ${i} of the long story for listener ${tag} goes on for a while longer.`);
   return parts.join(' ');
 }
 
 /** The same soft tone for every sentence (its content does not matter to the relay). */
 function tone(bytes: number): Uint8Array {
   const samples = new Int16Array(Math.floor(bytes / 2));
-  for (let i = 0; i < samples.length; i++) samples[i] = Math.round(3000 * Math.sin((2 * Math.PI * 220 * i) / 24_000));
+  for (let i = 0; i < samples.length; i++)
+    samples[i] = Math.round(3000 * Math.sin((2 * Math.PI * 220 * i) / 24_000));
   return new Uint8Array(samples.buffer);
 }
 
@@ -51,7 +53,9 @@ if (process.send) {
   const upstream = createFakeUpstream({
     latency: { llmTtftMs: config.llmTtftMs, tokensPerSecond: 0, ttsTtfbMs: 0, ttsRealtime: false },
     chat: (req) => {
-      const users = req.messages.filter((m) => (m as { role?: string }).role === 'user') as { content?: unknown }[];
+      const users = req.messages.filter((m) => (m as { role?: string }).role === 'user') as {
+        content?: unknown;
+      }[];
       const last = String(users.at(-1)?.content ?? '');
       const tag = /\[s(\d+)\]/.exec(last)?.[1] ?? 'x';
       return { content: longReply(tag, config.sentences) };
@@ -59,7 +63,10 @@ if (process.send) {
     speech: () => ({ pcm }),
   });
   // The fake records every request for tests; a benchmark only needs the recent ones.
-  const trim = setInterval(() => upstream.requests.splice(0, Math.max(0, upstream.requests.length - 1000)), 2000);
+  const trim = setInterval(
+    () => upstream.requests.splice(0, Math.max(0, upstream.requests.length - 1000)),
+    2000,
+  );
   trim.unref();
 
   let total = 0;
@@ -75,13 +82,24 @@ if (process.send) {
     port: 0,
     fetch: async (req: Request) => {
       const path = new URL(req.url).pathname;
-      const kind = path.endsWith('/audio/speech') ? 'speech' : path.endsWith('/chat/completions') ? 'chat' : undefined;
+      const kind = path.endsWith('/audio/speech')
+        ? 'speech'
+        : path.endsWith('/chat/completions')
+          ? 'chat'
+          : undefined;
       let tag = 'x';
       if (kind) {
         try {
-          const body = (await req.clone().json()) as { input?: string; messages?: { role?: string; content?: unknown }[] };
-          const text = kind === 'speech' ? String(body.input ?? '') : String(body.messages?.filter((m) => m.role === 'user').at(-1)?.content ?? '');
-          tag = (kind === 'speech' ? /listener (\d+)/.exec(text) : /\[s(\d+)\]/.exec(text))?.[1] ?? 'x';
+          const body = (await req.clone().json()) as {
+            input?: string;
+            messages?: { role?: string; content?: unknown }[];
+          };
+          const text =
+            kind === 'speech'
+              ? String(body.input ?? '')
+              : String(body.messages?.filter((m) => m.role === 'user').at(-1)?.content ?? '');
+          tag =
+            (kind === 'speech' ? /listener (\d+)/.exec(text) : /\[s(\d+)\]/.exec(text))?.[1] ?? 'x';
         } catch {
           // not JSON: the fake answers 400 itself
         }
@@ -113,12 +131,15 @@ if (process.send) {
   }) as Server;
   // Idle keep-alive connections stay open (see bench/upstream-server.ts).
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => (server.listening ? resolve() : server.once('listening', () => resolve())));
+  await new Promise<void>((resolve) =>
+    server.listening ? resolve() : server.once('listening', () => resolve()),
+  );
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
 
   process.on('message', (m: IpcMessage) => {
-    if (m.type === 'counts') process.send?.({ type: 'counts', total, sessions: Object.fromEntries(sessions) });
+    if (m.type === 'counts')
+      process.send?.({ type: 'counts', total, sessions: Object.fromEntries(sessions) });
     else if (m.type === 'reset') {
       total = 0;
       sessions = new Map();

@@ -20,7 +20,14 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { machineBusyMs, nextMessage, summarize, type IpcMessage, type ProcessStats, type Summary } from './common.js';
+import {
+  machineBusyMs,
+  nextMessage,
+  summarize,
+  type IpcMessage,
+  type ProcessStats,
+  type Summary,
+} from './common.js';
 import type { BodyRecord, SocketRecord } from './exposure-client.js';
 import type { ExposureUpstreamConfig, SessionBytes } from './exposure-upstream.js';
 import { DEFAULT_LIMITS } from '@voice-bot/relay';
@@ -54,8 +61,36 @@ export interface ExposureOptions {
 
 export function exposureOptions(quick: boolean, waitQuietMs: number): ExposureOptions {
   return quick
-    ? { quick, sessions: 10, rounds: 1, windowMs: 5000, sentences: 24, sentenceBytes: 480_000, bodies: 3, bodyRounds: 1, declaredBytes: 256 * 2 ** 20, chunkBytes: 2 ** 20, bodyMaxMs: 5000, limits: { slowClientTimeoutMs: 2000 }, waitQuietMs: 0 }
-    : { quick, sessions: 100, rounds: 2, windowMs: 12_000, sentences: 24, sentenceBytes: 480_000, bodies: 20, bodyRounds: 3, declaredBytes: 256 * 2 ** 20, chunkBytes: 2 ** 20, bodyMaxMs: 10_000, limits: {}, waitQuietMs: Math.min(waitQuietMs, 20_000) };
+    ? {
+        quick,
+        sessions: 10,
+        rounds: 1,
+        windowMs: 5000,
+        sentences: 24,
+        sentenceBytes: 480_000,
+        bodies: 3,
+        bodyRounds: 1,
+        declaredBytes: 256 * 2 ** 20,
+        chunkBytes: 2 ** 20,
+        bodyMaxMs: 5000,
+        limits: { slowClientTimeoutMs: 2000 },
+        waitQuietMs: 0,
+      }
+    : {
+        quick,
+        sessions: 100,
+        rounds: 2,
+        windowMs: 12_000,
+        sentences: 24,
+        sentenceBytes: 480_000,
+        bodies: 20,
+        bodyRounds: 3,
+        declaredBytes: 256 * 2 ** 20,
+        chunkBytes: 2 ** 20,
+        bodyMaxMs: 10_000,
+        limits: {},
+        waitQuietMs: Math.min(waitQuietMs, 20_000),
+      };
 }
 
 /** One 500 ms sample of a socket phase (t: ms after the sessions asked). */
@@ -189,7 +224,11 @@ function procRssMb(pid: number | undefined): number {
  * Samples a process's RSS every `everyMs` until stopped; returns the peak, when RSS first came
  * within 1 MB of it (ms after `t0`), and the last sample.
  */
-function rssSampler(pid: number | undefined, everyMs: number, t0: number): { stop(): { peakMb: number; peakAtMs: number; lastMb: number } } {
+function rssSampler(
+  pid: number | undefined,
+  everyMs: number,
+  t0: number,
+): { stop(): { peakMb: number; peakAtMs: number; lastMb: number } } {
   const series: [number, number][] = [[performance.now() - t0, procRssMb(pid)]];
   const timer = setInterval(() => series.push([performance.now() - t0, procRssMb(pid)]), everyMs);
   return {
@@ -228,9 +267,15 @@ function kernelQueued(port: number): number {
 }
 
 /** The relay's counters of interest from `/metrics`. */
-async function relayMetrics(relayUrl: string): Promise<{ slowClient: number | undefined; sessionsActive: number | undefined; payloadTooLarge: number | undefined }> {
+async function relayMetrics(relayUrl: string): Promise<{
+  slowClient: number | undefined;
+  sessionsActive: number | undefined;
+  payloadTooLarge: number | undefined;
+}> {
   try {
-    const text = await (await fetch(`${relayUrl}/metrics`, { signal: AbortSignal.timeout(3000) })).text();
+    const text = await (
+      await fetch(`${relayUrl}/metrics`, { signal: AbortSignal.timeout(3000) })
+    ).text();
     const pick = (re: RegExp) => {
       const m = re.exec(text);
       return m ? Number(m[1]) : undefined;
@@ -247,15 +292,37 @@ async function relayMetrics(relayUrl: string): Promise<{ slowClient: number | un
 
 type Ready = IpcMessage & { url: string; keys: string[]; limits: Record<string, number> };
 
-async function startRelay(upstreamUrl: string, o: ExposureOptions): Promise<{ child: ChildProcess; ready: Ready; port: number }> {
-  const child = forkBench('relay-server.ts', [JSON.stringify({ upstreamUrl, keys: 1, limits: o.limits, metrics: 'public', trackSockets: true })], ['--expose-gc']);
+async function startRelay(
+  upstreamUrl: string,
+  o: ExposureOptions,
+): Promise<{ child: ChildProcess; ready: Ready; port: number }> {
+  const child = forkBench(
+    'relay-server.ts',
+    [
+      JSON.stringify({
+        upstreamUrl,
+        keys: 1,
+        limits: o.limits,
+        metrics: 'public',
+        trackSockets: true,
+      }),
+    ],
+    ['--expose-gc'],
+  );
   const ready = await nextMessage<Ready>(child, 'ready', 30_000);
   return { child, ready, port: Number(new URL(ready.url).port) };
 }
 
-async function relayMemory(relay: ChildProcess, gc: boolean): Promise<{ rssMb: number; heapUsedMb: number; arrayBuffersMb: number }> {
+async function relayMemory(
+  relay: ChildProcess,
+  gc: boolean,
+): Promise<{ rssMb: number; heapUsedMb: number; arrayBuffersMb: number }> {
   relay.send({ type: 'rss', gc });
-  return nextMessage<IpcMessage & { rssMb: number; heapUsedMb: number; arrayBuffersMb: number }>(relay, 'rss', 30_000);
+  return nextMessage<IpcMessage & { rssMb: number; heapUsedMb: number; arrayBuffersMb: number }>(
+    relay,
+    'rss',
+    30_000,
+  );
 }
 const relayRss = async (relay: ChildProcess, gc: boolean) => (await relayMemory(relay, gc)).rssMb;
 
@@ -279,8 +346,15 @@ async function socketPhase(
   const relay = await startRelay(upstream.url, o);
   try {
     const rssFreshMb = await relayRss(relay.child, true);
-    client.send({ type: 'open', relayUrl: relay.ready.url, key: relay.ready.keys[0], sessions: o.sessions });
-    const opened = await nextMessage<IpcMessage & { opened: number; failures: string[]; setupMs: number }>(client, 'opened', 60_000 + o.sessions * 100);
+    client.send({
+      type: 'open',
+      relayUrl: relay.ready.url,
+      key: relay.ready.keys[0],
+      sessions: o.sessions,
+    });
+    const opened = await nextMessage<
+      IpcMessage & { opened: number; failures: string[]; setupMs: number }
+    >(client, 'opened', 60_000 + o.sessions * 100);
     const rssIdleMb = await relayRss(relay.child, true);
     upstream.child.send({ type: 'reset' });
     await nextMessage(upstream.child, 'reset-done', 10_000);
@@ -302,7 +376,11 @@ async function socketPhase(
       upstream.child.send({ type: 'counts' });
       client.send({ type: 'status' });
       const [sockets, counts, status, metrics] = await Promise.all([
-        nextMessage<IpcMessage & { queuedBytes: number; maxQueuedBytes: number }>(relay.child, 'sockets', 10_000),
+        nextMessage<IpcMessage & { queuedBytes: number; maxQueuedBytes: number }>(
+          relay.child,
+          'sockets',
+          10_000,
+        ),
         nextMessage<IpcMessage & { total: number }>(upstream.child, 'counts', 10_000),
         nextMessage<IpcMessage & { done: number; audioBytes: number }>(client, 'status', 10_000),
         tick % 2 === 0 ? relayMetrics(relay.ready.url) : Promise.resolve(undefined),
@@ -321,7 +399,8 @@ async function socketPhase(
         audioBytes: status.audioBytes,
       });
       if (metrics) active = metrics.sessionsActive;
-      const over = variant === 'reading' ? status.done >= opened.opened : active === undefined || active === 0;
+      const over =
+        variant === 'reading' ? status.done >= opened.opened : active === undefined || active === 0;
       // (a quick run's reading phase ends with its replies: nothing is measured on it but that)
       if (t >= capMs || (t >= (o.quick && variant === 'reading' ? 0 : o.windowMs) && over)) break;
     }
@@ -329,12 +408,22 @@ async function socketPhase(
     const busy1 = machineBusyMs();
     const windowMs = performance.now() - t0;
     relay.child.send({ type: 'window-end' });
-    const stats = await nextMessage<IpcMessage & { stats: ProcessStats }>(relay.child, 'stats', 30_000);
+    const stats = await nextMessage<IpcMessage & { stats: ProcessStats }>(
+      relay.child,
+      'stats',
+      30_000,
+    );
     const metrics = await relayMetrics(relay.ready.url);
     upstream.child.send({ type: 'counts' });
-    const counts = await nextMessage<IpcMessage & { total: number; sessions: Record<string, SessionBytes> }>(upstream.child, 'counts', 10_000);
+    const counts = await nextMessage<
+      IpcMessage & { total: number; sessions: Record<string, SessionBytes> }
+    >(upstream.child, 'counts', 10_000);
     client.send({ type: 'finish', drainMs: 1500 });
-    const finished = await nextMessage<IpcMessage & { sockets: SocketRecord[] }>(client, 'finished', 30_000);
+    const finished = await nextMessage<IpcMessage & { sockets: SocketRecord[] }>(
+      client,
+      'finished',
+      30_000,
+    );
     const after = await relayMemory(relay.child, true);
     // Once more a little later: V8 frees ArrayBuffers' memory after a GC, not during it.
     let later: Awaited<ReturnType<typeof relayMemory>> | undefined;
@@ -343,7 +432,9 @@ async function socketPhase(
       later = await relayMemory(relay.child, true);
     }
 
-    const per = [...Array(opened.opened).keys()].map((i) => counts.sessions[String(i)] ?? { speech: 0, chat: 0, speechRequests: 0 });
+    const per = [...Array(opened.opened).keys()].map(
+      (i) => counts.sessions[String(i)] ?? { speech: 0, chat: 0, speechRequests: 0 },
+    );
     const done = finished.sockets.filter((s) => s.doneMs !== undefined);
     const phase: SocketPhase = {
       variant,
@@ -360,10 +451,17 @@ async function socketPhase(
       rssAfterMb: after.rssMb,
       heapAfterMb: after.heapUsedMb,
       arrayBuffersAfterMb: after.arrayBuffersMb,
-      ...(later ? { rssLaterMb: later.rssMb, heapLaterMb: later.heapUsedMb, arrayBuffersLaterMb: later.arrayBuffersMb } : {}),
+      ...(later
+        ? {
+            rssLaterMb: later.rssMb,
+            heapLaterMb: later.heapUsedMb,
+            arrayBuffersLaterMb: later.arrayBuffersMb,
+          }
+        : {}),
       windowMs,
       relay: stats.stats,
-      machineCpuCores: busy0 !== undefined && busy1 !== undefined ? (busy1 - busy0) / windowMs : undefined,
+      machineCpuCores:
+        busy0 !== undefined && busy1 !== undefined ? (busy1 - busy0) / windowMs : undefined,
       samples,
       providerPerSession: summarize(per.map((p) => p.speech + p.chat)),
       speechRequestsPerSession: summarize(per.map((p) => p.speechRequests)),
@@ -372,8 +470,13 @@ async function socketPhase(
       sessionsActiveEnd: metrics.sessionsActive,
       repliesDone: done.length,
       lastDoneMs: done.length ? Math.max(...done.map((s) => s.doneMs as number)) : undefined,
-      closeCodes: countBy(finished.sockets, (s) => (s.closeCode === undefined ? undefined : String(s.closeCode))),
-      errors: countBy(finished.sockets.flatMap((s) => s.errors), (e) => e),
+      closeCodes: countBy(finished.sockets, (s) =>
+        s.closeCode === undefined ? undefined : String(s.closeCode),
+      ),
+      errors: countBy(
+        finished.sockets.flatMap((s) => s.errors),
+        (e) => e,
+      ),
       closedByRelay: finished.sockets.filter((s) => s.closedByRelay).length,
       bytesReadBeforeResume: summarize(finished.sockets.map((s) => s.bytesReadAtFinish)),
       audioBytesReceived: summarize(finished.sockets.map((s) => s.audioBytes)),
@@ -382,7 +485,9 @@ async function socketPhase(
     log(
       `  ${variant}, round ${round + 1}: ${phase.opened} sessions, RSS ${phase.rssIdleMb.toFixed(0)} → peak ${phase.rssPeakMb.toFixed(0)} MB (after ${(phase.rssPeakAtMs / 1000).toFixed(1)} s), ` +
         `provider ${mb(phase.providerPerSession.p50)} MB per session (p50; reply ${mb(phase.replyAudioBytes)} MB), slow_client ${phase.slowClientTotal ?? '?'}, replies done ${phase.repliesDone}` +
-        (phase.lastDoneMs !== undefined ? ` (last after ${(phase.lastDoneMs / 1000).toFixed(1)} s)` : ''),
+        (phase.lastDoneMs !== undefined
+          ? ` (last after ${(phase.lastDoneMs / 1000).toFixed(1)} s)`
+          : ''),
     );
     return phase;
   } finally {
@@ -390,21 +495,45 @@ async function socketPhase(
   }
 }
 
-async function bodyPhase(mode: BodyRecord['mode'], round: number, o: ExposureOptions, relay: { child: ChildProcess; ready: Ready }, client: ChildProcess, idleCores: number): Promise<BodyPhase> {
+async function bodyPhase(
+  mode: BodyRecord['mode'],
+  round: number,
+  o: ExposureOptions,
+  relay: { child: ChildProcess; ready: Ready },
+  client: ChildProcess,
+  idleCores: number,
+): Promise<BodyPhase> {
   const rssBeforeMb = await relayRss(relay.child, true);
   relay.child.send({ type: 'window-start' });
   const busy0 = machineBusyMs();
   const t0 = performance.now();
   const rss = rssSampler(relay.child.pid, 20, t0);
-  client.send({ type: 'bodies', relayUrl: relay.ready.url, key: relay.ready.keys[0], mode, n: o.bodies, chunkBytes: o.chunkBytes, declaredBytes: o.declaredBytes, maxMs: o.bodyMaxMs });
-  const { results } = await nextMessage<IpcMessage & { results: BodyRecord[] }>(client, 'bodies-result', o.bodyMaxMs + 30_000);
+  client.send({
+    type: 'bodies',
+    relayUrl: relay.ready.url,
+    key: relay.ready.keys[0],
+    mode,
+    n: o.bodies,
+    chunkBytes: o.chunkBytes,
+    declaredBytes: o.declaredBytes,
+    maxMs: o.bodyMaxMs,
+  });
+  const { results } = await nextMessage<IpcMessage & { results: BodyRecord[] }>(
+    client,
+    'bodies-result',
+    o.bodyMaxMs + 30_000,
+  );
   // The relay may still be reading what the clients sent last; let it finish.
   await sleep(200);
   const peak = rss.stop();
   const busy1 = machineBusyMs();
   const wall = performance.now() - t0;
   relay.child.send({ type: 'window-end' });
-  const stats = await nextMessage<IpcMessage & { stats: ProcessStats }>(relay.child, 'stats', 30_000);
+  const stats = await nextMessage<IpcMessage & { stats: ProcessStats }>(
+    relay.child,
+    'stats',
+    30_000,
+  );
   const rssAfterMb = await relayRss(relay.child, false);
   const answered = results.filter((r) => r.answerMs !== undefined);
   return {
@@ -415,7 +544,9 @@ async function bodyPhase(mode: BodyRecord['mode'], round: number, o: ExposureOpt
     answerMs: summarize(answered.map((r) => r.answerMs as number)),
     writtenAtAnswer: summarize(answered.map((r) => r.writtenAtAnswer)),
     writtenTotal: summarize(results.map((r) => r.writtenTotal)),
-    endedMs: summarize(results.filter((r) => r.endedMs !== undefined).map((r) => r.endedMs as number)),
+    endedMs: summarize(
+      results.filter((r) => r.endedMs !== undefined).map((r) => r.endedMs as number),
+    ),
     ended: countBy(results, (r) => r.ended),
     connectionClose: results.filter((r) => r.connectionClose).length,
     rssBeforeMb,
@@ -423,16 +554,29 @@ async function bodyPhase(mode: BodyRecord['mode'], round: number, o: ExposureOpt
     rssAfterMb,
     relay: stats.stats,
     cpuMsPerRequest: stats.stats.cpuMs / Math.max(1, results.length),
-    netCpuMsPerRequest: (stats.stats.cpuMs - idleCores * stats.stats.wallMs) / Math.max(1, results.length),
-    machineCpuCores: busy0 !== undefined && busy1 !== undefined ? (busy1 - busy0) / wall : undefined,
+    netCpuMsPerRequest:
+      (stats.stats.cpuMs - idleCores * stats.stats.wallMs) / Math.max(1, results.length),
+    machineCpuCores:
+      busy0 !== undefined && busy1 !== undefined ? (busy1 - busy0) / wall : undefined,
   };
 }
 
-export async function measureExposure(o: ExposureOptions, log: (line: string) => void): Promise<ExposureReport> {
+export async function measureExposure(
+  o: ExposureOptions,
+  log: (line: string) => void,
+): Promise<ExposureReport> {
   const started = performance.now();
-  const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
-  const backgroundCpuCores = o.waitQuietMs ? await waitForQuiet(o.waitQuietMs, 0.3, log) : undefined;
-  const upstreamConfig: ExposureUpstreamConfig = { sentences: o.sentences, sentenceBytes: o.sentenceBytes, llmTtftMs: 50 };
+  const loadStart = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+  const backgroundCpuCores = o.waitQuietMs
+    ? await waitForQuiet(o.waitQuietMs, 0.3, log)
+    : undefined;
+  const upstreamConfig: ExposureUpstreamConfig = {
+    sentences: o.sentences,
+    sentenceBytes: o.sentenceBytes,
+    llmTtftMs: 50,
+  };
   const upstreamChild = forkBench('exposure-upstream.ts', [JSON.stringify(upstreamConfig)]);
   const client = forkBench('exposure-client.ts');
   const sockets: SocketPhase[] = [];
@@ -440,23 +584,45 @@ export async function measureExposure(o: ExposureOptions, log: (line: string) =>
   let limits: Record<string, number> = {};
   let idleCpuCores = 0;
   try {
-    const [ready] = await Promise.all([nextMessage<IpcMessage & { url: string }>(upstreamChild, 'ready', 30_000), nextMessage(client, 'alive', 30_000)]);
-    const upstream = { child: upstreamChild, url: ready.url, port: Number(new URL(ready.url).port) };
+    const [ready] = await Promise.all([
+      nextMessage<IpcMessage & { url: string }>(upstreamChild, 'ready', 30_000),
+      nextMessage(client, 'alive', 30_000),
+    ]);
+    const upstream = {
+      child: upstreamChild,
+      url: ready.url,
+      port: Number(new URL(ready.url).port),
+    };
 
-    log(`  clients that stop reading: ${o.sessions} sessions per phase, a ${o.sentences}-sentence reply of ${((o.sentences * o.sentenceBytes) / 2 ** 20).toFixed(1)} MB of audio each, ${o.rounds} round(s) alternating with ${o.sessions} that read`);
+    log(
+      `  clients that stop reading: ${o.sessions} sessions per phase, a ${o.sentences}-sentence reply of ${((o.sentences * o.sentenceBytes) / 2 ** 20).toFixed(1)} MB of audio each, ${o.rounds} round(s) alternating with ${o.sessions} that read`,
+    );
     for (let round = 0; round < o.rounds; round++) {
-      const order: SocketPhase['variant'][] = round % 2 === 0 ? ['non-reading', 'reading'] : ['reading', 'non-reading'];
-      for (const variant of order) sockets.push(await socketPhase(variant, round, o, upstream, client, log));
+      const order: SocketPhase['variant'][] =
+        round % 2 === 0 ? ['non-reading', 'reading'] : ['reading', 'non-reading'];
+      for (const variant of order)
+        sockets.push(await socketPhase(variant, round, o, upstream, client, log));
     }
 
-    log(`  oversized bodies: ${o.bodies} clients at once per phase, ${o.bodyRounds} round(s) alternating declared / chunked / normal`);
+    log(
+      `  oversized bodies: ${o.bodies} clients at once per phase, ${o.bodyRounds} round(s) alternating declared / chunked / normal`,
+    );
     const relay = await startRelay(upstream.url, o);
     // The relay reports the limits the benchmark set; the rest are the relay's defaults.
     limits = { ...(DEFAULT_LIMITS as unknown as Record<string, number>), ...relay.ready.limits };
     try {
       // Warm-up (not recorded): both code paths once, so no phase pays for the first call's JIT.
       for (const mode of ['normal', 'declared', 'chunked'] as const) {
-        client.send({ type: 'bodies', relayUrl: relay.ready.url, key: relay.ready.keys[0], mode, n: 2, chunkBytes: o.chunkBytes, declaredBytes: o.declaredBytes, maxMs: o.bodyMaxMs });
+        client.send({
+          type: 'bodies',
+          relayUrl: relay.ready.url,
+          key: relay.ready.keys[0],
+          mode,
+          n: 2,
+          chunkBytes: o.chunkBytes,
+          declaredBytes: o.declaredBytes,
+          maxMs: o.bodyMaxMs,
+        });
         await nextMessage(client, 'bodies-result', o.bodyMaxMs + 30_000);
       }
       // What the idle relay uses (timers, the probe's own sampling), to subtract from the phases.
@@ -464,15 +630,24 @@ export async function measureExposure(o: ExposureOptions, log: (line: string) =>
       relay.child.send({ type: 'window-start' });
       await sleep(1000);
       relay.child.send({ type: 'window-end' });
-      const idle = await nextMessage<IpcMessage & { stats: ProcessStats }>(relay.child, 'stats', 30_000);
+      const idle = await nextMessage<IpcMessage & { stats: ProcessStats }>(
+        relay.child,
+        'stats',
+        30_000,
+      );
       idleCpuCores = idle.stats.cpuCores;
       for (let round = 0; round < o.bodyRounds; round++) {
-        const order: BodyPhase['mode'][] = round % 2 === 0 ? ['declared', 'chunked', 'normal'] : ['normal', 'chunked', 'declared'];
+        const order: BodyPhase['mode'][] =
+          round % 2 === 0 ? ['declared', 'chunked', 'normal'] : ['normal', 'chunked', 'declared'];
         for (const mode of order) {
           const phase = await bodyPhase(mode, round, o, relay, client, idleCpuCores);
           bodies.push(phase);
           log(
-            `  ${mode}, round ${round + 1}: ${Object.entries(phase.statuses).map(([k, v]) => `${k}×${v}`).join(', ')}, answer p50/max ${phase.answerMs.p50.toFixed(1)}/${phase.answerMs.max.toFixed(1)} ms, ` +
+            `  ${mode}, round ${round + 1}: ${Object.entries(phase.statuses)
+              .map(([k, v]) => `${k}×${v}`)
+              .join(
+                ', ',
+              )}, answer p50/max ${phase.answerMs.p50.toFixed(1)}/${phase.answerMs.max.toFixed(1)} ms, ` +
               `written at answer p50 ${(phase.writtenAtAnswer.p50 / 2 ** 20).toFixed(1)} MB, in all p50/max ${(phase.writtenTotal.p50 / 2 ** 20).toFixed(1)}/${(phase.writtenTotal.max / 2 ** 20).toFixed(1)} MB, ` +
               `RSS ${phase.rssBeforeMb.toFixed(0)} → peak ${phase.rssPeakMb.toFixed(0)} MB, relay CPU ${phase.cpuMsPerRequest.toFixed(2)} ms per request`,
           );
@@ -492,7 +667,9 @@ export async function measureExposure(o: ExposureOptions, log: (line: string) =>
     tcpWmem: readText('/proc/sys/net/ipv4/tcp_wmem'),
     tcpRmem: readText('/proc/sys/net/ipv4/tcp_rmem'),
     loadStart,
-    loadEnd: loadavg().map((x) => x.toFixed(2)).join(' '),
+    loadEnd: loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' '),
     backgroundCpuCores,
     idleRelayCpuCores: idleCpuCores,
     elapsedS: (performance.now() - started) / 1000,

@@ -9,7 +9,18 @@ import { join } from 'node:path';
 import { rmSync, writeFileSync } from 'node:fs';
 import { buildSync } from 'esbuild';
 import { SentenceChunker } from '@voice-bot/relay';
-import { REPLY, REPO_ROOT, firstChunkIndex, machineBusyMs, nextMessage, scriptedFirstAudio, summarize, type IpcMessage, type ProcessStats, type Summary } from './common.js';
+import {
+  REPLY,
+  REPO_ROOT,
+  firstChunkIndex,
+  machineBusyMs,
+  nextMessage,
+  scriptedFirstAudio,
+  summarize,
+  type IpcMessage,
+  type ProcessStats,
+  type Summary,
+} from './common.js';
 import type { LoadConfig, LoadResult } from './loadgen.js';
 
 const children = new Set<ChildProcess>();
@@ -61,10 +72,17 @@ export function compiledBench(file: string): string {
  * (e.g. `'1'` or `'0-2'`) the child and every thread it starts run only on those CPUs: Node is
  * started through `taskset`, which keeps the IPC channel as it execs.
  */
-export function forkBench(file: string, args: string[] = [], execArgv: string[] = [], cpuList?: string): ChildProcess {
+export function forkBench(
+  file: string,
+  args: string[] = [],
+  execArgv: string[] = [],
+  cpuList?: string,
+): ChildProcess {
   const child = fork(compiledBench(file), args, {
     cwd: REPO_ROOT,
-    ...(cpuList ? { execPath: 'taskset', execArgv: ['-c', cpuList, process.execPath, ...execArgv] } : { execArgv }),
+    ...(cpuList
+      ? { execPath: 'taskset', execArgv: ['-c', cpuList, process.execPath, ...execArgv] }
+      : { execArgv }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, NODE_ENV: 'production' },
   });
@@ -103,19 +121,33 @@ function cpuPlan(options: LevelOptions): { relay: string; harness: string } | un
   if (!(options.pinRelay ?? process.env.BENCH_PIN_RELAY === '1')) return undefined;
   const last = cpus().length - 1;
   if (last < 1) throw new Error('pinning the relay needs at least 2 CPUs');
-  if ((options.relayWorkers ?? 1) > 1) throw new Error('pinning puts the relay on one CPU: it does not go with a relay cluster');
+  if ((options.relayWorkers ?? 1) > 1)
+    throw new Error('pinning puts the relay on one CPU: it does not go with a relay cluster');
   return { relay: String(last), harness: last === 1 ? '0' : `0-${last - 1}` };
 }
 
 /** Starts the fake upstream in its own process. */
-export async function startUpstream(reply = REPLY, cpuList?: string): Promise<{ child: ChildProcess; url: string }> {
+export async function startUpstream(
+  reply = REPLY,
+  cpuList?: string,
+): Promise<{ child: ChildProcess; url: string }> {
   const child = forkBench('upstream-server.ts', [JSON.stringify({ reply })], [], cpuList);
   const ready = await nextMessage<IpcMessage & { url: string }>(child, 'ready', 30_000);
   return { child, url: ready.url };
 }
 
 /** A load level: the load generator's settings (warm-up turns default to 3 here), and the level's own. */
-export interface LevelOptions extends Pick<LoadConfig, 'sessions' | 'durationMs' | 'drainMs' | 'spreadMs' | 'frameMs' | 'thinkMs' | 'fixtures' | 'warmupTurns'> {
+export interface LevelOptions extends Pick<
+  LoadConfig,
+  | 'sessions'
+  | 'durationMs'
+  | 'drainMs'
+  | 'spreadMs'
+  | 'frameMs'
+  | 'thinkMs'
+  | 'fixtures'
+  | 'warmupTurns'
+> {
   reply?: string;
   /** One client key per this many sessions. */
   sessionsPerKey?: number;
@@ -131,7 +163,11 @@ export interface LevelOptions extends Pick<LoadConfig, 'sessions' | 'durationMs'
  * On a shared machine, waits (at most `maxMs`) until other work uses less than `cores` of CPU,
  * sampled over 2 s. Returns the last sample (cores busy), or undefined where /proc/stat is missing.
  */
-export async function waitForQuiet(maxMs: number, cores = 0.3, log: (line: string) => void = () => undefined): Promise<number | undefined> {
+export async function waitForQuiet(
+  maxMs: number,
+  cores = 0.3,
+  log: (line: string) => void = () => undefined,
+): Promise<number | undefined> {
   const deadline = performance.now() + maxMs;
   let warned = false;
   for (;;) {
@@ -142,7 +178,8 @@ export async function waitForQuiet(maxMs: number, cores = 0.3, log: (line: strin
     if (b0 === undefined || b1 === undefined) return undefined;
     const busy = (b1 - b0) / (performance.now() - t0);
     if (busy < cores || performance.now() >= deadline) return busy;
-    if (!warned) log(`  waiting for the machine to quieten down (${busy.toFixed(2)} cores busy elsewhere)…`);
+    if (!warned)
+      log(`  waiting for the machine to quieten down (${busy.toFixed(2)} cores busy elsewhere)…`);
     warned = true;
   }
 }
@@ -203,23 +240,47 @@ export interface LevelSummary {
 }
 
 /** The scripted upstream share of time to first audio for `reply`. */
-export function scriptedFor(reply = REPLY): { totalMs: number; firstSentenceTokenMs: number; chunkerIndex: number } {
+export function scriptedFor(reply = REPLY): {
+  totalMs: number;
+  firstSentenceTokenMs: number;
+  chunkerIndex: number;
+} {
   const chunkerIndex = firstChunkIndex(SentenceChunker, reply);
   return { ...scriptedFirstAudio(chunkerIndex), chunkerIndex };
 }
 
-export async function runLevel(options: LevelOptions, log: (line: string) => void = () => undefined): Promise<LevelSummary> {
+export async function runLevel(
+  options: LevelOptions,
+  log: (line: string) => void = () => undefined,
+): Promise<LevelSummary> {
   const scripted = scriptedFor(options.reply);
-  const backgroundCpuCores = options.waitQuietMs ? await waitForQuiet(options.waitQuietMs, 0.3, log) : undefined;
+  const backgroundCpuCores = options.waitQuietMs
+    ? await waitForQuiet(options.waitQuietMs, 0.3, log)
+    : undefined;
   const pinned = cpuPlan(options);
   const upstream = await startUpstream(options.reply, pinned?.harness);
   // BENCH_RELAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the relay process.
   const relayFlags = (process.env.BENCH_RELAY_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
-  const relay = forkBench('relay-server.ts', [JSON.stringify({ upstreamUrl: upstream.url, keys: Math.ceil(options.sessions / (options.sessionsPerKey ?? 50)), workers: options.relayWorkers ?? 1 })], ['--expose-gc', ...relayFlags], pinned?.relay);
+  const relay = forkBench(
+    'relay-server.ts',
+    [
+      JSON.stringify({
+        upstreamUrl: upstream.url,
+        keys: Math.ceil(options.sessions / (options.sessionsPerKey ?? 50)),
+        workers: options.relayWorkers ?? 1,
+      }),
+    ],
+    ['--expose-gc', ...relayFlags],
+    pinned?.relay,
+  );
   const loadgen = forkBench('loadgen.ts', ['--child'], [], pinned?.harness);
   try {
     const [relayReady] = await Promise.all([
-      nextMessage<IpcMessage & { url: string; keys: string[]; baselineRssMb: number }>(relay, 'ready', 30_000),
+      nextMessage<IpcMessage & { url: string; keys: string[]; baselineRssMb: number }>(
+        relay,
+        'ready',
+        30_000,
+      ),
       nextMessage(loadgen, 'alive', 30_000),
     ]);
     const setupTimeoutMs = 20_000 + options.sessions * 30;
@@ -239,7 +300,11 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
       ...(options.fixtures ? { fixtures: options.fixtures } : {}),
     };
     const bound = setupTimeoutMs + options.durationMs + options.drainMs + 30_000;
-    const connectedP = nextMessage<IpcMessage & { connected: number; setupMs: number }>(loadgen, 'connected', setupTimeoutMs + 10_000);
+    const connectedP = nextMessage<IpcMessage & { connected: number; setupMs: number }>(
+      loadgen,
+      'connected',
+      setupTimeoutMs + 10_000,
+    );
     const drainedP = nextMessage(loadgen, 'drained', bound);
     const resultP = Promise.race([
       nextMessage<IpcMessage & { result: LoadResult }>(loadgen, 'result', bound + 10_000),
@@ -251,7 +316,9 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
     drainedP.catch(() => undefined);
     loadgen.send({ type: 'run', config });
     const connected = await connectedP;
-    log(`  ${options.sessions} sessions: ${connected.connected} open in ${(connected.setupMs / 1000).toFixed(1)} s, streaming ${options.durationMs / 1000} s…`);
+    log(
+      `  ${options.sessions} sessions: ${connected.connected} open in ${(connected.setupMs / 1000).toFixed(1)} s, streaming ${options.durationMs / 1000} s…`,
+    );
     relay.send({ type: 'rss', gc: true });
     const idle = await nextMessage<IpcMessage & { rssMb: number }>(relay, 'rss', 30_000);
     relay.send({ type: 'window-start' });
@@ -261,7 +328,10 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
     const t0 = performance.now();
     await drainedP;
     const busy1 = machineBusyMs();
-    const machineCores = busy0 !== undefined && busy1 !== undefined ? (busy1 - busy0) / (performance.now() - t0) : undefined;
+    const machineCores =
+      busy0 !== undefined && busy1 !== undefined
+        ? (busy1 - busy0) / (performance.now() - t0)
+        : undefined;
     relay.send({ type: 'window-end' });
     upstream.child.send({ type: 'stats' });
     const [relayStats, upstreamStats, result] = await Promise.all([
@@ -270,7 +340,16 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
       nextMessage<IpcMessage & { stats: ProcessStats }>(upstream.child, 'stats', 60_000),
       resultP,
     ]);
-    const summary = summarizeLevel(options, scripted.totalMs, scripted.firstSentenceTokenMs, result.result, relayStats.stats, upstreamStats.stats, relayReady.baselineRssMb, idle.rssMb);
+    const summary = summarizeLevel(
+      options,
+      scripted.totalMs,
+      scripted.firstSentenceTokenMs,
+      result.result,
+      relayStats.stats,
+      upstreamStats.stats,
+      relayReady.baselineRssMb,
+      idle.rssMb,
+    );
     summary.backgroundCpuCores = backgroundCpuCores;
     summary.relayWorkers = Number(process.env.BENCH_RELAY_WORKERS ?? options.relayWorkers ?? 1);
     summary.relayCpuPinned = pinned ? Number(pinned.relay) : undefined;
@@ -278,7 +357,13 @@ export async function runLevel(options: LevelOptions, log: (line: string) => voi
     summary.upstreamConnects = relayStats.connects;
     if (machineCores !== undefined) {
       summary.machineCpuCores = machineCores;
-      summary.otherCpuCores = Math.max(0, machineCores - relayStats.stats.cpuCores - upstreamStats.stats.cpuCores - result.result.loadgen.cpuCores);
+      summary.otherCpuCores = Math.max(
+        0,
+        machineCores -
+          relayStats.stats.cpuCores -
+          upstreamStats.stats.cpuCores -
+          result.result.loadgen.cpuCores,
+      );
       summary.limits = limitingFactors(summary);
     }
     return summary;
@@ -300,9 +385,12 @@ function summarizeLevel(
   const turns = r.turns;
   const m = (t: (typeof turns)[number], k: string) => t.metrics[k] ?? Number.NaN;
   const uplinkLost = turns.filter((t) => t.uplinkReceived !== t.uplinkSent);
-  const downlinkShort = turns.filter((t) => t.downlinkReceived < t.downlinkExpected || t.downlinkExpected === 0);
+  const downlinkShort = turns.filter(
+    (t) => t.downlinkReceived < t.downlinkExpected || t.downlinkExpected === 0,
+  );
   // BENCH_DUMP_TURNS=file.json keeps every turn record (metrics per stage) for looking at the tail.
-  if (process.env.BENCH_DUMP_TURNS) writeFileSync(process.env.BENCH_DUMP_TURNS, JSON.stringify(turns));
+  if (process.env.BENCH_DUMP_TURNS)
+    writeFileSync(process.env.BENCH_DUMP_TURNS, JSON.stringify(turns));
   const added = summarize(turns.map((t) => t.addedMs));
   const lostFrames = uplinkLost.length > 0 || downlinkShort.length > 0;
   const n = r.connected || options.sessions;
@@ -325,8 +413,21 @@ function summarizeLevel(
     probeExcess: summarize(r.probeExcessMs ?? []),
     breakdown: {
       wire: summarize(turns.map((t) => t.latencyMs - m(t, 'first_audio_ms'))),
-      upstreamExcess: summarize(turns.map((t) => m(t, 'stt_ms') - 300 + (m(t, 'llm_ttft_ms') - 300) + (m(t, 'tts_ttfb_ms') - 150))),
-      relayBetween: summarize(turns.map((t) => m(t, 'first_audio_ms') - m(t, 'stt_ms') - m(t, 'llm_ttft_ms') - m(t, 'tts_ttfb_ms') - tokenMs)),
+      upstreamExcess: summarize(
+        turns.map(
+          (t) => m(t, 'stt_ms') - 300 + (m(t, 'llm_ttft_ms') - 300) + (m(t, 'tts_ttfb_ms') - 150),
+        ),
+      ),
+      relayBetween: summarize(
+        turns.map(
+          (t) =>
+            m(t, 'first_audio_ms') -
+            m(t, 'stt_ms') -
+            m(t, 'llm_ttft_ms') -
+            m(t, 'tts_ttfb_ms') -
+            tokenMs,
+        ),
+      ),
     },
     relayMetrics: {
       stt: summarize(turns.map((t) => m(t, 'stt_ms'))),
@@ -369,16 +470,33 @@ export function limitingFactors(s: LevelSummary): string[] {
   const gcShare = s.relay.gc.ms / s.relay.wallMs;
   const workers = s.relayWorkers ?? 1;
   if (workers > 1) {
-    if (s.relay.cpuCores / workers > 0.85) out.push(`relay CPU (${s.relay.cpuCores.toFixed(2)} cores over ${workers} workers)`);
-  } else if (s.relay.cpuCores > 0.85) out.push(`relay CPU (${pct(s.relay.cpuCores)} of its one JS thread)`);
-  if (s.relay.eld.p99 > 20) out.push(`relay event loop (delay p99 ${s.relay.eld.p99.toFixed(0)} ms${workers > 1 ? ', worst worker' : ''})`);
+    if (s.relay.cpuCores / workers > 0.85)
+      out.push(`relay CPU (${s.relay.cpuCores.toFixed(2)} cores over ${workers} workers)`);
+  } else if (s.relay.cpuCores > 0.85)
+    out.push(`relay CPU (${pct(s.relay.cpuCores)} of its one JS thread)`);
+  if (s.relay.eld.p99 > 20)
+    out.push(
+      `relay event loop (delay p99 ${s.relay.eld.p99.toFixed(0)} ms${workers > 1 ? ', worst worker' : ''})`,
+    );
   if (gcShare > 0.05) out.push(`relay GC (${pct(gcShare)} of wall time)`);
   const total = s.machineCpuCores ?? s.relay.cpuCores + s.upstream.cpuCores + s.loadgen.cpuCores;
   if (total > 1.7) out.push(`machine CPU (${total.toFixed(2)} of ${cpus().length} cores busy)`);
-  if ((s.otherCpuCores ?? 0) > 0.25) out.push(`other processes on the machine (${(s.otherCpuCores ?? 0).toFixed(2)} cores busy outside the benchmark)`);
-  if (s.upstream.cpuCores > 0.85 || s.upstream.eld.p99 > 20) out.push(`fake upstream (${pct(s.upstream.cpuCores)} CPU, delay p99 ${s.upstream.eld.p99.toFixed(0)} ms)`);
-  if (s.loadgen.cpuCores > 0.85 || s.loadgen.eld.p99 > 20 || s.sendLag.p99 > s.frameMs) out.push(`load generator (${pct(s.loadgen.cpuCores)} CPU, delay p99 ${s.loadgen.eld.p99.toFixed(0)} ms)`);
-  if (out.length === 0) out.push(`nothing saturated: timer granularity and loopback I/O (relay ${pct(s.relay.cpuCores)} CPU)`);
+  if ((s.otherCpuCores ?? 0) > 0.25)
+    out.push(
+      `other processes on the machine (${(s.otherCpuCores ?? 0).toFixed(2)} cores busy outside the benchmark)`,
+    );
+  if (s.upstream.cpuCores > 0.85 || s.upstream.eld.p99 > 20)
+    out.push(
+      `fake upstream (${pct(s.upstream.cpuCores)} CPU, delay p99 ${s.upstream.eld.p99.toFixed(0)} ms)`,
+    );
+  if (s.loadgen.cpuCores > 0.85 || s.loadgen.eld.p99 > 20 || s.sendLag.p99 > s.frameMs)
+    out.push(
+      `load generator (${pct(s.loadgen.cpuCores)} CPU, delay p99 ${s.loadgen.eld.p99.toFixed(0)} ms)`,
+    );
+  if (out.length === 0)
+    out.push(
+      `nothing saturated: timer granularity and loopback I/O (relay ${pct(s.relay.cpuCores)} CPU)`,
+    );
   return out;
 }
 

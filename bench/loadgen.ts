@@ -24,7 +24,16 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '@voice-bot/protocol';
 import { directStreaming, upstreamClient } from './pipelines.js';
-import { FIXTURES, ORIGIN, ProcessProbe, SPEECH_FIXTURES, readWavPcm, toneBytes, type IpcMessage, type ProcessStats } from './common.js';
+import {
+  FIXTURES,
+  ORIGIN,
+  ProcessProbe,
+  SPEECH_FIXTURES,
+  readWavPcm,
+  toneBytes,
+  type IpcMessage,
+  type ProcessStats,
+} from './common.js';
 
 export interface LoadConfig {
   relayUrl: string;
@@ -119,7 +128,10 @@ export function trimSilence(pcm: Uint8Array): Uint8Array {
 }
 
 function loadUtterances(names: readonly string[] = SPEECH_FIXTURES): Utterance[] {
-  return names.map((name) => ({ name, pcm: trimSilence(readWavPcm(join(FIXTURES, '16k', `${name}.wav`)).pcm) }));
+  return names.map((name) => ({
+    name,
+    pcm: trimSilence(readWavPcm(join(FIXTURES, '16k', `${name}.wav`)).pcm),
+  }));
 }
 
 type State = 'connecting' | 'waiting' | 'streaming' | 'awaiting' | 'finished';
@@ -161,22 +173,42 @@ class Session {
       body: JSON.stringify({ key }),
       signal: AbortSignal.timeout(15_000),
     });
-    const body = (await res.json()) as { token?: string; ws_url?: string; error?: { code: string } };
-    if (res.status !== 201 || !body.token || !body.ws_url) throw new Error(`session refused: ${res.status} ${body.error?.code ?? ''}`);
-    const ws = new WebSocket(body.ws_url, [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${body.token}`], {
-      origin: ORIGIN,
-      perMessageDeflate: false,
-      skipUTF8Validation: true,
-      // The generator's own masking cost is not what is measured (the relay still unmasks every frame).
-      generateMask: zeroMask,
-      handshakeTimeout: 15_000,
-    });
+    const body = (await res.json()) as {
+      token?: string;
+      ws_url?: string;
+      error?: { code: string };
+    };
+    if (res.status !== 201 || !body.token || !body.ws_url)
+      throw new Error(`session refused: ${res.status} ${body.error?.code ?? ''}`);
+    const ws = new WebSocket(
+      body.ws_url,
+      [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${body.token}`],
+      {
+        origin: ORIGIN,
+        perMessageDeflate: false,
+        skipUTF8Validation: true,
+        // The generator's own masking cost is not what is measured (the relay still unmasks every frame).
+        generateMask: zeroMask,
+        handshakeTimeout: 15_000,
+      },
+    );
     this.ws = ws;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no ready within 15 s')), 15_000);
-      ws.once('unexpected-response', (_req, r) => reject(new Error(`upgrade refused: ${r.statusCode}`)));
+      ws.once('unexpected-response', (_req, r) =>
+        reject(new Error(`upgrade refused: ${r.statusCode}`)),
+      );
       ws.once('error', reject);
-      ws.once('open', () => ws.send(JSON.stringify({ type: 'start', protocol_version: PROTOCOL_VERSION, input: 'audio', output: 'audio' })));
+      ws.once('open', () =>
+        ws.send(
+          JSON.stringify({
+            type: 'start',
+            protocol_version: PROTOCOL_VERSION,
+            input: 'audio',
+            output: 'audio',
+          }),
+        ),
+      );
       ws.on('message', (data, isBinary) => {
         if (this.state === 'connecting') {
           if (!isBinary && String(data).includes('"ready"')) {
@@ -222,7 +254,7 @@ class Session {
     // Frame k covers [k, k+1) × frameMs of speech, so it exists only at streamStart + (k+1) × frameMs.
     for (;;) {
       const end = Math.min(pcm.byteLength, this.offset + frameBytes);
-      const readyAt = this.streamStart + (end / (frameBytes / frameMs));
+      const readyAt = this.streamStart + end / (frameBytes / frameMs);
       if (readyAt > now) break;
       this.run.noteLag(now - readyAt);
       this.ws.send(pcm.subarray(this.offset, end));
@@ -259,12 +291,24 @@ class Session {
   warmTurn(): Promise<void> {
     const pcm = (this.run.utterances[0] as Utterance).pcm;
     const part = pcm.subarray(0, Math.min(pcm.byteLength, 32_000));
-    this.turn = { commitAt: performance.now(), firstAudioAt: undefined, uplinkSent: part.byteLength, uplinkReceived: -1, downlinkExpected: 0, downlinkReceived: 0, maxLateMs: 0 };
+    this.turn = {
+      commitAt: performance.now(),
+      firstAudioAt: undefined,
+      uplinkSent: part.byteLength,
+      uplinkReceived: -1,
+      downlinkExpected: 0,
+      downlinkReceived: 0,
+      maxLateMs: 0,
+    };
     this.state = 'awaiting';
-    for (let o = 0; o < part.byteLength; o += 640) this.ws?.send(part.subarray(o, Math.min(part.byteLength, o + 640)));
+    for (let o = 0; o < part.byteLength; o += 640)
+      this.ws?.send(part.subarray(o, Math.min(part.byteLength, o + 640)));
     this.ws?.send('{"type":"commit"}');
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('warm-up turn got no audio within 15 s')), 15_000);
+      const timer = setTimeout(
+        () => reject(new Error('warm-up turn got no audio within 15 s')),
+        15_000,
+      );
       this.onFirstAudio = () => {
         clearTimeout(timer);
         resolve();
@@ -289,7 +333,13 @@ class Session {
   }
 
   private onJson(text: string): void {
-    let message: { type: string; text?: string; code?: string; turn_id?: number; metrics?: Record<string, number> };
+    let message: {
+      type: string;
+      text?: string;
+      code?: string;
+      turn_id?: number;
+      metrics?: Record<string, number>;
+    };
     try {
       message = JSON.parse(text) as typeof message;
     } catch {
@@ -390,10 +440,17 @@ class Run {
   }
 
   maybeDrained(): void {
-    if (performance.now() >= this.deadline && !this.sessions.some((s) => s.busy || s.state === 'streaming')) this.drainedResolve?.();
+    if (
+      performance.now() >= this.deadline &&
+      !this.sessions.some((s) => s.busy || s.state === 'streaming')
+    )
+      this.drainedResolve?.();
   }
 
-  async execute(send: (m: IpcMessage) => void, go: Promise<void> = Promise.resolve()): Promise<LoadResult> {
+  async execute(
+    send: (m: IpcMessage) => void,
+    go: Promise<void> = Promise.resolve(),
+  ): Promise<LoadResult> {
     const { config } = this;
     const probe = new ProcessProbe();
     const setupStarted = performance.now();
@@ -409,13 +466,16 @@ class Run {
           await session.open(config.keys[session.index % config.keys.length] as string);
         } catch (error) {
           setupFailures++;
-          if (setupFailures <= 3) console.error(`[loadgen] session ${session.index}: ${(error as Error).message}`);
+          if (setupFailures <= 3)
+            console.error(`[loadgen] session ${session.index}: ${(error as Error).message}`);
           session.state = 'finished';
           session.close();
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(config.setupConcurrency ?? 32, config.sessions) }, worker));
+    await Promise.all(
+      Array.from({ length: Math.min(config.setupConcurrency ?? 32, config.sessions) }, worker),
+    );
     const setupMs = performance.now() - setupStarted;
     // Warm the relay (JIT, provider connections) like a relay that has been serving for a while.
     for (let i = 0; i < (config.warmupTurns ?? 3); i++) {
@@ -445,7 +505,9 @@ class Run {
       for (const s of live) s.tick(now);
     }, 5);
     const drained = new Promise<void>((resolve) => (this.drainedResolve = resolve));
-    const probing = config.probeUpstreamUrl ? this.probe(config.probeUpstreamUrl) : Promise.resolve([]);
+    const probing = config.probeUpstreamUrl
+      ? this.probe(config.probeUpstreamUrl)
+      : Promise.resolve([]);
     await new Promise((r) => setTimeout(r, config.durationMs));
     for (const s of live) s.abandon();
     this.maybeDrained();
@@ -500,7 +562,11 @@ class Run {
 }
 
 /** Runs one level in this process (used by the child entry point below and by tests). */
-export async function runLoad(config: LoadConfig, send: (m: IpcMessage) => void = () => undefined, go?: Promise<void>): Promise<LoadResult> {
+export async function runLoad(
+  config: LoadConfig,
+  send: (m: IpcMessage) => void = () => undefined,
+  go?: Promise<void>,
+): Promise<LoadResult> {
   return new Run(config).execute(send, go);
 }
 
@@ -513,7 +579,9 @@ if (process.send && process.argv.includes('--child')) {
     const send = (msg: IpcMessage) => process.send?.(msg);
     runLoad(m.config as LoadConfig, send, go)
       .then((result) => send({ type: 'result', result }))
-      .catch((error: unknown) => send({ type: 'failed', error: String((error as Error)?.stack ?? error) }))
+      .catch((error: unknown) =>
+        send({ type: 'failed', error: String((error as Error)?.stack ?? error) }),
+      )
       .finally(() => setTimeout(() => process.exit(0), 200));
   });
   process.on('disconnect', () => process.exit(0));

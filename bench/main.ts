@@ -45,11 +45,34 @@ import { measureBargeIn, type BargeInReport } from './bargein.js';
 import { measureBrowser, type BrowserReport } from './browser.js';
 import { measureBundles, type BundleReport } from './bundles.js';
 import { exposureOptions, measureExposure, type ExposureReport } from './exposure.js';
-import { FIXTURES, LATENCY, REPLY, REPO_ROOT, median, readWavPcm, summarize, type Summary } from './common.js';
+import {
+  FIXTURES,
+  LATENCY,
+  REPLY,
+  REPO_ROOT,
+  median,
+  readWavPcm,
+  summarize,
+  type Summary,
+} from './common.js';
 import { DEFAULT_UPLINK_FRAME_MS } from '@voice-bot/sdk';
-import { runLevel, scriptedFor, setBenchNiceness, startUpstream, stopChild, type LevelOptions, type LevelSummary } from './levels.js';
+import {
+  runLevel,
+  scriptedFor,
+  setBenchNiceness,
+  startUpstream,
+  stopChild,
+  type LevelOptions,
+  type LevelSummary,
+} from './levels.js';
 import { trimSilence } from './loadgen.js';
-import { directStreaming, sequential, upstreamClient, type SequentialTiming, type StreamingTiming } from './pipelines.js';
+import {
+  directStreaming,
+  sequential,
+  upstreamClient,
+  type SequentialTiming,
+  type StreamingTiming,
+} from './pipelines.js';
 import { renderReport } from './report.js';
 import { measureWhisper, type WhisperReport } from './whisper.js';
 
@@ -73,7 +96,15 @@ export interface BenchOptions {
 }
 
 /** The parts a run can measure (`--only`); capacity and ttfa come with latency. */
-export const PARTS = ['latency', 'ttfa', 'bundles', 'browser', 'bargein', 'whisper', 'exposure'] as const;
+export const PARTS = [
+  'latency',
+  'ttfa',
+  'bundles',
+  'browser',
+  'bargein',
+  'whisper',
+  'exposure',
+] as const;
 export type Part = (typeof PARTS)[number];
 
 /** When and how a part's figures were measured, if not by the run the report header describes. */
@@ -91,18 +122,44 @@ export interface TtfaReport {
   /** relay pipeline, one session, from the 1-session level: commit → first audio byte at the client */
   relay: Summary | undefined;
   direct: { firstAudio: Summary; stt: Summary; firstSentence: Summary };
-  sequential: { firstByte: Summary; complete: Summary; stt: Summary; llm: Summary; audioSeconds: number };
+  sequential: {
+    firstByte: Summary;
+    complete: Summary;
+    stt: Summary;
+    llm: Summary;
+    audioSeconds: number;
+  };
 }
 
 export interface BenchResults {
-  machine: { cpus: number; cpuModel: string; memoryGb: number; freeMemoryGb: number; node: string; os: string; date: string; command: string; elapsedS?: number; loadStart?: string; loadEnd?: string };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    memoryGb: number;
+    freeMemoryGb: number;
+    node: string;
+    os: string;
+    date: string;
+    command: string;
+    elapsedS?: number;
+    loadStart?: string;
+    loadEnd?: string;
+  };
   options: Omit<BenchOptions, 'only' | 'runs'> & { only: string[] | undefined; runs?: number };
   /** the parts this run measured (absent in results written before parts were recorded: all of them) */
   parts?: Part[];
   /** parts measured by later partial runs (`--only`) and merged into these results */
   partRuns?: Partial<Record<Part, PartRun>>;
-  latency: { scripted: ReturnType<typeof scriptedFor>; levels: LevelSummary[]; floorMs: number | undefined } | undefined;
-  capacity: { tried: number[]; maxSessions: number | undefined; level: LevelSummary | undefined } | undefined;
+  latency:
+    | {
+        scripted: ReturnType<typeof scriptedFor>;
+        levels: LevelSummary[];
+        floorMs: number | undefined;
+      }
+    | undefined;
+  capacity:
+    | { tried: number[]; maxSessions: number | undefined; level: LevelSummary | undefined }
+    | undefined;
   ttfa: TtfaReport | undefined;
   bundles: BundleReport | undefined;
   browser: BrowserReport | undefined;
@@ -114,14 +171,22 @@ export interface BenchResults {
 }
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const get = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const get = (name: string) =>
+    argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const quick = argv.includes('--quick');
   const only = get('only');
   const levels = get('levels');
   return {
     quick,
     only: only ? new Set(only.split(',').map((s) => s.trim())) : undefined,
-    levels: levels ? levels.split(',').map(Number).filter((n) => n > 0) : quick ? [4] : [1, 100, 500, 1000],
+    levels: levels
+      ? levels
+          .split(',')
+          .map(Number)
+          .filter((n) => n > 0)
+      : quick
+        ? [4]
+        : [1, 100, 500, 1000],
     durationMs: Number(get('duration') ?? (quick ? 5000 : 25_000)),
     frameMs: Math.min(1000, Math.max(20, Number(get('frame-ms') ?? DEFAULT_UPLINK_FRAME_MS))),
     relayWorkers: Math.max(1, Math.floor(Number(get('relay-workers') ?? 1)) || 1),
@@ -131,25 +196,58 @@ export function parseArgs(argv: string[]): BenchOptions {
     waitQuietMs: Number(get('wait-quiet') ?? (quick ? 0 : 30_000)),
     retryDisturbed: !quick && !argv.includes('--no-retry'),
     nice: get('nice') !== undefined ? Number(get('nice')) || undefined : quick ? undefined : -10,
-    out: resolve(REPO_ROOT, get('out') ?? (quick ? 'test-output/benchmarks-quick.md' : 'docs/benchmarks.md')),
-    json: resolve(REPO_ROOT, get('json') ?? (quick ? 'test-output/bench-results-quick.json' : 'docs/benchmarks.json')),
+    out: resolve(
+      REPO_ROOT,
+      get('out') ?? (quick ? 'test-output/benchmarks-quick.md' : 'docs/benchmarks.md'),
+    ),
+    json: resolve(
+      REPO_ROOT,
+      get('json') ?? (quick ? 'test-output/bench-results-quick.json' : 'docs/benchmarks.json'),
+    ),
     runs: Math.max(1, Number(get('runs') ?? (quick ? 1 : 8)) || 1),
   };
 }
 
 const benchStart = performance.now();
-const log = (line: string) => console.log(`[${((performance.now() - benchStart) / 1000).toFixed(1).padStart(5)} s] ${line}`);
+const log = (line: string) =>
+  console.log(`[${((performance.now() - benchStart) / 1000).toFixed(1).padStart(5)} s] ${line}`);
 
 function levelOptions(o: BenchOptions, sessions: number): LevelOptions {
   return o.quick
-    ? { sessions, durationMs: o.durationMs, drainMs: 8000, spreadMs: 500, frameMs: o.frameMs, thinkMs: 300, reply: QUICK_REPLY, fixtures: ['weather'], warmupTurns: 1, relayWorkers: o.relayWorkers, pinRelay: o.pinRelay }
-    : { sessions, durationMs: o.durationMs, drainMs: 14_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: o.frameMs, thinkMs: 500, waitQuietMs: o.waitQuietMs, relayWorkers: o.relayWorkers, pinRelay: o.pinRelay };
+    ? {
+        sessions,
+        durationMs: o.durationMs,
+        drainMs: 8000,
+        spreadMs: 500,
+        frameMs: o.frameMs,
+        thinkMs: 300,
+        reply: QUICK_REPLY,
+        fixtures: ['weather'],
+        warmupTurns: 1,
+        relayWorkers: o.relayWorkers,
+        pinRelay: o.pinRelay,
+      }
+    : {
+        sessions,
+        durationMs: o.durationMs,
+        drainMs: 14_000,
+        spreadMs: Math.min(8000, 1000 + sessions * 10),
+        frameMs: o.frameMs,
+        thinkMs: 500,
+        waitQuietMs: o.waitQuietMs,
+        relayWorkers: o.relayWorkers,
+        pinRelay: o.pinRelay,
+      };
 }
 
 /** The quick run's reply: one short sentence, so a turn (and the smoke test) ends in ~2 s. */
 const QUICK_REPLY = "Sure, we're open until six today. Anything else?";
 
-async function measureTtfa(o: BenchOptions, relayLevel: LevelSummary | undefined, reply: string): Promise<TtfaReport> {
+async function measureTtfa(
+  o: BenchOptions,
+  relayLevel: LevelSummary | undefined,
+  reply: string,
+): Promise<TtfaReport> {
   const turns = o.quick ? 2 : 6;
   const upstream = await startUpstream(reply);
   try {
@@ -161,8 +259,11 @@ async function measureTtfa(o: BenchOptions, relayLevel: LevelSummary | undefined
     for (let i = 0; i < turns; i++) direct.push(await directStreaming(client, pcm));
     const seq: SequentialTiming[] = [];
     log(`  direct streaming: ${direct.map((d) => d.firstAudioMs.toFixed(0)).join(', ')} ms`);
-    for (let i = 0; i < Math.max(1, Math.ceil(turns / 2)); i++) seq.push(await sequential(client, pcm));
-    log(`  sequential: ${seq.map((d) => `${d.firstByteMs.toFixed(0)}/${d.completeMs.toFixed(0)}`).join(', ')} ms (first byte/complete)`);
+    for (let i = 0; i < Math.max(1, Math.ceil(turns / 2)); i++)
+      seq.push(await sequential(client, pcm));
+    log(
+      `  sequential: ${seq.map((d) => `${d.firstByteMs.toFixed(0)}/${d.completeMs.toFixed(0)}`).join(', ')} ms (first byte/complete)`,
+    );
     return {
       turns,
       scriptedMs: scriptedFor(reply).totalMs,
@@ -189,11 +290,18 @@ async function measureTtfa(o: BenchOptions, relayLevel: LevelSummary | undefined
  * Runs a level; on a shared machine, when other processes used more than 0.4 cores during the
  * window, runs it once more (time permitting) and keeps the less disturbed of the two.
  */
-async function runLevelRetrying(o: BenchOptions, n: number, started: number): Promise<LevelSummary> {
+async function runLevelRetrying(
+  o: BenchOptions,
+  n: number,
+  started: number,
+): Promise<LevelSummary> {
   const first = await runLevel(levelOptions(o, n), log);
   const disturbed = (s: LevelSummary) => (s.otherCpuCores ?? 0) > 0.4;
-  if (!o.retryDisturbed || !disturbed(first) || performance.now() - started > 6 * 60_000) return first;
-  log(`  other processes used ${(first.otherCpuCores ?? 0).toFixed(2)} cores during that window: running it again`);
+  if (!o.retryDisturbed || !disturbed(first) || performance.now() - started > 6 * 60_000)
+    return first;
+  log(
+    `  other processes used ${(first.otherCpuCores ?? 0).toFixed(2)} cores during that window: running it again`,
+  );
   const second = await runLevel(levelOptions(o, n), log);
   return (second.otherCpuCores ?? 0) < (first.otherCpuCores ?? 0) ? second : first;
 }
@@ -209,7 +317,10 @@ function describeLevel(s: LevelSummary): string {
 
 export async function runBench(o: BenchOptions): Promise<BenchResults> {
   const started = performance.now();
-  const wants = (part: string) => !o.only || o.only.has(part) || ((part === 'capacity' || part === 'ttfa') && o.only.has('latency'));
+  const wants = (part: string) =>
+    !o.only ||
+    o.only.has(part) ||
+    ((part === 'capacity' || part === 'ttfa') && o.only.has('latency'));
   const results: BenchResults = {
     machine: {
       cpus: cpus().length,
@@ -219,7 +330,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       node: process.version,
       os: `${process.platform} ${release()}`,
       date: new Date().toISOString(),
-      loadStart: loadavg().map((x) => x.toFixed(2)).join(' '),
+      loadStart: loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' '),
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     },
     options: { ...o, only: o.only ? [...o.only] : undefined },
@@ -235,13 +348,19 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
 
   if (o.build) {
     log('building (npm run build)…');
-    const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: 'inherit' });
-    if (build.status !== 0) results.errors.push('npm run build failed: figures use the dist/ already there');
+    const build = spawnSync('npm', ['run', 'build', '--silent'], {
+      cwd: REPO_ROOT,
+      stdio: 'inherit',
+    });
+    if (build.status !== 0)
+      results.errors.push('npm run build failed: figures use the dist/ already there');
   }
 
   setBenchNiceness(o.nice);
   if (wants('latency')) {
-    log(`relay-added latency (scripted upstream: STT ${LATENCY.sttMs} ms, LLM TTFT ${LATENCY.llmTtftMs} ms at ${LATENCY.tokensPerSecond} tok/s, TTS TTFB ${LATENCY.ttsTtfbMs} ms, real-time audio)`);
+    log(
+      `relay-added latency (scripted upstream: STT ${LATENCY.sttMs} ms, LLM TTFT ${LATENCY.llmTtftMs} ms at ${LATENCY.tokensPerSecond} tok/s, TTS TTFB ${LATENCY.ttsTtfbMs} ms, real-time audio)`,
+    );
     const levels: LevelSummary[] = [];
     for (const n of o.levels) {
       try {
@@ -262,11 +381,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       const candidates: number[] = [];
       const best = passing();
       const highest = Math.max(...tried);
-      if (best && best.sessions === highest) candidates.push(Math.round(highest * 1.5), highest * 2);
+      if (best && best.sessions === highest)
+        candidates.push(Math.round(highest * 1.5), highest * 2);
       else {
         const lo = best?.sessions ?? 1;
-        const hi = Math.min(...levels.filter((l) => !l.pass && l.sessions > lo).map((l) => l.sessions));
-        if (Number.isFinite(hi)) candidates.push(Math.round((lo + hi) / 2 / 50) * 50 || Math.round((lo + hi) / 2));
+        const hi = Math.min(
+          ...levels.filter((l) => !l.pass && l.sessions > lo).map((l) => l.sessions),
+        );
+        if (Number.isFinite(hi))
+          candidates.push(Math.round((lo + hi) / 2 / 50) * 50 || Math.round((lo + hi) / 2));
       }
       for (const n of candidates) {
         if (tried.includes(n)) continue;
@@ -284,7 +407,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       }
     }
     const best = passing();
-    results.capacity = { tried: tried.sort((a, b) => a - b), maxSessions: best?.sessions, level: best };
+    results.capacity = {
+      tried: tried.sort((a, b) => a - b),
+      maxSessions: best?.sessions,
+      level: best,
+    };
   }
 
   if (wants('ttfa')) {
@@ -309,27 +436,42 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   if (wants('browser')) {
     log('browser cost (headless Chromium, fake mic)…');
     try {
-      results.browser = await measureBrowser({ windowMs: o.quick ? 2500 : 15_000, configs: o.quick ? ['energy'] : ['idle', 'energy', 'silero'] });
+      results.browser = await measureBrowser({
+        windowMs: o.quick ? 2500 : 15_000,
+        configs: o.quick ? ['energy'] : ['idle', 'energy', 'silero'],
+      });
     } catch (error) {
       results.errors.push(`browser: ${(error as Error).message}`);
     }
   }
 
-  const f = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
+  const f = (x: number | undefined, digits = 1) =>
+    x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
   if (wants('bargein')) {
-    log(`barge-in (headless Chromium, fake mic looping 48k/barge-in.wav, ${o.runs} interruption${o.runs === 1 ? '' : 's'} per VAD)…`);
+    log(
+      `barge-in (headless Chromium, fake mic looping 48k/barge-in.wav, ${o.runs} interruption${o.runs === 1 ? '' : 's'} per VAD)…`,
+    );
     try {
-      const report = await measureBargeIn({ runs: o.runs, configs: o.quick ? ['energy'] : ['energy', 'silero'], relayRuns: o.quick ? 2 : 8, niceness: o.nice });
+      const report = await measureBargeIn({
+        runs: o.runs,
+        configs: o.quick ? ['energy'] : ['energy', 'silero'],
+        relayRuns: o.quick ? 2 : 8,
+        niceness: o.nice,
+      });
       results.bargein = report;
       for (const c of report.configs) {
         log(
           `  ${c.name}: ${c.interruptions.length} interruptions, onset → silent p50 ${f(c.onsetToSilent.p50)} ms (window ${f(c.window.p50)} ms), ` +
             `decision → silent p50/max ${f(c.decisionToSilent.p50, 2)}/${f(c.decisionToSilent.max, 2)} ms, relay interrupt → all aborted p50/max ${f(c.relay.allAborted.p50)}/${f(c.relay.allAborted.max)} ms`,
         );
-        if (c.interruptions.length === 0) results.errors.push(`bargein: no interruption measured with the ${c.name} VAD`);
+        if (c.interruptions.length === 0)
+          results.errors.push(`bargein: no interruption measured with the ${c.name} VAD`);
       }
       const alone = report.relayAlone;
-      if (alone) log(`  relay alone (protocol client, no browser): interrupt → all aborted p50/max ${f(alone.allAborted.p50)}/${f(alone.allAborted.max)} ms (n=${alone.allAborted.n})`);
+      if (alone)
+        log(
+          `  relay alone (protocol client, no browser): interrupt → all aborted p50/max ${f(alone.allAborted.p50)}/${f(alone.allAborted.max)} ms (n=${alone.allAborted.n})`,
+        );
     } catch (error) {
       results.errors.push(`bargein: ${(error as Error).message}`);
     }
@@ -337,16 +479,24 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
 
   if (wants('whisper')) {
     const realModelDir = process.env['VOICEBOT_WHISPER_MODEL_DIR'] || undefined;
-    log(`in-browser Whisper (headless Chromium, WebAssembly; ${realModelDir ? `test model and ${realModelDir}` : 'test model only: VOICEBOT_WHISPER_MODEL_DIR is not set'})…`);
+    log(
+      `in-browser Whisper (headless Chromium, WebAssembly; ${realModelDir ? `test model and ${realModelDir}` : 'test model only: VOICEBOT_WHISPER_MODEL_DIR is not set'})…`,
+    );
     try {
-      const report = await measureWhisper({ utterances: o.quick ? 1 : 3, fixtures: o.quick ? [] : ['hours', 'weather', 'book', 'stop'], repeats: 2, realModelDir });
+      const report = await measureWhisper({
+        utterances: o.quick ? 1 : 3,
+        fixtures: o.quick ? [] : ['hours', 'weather', 'book', 'stop'],
+        repeats: 2,
+        realModelDir,
+      });
       results.whisper = report;
       for (const m of report.models) {
         log(
           `  ${m.model}: load + warm-up ${f(m.loadMs, 0)} ms, end of speech → transcript p50 ${f(m.endOfSpeechToTranscript.p50, 0)} ms (n=${m.utterances.length}), ` +
             `inference p50 ${f(m.clientInference.p50, 0)} ms, RTF p50 ${f(m.rtf.n > 0 ? m.rtf.p50 : m.clientRtf.p50, 3)}${m.error ? ` — ${m.error}` : ''}`,
         );
-        if (m.error && m.utterances.length === 0) results.errors.push(`whisper: ${m.model}: ${m.error}`);
+        if (m.error && m.utterances.length === 0)
+          results.errors.push(`whisper: ${m.model}: ${m.error}`);
       }
     } catch (error) {
       results.errors.push(`whisper: ${(error as Error).message}`);
@@ -355,16 +505,27 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
 
   if (wants('exposure')) {
     const eo = exposureOptions(o.quick, o.waitQuietMs);
-    log(`exposure: ${eo.sessions} WebSocket clients that stop reading vs ${eo.sessions} that read; ${eo.bodies} oversized \`POST /v1/sessions\` bodies vs ${eo.bodies} normal ones…`);
+    log(
+      `exposure: ${eo.sessions} WebSocket clients that stop reading vs ${eo.sessions} that read; ${eo.bodies} oversized \`POST /v1/sessions\` bodies vs ${eo.bodies} normal ones…`,
+    );
     try {
       results.exposure = await measureExposure(eo, log);
       const e = results.exposure;
-      for (const p of e.sockets) if (p.opened < p.sessions) results.errors.push(`exposure: ${p.variant} round ${p.round + 1}: only ${p.opened} of ${p.sessions} sessions opened (${p.setupFailures.slice(0, 3).join('; ')})`);
+      for (const p of e.sockets)
+        if (p.opened < p.sessions)
+          results.errors.push(
+            `exposure: ${p.variant} round ${p.round + 1}: only ${p.opened} of ${p.sessions} sessions opened (${p.setupFailures.slice(0, 3).join('; ')})`,
+          );
       for (const b of e.bodies) {
         // 'none': the client's connection failed before it had read an answer (see the report)
         const expected = b.mode === 'normal' ? '201' : '413';
-        const wrong = Object.keys(b.statuses).filter((k) => k !== expected && !(k === 'none' && b.mode !== 'normal'));
-        if (wrong.length > 0 || !b.statuses[expected]) results.errors.push(`exposure: ${b.mode} bodies, round ${b.round + 1}: ${JSON.stringify(b.statuses)} (expected ${b.n} × ${expected})`);
+        const wrong = Object.keys(b.statuses).filter(
+          (k) => k !== expected && !(k === 'none' && b.mode !== 'normal'),
+        );
+        if (wrong.length > 0 || !b.statuses[expected])
+          results.errors.push(
+            `exposure: ${b.mode} bodies, round ${b.round + 1}: ${JSON.stringify(b.statuses)} (expected ${b.n} × ${expected})`,
+          );
       }
     } catch (error) {
       results.errors.push(`exposure: ${(error as Error).message}`);
@@ -372,7 +533,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   }
 
   results.machine.elapsedS = (performance.now() - started) / 1000;
-  results.machine.loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
+  results.machine.loadEnd = loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
   return results;
 }
 
@@ -409,17 +572,27 @@ export function mergeResults(previous: BenchResults, current: BenchResults): Ben
   if (ran.has('bargein')) merged.bargein = current.bargein;
   if (ran.has('whisper')) merged.whisper = current.whisper;
   if (ran.has('exposure')) merged.exposure = current.exposure;
-  merged.errors = [...previous.errors.filter((e) => {
-    const part = errorPart(e);
-    return part === undefined || !ran.has(part);
-  }), ...current.errors];
+  merged.errors = [
+    ...previous.errors.filter((e) => {
+      const part = errorPart(e);
+      return part === undefined || !ran.has(part);
+    }),
+    ...current.errors,
+  ];
   return merged;
 }
 
 /** Paths in the results relative to the repository, so the committed file is the same on every machine. */
 function portable(results: BenchResults): BenchResults {
   const rel = (path: string) => relative(REPO_ROOT, path) || '.';
-  return { ...results, options: { ...results.options, out: rel(resolve(REPO_ROOT, results.options.out)), json: rel(resolve(REPO_ROOT, results.options.json)) } };
+  return {
+    ...results,
+    options: {
+      ...results.options,
+      out: rel(resolve(REPO_ROOT, results.options.out)),
+      json: rel(resolve(REPO_ROOT, results.options.json)),
+    },
+  };
 }
 
 async function main(): Promise<void> {
@@ -442,9 +615,14 @@ async function main(): Promise<void> {
       if (previous.options.quick === o.quick) {
         report = mergeResults(previous, results);
         console.log(`kept the parts not run now from ${relative(REPO_ROOT, o.json)}`);
-      } else console.log(`${relative(REPO_ROOT, o.json)} holds a ${previous.options.quick ? 'quick' : 'full'} run: not merged`);
+      } else
+        console.log(
+          `${relative(REPO_ROOT, o.json)} holds a ${previous.options.quick ? 'quick' : 'full'} run: not merged`,
+        );
     } catch (error) {
-      console.error(`could not read ${o.json} to keep the parts not run now: ${(error as Error).message}`);
+      console.error(
+        `could not read ${o.json} to keep the parts not run now: ${(error as Error).message}`,
+      );
     }
   }
   report = portable(report);
@@ -459,4 +637,5 @@ async function main(): Promise<void> {
   process.exit(results.errors.length > 0 ? 1 : 0);
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(REPO_ROOT, 'bench/main.ts')) await main();
+if (process.argv[1] && resolve(process.argv[1]) === resolve(REPO_ROOT, 'bench/main.ts'))
+  await main();

@@ -14,13 +14,15 @@ export const PEER_FIGURES: PeerFigure[] = [
   {
     what: 'ElevenLabs `<elevenlabs-convai>` embed (`@elevenlabs/convai-widget-embed` 0.0.10)',
     figure: '199 kB',
-    measure: 'npm "unpacked size" of the package (5 files, uncompressed); gzip first download not measured here',
+    measure:
+      'npm "unpacked size" of the package (5 files, uncompressed); gzip first download not measured here',
     source: 'https://npmjs.com/package/@elevenlabs/convai-widget-embed',
   },
   {
     what: 'Daily `daily-js` (the WebRTC transport under Vapi’s web SDK and Pipecat’s Daily transport)',
     figure: '128.9 kB',
-    measure: '`daily-iframe-esm.js` as it lands in an app bundle (minified, uncompressed), reported by a user in 2023',
+    measure:
+      '`daily-iframe-esm.js` as it lands in an app bundle (minified, uncompressed), reported by a user in 2023',
     source: 'https://github.com/daily-co/daily-js/issues/207',
   },
   {
@@ -32,7 +34,8 @@ export const PEER_FIGURES: PeerFigure[] = [
   {
     what: 'onnxruntime-web WebAssembly backend (what Silero VAD in the browser needs)',
     figure: '12.8 MB (plain SIMD build), 25.9 MB (JSEP/WebGPU build)',
-    measure: 'raw `.wasm` sizes of one onnxruntime-web version, from a project that switched to the plain build',
+    measure:
+      'raw `.wasm` sizes of one onnxruntime-web version, from a project that switched to the plain build',
     source: 'https://github.com/surisuririsu/gakumas-tools/pull/114',
   },
 ];

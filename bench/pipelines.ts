@@ -16,7 +16,13 @@ import { pcm16ToWav } from '@voice-bot/fake-provider';
 
 /** An SDK client on the relay's own HTTP client, so the floor differs from the relay only by the relay. */
 export function upstreamClient(baseURL: string): OpenAI {
-  return new OpenAI({ baseURL, apiKey: 'sk-bench', maxRetries: 0, timeout: 30_000, fetch: createUpstreamFetch() });
+  return new OpenAI({
+    baseURL,
+    apiKey: 'sk-bench',
+    maxRetries: 0,
+    timeout: 30_000,
+    fetch: createUpstreamFetch(),
+  });
 }
 
 const SYSTEM = { role: 'system' as const, content: 'You are a helpful voice assistant.' };
@@ -37,10 +43,15 @@ export async function sequential(client: OpenAI, pcm: Uint8Array): Promise<Seque
   const file = await toFile(pcm16ToWav(pcm, 16_000), 'utterance.wav', { type: 'audio/wav' });
   const transcript = await client.audio.transcriptions.create({ file, model: 'whisper-1' });
   const t1 = performance.now();
-  const completion = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [SYSTEM, { role: 'user', content: transcript.text }] });
+  const completion = await client.chat.completions.create({
+    model: 'gpt-4o-mini',
+    messages: [SYSTEM, { role: 'user', content: transcript.text }],
+  });
   const reply = completion.choices[0]?.message.content ?? '';
   const t2 = performance.now();
-  const response = await client.audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: reply, response_format: 'pcm' }).asResponse();
+  const response = await client.audio.speech
+    .create({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: reply, response_format: 'pcm' })
+    .asResponse();
   let firstByteAt: number | undefined;
   let audioBytes = 0;
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
@@ -48,7 +59,13 @@ export async function sequential(client: OpenAI, pcm: Uint8Array): Promise<Seque
     audioBytes += chunk.byteLength;
   }
   const t4 = performance.now();
-  return { sttMs: t1 - t0, llmMs: t2 - t1, firstByteMs: (firstByteAt ?? t4) - t0, completeMs: t4 - t0, audioBytes };
+  return {
+    sttMs: t1 - t0,
+    llmMs: t2 - t1,
+    firstByteMs: (firstByteAt ?? t4) - t0,
+    completeMs: t4 - t0,
+    audioBytes,
+  };
 }
 
 export interface StreamingTiming {
@@ -64,7 +81,11 @@ export async function directStreaming(client: OpenAI, pcm: Uint8Array): Promise<
   const transcript = await client.audio.transcriptions.create({ file, model: 'whisper-1' });
   const t1 = performance.now();
   const stream = await client.chat.completions.create(
-    { model: 'gpt-4o-mini', messages: [SYSTEM, { role: 'user', content: transcript.text }], stream: true },
+    {
+      model: 'gpt-4o-mini',
+      messages: [SYSTEM, { role: 'user', content: transcript.text }],
+      stream: true,
+    },
     { signal: controller.signal },
   );
   const chunker = new SentenceChunker();
@@ -78,7 +99,10 @@ export async function directStreaming(client: OpenAI, pcm: Uint8Array): Promise<
   first ??= chunker.flush().map(stripMarkdown).find(Boolean) ?? '';
   const t2 = performance.now();
   const response = await client.audio.speech
-    .create({ model: 'gpt-4o-mini-tts', voice: 'alloy', input: first, response_format: 'pcm' }, { signal: controller.signal })
+    .create(
+      { model: 'gpt-4o-mini-tts', voice: 'alloy', input: first, response_format: 'pcm' },
+      { signal: controller.signal },
+    )
     .asResponse();
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   await reader.read();

@@ -54,7 +54,10 @@ export function makeCopy(name: string, patches: Patch[] = []): string {
     const file = join(dir, patch.file);
     const text = readFileSync(file, 'utf8');
     const count = text.split(patch.find).length - 1;
-    if (count !== 1) throw new Error(`patch ${patch.name}: expected its target once in ${patch.file}, found ${count} (the relay changed; update the patch)`);
+    if (count !== 1)
+      throw new Error(
+        `patch ${patch.name}: expected its target once in ${patch.file}, found ${count} (the relay changed; update the patch)`,
+      );
     writeFileSync(file, text.replace(patch.find, patch.replace));
   }
   return join(dir, 'dist/index.js');
@@ -117,11 +120,28 @@ function row(variant: string, round: number, s: LevelSummary): Row {
   };
 }
 
-const COMPARED = ['cpuMsPerTurn', 'cpuMsPerSessionSecond', 'relayCpu', 'gcMsPerTurn', 'eldP99', 'rssMaxMb', 'peakHeapUsedMb', 'peakArrayBuffersMb', 'addedP50', 'addedP99', 'sttP50', 'llmTtftP50', 'ttsTtfbP50', 'otherCpu'] as const;
+const COMPARED = [
+  'cpuMsPerTurn',
+  'cpuMsPerSessionSecond',
+  'relayCpu',
+  'gcMsPerTurn',
+  'eldP99',
+  'rssMaxMb',
+  'peakHeapUsedMb',
+  'peakArrayBuffersMb',
+  'addedP50',
+  'addedP99',
+  'sttP50',
+  'llmTtftP50',
+  'ttsTtfbP50',
+  'otherCpu',
+] as const;
 
 async function main(): Promise<void> {
-  const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  if (!existsSync(join(REPO_ROOT, 'packages/relay/dist/index.js'))) throw new Error('run npm run build first');
+  const arg = (name: string) =>
+    process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  if (!existsSync(join(REPO_ROOT, 'packages/relay/dist/index.js')))
+    throw new Error('run npm run build first');
   const save = arg('save');
   if (save) {
     makeCopy(save);
@@ -134,25 +154,52 @@ async function main(): Promise<void> {
   const before = arg('before');
   const names = arg('patches')?.split(',') ?? [];
   const unknown = names.filter((n) => !PATCHES.some((p) => p.name === n));
-  if (unknown.length > 0) throw new Error(`unknown or retired patches: ${unknown.join(', ')} (available: ${PATCHES.map((p) => p.name).join(', ') || 'none'})`);
+  if (unknown.length > 0)
+    throw new Error(
+      `unknown or retired patches: ${unknown.join(', ')} (available: ${PATCHES.map((p) => p.name).join(', ') || 'none'})`,
+    );
   const patches = PATCHES.filter((p) => names.includes(p.name));
   // The client's uplink frame size per variant (`--frame-ms=` for both, `--before-frame-ms=` to
   // compare the clients' frame size on one relay build).
-  const frameMs = { after: Number(arg('frame-ms') ?? 20), before: Number(arg('before-frame-ms') ?? arg('frame-ms') ?? 20) };
+  const frameMs = {
+    after: Number(arg('frame-ms') ?? 20),
+    before: Number(arg('before-frame-ms') ?? arg('frame-ms') ?? 20),
+  };
   const framesDiffer = frameMs.before !== frameMs.after;
   // Node flags of the relay process per variant (`--node-options=` for both, `--before-node-options=`
   // for the "before" run only), e.g. a larger young generation.
-  const nodeOptions = { after: arg('node-options') ?? '', before: arg('before-node-options') ?? arg('node-options') ?? '' };
+  const nodeOptions = {
+    after: arg('node-options') ?? '',
+    before: arg('before-node-options') ?? arg('node-options') ?? '',
+  };
   const flagsDiffer = nodeOptions.before !== nodeOptions.after;
   // Relay processes per variant (`--workers=` for both, `--before-workers=` for the "before" run).
-  const workers = { after: arg('workers') ?? '1', before: arg('before-workers') ?? arg('workers') ?? '1' };
+  const workers = {
+    after: arg('workers') ?? '1',
+    before: arg('before-workers') ?? arg('workers') ?? '1',
+  };
   const workersDiffer = workers.before !== workers.after;
   // The relay on a CPU of its own per variant (`--pin-relay=1` for both, `--before-pin-relay=0|1`).
-  const pin = { after: arg('pin-relay') ?? '0', before: arg('before-pin-relay') ?? arg('pin-relay') ?? '0' };
+  const pin = {
+    after: arg('pin-relay') ?? '0',
+    before: arg('before-pin-relay') ?? arg('pin-relay') ?? '0',
+  };
   const pinDiffers = pin.before !== pin.after;
-  if (!before && patches.length === 0 && !framesDiffer && !flagsDiffer && !workersDiffer && !pinDiffers)
-    throw new Error('nothing to compare: give --before=NAME (a build saved with --save=NAME), --patches=…, --before-frame-ms=…, --before-node-options=…, --before-workers=… or --before-pin-relay=…');
-  if (before && !existsSync(join(AB_DIR, before, 'dist/index.js'))) throw new Error(`no saved build test-output/relay-ab/${before} (make one with --save=${before})`);
+  if (
+    !before &&
+    patches.length === 0 &&
+    !framesDiffer &&
+    !flagsDiffer &&
+    !workersDiffer &&
+    !pinDiffers
+  )
+    throw new Error(
+      'nothing to compare: give --before=NAME (a build saved with --save=NAME), --patches=…, --before-frame-ms=…, --before-node-options=…, --before-workers=… or --before-pin-relay=…',
+    );
+  if (before && !existsSync(join(AB_DIR, before, 'dist/index.js')))
+    throw new Error(
+      `no saved build test-output/relay-ab/${before} (make one with --save=${before})`,
+    );
   setBenchNiceness(arg('nice') !== undefined ? Number(arg('nice')) : -10);
   const variants = {
     before: before ? join(AB_DIR, before, 'dist/index.js') : makeCopy('before'),
@@ -171,23 +218,42 @@ async function main(): Promise<void> {
       process.env.BENCH_RELAY_NODE_OPTIONS = nodeOptions[variant];
       process.env.BENCH_RELAY_WORKERS = workers[variant];
       process.env.BENCH_PIN_RELAY = pin[variant];
-      const s = await runLevel({ sessions, durationMs, drainMs: 15_000, spreadMs: Math.min(8000, 1000 + sessions * 10), frameMs: frameMs[variant], thinkMs: 500 });
+      const s = await runLevel({
+        sessions,
+        durationMs,
+        drainMs: 15_000,
+        spreadMs: Math.min(8000, 1000 + sessions * 10),
+        frameMs: frameMs[variant],
+        thinkMs: 500,
+      });
       const r = row(variant, round, s);
       rows.push(r);
-      console.log(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v * 100) / 100 : v)));
+      console.log(
+        JSON.stringify(r, (_k, v: unknown) =>
+          typeof v === 'number' ? Math.round(v * 100) / 100 : v,
+        ),
+      );
     }
   }
   // Medians over the runs where every turn finished: a run the machine starved until turns missed
   // the drain says nothing about the relay's cost per turn.
   const complete = rows.filter((r) => r.turns > 0 && r.failed === 0);
-  if (complete.length < rows.length) console.log(`(${rows.length - complete.length} run(s) with failed or unfinished turns left out of the medians)`);
+  if (complete.length < rows.length)
+    console.log(
+      `(${rows.length - complete.length} run(s) with failed or unfinished turns left out of the medians)`,
+    );
   for (const k of COMPARED) {
     const a = median(complete.filter((r) => r.variant === 'before').map((r) => r[k] ?? Number.NaN));
     const b = median(complete.filter((r) => r.variant === 'after').map((r) => r[k] ?? Number.NaN));
-    console.log(`${k.padEnd(22)} before ${a.toFixed(2).padStart(10)}  after ${b.toFixed(2).padStart(10)}  (${(((b - a) / a) * 100).toFixed(0)} %)`);
+    console.log(
+      `${k.padEnd(22)} before ${a.toFixed(2).padStart(10)}  after ${b.toFixed(2).padStart(10)}  (${(((b - a) / a) * 100).toFixed(0)} %)`,
+    );
   }
   mkdirSync(join(REPO_ROOT, 'test-output'), { recursive: true });
-  writeFileSync(join(REPO_ROOT, 'test-output/relay-ab.json'), `${JSON.stringify({ sessions, durationMs, frameMs, nodeOptions, workers, pin, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`);
+  writeFileSync(
+    join(REPO_ROOT, 'test-output/relay-ab.json'),
+    `${JSON.stringify({ sessions, durationMs, frameMs, nodeOptions, workers, pin, before: before ?? 'current build', patches: patches.map((p) => p.name), rows }, null, 2)}\n`,
+  );
 }
 
 if (process.argv[1]?.endsWith('relay-ab.ts')) await main();

@@ -25,7 +25,13 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RelayOptions } from '@voice-bot/relay';
-import { ORIGIN, ProcessProbe, benchmarkLimits, type IpcMessage, type ProcessStats } from './common.js';
+import {
+  ORIGIN,
+  ProcessProbe,
+  benchmarkLimits,
+  type IpcMessage,
+  type ProcessStats,
+} from './common.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as {
   upstreamUrl: string;
@@ -40,7 +46,9 @@ const config = JSON.parse(process.argv[2] ?? '{}') as {
 };
 // BENCH_RELAY_MODULE points at another build of the relay (e.g. a patched copy of dist/ inside the
 // repository, so it resolves the same dependencies) for before/after comparisons.
-const relayModule = (await import(process.env.BENCH_RELAY_MODULE ?? '@voice-bot/relay')) as typeof import('@voice-bot/relay');
+const relayModule = (await import(
+  process.env.BENCH_RELAY_MODULE ?? '@voice-bot/relay'
+)) as typeof import('@voice-bot/relay');
 const { DEFAULT_LIMITS, KeyStore, createLogger, createRelay } = relayModule;
 const workers = Number(process.env.BENCH_RELAY_WORKERS ?? config.workers ?? 1);
 const discard = () => createLogger({ level: 'info', destination: { write: () => true } as never });
@@ -52,18 +60,26 @@ else await runRelay();
 async function makeKeys(dataDir: string): Promise<string[]> {
   const keys = KeyStore.inDataDir(dataDir);
   const secrets: string[] = [];
-  for (let i = 0; i < Math.max(1, config.keys ?? 1); i++) secrets.push((await keys.create({ origins: [ORIGIN], label: `bench ${i}` })).secret);
+  for (let i = 0; i < Math.max(1, config.keys ?? 1); i++)
+    secrets.push((await keys.create({ origins: [ORIGIN], label: `bench ${i}` })).secret);
   return secrets;
 }
 
 async function runRelay(): Promise<void> {
   // Builds saved before cluster mode (relay-ab --before=…) have no workers.
   const worker = (relayModule as Partial<typeof relayModule>).isRelayClusterWorker?.() ?? false;
-  const dataDir = worker ? (process.env.BENCH_DATA_DIR as string) : await mkdtemp(join(tmpdir(), 'voicebot-bench-'));
+  const dataDir = worker
+    ? (process.env.BENCH_DATA_DIR as string)
+    : await mkdtemp(join(tmpdir(), 'voicebot-bench-'));
   const keys = KeyStore.inDataDir(dataDir);
   const secrets = worker ? [] : await makeKeys(dataDir);
 
-  const stage = { baseURL: config.upstreamUrl, apiKey: 'sk-bench', timeoutMs: 30_000, maxRetries: 1 };
+  const stage = {
+    baseURL: config.upstreamUrl,
+    apiKey: 'sk-bench',
+    timeoutMs: 30_000,
+    maxRetries: 1,
+  };
   const options: RelayOptions = {
     keys,
     // BENCH_RELAY_LOG=warn (or any level) writes the relay's log at that level to stderr instead.
@@ -77,7 +93,10 @@ async function runRelay(): Promise<void> {
       llm: { ...stage, model: 'gpt-4o-mini' },
       tts: { ...stage, model: 'gpt-4o-mini-tts', voice: 'alloy' },
     },
-    limits: { ...benchmarkLimits(DEFAULT_LIMITS as unknown as Record<string, unknown>), ...config.limits } as RelayOptions['limits'],
+    limits: {
+      ...benchmarkLimits(DEFAULT_LIMITS as unknown as Record<string, unknown>),
+      ...config.limits,
+    } as RelayOptions['limits'],
     ...(config.metrics ? { metrics: config.metrics } : {}),
   };
   const relay = createRelay(options);
@@ -107,14 +126,27 @@ async function runRelay(): Promise<void> {
     if (m.type === 'window-start') {
       probe.start();
       connects = 0;
-    } else if (m.type === 'window-end') process.send?.({ type: 'stats', channel: 'bench', stats: probe.stop(), connects });
+    } else if (m.type === 'window-end')
+      process.send?.({ type: 'stats', channel: 'bench', stats: probe.stop(), connects });
     else if (m.type === 'sockets') {
       const queued = [...accepted].map((socket) => socket.writableLength);
-      process.send?.({ type: 'sockets', channel: 'bench', open: queued.length, queuedBytes: queued.reduce((a, b) => a + b, 0), maxQueuedBytes: Math.max(0, ...queued) });
+      process.send?.({
+        type: 'sockets',
+        channel: 'bench',
+        open: queued.length,
+        queuedBytes: queued.reduce((a, b) => a + b, 0),
+        maxQueuedBytes: Math.max(0, ...queued),
+      });
     } else if (m.type === 'rss') {
       if (m.gc) gc?.();
       const mem = process.memoryUsage();
-      process.send?.({ type: 'rss', channel: 'bench', rssMb: mem.rss / 2 ** 20, heapUsedMb: mem.heapUsed / 2 ** 20, arrayBuffersMb: mem.arrayBuffers / 2 ** 20 });
+      process.send?.({
+        type: 'rss',
+        channel: 'bench',
+        rssMb: mem.rss / 2 ** 20,
+        heapUsedMb: mem.heapUsed / 2 ** 20,
+        arrayBuffersMb: mem.arrayBuffers / 2 ** 20,
+      });
     } else if (m.type === 'exit') {
       void shutdown();
     }
@@ -132,7 +164,14 @@ async function runRelay(): Promise<void> {
     process.exit(0);
   }
 
-  if (!worker) process.send?.({ type: 'ready', url, keys: secrets, limits: options.limits, baselineRssMb: process.memoryUsage.rss() / 2 ** 20 });
+  if (!worker)
+    process.send?.({
+      type: 'ready',
+      url,
+      keys: secrets,
+      limits: options.limits,
+      baselineRssMb: process.memoryUsage.rss() / 2 ** 20,
+    });
 }
 
 /** The cluster's primary: forks the workers, answers for all of them, sums their figures. */
@@ -178,7 +217,9 @@ async function runPrimary(): Promise<void> {
         const all = [probe.stop(), ...replies.map((r) => r.stats as ProcessStats)];
         // BENCH_CLUSTER_DEBUG=1: each process's share (the primary first) on stderr.
         if (process.env.BENCH_CLUSTER_DEBUG) {
-          process.stderr.write(`cluster: ${all.map((p) => `cpu ${p.cpuCores.toFixed(2)} gc ${p.gc.ms.toFixed(0)} ms eld99 ${p.eld.p99.toFixed(0)} rss ${p.rssMaxMb.toFixed(0)}`).join(' | ')}\n`);
+          process.stderr.write(
+            `cluster: ${all.map((p) => `cpu ${p.cpuCores.toFixed(2)} gc ${p.gc.ms.toFixed(0)} ms eld99 ${p.eld.p99.toFixed(0)} rss ${p.rssMaxMb.toFixed(0)}`).join(' | ')}\n`,
+          );
         }
         const connects = replies.reduce((n, r) => n + Number(r.connects ?? 0), 0);
         process.send?.({ type: 'stats', stats: sumStats(all), connects });
@@ -188,7 +229,9 @@ async function runPrimary(): Promise<void> {
         process.send?.({
           type: 'rss',
           rssMb: rssMb() + replies.reduce((n, r) => n + Number(r.rssMb), 0),
-          heapUsedMb: process.memoryUsage().heapUsed / 2 ** 20 + replies.reduce((n, r) => n + Number(r.heapUsedMb), 0),
+          heapUsedMb:
+            process.memoryUsage().heapUsed / 2 ** 20 +
+            replies.reduce((n, r) => n + Number(r.heapUsedMb), 0),
         });
       });
     } else if (m.type === 'exit') void stop();
@@ -204,7 +247,13 @@ async function runPrimary(): Promise<void> {
   }
   const workersRss = await gather({ type: 'rss' }, 'rss');
   const limits = benchmarkLimits(DEFAULT_LIMITS as unknown as Record<string, unknown>);
-  process.send?.({ type: 'ready', url: `http://127.0.0.1:${port}`, keys: secrets, limits, baselineRssMb: rssMb() + workersRss.reduce((n, r) => n + Number(r.rssMb), 0) });
+  process.send?.({
+    type: 'ready',
+    url: `http://127.0.0.1:${port}`,
+    keys: secrets,
+    limits,
+    baselineRssMb: rssMb() + workersRss.reduce((n, r) => n + Number(r.rssMb), 0),
+  });
 }
 
 /** The whole cluster: CPU, memory and GC add up; the event loop is that of the worst process. */
@@ -220,7 +269,17 @@ function sumStats(all: ProcessStats[]): ProcessStats {
     rssMb: sum((s) => s.rssMb),
     rssMaxMb: sum((s) => s.rssMaxMb),
     heapUsedMb: sum((s) => s.heapUsedMb),
-    eld: { p50: worst((s) => s.eld.p50), p99: worst((s) => s.eld.p99), max: worst((s) => s.eld.max), mean: worst((s) => s.eld.mean) },
-    gc: { count: sum((s) => s.gc.count), ms: sum((s) => s.gc.ms), majorCount: sum((s) => s.gc.majorCount), majorMs: sum((s) => s.gc.majorMs) },
+    eld: {
+      p50: worst((s) => s.eld.p50),
+      p99: worst((s) => s.eld.p99),
+      max: worst((s) => s.eld.max),
+      mean: worst((s) => s.eld.mean),
+    },
+    gc: {
+      count: sum((s) => s.gc.count),
+      ms: sum((s) => s.gc.ms),
+      majorCount: sum((s) => s.gc.majorCount),
+      majorMs: sum((s) => s.gc.majorMs),
+    },
   };
 }

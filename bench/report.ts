@@ -13,20 +13,32 @@ import type { FileSize } from './bundles.js';
 import type { BargeInConfigResult } from './bargein.js';
 import type { BodyPhase, ExposureReport, SocketPhase } from './exposure.js';
 
-const ms = (x: number | undefined, digits = 1) => (x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits));
+const ms = (x: number | undefined, digits = 1) =>
+  x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MB`;
-const size = (bytes: number) => (!Number.isFinite(bytes) ? 'not computed (quick run)' : bytes >= 2 ** 20 ? mb(bytes) : kb(bytes));
+const size = (bytes: number) =>
+  !Number.isFinite(bytes) ? 'not computed (quick run)' : bytes >= 2 ** 20 ? mb(bytes) : kb(bytes);
 const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
-const ok = (pass: boolean | undefined) => (pass === undefined ? '–' : pass ? '✅ met' : '❌ not met');
-const triple = (s: Summary | undefined) => (s && s.n > 0 ? `${ms(s.p50)} / ${ms(s.p95)} / ${ms(s.p99)}` : '–');
+const ok = (pass: boolean | undefined) =>
+  pass === undefined ? '–' : pass ? '✅ met' : '❌ not met';
+const triple = (s: Summary | undefined) =>
+  s && s.n > 0 ? `${ms(s.p50)} / ${ms(s.p95)} / ${ms(s.p99)}` : '–';
 /** p50 / max of a summary, '–' when empty. */
-const pmax = (s: Summary | undefined, digits = 1) => (s && s.n > 0 ? `${ms(s.p50, digits)} / ${ms(s.max, digits)}` : '–');
+const pmax = (s: Summary | undefined, digits = 1) =>
+  s && s.n > 0 ? `${ms(s.p50, digits)} / ${ms(s.max, digits)}` : '–';
 /** A target on p50 and max: met when even the worst case meets it. */
 const okP50Max = (s: Summary | undefined, target: number) =>
-  !s || s.n === 0 ? '–' : s.max <= target ? '✅ met' : s.p50 <= target ? '⚠️ p50 met, max not' : '❌ not met';
+  !s || s.n === 0
+    ? '–'
+    : s.max <= target
+      ? '✅ met'
+      : s.p50 <= target
+        ? '⚠️ p50 met, max not'
+        : '❌ not met';
 /** Concatenates the values of several summaries (for a worst case over configs). */
-const worst = (summaries: (Summary | undefined)[]) => Math.max(...summaries.filter((s): s is Summary => s !== undefined && s.n > 0).map((s) => s.max));
+const worst = (summaries: (Summary | undefined)[]) =>
+  Math.max(...summaries.filter((s): s is Summary => s !== undefined && s.n > 0).map((s) => s.max));
 
 const SECTION_TITLES: Record<Part, string> = {
   latency: '1. Relay-added latency and 2. Capacity',
@@ -49,13 +61,18 @@ function measuredBy(r: BenchResults, part: Part): string | undefined {
 }
 
 function table(head: string[], rows: (string | number)[][]): string {
-  return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 /** The relay's processes as the latency section ran them. */
 function relayProcesses(level: LevelSummary | undefined): string {
   const workers = level?.relayWorkers;
-  if (workers !== undefined && workers > 1) return `relay as a cluster (primary + ${workers} workers, figures summed over them), fake upstream and load generator`;
+  if (workers !== undefined && workers > 1)
+    return `relay as a cluster (primary + ${workers} workers, figures summed over them), fake upstream and load generator`;
   const cpu = level?.relayCpuPinned;
   return cpu !== undefined
     ? `relay (one process, pinned to CPU ${cpu}), fake upstream and load generator (pinned to the other CPUs)`
@@ -76,15 +93,26 @@ export function renderReport(r: BenchResults): string {
       `Re-run it to reproduce; \`npm run bench -- --quick\` is a short smoke run that writes test-output/ instead of this file. ` +
       'Method, analysis and proposed relay changes follow the tables.',
   );
-  const later = Object.entries(r.partRuns ?? {}) as [Part, NonNullable<BenchResults['partRuns']>[Part]][];
+  const later = Object.entries(r.partRuns ?? {}) as [
+    Part,
+    NonNullable<BenchResults['partRuns']>[Part],
+  ][];
   if (later.length > 0) {
     out.push(
       '\nSections measured since by partial runs (`npm run bench -- --only=…`, which keep the other sections from the results file): ' +
-        later.map(([part, run]) => `${SECTION_TITLES[part]} (\`${run?.command}\`, ${run?.date.slice(0, 10)})`).join('; ') +
+        later
+          .map(
+            ([part, run]) =>
+              `${SECTION_TITLES[part]} (\`${run?.command}\`, ${run?.date.slice(0, 10)})`,
+          )
+          .join('; ') +
         '. The machine table below describes the run in the first line.',
     );
   }
-  if (r.options.quick) out.push('\n> **Quick (smoke) run**: tiny N and a one-sentence reply. These numbers are not the benchmark.');
+  if (r.options.quick)
+    out.push(
+      '\n> **Quick (smoke) run**: tiny N and a one-sentence reply. These numbers are not the benchmark.',
+    );
   out.push('');
   out.push(
     table(
@@ -94,9 +122,18 @@ export function renderReport(r: BenchResults): string {
         ['memory', `${m.memoryGb.toFixed(1)} GB (${m.freeMemoryGb.toFixed(1)} GB free at start)`],
         ['Node', m.node],
         ['OS', m.os],
-        ['load average at start / end', `${m.loadStart ?? '–'} / ${m.loadEnd ?? '–'} (the machine is shared: see "other processes" per level)`],
-        ['scripted upstream', `STT ${LATENCY.sttMs} ms, LLM TTFT ${LATENCY.llmTtftMs} ms then ${LATENCY.tokensPerSecond} tokens/s, TTS TTFB ${LATENCY.ttsTtfbMs} ms, audio paced at real time`],
-        ['client audio (sections 1–2)', `16 kHz PCM16 in real time, ${r.latency?.levels[0]?.frameMs ?? r.options.frameMs} ms per WebSocket message (the SDK's \`uplinkFrameMs\`)`],
+        [
+          'load average at start / end',
+          `${m.loadStart ?? '–'} / ${m.loadEnd ?? '–'} (the machine is shared: see "other processes" per level)`,
+        ],
+        [
+          'scripted upstream',
+          `STT ${LATENCY.sttMs} ms, LLM TTFT ${LATENCY.llmTtftMs} ms then ${LATENCY.tokensPerSecond} tokens/s, TTS TTFB ${LATENCY.ttsTtfbMs} ms, audio paced at real time`,
+        ],
+        [
+          'client audio (sections 1–2)',
+          `16 kHz PCM16 in real time, ${r.latency?.levels[0]?.frameMs ?? r.options.frameMs} ms per WebSocket message (the SDK's \`uplinkFrameMs\`)`,
+        ],
         [
           'benchmark processes',
           `${relayProcesses(r.latency?.levels[0])} on 127.0.0.1, each in its own Node process${r.latency?.levels[0]?.plainNode ? ' (plain JavaScript, no TypeScript loader)' : ' (under tsx, whose loader thread added ≈ 40 MB to the relay)'}${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`,
@@ -110,8 +147,14 @@ export function renderReport(r: BenchResults): string {
   const l500 = level(r, 500);
   const cap = r.capacity;
   const firstGz = r.bundles?.firstDownload.total.gzip;
-  const ratio = r.ttfa?.relay && r.ttfa.sequential.complete.n ? r.ttfa.relay.p50 / r.ttfa.sequential.complete.p50 : undefined;
-  const ratioFirstByte = r.ttfa?.relay && r.ttfa.sequential.firstByte.n ? r.ttfa.relay.p50 / r.ttfa.sequential.firstByte.p50 : undefined;
+  const ratio =
+    r.ttfa?.relay && r.ttfa.sequential.complete.n
+      ? r.ttfa.relay.p50 / r.ttfa.sequential.complete.p50
+      : undefined;
+  const ratioFirstByte =
+    r.ttfa?.relay && r.ttfa.sequential.firstByte.n
+      ? r.ttfa.relay.p50 / r.ttfa.sequential.firstByte.p50
+      : undefined;
   const floor = r.latency?.floorMs;
   const capRss = cap?.level?.relay.rssMaxMb;
   out.push('\n## Headline\n');
@@ -128,35 +171,64 @@ export function renderReport(r: BenchResults): string {
         [
           '… the same, minus the direct-SDK floor (what a zero-cost relay would still see on this upstream)',
           '≤ 5 / ≤ 20 ms',
-          l500 && floor !== undefined ? `${ms(l500.latency.p50 - floor)} / ${ms(l500.latency.p99 - floor)} ms` : '–',
-          ok(l500 && floor !== undefined ? l500.latency.p50 - floor <= 5 && l500.latency.p99 - floor <= 20 : undefined),
+          l500 && floor !== undefined
+            ? `${ms(l500.latency.p50 - floor)} / ${ms(l500.latency.p99 - floor)} ms`
+            : '–',
+          ok(
+            l500 && floor !== undefined
+              ? l500.latency.p50 - floor <= 5 && l500.latency.p99 - floor <= 20
+              : undefined,
+          ),
         ],
         [
           '… the same, minus what the upstream and machine add without a relay under the same load (direct-SDK probe during the run; p50 − p50, p99 − p99)',
           '≤ 5 / ≤ 20 ms',
-          l500?.probeExcess?.n ? `${ms(l500.added.p50 - l500.probeExcess.p50)} / ${ms(l500.added.p99 - l500.probeExcess.p99)} ms (probe n=${l500.probeExcess.n}: ${ms(l500.probeExcess.p50)} / ${ms(l500.probeExcess.p99)} ms)` : '–',
-          ok(l500?.probeExcess?.n ? l500.added.p50 - l500.probeExcess.p50 <= 5 && l500.added.p99 - l500.probeExcess.p99 <= 20 : undefined),
+          l500?.probeExcess?.n
+            ? `${ms(l500.added.p50 - l500.probeExcess.p50)} / ${ms(l500.added.p99 - l500.probeExcess.p99)} ms (probe n=${l500.probeExcess.n}: ${ms(l500.probeExcess.p50)} / ${ms(l500.probeExcess.p99)} ms)`
+            : '–',
+          ok(
+            l500?.probeExcess?.n
+              ? l500.added.p50 - l500.probeExcess.p50 <= 5 &&
+                  l500.added.p99 - l500.probeExcess.p99 <= 20
+              : undefined,
+          ),
         ],
         [
           'capacity: concurrent real-time sessions, no frame lost, p99 added ≤ 50 ms',
           '≥ 1000',
-          cap?.maxSessions !== undefined ? `${cap.maxSessions} (tried ${cap.tried.join(', ')})` : 'none passed',
+          cap?.maxSessions !== undefined
+            ? `${cap.maxSessions} (tried ${cap.tried.join(', ')})`
+            : 'none passed',
           ok(cap ? (cap.maxSessions ?? 0) >= 1000 : undefined),
         ],
-        ['relay RSS at that capacity', '≤ 400 MB', capRss !== undefined ? `${capRss.toFixed(0)} MB` : '–', ok(capRss !== undefined ? capRss <= 400 : undefined)],
+        [
+          'relay RSS at that capacity',
+          '≤ 400 MB',
+          capRss !== undefined ? `${capRss.toFixed(0)} MB` : '–',
+          ok(capRss !== undefined ? capRss <= 400 : undefined),
+        ],
         [
           'time to first audio, relay ÷ sequential pipeline (full transcript → full reply → full TTS file)',
           '≤ 0.35',
-          ratio !== undefined ? `${ratio.toFixed(2)} (${ms(r.ttfa?.relay?.p50, 0)} vs ${ms(r.ttfa?.sequential.complete.p50, 0)} ms)` : '–',
+          ratio !== undefined
+            ? `${ratio.toFixed(2)} (${ms(r.ttfa?.relay?.p50, 0)} vs ${ms(r.ttfa?.sequential.complete.p50, 0)} ms)`
+            : '–',
           ok(ratio !== undefined ? ratio <= 0.35 : undefined),
         ],
         [
           '… against a sequential pipeline that streams the whole-reply TTS response into the player',
           '(stricter)',
-          ratioFirstByte !== undefined ? `${ratioFirstByte.toFixed(2)} (${ms(r.ttfa?.relay?.p50, 0)} vs ${ms(r.ttfa?.sequential.firstByte.p50, 0)} ms)` : '–',
+          ratioFirstByte !== undefined
+            ? `${ratioFirstByte.toFixed(2)} (${ms(r.ttfa?.relay?.p50, 0)} vs ${ms(r.ttfa?.sequential.firstByte.p50, 0)} ms)`
+            : '–',
           ok(ratioFirstByte !== undefined ? ratioFirstByte <= 0.35 : undefined),
         ],
-        ['first download of the script tag, gzip', '≤ 30 KB', firstGz !== undefined ? kb(firstGz) : '–', ok(firstGz !== undefined ? firstGz <= 30 * 1024 : undefined)],
+        [
+          'first download of the script tag, gzip',
+          '≤ 30 KB',
+          firstGz !== undefined ? kb(firstGz) : '–',
+          ok(firstGz !== undefined ? firstGz <= 30 * 1024 : undefined),
+        ],
         ...headlineBargeIn(r),
         ...headlineWhisper(r),
         ...headlineExposure(r),
@@ -178,7 +250,20 @@ export function renderReport(r: BenchResults): string {
     out.push('');
     out.push(
       table(
-        ['sessions', 'turns', 'time to first audio p50 / p99', 'added p50 / p95 / p99', 'added − floor p50 / p99', 'without the relay under this load (probe): over script p50 / p99 (n)', 'where it went (p50): wire + client · upstream calls over script · relay between calls', 'relay CPU', 'relay RSS max', 'relay loop delay p99 / max', 'relay GC', 'limited by'],
+        [
+          'sessions',
+          'turns',
+          'time to first audio p50 / p99',
+          'added p50 / p95 / p99',
+          'added − floor p50 / p99',
+          'without the relay under this load (probe): over script p50 / p99 (n)',
+          'where it went (p50): wire + client · upstream calls over script · relay between calls',
+          'relay CPU',
+          'relay RSS max',
+          'relay loop delay p99 / max',
+          'relay GC',
+          'limited by',
+        ],
         r.latency.levels
           .slice()
           .sort((a, b) => a.sessions - b.sessions)
@@ -187,8 +272,12 @@ export function renderReport(r: BenchResults): string {
             l.turns,
             `${ms(l.latency.p50, 0)} / ${ms(l.latency.p99, 0)}`,
             triple(l.added),
-            floor !== undefined ? `${ms(l.latency.p50 - floor)} / ${ms(l.latency.p99 - floor)}` : '–',
-            l.probeExcess?.n ? `${ms(l.probeExcess.p50)} / ${ms(l.probeExcess.p99)} (${l.probeExcess.n})` : '–',
+            floor !== undefined
+              ? `${ms(l.latency.p50 - floor)} / ${ms(l.latency.p99 - floor)}`
+              : '–',
+            l.probeExcess?.n
+              ? `${ms(l.probeExcess.p50)} / ${ms(l.probeExcess.p99)} (${l.probeExcess.n})`
+              : '–',
             `${ms(l.breakdown.wire.p50)} · ${ms(l.breakdown.upstreamExcess.p50, 0)} · ${ms(l.breakdown.relayBetween.p50, 0)}`,
             pct(l.relay.cpuCores),
             `${l.relay.rssMaxMb.toFixed(0)} MB`,
@@ -202,21 +291,35 @@ export function renderReport(r: BenchResults): string {
     out.push(
       'Relay-side stage timings (from `done.metrics`, p50 / p99): ' +
         r.latency.levels
-          .map((l) => `${l.sessions} sessions: STT ${ms(l.relayMetrics.stt.p50, 0)}/${ms(l.relayMetrics.stt.p99, 0)}, LLM TTFT ${ms(l.relayMetrics.llmTtft.p50, 0)}/${ms(l.relayMetrics.llmTtft.p99, 0)}, TTS TTFB ${ms(l.relayMetrics.ttsTtfb.p50, 0)}/${ms(l.relayMetrics.ttsTtfb.p99, 0)}`)
+          .map(
+            (l) =>
+              `${l.sessions} sessions: STT ${ms(l.relayMetrics.stt.p50, 0)}/${ms(l.relayMetrics.stt.p99, 0)}, LLM TTFT ${ms(l.relayMetrics.llmTtft.p50, 0)}/${ms(l.relayMetrics.llmTtft.p99, 0)}, TTS TTFB ${ms(l.relayMetrics.ttsTtfb.p50, 0)}/${ms(l.relayMetrics.ttsTtfb.p99, 0)}`,
+          )
           .join('; ') +
         '.',
     );
     out.push('');
     out.push(
       table(
-        ['sessions', 'fake upstream CPU / loop delay p99', 'load generator CPU / loop delay p99 / frame send lag p99', 'all three processes', 'whole machine (other processes) during the window', 'other processes just before'],
+        [
+          'sessions',
+          'fake upstream CPU / loop delay p99',
+          'load generator CPU / loop delay p99 / frame send lag p99',
+          'all three processes',
+          'whole machine (other processes) during the window',
+          'other processes just before',
+        ],
         r.latency.levels.map((l) => [
           l.sessions,
           `${pct(l.upstream.cpuCores)} / ${ms(l.upstream.eld.p99)} ms`,
           `${pct(l.loadgen.cpuCores)} / ${ms(l.loadgen.eld.p99)} ms / ${ms(l.sendLag.p99)} ms`,
           `${(l.relay.cpuCores + l.upstream.cpuCores + l.loadgen.cpuCores).toFixed(2)} of ${m.cpus} cores`,
-          l.machineCpuCores !== undefined ? `${l.machineCpuCores.toFixed(2)} (${(l.otherCpuCores ?? 0).toFixed(2)})` : '–',
-          l.backgroundCpuCores !== undefined && l.backgroundCpuCores !== null ? `${l.backgroundCpuCores.toFixed(2)} cores` : '–',
+          l.machineCpuCores !== undefined
+            ? `${l.machineCpuCores.toFixed(2)} (${(l.otherCpuCores ?? 0).toFixed(2)})`
+            : '–',
+          l.backgroundCpuCores !== undefined && l.backgroundCpuCores !== null
+            ? `${l.backgroundCpuCores.toFixed(2)} cores`
+            : '–',
         ]),
       ),
     );
@@ -233,7 +336,21 @@ export function renderReport(r: BenchResults): string {
     out.push('');
     out.push(
       table(
-        ['sessions', 'passes', 'opened / setup s', 'turns ok / failed', 'uplink turns short', 'downlink turns short', 'errors', 'added p99', 'reply audio behind real time p99 / max', 'relay CPU ms per session-second', 'RSS per session (peak / idle)', 'relay RSS baseline → peak', 'at the peak: JS heap used / ArrayBuffers (audio, socket data; live or awaiting GC)'],
+        [
+          'sessions',
+          'passes',
+          'opened / setup s',
+          'turns ok / failed',
+          'uplink turns short',
+          'downlink turns short',
+          'errors',
+          'added p99',
+          'reply audio behind real time p99 / max',
+          'relay CPU ms per session-second',
+          'RSS per session (peak / idle)',
+          'relay RSS baseline → peak',
+          'at the peak: JS heap used / ArrayBuffers (audio, socket data; live or awaiting GC)',
+        ],
         r.latency.levels
           .slice()
           .sort((a, b) => a.sessions - b.sessions)
@@ -244,13 +361,21 @@ export function renderReport(r: BenchResults): string {
             `${l.turns} / ${l.failedTurns}`,
             l.uplinkLostTurns,
             l.downlinkShortTurns,
-            Object.keys(l.errors).length ? Object.entries(l.errors).map(([k, v]) => `${k}×${v}`).join(', ') : 'none',
+            Object.keys(l.errors).length
+              ? Object.entries(l.errors)
+                  .map(([k, v]) => `${k}×${v}`)
+                  .join(', ')
+              : 'none',
             ms(l.added.p99),
             `${ms(l.downlinkLate.p99)} / ${ms(l.downlinkLate.max)} ms`,
             ms(l.cpuMsPerSessionSecond, 2),
-            l.sessions >= 50 ? `${l.rssPerSessionKb.toFixed(0)} / ${l.idleRssPerSessionKb.toFixed(0)} KB` : '(too few sessions)',
+            l.sessions >= 50
+              ? `${l.rssPerSessionKb.toFixed(0)} / ${l.idleRssPerSessionKb.toFixed(0)} KB`
+              : '(too few sessions)',
             `${l.relayBaselineRssMb.toFixed(0)} → ${l.relay.rssMaxMb.toFixed(0)} MB`,
-            l.relay.atPeak ? `${l.relay.atPeak.heapUsedMb.toFixed(0)} / ${l.relay.atPeak.arrayBuffersMb.toFixed(0)} MB` : '–',
+            l.relay.atPeak
+              ? `${l.relay.atPeak.heapUsedMb.toFixed(0)} / ${l.relay.atPeak.arrayBuffersMb.toFixed(0)} MB`
+              : '–',
           ]),
       ),
     );
@@ -269,31 +394,84 @@ export function renderReport(r: BenchResults): string {
     out.push('');
     out.push(
       table(
-        ['pipeline', 'turns', 'time to first audio p50 (min–max), ms', 'ratio to sequential (file)'],
         [
-          ['relay (sentence-streamed, 1 session, through the WebSocket)', t.relay?.n ?? 0, t.relay ? `${ms(t.relay.p50, 0)} (${ms(t.relay.min, 0)}–${ms(t.relay.max, 0)})` : '–', t.relay ? (t.relay.p50 / t.sequential.complete.p50).toFixed(2) : '–'],
-          ['direct streaming with the SDK (the floor; no relay)', t.direct.firstAudio.n, `${ms(t.direct.firstAudio.p50, 0)} (${ms(t.direct.firstAudio.min, 0)}–${ms(t.direct.firstAudio.max, 0)})`, (t.direct.firstAudio.p50 / t.sequential.complete.p50).toFixed(2)],
-          ['sequential, player starts on the first byte of the whole-reply TTS', t.sequential.firstByte.n, `${ms(t.sequential.firstByte.p50, 0)}`, (t.sequential.firstByte.p50 / t.sequential.complete.p50).toFixed(2)],
-          ['sequential, plays the downloaded TTS file (the usual simple bot)', t.sequential.complete.n, `${ms(t.sequential.complete.p50, 0)}`, '1.00'],
+          'pipeline',
+          'turns',
+          'time to first audio p50 (min–max), ms',
+          'ratio to sequential (file)',
+        ],
+        [
+          [
+            'relay (sentence-streamed, 1 session, through the WebSocket)',
+            t.relay?.n ?? 0,
+            t.relay ? `${ms(t.relay.p50, 0)} (${ms(t.relay.min, 0)}–${ms(t.relay.max, 0)})` : '–',
+            t.relay ? (t.relay.p50 / t.sequential.complete.p50).toFixed(2) : '–',
+          ],
+          [
+            'direct streaming with the SDK (the floor; no relay)',
+            t.direct.firstAudio.n,
+            `${ms(t.direct.firstAudio.p50, 0)} (${ms(t.direct.firstAudio.min, 0)}–${ms(t.direct.firstAudio.max, 0)})`,
+            (t.direct.firstAudio.p50 / t.sequential.complete.p50).toFixed(2),
+          ],
+          [
+            'sequential, player starts on the first byte of the whole-reply TTS',
+            t.sequential.firstByte.n,
+            `${ms(t.sequential.firstByte.p50, 0)}`,
+            (t.sequential.firstByte.p50 / t.sequential.complete.p50).toFixed(2),
+          ],
+          [
+            'sequential, plays the downloaded TTS file (the usual simple bot)',
+            t.sequential.complete.n,
+            `${ms(t.sequential.complete.p50, 0)}`,
+            '1.00',
+          ],
         ],
       ),
     );
     out.push('');
-    out.push(`Sequential stages (p50): STT ${ms(t.sequential.stt.p50, 0)} ms, full LLM reply ${ms(t.sequential.llm.p50, 0)} ms. Scripted share of the streamed pipeline: ${ms(t.scriptedMs, 0)} ms.`);
+    out.push(
+      `Sequential stages (p50): STT ${ms(t.sequential.stt.p50, 0)} ms, full LLM reply ${ms(t.sequential.llm.p50, 0)} ms. Scripted share of the streamed pipeline: ${ms(t.scriptedMs, 0)} ms.`,
+    );
   }
 
   // ── 4. bundles ──
   if (r.bundles) {
     const b = r.bundles;
-    const row = (f: FileSize) => [`\`${f.file.replace(/^packages\//, '')}\``, size(f.raw), size(f.gzip), size(f.brotli)];
+    const row = (f: FileSize) => [
+      `\`${f.file.replace(/^packages\//, '')}\``,
+      size(f.raw),
+      size(f.gzip),
+      size(f.brotli),
+    ];
     out.push('\n## 4. Bundle sizes\n');
     const by = measuredBy(r, 'bundles');
     if (by) out.push(by, '');
-    out.push('Raw, gzip (level 9) and brotli (quality 11) as measured here from `npm run build` output.');
+    out.push(
+      'Raw, gzip (level 9) and brotli (quality 11) as measured here from `npm run build` output.',
+    );
     out.push('');
-    out.push('**First download of the script tag** (loader + the widget module and its static imports; budget ' + kb(b.firstDownload.budgetGzip) + ' gzip):\n');
-    out.push(table(['file', 'raw', 'gzip', 'brotli'], [...b.firstDownload.files.map(row), ['**total**', size(b.firstDownload.total.raw), `**${size(b.firstDownload.total.gzip)}**`, size(b.firstDownload.total.brotli)]]));
-    out.push('\n**Lazy chunks** (loaded by `import()` only when needed: speech detector, language packs, …):\n');
+    out.push(
+      '**First download of the script tag** (loader + the widget module and its static imports; budget ' +
+        kb(b.firstDownload.budgetGzip) +
+        ' gzip):\n',
+    );
+    out.push(
+      table(
+        ['file', 'raw', 'gzip', 'brotli'],
+        [
+          ...b.firstDownload.files.map(row),
+          [
+            '**total**',
+            size(b.firstDownload.total.raw),
+            `**${size(b.firstDownload.total.gzip)}**`,
+            size(b.firstDownload.total.brotli),
+          ],
+        ],
+      ),
+    );
+    out.push(
+      '\n**Lazy chunks** (loaded by `import()` only when needed: speech detector, language packs, …):\n',
+    );
     out.push(table(['file', 'raw', 'gzip', 'brotli'], b.lazyChunks.map(row)));
     out.push('\n**Audio worklets** (fetched when talking starts):\n');
     out.push(table(['file', 'raw', 'gzip', 'brotli'], b.worklets.map(row)));
@@ -301,13 +479,25 @@ export function renderReport(r: BenchResults): string {
     out.push(
       table(
         ['file', 'raw', 'gzip', 'brotli', 'shipped precompressed (.br / .gz)'],
-        b.vadAssets.map((f) => [...row(f), f.shippedBr !== undefined || f.shippedGz !== undefined ? `${f.shippedBr !== undefined ? size(f.shippedBr) : '–'} / ${f.shippedGz !== undefined ? size(f.shippedGz) : '–'}` : 'no']),
+        b.vadAssets.map((f) => [
+          ...row(f),
+          f.shippedBr !== undefined || f.shippedGz !== undefined
+            ? `${f.shippedBr !== undefined ? size(f.shippedBr) : '–'} / ${f.shippedGz !== undefined ? size(f.shippedGz) : '–'}`
+            : 'no',
+        ]),
       ),
     );
     out.push('\n**SDK ESM build** (for bundler users; `packages/sdk/dist/browser`):\n');
     out.push(table(['file', 'raw', 'gzip', 'brotli'], b.sdkEsm.map(row)));
-    out.push('\n**Published figures of peers** (not measured here; each is a different measure, see the column):\n');
-    out.push(table(['peer', 'figure', 'what the figure is', 'source'], PEER_FIGURES.map((p) => [p.what, p.figure, p.measure, p.source])));
+    out.push(
+      '\n**Published figures of peers** (not measured here; each is a different measure, see the column):\n',
+    );
+    out.push(
+      table(
+        ['peer', 'figure', 'what the figure is', 'source'],
+        PEER_FIGURES.map((p) => [p.what, p.figure, p.measure, p.source]),
+      ),
+    );
   }
 
   // ── 5. browser ──
@@ -320,23 +510,46 @@ export function renderReport(r: BenchResults): string {
       `Headless ${br.chromium}, fake microphone looping \`48k/hours.wav\`, SDK served by a relay with \`staticDirs\`, scripted upstream. ` +
         'Main-thread time = CDP Performance `TaskDuration` / `ScriptDuration` over the window ÷ window length (the mic captures throughout, so this is per second of captured audio; ' +
         'the window includes VAD, sending, turns, receiving and queueing reply audio, and barge-ins; with Silero it starts once the client has swapped Silero in, after its one-time load). Capture-to-send = the capture worklet posting a 20 ms frame → the page calling `WebSocket.send` for it' +
-        (br.configs.some((c) => c.clock === 'date') ? ' (the worklet has no `performance`, so its stamp is `Date.now()`: ±0.5 ms resolution)' : '') +
+        (br.configs.some((c) => c.clock === 'date')
+          ? ' (the worklet has no `performance`, so its stamp is `Date.now()`: ±0.5 ms resolution)'
+          : '') +
         '.',
     );
     out.push('');
     out.push(
       table(
-        ['config', 'window s', 'main-thread task ms per s of audio', 'script ms per s', 'frames captured / sent', 'capture → send p50 / p95 / p99 (live frames)', 'main-thread share p50 / p99', 'pre-roll frames: capture → send p50 / max', 'barge-in: speech onset → playback silent / → interrupt sent (p50, n)', 'replies'],
+        [
+          'config',
+          'window s',
+          'main-thread task ms per s of audio',
+          'script ms per s',
+          'frames captured / sent',
+          'capture → send p50 / p95 / p99 (live frames)',
+          'main-thread share p50 / p99',
+          'pre-roll frames: capture → send p50 / max',
+          'barge-in: speech onset → playback silent / → interrupt sent (p50, n)',
+          'replies',
+        ],
         br.configs.map((c) => [
-          c.name === 'idle' ? 'idle page (SDK loaded, not started)' : c.name === 'energy' ? 'energy VAD' : 'Silero VAD (default)',
+          c.name === 'idle'
+            ? 'idle page (SDK loaded, not started)'
+            : c.name === 'energy'
+              ? 'energy VAD'
+              : 'Silero VAD (default)',
           ms(c.windowS),
           ms(c.taskMsPerS),
           ms(c.scriptMsPerS),
           `${c.framesCaptured} / ${c.framesSent}`,
           triple(c.captureToSend),
-          c.mainThreadToSend.n ? `${ms(c.mainThreadToSend.p50, 2)} / ${ms(c.mainThreadToSend.p99, 2)}` : '–',
-          c.heldCaptureToSend.n ? `${ms(c.heldCaptureToSend.p50, 0)} / ${ms(c.heldCaptureToSend.max, 0)}` : '–',
-          c.bargeIn.onsetToSilence.n ? `${ms(c.bargeIn.onsetToSilence.p50, 0)} / ${ms(c.bargeIn.onsetToInterrupt.p50, 0)} ms (n=${c.bargeIn.onsetToSilence.n})` : '–',
+          c.mainThreadToSend.n
+            ? `${ms(c.mainThreadToSend.p50, 2)} / ${ms(c.mainThreadToSend.p99, 2)}`
+            : '–',
+          c.heldCaptureToSend.n
+            ? `${ms(c.heldCaptureToSend.p50, 0)} / ${ms(c.heldCaptureToSend.max, 0)}`
+            : '–',
+          c.bargeIn.onsetToSilence.n
+            ? `${ms(c.bargeIn.onsetToSilence.p50, 0)} / ${ms(c.bargeIn.onsetToInterrupt.p50, 0)} ms (n=${c.bargeIn.onsetToSilence.n})`
+            : '–',
           c.turns,
         ]),
       ),
@@ -358,10 +571,29 @@ function headlineBargeIn(r: BenchResults): (string | number)[][] {
   if (!b) return [];
   const both = b.configs.filter((c) => c.interruptions.length > 0);
   const describe = (pick: (c: BargeInConfigResult) => Summary, digits = 0) =>
-    both.map((c) => `${pmax(pick(c), digits)} ms (${c.name === 'energy' ? 'energy VAD' : 'Silero'}, n=${pick(c).n})`).join('; ') || '–';
+    both
+      .map(
+        (c) =>
+          `${pmax(pick(c), digits)} ms (${c.name === 'energy' ? 'energy VAD' : 'Silero'}, n=${pick(c).n})`,
+      )
+      .join('; ') || '–';
   const decision = both.map((c) => c.decisionToSilent);
   const relay = both.map((c) => c.relay.allAborted);
-  const all = (summaries: Summary[]) => summaries.reduce<Summary | undefined>((acc, s) => (s.n === 0 ? acc : !acc ? s : { ...acc, n: acc.n + s.n, p50: Math.max(acc.p50, s.p50), max: Math.max(acc.max, s.max) }), undefined);
+  const all = (summaries: Summary[]) =>
+    summaries.reduce<Summary | undefined>(
+      (acc, s) =>
+        s.n === 0
+          ? acc
+          : !acc
+            ? s
+            : {
+                ...acc,
+                n: acc.n + s.n,
+                p50: Math.max(acc.p50, s.p50),
+                max: Math.max(acc.max, s.max),
+              },
+      undefined,
+    );
   return [
     [
       `barge-in: the visitor starts speaking → the bot's playback is silent, p50 / max (includes the ${b.minInterruptionMs} ms minimum-interruption window: ${b.designedWindowMs} ms after the frame that starts speech)`,
@@ -369,17 +601,26 @@ function headlineBargeIn(r: BenchResults): (string | number)[][] {
       describe((c) => c.onsetToSilent),
       '–',
     ],
-    ['… everything but the designed window (VAD onset detection + the SDK\'s reaction: onset → silent − measured window), p50 / max', '(reported)', describe((c) => c.reaction), '–'],
+    [
+      "… everything but the designed window (VAD onset detection + the SDK's reaction: onset → silent − measured window), p50 / max",
+      '(reported)',
+      describe((c) => c.reaction),
+      '–',
+    ],
     [
       'barge-in: the SDK decides (`confirmSpeech` → `interrupt()`) → playback silent, p50 / max',
       '≤ 50 ms',
-      both.map((c) => `${pmax(c.decisionToSilent, 2)} ms (${c.name}, n=${c.decisionToSilent.n})`).join('; ') || '–',
+      both
+        .map((c) => `${pmax(c.decisionToSilent, 2)} ms (${c.name}, n=${c.decisionToSilent.n})`)
+        .join('; ') || '–',
       okP50Max(all(decision), 50),
     ],
     [
       'barge-in: the relay receives `interrupt` → every in-flight upstream request (LLM stream, TTS) aborted, p50 / max, with the browser running',
       '≤ 10 ms',
-      both.map((c) => `${pmax(c.relay.allAborted)} ms (${c.name} run, n=${c.relay.allAborted.n})`).join('; ') || '–',
+      both
+        .map((c) => `${pmax(c.relay.allAborted)} ms (${c.name} run, n=${c.relay.allAborted.n})`)
+        .join('; ') || '–',
       okP50Max(all(relay), 10),
     ],
     ...(b.relayAlone
@@ -400,7 +641,8 @@ function headlineWhisper(r: BenchResults): (string | number)[][] {
   if (!w) return [];
   const rows: (string | number)[][] = [];
   for (const m of w.models) {
-    const what = m.kind === 'test' ? 'test model (random weights, pipeline cost only)' : `\`${m.model}\``;
+    const what =
+      m.kind === 'test' ? 'test model (random weights, pipeline cost only)' : `\`${m.model}\``;
     rows.push([
       `in-browser Whisper, ${what}, WebAssembly: end of speech → transcript p50 / max; RTF p50`,
       'no target set',
@@ -410,7 +652,13 @@ function headlineWhisper(r: BenchResults): (string | number)[][] {
       '–',
     ]);
   }
-  if (!w.models.some((m) => m.kind === 'real')) rows.push(['in-browser Whisper, a real model (`whisper-tiny.en`)', 'no target set', w.realModelNote ?? 'not run', '–']);
+  if (!w.models.some((m) => m.kind === 'real'))
+    rows.push([
+      'in-browser Whisper, a real model (`whisper-tiny.en`)',
+      'no target set',
+      w.realModelNote ?? 'not run',
+      '–',
+    ]);
   return rows;
 }
 
@@ -427,21 +675,36 @@ function renderBargeIn(r: BenchResults): string[] {
       `SDK served by a relay with \`staticDirs\`, the scripted upstream (${LATENCY.sttMs} ms STT, ${LATENCY.llmTtftMs} ms TTFT, ${LATENCY.tokensPerSecond} tokens/s, ${LATENCY.ttsTtfbMs} ms TTS TTFB, audio at real time) in the same process. ` +
       `The question gets a ${b.replyWords}-word reply, so when the visitor interrupts (after ${ms(median(b.configs.flatMap((c) => c.interruptions.map((i) => i.playedMs))) / 1000)} s of it had played, p50) the LLM is still streaming and up to three TTS requests are in flight; "Stop…" gets "Okay." and the file loops. ` +
       `Default settings: \`minInterruptionMs\` ${b.minInterruptionMs} (speech must fill ${b.windowFrames} frames of 20 ms, 70 % voiced, counting the frame that started it: ${b.designedWindowMs} ms after that frame), echo gate on.` +
-      (b.niceness !== undefined ? ` The relay and fake upstream (the benchmark process) ran at niceness ${b.niceness} while measuring, Chromium at the normal one.` : ''),
+      (b.niceness !== undefined
+        ? ` The relay and fake upstream (the benchmark process) ran at niceness ${b.niceness} while measuring, Chromium at the normal one.`
+        : ''),
   );
   out.push('');
   out.push(
-    '- **Speech onset**: the first captured sample ≥ −40 dBFS after ≥ 300 ms without one, located to the sample in the 20 ms frame the capture worklet posts, on the AudioContext clock (as it reaches the page\'s audio graph: the microphone\'s own input latency comes before it).\n' +
-      '- **SDK decision**: the client posts `stop` to the playback worklet (`confirmSpeech` → `interrupt()` → `AudioEngine.stopPlayback()`, synchronous); the VAD frames before it are observed through the client\'s private `onVadFrame` (bench/pages/timeline.html).\n' +
+    "- **Speech onset**: the first captured sample ≥ −40 dBFS after ≥ 300 ms without one, located to the sample in the 20 ms frame the capture worklet posts, on the AudioContext clock (as it reaches the page's audio graph: the microphone's own input latency comes before it).\n" +
+      "- **SDK decision**: the client posts `stop` to the playback worklet (`confirmSpeech` → `interrupt()` → `AudioEngine.stopPlayback()`, synchronous); the VAD frames before it are observed through the client's private `onVadFrame` (bench/pages/timeline.html).\n" +
       '- **Playback silent**: the playback worklet handles `stop` and replies `stopped` with `silentFromFrame`, the first render quantum it leaves silent; the probe worklet stamps that reply. Onset → silent is `silentFromFrame` − onset on the audio clock; decision → silent is main thread → audio thread on the wall clock' +
-      (first?.clock === 'date' ? ' (the worklet has no `performance` here: `Date.now()`, ±0.5 ms)' : '') +
+      (first?.clock === 'date'
+        ? ' (the worklet has no `performance` here: `Date.now()`, ±0.5 ms)'
+        : '') +
       `. What is already in the output device's buffer still plays: this AudioContext reports \`baseLatency\` ${ms(first?.baseLatencyMs)} ms and \`outputLatency\` ${ms(first?.outputLatencyMs)} ms (headless, muted output; a real device has its own).\n` +
       '- **Relay**: the relay logs `interrupt received` at debug level with `received_at_ms` (its `performance.now()`); the fake upstream records when it sees each request aborted (the client closing the HTTP request). Same process, same clock; both travel real loopback HTTP connections.',
   );
   out.push('');
   out.push(
     table(
-      ['VAD', 'interruptions (left out)', 'speech onset → playback silent, p50 / max', 'onset → VAD speech-start, p50 / max', `minimum-interruption window, p50 / max (designed ${b.designedWindowMs})`, 'confirming frame captured → SDK decision, p50 / max', 'SDK decision → playback silent, p50 / max (target ≤ 50)', 'decision → `stopped` back on the main thread, p50 / max', 'all but the window (detection + reaction: onset → silent − window), p50 / max', 'wall-clock cross-check of onset → silent, p50'],
+      [
+        'VAD',
+        'interruptions (left out)',
+        'speech onset → playback silent, p50 / max',
+        'onset → VAD speech-start, p50 / max',
+        `minimum-interruption window, p50 / max (designed ${b.designedWindowMs})`,
+        'confirming frame captured → SDK decision, p50 / max',
+        'SDK decision → playback silent, p50 / max (target ≤ 50)',
+        'decision → `stopped` back on the main thread, p50 / max',
+        'all but the window (detection + reaction: onset → silent − window), p50 / max',
+        'wall-clock cross-check of onset → silent, p50',
+      ],
       b.configs.map((c) => [
         c.name === 'energy' ? 'energy' : 'Silero (default)',
         `${c.interruptions.length} (${c.skipped})`,
@@ -459,25 +722,63 @@ function renderBargeIn(r: BenchResults): string[] {
   out.push('');
   out.push(
     table(
-      ['client', 'interrupts received', 'requests aborted per interrupt', 'interrupt → LLM stream aborted, p50 / max', 'interrupt → last TTS request aborted, p50 / max', 'interrupt → every request aborted, p50 / max (target ≤ 10)', 'relay process event-loop delay p50 / p99 / max', 'load average at start / end', 'machine CPU busy (all processes, this one included)', 'wall s', 'client errors'],
       [
-        ...b.configs.map((c) => ({ name: `browser, ${c.name} VAD`, relay: c.relay, load: `${c.loadStart} / ${c.loadEnd}`, busy: c.machineBusyCores, wallS: c.wallS as number | undefined, errors: c.clientErrors })),
-        ...(b.relayAlone ? [{ name: 'protocol client, no browser (control)', relay: b.relayAlone, load: `${b.relayAlone.loadStart} / ${b.relayAlone.loadEnd}`, busy: b.relayAlone.machineBusyCores, wallS: undefined, errors: undefined }] : []),
+        'client',
+        'interrupts received',
+        'requests aborted per interrupt',
+        'interrupt → LLM stream aborted, p50 / max',
+        'interrupt → last TTS request aborted, p50 / max',
+        'interrupt → every request aborted, p50 / max (target ≤ 10)',
+        'relay process event-loop delay p50 / p99 / max',
+        'load average at start / end',
+        'machine CPU busy (all processes, this one included)',
+        'wall s',
+        'client errors',
+      ],
+      [
+        ...b.configs.map((c) => ({
+          name: `browser, ${c.name} VAD`,
+          relay: c.relay,
+          load: `${c.loadStart} / ${c.loadEnd}`,
+          busy: c.machineBusyCores,
+          wallS: c.wallS as number | undefined,
+          errors: c.clientErrors,
+        })),
+        ...(b.relayAlone
+          ? [
+              {
+                name: 'protocol client, no browser (control)',
+                relay: b.relayAlone,
+                load: `${b.relayAlone.loadStart} / ${b.relayAlone.loadEnd}`,
+                busy: b.relayAlone.machineBusyCores,
+                wallS: undefined,
+                errors: undefined,
+              },
+            ]
+          : []),
       ].map((row) => {
         const counts = row.relay.interrupts.map((i) => i.aborts.length);
         const kinds = row.relay.interrupts.flatMap((i) => i.aborts.map((a) => a.kind));
         return [
           row.name,
           row.relay.interrupts.length,
-          counts.length ? `${Math.min(...counts)}–${Math.max(...counts)} (${kinds.filter((k) => k === 'chat').length} LLM, ${kinds.filter((k) => k === 'speech').length} TTS in all)` : '–',
+          counts.length
+            ? `${Math.min(...counts)}–${Math.max(...counts)} (${kinds.filter((k) => k === 'chat').length} LLM, ${kinds.filter((k) => k === 'speech').length} TTS in all)`
+            : '–',
           pmax(row.relay.llm),
           pmax(row.relay.tts),
           pmax(row.relay.allAborted),
-          row.relay.loopDelay ? `${ms(row.relay.loopDelay.p50)} / ${ms(row.relay.loopDelay.p99)} / ${ms(row.relay.loopDelay.max)}` : '–',
+          row.relay.loopDelay
+            ? `${ms(row.relay.loopDelay.p50)} / ${ms(row.relay.loopDelay.p99)} / ${ms(row.relay.loopDelay.max)}`
+            : '–',
           row.load,
           row.busy !== undefined ? `${row.busy.toFixed(2)} of ${r.machine.cpus} cores` : '–',
           ms(row.wallS, 0),
-          row.errors ? Object.entries(row.errors).map(([k, v]) => `${k}×${v}`).join(', ') || 'none' : '–',
+          row.errors
+            ? Object.entries(row.errors)
+                .map(([k, v]) => `${k}×${v}`)
+                .join(', ') || 'none'
+            : '–',
         ];
       }),
     ),
@@ -487,7 +788,9 @@ function renderBargeIn(r: BenchResults): string[] {
     `Onset → silent is mostly the designed window: ${b.designedWindowMs} ms of the visitor's speech that a cough or a click cannot fill. Before it comes the VAD's onset detection (Silero judges 32 ms model frames and needs a speech probability ≥ 0.5, so on the fricative "St…" it reports speech later than the energy detector); after it, the SDK's decision → silent is a message to the audio thread.`,
   ];
   for (const c of b.configs) {
-    const late = c.interruptions.filter((i) => i.windowMs !== undefined && i.windowMs > b.designedWindowMs + 60);
+    const late = c.interruptions.filter(
+      (i) => i.windowMs !== undefined && i.windowMs > b.designedWindowMs + 60,
+    );
     if (late.length > 0) {
       notes.push(
         `With the ${c.name === 'energy' ? 'energy' : 'Silero'} VAD, ${late.length} of ${c.interruptions.length} interruptions ${late.length === 1 ? 'was' : 'were'} confirmed only ${late.map((i) => ms(i.windowMs, 0)).join(', ')} ms after speech-start: "Stop." (≈ 450 ms, then a ≈ 330 ms pause) did not keep 70 % of the window's frames voiced, so speech was confirmed during "Actually…".`,
@@ -505,19 +808,28 @@ function renderBargeIn(r: BenchResults): string[] {
       );
     }
   }
-  const skew = b.configs.filter((c) => c.onsetToSilent.n > 0 && c.onsetToSilentWall.n > 0).map((c) => Math.abs(c.onsetToSilent.p50 - c.onsetToSilentWall.p50));
+  const skew = b.configs
+    .filter((c) => c.onsetToSilent.n > 0 && c.onsetToSilentWall.n > 0)
+    .map((c) => Math.abs(c.onsetToSilent.p50 - c.onsetToSilentWall.p50));
   if (skew.length > 0) {
     notes.push(
       `The wall-clock cross-check (worklet stamps) agrees with the audio clock to ${ms(Math.max(...skew))} ms at p50: the audio thread renders in bursts of its device callback (\`baseLatency\` ${ms(b.configs[0]?.baseLatencyMs)} ms), so wall-clock stamps of render quanta jitter by about that much; the audio-clock figure is the one that counts what is heard.`,
     );
   }
   const floor = b.relayAlone?.fetchFloor;
-  const floorText = floor && floor.n > 0 ? ` (a plain \`fetch\` of a streaming TTS and chat request, aborted from this process, reached a fake upstream after p50 / max ${pmax(floor)} ms in the same run)` : '';
+  const floorText =
+    floor && floor.n > 0
+      ? ` (a plain \`fetch\` of a streaming TTS and chat request, aborted from this process, reached a fake upstream after p50 / max ${pmax(floor)} ms in the same run)`
+      : '';
   const relayWorst = worst(b.configs.map((c) => c.relay.allAborted));
-  const worstRow = b.configs.find((c) => c.relay.allAborted.n > 0 && c.relay.allAborted.max === relayWorst);
+  const worstRow = b.configs.find(
+    (c) => c.relay.allAborted.n > 0 && c.relay.allAborted.max === relayWorst,
+  );
   notes.push(
     `The relay's part is synchronous work when the \`interrupt\` arrives (the turn's \`AbortController\`, the openai SDK aborting its fetches and closing their sockets) plus the loopback TCP close reaching the fake upstream in the same process${floorText}. The rest is waiting for the CPU on a shared 2-core machine: the event-loop delay column shows how long ready work waited, the browser takes part of the CPU (compare the control row without a browser), other work on the machine the rest (load averages, CPU busy)` +
-      (worstRow?.relay.loopDelay ? `; the worst case, ${ms(relayWorst)} ms, was in a run (${worstRow.name} VAD) whose event loop was held up for up to ${ms(worstRow.relay.loopDelay.max)} ms.` : '.'),
+      (worstRow?.relay.loopDelay
+        ? `; the worst case, ${ms(relayWorst)} ms, was in a run (${worstRow.name} VAD) whose event loop was held up for up to ${ms(worstRow.relay.loopDelay.max)} ms.`
+        : '.'),
   );
   out.push(notes.map((n) => `- ${n}`).join('\n'));
   return out;
@@ -532,13 +844,27 @@ function renderWhisper(r: BenchResults): string[] {
   if (by) out.push(by, '');
   out.push(
     `Headless ${w.chromium}, \`stt: 'browser'\`: transformers.js in the SDK's module worker, onnxruntime-web on WebAssembly (no WebGPU adapter headless), files served by the relay (\`staticDirs\`), a fresh browser profile per model (nothing cached). ` +
-      'Through the client: fake microphone looping `48k/hours.wav`, energy VAD, utterances that end once the model is ready; **end of speech** = the VAD\'s speech-end (the client turns to `thinking`, after its 700 ms of silence), **last speech** = the last captured sample ≥ −40 dBFS. ' +
-      'Directly: `BrowserStt.transcribe()` on the 16 kHz fixtures with silence trimmed (300 ms kept before the speech, 500 ms after); inference = the worker\'s own time for the call; **RTF** = inference ÷ audio duration (below 1 is faster than real time).',
+      "Through the client: fake microphone looping `48k/hours.wav`, energy VAD, utterances that end once the model is ready; **end of speech** = the VAD's speech-end (the client turns to `thinking`, after its 700 ms of silence), **last speech** = the last captured sample ≥ −40 dBFS. " +
+      "Directly: `BrowserStt.transcribe()` on the 16 kHz fixtures with silence trimmed (300 ms kept before the speech, 500 ms after); inference = the worker's own time for the call; **RTF** = inference ÷ audio duration (below 1 is faster than real time).",
   );
   out.push('');
   out.push(
     table(
-      ['model', 'device / dtype', 'load + warm-up (worker), ms', '`start()` → model files downloaded / → `stt-ready`, ms', '`start()` → first transcript, ms', 'utterances', 'audio per utterance, s', 'end of speech → transcript, p50 / max ms', 'last speech → transcript, p50 / max ms', 'inference per utterance, p50 / max ms', 'RTF of these utterances, p50 / max', 'load average at start / end', 'machine CPU busy'],
+      [
+        'model',
+        'device / dtype',
+        'load + warm-up (worker), ms',
+        '`start()` → model files downloaded / → `stt-ready`, ms',
+        '`start()` → first transcript, ms',
+        'utterances',
+        'audio per utterance, s',
+        'end of speech → transcript, p50 / max ms',
+        'last speech → transcript, p50 / max ms',
+        'inference per utterance, p50 / max ms',
+        'RTF of these utterances, p50 / max',
+        'load average at start / end',
+        'machine CPU busy',
+      ],
       w.models.map((m) => [
         m.kind === 'test' ? `${m.label}` : `\`${m.model}\``,
         `${m.device ?? '–'} / ${m.dtype ?? 'default'}`,
@@ -546,34 +872,44 @@ function renderWhisper(r: BenchResults): string[] {
         `${ms(m.startToDownloadedMs, 0)} / ${ms(m.startToReadyMs, 0)}`,
         ms(m.startToFirstTranscriptMs, 0),
         m.utterances.length,
-        m.utterances.length ? ms(m.utterances.reduce((a, u) => a + u.audioS, 0) / m.utterances.length, 2) : '–',
+        m.utterances.length
+          ? ms(m.utterances.reduce((a, u) => a + u.audioS, 0) / m.utterances.length, 2)
+          : '–',
         pmax(m.endOfSpeechToTranscript, 0),
         pmax(m.lastSpeechToTranscript, 0),
         pmax(m.clientInference, 0),
         pmax(m.clientRtf, 3),
         `${m.loadStart} / ${m.loadEnd}`,
-        m.machineBusyCores !== undefined ? `${m.machineBusyCores.toFixed(2)} of ${r.machine.cpus} cores` : '–',
+        m.machineBusyCores !== undefined
+          ? `${m.machineBusyCores.toFixed(2)} of ${r.machine.cpus} cores`
+          : '–',
       ]),
     ),
   );
   out.push('');
   const directRuns = w.models.reduce((n, m) => n + m.direct.length, 0);
-  if (directRuns === 0) out.push('Direct `BrowserStt` runs on the fixtures: none (a quick run does only the client path).');
-  else out.push(
-    table(
-      ['model', 'utterance (fixture)', 'audio s', 'inference ms', 'RTF', 'transcript'],
-      w.models.flatMap((m) =>
-        m.direct.map((d) => [
-          m.kind === 'test' ? 'test model' : `\`${m.model}\``,
-          d.fixture,
-          ms(d.audioS, 2),
-          ms(d.inferenceMs, 0),
-          ms(d.rtf, 3),
-          m.kind === 'test' ? `(${d.text.length} characters of random tokens)` : JSON.stringify(d.text),
-        ]),
+  if (directRuns === 0)
+    out.push(
+      'Direct `BrowserStt` runs on the fixtures: none (a quick run does only the client path).',
+    );
+  else
+    out.push(
+      table(
+        ['model', 'utterance (fixture)', 'audio s', 'inference ms', 'RTF', 'transcript'],
+        w.models.flatMap((m) =>
+          m.direct.map((d) => [
+            m.kind === 'test' ? 'test model' : `\`${m.model}\``,
+            d.fixture,
+            ms(d.audioS, 2),
+            ms(d.inferenceMs, 0),
+            ms(d.rtf, 3),
+            m.kind === 'test'
+              ? `(${d.text.length} characters of random tokens)`
+              : JSON.stringify(d.text),
+          ]),
+        ),
       ),
-    ),
-  );
+    );
   out.push('');
   for (const m of w.models) {
     out.push(
@@ -584,10 +920,11 @@ function renderWhisper(r: BenchResults): string[] {
         (m.error ? ` Errors: ${m.error}.` : ''),
     );
   }
-  if (!w.models.some((m) => m.kind === 'real')) out.push(`- Real model: ${w.realModelNote ?? 'not run'}.`);
+  if (!w.models.some((m) => m.kind === 'real'))
+    out.push(`- Real model: ${w.realModelNote ?? 'not run'}.`);
   out.push('');
   out.push(
-    'The test model (test/fixtures/tiny-whisper: d_model 8, one layer, 27 KB of random weights) has next to no compute, so its figures are the pipeline\'s own cost — the worker round trip, log-mel features of a 30 s window, onnxruntime-web session runs, a few decoder steps — and its transcripts are noise. Its load time is mostly onnxruntime-web itself (a ~26 MB WebAssembly module to fetch and compile), not the model. A real Whisper tiny adds its encoder (39 M parameters in all) and one decoder step per token on top.',
+    "The test model (test/fixtures/tiny-whisper: d_model 8, one layer, 27 KB of random weights) has next to no compute, so its figures are the pipeline's own cost — the worker round trip, log-mel features of a 30 s window, onnxruntime-web session runs, a few decoder steps — and its transcripts are noise. Its load time is mostly onnxruntime-web itself (a ~26 MB WebAssembly module to fetch and compile), not the model. A real Whisper tiny adds its encoder (39 M parameters in all) and one decoder step per token on top.",
   );
   return out;
 }
@@ -595,10 +932,14 @@ function renderWhisper(r: BenchResults): string[] {
 // ───────────────────────────── 9. exposure ─────────────────────────────
 
 const MiB = 2 ** 20;
-const mib = (bytes: number | undefined, digits = 2) => (bytes === undefined || !Number.isFinite(bytes) ? '–' : `${(bytes / MiB).toFixed(digits)}`);
-const secs = (msValue: number | undefined) => (msValue === undefined || !Number.isFinite(msValue) ? '–' : `${(msValue / 1000).toFixed(1)} s`);
+const mib = (bytes: number | undefined, digits = 2) =>
+  bytes === undefined || !Number.isFinite(bytes) ? '–' : `${(bytes / MiB).toFixed(digits)}`;
+const secs = (msValue: number | undefined) =>
+  msValue === undefined || !Number.isFinite(msValue) ? '–' : `${(msValue / 1000).toFixed(1)} s`;
 const ratio = (a: number | undefined, b: number | undefined, digits = 2) =>
-  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? '–' : (a / b).toFixed(digits);
+  a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0
+    ? '–'
+    : (a / b).toFixed(digits);
 
 /** What a socket phase's samples say, derived for the report. */
 interface SocketFigures {
@@ -649,14 +990,24 @@ function socketFigures(e: ExposureReport, p: SocketPhase): SocketFigures {
 }
 
 /** Mean over the rounds of one variant. */
-function meanOf(figures: SocketFigures[], pick: (f: SocketFigures) => number | undefined): number | undefined {
-  const values = figures.map(pick).filter((x): x is number => x !== undefined && Number.isFinite(x));
+function meanOf(
+  figures: SocketFigures[],
+  pick: (f: SocketFigures) => number | undefined,
+): number | undefined {
+  const values = figures
+    .map(pick)
+    .filter((x): x is number => x !== undefined && Number.isFinite(x));
   return values.length ? values.reduce((a, b) => a + b, 0) / values.length : undefined;
 }
 
 /** Median over the rounds of one variant. */
-function medianOf(figures: SocketFigures[], pick: (f: SocketFigures) => number | undefined): number | undefined {
-  const values = figures.map(pick).filter((x): x is number => x !== undefined && Number.isFinite(x));
+function medianOf(
+  figures: SocketFigures[],
+  pick: (f: SocketFigures) => number | undefined,
+): number | undefined {
+  const values = figures
+    .map(pick)
+    .filter((x): x is number => x !== undefined && Number.isFinite(x));
   return values.length ? median(values) : undefined;
 }
 
@@ -685,7 +1036,8 @@ function bodyFigures(e: ExposureReport, mode: BodyPhase['mode']): BodyFigures | 
   if (phases.length === 0) return undefined;
   const merge = (pick: (b: BodyPhase) => Record<string, number>) => {
     const out: Record<string, number> = {};
-    for (const b of phases) for (const [k, v] of Object.entries(pick(b))) out[k] = (out[k] ?? 0) + v;
+    for (const b of phases)
+      for (const [k, v] of Object.entries(pick(b))) out[k] = (out[k] ?? 0) + v;
     return out;
   };
   const n = phases.reduce((a, b) => a + b.n, 0);
@@ -712,7 +1064,8 @@ function bodyFigures(e: ExposureReport, mode: BodyPhase['mode']): BodyFigures | 
 
 const sumCounts = (records: Record<string, number>[]) => {
   const out: Record<string, number> = {};
-  for (const record of records) for (const [k, v] of Object.entries(record)) out[k] = (out[k] ?? 0) + v;
+  for (const record of records)
+    for (const [k, v] of Object.entries(record)) out[k] = (out[k] ?? 0) + v;
   return out;
 };
 const counts = (record: Record<string, number>, names: Record<string, string> = {}) =>
@@ -725,7 +1078,9 @@ function headlineExposure(r: BenchResults): (string | number)[][] {
   const e = r.exposure;
   if (!e) return [];
   const rows: (string | number)[][] = [];
-  const nonReading = e.sockets.filter((p) => p.variant === 'non-reading').map((p) => socketFigures(e, p));
+  const nonReading = e.sockets
+    .filter((p) => p.variant === 'non-reading')
+    .map((p) => socketFigures(e, p));
   const reading = e.sockets.filter((p) => p.variant === 'reading').map((p) => socketFigures(e, p));
   if (nonReading.length > 0) {
     const queue = Math.max(...nonReading.map((f) => f.queueMaxPerSocket));
@@ -777,7 +1132,7 @@ function renderExposure(r: BenchResults): string[] {
     out.push('\n### 9.1 Clients that stop reading\n');
     out.push(
       `${o.sessions} WebSocket sessions (\`POST /v1/sessions\`, \`/v1/talk\`, \`start\` with input \`text\`, output \`audio\`) each send one \`text\` asking for a long reply. ` +
-        `The fake upstream (OpenAI wire format, its own process) streams ${o.sentences} sentences, and for each sentence ${mib(o.sentenceBytes)} MiB of 24 kHz PCM (${(o.sentenceBytes / 48_000).toFixed(0)} s): ${mib(reply, 1)} MiB, ${((reply / 48_000) / 60).toFixed(1)} minutes of audio per reply, sent as fast as the relay reads it. ` +
+        `The fake upstream (OpenAI wire format, its own process) streams ${o.sentences} sentences, and for each sentence ${mib(o.sentenceBytes)} MiB of 24 kHz PCM (${(o.sentenceBytes / 48_000).toFixed(0)} s): ${mib(reply, 1)} MiB, ${(reply / 48_000 / 60).toFixed(1)} minutes of audio per reply, sent as fast as the relay reads it. ` +
         `**Non-reading**: right after sending, each client pauses its TCP socket (\`ws.pause()\`). **Reading** (the reference): the same replies, read as they come. ` +
         `Each phase runs on a fresh relay process. Every 500 ms the orchestrator records what the relay has queued towards its sockets (the relay process's own count of \`writableLength\`, which is \`ws\`'s \`bufferedAmount\`), the kernel's queues on 127.0.0.1 (/proc/net/tcp: send queue on the sending side + receive queue on the receiving side, for both hops), the bytes the fake upstream has streamed (counted per session as its HTTP server writes them), and the relay's \`/metrics\` (\`voicebot_errors_total{code="slow_client"}\`, \`voicebot_sessions_active\`); RSS from /proc every 100 ms. ` +
         `A non-reading phase lasts until the relay has closed every session (at least ${secs(o.windowMs)}), a reading one until every reply is done.`,
@@ -788,14 +1143,18 @@ function renderExposure(r: BenchResults): string[] {
     const prov = medianOf(nonReading, (f) => f.phase.providerPerSession.p50);
     const provR = medianOf(reading, (f) => f.phase.providerPerSession.p50);
     const tts = medianOf(nonReading, (f) => f.phase.speechRequestsPerSession.p50);
-    const queue = nonReading.length ? Math.max(...nonReading.map((f) => f.queueMaxPerSocket)) : undefined;
+    const queue = nonReading.length
+      ? Math.max(...nonReading.map((f) => f.queueMaxPerSocket))
+      : undefined;
     const k = meanOf(nonReading, (f) => f.kernelToClientPerSocket);
     const lines: string[] = [];
     if (g !== undefined && gr !== undefined) {
       lines.push(
         `**Relay RSS per socket, non-reading ÷ reading: ×${ratio(g, gr)}** (peak − RSS with the sessions open, ÷ sessions: ${ms(g, 2)} vs ${ms(gr, 2)} MB, means of the rounds' ${nonReading.map((f) => ms(f.growthPerSocketMb, 2)).join(', ')} and ${reading.map((f) => ms(f.growthPerSocketMb, 2)).join(', ')} MB). ` +
           `Both include what streaming the audio through the relay at full speed costs (buffers in flight, garbage not yet collected), which varies from round to round with how fast the clients and the upstream are served on this machine; the non-reading phases add the queues, ${mib(e.maxBufferedBytes)} MiB per socket at most` +
-          (g - gr <= (1.1 * e.maxBufferedBytes) / MiB ? `, and the difference per socket (${ms(g - gr, 2)} MB) stays within that.` : `; the difference per socket (${ms(g - gr, 2)} MB) is more than that.`),
+          (g - gr <= (1.1 * e.maxBufferedBytes) / MiB
+            ? `, and the difference per socket (${ms(g - gr, 2)} MB) stays within that.`
+            : `; the difference per socket (${ms(g - gr, 2)} MB) is more than that.`),
       );
     }
     if (queue !== undefined) {
@@ -841,11 +1200,21 @@ function renderExposure(r: BenchResults): string[] {
             `${mib(f.queueMax, 1)} / ${mib(f.queueMaxPerSocket)} (${mib(e.maxBufferedBytes)})`,
             `${mib(f.kernelToClientPerSocket)} / ${mib(f.kernelFromProviderPerSession)}`,
             `${mib(p.providerPerSession.p50)} (${mib(p.providerPerSession.min)}–${mib(p.providerPerSession.max)}) of ${mib(p.replyAudioBytes)}; ${ms(p.speechRequestsPerSession.p50, 0)}`,
-            p.slowClientTotal === undefined ? '–' : p.slowClientTotal === 0 ? '0' : `${p.slowClientTotal}, ${secs(f.firstDropAt)} – ${secs(f.allDroppedAt)}`,
-            p.variant === 'non-reading' ? `${p.sessionsActiveEnd ?? '–'}${f.noneActiveAt !== undefined ? ` (${secs(f.noneActiveAt)})` : ''}` : `${p.sessionsActiveEnd ?? '–'}`,
-            p.variant === 'reading' ? `${p.repliesDone}${p.lastDoneMs !== undefined ? ` (${secs(p.lastDoneMs)})` : ''}` : `${p.repliesDone}`,
+            p.slowClientTotal === undefined
+              ? '–'
+              : p.slowClientTotal === 0
+                ? '0'
+                : `${p.slowClientTotal}, ${secs(f.firstDropAt)} – ${secs(f.allDroppedAt)}`,
+            p.variant === 'non-reading'
+              ? `${p.sessionsActiveEnd ?? '–'}${f.noneActiveAt !== undefined ? ` (${secs(f.noneActiveAt)})` : ''}`
+              : `${p.sessionsActiveEnd ?? '–'}`,
+            p.variant === 'reading'
+              ? `${p.repliesDone}${p.lastDoneMs !== undefined ? ` (${secs(p.lastDoneMs)})` : ''}`
+              : `${p.repliesDone}`,
             `${ms(p.relay.cpuMs / 1000, 1)} / ${ms(p.relay.gc.ms, 0)}`,
-            p.machineCpuCores !== undefined ? `${p.machineCpuCores.toFixed(2)} of ${r.machine.cpus} cores` : '–',
+            p.machineCpuCores !== undefined
+              ? `${p.machineCpuCores.toFixed(2)} of ${r.machine.cpus} cores`
+              : '–',
           ];
         }),
       ),
@@ -925,16 +1294,36 @@ function renderExposure(r: BenchResults): string[] {
     const rows = [declared, chunked, normal].filter((f): f is BodyFigures => f !== undefined);
     out.push(
       table(
-        ['request', 'requests (rounds)', 'answers', 'time to answer p50 / max, ms', 'p50 ÷ normal', 'body bytes taken at the answer, MiB p50 / max', '… in all, until the connection ended, MiB p50 / max', 'how the connection ended', 'relay RSS before → peak per round, MB', 'relay CPU per request, ms (raw)'],
+        [
+          'request',
+          'requests (rounds)',
+          'answers',
+          'time to answer p50 / max, ms',
+          'p50 ÷ normal',
+          'body bytes taken at the answer, MiB p50 / max',
+          '… in all, until the connection ended, MiB p50 / max',
+          'how the connection ended',
+          'relay RSS before → peak per round, MB',
+          'relay CPU per request, ms (raw)',
+        ],
         rows.map((f) => [
-          f.mode === 'declared' ? `declared ${mib(o.declaredBytes, 0)} MiB` : f.mode === 'chunked' ? 'chunked, no length' : 'normal (reference)',
+          f.mode === 'declared'
+            ? `declared ${mib(o.declaredBytes, 0)} MiB`
+            : f.mode === 'chunked'
+              ? 'chunked, no length'
+              : 'normal (reference)',
           `${f.n} (${f.phases.length})`,
           counts(f.statuses, { none: 'no answer' }),
           `${ms(f.answerP50)} / ${ms(f.answerMax)}`,
           normal ? ratio(f.answerP50, normal.answerP50) : '–',
           f.mode === 'normal' ? '–' : `${mib(f.writtenAtAnswerP50)} / ${mib(f.writtenAtAnswerMax)}`,
           f.mode === 'normal' ? '–' : `${mib(f.writtenTotalP50)} / ${mib(f.writtenTotalMax)}`,
-          counts(f.ended, { reset: 'reset by the relay', closed: 'closed by the relay', done: 'answered (closed here)', timeout: `still open after ${secs(o.bodyMaxMs)}` }),
+          counts(f.ended, {
+            reset: 'reset by the relay',
+            closed: 'closed by the relay',
+            done: 'answered (closed here)',
+            timeout: `still open after ${secs(o.bodyMaxMs)}`,
+          }),
           f.phases.map((b) => `${ms(b.rssBeforeMb, 0)} → ${ms(b.rssPeakMb, 0)}`).join(', '),
           `${ms(f.netCpuMsPerRequest, 2)} (${ms(f.cpuMsPerRequest, 2)})`,
         ]),
@@ -948,13 +1337,17 @@ function renderExposure(r: BenchResults): string[] {
       notes.push(
         `${f.mode === 'declared' ? 'Declared' : 'Chunked'}: the ${mib(f.writtenAtAnswerP50)} MiB "taken" at the answer are the kernel's socket buffers (the client's send buffer and the relay's receive buffer), not bytes the relay read; ` +
           `after the answer the clients got ${mib(Math.max(0, more))} MiB more into the connection at most before it ended (${counts(f.ended, { reset: 'reset', closed: 'closed', timeout: 'given up' })}), ` +
-          (more <= o.chunkBytes ? `so the relay read nothing more of the ${f.mode === 'declared' ? `${mib(o.declaredBytes, 0)} MiB` : 'unbounded'} upload.` : `so the relay went on reading part of the upload after it had answered.`) +
+          (more <= o.chunkBytes
+            ? `so the relay read nothing more of the ${f.mode === 'declared' ? `${mib(o.declaredBytes, 0)} MiB` : 'unbounded'} upload.`
+            : `so the relay went on reading part of the upload after it had answered.`) +
           ((f.statuses['none'] ?? 0) > 0
             ? ` ${f.statuses['none']} of ${f.n} clients had a write fail (EPIPE) before they had read any answer, so their time to answer is not in the figures. That is on the client's side: these Node clients lose answers the same way against a plain \`node:http\` server that answers 413 with \`Connection: close\`, while a blocking-socket client (Python, 20 at once, checked by hand) read the relay's 413 after its send had failed in 320 of 320 tries.`
             : ''),
       );
     }
-    notes.push('Before the fix, one 400 MB body took the relay from ~240 MB to ~1.3 GB RSS (the whole body was buffered before it was parsed).');
+    notes.push(
+      'Before the fix, one 400 MB body took the relay from ~240 MB to ~1.3 GB RSS (the whole body was buffered before it was parsed).',
+    );
     out.push(notes.map((n) => `- ${n}`).join('\n'));
   }
   return out;

@@ -33,7 +33,10 @@ const upstream = createFakeUpstream({
 });
 const served = await upstream.listen(0); // closed by process exit
 // The fake records every request for tests; a benchmark only needs the recent ones.
-const trim = setInterval(() => upstream.requests.splice(0, Math.max(0, upstream.requests.length - 1000)), 2000);
+const trim = setInterval(
+  () => upstream.requests.splice(0, Math.max(0, upstream.requests.length - 1000)),
+  2000,
+);
 trim.unref();
 
 const probe = new ProcessProbe();

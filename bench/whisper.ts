@@ -25,7 +25,14 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from '../test/support/browser.js';
 import { startPageRelay, withBenchPage } from './bench-page.js';
-import { FIXTURES, REPO_ROOT, machineBusyMs, readWavPcm, summarize, type Summary } from './common.js';
+import {
+  FIXTURES,
+  REPO_ROOT,
+  machineBusyMs,
+  readWavPcm,
+  summarize,
+  type Summary,
+} from './common.js';
 import { trimSilence } from './loadgen.js';
 
 export interface WhisperUtterance {
@@ -92,7 +99,11 @@ interface Timeline {
   states: { t: number; state: string; lastLoud: { t: number } | undefined }[];
   transcripts: { t: number; text: string }[];
   errors: { code: string; message: string }[];
-  worker: { ready: { t: number; loadMs: number; device: string }[]; results: { t: number; id: number; ms: number; text: string }[]; transcribes: { t: number; id: number; samples: number }[] };
+  worker: {
+    ready: { t: number; loadMs: number; device: string }[];
+    results: { t: number; id: number; ms: number; text: string }[];
+    transcribes: { t: number; id: number; samples: number }[];
+  };
 }
 
 interface ModelSpec {
@@ -104,7 +115,10 @@ interface ModelSpec {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 const LOOP_S = 5.93; // 48k/hours.wav
 
 /**
@@ -115,7 +129,9 @@ const LOOP_S = 5.93; // 48k/hours.wav
  */
 function pairUtterances(tl: Timeline, readyAt: number): WhisperUtterance[] {
   const out: WhisperUtterance[] = [];
-  const ends = tl.states.filter((s, i) => s.state === 'thinking' && tl.states[i - 1]?.state === 'user-speaking');
+  const ends = tl.states.filter(
+    (s, i) => s.state === 'thinking' && tl.states[i - 1]?.state === 'user-speaking',
+  );
   for (const request of tl.worker.transcribes) {
     const end = ends.filter((e) => e.t <= request.t).at(-1);
     if (!end || end.t < readyAt || request.t - end.t > 500) continue;
@@ -135,11 +151,16 @@ function pairUtterances(tl: Timeline, readyAt: number): WhisperUtterance[] {
 
 function base64Pcm(fixture: string): { b64: string; audioS: number } {
   const pcm = trimSilence(readWavPcm(join(FIXTURES, `16k/${fixture}.wav`)).pcm);
-  return { b64: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64'), audioS: pcm.byteLength / 32_000 };
+  return {
+    b64: Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64'),
+    audioS: pcm.byteLength / 32_000,
+  };
 }
 
 async function timeline(page: Page): Promise<Timeline> {
-  return (await page.evaluate(() => (window as unknown as { __timeline: unknown }).__timeline)) as Timeline;
+  return (await page.evaluate(
+    () => (window as unknown as { __timeline: unknown }).__timeline,
+  )) as Timeline;
 }
 
 async function measureModel(
@@ -152,17 +173,39 @@ async function measureModel(
   const loadStart = load();
   const busyStart = machineBusyMs();
   const t0 = performance.now();
-  const whisper = { model: spec.model, modelBaseUrl: spec.modelBaseUrl, ...(spec.dtype ? { dtype: spec.dtype } : {}), loadTimeoutMs: 120_000 };
+  const whisper = {
+    model: spec.model,
+    modelBaseUrl: spec.modelBaseUrl,
+    ...(spec.dtype ? { dtype: spec.dtype } : {}),
+    loadTimeoutMs: 120_000,
+  };
   const started = (await page.evaluate(
     async (relayUrl, clientKey, whisper) => {
       const sdk = await import('/sdk/voice-bot-sdk.js' as string);
-      const w = window as unknown as { __client: unknown; __sttReady: unknown; __timelineAttach(client: unknown): void };
-      const client = new sdk.VoiceBotClient({ relayUrl, clientKey, assetBaseUrl: '/sdk/', persistence: false, vad: { model: 'energy' }, stt: 'browser', whisper });
+      const w = window as unknown as {
+        __client: unknown;
+        __sttReady: unknown;
+        __timelineAttach(client: unknown): void;
+      };
+      const client = new sdk.VoiceBotClient({
+        relayUrl,
+        clientKey,
+        assetBaseUrl: '/sdk/',
+        persistence: false,
+        vad: { model: 'energy' },
+        stt: 'browser',
+        whisper,
+      });
       w.__timelineAttach(client);
-      client.on('stt-ready', (info: { device: string; loadMs: number }) => (w.__sttReady = { t: performance.timeOrigin + performance.now(), ...info }));
+      client.on(
+        'stt-ready',
+        (info: { device: string; loadMs: number }) =>
+          (w.__sttReady = { t: performance.timeOrigin + performance.now(), ...info }),
+      );
       client.on('stt-progress', (p: { percent: number }) => {
         const x = window as unknown as { __sttDownloaded?: number };
-        if (p.percent >= 100 && x.__sttDownloaded === undefined) x.__sttDownloaded = performance.timeOrigin + performance.now();
+        if (p.percent >= 100 && x.__sttDownloaded === undefined)
+          x.__sttDownloaded = performance.timeOrigin + performance.now();
       });
       w.__client = client;
       const t = performance.timeOrigin + performance.now();
@@ -173,54 +216,93 @@ async function measureModel(
     key,
     whisper,
   )) as number;
-  const readyHandle = await page.waitForFunction(() => (window as unknown as { __sttReady?: unknown }).__sttReady, { timeout: 150_000, polling: 100 });
+  const readyHandle = await page.waitForFunction(
+    () => (window as unknown as { __sttReady?: unknown }).__sttReady,
+    { timeout: 150_000, polling: 100 },
+  );
   const ready = (await readyHandle.jsonValue()) as { t: number; device: string; loadMs: number };
-  const downloaded = (await page.evaluate(() => (window as unknown as { __sttDownloaded?: number }).__sttDownloaded)) as number | undefined;
+  const downloaded = (await page.evaluate(
+    () => (window as unknown as { __sttDownloaded?: number }).__sttDownloaded,
+  )) as number | undefined;
   const deadline = performance.now() + (o.utterances + 2) * LOOP_S * 1000 + 20_000;
   let tl = await timeline(page);
   while (pairUtterances(tl, ready.t).length < o.utterances && performance.now() < deadline) {
     await sleep(250);
     tl = await timeline(page);
   }
-  await page.evaluate(() => (window as unknown as { __client: { stop(): Promise<void> } }).__client.stop()).catch(() => undefined);
+  await page
+    .evaluate(() => (window as unknown as { __client: { stop(): Promise<void> } }).__client.stop())
+    .catch(() => undefined);
   const utterances = pairUtterances(tl, ready.t).slice(0, o.utterances);
   const firstTranscript = tl.transcripts[0];
 
   // Direct: a fresh BrowserStt on the fixtures (none in a quick run).
   const inputs = o.fixtures.map((fixture) => ({ fixture, ...base64Pcm(fixture) }));
-  const direct = inputs.length === 0 ? { loadMs: undefined, runs: [] } : (await page.evaluate(
-    async (whisper, inputs, repeats) => {
-      const sdk = await import('/sdk/voice-bot-sdk.js' as string);
-      const tl = (window as unknown as { __timeline: Timeline }).__timeline;
-      const stt = new sdk.BrowserStt({ assetBaseUrl: '/sdk/', ...whisper });
-      const loaded = (await stt.load()) as { loadMs: number };
-      const runs: { fixture: string; wallMs: number; workerMs: number | undefined; samples: number; text: string }[] = [];
-      for (let r = 0; r < repeats; r++) {
-        for (const input of inputs) {
-          const bytes = Uint8Array.from(atob(input.b64), (c) => c.charCodeAt(0));
-          const pcm = new Int16Array(bytes.buffer);
-          const audio = new Float32Array(pcm.length);
-          for (let i = 0; i < pcm.length; i++) audio[i] = (pcm[i] as number) / 32768;
-          const before = tl.worker.results.length;
-          const t0 = performance.now();
-          const text = (await stt.transcribe(audio)) as string;
-          const wallMs = performance.now() - t0;
-          runs.push({ fixture: input.fixture, wallMs, workerMs: tl.worker.results[before]?.ms, samples: pcm.length, text });
-        }
-      }
-      stt.dispose();
-      return { loadMs: loaded.loadMs, runs };
-    },
-    whisper,
-    inputs.map(({ fixture, b64 }) => ({ fixture, b64 })),
-    o.repeats,
-  )) as { loadMs: number | undefined; runs: { fixture: string; wallMs: number; workerMs: number | undefined; samples: number; text: string }[] };
+  const direct =
+    inputs.length === 0
+      ? { loadMs: undefined, runs: [] }
+      : ((await page.evaluate(
+          async (whisper, inputs, repeats) => {
+            const sdk = await import('/sdk/voice-bot-sdk.js' as string);
+            const tl = (window as unknown as { __timeline: Timeline }).__timeline;
+            const stt = new sdk.BrowserStt({ assetBaseUrl: '/sdk/', ...whisper });
+            const loaded = (await stt.load()) as { loadMs: number };
+            const runs: {
+              fixture: string;
+              wallMs: number;
+              workerMs: number | undefined;
+              samples: number;
+              text: string;
+            }[] = [];
+            for (let r = 0; r < repeats; r++) {
+              for (const input of inputs) {
+                const bytes = Uint8Array.from(atob(input.b64), (c) => c.charCodeAt(0));
+                const pcm = new Int16Array(bytes.buffer);
+                const audio = new Float32Array(pcm.length);
+                for (let i = 0; i < pcm.length; i++) audio[i] = (pcm[i] as number) / 32768;
+                const before = tl.worker.results.length;
+                const t0 = performance.now();
+                const text = (await stt.transcribe(audio)) as string;
+                const wallMs = performance.now() - t0;
+                runs.push({
+                  fixture: input.fixture,
+                  wallMs,
+                  workerMs: tl.worker.results[before]?.ms,
+                  samples: pcm.length,
+                  text,
+                });
+              }
+            }
+            stt.dispose();
+            return { loadMs: loaded.loadMs, runs };
+          },
+          whisper,
+          inputs.map(({ fixture, b64 }) => ({ fixture, b64 })),
+          o.repeats,
+        )) as {
+          loadMs: number | undefined;
+          runs: {
+            fixture: string;
+            wallMs: number;
+            workerMs: number | undefined;
+            samples: number;
+            text: string;
+          }[];
+        });
   const directRuns: WhisperDirect[] = direct.runs.map((r) => {
     const audioS = r.samples / 16_000;
     const inferenceMs = r.workerMs ?? r.wallMs;
-    return { fixture: r.fixture, audioS, inferenceMs, wallMs: r.wallMs, rtf: inferenceMs / 1000 / audioS, text: r.text };
+    return {
+      fixture: r.fixture,
+      audioS,
+      inferenceMs,
+      wallMs: r.wallMs,
+      rtf: inferenceMs / 1000 / audioS,
+      text: r.text,
+    };
   });
-  const defined = (xs: (number | undefined)[]) => xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+  const defined = (xs: (number | undefined)[]) =>
+    xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
   return {
     label: spec.label,
     kind: spec.kind,
@@ -235,19 +317,35 @@ async function measureModel(
     endOfSpeechToTranscript: summarize(utterances.map((u) => u.endOfSpeechToTranscriptMs)),
     lastSpeechToTranscript: summarize(defined(utterances.map((u) => u.lastSpeechToTranscriptMs))),
     clientInference: summarize(defined(utterances.map((u) => u.inferenceMs))),
-    clientRtf: summarize(defined(utterances.map((u) => (u.inferenceMs !== undefined ? u.inferenceMs / 1000 / u.audioS : undefined)))),
+    clientRtf: summarize(
+      defined(
+        utterances.map((u) =>
+          u.inferenceMs !== undefined ? u.inferenceMs / 1000 / u.audioS : undefined,
+        ),
+      ),
+    ),
     directLoadMs: direct.loadMs,
     direct: directRuns,
     inference: summarize(directRuns.map((r) => r.inferenceMs)),
     rtf: summarize(directRuns.map((r) => r.rtf)),
     loadStart,
     loadEnd: load(),
-    machineBusyCores: ((end) => (busyStart !== undefined && end !== undefined ? (end - busyStart) / (performance.now() - t0) : undefined))(machineBusyMs()),
-    ...(tl.errors.length > 0 ? { error: tl.errors.map((e) => `${e.code}: ${e.message}`).join('; ') } : {}),
+    machineBusyCores: ((end) =>
+      busyStart !== undefined && end !== undefined
+        ? (end - busyStart) / (performance.now() - t0)
+        : undefined)(machineBusyMs()),
+    ...(tl.errors.length > 0
+      ? { error: tl.errors.map((e) => `${e.code}: ${e.message}`).join('; ') }
+      : {}),
   };
 }
 
-export async function measureWhisper(options: { utterances: number; fixtures: string[]; repeats: number; realModelDir?: string | undefined }): Promise<WhisperReport> {
+export async function measureWhisper(options: {
+  utterances: number;
+  fixtures: string[];
+  repeats: number;
+  realModelDir?: string | undefined;
+}): Promise<WhisperReport> {
   // A model base holding `<model id>/`, or the model folder itself (as the real-model test takes it).
   const modelId = process.env['VOICEBOT_WHISPER_MODEL'] || 'onnx-community/whisper-tiny.en';
   const realDir = options.realModelDir ? resolve(options.realModelDir) : undefined;
@@ -259,22 +357,44 @@ export async function measureWhisper(options: { utterances: number; fixtures: st
         : existsSync(join(realDir, 'config.json'))
           ? { urlPath: `/real-models/${modelId}/`, dir: realDir }
           : undefined;
-  const specs: ModelSpec[] = [{ label: 'tiny-whisper (random weights, d_model 8: the test fixture)', kind: 'test', model: 'tiny-whisper', modelBaseUrl: '/models/', dtype: 'fp32' }];
-  if (realMount) specs.push({ label: modelId, kind: 'real', model: modelId, modelBaseUrl: '/real-models/', dtype: process.env['VOICEBOT_WHISPER_DTYPE'] || undefined });
-  const { h, key } = await startPageRelay({ chat: () => ({ content: 'We open at ten on Saturday.' }) }, [
-    { urlPath: '/models/', dir: join(REPO_ROOT, 'test/fixtures') },
-    ...(realMount ? [realMount] : []),
-  ]);
+  const specs: ModelSpec[] = [
+    {
+      label: 'tiny-whisper (random weights, d_model 8: the test fixture)',
+      kind: 'test',
+      model: 'tiny-whisper',
+      modelBaseUrl: '/models/',
+      dtype: 'fp32',
+    },
+  ];
+  if (realMount)
+    specs.push({
+      label: modelId,
+      kind: 'real',
+      model: modelId,
+      modelBaseUrl: '/real-models/',
+      dtype: process.env['VOICEBOT_WHISPER_DTYPE'] || undefined,
+    });
+  const { h, key } = await startPageRelay(
+    { chat: () => ({ content: 'We open at ten on Saturday.' }) },
+    [
+      { urlPath: '/models/', dir: join(REPO_ROOT, 'test/fixtures') },
+      ...(realMount ? [realMount] : []),
+    ],
+  );
   const models: WhisperModelResult[] = [];
   let chromium = '';
   try {
     for (const spec of specs) {
       try {
         // a fresh profile per model: its first load is a first visit (nothing cached)
-        const result = await withBenchPage(`${h.url}/timeline.html`, join(FIXTURES, '48k/hours.wav'), (page, version) => {
-          chromium = version;
-          return measureModel(page, h.url, key, spec, options);
-        });
+        const result = await withBenchPage(
+          `${h.url}/timeline.html`,
+          join(FIXTURES, '48k/hours.wav'),
+          (page, version) => {
+            chromium = version;
+            return measureModel(page, h.url, key, spec, options);
+          },
+        );
         models.push(result);
       } catch (error) {
         models.push({

@@ -4,7 +4,11 @@ import { VoiceBotClient } from '/sdk/voice-bot-sdk.js';
 const { key, offline } = await (await fetch('/demo-config.json')).json();
 if (offline) document.getElementById('offline-note').hidden = false;
 
-const client = new VoiceBotClient({ relayUrl: location.origin, clientKey: key, assetBaseUrl: '/sdk/' });
+const client = new VoiceBotClient({
+  relayUrl: location.origin,
+  clientKey: key,
+  assetBaseUrl: '/sdk/',
+});
 const orb = document.getElementById('orb');
 const log = document.getElementById('log');
 let botItem;
@@ -25,7 +29,9 @@ client.on('state', (state) => {
   document.getElementById('state').textContent = state;
   orb.dataset.state = state;
 });
-client.on('level', ({ input, output }) => orb.style.setProperty('--level', String(Math.min(1, Math.max(input, output) * 4))));
+client.on('level', ({ input, output }) =>
+  orb.style.setProperty('--level', String(Math.min(1, Math.max(input, output) * 4))),
+);
 client.on('transcript', ({ text, final }) => final && text && add('user', text));
 client.on('text-delta', ({ text }) => ((botItem ??= add('assistant', '')).textContent = text));
 client.on('message', ({ text, interrupted }) => {
@@ -33,7 +39,9 @@ client.on('message', ({ text, interrupted }) => {
   botItem = undefined;
 });
 client.on('metrics', (m) => {
-  if (m.end_of_speech_to_first_audio_ms) document.getElementById('latency').textContent = `end of speech → first audio: ${m.end_of_speech_to_first_audio_ms} ms`;
+  if (m.end_of_speech_to_first_audio_ms)
+    document.getElementById('latency').textContent =
+      `end of speech → first audio: ${m.end_of_speech_to_first_audio_ms} ms`;
 });
 client.on('error', (error) => add('error', `⚠ ${error.message}`));
 

@@ -34,7 +34,15 @@ export async function precompress(roots = ROOTS) {
       if ((await isFresh(`${file}.br`, file)) && (await isFresh(`${file}.gz`, file))) continue;
       const bytes = await readFile(file);
       const quality = bytes.byteLength > 1_000_000 ? 9 : 11;
-      await writeFile(`${file}.br`, brotliCompressSync(bytes, { params: { [constants.BROTLI_PARAM_QUALITY]: quality, [constants.BROTLI_PARAM_SIZE_HINT]: bytes.byteLength } }));
+      await writeFile(
+        `${file}.br`,
+        brotliCompressSync(bytes, {
+          params: {
+            [constants.BROTLI_PARAM_QUALITY]: quality,
+            [constants.BROTLI_PARAM_SIZE_HINT]: bytes.byteLength,
+          },
+        }),
+      );
       await writeFile(`${file}.gz`, gzipSync(bytes, { level: 9 }));
     }
   }

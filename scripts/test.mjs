@@ -8,7 +8,15 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const roots = ['packages/protocol/src', 'packages/sdk/src', 'packages/stt-whisper/src', 'packages/fake-provider/src', 'packages/relay/src', 'packages/widget/src', 'test'];
+const roots = [
+  'packages/protocol/src',
+  'packages/sdk/src',
+  'packages/stt-whisper/src',
+  'packages/fake-provider/src',
+  'packages/relay/src',
+  'packages/widget/src',
+  'test',
+];
 const filter = process.argv.slice(2);
 
 function walk(dir, out) {
@@ -39,7 +47,10 @@ if (files.length === 0) {
 // playing and capturing at once glitch (dropouts the VAD hears as pauses). So the browser files
 // (and the bench smoke run and the Vite packaging test, which drive Chromium) run one at a time,
 // after the rest.
-const realtime = (file) => file.startsWith('test/browser/') || file.includes('bench-smoke') || file.includes('packaging-vite');
+const realtime = (file) =>
+  file.startsWith('test/browser/') ||
+  file.includes('bench-smoke') ||
+  file.includes('packaging-vite');
 const inWtr = (file) => file.startsWith('test/wtr/');
 const nodeFiles = files.filter((f) => !inWtr(f));
 const wtrFiles = files.filter(inWtr);
@@ -48,20 +59,40 @@ const runNodeTests = (group, concurrency) => {
   if (group.length === 0) return;
   const result = spawnSync(
     process.execPath,
-    ['--conditions=source', '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...group],
+    [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      '--test-timeout=120000',
+      ...group,
+    ],
     { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
   );
   status ||= result.status ?? 1;
 };
-runNodeTests(nodeFiles.filter((f) => !realtime(f)), 2);
+runNodeTests(
+  nodeFiles.filter((f) => !realtime(f)),
+  2,
+);
 if (wtrFiles.length > 0) {
   // Every file when nothing was filtered (the config's glob), else the ones asked for.
   const args = filter.length === 0 ? [] : wtrFiles;
-  const result = spawnSync(process.execPath, [join(root, 'node_modules/@web/test-runner/dist/bin.js'), '--config', 'web-test-runner.config.mjs', ...args], {
-    cwd: root,
-    stdio: 'inherit',
-    env: { ...process.env, NODE_ENV: 'test' },
-  });
+  const result = spawnSync(
+    process.execPath,
+    [
+      join(root, 'node_modules/@web/test-runner/dist/bin.js'),
+      '--config',
+      'web-test-runner.config.mjs',
+      ...args,
+    ],
+    {
+      cwd: root,
+      stdio: 'inherit',
+      env: { ...process.env, NODE_ENV: 'test' },
+    },
+  );
   status ||= result.status ?? 1;
 }
 runNodeTests(nodeFiles.filter(realtime), 1);

@@ -17,15 +17,24 @@ describe('voicebot-relay CLI', () => {
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'voicebot-cli-'));
-    env = { ...process.env, VOICEBOT_DATA_DIR: dataDir, OPENAI_API_KEY: '', OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' };
-    relay = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    env = {
+      ...process.env,
+      VOICEBOT_DATA_DIR: dataDir,
+      OPENAI_API_KEY: '',
+      OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
+    };
+    relay = spawn(process.execPath, [CLI, 'serve', '--port', '0'], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const lines = createInterface({ input: relay.stdout as NodeJS.ReadableStream });
     relayUrl = await new Promise<string>((resolve, reject) => {
       relay?.once('exit', (code) => reject(new Error(`relay exited with ${code}`)));
       lines.on('line', (line) => {
         try {
           const entry = JSON.parse(line) as { msg?: string; url?: string };
-          if (entry.msg === 'relay listening' && entry.url) resolve(entry.url.replace('localhost', '127.0.0.1'));
+          if (entry.msg === 'relay listening' && entry.url)
+            resolve(entry.url.replace('localhost', '127.0.0.1'));
         } catch {
           // not a log line
         }
@@ -44,14 +53,26 @@ describe('voicebot-relay CLI', () => {
   }
 
   test('keys create prints the secret once; the store keeps only a hash', async () => {
-    const created = cli('keys', 'create', '--origin', 'https://shop.test', '--label', 'Shop', '--json');
+    const created = cli(
+      'keys',
+      'create',
+      '--origin',
+      'https://shop.test',
+      '--label',
+      'Shop',
+      '--json',
+    );
     assert.equal(created.code, 0, created.stderr);
     const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };
     assert.match(key, /^vb_pk_/);
     const stored = await readFile(join(dataDir, 'keys.json'), 'utf8');
     assert.ok(stored.includes(id));
     assert.ok(!stored.includes(key));
-    const listed = JSON.parse(cli('keys', 'list', '--json').stdout) as { id: string; label: string; hash?: string }[];
+    const listed = JSON.parse(cli('keys', 'list', '--json').stdout) as {
+      id: string;
+      label: string;
+      hash?: string;
+    }[];
     const entry = listed.find((k) => k.id === id);
     assert.equal(entry?.label, 'Shop');
     assert.equal(entry?.hash, undefined, 'list does not print hashes');
@@ -59,7 +80,9 @@ describe('voicebot-relay CLI', () => {
   });
 
   test('a CLI key works from its origin, is refused from another, and revocation reaches the running relay', async () => {
-    const { id, key } = JSON.parse(cli('keys', 'create', '--origin', 'https://shop.test', '--json').stdout) as { id: string; key: string };
+    const { id, key } = JSON.parse(
+      cli('keys', 'create', '--origin', 'https://shop.test', '--json').stdout,
+    ) as { id: string; key: string };
     assert.equal((await createSession(relayUrl, { key, origin: 'https://shop.test' })).status, 201);
     const elsewhere = await createSession(relayUrl, { key, origin: 'https://other.test' });
     assert.equal(elsewhere.status, 403);
@@ -91,7 +114,11 @@ describe('voicebot-relay CLI', () => {
       [{ bots: [{ id: 'no spaces allowed', systemPrompt: 'Hi.' }] }, /bot id/],
     ] as const) {
       await writeFile(file, JSON.stringify(config));
-      const result = spawnSync(process.execPath, [CLI, 'serve', '--port', '0', '--workers', '2', '--config', file], { env, encoding: 'utf8', timeout: 20_000 });
+      const result = spawnSync(
+        process.execPath,
+        [CLI, 'serve', '--port', '0', '--workers', '2', '--config', file],
+        { env, encoding: 'utf8', timeout: 20_000 },
+      );
       assert.equal(result.status, 1, result.stderr);
       assert.match(result.stderr, complaint);
     }

@@ -15,7 +15,10 @@ import { openStartedTalk, startRelay, type RelayHarness } from './support/relay.
 type Message = { role: string; content?: string | null };
 
 const messagesOf = (request: ChatRequest) => request.messages as Message[];
-const lastUser = (request: ChatRequest) => messagesOf(request).filter((m) => m.role === 'user').at(-1)?.content ?? '';
+const lastUser = (request: ChatRequest) =>
+  messagesOf(request)
+    .filter((m) => m.role === 'user')
+    .at(-1)?.content ?? '';
 const toolResults = (request: ChatRequest) => messagesOf(request).filter((m) => m.role === 'tool');
 
 const API_SECRET = 'hostile-test-api-secret-0123456789';
@@ -27,7 +30,9 @@ interface Hit {
 }
 
 /** A loopback server that records every request it gets (path as sent, Authorization header). */
-async function startRecordingServer(handle: (req: IncomingMessage, res: import('node:http').ServerResponse, base: string) => void) {
+async function startRecordingServer(
+  handle: (req: IncomingMessage, res: import('node:http').ServerResponse, base: string) => void,
+) {
   const hits: Hit[] = [];
   let base = '';
   const server: Server = createServer((req, res) => {
@@ -78,7 +83,11 @@ describe('hostile tool arguments', () => {
     });
     process.env.HOSTILE_API_KEY = API_SECRET;
     const headers = { authorization: 'Bearer {{env.HOSTILE_API_KEY}}' };
-    const tool = (name: string, url: string, extra: Partial<HttpToolConfig['http']> = {}): HttpToolConfig => ({
+    const tool = (
+      name: string,
+      url: string,
+      extra: Partial<HttpToolConfig['http']> = {},
+    ): HttpToolConfig => ({
       name,
       description: `calls ${name}`,
       parameters: { type: 'object', properties: { id: { type: 'string' }, q: { type: 'string' } } },
@@ -89,10 +98,13 @@ describe('hostile tool arguments', () => {
         // The visitor's text is `tool_name {json arguments}`: the model calls it, then reports the result.
         chat: (request): ChatScript => {
           const results = toolResults(request);
-          if (results.length > 0) return { content: `Results: ${results.map((r) => r.content).join(' | ')}` };
+          if (results.length > 0)
+            return { content: `Results: ${results.map((r) => r.content).join(' | ')}` };
           const said = lastUser(request);
           const space = said.indexOf(' ');
-          return { toolCalls: [{ id: 'c1', name: said.slice(0, space), arguments: said.slice(space + 1) }] };
+          return {
+            toolCalls: [{ id: 'c1', name: said.slice(0, space), arguments: said.slice(space + 1) }],
+          };
         },
       },
       relay: {
@@ -104,7 +116,10 @@ describe('hostile tool arguments', () => {
           tool('redirect_same', `${api.url}/api/redirect-same`, { followRedirects: true }),
           tool('redirect_cross_default', `${api.url}/api/redirect-cross`),
           tool('redirect_cross', `${api.url}/api/redirect-cross`, { followRedirects: true }),
-          tool('redirect_alias', `${api.url}/api/redirect-alias`, { followRedirects: true, method: 'POST' }),
+          tool('redirect_alias', `${api.url}/api/redirect-alias`, {
+            followRedirects: true,
+            method: 'POST',
+          }),
           tool('redirect_loop', `${api.url}/api/loop`, { followRedirects: true }),
           tool('compat_v4', `http://[::127.0.0.1]:${api.port}/api/compat?q={{args.q}}`),
         ],
@@ -113,7 +128,17 @@ describe('hostile tool arguments', () => {
             id: 'b',
             name: 'b',
             systemPrompt: 'x',
-            tools: ['item_details', 'item_ext', 'redirect_default', 'redirect_same', 'redirect_cross_default', 'redirect_cross', 'redirect_alias', 'redirect_loop', 'compat_v4'],
+            tools: [
+              'item_details',
+              'item_ext',
+              'redirect_default',
+              'redirect_same',
+              'redirect_cross_default',
+              'redirect_cross',
+              'redirect_alias',
+              'redirect_loop',
+              'compat_v4',
+            ],
           },
         ],
       },
@@ -134,7 +159,13 @@ describe('hostile tool arguments', () => {
     try {
       talk.send({ type: 'text', text: `${name} ${JSON.stringify(args)}` });
       const done = await talk.next('done', () => true, { timeoutMs: 8_000 });
-      return { text: done.text, api: api.hits.slice(apiMark), other: other.hits.slice(otherMark), states: talk.of('tool').map((e) => e.state), errors: talk.of('error') };
+      return {
+        text: done.text,
+        api: api.hits.slice(apiMark),
+        other: other.hits.slice(otherMark),
+        states: talk.of('tool').map((e) => e.state),
+        errors: talk.of('error'),
+      };
     } finally {
       talk.close();
     }
@@ -149,7 +180,10 @@ describe('hostile tool arguments', () => {
     ] as const) {
       test(`${label} in a path segment is refused and the API is never called`, async () => {
         const result = await call('item_details', { id, q: 'x' });
-        assert.match(result.text, /Error: refused: a value in the URL path may not be empty, "\." or "\.\."/);
+        assert.match(
+          result.text,
+          /Error: refused: a value in the URL path may not be empty, "\." or "\.\."/,
+        );
         assert.deepEqual(result.api, [], `the API received ${JSON.stringify(result.api)}`);
         assert.deepEqual(result.states, ['started', 'failed']);
         assert.equal(result.errors.length, 0, 'the visitor sees no error');
@@ -164,23 +198,37 @@ describe('hostile tool arguments', () => {
 
     test('a normal value still works, and an empty query value is fine', async () => {
       const result = await call('item_details', { id: 'abc-42', q: '' });
-      assert.deepEqual(result.api, [{ method: 'GET', path: '/api/items/abc-42/details?q=', auth: `Bearer ${API_SECRET}` }]);
+      assert.deepEqual(result.api, [
+        { method: 'GET', path: '/api/items/abc-42/details?q=', auth: `Bearer ${API_SECRET}` },
+      ]);
       assert.match(result.text, /\/api\/items\/abc-42\/details/);
     });
 
     test('a value with "/" or percent-encoded dots stays one encoded segment', async () => {
       const slash = await call('item_details', { id: 'a/b', q: '../..' });
-      assert.deepEqual(slash.api.map((hit) => hit.path), ['/api/items/a%2Fb/details?q=..%2F..']);
+      assert.deepEqual(
+        slash.api.map((hit) => hit.path),
+        ['/api/items/a%2Fb/details?q=..%2F..'],
+      );
       const encodedDots = await call('item_details', { id: '%2e%2E', q: 'x' });
-      assert.deepEqual(encodedDots.api.map((hit) => hit.path), ['/api/items/%252e%252E/details?q=x']);
+      assert.deepEqual(
+        encodedDots.api.map((hit) => hit.path),
+        ['/api/items/%252e%252E/details?q=x'],
+      );
     });
   });
 
   describe('redirects', () => {
     test('are not followed by default', async () => {
       const result = await call('redirect_default', {});
-      assert.match(result.text, /Error: the service answered HTTP 302 \(a redirect, which was not followed\)/);
-      assert.deepEqual(result.api.map((hit) => hit.path), ['/api/redirect-same']);
+      assert.match(
+        result.text,
+        /Error: the service answered HTTP 302 \(a redirect, which was not followed\)/,
+      );
+      assert.deepEqual(
+        result.api.map((hit) => hit.path),
+        ['/api/redirect-same'],
+      );
       assert.deepEqual(result.states, ['started', 'failed']);
     });
 
@@ -201,20 +249,44 @@ describe('hostile tool arguments', () => {
 
     test('with followRedirects, a redirect to another port is refused and never sees the Authorization header', async () => {
       const result = await call('redirect_cross', {});
-      assert.match(result.text, /Error: refused: a redirect to another origin \(http:\/\/127\.0\.0\.1:\d+\) was not followed/);
-      assert.deepEqual(result.other, [], `the other origin received ${JSON.stringify(result.other)}`);
-      assert.deepEqual(result.api.map((hit) => hit.path), ['/api/redirect-cross']);
+      assert.match(
+        result.text,
+        /Error: refused: a redirect to another origin \(http:\/\/127\.0\.0\.1:\d+\) was not followed/,
+      );
+      assert.deepEqual(
+        result.other,
+        [],
+        `the other origin received ${JSON.stringify(result.other)}`,
+      );
+      assert.deepEqual(
+        result.api.map((hit) => hit.path),
+        ['/api/redirect-cross'],
+      );
     });
 
     test('with followRedirects, a redirect to another host name for the same server is refused too', async () => {
       const result = await call('redirect_alias', {});
-      assert.match(result.text, /Error: refused: a redirect to another origin \(http:\/\/localhost:\d+\)/);
-      assert.deepEqual(result.api.map((hit) => `${hit.method} ${hit.path}`), ['POST /api/redirect-alias']);
+      assert.match(
+        result.text,
+        /Error: refused: a redirect to another origin \(http:\/\/localhost:\d+\)/,
+      );
+      assert.deepEqual(
+        result.api.map((hit) => `${hit.method} ${hit.path}`),
+        ['POST /api/redirect-alias'],
+      );
     });
 
     test('followRedirects must be a boolean in the tool config', () => {
-      const config = { name: 'x', description: 'x', parameters: { type: 'object' }, http: { url: 'https://api.example/x', followRedirects: 'yes' } };
-      assert.throws(() => createHttpTool(config as unknown as HttpToolConfig, { allowHosts: [] }, {}), /tool x: http\.followRedirects must be true or false/);
+      const config = {
+        name: 'x',
+        description: 'x',
+        parameters: { type: 'object' },
+        http: { url: 'https://api.example/x', followRedirects: 'yes' },
+      };
+      assert.throws(
+        () => createHttpTool(config as unknown as HttpToolConfig, { allowHosts: [] }, {}),
+        /tool x: http\.followRedirects must be true or false/,
+      );
     });
 
     test('with followRedirects, at most 3 redirects are followed', async () => {
@@ -246,13 +318,18 @@ describe('hostile tool arguments', () => {
       ]) {
         assert.equal(isPublicAddress(address), false, address);
       }
-      for (const address of ['8.8.8.8', '::ffff:8.8.8.8', '2001:4860:4860::8888']) assert.equal(isPublicAddress(address), true, address);
+      for (const address of ['8.8.8.8', '::ffff:8.8.8.8', '2001:4860:4860::8888'])
+        assert.equal(isPublicAddress(address), true, address);
     });
 
     test('URL host literals such as [::127.0.0.1] are refused before connecting', () => {
       for (const host of ['[::127.0.0.1]', '[::7f00:1]', '[::0.0.0.1]', '[::a9fe:a9fe]']) {
         const { hostname } = new URL(`http://${host}/`);
-        assert.throws(() => assertLiteralAllowed(hostname, { allowHosts: [] }), /is not a public address/, host);
+        assert.throws(
+          () => assertLiteralAllowed(hostname, { allowHosts: [] }),
+          /is not a public address/,
+          host,
+        );
       }
     });
 
@@ -303,7 +380,14 @@ describe('provider error bodies in the logs', () => {
     assert.match(entry.err, /sk-\[redacted\]/);
     assert.ok(entry.err.length <= 1100, `err is capped (${entry.err.length} chars)`);
     const all = h.logs.join('\n');
-    for (const fragment of ['abcdef1234567890', 'Zq9xW8vU7tS6', leaked.bearer, 'Ab3dEf6hIj9kLm2n', 'eyJzdWIiOiJrZXlfMTIzIn0', 'c2lnbmF0dXJl']) {
+    for (const fragment of [
+      'abcdef1234567890',
+      'Zq9xW8vU7tS6',
+      leaked.bearer,
+      'Ab3dEf6hIj9kLm2n',
+      'eyJzdWIiOiJrZXlfMTIzIn0',
+      'c2lnbmF0dXJl',
+    ]) {
       assert.ok(!all.includes(fragment), `the logs contain ${fragment}`);
     }
   });

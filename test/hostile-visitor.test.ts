@@ -13,20 +13,40 @@ import type { Socket } from 'node:net';
 import { CLOSE_CODES, ERROR_HEADER } from '@voice-bot/protocol';
 import { KeyStore, createRelay, type KeyLimits } from '@voice-bot/relay';
 import { createFakeUpstream } from '@voice-bot/fake-provider';
-import { ORIGIN, TalkClient, captureLogs, connectTalk, createSession, startRelay, type RelayHarness } from './support/relay.js';
+import {
+  ORIGIN,
+  TalkClient,
+  captureLogs,
+  connectTalk,
+  createSession,
+  startRelay,
+  type RelayHarness,
+} from './support/relay.js';
 
 function lastUserOf(body: unknown): string | undefined {
-  return (body as { messages: { role: string; content: string }[] }).messages.filter((m) => m.role === 'user').at(-1)?.content;
+  return (body as { messages: { role: string; content: string }[] }).messages
+    .filter((m) => m.role === 'user')
+    .at(-1)?.content;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function newKey(h: RelayHarness, limits?: KeyLimits): Promise<{ id: string; secret: string }> {
-  const { record, secret } = await h.keys.create({ origins: [ORIGIN], ...(limits ? { limits } : {}) });
+async function newKey(
+  h: RelayHarness,
+  limits?: KeyLimits,
+): Promise<{ id: string; secret: string }> {
+  const { record, secret } = await h.keys.create({
+    origins: [ORIGIN],
+    ...(limits ? { limits } : {}),
+  });
   return { id: record.id, secret };
 }
 
-async function open(h: RelayHarness, key: string, start: Parameters<TalkClient['start']>[0] = { input: 'text', output: 'text' }): Promise<TalkClient> {
+async function open(
+  h: RelayHarness,
+  key: string,
+  start: Parameters<TalkClient['start']>[0] = { input: 'text', output: 'text' },
+): Promise<TalkClient> {
   const res = await createSession(h.url, { key, origin: ORIGIN });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   const talk = await connectTalk(res.body.ws_url as string, res.body.token as string, ORIGIN);
@@ -40,14 +60,23 @@ async function open(h: RelayHarness, key: string, start: Parameters<TalkClient['
  * POSTs a body that claims (or streams) far more than the limit, 1 MB at a time as fast as the
  * socket takes it, and reports the answer and how much had been written when it came.
  */
-function oversizedPost(url: string, path: string, headers: Record<string, string>, declared: number | 'chunked'): Promise<{ status: number; body: string; written: number; error: string | undefined }> {
+function oversizedPost(
+  url: string,
+  path: string,
+  headers: Record<string, string>,
+  declared: number | 'chunked',
+): Promise<{ status: number; body: string; written: number; error: string | undefined }> {
   return new Promise((resolve, reject) => {
     const target = new URL(path, url);
     let written = 0;
     let answered = false;
     const req = request(target, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers, ...(declared === 'chunked' ? {} : { 'content-length': String(declared) }) },
+      headers: {
+        'content-type': 'application/json',
+        ...headers,
+        ...(declared === 'chunked' ? {} : { 'content-length': String(declared) }),
+      },
     });
     const chunk = Buffer.alloc(1024 * 1024, 0x20);
     const pump = () => {
@@ -64,7 +93,12 @@ function oversizedPost(url: string, path: string, headers: Record<string, string
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
       res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8'), written, error: res.headers[ERROR_HEADER.toLowerCase()] as string | undefined });
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(parts).toString('utf8'),
+          written,
+          error: res.headers[ERROR_HEADER.toLowerCase()] as string | undefined,
+        });
         req.destroy();
       });
     });
@@ -89,10 +123,16 @@ describe('request bodies are refused while they stream', () => {
       const before = process.memoryUsage().rss;
       const answer = await oversizedPost(h.url, '/v1/sessions', { origin: ORIGIN }, declared);
       assert.equal(answer.status, 413);
-      assert.equal((JSON.parse(answer.body) as { error: { code: string } }).error.code, 'payload_too_large');
+      assert.equal(
+        (JSON.parse(answer.body) as { error: { code: string } }).error.code,
+        'payload_too_large',
+      );
       assert.equal(answer.error, 'payload_too_large');
       // What was written before the answer sits in socket buffers (kernel and client), not in the relay.
-      assert.ok(answer.written <= 32 * 1024 * 1024, `the client wrote ${answer.written} bytes before the 413`);
+      assert.ok(
+        answer.written <= 32 * 1024 * 1024,
+        `the client wrote ${answer.written} bytes before the 413`,
+      );
       const grown = process.memoryUsage().rss - before;
       assert.ok(grown < 64 * 1024 * 1024, `RSS grew by ${Math.round(grown / 1e6)} MB`);
     });
@@ -101,7 +141,12 @@ describe('request bodies are refused while they stream', () => {
   test('the admin API limits bodies too (after the token check)', async () => {
     const unauthorised = await oversizedPost(h.url, '/admin/keys', {}, 64 * 1024 * 1024);
     assert.equal(unauthorised.status, 401);
-    const answer = await oversizedPost(h.url, '/admin/keys', { authorization: 'Bearer admin-token-admin-token' }, 64 * 1024 * 1024);
+    const answer = await oversizedPost(
+      h.url,
+      '/admin/keys',
+      { authorization: 'Bearer admin-token-admin-token' },
+      64 * 1024 * 1024,
+    );
     assert.equal(answer.status, 413);
     assert.equal(answer.error, 'payload_too_large');
   });
@@ -124,7 +169,12 @@ describe('backpressure: a page that stops reading', () => {
   before(async () => {
     h = await startRelay({
       upstream: {
-        chat: () => ({ content: Array.from({ length: SENTENCES }, (_, i) => `This is sentence number ${i + 1} of a very long answer.`).join(' ') }),
+        chat: () => ({
+          content: Array.from(
+            { length: SENTENCES },
+            (_, i) => `This is sentence number ${i + 1} of a very long answer.`,
+          ).join(' '),
+        }),
         speech: () => ({ pcm: new Uint8Array(PCM_PER_SENTENCE), chunkBytes: 16_384 }),
       },
       relay: { limits: { maxBufferedBytes: 256 * 1024, slowClientTimeoutMs: 1_500 } },
@@ -140,7 +190,8 @@ describe('backpressure: a page that stops reading', () => {
     raw.pause();
     let peak = 0;
     const watch = setInterval(() => {
-      for (const client of h.relay.websocketServer.clients) peak = Math.max(peak, client.bufferedAmount);
+      for (const client of h.relay.websocketServer.clients)
+        peak = Math.max(peak, client.bufferedAmount);
     }, 5);
     try {
       await h.upstream.waitForRequest('speech', () => true, 5_000);
@@ -150,16 +201,28 @@ describe('backpressure: a page that stops reading', () => {
       const speech = h.upstream.requests.filter((r) => r.kind === 'speech');
       // Loopback socket buffers take a few MB before the relay's own queue fills; after that, the
       // provider is not read any further (three requests ahead of playback at most).
-      assert.ok(speech.length < SENTENCES / 2, `${speech.length} of ${SENTENCES} speech requests were sent`);
+      assert.ok(
+        speech.length < SENTENCES / 2,
+        `${speech.length} of ${SENTENCES} speech requests were sent`,
+      );
       // One provider chunk may land after the check that found room.
-      assert.ok(peak <= 256 * 1024 + 64 * 1024, `the relay queued up to ${peak} bytes for the socket`);
+      assert.ok(
+        peak <= 256 * 1024 + 64 * 1024,
+        `the relay queued up to ${peak} bytes for the socket`,
+      );
     } finally {
       clearInterval(watch);
       raw.resume();
     }
     const closed = await talk.closed;
-    assert.ok(closed.code === CLOSE_CODES.slowClient || closed.code === 1006, `closed with ${closed.code}`);
-    assert.ok(talk.audioBytes() < SENTENCES * PCM_PER_SENTENCE / 2, `${talk.audioBytes()} bytes reached the client`);
+    assert.ok(
+      closed.code === CLOSE_CODES.slowClient || closed.code === 1006,
+      `closed with ${closed.code}`,
+    );
+    assert.ok(
+      talk.audioBytes() < (SENTENCES * PCM_PER_SENTENCE) / 2,
+      `${talk.audioBytes()} bytes reached the client`,
+    );
   });
 
   test('a page that reads slowly but keeps up gets every byte', async () => {
@@ -190,7 +253,10 @@ describe('quotas are charged before the provider is called', () => {
     h = await startRelay({
       upstream: {
         latency: { llmTtftMs: 400 },
-        chat: () => ({ content: 'Here is a fine answer for you. With a second sentence that is long enough.', usage: { prompt_tokens: 500, completion_tokens: 12 } }),
+        chat: () => ({
+          content: 'Here is a fine answer for you. With a second sentence that is long enough.',
+          usage: { prompt_tokens: 500, completion_tokens: 12 },
+        }),
       },
     });
   });
@@ -212,10 +278,13 @@ describe('quotas are charged before the provider is called', () => {
     // Each request is charged ~500+ tokens when it is sent: the third finds the quota used up.
     assert.ok(chats.length <= 3, `${chats.length} chat requests reached the provider`);
     const [today] = await h.relay.usage.history(key.id, 1);
-    assert.ok((today?.prompt_tokens ?? 0) >= 1_000, `charged ${today?.prompt_tokens} prompt tokens`);
+    assert.ok(
+      (today?.prompt_tokens ?? 0) >= 1_000,
+      `charged ${today?.prompt_tokens} prompt tokens`,
+    );
   });
 
-  test('the provider\'s reported usage replaces the estimate', async () => {
+  test("the provider's reported usage replaces the estimate", async () => {
     const key = await newKey(h);
     const talk = await open(h, key.secret);
     talk.send({ type: 'text', text: 'short' });
@@ -252,7 +321,9 @@ describe('quotas are charged before the provider is called', () => {
       await sleep(60);
     }
     await talk.next('done', (d) => !d.interrupted);
-    const last = h.upstream.requests.filter((r) => r.kind === 'chat').at(-1)?.body as { messages: { role: string; content: string }[] };
+    const last = h.upstream.requests.filter((r) => r.kind === 'chat').at(-1)?.body as {
+      messages: { role: string; content: string }[];
+    };
     const users = last.messages.filter((m) => m.role === 'user').map((m) => m.content);
     assert.deepEqual(users, ['unanswered 6', 'unanswered 7', 'unanswered 8']);
     talk.close();
@@ -267,25 +338,47 @@ describe('quotas are charged before the provider is called', () => {
     assert.equal(error.fatal, true);
     assert.equal((await talk.closed).code, CLOSE_CODES.quotaExceeded);
     const speech = h.upstream.requests.slice(mark).filter((r) => r.kind === 'speech');
-    assert.deepEqual(speech.map((r) => (r.body as { input: string }).input), ['Here is a fine answer for you.']);
+    assert.deepEqual(
+      speech.map((r) => (r.body as { input: string }).input),
+      ['Here is a fine answer for you.'],
+    );
     const [today] = await h.relay.usage.history(key.id, 1);
     assert.equal(today?.tts_chars, 'Here is a fine answer for you.'.length);
   });
 });
 
 describe('tokens and keys as they are now', () => {
-  test('narrowing a key\'s origins or bots stops tokens issued before; the refusal names its code', async () => {
-    const h = await startRelay({ relay: { bots: [{ id: 'default', name: 'A', systemPrompt: 'a' }, { id: 'other', name: 'B', systemPrompt: 'b' }] } });
+  test("narrowing a key's origins or bots stops tokens issued before; the refusal names its code", async () => {
+    const h = await startRelay({
+      relay: {
+        bots: [
+          { id: 'default', name: 'A', systemPrompt: 'a' },
+          { id: 'other', name: 'B', systemPrompt: 'b' },
+        ],
+      },
+    });
     try {
       const key = await newKey(h);
       const first = await createSession(h.url, { key: key.secret, origin: ORIGIN });
       const second = await createSession(h.url, { key: key.secret, origin: ORIGIN, bot: 'other' });
       await h.keys.update(key.id, { origins: ['https://elsewhere.example'] });
-      assert.deepEqual(await connectTalk(first.body.ws_url as string, first.body.token as string, ORIGIN), { refused: 403 });
+      assert.deepEqual(
+        await connectTalk(first.body.ws_url as string, first.body.token as string, ORIGIN),
+        { refused: 403 },
+      );
       await h.keys.update(key.id, { origins: [ORIGIN], bots: ['default'] });
-      assert.deepEqual(await connectTalk(second.body.ws_url as string, second.body.token as string, ORIGIN), { refused: 403 });
-      assert.ok(h.logs.some((l) => l.includes('"code":"origin_not_allowed"') && l.includes('upgrade refused')));
-      assert.ok(h.logs.some((l) => l.includes('"code":"bot_not_allowed"') && l.includes('upgrade refused')));
+      assert.deepEqual(
+        await connectTalk(second.body.ws_url as string, second.body.token as string, ORIGIN),
+        { refused: 403 },
+      );
+      assert.ok(
+        h.logs.some(
+          (l) => l.includes('"code":"origin_not_allowed"') && l.includes('upgrade refused'),
+        ),
+      );
+      assert.ok(
+        h.logs.some((l) => l.includes('"code":"bot_not_allowed"') && l.includes('upgrade refused')),
+      );
     } finally {
       await h.close();
     }
@@ -296,7 +389,14 @@ describe('tokens and keys as they are now', () => {
     try {
       const code = await new Promise<string | undefined>((resolve, reject) => {
         const req = request(`${h.url}/v1/talk`, {
-          headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-protocol': 'voicebot.v1, bearer.not-a-token', origin: ORIGIN },
+          headers: {
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+            'sec-websocket-version': '13',
+            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+            'sec-websocket-protocol': 'voicebot.v1, bearer.not-a-token',
+            origin: ORIGIN,
+          },
         });
         req.on('response', (res) => {
           resolve(res.headers[ERROR_HEADER.toLowerCase()] as string | undefined);
@@ -320,7 +420,11 @@ describe('tokens and keys as they are now', () => {
     const options = {
       dataDir,
       tokenSecret: 'restart-secret-restart-secret-restart-00',
-      providers: { stt: { ...stage, model: 'w' }, llm: { ...stage, model: 'm' }, tts: { ...stage, model: 't', voice: 'v' } },
+      providers: {
+        stt: { ...stage, model: 'w' },
+        llm: { ...stage, model: 'm' },
+        tts: { ...stage, model: 't', voice: 'v' },
+      },
       logger: captureLogs().logger,
     };
     try {
@@ -330,7 +434,11 @@ describe('tokens and keys as they are now', () => {
       const { url } = await first.listen(0);
       const issued = await createSession(url, { key: secret, origin: ORIGIN });
       const unused = await createSession(url, { key: secret, origin: ORIGIN });
-      const talk = await connectTalk(issued.body.ws_url as string, issued.body.token as string, ORIGIN);
+      const talk = await connectTalk(
+        issued.body.ws_url as string,
+        issued.body.token as string,
+        ORIGIN,
+      );
       assert.ok(talk instanceof TalkClient);
       talk.close();
       await first.close();
@@ -339,7 +447,9 @@ describe('tokens and keys as they are now', () => {
       const again = await second.listen(0);
       try {
         const wsUrl = `${again.url.replace('http', 'ws')}/v1/talk`;
-        assert.deepEqual(await connectTalk(wsUrl, issued.body.token as string, ORIGIN), { refused: 401 });
+        assert.deepEqual(await connectTalk(wsUrl, issued.body.token as string, ORIGIN), {
+          refused: 401,
+        });
         const fresh = await connectTalk(wsUrl, unused.body.token as string, ORIGIN);
         assert.ok(fresh instanceof TalkClient, 'a token never used still opens its one socket');
         fresh.close();
@@ -363,7 +473,9 @@ describe('decided once', () => {
       for (let i = 0; i < 20_000; i++) talk.sendRaw(frame);
       assert.equal((await talk.closed).code, CLOSE_CODES.policyViolation);
       await sleep(200);
-      const persistent = h.logs.filter((l) => l.includes('rate limit exceeded persistently')).length;
+      const persistent = h.logs.filter((l) =>
+        l.includes('rate limit exceeded persistently'),
+      ).length;
       assert.equal(persistent, 1);
       const lines = h.logs.filter((l) => l.includes(`"key_id":"${key.id}"`)).length;
       assert.ok(lines < 20, `${lines} log lines for 20 000 frames`);
@@ -373,18 +485,30 @@ describe('decided once', () => {
   });
 
   test('tool hosts the SSRF guard will refuse are named at start, unless allowed', async () => {
-    const tool = (name: string, url: string) => ({ name, description: name, parameters: { type: 'object', properties: {} }, http: { url } });
+    const tool = (name: string, url: string) => ({
+      name,
+      description: name,
+      parameters: { type: 'object', properties: {} },
+      http: { url },
+    });
     const { lines, logger } = captureLogs();
     const dataDir = await mkdtemp(join(tmpdir(), 'voicebot-toolhosts-'));
     try {
       const relay = createRelay({
         dataDir,
         logger,
-        httpTools: [tool('metadata', 'http://169.254.169.254/latest/{{args.path}}'), tool('local', 'http://localhost:9/x'), tool('allowed', 'http://10.0.0.7/x'), tool('public', 'https://93.184.215.14/x')],
+        httpTools: [
+          tool('metadata', 'http://169.254.169.254/latest/{{args.path}}'),
+          tool('local', 'http://localhost:9/x'),
+          tool('allowed', 'http://10.0.0.7/x'),
+          tool('public', 'https://93.184.215.14/x'),
+        ],
         toolAllowHosts: ['10.0.0.7'],
       });
       await sleep(300); // names are resolved in the background
-      const warned = lines.filter((l) => l.includes('calls will be refused')).map((l) => (JSON.parse(l) as { tool: string }).tool);
+      const warned = lines
+        .filter((l) => l.includes('calls will be refused'))
+        .map((l) => (JSON.parse(l) as { tool: string }).tool);
       assert.deepEqual(warned.sort(), ['local', 'metadata']);
       await relay.close();
     } finally {
@@ -411,4 +535,3 @@ describe('decided once', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 });
-

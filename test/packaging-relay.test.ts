@@ -35,15 +35,24 @@ describe('@voice-bot/relay installed on its own', () => {
     const packs = join(dir, 'packs');
     await mkdir(packs);
     for (const pkg of ['protocol', 'fake-provider', 'relay']) {
-      await run('npm', ['pack', '--silent', '--pack-destination', packs], { cwd: join(REPO_ROOT, 'packages', pkg) });
+      await run('npm', ['pack', '--silent', '--pack-destination', packs], {
+        cwd: join(REPO_ROOT, 'packages', pkg),
+      });
     }
     const tarballs = (await readdir(packs)).map((f) => join(packs, f));
     const app = join(dir, 'app');
     await mkdir(app);
-    await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'relay-user', private: true, type: 'module' }));
+    await writeFile(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'relay-user', private: true, type: 'module' }),
+    );
     // Install scripts are skipped: better-sqlite3's would compile its addon again (about a minute);
     // the one this repository's own `npm ci` built is copied in instead.
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', ...tarballs], { cwd: app, timeout: 180_000 });
+    await run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', ...tarballs],
+      { cwd: app, timeout: 180_000 },
+    );
     const addon = 'node_modules/better-sqlite3/build/Release/better_sqlite3.node';
     await mkdir(join(app, 'node_modules/better-sqlite3/build/Release'), { recursive: true });
     await copyFile(join(REPO_ROOT, addon), join(app, addon));
@@ -61,36 +70,58 @@ describe('@voice-bot/relay installed on its own', () => {
     // fake-provider: the offline provider of `voicebot-relay serve --demo`.
     assert.deepEqual(installed.sort(), ['fake-provider', 'protocol', 'relay']);
     const names = await readdir(join(dir, 'app/node_modules'));
-    for (const name of ['@huggingface', 'onnxruntime-web', 'onnxruntime-node', 'lit']) assert.ok(!names.includes(name), `${name} was installed`);
+    for (const name of ['@huggingface', 'onnxruntime-web', 'onnxruntime-node', 'lit'])
+      assert.ok(!names.includes(name), `${name} was installed`);
   });
 
   test("the README's snippet runs verbatim: logs its URL on 127.0.0.1, warns about what is missing, and serves a turn", async () => {
     const app = join(dir, 'app');
-    const snippet = readmeSnippet(await readFile(join(REPO_ROOT, 'README.md'), 'utf8'), '### Embedding the relay');
+    const snippet = readmeSnippet(
+      await readFile(join(REPO_ROOT, 'README.md'), 'utf8'),
+      '### Embedding the relay',
+    );
     await writeFile(join(app, 'relay.mjs'), snippet.replace('listen(8787)', 'listen(0)'));
     // The key, as the README says: the CLI of the installed package, into the same data dir.
-    const created = await run('npx', ['voicebot-relay', 'keys', 'create', '--origin', ORIGIN], { cwd: app });
+    const created = await run('npx', ['voicebot-relay', 'keys', 'create', '--origin', ORIGIN], {
+      cwd: app,
+    });
     const key = /vb_pk_[A-Za-z0-9_-]+/.exec(created.stdout)?.[0];
     assert.ok(key, created.stdout);
 
     const env = { ...process.env, OPENAI_BASE_URL: '', OPENAI_API_KEY: '' } as NodeJS.ProcessEnv;
-    for (const name of Object.keys(env)) if (name.startsWith('VOICEBOT_') || name.startsWith('OPENAI_')) delete env[name];
+    for (const name of Object.keys(env))
+      if (name.startsWith('VOICEBOT_') || name.startsWith('OPENAI_')) delete env[name];
     const bare = await startSnippet(app, env);
     try {
       assert.match(bare.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-      assert.ok(bare.logs.some((l) => l.includes('no provider configured')), 'warned about the missing provider');
+      assert.ok(
+        bare.logs.some((l) => l.includes('no provider configured')),
+        'warned about the missing provider',
+      );
       assert.equal((await fetch(`${bare.url}/healthz`)).status, 200);
-      assert.equal((await fetch(`${bare.url}/widget/voice-bot.js`)).status, 404, 'no widget without @voice-bot/widget');
+      assert.equal(
+        (await fetch(`${bare.url}/widget/voice-bot.js`)).status,
+        404,
+        'no widget without @voice-bot/widget',
+      );
     } finally {
       bare.stop();
     }
 
-    const withProvider = await startSnippet(app, { ...env, OPENAI_BASE_URL: served.url, OPENAI_API_KEY: 'sk-test' });
+    const withProvider = await startSnippet(app, {
+      ...env,
+      OPENAI_BASE_URL: served.url,
+      OPENAI_API_KEY: 'sk-test',
+    });
     try {
       assert.ok(!withProvider.logs.some((l) => l.includes('no provider configured')));
       const session = await createSession(withProvider.url, { key, origin: ORIGIN });
       assert.equal(session.status, 201, JSON.stringify(session.body));
-      const talk = await connectTalk(session.body.ws_url as string, session.body.token as string, ORIGIN);
+      const talk = await connectTalk(
+        session.body.ws_url as string,
+        session.body.token as string,
+        ORIGIN,
+      );
       assert.ok(talk instanceof TalkClient);
       talk.start({ input: 'text', output: 'text' });
       await talk.next('ready');
@@ -104,12 +135,24 @@ describe('@voice-bot/relay installed on its own', () => {
   });
 });
 
-async function startSnippet(cwd: string, env: NodeJS.ProcessEnv): Promise<{ url: string; logs: string[]; stop(): void }> {
-  const child = spawn(process.execPath, ['relay.mjs'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startSnippet(
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ url: string; logs: string[]; stop(): void }> {
+  const child = spawn(process.execPath, ['relay.mjs'], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs: string[] = [];
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL logged; got:\n${logs.join('\n')}`)), 20_000);
-    child.once('exit', (code) => reject(new Error(`relay.mjs exited with ${code}:\n${logs.join('\n')}`)));
+    const timer = setTimeout(
+      () => reject(new Error(`no URL logged; got:\n${logs.join('\n')}`)),
+      20_000,
+    );
+    child.once('exit', (code) =>
+      reject(new Error(`relay.mjs exited with ${code}:\n${logs.join('\n')}`)),
+    );
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => {
         logs.push(line);

@@ -4,7 +4,16 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CLOSE_CODES } from '@voice-bot/protocol';
 import { KeyStore, createRelay } from '@voice-bot/relay';
-import { FIXTURES, ORIGIN, TalkClient, connectTalk, createSession, readWav, startRelay, type RelayHarness } from './support/relay.js';
+import {
+  FIXTURES,
+  ORIGIN,
+  TalkClient,
+  connectTalk,
+  createSession,
+  readWav,
+  startRelay,
+  type RelayHarness,
+} from './support/relay.js';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789';
@@ -32,7 +41,10 @@ describe('admin API disabled without a token', () => {
         ['POST', '/admin/keys'],
         ['GET', `/admin/keys/${h.keyId}/usage`],
       ] as const) {
-        const res = await fetch(`${h.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        const res = await fetch(`${h.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        });
         assert.equal(res.status, 404, `${method} ${path}`);
       }
     } finally {
@@ -52,12 +64,27 @@ describe('admin API', () => {
   const secrets: string[] = [];
   const sessionTokens: string[] = [];
 
-  async function admin(method: string, path: string, body?: unknown, token: string | null = ADMIN_TOKEN): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  async function admin(
+    method: string,
+    path: string,
+    body?: unknown,
+    token: string | null = ADMIN_TOKEN,
+  ): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
     const headers: Record<string, string> = {};
     if (token !== null) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${h.url}/admin${path}`, { method, headers, ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}) });
-    return { status: res.status, json: (await res.json()) as Record<string, unknown>, headers: res.headers };
+    const res = await fetch(`${h.url}/admin${path}`, {
+      method,
+      headers,
+      ...(body !== undefined
+        ? { body: typeof body === 'string' ? body : JSON.stringify(body) }
+        : {}),
+    });
+    return {
+      status: res.status,
+      json: (await res.json()) as Record<string, unknown>,
+      headers: res.headers,
+    };
   }
 
   async function create(body: Record<string, unknown>): Promise<KeyView> {
@@ -68,7 +95,10 @@ describe('admin API', () => {
     return view;
   }
 
-  async function talk(key: string, start: Parameters<TalkClient['start']>[0] = { input: 'text', output: 'text' }): Promise<TalkClient> {
+  async function talk(
+    key: string,
+    start: Parameters<TalkClient['start']>[0] = { input: 'text', output: 'text' },
+  ): Promise<TalkClient> {
     const s = await createSession(h.url, { key, origin: ORIGIN });
     assert.equal(s.status, 201, JSON.stringify(s.body));
     sessionTokens.push(s.body.token as string);
@@ -83,7 +113,10 @@ describe('admin API', () => {
     h = await startRelay({
       upstream: {
         transcribe: () => 'What time is it?',
-        chat: () => ({ content: 'It is time for a test. Nothing else to say.', usage: { prompt_tokens: 40, completion_tokens: 12 } }),
+        chat: () => ({
+          content: 'It is time for a test. Nothing else to say.',
+          usage: { prompt_tokens: 40, completion_tokens: 12 },
+        }),
       },
       relay: {
         adminToken: ADMIN_TOKEN,
@@ -100,21 +133,40 @@ describe('admin API', () => {
 
   test('refuses a missing, malformed or wrong token with 401', async () => {
     const wrongSameLength = ADMIN_TOKEN.replace(/.$/, 'X');
-    for (const token of [null, '', 'nope', wrongSameLength, `${ADMIN_TOKEN}x`, ADMIN_TOKEN.toUpperCase()]) {
+    for (const token of [
+      null,
+      '',
+      'nope',
+      wrongSameLength,
+      `${ADMIN_TOKEN}x`,
+      ADMIN_TOKEN.toUpperCase(),
+    ]) {
       const res = await admin('GET', '/keys', undefined, token);
       assert.equal(res.status, 401, `token ${String(token)}`);
       assert.deepEqual((res.json.error as { code: string }).code, 'unauthorized');
       assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer/);
     }
-    const basic = await fetch(`${h.url}/admin/keys`, { headers: { authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` } });
+    const basic = await fetch(`${h.url}/admin/keys`, {
+      headers: { authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` },
+    });
     assert.equal(basic.status, 401);
-    const post = await admin('POST', '/keys', { origins: [ORIGIN] }, 'wrong-token-0123456789abcdef');
+    const post = await admin(
+      'POST',
+      '/keys',
+      { origins: [ORIGIN] },
+      'wrong-token-0123456789abcdef',
+    );
     assert.equal(post.status, 401, 'nothing is created without the token');
     assert.equal((await admin('GET', '/keys')).status, 200);
   });
 
   test('creates a key: the secret is shown once, prefixed and long; only its hash is stored', async () => {
-    const view = await create({ origins: [ORIGIN], bots: ['support'], label: 'Main site', limits: { maxTextChars: 40 } });
+    const view = await create({
+      origins: [ORIGIN],
+      bots: ['support'],
+      label: 'Main site',
+      limits: { maxTextChars: 40 },
+    });
     assert.match(view.key ?? '', /^vb_pk_[A-Za-z0-9_-]{32}$/, '192 random bits');
     assert.equal(view.hash, undefined);
     assert.equal(view.label, 'Main site');
@@ -138,7 +190,11 @@ describe('admin API', () => {
     client.send({ type: 'text', text: 'x'.repeat(41) });
     assert.equal((await client.next('error')).code, 'text_too_long');
     client.close();
-    assert.equal((await createSession(h.url, { key: view.key as string, origin: ORIGIN, bot: 'sales' })).body.error?.code, 'bot_not_allowed');
+    assert.equal(
+      (await createSession(h.url, { key: view.key as string, origin: ORIGIN, bot: 'sales' })).body
+        .error?.code,
+      'bot_not_allowed',
+    );
   });
 
   test('validates what it is given', async () => {
@@ -169,7 +225,10 @@ describe('admin API', () => {
   });
 
   test('updates origins, bots, label and limits', async () => {
-    const view = await create({ origins: ['https://old.test'], limits: { maxTextChars: 40, maxJsonBytes: 4096 } });
+    const view = await create({
+      origins: ['https://old.test'],
+      limits: { maxTextChars: 40, maxJsonBytes: 4096 },
+    });
     const patched = await admin('PATCH', `/keys/${view.id}`, {
       origins: [ORIGIN],
       bots: ['sales'],
@@ -183,8 +242,15 @@ describe('admin API', () => {
     assert.equal(updated.label, 'renamed');
     assert.deepEqual(updated.limits, { maxJsonBytes: 4096, messagesPerSecond: 5 });
     assert.equal(updated.effective_limits.maxTextChars, 2_000);
-    assert.equal((await createSession(h.url, { key: view.key as string, origin: 'https://old.test' })).status, 403);
-    assert.equal((await createSession(h.url, { key: view.key as string, origin: ORIGIN, bot: 'sales' })).status, 201);
+    assert.equal(
+      (await createSession(h.url, { key: view.key as string, origin: 'https://old.test' })).status,
+      403,
+    );
+    assert.equal(
+      (await createSession(h.url, { key: view.key as string, origin: ORIGIN, bot: 'sales' }))
+        .status,
+      201,
+    );
     assert.equal((await admin('PATCH', `/keys/${view.id}`, { hash: 'x' })).status, 400);
     assert.equal((await admin('PATCH', `/keys/${view.id}`, { origins: [] })).status, 400);
     const cleared = await admin('PATCH', `/keys/${view.id}`, { limits: null });
@@ -205,7 +271,15 @@ describe('admin API', () => {
     await client.closed;
     const res = await admin('GET', `/keys/${view.id}/usage?days=2`);
     assert.equal(res.status, 200);
-    const days = res.json.days as { date: string; sessions: number; sockets: number; turns: number; audio_minutes: number; llm_tokens: number; errors: Record<string, number> }[];
+    const days = res.json.days as {
+      date: string;
+      sessions: number;
+      sockets: number;
+      turns: number;
+      audio_minutes: number;
+      llm_tokens: number;
+      errors: Record<string, number>;
+    }[];
     assert.equal(days.length, 2);
     const today = days[0];
     assert.ok(today);
@@ -213,9 +287,15 @@ describe('admin API', () => {
     assert.equal(today.sessions, 1);
     assert.equal(today.sockets, 1);
     assert.ok(today.turns >= 1);
-    assert.ok(Math.abs(today.audio_minutes - pcm.byteLength / 32 / 60_000) < 0.001, `audio ${today.audio_minutes} min`);
+    assert.ok(
+      Math.abs(today.audio_minutes - pcm.byteLength / 32 / 60_000) < 0.001,
+      `audio ${today.audio_minutes} min`,
+    );
     assert.ok(today.llm_tokens >= 52, `tokens ${today.llm_tokens}`);
-    assert.equal(Object.values(today.errors).reduce((a, b) => a + b, 0), 1);
+    assert.equal(
+      Object.values(today.errors).reduce((a, b) => a + b, 0),
+      1,
+    );
     assert.equal(days[1]?.sessions, 0);
   });
 
@@ -236,7 +316,10 @@ describe('admin API', () => {
       assert.equal(client.of('error').at(-1)?.code, 'key_revoked');
     }
     assert.ok(Date.now() - started < 5_000);
-    assert.equal((await createSession(h.url, { key: view.key as string, origin: ORIGIN })).body.error?.code, 'key_revoked');
+    assert.equal(
+      (await createSession(h.url, { key: view.key as string, origin: ORIGIN })).body.error?.code,
+      'key_revoked',
+    );
     bystander.send({ type: 'text', text: 'hello' });
     await bystander.next('done');
     // DELETE revokes too.
@@ -261,18 +344,27 @@ describe('admin API', () => {
     await client.closed;
     await admin('GET', '/keys', undefined, `${ADMIN_TOKEN}-wrong`);
     await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
-    await fetch(`${h.url}/v1/sessions`, { method: 'POST', headers: { origin: ORIGIN, authorization: `Bearer ${h.key}x` } });
+    await fetch(`${h.url}/v1/sessions`, {
+      method: 'POST',
+      headers: { origin: ORIGIN, authorization: `Bearer ${h.key}x` },
+    });
 
     const logs = h.logs.join('\n');
     assert.ok(h.logs.length > 20, `${h.logs.length} lines captured`);
     assert.ok(secrets.length >= 5 && sessionTokens.length >= 5);
     for (const secret of secrets) assert.ok(!logs.includes(secret), 'no client key secret');
-    for (const secret of secrets) assert.ok(!logs.includes(secret.slice(6)), 'not even without its prefix');
+    for (const secret of secrets)
+      assert.ok(!logs.includes(secret.slice(6)), 'not even without its prefix');
     for (const token of sessionTokens) {
       assert.ok(!logs.includes(token), 'no session token');
       assert.ok(!logs.includes(token.split('.')[2] as string), 'no token signature');
     }
-    for (const secret of [ADMIN_TOKEN, METRICS_TOKEN, 'sk-upstream-secret', 'test-secret-test-secret-test-secret-0123']) {
+    for (const secret of [
+      ADMIN_TOKEN,
+      METRICS_TOKEN,
+      'sk-upstream-secret',
+      'test-secret-test-secret-test-secret-0123',
+    ]) {
       assert.ok(!logs.includes(secret), `no ${secret.slice(0, 5)}…`);
     }
     assert.doesNotMatch(logs, /vb_pk_[A-Za-z0-9_-]{8,}/, 'nothing that looks like a client key');
@@ -280,7 +372,16 @@ describe('admin API', () => {
     for (const line of h.logs) {
       assert.ok(line.length < 2_000, `short log lines: ${line.slice(0, 120)}`);
       const entry = JSON.parse(line) as { msg?: string; session?: string };
-      if (['socket open', 'session started', 'socket closed', 'turn failed', 'interrupted', 'idle timeout'].includes(entry.msg ?? '')) {
+      if (
+        [
+          'socket open',
+          'session started',
+          'socket closed',
+          'turn failed',
+          'interrupted',
+          'idle timeout',
+        ].includes(entry.msg ?? '')
+      ) {
         assert.match(entry.session ?? '', /^sess_/, `session id on "${entry.msg}"`);
       }
     }

@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT, decodeJwt } from 'jose';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../packages/relay/src/auth/tokens.js';
-import { ORIGIN, TalkClient, connectTalk, createSession, startRelay, type RelayHarness } from './support/relay.js';
+import {
+  ORIGIN,
+  TalkClient,
+  connectTalk,
+  createSession,
+  startRelay,
+  type RelayHarness,
+} from './support/relay.js';
 
 const BOTS = [
   { id: 'support', name: 'Support', systemPrompt: 'Help.' },
@@ -14,7 +21,8 @@ describe('session tokens and the WebSocket upgrade', () => {
   let supportOnlyKey: string;
   before(async () => {
     h = await startRelay({ relay: { bots: BOTS } });
-    supportOnlyKey = (await h.keys.create({ origins: ['https://*.shop.test'], bots: ['support'] })).secret;
+    supportOnlyKey = (await h.keys.create({ origins: ['https://*.shop.test'], bots: ['support'] }))
+      .secret;
   });
   after(() => h.close());
 
@@ -52,8 +60,18 @@ describe('session tokens and the WebSocket upgrade', () => {
       ['wrong origin', { key: h.key, origin: 'https://evil.test' }, 403, 'origin_not_allowed'],
       ['missing origin', { key: h.key }, 403, 'missing_origin'],
       ['unknown bot', { key: h.key, origin: ORIGIN, bot: 'nope' }, 403, 'unknown_bot'],
-      ['bot not allowed for key', { key: supportOnlyKey, origin: 'https://www.shop.test', bot: 'sales' }, 403, 'bot_not_allowed'],
-      ['wildcard does not cover the bare domain', { key: supportOnlyKey, origin: 'https://shop.test' }, 403, 'origin_not_allowed'],
+      [
+        'bot not allowed for key',
+        { key: supportOnlyKey, origin: 'https://www.shop.test', bot: 'sales' },
+        403,
+        'bot_not_allowed',
+      ],
+      [
+        'wildcard does not cover the bare domain',
+        { key: supportOnlyKey, origin: 'https://shop.test' },
+        403,
+        'origin_not_allowed',
+      ],
     ];
     for (const [name, init, status, code] of cases) {
       const res = await createSession(h.url, init);
@@ -61,7 +79,10 @@ describe('session tokens and the WebSocket upgrade', () => {
       assert.equal(res.body.error?.code, code, name);
       assert.equal(res.body.token, undefined, name);
     }
-    assert.equal((await createSession(h.url, { key: supportOnlyKey, origin: 'https://www.shop.test' })).status, 201);
+    assert.equal(
+      (await createSession(h.url, { key: supportOnlyKey, origin: 'https://www.shop.test' })).status,
+      201,
+    );
   });
 
   test('a revoked key is refused at once', async () => {
@@ -74,7 +95,11 @@ describe('session tokens and the WebSocket upgrade', () => {
   });
 
   test('malformed session requests get 400', async () => {
-    const res = await fetch(`${h.url}/v1/sessions`, { method: 'POST', headers: { origin: ORIGIN, authorization: `Bearer ${h.key}` }, body: '{nope' });
+    const res = await fetch(`${h.url}/v1/sessions`, {
+      method: 'POST',
+      headers: { origin: ORIGIN, authorization: `Bearer ${h.key}` },
+      body: '{nope',
+    });
     assert.equal(res.status, 400);
     assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'bad_request');
   });
@@ -82,7 +107,11 @@ describe('session tokens and the WebSocket upgrade', () => {
   test('CORS preflight is answered for the page origin', async () => {
     const res = await fetch(`${h.url}/v1/sessions`, {
       method: 'OPTIONS',
-      headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+      headers: {
+        origin: ORIGIN,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization',
+      },
     });
     assert.equal(res.status, 204);
     assert.equal(res.headers.get('access-control-allow-origin'), ORIGIN);
@@ -138,7 +167,11 @@ describe('session tokens and the WebSocket upgrade', () => {
         assert.ok(!(result instanceof TalkClient), `${name} must be refused`);
         assert.equal(result.refused, status, name);
       }
-      assert.equal(h.upstream.requests.length, before, 'no upstream request may be made for a refused upgrade');
+      assert.equal(
+        h.upstream.requests.length,
+        before,
+        'no upstream request may be made for a refused upgrade',
+      );
     });
 
     test('a token opens one socket only', async () => {
@@ -154,7 +187,9 @@ describe('session tokens and the WebSocket upgrade', () => {
       const { record, secret } = await h.keys.create({ origins: [ORIGIN] });
       const res = await createSession(h.url, { key: secret, origin: ORIGIN });
       await h.keys.revoke(record.id);
-      assert.deepEqual(await connectTalk(res.body.ws_url as string, res.body.token, ORIGIN), { refused: 401 });
+      assert.deepEqual(await connectTalk(res.body.ws_url as string, res.body.token, ORIGIN), {
+        refused: 401,
+      });
     });
 
     test('plain GET without upgrade is a 400, not a hang', async () => {

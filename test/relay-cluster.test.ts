@@ -31,22 +31,29 @@ interface LogLine {
 }
 
 /** One HTTP request on its own connection (so consecutive requests reach the workers in turn). */
-function http(url: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
+function http(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; json: Record<string, unknown>; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, agent: false, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: Record<string, unknown> = {};
-        try {
-          json = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          // metrics are text
-        }
-        resolve({ status: res.statusCode ?? 0, json, text });
-      });
-    });
+    const req = request(
+      url,
+      { method: init.method ?? 'GET', headers: init.headers ?? {}, agent: false, timeout: 10_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: Record<string, unknown> = {};
+          try {
+            json = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            // metrics are text
+          }
+          resolve({ status: res.statusCode ?? 0, json, text });
+        });
+      },
+    );
     req.on('error', reject);
     // A connection the primary handed to a worker at the moment it died is never answered.
     req.on('timeout', () => req.destroy(new Error(`no answer from ${url} in 10 s`)));
@@ -54,7 +61,11 @@ function http(url: string, init: { method?: string; headers?: Record<string, str
   });
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -89,7 +100,10 @@ describe('relay cluster (serve --workers 2)', () => {
       OPENAI_API_KEY: 'sk-upstream-secret',
       OPENAI_BASE_URL: served.url,
     };
-    relay = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--workers', '2'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    relay = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--workers', '2'], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     exited = new Promise((resolve) => relay.once('exit', (code) => resolve(code)));
     createInterface({ input: relay.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       try {
@@ -98,10 +112,14 @@ describe('relay cluster (serve --workers 2)', () => {
         // not a log line
       }
     });
-    const listening = await until('both workers to listen', () => {
-      const lines = logs.filter((l) => l.msg === 'relay listening');
-      return lines.length >= 2 ? lines : undefined;
-    }, 30_000);
+    const listening = await until(
+      'both workers to listen',
+      () => {
+        const lines = logs.filter((l) => l.msg === 'relay listening');
+        return lines.length >= 2 ? lines : undefined;
+      },
+      30_000,
+    );
     assert.equal(new Set(listening.map((l) => l.worker)).size, 2, 'two workers');
     relayUrl = (listening[0]?.url as string).replace('localhost', '127.0.0.1');
   });
@@ -121,32 +139,54 @@ describe('relay cluster (serve --workers 2)', () => {
 
   // Every test's sessions come from 127.0.0.1: each key gets its own, roomy per-address budget.
   async function newKey(limits: Record<string, number> = {}): Promise<{ id: string; key: string }> {
-    const created = await admin('POST', '/keys', { origins: [ORIGIN], limits: { sessionsPerMinutePerIp: 1000, ...limits } });
+    const created = await admin('POST', '/keys', {
+      origins: [ORIGIN],
+      limits: { sessionsPerMinutePerIp: 1000, ...limits },
+    });
     assert.equal(created.status, 201, created.text);
     return { id: created.json.id as string, key: created.json.key as string };
   }
 
-  async function token(key: string, clientIp?: string): Promise<{ status: number; token: string; code?: string }> {
-    const headers: Record<string, string> = { authorization: `Bearer ${key}`, origin: ORIGIN, 'content-type': 'application/json' };
+  async function token(
+    key: string,
+    clientIp?: string,
+  ): Promise<{ status: number; token: string; code?: string }> {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${key}`,
+      origin: ORIGIN,
+      'content-type': 'application/json',
+    };
     if (clientIp) headers['x-forwarded-for'] = clientIp;
     const res = await http(`${relayUrl}/v1/sessions`, { method: 'POST', headers, body: '{}' });
     const error = res.json.error as { code?: string } | undefined;
-    return { status: res.status, token: res.json.token as string, ...(error?.code ? { code: error.code } : {}) };
+    return {
+      status: res.status,
+      token: res.json.token as string,
+      ...(error?.code ? { code: error.code } : {}),
+    };
   }
 
   const wsUrl = () => `${relayUrl.replace('http', 'ws')}/v1/talk`;
 
   /** Opens a socket and says which worker took it (its `socket open` log line). */
-  async function open(tokenValue: string): Promise<{ talk: TalkClient; worker: LogLine['worker'] }> {
+  async function open(
+    tokenValue: string,
+  ): Promise<{ talk: TalkClient; worker: LogLine['worker'] }> {
     const before = logs.filter((l) => l.msg === 'socket open').length;
     const talk = await connectTalk(wsUrl(), tokenValue, ORIGIN);
     if (!(talk instanceof TalkClient)) throw new Error(`upgrade refused: ${talk.refused}`);
-    const line = await until('the socket open log line', () => logs.filter((l) => l.msg === 'socket open')[before]);
+    const line = await until(
+      'the socket open log line',
+      () => logs.filter((l) => l.msg === 'socket open')[before],
+    );
     return { talk, worker: line.worker };
   }
 
   /** Opens a socket on a worker other than `notOn`. */
-  async function openElsewhere(key: string, notOn: LogLine['worker']): Promise<{ talk: TalkClient; worker: LogLine['worker'] }> {
+  async function openElsewhere(
+    key: string,
+    notOn: LogLine['worker'],
+  ): Promise<{ talk: TalkClient; worker: LogLine['worker'] }> {
     for (let i = 0; i < 6; i++) {
       const opened = await open((await token(key)).token);
       if (opened.worker !== notOn) return opened;
@@ -158,14 +198,19 @@ describe('relay cluster (serve --workers 2)', () => {
   }
 
   /** Upgrades that were refused, with the worker that refused each. */
-  async function refusedUpgrade(tokenValue: string): Promise<{ status: number; worker: LogLine['worker']; code: LogLine['code'] }> {
+  async function refusedUpgrade(
+    tokenValue: string,
+  ): Promise<{ status: number; worker: LogLine['worker']; code: LogLine['code'] }> {
     const before = logs.filter((l) => l.msg === 'upgrade refused').length;
     const talk = await connectTalk(wsUrl(), tokenValue, ORIGIN);
     if (talk instanceof TalkClient) {
       talk.close();
       throw new Error('the upgrade was accepted');
     }
-    const line = await until('the upgrade refused log line', () => logs.filter((l) => l.msg === 'upgrade refused')[before]);
+    const line = await until(
+      'the upgrade refused log line',
+      () => logs.filter((l) => l.msg === 'upgrade refused')[before],
+    );
     return { status: talk.refused, worker: line.worker, code: line.code };
   }
 
@@ -194,7 +239,10 @@ describe('relay cluster (serve --workers 2)', () => {
     for (let i = 0; i < 4; i++) tokens.push((await token(key)).token);
     const a = await open(tokens[0] as string);
     const b = await open(tokens[1] as string);
-    const refusals = [await refusedUpgrade(tokens[2] as string), await refusedUpgrade(tokens[3] as string)];
+    const refusals = [
+      await refusedUpgrade(tokens[2] as string),
+      await refusedUpgrade(tokens[3] as string),
+    ];
     assert.deepEqual(
       refusals.map((r) => [r.status, r.code]),
       [
@@ -207,7 +255,9 @@ describe('relay cluster (serve --workers 2)', () => {
     assert.equal((await token(key)).code, 'too_many_sessions', 'session creation counts them too');
     a.talk.close();
     await a.talk.closed;
-    await until('the closed socket to free its slot', async () => ((await openSessions(id)) === 1 ? true : undefined));
+    await until('the closed socket to free its slot', async () =>
+      (await openSessions(id)) === 1 ? true : undefined,
+    );
     const freed = await token(key);
     assert.equal(freed.status, 201);
     const c = await open(freed.token);
@@ -255,9 +305,11 @@ describe('relay cluster (serve --workers 2)', () => {
     assert.ok(JSON.stringify(lastChat?.body).includes('pineapple'));
 
     const sockets = logs.filter((l) => l.msg === 'socket open').length;
-    const usage = await until('both workers\' turns in the usage', async () => {
+    const usage = await until("both workers' turns in the usage", async () => {
       const res = await admin('GET', `/keys/${id}/usage`);
-      const day = (res.json.days as { turns: number; sessions: number; sockets: number }[] | undefined)?.[0];
+      const day = (
+        res.json.days as { turns: number; sessions: number; sockets: number }[] | undefined
+      )?.[0];
       return day && day.turns === 2 ? day : undefined;
     });
     assert.ok(usage.sockets >= 2 && usage.sessions === usage.sockets, JSON.stringify(usage));
@@ -281,10 +333,14 @@ describe('relay cluster (serve --workers 2)', () => {
     const [closedA, closedB] = await Promise.all([a.talk.closed, b.talk.closed]);
     assert.equal(closedA.code, 4003);
     assert.equal(closedB.code, 4003);
-    await until('the broadcast to reach the other worker', () => logs.some((l) => l.msg === 'key revoked in another process: open sessions closed' && l.key_id === id));
+    await until('the broadcast to reach the other worker', () =>
+      logs.some(
+        (l) => l.msg === 'key revoked in another process: open sessions closed' && l.key_id === id,
+      ),
+    );
   });
 
-  test('a worker that dies is replaced; the other keeps its sockets; the dead one\'s slots are freed', async () => {
+  test("a worker that dies is replaced; the other keeps its sockets; the dead one's slots are freed", async () => {
     const { id, key } = await newKey();
     const a = await open((await token(key)).token);
     a.talk.start({ input: 'text', output: 'text' });
@@ -303,8 +359,14 @@ describe('relay cluster (serve --workers 2)', () => {
     const during = await http(`${relayUrl}/metrics`);
     assert.equal(during.status, 200);
     assert.match(during.text, /^voicebot_sessions_active /m);
-    await until('a new worker', () => logs.filter((l) => l.msg === 'relay listening').length > listeningBefore, 15_000);
-    await until("the dead worker's slot to be freed", async () => ((await openSessions(id)) === 1 ? true : undefined));
+    await until(
+      'a new worker',
+      () => logs.filter((l) => l.msg === 'relay listening').length > listeningBefore,
+      15_000,
+    );
+    await until("the dead worker's slot to be freed", async () =>
+      (await openSessions(id)) === 1 ? true : undefined,
+    );
     // The surviving worker's socket still talks.
     a.talk.send({ type: 'text', text: 'Still there?' });
     await a.talk.next('done', () => true, { timeoutMs: 10_000 });
@@ -325,8 +387,12 @@ describe('relay cluster (serve --workers 2)', () => {
     assert.equal(await exited, 0);
     const file = join(dataDir, 'usage.json');
     assert.ok(existsSync(file));
-    const saved = JSON.parse(await readFile(file, 'utf8')) as { days: Record<string, Record<string, { turns: number; sockets: number }>> };
-    const day = Object.values(saved.days).map((byKey) => byKey[id]).find(Boolean);
+    const saved = JSON.parse(await readFile(file, 'utf8')) as {
+      days: Record<string, Record<string, { turns: number; sockets: number }>>;
+    };
+    const day = Object.values(saved.days)
+      .map((byKey) => byKey[id])
+      .find(Boolean);
     assert.deepEqual([day?.turns, day?.sockets], [1, 1]);
   });
 });

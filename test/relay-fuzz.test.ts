@@ -3,8 +3,23 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import { CLOSE_CODES, ERROR_CODES } from '@voice-bot/protocol';
-import { createFakeUpstream, mulberry32, type FakeResult, type FakeUpstreamOptions, type SpeechScript } from '@voice-bot/fake-provider';
-import { ORIGIN, TalkClient, connectTalk, createSession, lastUser, openStartedTalk, startRelay, type RelayHarness } from './support/relay.js';
+import {
+  createFakeUpstream,
+  mulberry32,
+  type FakeResult,
+  type FakeUpstreamOptions,
+  type SpeechScript,
+} from '@voice-bot/fake-provider';
+import {
+  ORIGIN,
+  TalkClient,
+  connectTalk,
+  createSession,
+  lastUser,
+  openStartedTalk,
+  startRelay,
+  type RelayHarness,
+} from './support/relay.js';
 
 const KNOWN_CODES = new Set<string>(ERROR_CODES);
 
@@ -30,7 +45,11 @@ async function rawTalk(h: RelayHarness): Promise<TalkClient> {
  * be answered by exactly one (non-fatal, typed, turn-less) error; the rest are valid and answered
  * otherwise (pong, a turn) or silently buffered (even-length audio).
  */
-async function fuzzSocket(h: RelayHarness, seed: number, frames: number): Promise<{ sent: number; errors: number; reconnects: number }> {
+async function fuzzSocket(
+  h: RelayHarness,
+  seed: number,
+  frames: number,
+): Promise<{ sent: number; errors: number; reconnects: number }> {
   const random = mulberry32(seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const junkChars = 'abc xyz 0123456789 "\\:,[]-+.eE\u00e9\u4e2d\ud83d\ude00\u0000\n\t';
@@ -58,7 +77,11 @@ async function fuzzSocket(h: RelayHarness, seed: number, frames: number): Promis
       assert.ok(KNOWN_CODES.has(error.code), `unknown code ${error.code}`);
       assert.equal(error.fatal, false, `${error.code} must not be fatal`);
     }
-    assert.equal(errors.length, expectedErrors, `seed ${seed}: every bad frame gets exactly one error (${talk.summary().slice(-300)})`);
+    assert.equal(
+      errors.length,
+      expectedErrors,
+      `seed ${seed}: every bad frame gets exactly one error (${talk.summary().slice(-300)})`,
+    );
   };
 
   // Before start: binary and any other message are refused.
@@ -101,7 +124,9 @@ async function fuzzSocket(h: RelayHarness, seed: number, frames: number): Promis
       );
       expectedErrors++;
     } else if (roll < 0.3) {
-      talk.sendRaw(JSON.stringify({ type: 'text', text: 'z'.repeat(17_000 + Math.floor(random() * 20_000)) })); // > 16 KiB
+      talk.sendRaw(
+        JSON.stringify({ type: 'text', text: 'z'.repeat(17_000 + Math.floor(random() * 20_000)) }),
+      ); // > 16 KiB
       expectedErrors++;
     } else if (roll < 0.34) {
       talk.send({ type: 'text', text: 'q'.repeat(2_001 + Math.floor(random() * 5_000)) }); // text_too_long
@@ -115,11 +140,16 @@ async function fuzzSocket(h: RelayHarness, seed: number, frames: number): Promis
       talk.sendRaw(bytes); // valid audio: buffered, no answer
       audioBuffered = true;
     } else if (roll < 0.7) {
-      talk.send({ type: 'interrupt', turn_id: 1_000_000 + Math.floor(random() * 1e6), played_ms: random() * 1e6 }); // out of order
+      talk.send({
+        type: 'interrupt',
+        turn_id: 1_000_000 + Math.floor(random() * 1e6),
+        played_ms: random() * 1e6,
+      }); // out of order
       expectedErrors++;
     } else if (roll < 0.76) {
       talk.send({ type: 'commit' });
-      if (audioBuffered) audioBuffered = false; // starts a turn
+      if (audioBuffered)
+        audioBuffered = false; // starts a turn
       else expectedErrors++; // empty_utterance
     } else if (roll < 0.8) {
       talk.send({ type: 'start', protocol_version: '1.0.0', input: 'audio', output: 'text' }); // already_started
@@ -161,7 +191,14 @@ describe('fuzz: thousands of random and malformed frames against a live relay', 
     h = await startRelay({
       upstream: { transcribe: () => 'fuzzy words', chat: () => ({ content: 'Still standing.' }) },
       // Rates are tested elsewhere; here every frame must reach the protocol checks.
-      relay: { limits: { messagesPerSecond: 0, audioFramesPerSecond: 0, sessionsPerMinutePerIp: 0, sessionsPerMinutePerKey: 0 } },
+      relay: {
+        limits: {
+          messagesPerSecond: 0,
+          audioFramesPerSecond: 0,
+          sessionsPerMinutePerIp: 0,
+          sessionsPerMinutePerKey: 0,
+        },
+      },
     });
   });
   after(() => h.close());
@@ -183,7 +220,9 @@ describe('fuzz: thousands of random and malformed frames against a live relay', 
       const deadline = Date.now() + 45_000;
       while (fuzzing && Date.now() < deadline) {
         bystander.send({ type: 'text', text: `bystander ${bystanderTurns}` });
-        const done = await bystander.next('done', (d) => d.turn_id === bystanderTurns + 1, { timeoutMs: 10_000 });
+        const done = await bystander.next('done', (d) => d.turn_id === bystanderTurns + 1, {
+          timeoutMs: 10_000,
+        });
         assert.equal(done.text, 'Still standing.');
         assert.equal(done.interrupted, false);
         bystanderTurns++;
@@ -206,7 +245,10 @@ describe('fuzz: thousands of random and malformed frames against a live relay', 
     assert.equal((await fetch(`${h.url}/healthz`)).status, 200);
     const growth = heap() - baseline;
     // Generous: with gc, leaks of even a fraction of the ~60 MB pushed through would show.
-    assert.ok(growth < (gc ? 40 : 120) * 1024 * 1024, `heap grew by ${Math.round(growth / 1024 / 1024)} MB`);
+    assert.ok(
+      growth < (gc ? 40 : 120) * 1024 * 1024,
+      `heap grew by ${Math.round(growth / 1024 / 1024)} MB`,
+    );
   });
 
   test('random binary garbage, including before start, never takes the relay down', async () => {
@@ -234,7 +276,12 @@ const SAID = 'First sentence is spoken just fine. Second sentence breaks the voi
 /** The scripted provider: what the visitor says picks the failure. */
 function faults(): FakeUpstreamOptions {
   return {
-    transcribe: (req) => (req.wav.dataBytes === 3_200 ? { fail: 'http', status: 500 } : req.wav.dataBytes === 3_202 ? { fail: 'http', status: 429, retryAfter: 1 } : 'spoken words'),
+    transcribe: (req) =>
+      req.wav.dataBytes === 3_200
+        ? { fail: 'http', status: 500 }
+        : req.wav.dataBytes === 3_202
+          ? { fail: 'http', status: 429, retryAfter: 1 }
+          : 'spoken words',
     chat: (request) => {
       const said = lastUser(request);
       if (said === 'llm 500') return { fail: 'http', status: 500 };
@@ -242,7 +289,8 @@ function faults(): FakeUpstreamOptions {
       if (said === 'llm hang') return { fail: 'hang' };
       if (said === 'llm reset') return { fail: 'cut', afterChunks: 4 };
       if (said === 'tts fails later') return { content: SAID };
-      if (said === 'tts reset') return { content: 'This reply will be cut off in the middle of its audio stream.' };
+      if (said === 'tts reset')
+        return { content: 'This reply will be cut off in the middle of its audio stream.' };
       return { content: `You said ${said}.` };
     },
     speech: (req): FakeResult<SpeechScript> => {
@@ -262,7 +310,12 @@ describe('faults: a failed turn ends with a typed error, the session continues, 
     const served = await upstream.listen(0);
     closeUpstream = served.close;
     // A short provider timeout so `hang` turns into upstream_timeout quickly.
-    const stage = { baseURL: served.url, apiKey: 'sk-upstream-secret', timeoutMs: 400, maxRetries: 0 };
+    const stage = {
+      baseURL: served.url,
+      apiKey: 'sk-upstream-secret',
+      timeoutMs: 400,
+      maxRetries: 0,
+    };
     h = await startRelay({
       relay: {
         providers: {
@@ -279,13 +332,18 @@ describe('faults: a failed turn ends with a typed error, the session continues, 
   });
 
   /** The next turn's chat request shows what the conversation history holds. */
-  async function historyAfter(talk: TalkClient, probe: string): Promise<{ role: string; content: string }[]> {
+  async function historyAfter(
+    talk: TalkClient,
+    probe: string,
+  ): Promise<{ role: string; content: string }[]> {
     const mark = upstream.requests.length;
     talk.send({ type: 'text', text: probe });
     const done = await talk.next('done', (d) => d.text === `You said ${probe}.`);
     assert.equal(done.interrupted, false, 'the session continues');
     const chat = upstream.requests.slice(mark).find((r) => r.kind === 'chat');
-    return ((chat?.body as { messages: { role: string; content: string }[] }).messages ?? []).slice(1);
+    return ((chat?.body as { messages: { role: string; content: string }[] }).messages ?? []).slice(
+      1,
+    );
   }
 
   for (const [said, code] of [
@@ -302,7 +360,11 @@ describe('faults: a failed turn ends with a typed error, the session continues, 
       assert.equal(typeof error.turn_id, 'number');
       assert.doesNotMatch(error.message, /sk-|127\.0\.0\.1|http:\/\//, 'no provider details');
       const history = await historyAfter(talk, 'after');
-      assert.deepEqual(history.slice(0, 1), [{ role: 'user', content: said }], 'the visitor’s words are kept');
+      assert.deepEqual(
+        history.slice(0, 1),
+        [{ role: 'user', content: said }],
+        'the visitor’s words are kept',
+      );
       talk.close();
     });
   }
@@ -312,7 +374,9 @@ describe('faults: a failed turn ends with a typed error, the session continues, 
     for (const bytes of [3_200, 3_202]) {
       talk.sendRaw(new Uint8Array(bytes));
       talk.send({ type: 'commit' });
-      const error = await talk.next('error', (e) => e.turn_id !== undefined, { from: talk.messages.length });
+      const error = await talk.next('error', (e) => e.turn_id !== undefined, {
+        from: talk.messages.length,
+      });
       assert.equal(error.code, 'upstream_stt');
       assert.equal(error.fatal, false);
     }
@@ -351,7 +415,10 @@ describe('faults: a failed turn ends with a typed error, the session continues, 
     const history = await historyAfter(talk, 'again');
     assert.equal(history[0]?.content, 'tts fails later');
     assert.equal(history[1]?.role, 'assistant');
-    assert.ok(history[1]?.content.includes('First sentence is spoken just fine.'), `history: ${history[1]?.content}`);
+    assert.ok(
+      history[1]?.content.includes('First sentence is spoken just fine.'),
+      `history: ${history[1]?.content}`,
+    );
     talk.close();
   });
 

@@ -5,11 +5,24 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CLOSE_CODES } from '@voice-bot/protocol';
 import { KeyStore, type KeyLimits } from '@voice-bot/relay';
-import { ORIGIN, TalkClient, connectTalk, createSession, startRelay, type RelayHarness } from './support/relay.js';
+import {
+  ORIGIN,
+  TalkClient,
+  connectTalk,
+  createSession,
+  startRelay,
+  type RelayHarness,
+} from './support/relay.js';
 
 /** A fresh key on the harness's store (so its usage and counters are its own). */
-async function newKey(h: RelayHarness, limits?: KeyLimits): Promise<{ id: string; secret: string }> {
-  const { record, secret } = await h.keys.create({ origins: [ORIGIN], ...(limits ? { limits } : {}) });
+async function newKey(
+  h: RelayHarness,
+  limits?: KeyLimits,
+): Promise<{ id: string; secret: string }> {
+  const { record, secret } = await h.keys.create({
+    origins: [ORIGIN],
+    ...(limits ? { limits } : {}),
+  });
   return { id: record.id, secret };
 }
 
@@ -19,7 +32,11 @@ async function session(h: RelayHarness, key: string): Promise<{ token: string; w
   return { token: res.body.token as string, wsUrl: res.body.ws_url as string };
 }
 
-async function open(h: RelayHarness, key: string, start: Parameters<TalkClient['start']>[0] = { input: 'text', output: 'text' }): Promise<TalkClient> {
+async function open(
+  h: RelayHarness,
+  key: string,
+  start: Parameters<TalkClient['start']>[0] = { input: 'text', output: 'text' },
+): Promise<TalkClient> {
   const { token, wsUrl } = await session(h, key);
   const talk = await connectTalk(wsUrl, token, ORIGIN);
   assert.ok(talk instanceof TalkClient, 'upgrade accepted');
@@ -156,13 +173,18 @@ describe('limits trip exactly at their bound (per-key overrides)', () => {
 
   test('sessionsPerMinutePerKey: N sessions pass, N+1 gets 429 with Retry-After', async () => {
     const key = await newKey(h, { sessionsPerMinutePerKey: 3 });
-    for (let i = 0; i < 3; i++) assert.equal((await createSession(h.url, { key: key.secret, origin: ORIGIN })).status, 201);
+    for (let i = 0; i < 3; i++)
+      assert.equal((await createSession(h.url, { key: key.secret, origin: ORIGIN })).status, 201);
     const refused = await createSession(h.url, { key: key.secret, origin: ORIGIN });
     assert.equal(refused.status, 429);
     assert.equal(refused.body.error?.code, 'rate_limited');
     const retry = Number(refused.headers.get('retry-after'));
     assert.ok(retry >= 1 && retry <= 60, `Retry-After ${retry}`);
-    assert.equal(refused.headers.get('access-control-allow-origin'), ORIGIN, 'the refusal is readable by the page');
+    assert.equal(
+      refused.headers.get('access-control-allow-origin'),
+      ORIGIN,
+      'the refusal is readable by the page',
+    );
     assert.equal(refused.body.token, undefined);
   });
 
@@ -179,7 +201,11 @@ describe('limits trip exactly at their bound (per-key overrides)', () => {
       assert.equal(refused.body.error?.code, 'rate_limited');
       assert.match(refused.body.error?.message ?? '', /address/);
       // b's larger budget does not start a fresh count for the address: its third session is its last.
-      assert.equal((await createSession(own.url, { key: b.secret, origin: ORIGIN })).status, 429, 'the refused request counted too');
+      assert.equal(
+        (await createSession(own.url, { key: b.secret, origin: ORIGIN })).status,
+        429,
+        'the refused request counted too',
+      );
     } finally {
       await own.close();
     }
@@ -195,7 +221,9 @@ describe('limits trip exactly at their bound (per-key overrides)', () => {
     assert.ok(Number(refused.headers.get('retry-after')) > 0);
     first.close();
     await first.closed;
-    await until(async () => (await createSession(h.url, { key: key.secret, origin: ORIGIN })).status === 201);
+    await until(
+      async () => (await createSession(h.url, { key: key.secret, origin: ORIGIN })).status === 201,
+    );
     second.close();
   });
 
@@ -231,7 +259,9 @@ describe('limits trip exactly at their bound (per-key overrides)', () => {
 describe('daily quotas trip exactly at their bound', () => {
   let h: RelayHarness;
   before(async () => {
-    h = await startRelay({ upstream: { chat: () => ({ content: 'Fine.', usage: USAGE }), transcribe: () => 'hello' } });
+    h = await startRelay({
+      upstream: { chat: () => ({ content: 'Fine.', usage: USAGE }), transcribe: () => 'hello' },
+    });
   });
   after(() => h.close());
 
@@ -267,7 +297,10 @@ describe('daily quotas trip exactly at their bound', () => {
     assert.equal(error.code, 'quota_exceeded');
     assert.equal(error.fatal, true);
     assert.equal((await talk.closed).code, CLOSE_CODES.quotaExceeded);
-    assert.equal((await createSession(h.url, { key: key.secret, origin: ORIGIN })).body.error?.code, 'quota_exceeded');
+    assert.equal(
+      (await createSession(h.url, { key: key.secret, origin: ORIGIN })).body.error?.code,
+      'quota_exceeded',
+    );
   });
 
   test('LLM tokens: the turn that goes over the quota is delivered, then the session closes', async () => {
@@ -311,7 +344,10 @@ describe('timeouts', () => {
     const key = await newKey(h, { maxSessionMs: 700 });
     const opened = Date.now();
     const talk = await open(h, key.secret);
-    const keepBusy = setInterval(() => talk.ws.readyState === talk.ws.OPEN && talk.send({ type: 'ping' }), 100);
+    const keepBusy = setInterval(
+      () => talk.ws.readyState === talk.ws.OPEN && talk.send({ type: 'ping' }),
+      100,
+    );
     try {
       await sleep(400);
       assert.equal(talk.ws.readyState, talk.ws.OPEN, 'open within the bound');
@@ -340,7 +376,10 @@ describe('revocation closes open sessions', () => {
     const bystander = await open(h, other.secret);
     await sleep(20); // distinct file mtime
     const started = Date.now();
-    assert.ok(await new KeyStore(h.keys.file).revoke(key.id), 'revoked through a separate store, like `voicebot-relay keys revoke`');
+    assert.ok(
+      await new KeyStore(h.keys.file).revoke(key.id),
+      'revoked through a separate store, like `voicebot-relay keys revoke`',
+    );
     const closed = await talk.closed;
     const took = Date.now() - started;
     assert.equal(closed.code, CLOSE_CODES.keyRevoked);
@@ -351,13 +390,21 @@ describe('revocation closes open sessions', () => {
     bystander.send({ type: 'text', text: 'still there?' });
     assert.equal((await bystander.next('done')).text, 'Fine.');
     bystander.close();
-    assert.equal((await createSession(h.url, { key: key.secret, origin: ORIGIN })).body.error?.code, 'key_revoked');
+    assert.equal(
+      (await createSession(h.url, { key: key.secret, origin: ORIGIN })).body.error?.code,
+      'key_revoked',
+    );
   });
 });
 
 describe('graceful shutdown', () => {
   test('refuses new sessions with 503, lets the turn in flight finish, then closes with 1001', async () => {
-    const h = await startRelay({ upstream: { chat: () => ({ content: 'A slow but complete answer.' }), latency: { llmTtftMs: 400 } } });
+    const h = await startRelay({
+      upstream: {
+        chat: () => ({ content: 'A slow but complete answer.' }),
+        latency: { llmTtftMs: 400 },
+      },
+    });
     try {
       const talk = await open(h, h.key);
       talk.send({ type: 'text', text: 'take your time' });
@@ -417,13 +464,18 @@ describe('HTTP security headers', () => {
       assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
       assert.equal(res.headers.get('cross-origin-resource-policy'), 'same-origin');
       assert.match(res.headers.get('strict-transport-security') ?? '', /max-age=\d+/);
-      assert.equal(res.headers.get('content-security-policy'), "default-src 'none'; frame-ancestors 'none'");
+      assert.equal(
+        res.headers.get('content-security-policy'),
+        "default-src 'none'; frame-ancestors 'none'",
+      );
       assert.equal(res.headers.get('x-powered-by'), null);
     }
   });
 
   test('widget files stay loadable cross-origin', async () => {
-    const res = await fetch(`${h.url}/widget/voice-bot.js`, { headers: { origin: 'https://customer.test' } });
+    const res = await fetch(`${h.url}/widget/voice-bot.js`, {
+      headers: { origin: 'https://customer.test' },
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('access-control-allow-origin'), '*');
     assert.equal(res.headers.get('cross-origin-resource-policy'), 'cross-origin');
@@ -450,9 +502,18 @@ describe('GET /metrics', () => {
     } finally {
       await h.close();
     }
-    const off = await startRelay({ relay: { metrics: false, metricsToken: 'metrics-token-0123456789' } });
+    const off = await startRelay({
+      relay: { metrics: false, metricsToken: 'metrics-token-0123456789' },
+    });
     try {
-      assert.equal((await fetch(`${off.url}/metrics`, { headers: { authorization: 'Bearer metrics-token-0123456789' } })).status, 404);
+      assert.equal(
+        (
+          await fetch(`${off.url}/metrics`, {
+            headers: { authorization: 'Bearer metrics-token-0123456789' },
+          })
+        ).status,
+        404,
+      );
     } finally {
       await off.close();
     }
@@ -469,12 +530,24 @@ describe('GET /metrics', () => {
   test('with a token: 401 without it; sessions, turns, errors, latencies and bytes with it', async () => {
     const token = 'metrics-token-0123456789';
     const h = await startRelay({
-      upstream: { chat: (req) => (JSON.stringify(req.messages).includes('break') ? { fail: 'http', status: 500 } : { content: 'Counted.' }) },
+      upstream: {
+        chat: (req) =>
+          JSON.stringify(req.messages).includes('break')
+            ? { fail: 'http', status: 500 }
+            : { content: 'Counted.' },
+      },
       relay: { metricsToken: token, limits: { maxTextChars: 20 } },
     });
     try {
       assert.equal((await fetch(`${h.url}/metrics`)).status, 401);
-      assert.equal((await fetch(`${h.url}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401);
+      assert.equal(
+        (
+          await fetch(`${h.url}/metrics`, {
+            headers: { authorization: 'Bearer wrong-token-0123456789' },
+          })
+        ).status,
+        401,
+      );
       const talk = await open(h, h.key, { input: 'text', output: 'audio' });
       talk.send({ type: 'text', text: 'hello' });
       await talk.next('done');
@@ -482,7 +555,9 @@ describe('GET /metrics', () => {
       await talk.next('error');
       talk.send({ type: 'text', text: 'break' });
       await talk.next('error', (e) => e.code === 'upstream_llm');
-      const res = await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      const res = await fetch(`${h.url}/metrics`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       assert.equal(res.status, 200);
       assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
       const text = await res.text();
@@ -496,7 +571,13 @@ describe('GET /metrics', () => {
         assert.match(text, new RegExp(`^voicebot_${histogram}_count 1$`, 'm'), histogram);
       }
       assert.match(text, /^voicebot_stt_ms_count 0$/m);
-      const bytes = (direction: string, kind: string) => Number(new RegExp(`^voicebot_bytes_total\\{direction="${direction}",kind="${kind}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+      const bytes = (direction: string, kind: string) =>
+        Number(
+          new RegExp(
+            `^voicebot_bytes_total\\{direction="${direction}",kind="${kind}"\\} (\\d+)$`,
+            'm',
+          ).exec(text)?.[1],
+        );
       assert.ok(bytes('in', 'json') > 0);
       assert.ok(bytes('out', 'json') > 0);
       assert.ok(bytes('out', 'audio') > 0);

@@ -1,12 +1,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CLOSE_CODES } from '@voice-bot/protocol';
-import { ORIGIN, TalkClient, connectTalk, createSession, openStartedTalk, startRelay, type RelayHarness } from './support/relay.js';
+import {
+  ORIGIN,
+  TalkClient,
+  connectTalk,
+  createSession,
+  openStartedTalk,
+  startRelay,
+  type RelayHarness,
+} from './support/relay.js';
 
 describe('bad input gets a typed error and never kills the session or the relay', () => {
   let h: RelayHarness;
   before(async () => {
-    h = await startRelay({ upstream: { chat: () => ({ content: 'Still alive.' }) }, relay: { limits: { maxTextChars: 50, maxUtteranceMs: 1000 } } });
+    h = await startRelay({
+      upstream: { chat: () => ({ content: 'Still alive.' }) },
+      relay: { limits: { maxTextChars: 50, maxUtteranceMs: 1000 } },
+    });
   });
   after(() => h.close());
 
@@ -72,7 +83,10 @@ describe('bad input gets a typed error and never kills the session or the relay'
     talk.sendRaw(new Uint8Array(16_000));
     talk.send({ type: 'commit' });
     await talk.next('done');
-    assert.equal(h.upstream.requests.slice(mark).filter((r) => r.kind === 'transcription').length, 1);
+    assert.equal(
+      h.upstream.requests.slice(mark).filter((r) => r.kind === 'transcription').length,
+      1,
+    );
     talk.close();
   });
 

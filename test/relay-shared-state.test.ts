@@ -5,17 +5,40 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { DEFAULT_LIMITS, localState, type ConversationStore, type SharedState } from '@voice-bot/relay';
-import { FIXTURES, ORIGIN, TalkClient, connectTalk, createSession, readWav, startRelay, type RelayHarness } from './support/relay.js';
+import {
+  DEFAULT_LIMITS,
+  localState,
+  type ConversationStore,
+  type SharedState,
+} from '@voice-bot/relay';
+import {
+  FIXTURES,
+  ORIGIN,
+  TalkClient,
+  connectTalk,
+  createSession,
+  readWav,
+  startRelay,
+  type RelayHarness,
+} from './support/relay.js';
 
 /** In-memory state whose conversation store answers after `delayMs`, or fails. */
 function slowState(behaviour: { delayMs: number; fail?: boolean }): SharedState {
-  const state = localState({ conversationTtlMs: DEFAULT_LIMITS.conversationTtlMs, maxConversations: DEFAULT_LIMITS.maxConversations });
+  const state = localState({
+    conversationTtlMs: DEFAULT_LIMITS.conversationTtlMs,
+    maxConversations: DEFAULT_LIMITS.maxConversations,
+  });
   const inner = state.conversations;
   const conversations: ConversationStore = {
     open: (id, keyId, bot) =>
       new Promise((resolve, reject) =>
-        setTimeout(() => (behaviour.fail ? reject(new Error('store unavailable')) : resolve(inner.open(id, keyId, bot))), behaviour.delayMs),
+        setTimeout(
+          () =>
+            behaviour.fail
+              ? reject(new Error('store unavailable'))
+              : resolve(inner.open(id, keyId, bot)),
+          behaviour.delayMs,
+        ),
       ),
     touch: (conversation) => inner.touch(conversation),
   };
@@ -24,7 +47,11 @@ function slowState(behaviour: { delayMs: number; fail?: boolean }): SharedState 
 
 async function openTalk(h: RelayHarness): Promise<TalkClient> {
   const session = await createSession(h.url, { key: h.key, origin: ORIGIN });
-  const talk = await connectTalk(session.body.ws_url as string, session.body.token as string, ORIGIN);
+  const talk = await connectTalk(
+    session.body.ws_url as string,
+    session.body.token as string,
+    ORIGIN,
+  );
   if (!(talk instanceof TalkClient)) throw new Error(`refused ${talk.refused}`);
   return talk;
 }
@@ -53,7 +80,10 @@ describe('a conversation store that answers late', () => {
     const transcript = talk.of('transcript').find((m) => m.turn_id === done.turn_id);
     const seconds = Number(/I heard (\d+\.\d) seconds/.exec(transcript?.text ?? '')?.[1]);
     assert.equal(seconds, Math.round((pcm.byteLength / 32_000) * 10) / 10);
-    assert.ok(types.indexOf('pong') < types.indexOf('transcript'), 'the first ping was answered before the turn began');
+    assert.ok(
+      types.indexOf('pong') < types.indexOf('transcript'),
+      'the first ping was answered before the turn began',
+    );
     talk.close();
   });
 

@@ -6,10 +6,18 @@ import { defineTool, type HttpToolConfig } from '@voice-bot/relay';
 import type { ChatRequest, ChatScript, FakeFailure } from '@voice-bot/fake-provider';
 import { openStartedTalk, startRelay, type RelayHarness } from './support/relay.js';
 
-type Message = { role: string; content?: string | null; tool_calls?: { id: string; function: { name: string; arguments: string } }[]; tool_call_id?: string };
+type Message = {
+  role: string;
+  content?: string | null;
+  tool_calls?: { id: string; function: { name: string; arguments: string } }[];
+  tool_call_id?: string;
+};
 
 const messagesOf = (request: ChatRequest) => request.messages as Message[];
-const lastUser = (request: ChatRequest) => messagesOf(request).filter((m) => m.role === 'user').at(-1)?.content ?? '';
+const lastUser = (request: ChatRequest) =>
+  messagesOf(request)
+    .filter((m) => m.role === 'user')
+    .at(-1)?.content ?? '';
 const toolResults = (request: ChatRequest) => messagesOf(request).filter((m) => m.role === 'tool');
 
 /** A loopback API the HTTP tools call: opening hours, a customer, failures and a huge body. */
@@ -20,7 +28,12 @@ async function startClinicApi(): Promise<{ url: string; server: Server; hits: st
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/hours') {
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ day: url.searchParams.get('day'), hours: url.searchParams.get('day') === 'saturday' ? '10:00-14:00' : '9:00-17:00' }));
+      res.end(
+        JSON.stringify({
+          day: url.searchParams.get('day'),
+          hours: url.searchParams.get('day') === 'saturday' ? '10:00-14:00' : '9:00-17:00',
+        }),
+      );
     } else if (url.pathname === '/customer') {
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ data: { first_name: 'Priya', tier: 'gold' } }));
@@ -61,7 +74,12 @@ function httpTool(name: string, url: string, extra: Partial<HttpToolConfig> = {}
   return {
     name,
     description: `calls ${name}`,
-    parameters: { type: 'object', properties: { day: { type: 'string', enum: ['monday', 'saturday', 'sunday'] } }, required: ['day'], additionalProperties: false },
+    parameters: {
+      type: 'object',
+      properties: { day: { type: 'string', enum: ['monday', 'saturday', 'sunday'] } },
+      required: ['day'],
+      additionalProperties: false,
+    },
     http: { url, timeoutMs: 1_000 },
     ...extra,
   };
@@ -88,7 +106,13 @@ describe('server-side tools', () => {
       relay: {
         toolAllowHosts: ['127.0.0.1'],
         httpTools: [
-          httpTool('opening_hours', `${api.url}/hours?day={{args.day}}`, { http: { url: `${api.url}/hours?day={{args.day}}`, headers: { authorization: 'Bearer {{env.CLINIC_API_KEY}}' }, timeoutMs: 1_000 } }),
+          httpTool('opening_hours', `${api.url}/hours?day={{args.day}}`, {
+            http: {
+              url: `${api.url}/hours?day={{args.day}}`,
+              headers: { authorization: 'Bearer {{env.CLINIC_API_KEY}}' },
+              timeoutMs: 1_000,
+            },
+          }),
           httpTool('customer', `${api.url}/customer`, {
             parameters: { type: 'object', properties: {} },
             metadata: { 'customer.first_name': '{{response.data.first_name}}' },
@@ -104,10 +128,21 @@ describe('server-side tools', () => {
           defineTool({
             name: 'book_slot',
             description: 'Books an appointment',
-            parameters: { type: 'object', properties: { when: { type: 'string' } }, required: ['when'] },
+            parameters: {
+              type: 'object',
+              properties: { when: { type: 'string' } },
+              required: ['when'],
+            },
             execute: async (args, ctx) =>
               new Promise((resolve, reject) => {
-                const timer = setTimeout(() => resolve({ booked: args.when, for: ctx.metadata['customer.first_name'] ?? 'guest' }), 1_500);
+                const timer = setTimeout(
+                  () =>
+                    resolve({
+                      booked: args.when,
+                      for: ctx.metadata['customer.first_name'] ?? 'guest',
+                    }),
+                  1_500,
+                );
                 ctx.signal.addEventListener('abort', () => {
                   clearTimeout(timer);
                   cancelled.push(String(args.when));
@@ -123,7 +158,16 @@ describe('server-side tools', () => {
             systemPrompt: 'You help {{customer.first_name}} at Acme Dental. Page: {{page}}.',
             greeting: 'Hello {{customer.first_name}}!',
             toolFiller: 'One moment, let me check.',
-            tools: ['opening_hours', 'customer', 'slow', 'broken', 'huge', 'plain_text', 'redirector', 'book_slot'],
+            tools: [
+              'opening_hours',
+              'customer',
+              'slow',
+              'broken',
+              'huge',
+              'plain_text',
+              'redirector',
+              'book_slot',
+            ],
           },
         ],
       },
@@ -170,16 +214,28 @@ describe('server-side tools', () => {
     assert.match(done.text, /10:00-14:00/);
     assert.match(done.text, /9:00-17:00/);
     const events = talk.of('tool');
-    assert.deepEqual(
-      events.map((e) => `${e.name}:${e.state}`).sort(),
-      ['opening_hours:done', 'opening_hours:done', 'opening_hours:started', 'opening_hours:started'],
-    );
-    for (const event of events) assert.deepEqual(Object.keys(event).sort(), ['name', 'state', 'turn_id', 'type']);
+    assert.deepEqual(events.map((e) => `${e.name}:${e.state}`).sort(), [
+      'opening_hours:done',
+      'opening_hours:done',
+      'opening_hours:started',
+      'opening_hours:started',
+    ]);
+    for (const event of events)
+      assert.deepEqual(Object.keys(event).sort(), ['name', 'state', 'turn_id', 'type']);
     const pageSaw = JSON.stringify(talk.messages);
-    assert.ok(!pageSaw.includes('10:00-14:00') || done.text.includes('10:00-14:00'), 'results only reach the page through the model');
+    assert.ok(
+      !pageSaw.includes('10:00-14:00') || done.text.includes('10:00-14:00'),
+      'results only reach the page through the model',
+    );
     assert.ok(!pageSaw.includes('"day"'), 'tool arguments never reach the page');
-    assert.ok(api.hits.some((hit) => hit === 'GET /hours?day=saturday auth=Bearer secret-clinic-key'), 'headers read secrets from the environment');
-    const chats = h.upstream.requests.slice(mark).filter((r) => r.kind === 'chat').map((r) => r.body as { messages: Message[]; tools?: unknown[] });
+    assert.ok(
+      api.hits.some((hit) => hit === 'GET /hours?day=saturday auth=Bearer secret-clinic-key'),
+      'headers read secrets from the environment',
+    );
+    const chats = h.upstream.requests
+      .slice(mark)
+      .filter((r) => r.kind === 'chat')
+      .map((r) => r.body as { messages: Message[]; tools?: unknown[] });
     assert.equal(chats.length, 2);
     assert.equal(chats[0]?.tools?.length, 8, 'the bot offers its tools');
     const assistantCall = chats[1]?.messages.find((m) => m.tool_calls);
@@ -195,15 +251,23 @@ describe('server-side tools', () => {
   });
 
   test('schema-invalid arguments go back to the model as a tool error, not to the visitor', async () => {
-    scripts['hours on funday'] = callThenAnswer([{ id: 'c1', name: 'opening_hours', arguments: '{"day":"funday"}' }]);
+    scripts['hours on funday'] = callThenAnswer([
+      { id: 'c1', name: 'opening_hours', arguments: '{"day":"funday"}' },
+    ]);
     const talk = await openTalk(h, { input: 'text', output: 'text' });
     const before = api.hits.length;
     talk.send({ type: 'text', text: 'hours on funday' });
     const done = await talk.next('done');
-    assert.match(done.text, /Error: invalid arguments \(\/day must be equal to one of the allowed values\)/);
+    assert.match(
+      done.text,
+      /Error: invalid arguments \(\/day must be equal to one of the allowed values\)/,
+    );
     assert.equal(api.hits.length, before, 'the API was not called');
     assert.equal(talk.of('error').length, 0);
-    assert.deepEqual(talk.of('tool').map((e) => e.state), ['started', 'failed']);
+    assert.deepEqual(
+      talk.of('tool').map((e) => e.state),
+      ['started', 'failed'],
+    );
     talk.close();
   });
 
@@ -213,18 +277,25 @@ describe('server-side tools', () => {
     ['huge', /response too large/],
   ] as const) {
     test(`a tool that ${tool === 'slow' ? 'times out' : tool === 'broken' ? 'returns 500' : 'returns 5 MB'} fails cleanly and the model is told`, async () => {
-      scripts[`try ${tool}`] = callThenAnswer([{ id: 'c1', name: tool, arguments: '{"day":"monday"}' }]);
+      scripts[`try ${tool}`] = callThenAnswer([
+        { id: 'c1', name: tool, arguments: '{"day":"monday"}' },
+      ]);
       const talk = await openTalk(h, { input: 'text', output: 'text' });
       talk.send({ type: 'text', text: `try ${tool}` });
       const done = await talk.next('done', () => true, { timeoutMs: 8_000 });
       assert.match(done.text, expected);
-      assert.deepEqual(talk.of('tool').map((e) => e.state), ['started', 'failed']);
+      assert.deepEqual(
+        talk.of('tool').map((e) => e.state),
+        ['started', 'failed'],
+      );
       talk.close();
     });
   }
 
   test('a public tool shows its arguments and result; non-JSON responses are handled', async () => {
-    scripts['plain please'] = callThenAnswer([{ id: 'c1', name: 'plain_text', arguments: '{"day":"saturday"}' }]);
+    scripts['plain please'] = callThenAnswer([
+      { id: 'c1', name: 'plain_text', arguments: '{"day":"saturday"}' },
+    ]);
     const talk = await openTalk(h, { input: 'text', output: 'text' });
     talk.send({ type: 'text', text: 'plain please' });
     const done = await talk.next('done');
@@ -238,19 +309,39 @@ describe('server-side tools', () => {
   test('metadata from the page and from tool mappings fills the prompt and greeting templates', async () => {
     scripts['who am i'] = callThenAnswer([{ id: 'c1', name: 'customer', arguments: '{}' }]);
     scripts['and now?'] = () => ({ content: 'Fine.' });
-    const talk = await openStartedTalk(h, { input: 'text', output: 'text', metadata: { page: '/pricing' } });
+    const talk = await openStartedTalk(h, {
+      input: 'text',
+      output: 'text',
+      metadata: { page: '/pricing' },
+    });
     const greeting = await talk.next('done');
     assert.equal(greeting.text, 'Hello !', 'missing placeholders render empty');
     const mark = h.upstream.requests.length;
     talk.send({ type: 'text', text: 'who am i' });
-    assert.match((await talk.next('done', (d) => d.turn_id !== greeting.turn_id)).text, /The customer is Priya \(gold\)/);
+    assert.match(
+      (await talk.next('done', (d) => d.turn_id !== greeting.turn_id)).text,
+      /The customer is Priya \(gold\)/,
+    );
     talk.send({ type: 'text', text: 'and now?' });
     await talk.next('done', (d) => d.text === 'Fine.');
-    const chats = h.upstream.requests.slice(mark).filter((r) => r.kind === 'chat').map((r) => r.body as { messages: Message[] });
+    const chats = h.upstream.requests
+      .slice(mark)
+      .filter((r) => r.kind === 'chat')
+      .map((r) => r.body as { messages: Message[] });
     assert.equal(chats[0]?.messages[0]?.content, 'You help  at Acme Dental. Page: /pricing.');
-    assert.equal(chats.at(-1)?.messages[0]?.content, 'You help Priya at Acme Dental. Page: /pricing.');
-    assert.ok(chats.at(-1)?.messages.some((m) => m.role === 'tool'), 'earlier tool results stay in the LLM context');
-    const again = await openStartedTalk(h, { input: 'text', output: 'text', metadata: { 'customer.first_name': 'Mallory' } });
+    assert.equal(
+      chats.at(-1)?.messages[0]?.content,
+      'You help Priya at Acme Dental. Page: /pricing.',
+    );
+    assert.ok(
+      chats.at(-1)?.messages.some((m) => m.role === 'tool'),
+      'earlier tool results stay in the LLM context',
+    );
+    const again = await openStartedTalk(h, {
+      input: 'text',
+      output: 'text',
+      metadata: { 'customer.first_name': 'Mallory' },
+    });
     assert.equal((await again.next('done')).text, 'Hello Mallory!');
     talk.close();
     again.close();
@@ -271,7 +362,9 @@ describe('server-side tools', () => {
   });
 
   test('interrupting during a tool call cancels the tool and the turn', async () => {
-    scripts['book tuesday'] = callThenAnswer([{ id: 'c1', name: 'book_slot', arguments: '{"when":"tuesday 10am"}' }]);
+    scripts['book tuesday'] = callThenAnswer([
+      { id: 'c1', name: 'book_slot', arguments: '{"when":"tuesday 10am"}' },
+    ]);
     const talk = await openTalk(h, { input: 'text', output: 'text' });
     talk.send({ type: 'text', text: 'book tuesday' });
     const started = await talk.next('tool', (e) => e.state === 'started');
@@ -295,17 +388,39 @@ describe('server-side tools', () => {
         ['mapped', 'http://[::ffff:127.0.0.1]/?day={{args.day}}'],
       ];
       guarded = await startRelay({
-        upstream: { chat: (request) => callThenAnswer([{ id: 'c1', name: lastUser(request), arguments: '{"day":"monday"}' }])(request) },
+        upstream: {
+          chat: (request) =>
+            callThenAnswer([{ id: 'c1', name: lastUser(request), arguments: '{"day":"monday"}' }])(
+              request,
+            ),
+        },
         relay: {
-          httpTools: [...targets.map(([name, url]) => httpTool(name, url)), httpTool('redirector', `${api.url}/redirect-to-metadata?day={{args.day}}`)],
+          httpTools: [
+            ...targets.map(([name, url]) => httpTool(name, url)),
+            httpTool('redirector', `${api.url}/redirect-to-metadata?day={{args.day}}`),
+          ],
           toolAllowHosts: [],
-          bots: [{ id: 'b', name: 'b', systemPrompt: 'x', tools: [...targets.map(([name]) => name), 'redirector'] }],
+          bots: [
+            {
+              id: 'b',
+              name: 'b',
+              systemPrompt: 'x',
+              tools: [...targets.map(([name]) => name), 'redirector'],
+            },
+          ],
         },
       });
     });
     after(() => guarded.close());
 
-    for (const target of ['loopback', 'localhost_name', 'cloud_metadata', 'private_net', 'ipv6_loopback', 'mapped']) {
+    for (const target of [
+      'loopback',
+      'localhost_name',
+      'cloud_metadata',
+      'private_net',
+      'ipv6_loopback',
+      'mapped',
+    ]) {
       test(`refuses ${target} without permission, before connecting`, async () => {
         const before = api.hits.length;
         const talk = await openStartedTalk(guarded, { input: 'text', output: 'text' });
@@ -319,7 +434,12 @@ describe('server-side tools', () => {
 
     test('a redirect to the metadata address is refused too (allowed first hop)', async () => {
       const allowed = await startRelay({
-        upstream: { chat: (request) => callThenAnswer([{ id: 'c1', name: 'redirector', arguments: '{"day":"monday"}' }])(request) },
+        upstream: {
+          chat: (request) =>
+            callThenAnswer([{ id: 'c1', name: 'redirector', arguments: '{"day":"monday"}' }])(
+              request,
+            ),
+        },
         relay: {
           httpTools: [httpTool('redirector', `${api.url}/redirect-to-metadata?day={{args.day}}`)],
           toolAllowHosts: ['127.0.0.1'],
@@ -340,15 +460,25 @@ describe('server-side tools', () => {
 
   test('a spoken filler covers the silence while tools run', async () => {
     // a tool that takes 1.5 s, so the filler certainly plays while it runs
-    scripts['saturday hours please'] = callThenAnswer([{ id: 'c1', name: 'book_slot', arguments: '{"when":"saturday"}' }]);
+    scripts['saturday hours please'] = callThenAnswer([
+      { id: 'c1', name: 'book_slot', arguments: '{"when":"saturday"}' },
+    ]);
     const talk = await openTalk(h, { input: 'text', output: 'audio' });
     talk.send({ type: 'text', text: 'saturday hours please' });
     const done = await talk.next('done');
-    const segments = talk.of('audio_segment').filter((s) => s.turn_id === done.turn_id).map((s) => s.text);
+    const segments = talk
+      .of('audio_segment')
+      .filter((s) => s.turn_id === done.turn_id)
+      .map((s) => s.text);
     assert.equal(segments[0], 'One moment, let me check.');
     const firstToolDone = talk.messages.findIndex((m) => m.type === 'tool' && m.state === 'done');
-    const fillerAt = talk.messages.findIndex((m) => m.type === 'audio_segment' && m.text.startsWith('One moment'));
-    assert.ok(fillerAt >= 0 && fillerAt < firstToolDone, 'the filler is spoken before the tool finishes');
+    const fillerAt = talk.messages.findIndex(
+      (m) => m.type === 'audio_segment' && m.text.startsWith('One moment'),
+    );
+    assert.ok(
+      fillerAt >= 0 && fillerAt < firstToolDone,
+      'the filler is spoken before the tool finishes',
+    );
     talk.close();
   });
 });

@@ -1,6 +1,10 @@
 /** The SDK transport against servers that never answer (it runs in Node here, with `ws` as its WebSocket). */
 import assert from 'node:assert/strict';
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
@@ -58,7 +62,9 @@ const options = (relayUrl: string) => ({
 test('a WebSocket handshake nobody answers fails after connectTimeoutMs, and the attempt is closed', async () => {
   const hole = await blackHole();
   const relay = await sessions((res) => {
-    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 't', ws_url: hole.wsUrl }));
+    res
+      .writeHead(201, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token: 't', ws_url: hole.wsUrl }));
     return true;
   });
   try {
@@ -99,6 +105,9 @@ test('a session request nobody answers fails after connectTimeoutMs', async () =
 
 test('a connectTimeoutMs that is not a positive number is refused when the transport is made', () => {
   for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
-    assert.throws(() => new RelayTransport({ ...options('http://127.0.0.1:9'), connectTimeoutMs: bad }), RangeError);
+    assert.throws(
+      () => new RelayTransport({ ...options('http://127.0.0.1:9'), connectTimeoutMs: bad }),
+      RangeError,
+    );
   }
 });

@@ -7,7 +7,11 @@ const hasPerformance = typeof performance !== 'undefined' && typeof performance.
 const now = hasPerformance ? () => performance.timeOrigin + performance.now() : () => Date.now();
 const post = MessagePort.prototype.postMessage;
 MessagePort.prototype.postMessage = function (message, transfer) {
-  if (message && typeof message === 'object' && (message.type === 'audio' || message.type === 'stopped')) {
+  if (
+    message &&
+    typeof message === 'object' &&
+    (message.type === 'audio' || message.type === 'stopped')
+  ) {
     message.t = now();
     message.clock = hasPerformance ? 'performance' : 'date';
     message.frame = currentFrame;

@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { synthesizeTone } from '@voice-bot/fake-provider';
 import { launchChromium, type Browser, type Page } from '../support/browser.js';
-import { SDK_DIST, createPageClient, dropNetwork, recordedEvents, waitForEvent, type RecordedEvent } from '../support/page-client.js';
+import {
+  SDK_DIST,
+  createPageClient,
+  dropNetwork,
+  recordedEvents,
+  waitForEvent,
+  type RecordedEvent,
+} from '../support/page-client.js';
 import { REPO_ROOT, lastUser, startRelay, type RelayHarness } from '../support/relay.js';
 import { sentBy, spyOnSockets } from '../support/stt-page.js';
 
@@ -57,10 +64,14 @@ async function recordPlayback(page: Page): Promise<void> {
       constructor(context: BaseAudioContext, name: string, init?: AudioWorkletNodeOptions) {
         super(context, name, init);
         if (name !== 'voicebot-playback') return;
-        this.port.addEventListener('message', (event: MessageEvent<{ type: string; turnId: number; playedMs: number }>) => {
-          const { type, turnId, playedMs } = event.data;
-          if (type === 'played' || type === 'drained' || type === 'stopped') w.playback.push({ type, turnId, playedMs, t: performance.now() });
-        });
+        this.port.addEventListener(
+          'message',
+          (event: MessageEvent<{ type: string; turnId: number; playedMs: number }>) => {
+            const { type, turnId, playedMs } = event.data;
+            if (type === 'played' || type === 'drained' || type === 'stopped')
+              w.playback.push({ type, turnId, playedMs, t: performance.now() });
+          },
+        );
       }
     } as typeof AudioWorkletNode;
   });
@@ -77,7 +88,9 @@ async function waitFor(page: Page, predicate: string, timeoutMs = 30_000): Promi
       predicate,
     );
   } catch (error) {
-    throw new Error(`${(error as Error).message} waiting for ${predicate}; events:\n${await timeline(page)}`);
+    throw new Error(
+      `${(error as Error).message} waiting for ${predicate}; events:\n${await timeline(page)}`,
+    );
   }
 }
 
@@ -90,25 +103,46 @@ async function timeline(page: Page): Promise<string> {
 }
 
 const now = (page: Page): Promise<number> => page.evaluate(() => performance.now());
-const messages = async (page: Page): Promise<Message[]> => (await recordedEvents(page)).filter((e) => e.type === 'message').map((e) => e.payload as Message);
+const messages = async (page: Page): Promise<Message[]> =>
+  (await recordedEvents(page)).filter((e) => e.type === 'message').map((e) => e.payload as Message);
 
 /** The audio the relay streamed for the speech requests from `mark` on, in ms (the fake TTS is `synthesizeTone`). */
 function spokenMs(h: RelayHarness, mark: number): number {
   const speech = h.upstream.requests.slice(mark).filter((r) => r.kind === 'speech');
-  return speech.reduce((ms, r) => ms + synthesizeTone((r.body as { input: string }).input).byteLength / 48, 0);
+  return speech.reduce(
+    (ms, r) => ms + synthesizeTone((r.body as { input: string }).input).byteLength / 48,
+    0,
+  );
 }
 
 /**
  * Waits until the playback worklet has rendered all of turn `turnId` (reports after `since`) and
  * checks that it played `expectedMs` of audio for it.
  */
-async function assertPlayedInFull(page: Page, turnId: number, since: number, expectedMs: number): Promise<void> {
+async function assertPlayedInFull(
+  page: Page,
+  turnId: number,
+  since: number,
+  expectedMs: number,
+): Promise<void> {
   assert.ok(expectedMs > 1000, `a reply worth playing (${expectedMs} ms)`);
   const mine = `playback.filter(r => r.turnId === ${turnId} && r.t > ${since})`;
-  await waitFor(page, `${mine}.some(r => r.type === 'drained') && ${mine}.reduce((m, r) => Math.max(m, r.playedMs), 0) >= ${expectedMs - 50}`, 30_000);
-  const reports = await page.evaluate((turnId, since) => (window as unknown as Win).playback.filter((r) => r.turnId === turnId && r.t > since), turnId, since);
+  await waitFor(
+    page,
+    `${mine}.some(r => r.type === 'drained') && ${mine}.reduce((m, r) => Math.max(m, r.playedMs), 0) >= ${expectedMs - 50}`,
+    30_000,
+  );
+  const reports = await page.evaluate(
+    (turnId, since) =>
+      (window as unknown as Win).playback.filter((r) => r.turnId === turnId && r.t > since),
+    turnId,
+    since,
+  );
   const played = Math.max(...reports.map((r) => r.playedMs));
-  assert.ok(Math.abs(played - expectedMs) <= 50, `played ${played} ms of turn ${turnId}, the relay sent ${expectedMs} ms`);
+  assert.ok(
+    Math.abs(played - expectedMs) <= 50,
+    `played ${played} ms of turn ${turnId}, the relay sent ${expectedMs} ms`,
+  );
   assert.ok(!reports.some((r) => r.type === 'stopped'), 'the reply was not cut short');
 }
 
@@ -120,7 +154,11 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
   before(async () => {
     h = await startRelay({
       upstream: {
-        chat: (request) => ({ content: lastUser(request).startsWith('echo:') ? `You said ${lastUser(request).slice(5)}.` : LONG_REPLY }),
+        chat: (request) => ({
+          content: lastUser(request).startsWith('echo:')
+            ? `You said ${lastUser(request).slice(5)}.`
+            : LONG_REPLY,
+        }),
         speech: (request) => ({ pcm: synthesizeTone(request.input) }),
       },
       relay: {
@@ -142,7 +180,10 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
   });
 
   /** sdk.html in a fresh Chromium, recording playback, with a text-input client that speaks its replies (and whose socket `dropNetwork` drops). */
-  async function open(options: Record<string, unknown>, prepare?: (page: Page) => Promise<void>): Promise<Page> {
+  async function open(
+    options: Record<string, unknown>,
+    prepare?: (page: Page) => Promise<void>,
+  ): Promise<Page> {
     const browser = await launchChromium();
     browsers.push(browser);
     const page = await browser.newPage();
@@ -150,7 +191,14 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
     await prepare?.(page);
     await page.goto(`${h.url}/sdk.html`);
     await recordPlayback(page);
-    await createPageClient(page, h.url, key, { input: 'text', persistence: false, reconnect: { baseDelayMs: 50 }, ...options }, EVENTS, { droppable: true });
+    await createPageClient(
+      page,
+      h.url,
+      key,
+      { input: 'text', persistence: false, reconnect: { baseDelayMs: 50 }, ...options },
+      EVENTS,
+      { droppable: true },
+    );
     return page;
   }
 
@@ -171,11 +219,21 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
   }
 
   /** Types `echo:…` and waits for its whole reply; returns it with the page time it was sent at. */
-  async function ask(page: Page, words: string): Promise<{ reply: Message; sentAt: number; mark: number }> {
+  async function ask(
+    page: Page,
+    words: string,
+  ): Promise<{ reply: Message; sentAt: number; mark: number }> {
     const mark = h.upstream.requests.length;
     const sentAt = await now(page);
-    await page.evaluate((text) => (window as unknown as Win).client.sendText(text), `echo:${words}`);
-    const reply = (await waitForEvent(page, 'message', `p.text === ${JSON.stringify(`You said ${words}.`)}`)) as Message;
+    await page.evaluate(
+      (text) => (window as unknown as Win).client.sendText(text),
+      `echo:${words}`,
+    );
+    const reply = (await waitForEvent(
+      page,
+      'message',
+      `p.text === ${JSON.stringify(`You said ${words}.`)}`,
+    )) as Message;
     return { reply, sentAt, mark };
   }
 
@@ -192,11 +250,19 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
     assert.equal(resumed.resumed, true, 'same conversation, so no second greeting');
 
     const { reply, sentAt, mark } = await ask(page, 'what time do you open on Saturday');
-    assert.equal(reply.interrupted, false, `the reply was marked interrupted; events:\n${await timeline(page)}`);
+    assert.equal(
+      reply.interrupted,
+      false,
+      `the reply was marked interrupted; events:\n${await timeline(page)}`,
+    );
     assert.equal(reply.turnId, 1, 'the new socket numbers its turns from 1 again');
     await assertPlayedInFull(page, reply.turnId, sentAt, spokenMs(h, mark));
     const all = await recordedEvents(page);
-    assert.deepEqual(all.filter((e) => e.type === 'error' && e.t > firstSocket).map((e) => e.payload), [], 'no errors');
+    assert.deepEqual(
+      all.filter((e) => e.type === 'error' && e.t > firstSocket).map((e) => e.payload),
+      [],
+      'no errors',
+    );
     await page.evaluate(() => (window as unknown as Win).client.stop());
   });
 
@@ -208,10 +274,20 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
 
     // End released the speakers: this reply is text only, but it must arrive whole.
     const { reply } = await ask(page, 'can I book a cleaning');
-    assert.equal(reply.interrupted, false, `the reply was marked interrupted; events:\n${await timeline(page)}`);
+    assert.equal(
+      reply.interrupted,
+      false,
+      `the reply was marked interrupted; events:\n${await timeline(page)}`,
+    );
     assert.equal(reply.turnId, 1);
-    const deltas = (await recordedEvents(page)).filter((e) => e.type === 'text-delta' && e.t > stoppedAt).map((e) => e.payload as { turnId: number; text: string });
-    assert.equal(deltas.at(-1)?.text, 'You said can I book a cleaning.', 'the reply streamed in as text deltas');
+    const deltas = (await recordedEvents(page))
+      .filter((e) => e.type === 'text-delta' && e.t > stoppedAt)
+      .map((e) => e.payload as { turnId: number; text: string });
+    assert.equal(
+      deltas.at(-1)?.text,
+      'You said can I book a cleaning.',
+      'the reply streamed in as text deltas',
+    );
     assert.ok(deltas.every((d) => d.turnId === 1));
     await page.evaluate(() => (window as unknown as Win).client.stop());
   });
@@ -224,10 +300,16 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
     await waitForEvent(page, 'ready', 'p.resumed');
 
     const { reply, sentAt, mark } = await ask(page, 'do you take new patients');
-    assert.equal(reply.interrupted, false, `the reply was marked interrupted; events:\n${await timeline(page)}`);
+    assert.equal(
+      reply.interrupted,
+      false,
+      `the reply was marked interrupted; events:\n${await timeline(page)}`,
+    );
     assert.equal(reply.turnId, 1);
     await assertPlayedInFull(page, reply.turnId, sentAt, spokenMs(h, mark));
-    const errors = (await recordedEvents(page)).filter((e) => e.type === 'error' && e.t > droppedAt).map((e) => e.payload);
+    const errors = (await recordedEvents(page))
+      .filter((e) => e.type === 'error' && e.t > droppedAt)
+      .map((e) => e.payload);
     assert.deepEqual(errors, [], 'no errors after the reconnect');
     await page.evaluate(() => (window as unknown as Win).client.stop());
   });
@@ -246,16 +328,32 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
     await waitForEvent(page, 'ready', 'p.resumed');
     const readyAt = (await recordedEvents(page)).filter((e) => e.type === 'ready').at(-1)?.t ?? 0;
     await sleep(800);
-    const stale = (await recordedEvents(page)).filter((e) => e.type === 'level' && e.t > readyAt + 150);
-    assert.equal(stale.length, 0, `the old socket's reply kept playing after the reconnect (${stale.length} level events)`);
+    const stale = (await recordedEvents(page)).filter(
+      (e) => e.type === 'level' && e.t > readyAt + 150,
+    );
+    assert.equal(
+      stale.length,
+      0,
+      `the old socket's reply kept playing after the reconnect (${stale.length} level events)`,
+    );
 
     const { reply, sentAt, mark } = await ask(page, 'is there parking nearby');
-    assert.equal(reply.interrupted, false, `the reply was marked interrupted; events:\n${await timeline(page)}`);
+    assert.equal(
+      reply.interrupted,
+      false,
+      `the reply was marked interrupted; events:\n${await timeline(page)}`,
+    );
     assert.equal(reply.turnId, 1);
     await assertPlayedInFull(page, reply.turnId, sentAt, spokenMs(h, mark));
 
-    const sent = (await sentBy(page)).json.map((m) => JSON.parse(m) as { type: string; turn_id?: number });
-    assert.deepEqual(sent.filter((m) => m.type === 'interrupt'), [], 'no interrupt was sent (least of all one naming a turn of the old socket)');
+    const sent = (await sentBy(page)).json.map(
+      (m) => JSON.parse(m) as { type: string; turn_id?: number },
+    );
+    assert.deepEqual(
+      sent.filter((m) => m.type === 'interrupt'),
+      [],
+      'no interrupt was sent (least of all one naming a turn of the old socket)',
+    );
     // The reply the relay had finished (and keeps whole) is announced once, when its socket is replaced.
     assert.deepEqual(
       (await messages(page)).map((m) => [m.turnId, m.text, m.interrupted]),
@@ -264,7 +362,11 @@ describe('turn ids across sockets: the first replies after a reconnect are playe
         [1, 'You said is there parking nearby.', false],
       ],
     );
-    assert.deepEqual((await recordedEvents(page)).filter((e) => e.type === 'error').map((e) => e.payload), [], 'no errors (e.g. stale_turn)');
+    assert.deepEqual(
+      (await recordedEvents(page)).filter((e) => e.type === 'error').map((e) => e.payload),
+      [],
+      'no errors (e.g. stale_turn)',
+    );
     await page.evaluate(() => (window as unknown as Win).client.stop());
   });
 });

@@ -12,7 +12,14 @@ import { copyFile, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { launchChromium, repoRoot, serveStatic, type Browser, type Page, type StaticServer } from '../support/browser.js';
+import {
+  launchChromium,
+  repoRoot,
+  serveStatic,
+  type Browser,
+  type Page,
+  type StaticServer,
+} from '../support/browser.js';
 
 const SDK_BROWSER = 'packages/sdk/dist/browser';
 const FIXTURES_16K = '../shared/fixtures/audio/16k';
@@ -172,20 +179,31 @@ async function openPage(): Promise<Page> {
   });
   await page.goto(`${server.url}/`);
   await page.addScriptTag({ type: 'module', content: HARNESS });
-  await page.waitForFunction(() => window.vadHarnessReady === true, { timeout: 10_000 }).catch((err: unknown) => {
-    throw new Error(`VAD harness did not load: ${errors.join('; ') || String(err)}`);
-  });
+  await page
+    .waitForFunction(() => window.vadHarnessReady === true, { timeout: 10_000 })
+    .catch((err: unknown) => {
+      throw new Error(`VAD harness did not load: ${errors.join('; ') || String(err)}`);
+    });
   return page;
 }
 
 before(async () => {
   await stat(join(repoRoot, SDK_BROWSER, 'silero-vad.js')).catch(() => {
-    throw new Error(`${SDK_BROWSER}/silero-vad.js is missing: run npx tsc -b packages/sdk && npx rollup -c first`);
+    throw new Error(
+      `${SDK_BROWSER}/silero-vad.js is missing: run npx tsc -b packages/sdk && npx rollup -c first`,
+    );
   });
   // the model but not the ONNX runtime files: a half-deployed asset directory
   modelOnlyDir = await mkdtemp(join(tmpdir(), 'voicebot-vad-model-only-'));
-  await copyFile(join(repoRoot, SDK_BROWSER, 'vad/silero_vad_v5.onnx'), join(modelOnlyDir, 'silero_vad_v5.onnx'));
-  server = await serveStatic({ '/': SDK_BROWSER, '/fixtures': FIXTURES_16K, '/model-only': modelOnlyDir });
+  await copyFile(
+    join(repoRoot, SDK_BROWSER, 'vad/silero_vad_v5.onnx'),
+    join(modelOnlyDir, 'silero_vad_v5.onnx'),
+  );
+  server = await serveStatic({
+    '/': SDK_BROWSER,
+    '/fixtures': FIXTURES_16K,
+    '/model-only': modelOnlyDir,
+  });
   browser = await launchChromium();
   page = await openPage();
 });
@@ -199,13 +217,22 @@ after(async () => {
 describe('Silero VAD build', () => {
   test('vad/ holds the v5 model and only the plain WebAssembly backend of onnxruntime-web', async () => {
     // (the build also writes .br/.gz variants beside each file for the relay to serve)
-    const files = (await readdir(join(repoRoot, SDK_BROWSER, 'vad'))).filter((f) => !/\.(br|gz)$/.test(f)).sort();
-    assert.deepEqual(files, ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm', 'silero_vad_v5.onnx']);
+    const files = (await readdir(join(repoRoot, SDK_BROWSER, 'vad')))
+      .filter((f) => !/\.(br|gz)$/.test(f))
+      .sort();
+    assert.deepEqual(files, [
+      'ort-wasm-simd-threaded.mjs',
+      'ort-wasm-simd-threaded.wasm',
+      'silero_vad_v5.onnx',
+    ]);
   });
 
   test('onnxruntime-web stays out of the SDK entry (lazy chunk only)', async () => {
     const entry = await readFile(join(repoRoot, SDK_BROWSER, 'voice-bot-sdk.js'), 'utf8');
-    assert.ok(!entry.includes('InferenceSession'), 'voice-bot-sdk.js must not contain onnxruntime-web');
+    assert.ok(
+      !entry.includes('InferenceSession'),
+      'voice-bot-sdk.js must not contain onnxruntime-web',
+    );
     const standalone = await readFile(join(repoRoot, SDK_BROWSER, 'silero-vad.js'), 'utf8');
     assert.ok(standalone.includes('InferenceSession'));
   });
@@ -215,7 +242,10 @@ describe('Silero VAD build', () => {
 // and a failed WebAssembly initialisation is permanent, so the failures must not poison it.
 describe('Silero VAD loading failures', () => {
   test('a wrong assetBaseUrl rejects quickly with VadUnavailableError', async () => {
-    const result = await page.evaluate((base) => window.vadHarness.tryLoad(base), `${server.url}/no-such-dir/`);
+    const result = await page.evaluate(
+      (base) => window.vadHarness.tryLoad(base),
+      `${server.url}/no-such-dir/`,
+    );
     log('wrong base:', result);
     assert.equal(result.ok, false);
     assert.equal(result.name, 'VadUnavailableError');
@@ -260,14 +290,27 @@ describe('Silero VAD in Chromium', () => {
       if (result.trace) log(file, 'p per 20 ms:', result.trace.join(' '));
       const ends = result.events.filter((e) => e.type === 'speech-end');
       const starts = result.events.filter((e) => e.type === 'speech-start');
-      assert.equal(ends.length, utterances, `speech-end events in ${file}: ${JSON.stringify(result.events)}`);
-      assert.equal(starts.length, utterances, `speech-start events in ${file}: ${JSON.stringify(result.events)}`);
+      assert.equal(
+        ends.length,
+        utterances,
+        `speech-end events in ${file}: ${JSON.stringify(result.events)}`,
+      );
+      assert.equal(
+        starts.length,
+        utterances,
+        `speech-start events in ${file}: ${JSON.stringify(result.events)}`,
+      );
       assert.ok(!result.events.some((e) => e.type === 'misfire'), `no misfire in ${file}`);
       // events alternate start, end, start, end …
-      result.events.forEach((e, i) => assert.equal(e.type, i % 2 === 0 ? 'speech-start' : 'speech-end'));
+      result.events.forEach((e, i) =>
+        assert.equal(e.type, i % 2 === 0 ? 'speech-start' : 'speech-end'),
+      );
       // real-time capable with a wide margin (a model frame is 32 ms of audio; typically 1-3 ms here,
       // the median keeps a loaded CI machine's hiccups out of it)
-      assert.ok(result.medianCallMs < 10, `median process() call ${result.medianCallMs.toFixed(1)} ms`);
+      assert.ok(
+        result.medianCallMs < 10,
+        `median process() call ${result.medianCallMs.toFixed(1)} ms`,
+      );
       if (utterances === 0) {
         assert.ok(result.maxProbability < 0.5, `max probability ${result.maxProbability}`);
         return;
@@ -275,22 +318,44 @@ describe('Silero VAD in Chromium', () => {
       const first = starts[0];
       assert.ok(first);
       // every fixture has 0.6 s of silence before the speech
-      assert.ok(Math.abs(first.atMs - 600) <= 200, `first speech-start emitted at ${first.atMs} ms`);
-      assert.ok(first.startMs !== undefined && Math.abs(first.startMs - 600) <= 200, `first onset at ${first.startMs} ms`);
+      assert.ok(
+        Math.abs(first.atMs - 600) <= 200,
+        `first speech-start emitted at ${first.atMs} ms`,
+      );
+      assert.ok(
+        first.startMs !== undefined && Math.abs(first.startMs - 600) <= 200,
+        `first onset at ${first.startMs} ms`,
+      );
       for (const start of starts) {
         assert.ok(start.startMs !== undefined && start.prerollMs !== undefined);
-        assert.equal(start.prerollContiguous, true, 'preroll = the audio just before the current frame, which it excludes');
-        assert.ok(start.prerollMs >= PRE_SPEECH_PAD_MS, `preroll ${start.prerollMs} ms < ${PRE_SPEECH_PAD_MS} ms`);
+        assert.equal(
+          start.prerollContiguous,
+          true,
+          'preroll = the audio just before the current frame, which it excludes',
+        );
+        assert.ok(
+          start.prerollMs >= PRE_SPEECH_PAD_MS,
+          `preroll ${start.prerollMs} ms < ${PRE_SPEECH_PAD_MS} ms`,
+        );
         // …and it reaches back at least preSpeechPadMs before the onset
         const prerollFromMs = start.atMs - 20 - start.prerollMs;
-        assert.ok(prerollFromMs <= start.startMs - PRE_SPEECH_PAD_MS, `preroll starts at ${prerollFromMs} ms, onset ${start.startMs} ms`);
+        assert.ok(
+          prerollFromMs <= start.startMs - PRE_SPEECH_PAD_MS,
+          `preroll starts at ${prerollFromMs} ms, onset ${start.startMs} ms`,
+        );
       }
       for (const end of ends) {
-        assert.ok(end.durationMs !== undefined && end.durationMs > 250, `speech-end durationMs ${end.durationMs}`);
+        assert.ok(
+          end.durationMs !== undefined && end.durationMs > 250,
+          `speech-end durationMs ${end.durationMs}`,
+        );
       }
       if (utterances === 2) {
         const second = starts[1];
-        assert.ok(second?.startMs !== undefined && second.startMs > 5500, `second onset at ${second?.startMs} ms`);
+        assert.ok(
+          second?.startMs !== undefined && second.startMs > 5500,
+          `second onset at ${second?.startMs} ms`,
+        );
       }
     });
   }
@@ -300,7 +365,9 @@ describe('network', () => {
   test('every request stayed on the loopback server', () => {
     assert.ok(requests.length > 0);
     log('requests:', [...new Set(requests)].join('\n  '));
-    const outside = requests.filter((url) => !url.startsWith(`${server.url}/`) && !url.startsWith('data:'));
+    const outside = requests.filter(
+      (url) => !url.startsWith(`${server.url}/`) && !url.startsWith('data:'),
+    );
     assert.deepEqual(outside, []);
     assert.ok(requests.some((url) => url.endsWith('/vad/ort-wasm-simd-threaded.wasm')));
     assert.ok(requests.some((url) => url.endsWith('/vad/silero_vad_v5.onnx')));

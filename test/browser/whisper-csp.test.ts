@@ -9,10 +9,27 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { launchChromium, serveStatic, type Browser, type StaticServer } from '../support/browser.js';
+import {
+  launchChromium,
+  serveStatic,
+  type Browser,
+  type StaticServer,
+} from '../support/browser.js';
 import { FIXTURES, REPO_ROOT, startRelay, type RelayHarness } from '../support/relay.js';
 import { SDK_DIST } from '../support/page-client.js';
-import { loadAndTranscribe, MODELS, recordViolations, reportLines, sentBy, shown, spyOnSockets, talkUntilReply, violationsIn, widgetPage, withReports } from '../support/stt-page.js';
+import {
+  loadAndTranscribe,
+  MODELS,
+  recordViolations,
+  reportLines,
+  sentBy,
+  shown,
+  spyOnSockets,
+  talkUntilReply,
+  violationsIn,
+  widgetPage,
+  withReports,
+} from '../support/stt-page.js';
 
 const WIDGET_DIST = join(REPO_ROOT, 'packages/widget/dist/browser');
 const REPLY = 'We open at ten on Saturday.';
@@ -22,7 +39,12 @@ const servers: StaticServer[] = [];
 const browsers: Browser[] = [];
 
 before(async () => {
-  relay = await startRelay({ upstream: { transcribe: () => 'the relay must not transcribe', chat: () => ({ content: REPLY }) } });
+  relay = await startRelay({
+    upstream: {
+      transcribe: () => 'the relay must not transcribe',
+      chat: () => ({ content: REPLY }),
+    },
+  });
 });
 after(async () => {
   await Promise.all(browsers.map((b) => b.close()));
@@ -33,7 +55,12 @@ after(async () => {
 /** The site: widget (and SDK) with worker, wasm and model beside them, every response carrying `policy`. */
 async function siteWith(policy: string, pages: Record<string, string> = {}): Promise<StaticServer> {
   const site: StaticServer = await serveStatic(
-    { '/widget/models/': MODELS, '/widget/': WIDGET_DIST, '/sdk/models/': MODELS, '/sdk/': SDK_DIST },
+    {
+      '/widget/models/': MODELS,
+      '/widget/': WIDGET_DIST,
+      '/sdk/models/': MODELS,
+      '/sdk/': SDK_DIST,
+    },
     { pages, headers: () => ({ 'content-security-policy': withReports(policy, () => site) }) },
   );
   servers.push(site);
@@ -49,7 +76,10 @@ async function launch(fakeMicWav?: string): Promise<Browser> {
 test('strict CSP on page and worker: the model loads and transcribes without a single violation', async () => {
   const r = new URL(relay.url);
   const pages: Record<string, string> = {};
-  const site = await siteWith(`default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self' ${r.origin} ws://${r.host}`, pages);
+  const site = await siteWith(
+    `default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self' ${r.origin} ws://${r.host}`,
+    pages,
+  );
   const key = (await relay.keys.create({ origins: [site.url], label: 'strict site' })).secret;
   pages['/'] = widgetPage('/widget/', relay.url, key);
   const mark = relay.upstream.requests.length;
@@ -57,23 +87,36 @@ test('strict CSP on page and worker: the model loads and transcribes without a s
   page.on('pageerror', (error) => console.error('page error:', error));
   await recordViolations(page);
   await spyOnSockets(page);
-  const workerScript = page.waitForResponse((response) => response.url().endsWith('/widget/stt-worker.js'), { timeout: 60_000 });
+  const workerScript = page.waitForResponse(
+    (response) => response.url().endsWith('/widget/stt-worker.js'),
+    { timeout: 60_000 },
+  );
   await page.goto(site.url);
 
   await talkUntilReply(page, REPLY);
-  assert.match((await workerScript).headers()['content-security-policy'] ?? '', /worker-src 'self'/, 'the worker script carries the policy itself');
+  assert.match(
+    (await workerScript).headers()['content-security-policy'] ?? '',
+    /worker-src 'self'/,
+    'the worker script carries the policy itself',
+  );
   const { user, errors } = await shown(page);
   assert.equal(user.length, 1, 'the tiny model transcribed the utterance');
   assert.deepEqual(errors, []);
   assert.equal((await sentBy(page)).binary, 0, 'no audio left the page');
-  assert.equal(relay.upstream.requests.slice(mark).filter((req) => req.kind === 'transcription').length, 0);
+  assert.equal(
+    relay.upstream.requests.slice(mark).filter((req) => req.kind === 'transcription').length,
+    0,
+  );
   await new Promise((resolve) => setTimeout(resolve, 1_000)); // reports are sent asynchronously
   assert.deepEqual(await violationsIn(page), []);
   assert.deepEqual(reportLines(site), [], 'no CSP report from the page or the worker');
 });
 
 test('the check can fail: without wasm-unsafe-eval the worker reports a violation and the model does not load', async () => {
-  const site = await siteWith("default-src 'self'; script-src 'self'; worker-src 'self'; connect-src 'self'", { '/': '<!doctype html><title>site</title>' });
+  const site = await siteWith(
+    "default-src 'self'; script-src 'self'; worker-src 'self'; connect-src 'self'",
+    { '/': '<!doctype html><title>site</title>' },
+  );
   const page = await (await launch()).newPage();
   await page.goto(site.url);
   const outcome = await loadAndTranscribe(page, `${site.url}/sdk/voice-bot-sdk.js`).then(
@@ -82,10 +125,16 @@ test('the check can fail: without wasm-unsafe-eval the worker reports a violatio
   );
   assert.match(outcome, /stt_unavailable|In-browser speech recognition is unavailable/);
   const deadline = Date.now() + 10_000;
-  while (site.reports.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (site.reports.length === 0 && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
   const lines = reportLines(site);
   assert.ok(
-    lines.some((line) => line.startsWith('script-src') && line.includes('wasm-eval') && line.includes('/sdk/stt-worker.js')),
+    lines.some(
+      (line) =>
+        line.startsWith('script-src') &&
+        line.includes('wasm-eval') &&
+        line.includes('/sdk/stt-worker.js'),
+    ),
     `a wasm-eval violation reported by the worker: ${lines.join(' | ')}`,
   );
 });

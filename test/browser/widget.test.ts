@@ -17,7 +17,8 @@ const PAGES = resolve(REPO_ROOT, 'test/browser/pages');
 const OUTPUT = resolve(REPO_ROOT, 'test-output');
 /** Generous: the test machine may be busy running other suites. */
 const TIMEOUT = 20_000;
-const REPLY = 'Hello from Acme Dental! We open at nine tomorrow, and you can book online or by phone.';
+const REPLY =
+  'Hello from Acme Dental! We open at nine tomorrow, and you can book online or by phone.';
 
 interface RecordedEvent {
   name: string;
@@ -63,9 +64,13 @@ after(async () => {
 });
 
 /** A fresh (isolated storage) page with the widget; query parameters become its attributes. */
-async function openPage(params: Record<string, string>, { micDenied = false } = {}): Promise<{ page: Page; errors: string[] }> {
+async function openPage(
+  params: Record<string, string>,
+  { micDenied = false } = {},
+): Promise<{ page: Page; errors: string[] }> {
   const context = await browser.createBrowserContext();
-  if (micDenied) await context.setPermission(origin, { permission: { name: 'microphone' }, state: 'denied' });
+  if (micDenied)
+    await context.setPermission(origin, { permission: { name: 'microphone' }, state: 'denied' });
   const page = await context.newPage();
   await page.setViewport({ width: 1024, height: 760 });
   const errors: string[] = [];
@@ -104,8 +109,16 @@ const focused = (page: Page): Promise<string> =>
  * Waits for an element inside the widget's shadow root. (`page.waitForSelector` with `>>>` watches
  * mutations of the document only, so it misses changes inside a shadow root; this polls per frame.)
  */
-async function waitInWidget(page: Page, selector: string, timeout = TIMEOUT): Promise<ElementHandle<Element>> {
-  const handle = await page.waitForFunction((selector) => document.querySelector('voice-bot')?.shadowRoot?.querySelector(selector), { timeout }, selector);
+async function waitInWidget(
+  page: Page,
+  selector: string,
+  timeout = TIMEOUT,
+): Promise<ElementHandle<Element>> {
+  const handle = await page.waitForFunction(
+    (selector) => document.querySelector('voice-bot')?.shadowRoot?.querySelector(selector),
+    { timeout },
+    selector,
+  );
   return handle as ElementHandle<Element>;
 }
 
@@ -113,7 +126,9 @@ const waitForText = (page: Page, role: 'user' | 'bot', text: string): Promise<un
   page.waitForFunction(
     (role, text) => {
       const root = document.querySelector('voice-bot')?.shadowRoot;
-      return [...(root?.querySelectorAll(`.msg.${role}:not(.streaming)`) ?? [])].some((node) => node.textContent?.includes(text));
+      return [...(root?.querySelectorAll(`.msg.${role}:not(.streaming)`) ?? [])].some((node) =>
+        node.textContent?.includes(text),
+      );
     },
     { timeout: TIMEOUT },
     role,
@@ -131,12 +146,20 @@ describe('<voice-bot> widget', () => {
     const { page, errors } = await openPage({ key });
     const info = await page.evaluate(() => {
       const element = document.querySelector('voice-bot');
-      const scripts = performance.getEntriesByType('resource').map((entry) => new URL(entry.name).pathname);
+      const scripts = performance
+        .getEntriesByType('resource')
+        .map((entry) => new URL(entry.name).pathname);
       return {
-        defined: customElements.get('voice-bot') !== undefined && element instanceof (customElements.get('voice-bot') as CustomElementConstructor),
+        defined:
+          customElements.get('voice-bot') !== undefined &&
+          element instanceof (customElements.get('voice-bot') as CustomElementConstructor),
         open: element?.shadowRoot?.mode,
-        launcher: element?.shadowRoot?.querySelector('[part~="launcher"]')?.getAttribute('aria-label'),
-        expanded: element?.shadowRoot?.querySelector('[part~="launcher"]')?.getAttribute('aria-expanded'),
+        launcher: element?.shadowRoot
+          ?.querySelector('[part~="launcher"]')
+          ?.getAttribute('aria-label'),
+        expanded: element?.shadowRoot
+          ?.querySelector('[part~="launcher"]')
+          ?.getAttribute('aria-expanded'),
         panelHidden: element?.shadowRoot?.querySelector('[part~="panel"]')?.hasAttribute('hidden'),
         scripts: scripts.filter((path) => path.endsWith('.js')),
       };
@@ -155,20 +178,29 @@ describe('<voice-bot> widget', () => {
   test('typed turn in input="text" mode: visitor message, streamed reply, events, persistence', async () => {
     const { page, errors } = await openPage({ key, input: 'text', output: 'text' });
     await page.click('voice-bot >>> [part~="launcher"]');
-    assert.equal(await focused(page), 'voice-bot >>> input[part=input]', 'opening a text-mode panel focuses the text box');
+    assert.equal(
+      await focused(page),
+      'voice-bot >>> input[part=input]',
+      'opening a text-mode panel focuses the text box',
+    );
     await typeAndSend(page, 'When are you open tomorrow?');
     await waitForText(page, 'user', 'When are you open tomorrow?');
     // The reply streams in: a partial bubble first, then the finished message.
     const partial = await page.waitForFunction(
       (full) => {
-        const node = document.querySelector('voice-bot')?.shadowRoot?.querySelector('.msg.bot.streaming');
+        const node = document
+          .querySelector('voice-bot')
+          ?.shadowRoot?.querySelector('.msg.bot.streaming');
         const text = node?.textContent?.replace('Assistant:', '').trim() ?? '';
         return text.length > 0 && text.length < full.length ? text : false;
       },
       { timeout: TIMEOUT },
       REPLY,
     );
-    assert.ok(REPLY.startsWith(String(await partial.jsonValue())), 'the partial reply is a prefix of the reply');
+    assert.ok(
+      REPLY.startsWith(String(await partial.jsonValue())),
+      'the partial reply is a prefix of the reply',
+    );
     await waitForText(page, 'bot', 'you can book online');
     const messages = await transcript(page);
     assert.deepEqual(
@@ -182,20 +214,44 @@ describe('<voice-bot> widget', () => {
     // connected text sessions listen at once; wait for listening again after the reply was spoken
     await page.waitForFunction(() => {
       const states = window.__events.filter((e) => e.name === 'state').map((e) => e.detail);
-      return states.lastIndexOf('listening') > states.indexOf('speaking') && states.includes('speaking');
+      return (
+        states.lastIndexOf('listening') > states.indexOf('speaking') && states.includes('speaking')
+      );
     });
     const recorded = await events(page);
     const names = new Set(recorded.map((e) => e.name));
-    for (const name of ['state', 'ready', 'transcript', 'text-delta', 'message', 'history', 'metrics']) assert.ok(names.has(name), `voice-bot:${name} fired`);
-    assert.ok(recorded.every((e) => e.bubbles && e.composed), 'events bubble out of the shadow root');
+    for (const name of [
+      'state',
+      'ready',
+      'transcript',
+      'text-delta',
+      'message',
+      'history',
+      'metrics',
+    ])
+      assert.ok(names.has(name), `voice-bot:${name} fired`);
+    assert.ok(
+      recorded.every((e) => e.bubbles && e.composed),
+      'events bubble out of the shadow root',
+    );
     const states = recorded.filter((e) => e.name === 'state').map((e) => e.detail);
-    const order = ['connecting', 'thinking', 'speaking', 'listening'].map((s) => (s === 'listening' ? states.lastIndexOf(s) : states.indexOf(s)));
-    assert.ok(order.every((i, n) => i >= 0 && (n === 0 || i > (order[n - 1] ?? -1))), `state sequence ${states.join(' → ')}`);
+    const order = ['connecting', 'thinking', 'speaking', 'listening'].map((s) =>
+      s === 'listening' ? states.lastIndexOf(s) : states.indexOf(s),
+    );
+    assert.ok(
+      order.every((i, n) => i >= 0 && (n === 0 || i > (order[n - 1] ?? -1))),
+      `state sequence ${states.join(' → ')}`,
+    );
     assert.ok(recorded.filter((e) => e.name === 'text-delta').length >= 3, 'several text deltas');
-    const message = recorded.find((e) => e.name === 'message')?.detail as { text: string; interrupted: boolean };
+    const message = recorded.find((e) => e.name === 'message')?.detail as {
+      text: string;
+      interrupted: boolean;
+    };
     assert.equal(message.text, REPLY);
     assert.equal(message.interrupted, false);
-    const announced = await page.$eval('voice-bot >>> [aria-live="polite"]', (node) => node.textContent?.trim());
+    const announced = await page.$eval('voice-bot >>> [aria-live="polite"]', (node) =>
+      node.textContent?.trim(),
+    );
     assert.ok(announced?.includes(REPLY), `live region announces the reply: ${announced}`);
 
     // Reload: the conversation is back (from IndexedDB) as soon as the panel opens, before any connection.
@@ -203,7 +259,11 @@ describe('<voice-bot> widget', () => {
     await waitInWidget(page, '.panel');
     await page.click('voice-bot >>> [part~="launcher"]');
     await waitForText(page, 'bot', 'you can book online');
-    assert.equal((await events(page)).filter((e) => e.name === 'state').length, 0, 'no connection was opened to show history');
+    assert.equal(
+      (await events(page)).filter((e) => e.name === 'state').length,
+      0,
+      'no connection was opened to show history',
+    );
     assert.deepEqual(errors, []);
     await page.browserContext().close();
   });
@@ -211,7 +271,11 @@ describe('<voice-bot> widget', () => {
   test('microphone denied: explains how to allow it, then typing works instead', async () => {
     const { page, errors } = await openPage({ key }, { micDenied: true });
     await page.click('voice-bot >>> [part~="launcher"]');
-    assert.equal(await focused(page), 'voice-bot >>> button[part=talk-button]', 'opening a voice panel focuses the talk button');
+    assert.equal(
+      await focused(page),
+      'voice-bot >>> button[part=talk-button]',
+      'opening a voice panel focuses the talk button',
+    );
     await page.click('voice-bot >>> [part~="talk-button"]');
     const error = await waitInWidget(page, '[part~="error"][data-code="mic_permission_denied"]');
     const text = await error.evaluate((node) => node.textContent ?? '');
@@ -220,16 +284,30 @@ describe('<voice-bot> widget', () => {
     assert.match(text, /type your question instead/);
     assert.equal(await error.evaluate((node) => node.getAttribute('role')), 'alert');
     assert.ok(await page.$('voice-bot >>> [part~="retry-button"]'), 'offers to try again');
-    await page.waitForFunction(() => document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="talk-button"]')?.getAttribute('aria-pressed') === 'false');
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('voice-bot')
+          ?.shadowRoot?.querySelector('[part~="talk-button"]')
+          ?.getAttribute('aria-pressed') === 'false',
+    );
     await page.screenshot({ path: resolve(OUTPUT, 'widget-mic-denied.png') });
 
     // "Type instead": a session without the microphone; the reply still arrives.
     await page.click('voice-bot >>> [part~="type-instead-button"]');
-    await page.waitForFunction(() => !document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="error"]'));
-    assert.equal(await page.$('voice-bot >>> [part~="talk-button"]'), null, 'typing mode has no talk button');
+    await page.waitForFunction(
+      () => !document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="error"]'),
+    );
+    assert.equal(
+      await page.$('voice-bot >>> [part~="talk-button"]'),
+      null,
+      'typing mode has no talk button',
+    );
     await typeAndSend(page, 'Can I book a check-up?');
     await waitForText(page, 'bot', 'you can book online');
-    const codes = (await events(page)).filter((e) => e.name === 'error').map((e) => (e.detail as { code: string }).code);
+    const codes = (await events(page))
+      .filter((e) => e.name === 'error')
+      .map((e) => (e.detail as { code: string }).code);
     assert.ok(codes.includes('mic_permission_denied'), `errors: ${codes.join(', ')}`);
     // Known SDK issue (not the widget's): AudioEngine.init leaves its getUserMedia promise without a
     // handler while the worklets load, so a fast denial is also reported as an unhandled rejection.
@@ -242,24 +320,43 @@ describe('<voice-bot> widget', () => {
 
   test('voice: the talk button starts listening in the click, shows levels, and stops', async () => {
     const { page, errors } = await openPage({ key });
-    await page.browserContext().setPermission(origin, { permission: { name: 'microphone' }, state: 'granted' });
+    await page
+      .browserContext()
+      .setPermission(origin, { permission: { name: 'microphone' }, state: 'granted' });
     await page.click('voice-bot >>> [part~="launcher"]');
     await page.click('voice-bot >>> [part~="talk-button"]');
-    await page.waitForFunction(() => window.__events.some((e) => e.name === 'state' && e.detail === 'listening'), { timeout: TIMEOUT });
+    await page.waitForFunction(
+      () => window.__events.some((e) => e.name === 'state' && e.detail === 'listening'),
+      { timeout: TIMEOUT },
+    );
     await waitInWidget(page, '[part~="talk-button"][aria-pressed="true"]');
     await waitInWidget(page, '[part~="mute-button"]');
     // The fake capture device beeps: the microphone level reaches the element.
-    await page.waitForFunction(() => ((window as unknown as { __levels?: number }).__levels ?? 0) > 5, { timeout: TIMEOUT });
+    await page.waitForFunction(
+      () => ((window as unknown as { __levels?: number }).__levels ?? 0) > 5,
+      { timeout: TIMEOUT },
+    );
     await page.screenshot({ path: resolve(OUTPUT, 'widget-listening.png') });
     await page.click('voice-bot >>> [part~="talk-button"]');
-    await page.waitForFunction(() => document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="talk-button"]')?.getAttribute('aria-pressed') === 'false');
-    await page.waitForFunction(() => (document.querySelector('voice-bot') as HTMLElement & { state: string }).state === 'idle');
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('voice-bot')
+          ?.shadowRoot?.querySelector('[part~="talk-button"]')
+          ?.getAttribute('aria-pressed') === 'false',
+    );
+    await page.waitForFunction(
+      () =>
+        (document.querySelector('voice-bot') as HTMLElement & { state: string }).state === 'idle',
+    );
     assert.deepEqual(errors, []);
     await page.browserContext().close();
   });
 
   test('a key that does not allow this origin: "not set up for this website" with the code', async () => {
-    const other = (await harness.keys.create({ origins: ['https://another-site.example'], label: 'elsewhere' })).secret;
+    const other = (
+      await harness.keys.create({ origins: ['https://another-site.example'], label: 'elsewhere' })
+    ).secret;
     const { page, errors } = await openPage({ key: other, input: 'text' });
     await page.click('voice-bot >>> [part~="launcher"]');
     await typeAndSend(page, 'Hello?');
@@ -267,12 +364,28 @@ describe('<voice-bot> widget', () => {
     const text = await error.evaluate((node) => node.textContent ?? '');
     assert.match(text, /This assistant isn’t set up for this website/);
     assert.match(text, /origin_not_allowed/);
-    assert.equal(await page.$eval('voice-bot >>> .code', (node) => node.textContent?.replace(/\s+/g, ' ').trim()), 'Error code: origin_not_allowed');
-    assert.equal(await page.$('voice-bot >>> [part~="retry-button"]'), null, 'retrying cannot help the visitor');
+    assert.equal(
+      await page.$eval('voice-bot >>> .code', (node) =>
+        node.textContent?.replace(/\s+/g, ' ').trim(),
+      ),
+      'Error code: origin_not_allowed',
+    );
+    assert.equal(
+      await page.$('voice-bot >>> [part~="retry-button"]'),
+      null,
+      'retrying cannot help the visitor',
+    );
     // The unsent words go back into the text box.
-    await page.waitForFunction(() => document.querySelector('voice-bot')?.shadowRoot?.querySelector('input')?.value === 'Hello?');
+    await page.waitForFunction(
+      () =>
+        document.querySelector('voice-bot')?.shadowRoot?.querySelector('input')?.value === 'Hello?',
+    );
     const recorded = await events(page);
-    assert.ok(recorded.some((e) => e.name === 'error' && (e.detail as { code: string }).code === 'origin_not_allowed'));
+    assert.ok(
+      recorded.some(
+        (e) => e.name === 'error' && (e.detail as { code: string }).code === 'origin_not_allowed',
+      ),
+    );
     await page.screenshot({ path: resolve(OUTPUT, 'widget-not-set-up.png') });
     assert.deepEqual(errors, []);
     await page.browserContext().close();
@@ -283,7 +396,13 @@ describe('<voice-bot> widget', () => {
     await page.keyboard.press('Tab');
     assert.equal(await focused(page), 'voice-bot >>> button[part=launcher]');
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="panel"]')?.hasAttribute('hidden') === false);
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('voice-bot')
+          ?.shadowRoot?.querySelector('[part~="panel"]')
+          ?.hasAttribute('hidden') === false,
+    );
     assert.equal(await focused(page), 'voice-bot >>> input[part=input]');
     await page.keyboard.type('Do you do whitening?');
     await page.keyboard.press('Enter');
@@ -293,23 +412,66 @@ describe('<voice-bot> widget', () => {
     await page.keyboard.press('Tab');
     assert.equal(await focused(page), 'voice-bot >>> button[part=send-button]');
     await page.keyboard.press('Escape');
-    await page.waitForFunction(() => document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="panel"]')?.hasAttribute('hidden') === true);
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('voice-bot')
+          ?.shadowRoot?.querySelector('[part~="panel"]')
+          ?.hasAttribute('hidden') === true,
+    );
     assert.equal(await focused(page), 'voice-bot >>> button[part=launcher]');
-    assert.equal(await page.$eval('voice-bot >>> [part~="launcher"]', (node) => node.getAttribute('aria-expanded')), 'false');
+    assert.equal(
+      await page.$eval('voice-bot >>> [part~="launcher"]', (node) =>
+        node.getAttribute('aria-expanded'),
+      ),
+      'false',
+    );
     // Space on the launcher opens it again.
     await page.keyboard.press('Space');
-    await page.waitForFunction(() => document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="panel"]')?.hasAttribute('hidden') === false);
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('voice-bot')
+          ?.shadowRoot?.querySelector('[part~="panel"]')
+          ?.hasAttribute('hidden') === false,
+    );
     assert.deepEqual(errors, []);
     await page.browserContext().close();
   });
 
   for (const [lang, expected] of [
-    ['es', { open: 'Abrir el asistente de voz', talk: 'Hablar con el asistente', placeholder: 'Escribe un mensaje…', status: 'Pulsa el botón para hablar', send: 'Enviar' }],
-    ['hi', { open: 'वॉइस असिस्टेंट खोलें', talk: 'असिस्टेंट से बात करें', placeholder: 'अपना संदेश लिखें…', status: 'बात करने के लिए बटन दबाएँ', send: 'भेजें' }],
+    [
+      'es',
+      {
+        open: 'Abrir el asistente de voz',
+        talk: 'Hablar con el asistente',
+        placeholder: 'Escribe un mensaje…',
+        status: 'Pulsa el botón para hablar',
+        send: 'Enviar',
+      },
+    ],
+    [
+      'hi',
+      {
+        open: 'वॉइस असिस्टेंट खोलें',
+        talk: 'असिस्टेंट से बात करें',
+        placeholder: 'अपना संदेश लिखें…',
+        status: 'बात करने के लिए बटन दबाएँ',
+        send: 'भेजें',
+      },
+    ],
   ] as const) {
     test(`lang="${lang}" translates the labels`, async () => {
       const { page, errors } = await openPage({ key, lang });
-      await page.waitForFunction((label) => document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="launcher"]')?.getAttribute('aria-label') === label, {}, expected.open);
+      await page.waitForFunction(
+        (label) =>
+          document
+            .querySelector('voice-bot')
+            ?.shadowRoot?.querySelector('[part~="launcher"]')
+            ?.getAttribute('aria-label') === label,
+        {},
+        expected.open,
+      );
       await page.click('voice-bot >>> [part~="launcher"]');
       const labels = await page.evaluate(() => {
         const root = document.querySelector('voice-bot')?.shadowRoot;
@@ -321,14 +483,28 @@ describe('<voice-bot> widget', () => {
           lang: root?.querySelector('.floating')?.getAttribute('lang'),
         };
       });
-      assert.deepEqual(labels, { talk: expected.talk, placeholder: expected.placeholder, status: expected.status, send: expected.send, lang });
+      assert.deepEqual(labels, {
+        talk: expected.talk,
+        placeholder: expected.placeholder,
+        status: expected.status,
+        send: expected.send,
+        lang,
+      });
       if (lang === 'hi') await page.screenshot({ path: resolve(OUTPUT, 'widget-panel-hi.png') });
       // The `strings` property overrides any subset.
       await page.evaluate(() => {
-        const element = document.querySelector('voice-bot') as HTMLElement & { strings: Record<string, string> };
+        const element = document.querySelector('voice-bot') as HTMLElement & {
+          strings: Record<string, string>;
+        };
         element.strings = { send: 'Go' };
       });
-      await page.waitForFunction(() => document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="send-button"]')?.getAttribute('aria-label') === 'Go');
+      await page.waitForFunction(
+        () =>
+          document
+            .querySelector('voice-bot')
+            ?.shadowRoot?.querySelector('[part~="send-button"]')
+            ?.getAttribute('aria-label') === 'Go',
+      );
       assert.deepEqual(errors, []);
       await page.browserContext().close();
     });
@@ -340,28 +516,43 @@ describe('<voice-bot> widget', () => {
     await page.evaluateOnNewDocument(() => {
       const spoken: string[] = [];
       (window as unknown as { __spoken: string[] }).__spoken = spoken;
-      speechSynthesis.speak = (utterance: SpeechSynthesisUtterance) => void spoken.push(`${utterance.lang}|${utterance.text}`);
+      speechSynthesis.speak = (utterance: SpeechSynthesisUtterance) =>
+        void spoken.push(`${utterance.lang}|${utterance.text}`);
     });
-    await page.goto(`${harness.url}/widget-test.html?${new URLSearchParams({ key, input: 'text', tts: 'browser', lang: 'es' })}`);
+    await page.goto(
+      `${harness.url}/widget-test.html?${new URLSearchParams({ key, input: 'text', tts: 'browser', lang: 'es' })}`,
+    );
     await waitInWidget(page, '.panel');
     await page.click('voice-bot >>> [part~="launcher"]');
     await typeAndSend(page, 'Hola');
     await waitForText(page, 'bot', 'you can book online');
-    const spoken = await page.waitForFunction(() => {
-      const list = (window as unknown as { __spoken: string[] }).__spoken;
-      return list.length >= 2 && list;
-    }, { timeout: TIMEOUT });
-    assert.deepEqual(await spoken.jsonValue(), ['es-ES|Hello from Acme Dental!', 'es-ES|We open at nine tomorrow, and you can book online or by phone.']);
+    const spoken = await page.waitForFunction(
+      () => {
+        const list = (window as unknown as { __spoken: string[] }).__spoken;
+        return list.length >= 2 && list;
+      },
+      { timeout: TIMEOUT },
+    );
+    assert.deepEqual(await spoken.jsonValue(), [
+      'es-ES|Hello from Acme Dental!',
+      'es-ES|We open at nine tomorrow, and you can book online or by phone.',
+    ]);
     await context.close();
   });
 
   test('screenshot of the open panel (greeting, a typed exchange)', async () => {
-    const { page, errors } = await openPage({ key, greeting: 'Hi! I’m the Acme Dental assistant. Ask me about opening hours or appointments.' });
+    const { page, errors } = await openPage({
+      key,
+      greeting: 'Hi! I’m the Acme Dental assistant. Ask me about opening hours or appointments.',
+    });
     await page.click('voice-bot >>> [part~="launcher"]');
     await typeAndSend(page, 'When are you open tomorrow?');
     await waitForText(page, 'bot', 'you can book online');
     const messages = await transcript(page);
-    assert.equal(messages[0]?.text, 'Hi! I’m the Acme Dental assistant. Ask me about opening hours or appointments.');
+    assert.equal(
+      messages[0]?.text,
+      'Hi! I’m the Acme Dental assistant. Ask me about opening hours or appointments.',
+    );
     await page.screenshot({ path: resolve(OUTPUT, 'widget-panel.png') });
     await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
     await page.screenshot({ path: resolve(OUTPUT, 'widget-panel-dark.png') });
@@ -369,9 +560,19 @@ describe('<voice-bot> widget', () => {
     await page.browserContext().close();
 
     // mode="inline": the panel sits in the page's flow, no launcher.
-    const inline = await openPage({ key, mode: 'inline', 'bot-name': 'Acme Dental', greeting: 'Hi! Ask me anything.' });
+    const inline = await openPage({
+      key,
+      mode: 'inline',
+      'bot-name': 'Acme Dental',
+      greeting: 'Hi! Ask me anything.',
+    });
     assert.equal(await inline.page.$('voice-bot >>> [part~="launcher"]'), null);
-    assert.equal(await inline.page.$eval('voice-bot >>> [part~="panel"]', (node) => node.hasAttribute('hidden')), false);
+    assert.equal(
+      await inline.page.$eval('voice-bot >>> [part~="panel"]', (node) =>
+        node.hasAttribute('hidden'),
+      ),
+      false,
+    );
     await inline.page.screenshot({ path: resolve(OUTPUT, 'widget-inline.png') });
     await inline.page.browserContext().close();
   });

@@ -14,7 +14,9 @@ export interface Wav {
 const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
 
 export function readWav(path: string): Wav {
-  const { sampleRate, channels, samples } = parseWav(readFileSync(isAbsolute(path) ? path : resolve(repoRoot, path)));
+  const { sampleRate, channels, samples } = parseWav(
+    readFileSync(isAbsolute(path) ? path : resolve(repoRoot, path)),
+  );
   return { sampleRate, channels, samples };
 }
 
@@ -26,7 +28,6 @@ export function monoSamples(wav: Wav): Int16Array {
   for (let i = 0; i < n; i++) out[i] = wav.samples[i * wav.channels] ?? 0;
   return out;
 }
-
 
 export type Samples = ArrayLike<number>;
 
@@ -41,7 +42,13 @@ export function rms(x: Samples, start = 0, end = x.length): number {
 }
 
 /** Amplitude of the `freq` component of x[start,end) (Goertzel, exact bin not required). */
-export function goertzelAmplitude(x: Samples, rate: number, freq: number, start = 0, end = x.length): number {
+export function goertzelAmplitude(
+  x: Samples,
+  rate: number,
+  freq: number,
+  start = 0,
+  end = x.length,
+): number {
   const w = (2 * Math.PI * freq) / rate;
   const c = 2 * Math.cos(w);
   let s1 = 0;
@@ -73,16 +80,37 @@ export function zeroCrossings(x: Samples, start = 0, end = x.length): number {
  * Least-squares fit of a*sin + b*cos + c at `freq` to x[start,end); returns the fitted amplitude and
  * the RMS of the residual (what is left after removing the ideal sine).
  */
-export function sineFit(x: Samples, rate: number, freq: number, start = 0, end = x.length): { amplitude: number; residualRms: number } {
+export function sineFit(
+  x: Samples,
+  rate: number,
+  freq: number,
+  start = 0,
+  end = x.length,
+): { amplitude: number; residualRms: number } {
   const w = (2 * Math.PI * freq) / rate;
   // normal equations for [sin, cos, 1]
-  let ss = 0, sc = 0, s1 = 0, cc = 0, c1 = 0, n = 0, xs = 0, xc = 0, x1 = 0;
+  let ss = 0,
+    sc = 0,
+    s1 = 0,
+    cc = 0,
+    c1 = 0,
+    n = 0,
+    xs = 0,
+    xc = 0,
+    x1 = 0;
   for (let i = start; i < end; i++) {
     const s = Math.sin(w * i);
     const c = Math.cos(w * i);
     const v = x[i] ?? 0;
-    ss += s * s; sc += s * c; s1 += s; cc += c * c; c1 += c; n += 1;
-    xs += v * s; xc += v * c; x1 += v;
+    ss += s * s;
+    sc += s * c;
+    s1 += s;
+    cc += c * c;
+    c1 += c;
+    n += 1;
+    xs += v * s;
+    xc += v * c;
+    x1 += v;
   }
   const m = [
     [ss, sc, s1, xs],

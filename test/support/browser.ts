@@ -72,7 +72,9 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<Browser>
   // Delete the profile only once the Chromium process has exited ('disconnected' fires earlier,
   // while Chromium may still be writing to it): wrap close(), which waits for the process.
   const removeProfile = (): Promise<void> =>
-    rm(userDataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch(() => undefined);
+    rm(userDataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }).catch(
+      () => undefined,
+    );
   const close = browser.close.bind(browser);
   browser.close = async (): Promise<void> => {
     try {
@@ -84,7 +86,8 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<Browser>
   // a crashed or externally killed browser: best effort once its process is gone
   browser.once('disconnected', () => {
     const proc = browser.process();
-    if (proc && proc.exitCode === null && proc.signalCode === null) proc.once('exit', () => void removeProfile());
+    if (proc && proc.exitCode === null && proc.signalCode === null)
+      proc.once('exit', () => void removeProfile());
     else void removeProfile();
   });
   return browser;
@@ -128,7 +131,10 @@ export interface ServeOptions {
  * Responses are `no-store`, so a file the page gets a second time without a request came from a
  * cache the page itself keeps (Cache API), not from the HTTP cache.
  */
-export async function serveStatic(rootDirs: Record<string, string>, options: ServeOptions = {}): Promise<StaticServer> {
+export async function serveStatic(
+  rootDirs: Record<string, string>,
+  options: ServeOptions = {},
+): Promise<StaticServer> {
   const mounts = Object.entries(rootDirs)
     .map(([prefix, dir]) => ({
       prefix: '/' + prefix.replace(/^\/+|\/+$/g, ''),
@@ -166,7 +172,11 @@ export async function serveStatic(rootDirs: Record<string, string>, options: Ser
     const extra = options.headers?.(pathname) ?? {};
     const page = options.pages?.[pathname];
     if (page !== undefined) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...extra });
+      res.writeHead(200, {
+        'content-type': 'text/html; charset=utf-8',
+        'cache-control': 'no-store',
+        ...extra,
+      });
       res.end(req.method === 'HEAD' ? undefined : page);
       return;
     }

@@ -46,12 +46,18 @@ export interface SdkPageRelay {
  * For the calling `describe`: a relay with a scripted upstream serving sdk.html (and `extraDirs`),
  * started before its tests and closed after them, with every browser `open` launched.
  */
-export function sdkPageRelay(upstream: FakeUpstreamOptions, extraDirs: { urlPath: string; dir: string }[] = []): SdkPageRelay {
+export function sdkPageRelay(
+  upstream: FakeUpstreamOptions,
+  extraDirs: { urlPath: string; dir: string }[] = [],
+): SdkPageRelay {
   let harness: RelayHarness | undefined;
   let key = '';
   const browsers: Browser[] = [];
   before(async () => {
-    harness = await startRelay({ upstream, relay: { staticDirs: [...extraDirs, ...SDK_PAGE_DIRS] } });
+    harness = await startRelay({
+      upstream,
+      relay: { staticDirs: [...extraDirs, ...SDK_PAGE_DIRS] },
+    });
     key = (await harness.keys.create({ origins: [new URL(harness.url).origin] })).secret;
   });
   after(async () => {
@@ -60,7 +66,7 @@ export function sdkPageRelay(upstream: FakeUpstreamOptions, extraDirs: { urlPath
   });
   const relay: SdkPageRelay = {
     get h(): RelayHarness {
-      if (!harness) throw new Error('the relay starts in the suite\'s before()');
+      if (!harness) throw new Error("the relay starts in the suite's before()");
       return harness;
     },
     get key(): string {
@@ -85,19 +91,38 @@ export function sdkPageRelay(upstream: FakeUpstreamOptions, extraDirs: { urlPath
  * something plays). `droppable`: its transport comes from `@voice-bot/sdk/testing` (the browser
  * build's `/sdk/testing.js`), so `dropNetwork(page)` can drop its socket.
  */
-export async function createPageClient(page: Page, relayUrl: string, key: string, options: Record<string, unknown>, types: readonly string[], { droppable = false } = {}): Promise<void> {
+export async function createPageClient(
+  page: Page,
+  relayUrl: string,
+  key: string,
+  options: Record<string, unknown>,
+  types: readonly string[],
+  { droppable = false } = {},
+): Promise<void> {
   await page.evaluate(
     async (relayUrl, key, options, types, droppable) => {
       const w = window as unknown as Win;
       const sdk = await import('/sdk/voice-bot-sdk.js' as string);
-      const network = droppable ? (await import('/sdk/testing.js' as string)).droppableTransport() : undefined;
+      const network = droppable
+        ? (await import('/sdk/testing.js' as string)).droppableTransport()
+        : undefined;
       w.network = network;
-      const client = new sdk.VoiceBotClient({ relayUrl, clientKey: key, assetBaseUrl: '/sdk/', ...options, ...(network ? { transport: network.transport } : {}) });
+      const client = new sdk.VoiceBotClient({
+        relayUrl,
+        clientKey: key,
+        assetBaseUrl: '/sdk/',
+        ...options,
+        ...(network ? { transport: network.transport } : {}),
+      });
       const events: RecordedEvent[] = [];
       for (const type of types) {
         client.on(type, (payload: unknown) => {
-          const p = payload instanceof Error ? { code: (payload as Error & { code: string }).code, message: payload.message } : payload;
-          if (type !== 'level' || (p as { output: number }).output > 0) events.push({ type, payload: p, t: performance.now() });
+          const p =
+            payload instanceof Error
+              ? { code: (payload as Error & { code: string }).code, message: payload.message }
+              : payload;
+          if (type !== 'level' || (p as { output: number }).output > 0)
+            events.push({ type, payload: p, t: performance.now() });
         });
       }
       w.client = client;
@@ -112,14 +137,22 @@ export async function createPageClient(page: Page, relayUrl: string, key: string
 }
 
 /** Drops the socket of a client made with `droppable` as a network failure would: it reconnects. */
-export const dropNetwork = (page: Page): Promise<void> => page.evaluate(() => (window as unknown as Win).network?.drop());
+export const dropNetwork = (page: Page): Promise<void> =>
+  page.evaluate(() => (window as unknown as Win).network?.drop());
 
 /** Waits for the first recorded event of `type` whose payload `p` satisfies `predicate`; returns its payload. */
-export async function waitForEvent(page: Page, type: string, predicate = 'true', timeoutMs = 30_000): Promise<unknown> {
+export async function waitForEvent(
+  page: Page,
+  type: string,
+  predicate = 'true',
+  timeoutMs = 30_000,
+): Promise<unknown> {
   const handle = await page.waitForFunction(
     (type, predicate) => {
       const events = (window as unknown as Win).events;
-      const found = events.find((e) => e.type === type && new Function('p', `return ${predicate}`)(e.payload));
+      const found = events.find(
+        (e) => e.type === type && new Function('p', `return ${predicate}`)(e.payload),
+      );
       return found ? found.payload : undefined;
     },
     { timeout: timeoutMs, polling: 50 },
@@ -130,8 +163,13 @@ export async function waitForEvent(page: Page, type: string, predicate = 'true',
 }
 
 /** Every event recorded so far. */
-export const recordedEvents = (page: Page): Promise<RecordedEvent[]> => page.evaluate(() => (window as unknown as Win).events);
+export const recordedEvents = (page: Page): Promise<RecordedEvent[]> =>
+  page.evaluate(() => (window as unknown as Win).events);
 
 /** The payloads of the events of `type` recorded so far. */
 export const eventsOf = (page: Page, type: string): Promise<unknown[]> =>
-  page.evaluate((type) => (window as unknown as Win).events.filter((e) => e.type === type).map((e) => e.payload), type);
+  page.evaluate(
+    (type) =>
+      (window as unknown as Win).events.filter((e) => e.type === type).map((e) => e.payload),
+    type,
+  );

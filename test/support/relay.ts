@@ -14,22 +14,41 @@ import {
   type ServerMessageOf,
   type ServerMessageType,
 } from '@voice-bot/protocol';
-import { createRelay, createLogger, KeyStore, type Relay, type RelayOptions } from '@voice-bot/relay';
-import { createFakeUpstream, parseWav, type ChatRequest, type FakeUpstreamOptions } from '@voice-bot/fake-provider';
+import {
+  createRelay,
+  createLogger,
+  KeyStore,
+  type Relay,
+  type RelayOptions,
+} from '@voice-bot/relay';
+import {
+  createFakeUpstream,
+  parseWav,
+  type ChatRequest,
+  type FakeUpstreamOptions,
+} from '@voice-bot/fake-provider';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 export const FIXTURES = resolve(REPO_ROOT, '../shared/fixtures/audio');
 export const ORIGIN = 'http://app.test';
 
 /** Reads a WAV fixture as PCM16LE bytes. */
-export async function readWav(path: string): Promise<{ sampleRate: number; channels: number; pcm: Uint8Array }> {
+export async function readWav(
+  path: string,
+): Promise<{ sampleRate: number; channels: number; pcm: Uint8Array }> {
   const { sampleRate, channels, samples } = parseWav(await readFile(path));
-  return { sampleRate, channels, pcm: new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength) };
+  return {
+    sampleRate,
+    channels,
+    pcm: new Uint8Array(samples.buffer, samples.byteOffset, samples.byteLength),
+  };
 }
 
 /** The content of the last user message in a chat request ('' if there is none), for steering scripted replies. */
 export function lastUser(request: ChatRequest): string {
-  const users = request.messages.filter((m): m is { role: 'user'; content: string } => (m as { role?: string }).role === 'user');
+  const users = request.messages.filter(
+    (m): m is { role: 'user'; content: string } => (m as { role?: string }).role === 'user',
+  );
   return users.at(-1)?.content ?? '';
 }
 
@@ -58,7 +77,11 @@ export interface RelayHarness {
 }
 
 export async function startRelay(
-  options: { upstream?: FakeUpstreamOptions; relay?: Partial<RelayOptions>; /** the SDK's retries per provider call (default 0 here; the relay's own default is 1) */ maxRetries?: number } = {},
+  options: {
+    upstream?: FakeUpstreamOptions;
+    relay?: Partial<RelayOptions>;
+    /** the SDK's retries per provider call (default 0 here; the relay's own default is 1) */ maxRetries?: number;
+  } = {},
 ): Promise<RelayHarness> {
   const dataDir = await mkdtemp(join(tmpdir(), 'voicebot-test-'));
   const upstream = createFakeUpstream(options.upstream);
@@ -66,7 +89,12 @@ export async function startRelay(
   const keys = KeyStore.inDataDir(dataDir);
   const { record, secret } = await keys.create({ origins: [ORIGIN], label: 'test' });
   const { lines, logger } = captureLogs();
-  const stage = { baseURL: served.url, apiKey: 'sk-upstream-secret', timeoutMs: 5_000, maxRetries: options.maxRetries ?? 0 };
+  const stage = {
+    baseURL: served.url,
+    apiKey: 'sk-upstream-secret',
+    timeoutMs: 5_000,
+    maxRetries: options.maxRetries ?? 0,
+  };
   const relay = createRelay({
     keys,
     logger,
@@ -98,18 +126,38 @@ export async function startRelay(
 export async function createSession(
   url: string,
   init: { key?: string; origin?: string; bot?: string },
-): Promise<{ status: number; body: { token?: string; ws_url?: string; expires_at?: string; error?: { code: string; message: string } }; headers: Headers }> {
+): Promise<{
+  status: number;
+  body: {
+    token?: string;
+    ws_url?: string;
+    expires_at?: string;
+    error?: { code: string; message: string };
+  };
+  headers: Headers;
+}> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (init.key) headers.authorization = `Bearer ${init.key}`;
   if (init.origin) headers.origin = init.origin;
-  const res = await fetch(`${url}/v1/sessions`, { method: 'POST', headers, body: JSON.stringify(init.bot ? { bot: init.bot } : {}) });
+  const res = await fetch(`${url}/v1/sessions`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(init.bot ? { bot: init.bot } : {}),
+  });
   return { status: res.status, body: (await res.json()) as never, headers: res.headers };
 }
 
 /** Opens `/v1/talk` with a token; resolves with the HTTP status when the upgrade is refused. */
-export function connectTalk(wsUrl: string, token: string | undefined, origin: string | undefined): Promise<TalkClient | { refused: number }> {
+export function connectTalk(
+  wsUrl: string,
+  token: string | undefined,
+  origin: string | undefined,
+): Promise<TalkClient | { refused: number }> {
   const protocols = token ? [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${token}`] : [SUBPROTOCOL];
-  const ws = new WebSocket(wsUrl, protocols, { handshakeTimeout: 10_000, ...(origin ? { origin } : {}) });
+  const ws = new WebSocket(wsUrl, protocols, {
+    handshakeTimeout: 10_000,
+    ...(origin ? { origin } : {}),
+  });
   return new Promise((resolvePromise, reject) => {
     ws.once('open', () => resolvePromise(new TalkClient(ws)));
     ws.once('unexpected-response', (_req, res) => {
@@ -125,7 +173,9 @@ export class TalkClient {
   readonly messages: ServerMessage[] = [];
   readonly audio: { turnId: number | undefined; bytes: Uint8Array }[] = [];
   /** Messages and audio frames interleaved in arrival order. */
-  readonly timeline: ({ kind: 'json'; message: ServerMessage } | { kind: 'audio'; bytes: Uint8Array })[] = [];
+  readonly timeline: (
+    { kind: 'json'; message: ServerMessage } | { kind: 'audio'; bytes: Uint8Array }
+  )[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   private waiters: (() => void)[] = [];
   private lastTurnId: number | undefined;
@@ -140,7 +190,8 @@ export class TalkClient {
       } else {
         const message = parseServerMessage(String(data));
         if (!message) throw new Error(`relay sent an invalid message: ${String(data)}`);
-        if ('turn_id' in message && message.turn_id !== undefined) this.lastTurnId = message.turn_id;
+        if ('turn_id' in message && message.turn_id !== undefined)
+          this.lastTurnId = message.turn_id;
         this.messages.push(message);
         this.timeline.push({ kind: 'json', message });
       }
@@ -148,7 +199,9 @@ export class TalkClient {
       this.waiters = [];
       for (const wake of waiters) wake();
     });
-    this.closed = new Promise((resolvePromise) => ws.once('close', (code, reason) => resolvePromise({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolvePromise) =>
+      ws.once('close', (code, reason) => resolvePromise({ code, reason: reason.toString() })),
+    );
     this.closed.then(() => {
       for (const wake of this.waiters) wake();
     });
@@ -163,7 +216,13 @@ export class TalkClient {
   }
 
   start(extra: Partial<Extract<ClientMessageInput, { type: 'start' }>> = {}): void {
-    this.send({ type: 'start', protocol_version: PROTOCOL_VERSION, input: 'audio', output: 'audio', ...extra });
+    this.send({
+      type: 'start',
+      protocol_version: PROTOCOL_VERSION,
+      input: 'audio',
+      output: 'audio',
+      ...extra,
+    });
   }
 
   /** Streams PCM16 in frames of `frameMs` (no pacing unless `realtime`). */
@@ -183,9 +242,14 @@ export class TalkClient {
   ): Promise<ServerMessageOf<T>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.messages.slice(from).find((m): m is ServerMessageOf<T> => m.type === type && predicate(m as ServerMessageOf<T>));
+      const found = this.messages
+        .slice(from)
+        .find(
+          (m): m is ServerMessageOf<T> => m.type === type && predicate(m as ServerMessageOf<T>),
+        );
       if (found) return found;
-      if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for ${type}; got ${this.summary()}`);
+      if (this.ws.readyState === WebSocket.CLOSED)
+        throw new Error(`socket closed while waiting for ${type}; got ${this.summary()}`);
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new Error(`timed out waiting for ${type}; got ${this.summary()}`);
       await new Promise<void>((resolvePromise) => {
@@ -220,7 +284,9 @@ export class TalkClient {
   }
 
   audioBytes(turnId?: number): number {
-    return this.audio.filter((a) => turnId === undefined || a.turnId === turnId).reduce((n, a) => n + a.bytes.byteLength, 0);
+    return this.audio
+      .filter((a) => turnId === undefined || a.turnId === turnId)
+      .reduce((n, a) => n + a.bytes.byteLength, 0);
   }
 
   summary(): string {
@@ -233,9 +299,13 @@ export class TalkClient {
 }
 
 /** Session token + open socket + `start` → `ready`, for tests that are about turns. */
-export async function openStartedTalk(harness: RelayHarness, start: Partial<Extract<ClientMessageInput, { type: 'start' }>> = {}): Promise<TalkClient> {
+export async function openStartedTalk(
+  harness: RelayHarness,
+  start: Partial<Extract<ClientMessageInput, { type: 'start' }>> = {},
+): Promise<TalkClient> {
   const session = await createSession(harness.url, { key: harness.key, origin: ORIGIN });
-  if (session.status !== 201 || !session.body.token || !session.body.ws_url) throw new Error(`session refused: ${JSON.stringify(session.body)}`);
+  if (session.status !== 201 || !session.body.token || !session.body.ws_url)
+    throw new Error(`session refused: ${JSON.stringify(session.body)}`);
   const talk = await connectTalk(session.body.ws_url, session.body.token, ORIGIN);
   if (!(talk instanceof TalkClient)) throw new Error(`upgrade refused: ${talk.refused}`);
   talk.start(start);

@@ -8,7 +8,8 @@ import { dirname, resolve } from 'node:path';
 /** Relative module specifiers a (minified) ES module imports statically. */
 export function staticImports(source: string): string[] {
   const out = new Set<string>();
-  const re = /(?:^|[;}\n])\s*(?:import|export)\s*(?:[\w$*{}\s,]+?\s*from\s*)?["'](\.{1,2}\/[^"']+)["']/g;
+  const re =
+    /(?:^|[;}\n])\s*(?:import|export)\s*(?:[\w$*{}\s,]+?\s*from\s*)?["'](\.{1,2}\/[^"']+)["']/g;
   for (let m = re.exec(source); m; m = re.exec(source)) out.add(m[1] as string);
   return [...out];
 }
@@ -19,7 +20,8 @@ export function staticClosure(entry: string): string[] {
   const visit = (file: string) => {
     if (seen.has(file) || !existsSync(file)) return;
     seen.add(file);
-    for (const spec of staticImports(readFileSync(file, 'utf8'))) visit(resolve(dirname(file), spec));
+    for (const spec of staticImports(readFileSync(file, 'utf8')))
+      visit(resolve(dirname(file), spec));
   };
   visit(entry);
   return [...seen];

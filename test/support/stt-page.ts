@@ -32,7 +32,11 @@ export interface LoadResult {
 }
 
 /** Loads the tiny model with `BrowserStt` (assets beside `sdkUrl`) and transcribes one second of a tone. */
-export function loadAndTranscribe(page: Page, sdkUrl: string, extra: Record<string, unknown> = {}): Promise<LoadResult> {
+export function loadAndTranscribe(
+  page: Page,
+  sdkUrl: string,
+  extra: Record<string, unknown> = {},
+): Promise<LoadResult> {
   return page.evaluate(
     async (sdkUrl, options) => {
       const sdk = await import(sdkUrl);
@@ -40,7 +44,9 @@ export function loadAndTranscribe(page: Page, sdkUrl: string, extra: Record<stri
       const stt = new sdk.BrowserStt({ assetBaseUrl: new URL('./', sdkUrl).href, ...options });
       const { loadMs } = (await stt.load()) as { loadMs: number };
       const wallMs = Math.round(performance.now() - started);
-      const tone = new Float32Array(16_000).map((_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / 16_000));
+      const tone = new Float32Array(16_000).map(
+        (_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / 16_000),
+      );
       const t0 = performance.now();
       const text = (await stt.transcribe(tone)) as string;
       const transcribeMs = Math.round(performance.now() - t0);
@@ -81,14 +87,23 @@ export async function spyOnSockets(page: Page): Promise<void> {
   });
 }
 
-export const sentBy = (page: Page): Promise<SentBySockets> => page.evaluate(() => (window as unknown as Win).sent);
+export const sentBy = (page: Page): Promise<SentBySockets> =>
+  page.evaluate(() => (window as unknown as Win).sent);
 
 /** Clicks the widget's talk button and waits for a finished reply containing `text`. */
 export async function talkUntilReply(page: Page, text: string, timeoutMs = 90_000): Promise<void> {
-  await page.waitForFunction(() => document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="talk-button"]'), { timeout: 30_000 });
+  await page.waitForFunction(
+    () => document.querySelector('voice-bot')?.shadowRoot?.querySelector('[part~="talk-button"]'),
+    { timeout: 30_000 },
+  );
   await page.click('voice-bot >>> [part~="talk-button"]');
   await page.waitForFunction(
-    (text) => [...(document.querySelector('voice-bot')?.shadowRoot?.querySelectorAll('.msg.bot:not(.streaming)') ?? [])].some((node) => node.textContent?.includes(text)),
+    (text) =>
+      [
+        ...(document
+          .querySelector('voice-bot')
+          ?.shadowRoot?.querySelectorAll('.msg.bot:not(.streaming)') ?? []),
+      ].some((node) => node.textContent?.includes(text)),
     { timeout: timeoutMs, polling: 100 },
     text,
   );
@@ -113,17 +128,21 @@ export async function recordViolations(page: Page): Promise<void> {
   await page.evaluateOnNewDocument(() => {
     const w = window as unknown as Win;
     w.violations = [];
-    document.addEventListener('securitypolicyviolation', (event) => w.violations.push(`${event.effectiveDirective} ${event.blockedURI} ${event.sourceFile}`));
+    document.addEventListener('securitypolicyviolation', (event) =>
+      w.violations.push(`${event.effectiveDirective} ${event.blockedURI} ${event.sourceFile}`),
+    );
   });
 }
 
-export const violationsIn = (page: Page): Promise<string[]> => page.evaluate(() => (window as unknown as Win).violations);
+export const violationsIn = (page: Page): Promise<string[]> =>
+  page.evaluate(() => (window as unknown as Win).violations);
 
 /**
  * A CSP header value that also reports to `server` (absolute: a worker started from a `blob:` URL
  * could not resolve a relative `report-uri`). Workers report there too, which page listeners cannot see.
  */
-export const withReports = (policy: string, server: () => StaticServer): string => `${policy}; report-uri ${server().url}/csp-report`;
+export const withReports = (policy: string, server: () => StaticServer): string =>
+  `${policy}; report-uri ${server().url}/csp-report`;
 
 /** The CSP reports `server` received, one line each: directive, blocked URI, where. */
 export const reportLines = (server: StaticServer): string[] =>

@@ -6,16 +6,30 @@
  */
 import { VoiceBotClient, type VoiceBotOptions } from '../../packages/sdk/src/client.js';
 import type { VoiceBotError } from '../../packages/sdk/src/errors.js';
-import { setWhisperLoader, type SpeechRecognizer, type SpeechRecognizerOptions } from '../../packages/sdk/src/stt.js';
+import {
+  setWhisperLoader,
+  type SpeechRecognizer,
+  type SpeechRecognizerOptions,
+} from '../../packages/sdk/src/stt.js';
 import { RELAY, equal, fakeRelay, match, mockRelay, ok, until } from './support.js';
 
 describe('VoiceBotClient', () => {
   let clients: VoiceBotClient[] = [];
-  const make = (options: Partial<VoiceBotOptions>): { client: VoiceBotClient; events: { type: string; payload: unknown }[] } => {
-    const client = new VoiceBotClient({ relayUrl: RELAY, clientKey: 'vb_pk_test', persistence: false, assetBaseUrl: '/packages/sdk/dist/audio/', vad: { model: 'energy' }, ...options });
+  const make = (
+    options: Partial<VoiceBotOptions>,
+  ): { client: VoiceBotClient; events: { type: string; payload: unknown }[] } => {
+    const client = new VoiceBotClient({
+      relayUrl: RELAY,
+      clientKey: 'vb_pk_test',
+      persistence: false,
+      assetBaseUrl: '/packages/sdk/dist/audio/',
+      vad: { model: 'energy' },
+      ...options,
+    });
     clients.push(client);
     const events: { type: string; payload: unknown }[] = [];
-    for (const type of ['error', 'tool', 'stt-fallback', 'stt-ready', 'stt-progress'] as const) client.on(type, (payload) => events.push({ type, payload }));
+    for (const type of ['error', 'tool', 'stt-fallback', 'stt-ready', 'stt-progress'] as const)
+      client.on(type, (payload) => events.push({ type, payload }));
     return { client, events };
   };
 
@@ -33,15 +47,38 @@ describe('VoiceBotClient', () => {
     const relay = await fakeRelay();
     const { client, events } = make({ input: 'text', output: 'text' });
     await client.connect();
-    relay.send({ type: 'tool', turn_id: 1, name: 'opening_hours', state: 'started', args: { day: 'saturday' } });
-    relay.send({ type: 'tool', turn_id: 1, name: 'opening_hours', state: 'done', args: { day: 'saturday' }, result: { open: '10:00', close: '14:00' } });
+    relay.send({
+      type: 'tool',
+      turn_id: 1,
+      name: 'opening_hours',
+      state: 'started',
+      args: { day: 'saturday' },
+    });
+    relay.send({
+      type: 'tool',
+      turn_id: 1,
+      name: 'opening_hours',
+      state: 'done',
+      args: { day: 'saturday' },
+      result: { open: '10:00', close: '14:00' },
+    });
     relay.send({ type: 'tool', turn_id: 1, name: 'lookup_customer', state: 'done' });
-    await until(() => events.filter((e) => e.type === 'tool').length === 3, 3_000, 'three tool events');
+    await until(
+      () => events.filter((e) => e.type === 'tool').length === 3,
+      3_000,
+      'three tool events',
+    );
     equal(
       JSON.stringify(events.filter((e) => e.type === 'tool').map((e) => e.payload)),
       JSON.stringify([
         { turnId: 1, name: 'opening_hours', state: 'started', args: { day: 'saturday' } },
-        { turnId: 1, name: 'opening_hours', state: 'done', args: { day: 'saturday' }, result: { open: '10:00', close: '14:00' } },
+        {
+          turnId: 1,
+          name: 'opening_hours',
+          state: 'done',
+          args: { day: 'saturday' },
+          result: { open: '10:00', close: '14:00' },
+        },
         { turnId: 1, name: 'lookup_customer', state: 'done' },
       ]),
     );
@@ -57,7 +94,11 @@ describe('VoiceBotClient', () => {
     equal(error.fatal, false);
     match(error.message, /npm i @voice-bot\/stt-whisper/);
     match(error.message, /load: \(\) => import\('@voice-bot\/stt-whisper'\)/);
-    equal(JSON.stringify(relay.starts), JSON.stringify([{ input: 'text', output: 'audio' }]), 'a text session: no audio leaves the page');
+    equal(
+      JSON.stringify(relay.starts),
+      JSON.stringify([{ input: 'text', output: 'audio' }]),
+      'a text session: no audio leaves the page',
+    );
     equal(client.state, 'listening');
   });
 
@@ -74,12 +115,23 @@ describe('VoiceBotClient', () => {
 
   it('a loader that cannot load the package (a chunk that 404s): stt_unavailable with the cause', async () => {
     await fakeRelay();
-    const { client, events } = make({ stt: 'browser', whisper: { load: () => Promise.reject(new TypeError('Failed to fetch dynamically imported module: /assets/stt-whisper.js')) } });
+    const { client, events } = make({
+      stt: 'browser',
+      whisper: {
+        load: () =>
+          Promise.reject(
+            new TypeError('Failed to fetch dynamically imported module: /assets/stt-whisper.js'),
+          ),
+      },
+    });
     await client.start();
     await until(() => events.some((e) => e.type === 'error'), 5_000, 'the error');
     const error = events.find((e) => e.type === 'error')?.payload as VoiceBotError;
     equal(error.code, 'stt_unavailable');
-    match(error.message, /@voice-bot\/stt-whisper could not be loaded \(Failed to fetch dynamically imported module/);
+    match(
+      error.message,
+      /@voice-bot\/stt-whisper could not be loaded \(Failed to fetch dynamically imported module/,
+    );
   });
 
   it('the engine comes from whisper.load, else from setWhisperLoader(); it gets the settings and the asset base', async () => {
@@ -88,7 +140,11 @@ describe('VoiceBotClient', () => {
     const engine = (by: string) => ({
       createRecognizer(options: SpeechRecognizerOptions): SpeechRecognizer {
         created.push({ by, options });
-        return { load: async () => ({ device: 'wasm' as const, loadMs: 1 }), transcribe: async () => 'hello', dispose: () => undefined };
+        return {
+          load: async () => ({ device: 'wasm' as const, loadMs: 1 }),
+          transcribe: async () => 'hello',
+          dispose: () => undefined,
+        };
       },
     });
     setWhisperLoader(async () => engine('registered'));
@@ -102,6 +158,10 @@ describe('VoiceBotClient', () => {
     equal(created[0]?.options.model, 'tiny');
     equal(created[0]?.options.dtype, 'q8');
     equal(String(created[0]?.options.assetBaseUrl), '/packages/sdk/dist/audio/');
-    ok(!('load' in (created[1]?.options ?? {})) && !('fallbackToRelay' in (created[1]?.options ?? {})), 'the SDK-only options stay in the SDK');
+    ok(
+      !('load' in (created[1]?.options ?? {})) &&
+        !('fallbackToRelay' in (created[1]?.options ?? {})),
+      'the SDK-only options stay in the SDK',
+    );
   });
 });

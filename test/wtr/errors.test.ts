@@ -9,7 +9,11 @@ import { ENGLISH, loadStrings } from '../../packages/widget/src/i18n.js';
 import { equal, match, mockRelay, msw, ok, rejection } from './support.js';
 
 const { http, HttpResponse } = msw;
-const handlers = { onFrame: () => undefined, onPlayed: () => undefined, onDrained: () => undefined };
+const handlers = {
+  onFrame: () => undefined,
+  onPlayed: () => undefined,
+  onDrained: () => undefined,
+};
 
 describe('errors', () => {
   before(async () => {
@@ -35,7 +39,9 @@ describe('errors', () => {
   });
 
   it('a worklet that is not there: start fails with assets_unavailable naming the URL (HTTP 404)', async () => {
-    const error = (await rejection(AudioEngine.open({ assetBaseUrl: '/no-such-folder/', mic: false, handlers }))) as VoiceBotError;
+    const error = (await rejection(
+      AudioEngine.open({ assetBaseUrl: '/no-such-folder/', mic: false, handlers }),
+    )) as VoiceBotError;
     ok(error instanceof VoiceBotError, String(error));
     equal(error.code, 'assets_unavailable');
     equal(error.url, `${location.origin}/no-such-folder/worklets/playback-processor.js`);
@@ -43,7 +49,11 @@ describe('errors', () => {
   });
 
   it('the default worklet URLs are the self-contained files beside the module (built into dist/audio/worklets/)', async () => {
-    const engine = await AudioEngine.open({ assetBaseUrl: '/packages/sdk/dist/audio/', mic: false, handlers });
+    const engine = await AudioEngine.open({
+      assetBaseUrl: '/packages/sdk/dist/audio/',
+      mic: false,
+      handlers,
+    });
     equal(engine.context.state, 'running');
     await engine.close();
   });
@@ -52,16 +62,35 @@ describe('errors', () => {
     const base = 'http://assets.test/sdk';
     (await mockRelay()).use(
       http.get(`${base}/missing.js`, () => new HttpResponse('not found', { status: 404 })),
-      http.get(`${base}/fallback.js`, () => new HttpResponse('<!doctype html><title>app</title>', { headers: { 'content-type': 'text/html' } })),
-      http.get(`${base}/broken.js`, () => new HttpResponse('syntax error(', { headers: { 'content-type': 'text/javascript' } })),
+      http.get(
+        `${base}/fallback.js`,
+        () =>
+          new HttpResponse('<!doctype html><title>app</title>', {
+            headers: { 'content-type': 'text/html' },
+          }),
+      ),
+      http.get(
+        `${base}/broken.js`,
+        () => new HttpResponse('syntax error(', { headers: { 'content-type': 'text/javascript' } }),
+      ),
       http.get(`${base}/offline.js`, () => HttpResponse.error()),
     );
     const cause = new DOMException('Unable to load a worklet', 'AbortError');
-    const say = async (file: string) => (await assetError(`${base}/${file}`, 'its worklet', cause)).message;
-    match(await say('missing.js'), /could not load its worklet from http:\/\/assets\.test\/sdk\/missing\.js: HTTP 404/);
+    const say = async (file: string) =>
+      (await assetError(`${base}/${file}`, 'its worklet', cause)).message;
+    match(
+      await say('missing.js'),
+      /could not load its worklet from http:\/\/assets\.test\/sdk\/missing\.js: HTTP 404/,
+    );
     match(await say('fallback.js'), /answered with an HTML page \(text\/html\).*is it missing/);
-    match(await say('broken.js'), /was found \(text\/javascript\) but could not be loaded: Unable to load a worklet/);
-    match(await say('offline.js'), /could not be fetched \(network, CORS or Content-Security-Policy\)/);
+    match(
+      await say('broken.js'),
+      /was found \(text\/javascript\) but could not be loaded: Unable to load a worklet/,
+    );
+    match(
+      await say('offline.js'),
+      /could not be fetched \(network, CORS or Content-Security-Policy\)/,
+    );
     const error = await assetError(`${base}/missing.js`, 'its worklet', cause);
     equal(error.code, 'assets_unavailable');
     equal(error.fatal, false, 'start() makes it fatal when it reports it');

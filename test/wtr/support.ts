@@ -24,7 +24,10 @@ export function ok(value: unknown, message = 'expected a truthy value'): asserts
 }
 
 export function equal<T>(actual: T, expected: T, message = ''): void {
-  if (!Object.is(actual, expected)) fail(`${message ? `${message}: ` : ''}expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  if (!Object.is(actual, expected))
+    fail(
+      `${message ? `${message}: ` : ''}expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`,
+    );
 }
 
 export function deepEqual(actual: unknown, expected: unknown, message = ''): void {
@@ -33,7 +36,8 @@ export function deepEqual(actual: unknown, expected: unknown, message = ''): voi
 }
 
 export function match(text: string | undefined, pattern: RegExp, message = ''): void {
-  if (!pattern.test(text ?? '')) fail(`${message ? `${message}: ` : ''}${JSON.stringify(text)} does not match ${pattern}`);
+  if (!pattern.test(text ?? ''))
+    fail(`${message ? `${message}: ` : ''}${JSON.stringify(text)} does not match ${pattern}`);
 }
 
 /** The rejection of `promise` (fails when it resolves). */
@@ -46,10 +50,15 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return fail('expected a rejection');
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Polls until `predicate` holds (fails after `timeoutMs`). */
-export async function until(predicate: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+export async function until(
+  predicate: () => boolean,
+  timeoutMs = 5_000,
+  what = 'condition',
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!predicate()) {
     if (performance.now() > deadline) fail(`timed out waiting for ${what}`);
@@ -80,7 +89,10 @@ export async function mockRelay(): Promise<ReturnType<Msw['setupWorker']>> {
 
 /** A session grant as the relay answers `POST /v1/sessions`. */
 export function grant(token = 'tok'): Response {
-  return msw.HttpResponse.json({ token, ws_url: TALK_URL, expires_at: new Date(Date.now() + 600_000).toISOString() }, { status: 201 });
+  return msw.HttpResponse.json(
+    { token, ws_url: TALK_URL, expires_at: new Date(Date.now() + 600_000).toISOString() },
+    { status: 201 },
+  );
 }
 
 export interface Relay {

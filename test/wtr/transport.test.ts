@@ -4,13 +4,30 @@
  */
 import { VoiceBotError } from '../../packages/sdk/src/errors.js';
 import { RelayTransport, type TransportOptions } from '../../packages/sdk/src/transport.js';
-import { RELAY, TALK_URL, equal, grant, mockRelay, msw, ok, rejection, sleep, until } from './support.js';
+import {
+  RELAY,
+  TALK_URL,
+  equal,
+  grant,
+  mockRelay,
+  msw,
+  ok,
+  rejection,
+  sleep,
+  until,
+} from './support.js';
 
 const { http, HttpResponse, ws, delay } = msw;
 const talk = ws.link(TALK_URL);
 
 const transport = (options: Partial<TransportOptions> = {}): RelayTransport =>
-  new RelayTransport({ relayUrl: RELAY, clientKey: 'vb_pk_test', connectTimeoutMs: 2_000, reconnect: { baseDelayMs: 10, maxDelayMs: 20 }, ...options });
+  new RelayTransport({
+    relayUrl: RELAY,
+    clientKey: 'vb_pk_test',
+    connectTimeoutMs: 2_000,
+    reconnect: { baseDelayMs: 10, maxDelayMs: 20 },
+    ...options,
+  });
 
 describe('RelayTransport', () => {
   let open: RelayTransport[] = [];
@@ -31,7 +48,17 @@ describe('RelayTransport', () => {
 
   it('a refused key or origin is a typed, fatal error with the HTTP status', async () => {
     (await mockRelay()).use(
-      http.post(`${RELAY}/v1/sessions`, () => HttpResponse.json({ error: { code: 'origin_not_allowed', message: 'This key may not be used from http://localhost.' } }, { status: 403 })),
+      http.post(`${RELAY}/v1/sessions`, () =>
+        HttpResponse.json(
+          {
+            error: {
+              code: 'origin_not_allowed',
+              message: 'This key may not be used from http://localhost.',
+            },
+          },
+          { status: 403 },
+        ),
+      ),
     );
     const error = (await rejection(make().connect())) as VoiceBotError;
     ok(error instanceof VoiceBotError);
@@ -43,7 +70,12 @@ describe('RelayTransport', () => {
 
   it('a rate limit keeps its code and is not fatal (a later attempt may pass)', async () => {
     (await mockRelay()).use(
-      http.post(`${RELAY}/v1/sessions`, () => HttpResponse.json({ error: { code: 'rate_limited', message: 'Too many sessions.' } }, { status: 429, headers: { 'retry-after': '3' } })),
+      http.post(`${RELAY}/v1/sessions`, () =>
+        HttpResponse.json(
+          { error: { code: 'rate_limited', message: 'Too many sessions.' } },
+          { status: 429, headers: { 'retry-after': '3' } },
+        ),
+      ),
     );
     const error = (await rejection(make().connect())) as VoiceBotError;
     equal(error.code, 'rate_limited');
@@ -52,7 +84,16 @@ describe('RelayTransport', () => {
   });
 
   it('an answer that is not a session (a proxy error page) is relay_unreachable with the status', async () => {
-    (await mockRelay()).use(http.post(`${RELAY}/v1/sessions`, () => new HttpResponse('<h1>Bad gateway</h1>', { status: 502, headers: { 'content-type': 'text/html' } })));
+    (await mockRelay()).use(
+      http.post(
+        `${RELAY}/v1/sessions`,
+        () =>
+          new HttpResponse('<h1>Bad gateway</h1>', {
+            status: 502,
+            headers: { 'content-type': 'text/html' },
+          }),
+      ),
+    );
     const error = (await rejection(make().connect())) as VoiceBotError;
     equal(error.code, 'relay_unreachable');
     equal(error.options.status, 502);
@@ -114,7 +155,12 @@ describe('RelayTransport', () => {
       http.post(`${RELAY}/v1/sessions`, () => {
         sessions++;
         // the first reconnect attempts hit a relay that is restarting
-        return sessions === 2 || sessions === 3 ? HttpResponse.json({ error: { code: 'internal', message: 'restarting' } }, { status: 503 }) : grant(`tok-${sessions}`);
+        return sessions === 2 || sessions === 3
+          ? HttpResponse.json(
+              { error: { code: 'internal', message: 'restarting' } },
+              { status: 503 },
+            )
+          : grant(`tok-${sessions}`);
       }),
       talk.addEventListener('connection', ({ client }) => {
         sockets++;
@@ -124,7 +170,9 @@ describe('RelayTransport', () => {
     const t = make({ reconnect: { baseDelayMs: 10, maxDelayMs: 20, maxAttempts: 6 } });
     const events: string[] = [];
     t.on('open', ({ reconnect }) => events.push(reconnect ? 'reopen' : 'open'));
-    t.on('close', ({ code, reconnecting }) => events.push(`close ${code} ${reconnecting ? 'reconnecting' : 'final'}`));
+    t.on('close', ({ code, reconnecting }) =>
+      events.push(`close ${code} ${reconnecting ? 'reconnecting' : 'final'}`),
+    );
     t.on('error', (error) => events.push(`error ${error.code}`));
     await t.connect();
     await until(() => events.includes('reopen'), 5_000, 'the reconnect');

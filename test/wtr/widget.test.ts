@@ -11,13 +11,20 @@ const RELAY_URL = 'http://relay.test';
 
 async function mount(attributes: Record<string, string>): Promise<VoiceBotElement> {
   const element = document.createElement('voice-bot');
-  for (const [name, value] of Object.entries({ relay: RELAY_URL, key: 'vb_pk_test', mode: 'inline', ...attributes })) element.setAttribute(name, value);
+  for (const [name, value] of Object.entries({
+    relay: RELAY_URL,
+    key: 'vb_pk_test',
+    mode: 'inline',
+    ...attributes,
+  }))
+    element.setAttribute(name, value);
   document.body.append(element);
   await element.updateComplete;
   return element;
 }
 
-const part = (element: Element, name: string): Element | null | undefined => element.shadowRoot?.querySelector(`[part~="${name}"]`);
+const part = (element: Element, name: string): Element | null | undefined =>
+  element.shadowRoot?.querySelector(`[part~="${name}"]`);
 
 describe('<voice-bot> from the npm entry', () => {
   const warnings: string[] = [];
@@ -51,8 +58,24 @@ describe('<voice-bot> from the npm entry', () => {
     element.addEventListener('voice-bot:tool', (event) => details.push(event.detail));
     await element.sendText('What are your opening hours on Saturday?');
     await until(() => relay.starts.length === 1, 5_000, 'the session');
-    relay.send({ type: 'tool', turn_id: 1, name: 'opening_hours', state: 'done', args: { day: 'saturday' }, result: { open: '10:00' } });
+    relay.send({
+      type: 'tool',
+      turn_id: 1,
+      name: 'opening_hours',
+      state: 'done',
+      args: { day: 'saturday' },
+      result: { open: '10:00' },
+    });
     await until(() => details.length === 1, 3_000, 'the tool event');
-    equal(JSON.stringify(details[0]), JSON.stringify({ turnId: 1, name: 'opening_hours', state: 'done', args: { day: 'saturday' }, result: { open: '10:00' } }));
+    equal(
+      JSON.stringify(details[0]),
+      JSON.stringify({
+        turnId: 1,
+        name: 'opening_hours',
+        state: 'done',
+        args: { day: 'saturday' },
+        result: { open: '10:00' },
+      }),
+    );
   });
 });

@@ -5,7 +5,9 @@ import { createFakeUpstream } from './index.js';
 import type { ChatScript, FakeResult } from './index.js';
 
 /** Per-test scripting: each test sets what the next chat call returns. */
-let nextChat: (body: Record<string, unknown>) => FakeResult<ChatScript> = () => ({ content: 'default' });
+let nextChat: (body: Record<string, unknown>) => FakeResult<ChatScript> = () => ({
+  content: 'default',
+});
 
 const fake = createFakeUpstream({ chat: (req) => nextChat(req.body) });
 let server: { url: string; close(): Promise<void> };
@@ -53,7 +55,10 @@ describe('chat completions', () => {
     assert.ok(contentChunks >= 8, `expected word-sized chunks, got ${contentChunks}`);
     assert.equal(finish, 'stop');
     assert.deepEqual(usage, { prompt_tokens: 12, completion_tokens: 9, total_tokens: 21 });
-    const recorded = await fake.waitForRequest('chat', (r) => r.endedAt !== undefined && (r.body as { stream?: boolean }).stream === true);
+    const recorded = await fake.waitForRequest(
+      'chat',
+      (r) => r.endedAt !== undefined && (r.body as { stream?: boolean }).stream === true,
+    );
     assert.deepEqual((recorded.body as { messages: unknown }).messages, messages);
     assert.equal(recorded.aborted, false);
   });
@@ -75,8 +80,14 @@ describe('chat completions', () => {
         messages,
         stream: true,
         tools: [
-          { type: 'function', function: { name: 'get_hours', parameters: { type: 'object', properties: {} } } },
-          { type: 'function', function: { name: 'search', parameters: { type: 'object', properties: {} } } },
+          {
+            type: 'function',
+            function: { name: 'get_hours', parameters: { type: 'object', properties: {} } },
+          },
+          {
+            type: 'function',
+            function: { name: 'search', parameters: { type: 'object', properties: {} } },
+          },
         ],
       });
       const calls: { id?: string; name: string; args: string; fragments: number }[] = [];
@@ -113,7 +124,10 @@ describe('chat completions', () => {
   }
 
   test('non-streamed completion', async () => {
-    nextChat = () => ({ content: 'Nine to five.', toolCalls: [{ id: 'call_x', name: 'log', arguments: '{"ok":true}' }] });
+    nextChat = () => ({
+      content: 'Nine to five.',
+      toolCalls: [{ id: 'call_x', name: 'log', arguments: '{"ok":true}' }],
+    });
     const completion = await client.chat.completions.create({ model: 'gpt-4o-mini', messages });
     assert.equal(completion.object, 'chat.completion');
     assert.equal(completion.model, 'gpt-4o-mini');
@@ -122,7 +136,10 @@ describe('chat completions', () => {
     assert.equal(choice?.finish_reason, 'tool_calls');
     const call = choice?.message.tool_calls?.[0];
     assert.ok(call?.type === 'function');
-    assert.deepEqual([call.id, call.function.name, call.function.arguments], ['call_x', 'log', '{"ok":true}']);
+    assert.deepEqual(
+      [call.id, call.function.name, call.function.arguments],
+      ['call_x', 'log', '{"ok":true}'],
+    );
     assert.ok((completion.usage?.total_tokens ?? 0) > 0);
     assert.match(completion._request_id ?? '', /^req_/);
   });
@@ -132,7 +149,10 @@ describe('chat completions', () => {
     const res = await plain.app.request('/v1/chat/completions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'hello' }] }] }),
+      body: JSON.stringify({
+        model: 'm',
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'hello' }] }],
+      }),
     });
     const json = (await res.json()) as { choices: { message: { content: string } }[] };
     assert.match(json.choices[0]?.message.content ?? '', /You said: hello/);

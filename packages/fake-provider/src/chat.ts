@@ -5,7 +5,15 @@
  * `latency.llmTtftMs` and `latency.tokensPerSecond`. The default script echoes the last user message.
  */
 import { randomUUID } from 'node:crypto';
-import { encoder, isFailure, isRecord, readJsonObject, str, type Endpoint, type Step } from './exchange.js';
+import {
+  encoder,
+  isFailure,
+  isRecord,
+  readJsonObject,
+  str,
+  type Endpoint,
+  type Step,
+} from './exchange.js';
 import type { ChatRequest, ChatScript } from './types.js';
 
 /** Splits text into word-like pieces, each with its leading whitespace; joins back exactly. */
@@ -36,7 +44,7 @@ function lastUserText(messages: unknown[]): string | undefined {
     if (typeof content === 'string') return content;
     if (Array.isArray(content)) {
       return content
-        .map((part) => (isRecord(part) && part['type'] === 'text' ? str(part['text']) ?? '' : ''))
+        .map((part) => (isRecord(part) && part['type'] === 'text' ? (str(part['text']) ?? '') : ''))
         .join('');
     }
   }
@@ -60,7 +68,8 @@ export function registerChat({ app, base, options, latency, begin }: Endpoint): 
     const model = str(body['model']);
     const messages = body['messages'];
     if (!model) return ex.error(400, "Missing required parameter: 'model'.", 'model');
-    if (!Array.isArray(messages) || messages.length === 0) return ex.error(400, "Missing required parameter: 'messages'.", 'messages');
+    if (!Array.isArray(messages) || messages.length === 0)
+      return ex.error(400, "Missing required parameter: 'messages'.", 'messages');
     const tools = Array.isArray(body['tools']) ? (body['tools'] as unknown[]) : undefined;
     const stream = body['stream'] === true;
     const streamOptions = body['stream_options'];
@@ -74,7 +83,8 @@ export function registerChat({ app, base, options, latency, begin }: Endpoint): 
     const interval = latency.tokensPerSecond ? 1000 / latency.tokensPerSecond : 0;
 
     const plan = (script: ChatScript) => {
-      const pieces = script.contentChunks ?? (script.content !== undefined ? splitWords(script.content) : []);
+      const pieces =
+        script.contentChunks ?? (script.content !== undefined ? splitWords(script.content) : []);
       const content = script.contentChunks ? script.contentChunks.join('') : script.content;
       const calls = (script.toolCalls ?? []).map((call, i) => ({
         id: call.id ?? `call_${randomUUID().replace(/-/g, '').slice(0, 24)}`,
@@ -84,11 +94,23 @@ export function registerChat({ app, base, options, latency, begin }: Endpoint): 
         index: i,
       }));
       const finishReason = calls.length > 0 ? 'tool_calls' : 'stop';
-      const promptTokens = script.usage?.prompt_tokens ?? Math.ceil(JSON.stringify(messages).length / 4);
+      const promptTokens =
+        script.usage?.prompt_tokens ?? Math.ceil(JSON.stringify(messages).length / 4);
       const completionTokens =
         script.usage?.completion_tokens ??
-        Math.max(1, pieces.length + calls.reduce((n, call) => n + Math.ceil((call.name.length + call.arguments.length) / 4), 0));
-      const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+        Math.max(
+          1,
+          pieces.length +
+            calls.reduce(
+              (n, call) => n + Math.ceil((call.name.length + call.arguments.length) / 4),
+              0,
+            ),
+        );
+      const usage = {
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens,
+        total_tokens: promptTokens + completionTokens,
+      };
       return { pieces, content, calls, finishReason, usage };
     };
 
@@ -108,15 +130,34 @@ export function registerChat({ app, base, options, latency, begin }: Endpoint): 
           ...payload,
           ...(includeUsage && !('usage' in payload) ? { usage: null } : {}),
         };
-        steps.push({ data: encoder.encode(`data: ${JSON.stringify(chunk)}\n\n`), at: ttft + tick * interval });
+        steps.push({
+          data: encoder.encode(`data: ${JSON.stringify(chunk)}\n\n`),
+          at: ttft + tick * interval,
+        });
       };
       const choice = (delta: Record<string, unknown>, finish: string | null = null) => ({
         choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
       });
-      push(choice({ role: 'assistant', content: calls.length > 0 && pieces.length === 0 ? null : '', refusal: null }), false);
+      push(
+        choice({
+          role: 'assistant',
+          content: calls.length > 0 && pieces.length === 0 ? null : '',
+          refusal: null,
+        }),
+        false,
+      );
       pieces.forEach((piece, i) => push(choice({ content: piece }), i > 0));
       const header = (call: (typeof calls)[number]) =>
-        choice({ tool_calls: [{ index: call.index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] });
+        choice({
+          tool_calls: [
+            {
+              index: call.index,
+              id: call.id,
+              type: 'function',
+              function: { name: call.name, arguments: '' },
+            },
+          ],
+        });
       const fragment = (call: (typeof calls)[number], text: string) =>
         choice({ tool_calls: [{ index: call.index, function: { arguments: text } }] });
       if (script.interleaveToolCalls) {
@@ -156,7 +197,13 @@ export function registerChat({ app, base, options, latency, begin }: Endpoint): 
               refusal: null,
               annotations: [],
               ...(calls.length > 0
-                ? { tool_calls: calls.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } })) }
+                ? {
+                    tool_calls: calls.map((call) => ({
+                      id: call.id,
+                      type: 'function',
+                      function: { name: call.name, arguments: call.arguments },
+                    })),
+                  }
                 : {}),
             },
             logprobs: null,
@@ -174,11 +221,21 @@ export function registerChat({ app, base, options, latency, begin }: Endpoint): 
         const script = defaultChat(request);
         return stream
           ? { steps: sse(script), contentType: 'text/event-stream; charset=utf-8' }
-          : { steps: [{ data: encoder.encode(completion(script)), at: ttft }], contentType: 'application/json' };
+          : {
+              steps: [{ data: encoder.encode(completion(script)), at: ttft }],
+              contentType: 'application/json',
+            };
       });
     }
-    if (stream) return ex.stream(sse(result), 'text/event-stream; charset=utf-8', undefined, { 'cache-control': 'no-cache' });
+    if (stream)
+      return ex.stream(sse(result), 'text/event-stream; charset=utf-8', undefined, {
+        'cache-control': 'no-cache',
+      });
     const tokens = plan(result).pieces.length;
-    return ex.respond(ttft + Math.max(0, tokens - 1) * interval, completion(result), 'application/json');
+    return ex.respond(
+      ttft + Math.max(0, tokens - 1) * interval,
+      completion(result),
+      'application/json',
+    );
   });
 }

@@ -6,10 +6,14 @@ import OpenAI, { toFile } from 'openai';
 import { createFakeUpstream } from './index.js';
 import type { ChatScript, FakeFailure, FakeResult, SpeechScript } from './index.js';
 
-const HOURS_WAV = fileURLToPath(new URL('../../../../shared/fixtures/audio/16k/hours.wav', import.meta.url));
+const HOURS_WAV = fileURLToPath(
+  new URL('../../../../shared/fixtures/audio/16k/hours.wav', import.meta.url),
+);
 
 /** Per-test scripting: each test sets what the next handler call returns. */
-let nextChat: (body: Record<string, unknown>) => FakeResult<ChatScript> = () => ({ content: 'default' });
+let nextChat: (body: Record<string, unknown>) => FakeResult<ChatScript> = () => ({
+  content: 'default',
+});
 let nextSpeech: () => FakeResult<SpeechScript> = () => ({});
 
 const fake = createFakeUpstream({
@@ -34,14 +38,20 @@ describe('failures', () => {
 
   test('http 500 → APIError, 429 → RateLimitError with retry-after', async () => {
     nextChat = fail({ fail: 'http', status: 500, message: 'boom' });
-    const e500 = await client.chat.completions.create({ model: 'm', messages }).then(() => undefined, (e: unknown) => e);
+    const e500 = await client.chat.completions.create({ model: 'm', messages }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(e500 instanceof OpenAI.APIError);
     assert.ok(e500 instanceof OpenAI.InternalServerError);
     assert.equal(e500.status, 500);
     assert.match(e500.message, /boom/);
 
     nextChat = fail({ fail: 'http', status: 429 });
-    const e429 = await client.chat.completions.create({ model: 'm', messages, stream: true }).then(() => undefined, (e: unknown) => e);
+    const e429 = await client.chat.completions.create({ model: 'm', messages, stream: true }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(e429 instanceof OpenAI.RateLimitError);
     assert.equal(e429.status, 429);
     assert.equal(e429.headers?.get('retry-after'), '1');
@@ -50,10 +60,17 @@ describe('failures', () => {
     const failing = createFakeUpstream({ transcribe: fail({ fail: 'http', status: 503 }) });
     const failingServer = await failing.listen();
     try {
-      const failingClient = new OpenAI({ baseURL: failingServer.url, apiKey: 'test', maxRetries: 0 });
+      const failingClient = new OpenAI({
+        baseURL: failingServer.url,
+        apiKey: 'test',
+        maxRetries: 0,
+      });
       const e503 = await failingClient.audio.transcriptions
         .create({ file: await toFile(await readFile(HOURS_WAV), 'a.wav'), model: 'whisper-1' })
-        .then(() => undefined, (e: unknown) => e);
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
       assert.ok(e503 instanceof OpenAI.InternalServerError);
       assert.equal(e503.status, 503);
       assert.equal(failing.requests[0]?.failure, 'http');
@@ -76,10 +93,16 @@ describe('failures', () => {
 
   test('cut: speech body errors after an odd number of bytes', async () => {
     nextSpeech = fail({ fail: 'cut', afterBytes: 7001 });
-    const response = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Cut me off please.', response_format: 'pcm' });
+    const response = await client.audio.speech.create({
+      model: 'tts-1',
+      voice: 'alloy',
+      input: 'Cut me off please.',
+      response_format: 'pcm',
+    });
     let got = 0;
     await assert.rejects(async () => {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) got += chunk.byteLength;
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
+        got += chunk.byteLength;
     });
     assert.equal(got, 7001);
   });
@@ -87,11 +110,18 @@ describe('failures', () => {
   test('abort while hanging marks the request aborted', async () => {
     nextChat = fail({ fail: 'hang' });
     const controller = new AbortController();
-    const pending = client.chat.completions.create({ model: 'hang', messages, stream: true }, { signal: controller.signal });
+    const pending = client.chat.completions.create(
+      { model: 'hang', messages, stream: true },
+      { signal: controller.signal },
+    );
     await fake.waitForRequest('chat', (r) => (r.body as { model?: string }).model === 'hang');
     controller.abort();
     await assert.rejects(pending, OpenAI.APIUserAbortError);
-    const recorded = await fake.waitForRequest('chat', (r) => (r.body as { model?: string }).model === 'hang' && r.aborted, 2000);
+    const recorded = await fake.waitForRequest(
+      'chat',
+      (r) => (r.body as { model?: string }).model === 'hang' && r.aborted,
+      2000,
+    );
     assert.equal(recorded.failure, 'hang');
   });
 
@@ -104,7 +134,10 @@ describe('failures', () => {
     try {
       const slowClient = new OpenAI({ baseURL: slowServer.url, apiKey: 'test', maxRetries: 0 });
       const controller = new AbortController();
-      const stream = await slowClient.chat.completions.create({ model: 'm', messages, stream: true }, { signal: controller.signal });
+      const stream = await slowClient.chat.completions.create(
+        { model: 'm', messages, stream: true },
+        { signal: controller.signal },
+      );
       let pieces = 0;
       const started = performance.now();
       for await (const chunk of stream) {

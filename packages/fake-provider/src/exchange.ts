@@ -55,7 +55,10 @@ export function errorType(status: number): { type: string; code: string | null }
  * Parses the JSON body of a request and records it; answers 400 (as OpenAI does) if it is not JSON
  * or not an object.
  */
-export async function readJsonObject(c: Context, ex: Exchange): Promise<Record<string, unknown> | Response> {
+export async function readJsonObject(
+  c: Context,
+  ex: Exchange,
+): Promise<Record<string, unknown> | Response> {
   let body: unknown;
   try {
     body = await c.req.json();
@@ -110,7 +113,13 @@ export class Exchange {
     private readonly notify: Notify,
     private readonly recordRequest: (record: RecordedRequest) => void,
   ) {
-    this.record = { path: c.req.path, kind, body: undefined, startedAt: performance.now(), aborted: false };
+    this.record = {
+      path: c.req.path,
+      kind,
+      body: undefined,
+      startedAt: performance.now(),
+      aborted: false,
+    };
     this.signal = c.req.raw.signal;
     this.outgoing = nodeResponse(c.env);
     if (this.signal.aborted) this.abort();
@@ -145,10 +154,20 @@ export class Exchange {
   }
 
   headers(contentType: string, extra: Record<string, string> = {}): Record<string, string> {
-    return { 'content-type': contentType, 'x-request-id': this.requestId, 'openai-processing-ms': '1', ...extra };
+    return {
+      'content-type': contentType,
+      'x-request-id': this.requestId,
+      'openai-processing-ms': '1',
+      ...extra,
+    };
   }
 
-  error(status: number, message: string, param: string | null = null, extraHeaders: Record<string, string> = {}): Response {
+  error(
+    status: number,
+    message: string,
+    param: string | null = null,
+    extraHeaders: Record<string, string> = {},
+  ): Response {
     const { type, code } = errorType(status);
     this.complete(status);
     return new Response(JSON.stringify({ error: { message, type, param, code } }), {
@@ -158,7 +177,10 @@ export class Exchange {
   }
 
   /** Answers a scripted failure; `fallback` is the normal response's body (streamed before a `cut`). */
-  async failure(failure: FakeFailure, fallback: () => { steps: Step[]; contentType: string }): Promise<Response> {
+  async failure(
+    failure: FakeFailure,
+    fallback: () => { steps: Step[]; contentType: string },
+  ): Promise<Response> {
     this.record.failure = failure.fail;
     if (failure.fail === 'http') {
       const extra: Record<string, string> = {};
@@ -166,7 +188,9 @@ export class Exchange {
       if (retryAfter !== undefined) extra['retry-after'] = String(retryAfter);
       const message =
         failure.message ??
-        (failure.status === 429 ? 'Rate limit reached (fake upstream).' : `Scripted failure with status ${failure.status} (fake upstream).`);
+        (failure.status === 429
+          ? 'Rate limit reached (fake upstream).'
+          : `Scripted failure with status ${failure.status} (fake upstream).`);
       return this.error(failure.status, message, null, extra);
     }
     if (failure.fail === 'hang') {
@@ -188,7 +212,12 @@ export class Exchange {
   }
 
   /** A paced streaming response; with `cut`, the connection is reset after that many chunks/bytes. */
-  stream(steps: Step[], contentType: string, cut?: { afterChunks?: number; afterBytes?: number }, extraHeaders: Record<string, string> = {}): Response {
+  stream(
+    steps: Step[],
+    contentType: string,
+    cut?: { afterChunks?: number; afterBytes?: number },
+    extraHeaders: Record<string, string> = {},
+  ): Response {
     let index = 0;
     let chunks = 0;
     let bytes = 0;
@@ -198,12 +227,14 @@ export class Exchange {
           for (;;) {
             const cutDue =
               cut !== undefined &&
-              ((cut.afterChunks !== undefined && chunks >= cut.afterChunks) || (cut.afterBytes !== undefined && bytes >= cut.afterBytes));
+              ((cut.afterChunks !== undefined && chunks >= cut.afterChunks) ||
+                (cut.afterBytes !== undefined && bytes >= cut.afterBytes));
             if (cutDue) {
               this.record.failure = 'cut';
               this.complete(200);
               // With node bindings the adapter cancels the stream once the socket closes.
-              if (!(await this.destroyConnection())) controller.error(new Error('fake upstream: connection cut'));
+              if (!(await this.destroyConnection()))
+                controller.error(new Error('fake upstream: connection cut'));
               return;
             }
             const step = steps[index++];
@@ -224,7 +255,8 @@ export class Exchange {
               return;
             }
             let data = step.data;
-            if (cut?.afterBytes !== undefined && bytes + data.byteLength > cut.afterBytes) data = data.subarray(0, cut.afterBytes - bytes);
+            if (cut?.afterBytes !== undefined && bytes + data.byteLength > cut.afterBytes)
+              data = data.subarray(0, cut.afterBytes - bytes);
             chunks++;
             bytes += data.byteLength;
             if (data.byteLength > 0) {
@@ -256,7 +288,8 @@ export class Exchange {
     for (let i = 0; i < 100; i++) {
       const socket = outgoing.socket;
       if (!socket || socket.destroyed) break;
-      if (outgoing.headersSent && outgoing.writableLength === 0 && socket.writableLength === 0) break;
+      if (outgoing.headersSent && outgoing.writableLength === 0 && socket.writableLength === 0)
+        break;
       await sleep(2, never);
     }
     outgoing.socket?.destroy();

@@ -29,5 +29,4 @@ describe('the composed app', () => {
     const missing = await outer.request('/_demo/v1/nope');
     assert.equal(missing.status, 404);
   });
-
 });

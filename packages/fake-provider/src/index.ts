@@ -62,12 +62,32 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
 
   app.notFound((c) => {
     const { type } = errorType(404);
-    return c.json({ error: { message: `Invalid URL (${c.req.method} ${c.req.path})`, type, param: null, code: null } }, 404);
+    return c.json(
+      {
+        error: {
+          message: `Invalid URL (${c.req.method} ${c.req.path})`,
+          type,
+          param: null,
+          code: null,
+        },
+      },
+      404,
+    );
   });
 
   app.onError((error, c) => {
     const message = error instanceof Error ? error.message : String(error);
-    return c.json({ error: { message: `Fake upstream error: ${message}`, type: 'server_error', param: null, code: null } }, 500);
+    return c.json(
+      {
+        error: {
+          message: `Fake upstream error: ${message}`,
+          type: 'server_error',
+          param: null,
+          code: null,
+        },
+      },
+      500,
+    );
   });
 
   const waitForRequest = (
@@ -108,14 +128,17 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
         const close = async () => {
           const stopped = new Promise<void>((done) => server.close(() => done()));
           // Also ends hanging and streaming requests (their abort signals fire); wait until they have.
-          const drained = new Promise<void>((done) => (open.size === 0 ? done() : (allClosed = done)));
+          const drained = new Promise<void>((done) =>
+            open.size === 0 ? done() : (allClosed = done),
+          );
           if (server instanceof Server) server.closeAllConnections();
           await Promise.all([stopped, drained]);
         };
         resolve({ url: `http://127.0.0.1:${info.port}${base}`, close });
       });
       if (server instanceof Server) {
-        if (options.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = options.keepAliveTimeoutMs;
+        if (options.keepAliveTimeoutMs !== undefined)
+          server.keepAliveTimeout = options.keepAliveTimeoutMs;
         server.on('request', (_req, res: ServerResponse) => {
           open.add(res);
           res.once('close', () => {

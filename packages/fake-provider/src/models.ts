@@ -1,7 +1,14 @@
 /** `GET {base}/models`: the list of models, answered at once. */
 import type { Endpoint } from './exchange.js';
 
-const MODELS = ['whisper-1', 'gpt-4o-mini-transcribe', 'gpt-4o-mini', 'gpt-4.1-mini', 'tts-1', 'gpt-4o-mini-tts'];
+const MODELS = [
+  'whisper-1',
+  'gpt-4o-mini-transcribe',
+  'gpt-4o-mini',
+  'gpt-4.1-mini',
+  'tts-1',
+  'gpt-4o-mini-tts',
+];
 
 export function registerModels({ app, base, begin }: Endpoint): void {
   app.get(`${base}/models`, (c) => {
@@ -15,6 +22,8 @@ export function registerModels({ app, base, begin }: Endpoint): void {
       created,
       owned_by: 'fake-upstream',
     }));
-    return new Response(JSON.stringify({ object: 'list', data }), { headers: ex.headers('application/json') });
+    return new Response(JSON.stringify({ object: 'list', data }), {
+      headers: ex.headers('application/json'),
+    });
   });
 }

@@ -20,7 +20,12 @@ describe('speech', () => {
   const input = 'Hello there, this is the speech test.';
 
   test('pcm through the SDK: even length, non-silent, length matches the tone', async () => {
-    const response = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input, response_format: 'pcm' });
+    const response = await client.audio.speech.create({
+      model: 'tts-1',
+      voice: 'alloy',
+      input,
+      response_format: 'pcm',
+    });
     const bytes = new Uint8Array(await response.arrayBuffer());
     assert.equal(bytes.byteLength % 2, 0);
     assert.equal(bytes.byteLength, synthesizeTone(input).byteLength);
@@ -47,19 +52,32 @@ describe('speech', () => {
     }
     assert.equal(total % 2, 0);
     assert.ok(boundaries.length > 2);
-    assert.ok(boundaries.some((b) => b % 2 === 1), `no odd boundary in ${boundaries.join(',')}`);
+    assert.ok(
+      boundaries.some((b) => b % 2 === 1),
+      `no odd boundary in ${boundaries.join(',')}`,
+    );
   });
 
   test('wav is a header plus the same pcm; other formats are 400', async () => {
     const wav = new Uint8Array(
-      await (await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Hi', response_format: 'wav' })).arrayBuffer(),
+      await (
+        await client.audio.speech.create({
+          model: 'tts-1',
+          voice: 'alloy',
+          input: 'Hi',
+          response_format: 'wav',
+        })
+      ).arrayBuffer(),
     );
     const info = parseWav(wav);
     assert.equal(info.sampleRate, 24000);
     assert.deepEqual(wav.subarray(44), synthesizeTone('Hi'));
     const error = await client.audio.speech
       .create({ model: 'tts-1', voice: 'alloy', input: 'Hi', response_format: 'mp3' })
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     assert.ok(error instanceof OpenAI.BadRequestError);
   });
 
@@ -71,7 +89,12 @@ describe('speech', () => {
       const res = await fetch(`${pacedServer.url}/audio/speech`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'tts-1', voice: 'alloy', input: 'Hi', response_format: 'pcm' }),
+        body: JSON.stringify({
+          model: 'tts-1',
+          voice: 'alloy',
+          input: 'Hi',
+          response_format: 'pcm',
+        }),
       });
       let first: number | undefined;
       let bytes = 0;

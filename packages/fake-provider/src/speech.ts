@@ -17,7 +17,8 @@ function chunkSizes(total: number, chunkBytes: number, oddSplits: boolean): numb
   const sizes: number[] = [];
   let at = 0;
   for (let i = 0; at < total; i++) {
-    const size = oddSplits && base % 2 === 0 ? (i % 2 === 0 ? base + 1 : Math.max(1, base - 1)) : base;
+    const size =
+      oddSplits && base % 2 === 0 ? (i % 2 === 0 ? base + 1 : Math.max(1, base - 1)) : base;
     const take = Math.min(size, total - at);
     sizes.push(take);
     at += take;
@@ -36,13 +37,29 @@ export function registerSpeech({ app, base, options, latency, begin }: Endpoint)
     const format = str(body['response_format']) ?? 'mp3';
     const speed = typeof body['speed'] === 'number' ? body['speed'] : undefined;
     if (!model) return ex.error(400, "Missing required parameter: 'model'.", 'model');
-    if (!input) return ex.error(400, "Invalid 'input': string too short. Expected a string with minimum length 1.", 'input');
+    if (!input)
+      return ex.error(
+        400,
+        "Invalid 'input': string too short. Expected a string with minimum length 1.",
+        'input',
+      );
     if (!voice) return ex.error(400, "Missing required parameter: 'voice'.", 'voice');
-    if (speed !== undefined && (speed < 0.25 || speed > 4)) return ex.error(400, "Invalid 'speed': expected 0.25 to 4.", 'speed');
+    if (speed !== undefined && (speed < 0.25 || speed > 4))
+      return ex.error(400, "Invalid 'speed': expected 0.25 to 4.", 'speed');
     if (format !== 'pcm' && format !== 'wav') {
-      return ex.error(400, `The fake upstream only implements response_format 'pcm' and 'wav', not '${format}'.`, 'response_format');
+      return ex.error(
+        400,
+        `The fake upstream only implements response_format 'pcm' and 'wav', not '${format}'.`,
+        'response_format',
+      );
     }
-    const request: SpeechRequest = { model, input, voice, response_format: format, ...(speed !== undefined ? { speed } : {}) };
+    const request: SpeechRequest = {
+      model,
+      input,
+      voice,
+      response_format: format,
+      ...(speed !== undefined ? { speed } : {}),
+    };
     const result = await (options.speech ?? ((): SpeechScript => ({})))(request);
     const contentType = format === 'wav' ? 'audio/wav' : 'audio/pcm';
 
@@ -52,7 +69,11 @@ export function registerSpeech({ app, base, options, latency, begin }: Endpoint)
       const ttfb = latency.ttsTtfbMs ?? 0;
       const out: Step[] = [];
       let offset = 0;
-      for (const size of chunkSizes(bytes.byteLength, script.chunkBytes ?? 4800, script.oddSplits ?? true)) {
+      for (const size of chunkSizes(
+        bytes.byteLength,
+        script.chunkBytes ?? 4800,
+        script.oddSplits ?? true,
+      )) {
         const at = ttfb + (latency.ttsRealtime ? (offset / SPEECH_BYTES_PER_SECOND) * 1000 : 0);
         out.push({ data: bytes.subarray(offset, offset + size), at });
         offset += size;

@@ -8,10 +8,15 @@ export const SPEECH_SAMPLE_RATE = 24_000;
  * and short gaps, ~60 ms per character (clamped to 0.3–20 s, divided by `speed`). Deterministic.
  * Returns s16le mono PCM at `sampleRate` (default 24 kHz).
  */
-export function synthesizeTone(text: string, sampleRate = SPEECH_SAMPLE_RATE, speed = 1): Uint8Array {
+export function synthesizeTone(
+  text: string,
+  sampleRate = SPEECH_SAMPLE_RATE,
+  speed = 1,
+): Uint8Array {
   const words = text.split(/\s+/).filter(Boolean);
   if (words.length === 0) words.push('·');
-  const totalMs = Math.min(20_000, Math.max(300, text.trim().length * 60)) / (speed > 0 ? speed : 1);
+  const totalMs =
+    Math.min(20_000, Math.max(300, text.trim().length * 60)) / (speed > 0 ? speed : 1);
   const total = Math.max(1, Math.round((totalMs / 1000) * sampleRate));
   const weights = words.map((w) => w.length + 1);
   const weightSum = weights.reduce((a, b) => a + b, 0);
@@ -20,7 +25,8 @@ export function synthesizeTone(text: string, sampleRate = SPEECH_SAMPLE_RATE, sp
   const view = new DataView(pcm.buffer);
   let start = 0;
   words.forEach((word, w) => {
-    const length = w === words.length - 1 ? total - start : Math.round((total * (weights[w] ?? 1)) / weightSum);
+    const length =
+      w === words.length - 1 ? total - start : Math.round((total * (weights[w] ?? 1)) / weightSum);
     let hash = 0;
     for (const ch of word) hash = (hash * 31 + (ch.codePointAt(0) ?? 0)) >>> 0;
     const freq = notes[hash % notes.length] ?? 440;
@@ -30,7 +36,10 @@ export function synthesizeTone(text: string, sampleRate = SPEECH_SAMPLE_RATE, sp
       const edge = Math.min(1, i / ramp, (voiced - 1 - i) / ramp);
       const envelope = 0.5 - 0.5 * Math.cos(Math.PI * Math.max(0, edge));
       const t = i / sampleRate;
-      const value = 0.22 * envelope * (Math.sin(2 * Math.PI * freq * t) + 0.3 * Math.sin(4 * Math.PI * freq * t));
+      const value =
+        0.22 *
+        envelope *
+        (Math.sin(2 * Math.PI * freq * t) + 0.3 * Math.sin(4 * Math.PI * freq * t));
       view.setInt16((start + i) * 2, Math.round(value * 32767), true);
     }
     start += length;

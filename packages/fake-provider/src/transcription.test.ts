@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import OpenAI, { toFile } from 'openai';
 import { createFakeUpstream, parseWav } from './index.js';
 
-const HOURS_WAV = fileURLToPath(new URL('../../../../shared/fixtures/audio/16k/hours.wav', import.meta.url));
+const HOURS_WAV = fileURLToPath(
+  new URL('../../../../shared/fixtures/audio/16k/hours.wav', import.meta.url),
+);
 
 // Transcription uses the default (honest) transcript.
 const fake = createFakeUpstream();
@@ -35,12 +37,21 @@ describe('transcriptions', () => {
     });
     assert.equal(result.text, expected);
 
-    const recorded = await fake.waitForRequest('transcription', (r) => (r.body as { fileName?: string }).fileName === 'hours.wav');
+    const recorded = await fake.waitForRequest(
+      'transcription',
+      (r) => (r.body as { fileName?: string }).fileName === 'hours.wav',
+    );
     assert.deepEqual(recorded.body, {
       model: 'whisper-1',
       language: 'en',
       fileName: 'hours.wav',
-      wav: { sampleRate: 16000, channels: 1, bitsPerSample: 16, dataBytes: info.dataBytes, durationMs: info.durationMs },
+      wav: {
+        sampleRate: 16000,
+        channels: 1,
+        bitsPerSample: 16,
+        dataBytes: info.dataBytes,
+        durationMs: info.durationMs,
+      },
     });
     assert.equal(info.dataBytes, bytes.byteLength - 44);
 
@@ -55,8 +66,14 @@ describe('transcriptions', () => {
 
   test('a malformed WAV is a 400 invalid_request_error', async () => {
     const error = await client.audio.transcriptions
-      .create({ file: await toFile(new TextEncoder().encode('RIFF....WAVEnope'), 'bad.wav'), model: 'whisper-1' })
-      .then(() => undefined, (e: unknown) => e);
+      .create({
+        file: await toFile(new TextEncoder().encode('RIFF....WAVEnope'), 'bad.wav'),
+        model: 'whisper-1',
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     assert.ok(error instanceof OpenAI.BadRequestError, String(error));
     assert.equal(error.status, 400);
     assert.equal(error.type, 'invalid_request_error');

@@ -49,7 +49,11 @@ export function registerTranscription({ app, base, options, latency, begin }: En
     ex.received({ ...meta, wav: wavMeta });
     if (!model) return ex.error(400, "Missing required parameter: 'model'.", 'model');
     if (!['json', 'text', 'verbose_json', 'srt', 'vtt'].includes(responseFormat)) {
-      return ex.error(400, `Invalid value for 'response_format': ${responseFormat}.`, 'response_format');
+      return ex.error(
+        400,
+        `Invalid value for 'response_format': ${responseFormat}.`,
+        'response_format',
+      );
     }
     const request: TranscriptionRequest = { ...meta, wav };
     const result = await (options.transcribe ?? defaultTranscript)(request);
@@ -61,7 +65,14 @@ export function registerTranscription({ app, base, options, latency, begin }: En
           return { body: `${text}\n`, contentType: 'text/plain; charset=utf-8' };
         case 'verbose_json':
           return {
-            body: JSON.stringify({ task: 'transcribe', language: language ?? 'english', duration: seconds, text, segments: [], usage }),
+            body: JSON.stringify({
+              task: 'transcribe',
+              language: language ?? 'english',
+              duration: seconds,
+              text,
+              segments: [],
+              usage,
+            }),
             contentType: 'application/json',
           };
         case 'srt':
@@ -69,7 +80,10 @@ export function registerTranscription({ app, base, options, latency, begin }: En
           const stamp = (s: number, sep: string) =>
             `${new Date(s * 1000).toISOString().slice(11, 19)}${sep}${String(Math.round((s % 1) * 1000)).padStart(3, '0')}`;
           const cue = `${stamp(0, responseFormat === 'srt' ? ',' : '.')} --> ${stamp(seconds, responseFormat === 'srt' ? ',' : '.')}\n${text}\n`;
-          return { body: responseFormat === 'srt' ? `1\n${cue}\n` : `WEBVTT\n\n${cue}\n`, contentType: 'text/plain; charset=utf-8' };
+          return {
+            body: responseFormat === 'srt' ? `1\n${cue}\n` : `WEBVTT\n\n${cue}\n`,
+            contentType: 'text/plain; charset=utf-8',
+          };
         }
         default:
           return { body: JSON.stringify({ text, usage }), contentType: 'application/json' };

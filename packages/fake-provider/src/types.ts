@@ -41,7 +41,12 @@ export interface FakeUpstreamOptions {
  * - `hang`: never answers; the request ends only when the client goes away.
  */
 export type FakeFailure =
-  | { fail: 'http'; status: number; message?: string; /** seconds, for the `retry-after` header (429 default 1) */ retryAfter?: number }
+  | {
+      fail: 'http';
+      status: number;
+      message?: string;
+      /** seconds, for the `retry-after` header (429 default 1) */ retryAfter?: number;
+    }
   | { fail: 'cut'; afterChunks?: number; afterBytes?: number }
   | { fail: 'hang' };
 
@@ -142,5 +147,9 @@ export interface FakeUpstream {
    * Resolves with the first request (already recorded or future) of `kind` matching `predicate`;
    * the predicate is re-checked whenever a request changes (ends, is aborted…). Default timeout 5 s.
    */
-  waitForRequest(kind: RequestKind, predicate?: (req: RecordedRequest) => boolean, timeoutMs?: number): Promise<RecordedRequest>;
+  waitForRequest(
+    kind: RequestKind,
+    predicate?: (req: RecordedRequest) => boolean,
+    timeoutMs?: number,
+  ): Promise<RecordedRequest>;
 }

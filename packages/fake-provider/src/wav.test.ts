@@ -11,7 +11,12 @@ test('pcm16ToWav writes a canonical 44-byte header that parseWav reads back', ()
   assert.equal(new TextDecoder().decode(wav.subarray(36, 40)), 'data');
   const info = parseWav(wav);
   assert.deepEqual(
-    { sampleRate: info.sampleRate, channels: info.channels, bitsPerSample: info.bitsPerSample, dataBytes: info.dataBytes },
+    {
+      sampleRate: info.sampleRate,
+      channels: info.channels,
+      bitsPerSample: info.bitsPerSample,
+      dataBytes: info.dataBytes,
+    },
     { sampleRate: 16_000, channels: 2, bitsPerSample: 16, dataBytes: pcm.byteLength },
   );
   assert.equal(info.durationMs, (300 / 16_000) * 1000);

@@ -35,8 +35,10 @@ export function pcm16ToWav(pcm: Uint8Array, sampleRate: number, channels = 1): U
 export function parseWav(bytes: Uint8Array): WavInfo {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tag = (offset: number) => String.fromCharCode(...bytes.subarray(offset, offset + 4));
-  if (bytes.byteLength < 12 || tag(0) !== 'RIFF' || tag(8) !== 'WAVE') throw new Error('not a RIFF/WAVE file');
-  let fmt: { format: number; channels: number; sampleRate: number; bitsPerSample: number } | undefined;
+  if (bytes.byteLength < 12 || tag(0) !== 'RIFF' || tag(8) !== 'WAVE')
+    throw new Error('not a RIFF/WAVE file');
+  let fmt:
+    { format: number; channels: number; sampleRate: number; bitsPerSample: number } | undefined;
   let offset = 12;
   while (offset + 8 <= bytes.byteLength) {
     const id = tag(offset);
@@ -45,7 +47,8 @@ export function parseWav(bytes: Uint8Array): WavInfo {
     if (id === 'fmt ') {
       if (size < 16 || body + 16 > bytes.byteLength) throw new Error('truncated fmt chunk');
       let format = view.getUint16(body, true);
-      if (format === 0xfffe && size >= 40 && body + 26 <= bytes.byteLength) format = view.getUint16(body + 24, true);
+      if (format === 0xfffe && size >= 40 && body + 26 <= bytes.byteLength)
+        format = view.getUint16(body + 24, true);
       fmt = {
         format,
         channels: view.getUint16(body + 2, true),
@@ -55,24 +58,36 @@ export function parseWav(bytes: Uint8Array): WavInfo {
     } else if (id === 'data') {
       if (!fmt) throw new Error('data chunk before fmt chunk');
       const { format, channels, sampleRate, bitsPerSample } = fmt;
-      const supported = (format === 1 && [8, 16, 24, 32].includes(bitsPerSample)) || (format === 3 && bitsPerSample === 32);
-      if (!supported) throw new Error(`unsupported WAV encoding (format ${format}, ${bitsPerSample} bits)`);
+      const supported =
+        (format === 1 && [8, 16, 24, 32].includes(bitsPerSample)) ||
+        (format === 3 && bitsPerSample === 32);
+      if (!supported)
+        throw new Error(`unsupported WAV encoding (format ${format}, ${bitsPerSample} bits)`);
       if (channels < 1 || sampleRate < 1) throw new Error('invalid channel count or sample rate');
       // Streaming writers put 0 or 0xFFFFFFFF here: take what is there.
       const available = bytes.byteLength - body;
       const width = bitsPerSample / 8;
       const frame = width * channels;
-      const dataBytes = Math.floor(Math.min(size === 0 ? available : size, available) / frame) * frame;
+      const dataBytes =
+        Math.floor(Math.min(size === 0 ? available : size, available) / frame) * frame;
       const samples = new Int16Array(dataBytes / width);
       for (let i = 0; i < samples.length; i++) {
         const at = body + i * width;
-        if (format === 3) samples[i] = Math.round(Math.max(-1, Math.min(1, view.getFloat32(at, true))) * 32767);
-        else if (width === 1) samples[i] = ((view.getUint8(at) - 128) << 8);
+        if (format === 3)
+          samples[i] = Math.round(Math.max(-1, Math.min(1, view.getFloat32(at, true))) * 32767);
+        else if (width === 1) samples[i] = (view.getUint8(at) - 128) << 8;
         else if (width === 2) samples[i] = view.getInt16(at, true);
         else if (width === 3) samples[i] = view.getInt16(at + 1, true);
         else samples[i] = view.getInt32(at, true) >> 16;
       }
-      return { sampleRate, channels, bitsPerSample, dataBytes, durationMs: (dataBytes / frame / sampleRate) * 1000, samples };
+      return {
+        sampleRate,
+        channels,
+        bitsPerSample,
+        dataBytes,
+        durationMs: (dataBytes / frame / sampleRate) * 1000,
+        samples,
+      };
     }
     offset = body + size + (size % 2);
   }

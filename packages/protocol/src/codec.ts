@@ -39,11 +39,21 @@ function describeIssues(issues: readonly v.BaseIssue<unknown>[]): string {
 /** Parse and validate one client → relay text frame. Throws `ProtocolError` with a precise code. */
 export function parseClientMessage(raw: string): ClientMessage {
   const obj = parseJsonObject(raw);
-  if (typeof obj.type !== 'string' || !(CLIENT_MESSAGE_TYPES as readonly string[]).includes(obj.type)) {
-    throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(obj.type ?? null).slice(0, 40)}`);
+  if (
+    typeof obj.type !== 'string' ||
+    !(CLIENT_MESSAGE_TYPES as readonly string[]).includes(obj.type)
+  ) {
+    throw new ProtocolError(
+      'unknown_type',
+      `unknown message type ${JSON.stringify(obj.type ?? null).slice(0, 40)}`,
+    );
   }
   const result = v.safeParse(ClientMessageSchema, obj);
-  if (!result.success) throw new ProtocolError('invalid_message', `invalid ${obj.type}: ${describeIssues(result.issues)}`);
+  if (!result.success)
+    throw new ProtocolError(
+      'invalid_message',
+      `invalid ${obj.type}: ${describeIssues(result.issues)}`,
+    );
   return result.output;
 }
 

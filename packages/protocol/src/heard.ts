@@ -13,16 +13,26 @@ const DEFAULT_MS_PER_CHAR = 65;
  * What the visitor actually heard of a reply that was cut off after `playedMs` of playback:
  * every segment that played in full, plus the share of words of the one playing at the time.
  */
-export function heardText(segments: readonly PlayedSegment[], playedMs: number, sampleRate: number): string {
+export function heardText(
+  segments: readonly PlayedSegment[],
+  playedMs: number,
+  sampleRate: number,
+): string {
   const bytesPerMs = (sampleRate * 2) / 1000;
   const finished = segments.filter((s) => s.complete !== false && s.bytes > 0);
   const finishedChars = finished.reduce((n, s) => n + s.text.length, 0);
-  const bytesPerChar = finishedChars > 0 ? finished.reduce((n, s) => n + s.bytes, 0) / finishedChars : DEFAULT_MS_PER_CHAR * bytesPerMs;
+  const bytesPerChar =
+    finishedChars > 0
+      ? finished.reduce((n, s) => n + s.bytes, 0) / finishedChars
+      : DEFAULT_MS_PER_CHAR * bytesPerMs;
   let budget = Math.max(0, playedMs * bytesPerMs);
   const parts: string[] = [];
   for (const segment of segments) {
     if (budget <= 0 || segment.bytes === 0) break;
-    const length = segment.complete === false ? Math.max(segment.bytes, segment.text.length * bytesPerChar) : segment.bytes;
+    const length =
+      segment.complete === false
+        ? Math.max(segment.bytes, segment.text.length * bytesPerChar)
+        : segment.bytes;
     if (length <= budget) {
       parts.push(segment.text);
       budget -= length;

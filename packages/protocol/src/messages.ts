@@ -66,7 +66,14 @@ export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>;
 /** What a client may write (defaults not yet applied). */
 export type ClientMessageInput = v.InferInput<typeof ClientMessageSchema>;
 export type ClientMessageType = ClientMessage['type'];
-export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = ['start', 'commit', 'text', 'interrupt', 'stop', 'ping'];
+export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = [
+  'start',
+  'commit',
+  'text',
+  'interrupt',
+  'stop',
+  'ping',
+];
 
 // ---- relay → client ----------------------------------------------------------------------
 
@@ -113,7 +120,12 @@ export const ServerMessageSchema = v.variant('type', [
     history: v.array(HistoryMessageSchema),
   }),
   v.object({ type: v.literal('status'), state: v.picklist(SESSION_STATES) }),
-  v.object({ type: v.literal('transcript'), turn_id: TurnId, text: v.string(), final: v.boolean() }),
+  v.object({
+    type: v.literal('transcript'),
+    turn_id: TurnId,
+    text: v.string(),
+    final: v.boolean(),
+  }),
   v.object({ type: v.literal('text_delta'), turn_id: TurnId, delta: v.string() }),
   v.object({
     type: v.literal('audio_segment'),
@@ -139,7 +151,10 @@ export const ServerMessageSchema = v.variant('type', [
   }),
   v.object({
     type: v.literal('error'),
-    code: v.custom<ErrorCodeOrUnknown>((value) => typeof value === 'string', 'code must be a string'),
+    code: v.custom<ErrorCodeOrUnknown>(
+      (value) => typeof value === 'string',
+      'code must be a string',
+    ),
     message: v.string(),
     fatal: v.boolean(),
     turn_id: v.optional(TurnId),

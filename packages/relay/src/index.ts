@@ -14,19 +14,58 @@ export {
   type ProvidersConfig,
   type StageConfig,
 } from './config/config.js';
-export { parseConfigFile, readConfigFile, relayEnv, serveEnv, type RelayEnv, type ServeEnv } from './config/settings.js';
-export { CLIENT_KEY_PREFIX, KeyStore, type ClientKeyRecord, type KeyPatch, type NewKey } from './auth/keys.js';
+export {
+  parseConfigFile,
+  readConfigFile,
+  relayEnv,
+  serveEnv,
+  type RelayEnv,
+  type ServeEnv,
+} from './config/settings.js';
+export {
+  CLIENT_KEY_PREFIX,
+  KeyStore,
+  type ClientKeyRecord,
+  type KeyPatch,
+  type NewKey,
+} from './auth/keys.js';
 export type { HardeningOptions, ShutdownOptions } from './http/hardening.js';
-export { KEY_LIMIT_FIELDS, effectiveLimits, parseKeyLimits, type KeyLimits } from './policy/limits.js';
+export {
+  KEY_LIMIT_FIELDS,
+  effectiveLimits,
+  parseKeyLimits,
+  type KeyLimits,
+} from './policy/limits.js';
 export { UsageTracker, type DayUsage, type UsageStore } from './policy/usage.js';
 export { localState, type SharedState, type ConcurrencySlots } from './state/shared-state.js';
-export { MemoryConversationStore, type ConversationStore, type Conversation } from './conversation/conversations.js';
-export { clusterWorkerState, type ClusterWorkerOptions, type ClusterWorkerState } from './state/cluster/worker.js';
-export { PrimaryState, defaultWorkerCount, isRelayClusterWorker, startClusterPrimary, type ClusterPrimary, type ClusterPrimaryOptions } from './state/cluster/primary.js';
+export {
+  MemoryConversationStore,
+  type ConversationStore,
+  type Conversation,
+} from './conversation/conversations.js';
+export {
+  clusterWorkerState,
+  type ClusterWorkerOptions,
+  type ClusterWorkerState,
+} from './state/cluster/worker.js';
+export {
+  PrimaryState,
+  defaultWorkerCount,
+  isRelayClusterWorker,
+  startClusterPrimary,
+  type ClusterPrimary,
+  type ClusterPrimaryOptions,
+} from './state/cluster/primary.js';
 export { isOriginAllowed, parseOriginPattern } from './auth/origins.js';
 export { SessionTokens, TokenError, type SessionClaims } from './auth/tokens.js';
 export { SentenceChunker, stripMarkdown } from './pipeline/chunker.js';
 export { createUpstreamFetch } from './providers/upstream-fetch.js';
 export { createLogger, type Logger } from './logger.js';
-export { defineTool, ToolError, type JsonSchema, type ToolContext, type ToolDefinition } from './tools/types.js';
+export {
+  defineTool,
+  ToolError,
+  type JsonSchema,
+  type ToolContext,
+  type ToolDefinition,
+} from './tools/types.js';
 export type { HttpToolConfig } from './tools/http-tool.js';

@@ -9,7 +9,10 @@ const MAX_LOGGED_STACK_CHARS = 4000;
 
 const SECRET_PATTERNS: readonly [RegExp, string][] = [
   // `Authorization: …`, `x-api-key=…`, `"api_key": "…"`, `token=…`: the value, whatever its form.
-  [/\b((?:proxy-)?authorization|x-api-key|xi-api-key|api[_-]?key|access[_-]?token|refresh[_-]?token|client[_-]?secret|token|secret|password)(["']?\s*[:=]\s*["']?)(?:(?:Bearer|Basic|Token)\s+)?[^\s"',;}]+/gi, '$1$2[redacted]'],
+  [
+    /\b((?:proxy-)?authorization|x-api-key|xi-api-key|api[_-]?key|access[_-]?token|refresh[_-]?token|client[_-]?secret|token|secret|password)(["']?\s*[:=]\s*["']?)(?:(?:Bearer|Basic|Token)\s+)?[^\s"',;}]+/gi,
+    '$1$2[redacted]',
+  ],
   // `Bearer <token>` wherever it appears (`Basic …` only after `Authorization:`, above: it is also a word).
   [/\b(Bearer)\s+[\w\-.~+/=*…]+/gi, '$1 [redacted]'],
   // OpenAI-style keys (`sk-…`, `sk-proj-…`, `sk-live-…`, also masked echoes such as `sk-x…abcd`).
@@ -34,7 +37,16 @@ export function redactSecrets(text: string, max = MAX_LOGGED_ERROR_CHARS): strin
 }
 
 /** Fields of a log object that carry error text, which may quote a provider's response. */
-const ERROR_FIELDS = ['err', 'error', 'cause', 'reason', 'detail', 'message', 'msg', 'body'] as const;
+const ERROR_FIELDS = [
+  'err',
+  'error',
+  'cause',
+  'reason',
+  'detail',
+  'message',
+  'msg',
+  'body',
+] as const;
 
 function redactFields(object: Record<string, unknown>): Record<string, unknown> {
   let copy: Record<string, unknown> | undefined;
@@ -50,10 +62,15 @@ function redactFields(object: Record<string, unknown>): Record<string, unknown> 
 /** `err` given as an `Error`: pino's serializer, then the same masking of its text. */
 function serializeError(value: unknown): unknown {
   const serialized = stdSerializers.err(value as Error) as unknown;
-  if (serialized === null || typeof serialized !== 'object') return typeof serialized === 'string' ? redactSecrets(serialized) : serialized;
+  if (serialized === null || typeof serialized !== 'object')
+    return typeof serialized === 'string' ? redactSecrets(serialized) : serialized;
   const out: Record<string, unknown> = { ...(serialized as Record<string, unknown>) };
   for (const [key, field] of Object.entries(out)) {
-    if (typeof field === 'string') out[key] = redactSecrets(field, key === 'stack' ? MAX_LOGGED_STACK_CHARS : MAX_LOGGED_ERROR_CHARS);
+    if (typeof field === 'string')
+      out[key] = redactSecrets(
+        field,
+        key === 'stack' ? MAX_LOGGED_STACK_CHARS : MAX_LOGGED_ERROR_CHARS,
+      );
   }
   return out;
 }
@@ -64,13 +81,27 @@ function serializeError(value: unknown): unknown {
  * text of error-carrying fields (`err`, `msg`, …) is masked for keys, bearer tokens and JWTs and
  * capped, since provider error bodies can echo them. Both run only for lines that are written.
  */
-export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
+export function createLogger(
+  options: { level?: string; destination?: DestinationStream } = {},
+): Logger {
   return pino(
     {
       level: options.level ?? 'info',
       base: { service: 'voicebot-relay' },
       redact: {
-        paths: ['key', 'secret', 'token', 'apiKey', 'authorization', '*.key', '*.secret', '*.token', '*.apiKey', '*.authorization', 'headers.authorization'],
+        paths: [
+          'key',
+          'secret',
+          'token',
+          'apiKey',
+          'authorization',
+          '*.key',
+          '*.secret',
+          '*.token',
+          '*.apiKey',
+          '*.authorization',
+          'headers.authorization',
+        ],
         censor: '[redacted]',
       },
       serializers: { err: serializeError },
@@ -82,8 +113,16 @@ export function createLogger(options: { level?: string; destination?: Destinatio
           const [first, second] = args;
           let masked = args.map((arg) => (typeof arg === 'string' ? redactSecrets(arg) : arg));
           if (typeof second !== 'string' && first !== null && typeof first === 'object') {
-            const error = first instanceof Error ? first : (first as { err?: unknown; msg?: unknown }).msg === undefined ? (first as { err?: unknown }).err : undefined;
-            const text = error !== null && typeof error === 'object' ? (error as { message?: unknown }).message : undefined;
+            const error =
+              first instanceof Error
+                ? first
+                : (first as { err?: unknown; msg?: unknown }).msg === undefined
+                  ? (first as { err?: unknown }).err
+                  : undefined;
+            const text =
+              error !== null && typeof error === 'object'
+                ? (error as { message?: unknown }).message
+                : undefined;
             if (typeof text === 'string') masked = [first, redactSecrets(text), ...args.slice(1)];
           }
           return method.apply(this, masked as Parameters<typeof method>);

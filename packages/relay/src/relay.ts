@@ -31,7 +31,11 @@ import { createLogger, type Logger } from './logger.js';
 import { processEnv, relayEnv } from './config/settings.js';
 import { createProviderClients } from './providers/providers.js';
 import { TalkSession } from './conversation/session.js';
-import { createHttpTool, warnAboutRefusedToolHosts, type HttpToolConfig } from './tools/http-tool.js';
+import {
+  createHttpTool,
+  warnAboutRefusedToolHosts,
+  type HttpToolConfig,
+} from './tools/http-tool.js';
 import { ToolRunner } from './tools/runner.js';
 import type { ToolDefinition } from './tools/types.js';
 import { SessionTokens } from './auth/tokens.js';
@@ -103,7 +107,10 @@ export interface Relay {
   tokens: SessionTokens;
   logger: Logger;
   /** Starts an HTTP server with the WebSocket wiring (port 0 = any free port). */
-  listen(port: number, hostname?: string): Promise<{ server: ServerType; url: string; port: number }>;
+  listen(
+    port: number,
+    hostname?: string,
+  ): Promise<{ server: ServerType; url: string; port: number }>;
   /** Closes every session and the servers started by `listen`. */
   close(): Promise<void>;
   /** Graceful stop: new sessions get 503, turns in flight finish (≤ `graceMs`), sockets close with 1001, then `close()`. */
@@ -117,10 +124,18 @@ export interface Relay {
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /** One runner per bot, holding the tools the bot lists (an unknown name is a configuration error). */
-function buildToolRunners(bots: readonly BotConfig[], options: RelayOptions): Map<string, ToolRunner> {
+function buildToolRunners(
+  bots: readonly BotConfig[],
+  options: RelayOptions,
+): Map<string, ToolRunner> {
   const policy = { allowHosts: options.toolAllowHosts ?? [] };
   const available = new Map<string, ToolDefinition>();
-  for (const tool of [...(options.tools ?? []), ...(options.httpTools ?? []).map((config) => createHttpTool(config, policy, options.toolEnv ?? {}))]) {
+  for (const tool of [
+    ...(options.tools ?? []),
+    ...(options.httpTools ?? []).map((config) =>
+      createHttpTool(config, policy, options.toolEnv ?? {}),
+    ),
+  ]) {
     if (available.has(tool.name)) throw new ConfigError(`tool ${tool.name} is defined twice`);
     available.set(tool.name, tool);
   }
@@ -164,19 +179,31 @@ export function createRelay(given: RelayOptions = {}): Relay {
       maxConversations: limits.maxConversations,
       usedTokens: new SqliteTokenReplays(join(dirname(keys.file), USED_TOKENS_FILE)),
     });
-  const tokens = new SessionTokens(options.tokenSecret ?? randomBytes(32).toString('base64url'), options.tokenTtlSeconds, (jti, expiresAt) =>
-    state.claimToken(jti, expiresAt),
+  const tokens = new SessionTokens(
+    options.tokenSecret ?? randomBytes(32).toString('base64url'),
+    options.tokenTtlSeconds,
+    (jti, expiresAt) => state.claimToken(jti, expiresAt),
   );
   const conversations = state.conversations;
   const toolRunners = buildToolRunners(bots, options);
   if (!hasProvider(providers)) {
-    logger.warn('no provider configured: every turn will fail (upstream_*). Set OPENAI_API_KEY, or VOICEBOT_{STT,LLM,TTS}_BASE_URL for a local server, or pass createRelay({ providers })');
+    logger.warn(
+      'no provider configured: every turn will fail (upstream_*). Set OPENAI_API_KEY, or VOICEBOT_{STT,LLM,TTS}_BASE_URL for a local server, or pass createRelay({ providers })',
+    );
   }
-  warnAboutRefusedToolHosts(options.httpTools ?? [], options.toolAllowHosts ?? [], logger, options.toolEnv ?? {});
+  warnAboutRefusedToolHosts(
+    options.httpTools ?? [],
+    options.toolAllowHosts ?? [],
+    logger,
+    options.toolEnv ?? {},
+  );
   const staticDirs = [...(options.staticDirs ?? [])];
   if (options.widget) {
     const dir = widgetAssetsDir();
-    if (!dir) throw new ConfigError('widget: true needs the @voice-bot/widget package installed beside @voice-bot/relay (npm i @voice-bot/widget)');
+    if (!dir)
+      throw new ConfigError(
+        'widget: true needs the @voice-bot/widget package installed beside @voice-bot/relay (npm i @voice-bot/widget)',
+      );
     staticDirs.push({ urlPath: '/widget/', dir });
   }
   const sessions = new Set<TalkSession>();
@@ -191,17 +218,35 @@ export function createRelay(given: RelayOptions = {}): Relay {
     handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
 
-  const errors = { onError: errorHandler({ countError: (code) => hardening.metrics.error(code), log: logger }), notFound: notFoundHandler({ countError: (code) => hardening.metrics.error(code) }) };
+  const errors = {
+    onError: errorHandler({ countError: (code) => hardening.metrics.error(code), log: logger }),
+    notFound: notFoundHandler({ countError: (code) => hardening.metrics.error(code) }),
+  };
   const app = new Hono();
   app.use('*', securityHeaders());
-  app.get('/healthz', (c) => (hardening.draining ? c.json({ ok: false, draining: true }, 503) : c.json({ ok: true })));
+  app.get('/healthz', (c) =>
+    hardening.draining ? c.json({ ok: false, draining: true }, 503) : c.json({ ok: true }),
+  );
   const metricsRoutes = hardening.metricsRoutes();
   if (metricsRoutes) app.route('/', metricsRoutes);
   if (hardening.adminToken !== undefined) {
-    const admin = { token: hardening.adminToken, keys, usage: hardening.usage, registry: hardening.registry, state, bots, limits, log: logger, errors };
+    const admin = {
+      token: hardening.adminToken,
+      keys,
+      usage: hardening.usage,
+      registry: hardening.registry,
+      state,
+      bots,
+      limits,
+      log: logger,
+      errors,
+    };
     app.route('/admin', createAdminApp(admin));
   }
-  app.route('/', sessionRoutes({ keys, bots, tokens, hardening, logger, publicUrl: options.publicUrl }));
+  app.route(
+    '/',
+    sessionRoutes({ keys, bots, tokens, hardening, logger, publicUrl: options.publicUrl }),
+  );
   app.route(
     '/',
     talkRoutes({
@@ -255,13 +300,20 @@ export function createRelay(given: RelayOptions = {}): Relay {
       if (!options.publicUrl && !LOOPBACK_HOSTS.has(hostname)) {
         logger.warn(
           { host: hostname },
-          'listening beyond loopback without publicUrl: ws_url is built from each request\'s Host header; set publicUrl (voicebot.config.json or createRelay) to the address visitors use',
+          "listening beyond loopback without publicUrl: ws_url is built from each request's Host header; set publicUrl (voicebot.config.json or createRelay) to the address visitors use",
         );
       }
       return new Promise((resolve) => {
-        const server = serve({ fetch: app.fetch, port, hostname, websocket: { server: websocketServer } }, (info: AddressInfo) => {
-          resolve({ server, url: `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${info.port}`, port: info.port });
-        });
+        const server = serve(
+          { fetch: app.fetch, port, hostname, websocket: { server: websocketServer } },
+          (info: AddressInfo) => {
+            resolve({
+              server,
+              url: `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${info.port}`,
+              port: info.port,
+            });
+          },
+        );
         servers.add(server);
       });
     },

@@ -17,7 +17,12 @@ import type { VadEvent, VoiceActivityDetector } from './vad.js';
 
 export type { ClientMetrics } from './client/reply-tracker.js';
 export type { VoiceBotState } from './client/status.js';
-export type { SpeechSynthesisSettings, ToolEvent, VoiceBotEvents, VoiceBotOptions } from './client/types.js';
+export type {
+  SpeechSynthesisSettings,
+  ToolEvent,
+  VoiceBotEvents,
+  VoiceBotOptions,
+} from './client/types.js';
 
 /**
  * A voice conversation with a voice-bot relay: microphone → VAD → relay, streamed replies →
@@ -62,7 +67,10 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
     });
     this.uplink = new UplinkBatcher((pcm) => this.transport.sendAudio(pcm), options.uplinkFrameMs);
-    this.record = new ConversationRecord(resolvePersistence(options.persistence), persistenceScope(relayUrl, bot));
+    this.record = new ConversationRecord(
+      resolvePersistence(options.persistence),
+      persistenceScope(relayUrl, bot),
+    );
     this.echoGate = options.echoGate === false ? undefined : new EchoGate(options.echoGate ?? {});
     this.gate = new SpeechGate(
       { minInterruptionMs: options.minInterruptionMs, minSpeechMs: options.vad?.minSpeechMs },
@@ -76,7 +84,10 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         },
       },
     );
-    this.replies = new ReplyTracker({ announce: (turnId, text, interrupted, metrics) => this.announceReply(turnId, text, interrupted, metrics) });
+    this.replies = new ReplyTracker({
+      announce: (turnId, text, interrupted, metrics) =>
+        this.announceReply(turnId, text, interrupted, metrics),
+    });
     if (options.stt === 'browser' && (options.input ?? 'audio') === 'audio') {
       this.whisper = new BrowserSttSession(options, {
         progress: (progress) => this.emit('stt-progress', progress),
@@ -89,7 +100,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         },
       });
     }
-    if ((options.output ?? 'audio') === 'audio' && options.tts === 'browser') this.speech = new BrowserTts(() => speechSynthesisOutput(options.speechSynthesis?.lang));
+    if ((options.output ?? 'audio') === 'audio' && options.tts === 'browser')
+      this.speech = new BrowserTts(() => speechSynthesisOutput(options.speechSynthesis?.lang));
     this.transport.on('open', () => this.sendStart());
     this.transport.on('message', (message) => this.onMessage(message));
     this.transport.on('audio', (pcm) => this.onAudio(pcm));
@@ -101,9 +113,13 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
    * The conversation kept from an earlier page load, without connecting (to show it before the
    * visitor starts). Empty when there is none or persistence is off.
    */
-  static async storedHistory(options: Pick<VoiceBotOptions, 'relayUrl' | 'bot' | 'persistence'>): Promise<HistoryMessage[]> {
+  static async storedHistory(
+    options: Pick<VoiceBotOptions, 'relayUrl' | 'bot' | 'persistence'>,
+  ): Promise<HistoryMessage[]> {
     const persistence = resolvePersistence(options.persistence);
-    const stored = await persistence?.load(persistenceScope(options.relayUrl, options.bot)).catch(() => undefined);
+    const stored = await persistence
+      ?.load(persistenceScope(options.relayUrl, options.bot))
+      .catch(() => undefined);
     return stored?.messages ?? [];
   }
 
@@ -149,7 +165,12 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
 
   /** Back to listening once nothing is pending. */
   private settle(): void {
-    if (this.stateValue === 'error' || this.stateValue === 'idle' || this.stateValue === 'connecting') return;
+    if (
+      this.stateValue === 'error' ||
+      this.stateValue === 'idle' ||
+      this.stateValue === 'connecting'
+    )
+      return;
     const accepting = Boolean(this.engine?.hasMic) || (this.options.input ?? 'audio') === 'text';
     this.setState(restingState(this.gate.status, this.replies.status, accepting));
   }
@@ -165,8 +186,14 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       try {
         await this.transport.connect();
       } catch (error) {
-        const typed = error instanceof VoiceBotError ? error : new VoiceBotError('relay_unreachable', String(error));
-        const fatal = new VoiceBotError(typed.code, typed.message, { ...typed.options, fatal: true });
+        const typed =
+          error instanceof VoiceBotError
+            ? error
+            : new VoiceBotError('relay_unreachable', String(error));
+        const fatal = new VoiceBotError(typed.code, typed.message, {
+          ...typed.options,
+          fatal: true,
+        });
         this.connection.set('closed');
         this.fail(fatal);
         throw fatal;
@@ -201,8 +228,12 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     } catch (error) {
       const engine = await enginePromise.catch(() => undefined);
       await engine?.close();
-      const typed = error instanceof VoiceBotError ? error : new VoiceBotError('audio_unsupported', String(error));
-      if (!typed.fatal) this.fail(new VoiceBotError(typed.code, typed.message, { ...typed.options, fatal: true }));
+      const typed =
+        error instanceof VoiceBotError
+          ? error
+          : new VoiceBotError('audio_unsupported', String(error));
+      if (!typed.fatal)
+        this.fail(new VoiceBotError(typed.code, typed.message, { ...typed.options, fatal: true }));
       throw typed;
     }
     if (wantsMic) {
@@ -240,7 +271,15 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private onTransportClose(reconnecting: boolean): void {
     this.connection.set(reconnecting ? 'connecting' : 'closed');
     const lost = this.replies.abandon();
-    if (lost) this.emit('error', new VoiceBotError('turn_lost', 'The connection dropped before the answer arrived. Please ask again.', lost.turnId !== undefined ? { turnId: lost.turnId } : {}));
+    if (lost)
+      this.emit(
+        'error',
+        new VoiceBotError(
+          'turn_lost',
+          'The connection dropped before the answer arrived. Please ask again.',
+          lost.turnId !== undefined ? { turnId: lost.turnId } : {},
+        ),
+      );
     this.resetUtterance();
     if (reconnecting) this.setState('connecting');
   }
@@ -251,16 +290,25 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         this.connection.set('ready');
         this.record.replace(message.conversation_id, message.history);
         this.replies.outputSampleRate = message.output_sample_rate;
-        this.emit('ready', { conversationId: message.conversation_id, resumed: message.resumed, history: [...this.record.messages] });
+        this.emit('ready', {
+          conversationId: message.conversation_id,
+          resumed: message.resumed,
+          history: [...this.record.messages],
+        });
         this.emit('history', [...this.record.messages]);
         // Connected: ready for input if there is a mic, or if input is typed anyway.
-        if (this.stateValue === 'connecting') this.setState(this.engine || this.options.input === 'text' ? 'listening' : 'idle');
+        if (this.stateValue === 'connecting')
+          this.setState(this.engine || this.options.input === 'text' ? 'listening' : 'idle');
         return;
       }
       case 'transcript':
         this.replies.transcript(message.turn_id);
         if (message.final) this.pushMessage({ role: 'user', text: message.text });
-        this.emit('transcript', { turnId: message.turn_id, text: message.text, final: message.final });
+        this.emit('transcript', {
+          turnId: message.turn_id,
+          text: message.text,
+          final: message.final,
+        });
         return;
       case 'text_delta': {
         const text = this.replies.delta(message.turn_id, message.delta);
@@ -283,15 +331,22 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         });
         return;
       case 'done':
-        if (this.replies.done(message.turn_id, message.text, message.interrupted, message.metrics)) this.settle();
+        if (this.replies.done(message.turn_id, message.text, message.interrupted, message.metrics))
+          this.settle();
         return;
       case 'error':
         if (message.turn_id !== undefined) this.replies.failed(message.turn_id);
-        this.fail(new VoiceBotError(message.code, message.message, { fatal: message.fatal, ...(message.turn_id !== undefined ? { turnId: message.turn_id } : {}) }));
+        this.fail(
+          new VoiceBotError(message.code, message.message, {
+            fatal: message.fatal,
+            ...(message.turn_id !== undefined ? { turnId: message.turn_id } : {}),
+          }),
+        );
         if (!message.fatal && this.replies.status === 'idle') this.settle();
         return;
       case 'status':
-        if (message.state === 'thinking' && this.stateValue !== 'user-speaking') this.setState('thinking');
+        if (message.state === 'thinking' && this.stateValue !== 'user-speaking')
+          this.setState('thinking');
         return;
       case 'pong':
         return;
@@ -299,8 +354,14 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   }
 
   /** A reply counts as said (`text`: what was heard). */
-  private announceReply(turnId: number, text: string, interrupted: boolean, metrics: ClientMetrics): void {
-    if (text) this.pushMessage({ role: 'assistant', text, ...(interrupted ? { interrupted: true } : {}) });
+  private announceReply(
+    turnId: number,
+    text: string,
+    interrupted: boolean,
+    metrics: ClientMetrics,
+  ): void {
+    if (text)
+      this.pushMessage({ role: 'assistant', text, ...(interrupted ? { interrupted: true } : {}) });
     this.emit('message', { turnId, text, interrupted });
     if (!interrupted) this.speech?.reply(turnId, text, true);
     this.emit('metrics', metrics);
@@ -330,7 +391,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     if (this.replies.playing === undefined) this.emit('level', { input: level, output: 0 });
     const vad = this.vad;
     if (!vad || this.muted || !this.connection.ready) return;
-    const notEcho = this.echoGate?.admit(level, referenceLevel, this.gate.status === 'confirmed') ?? true;
+    const notEcho =
+      this.echoGate?.admit(level, referenceLevel, this.gate.status === 'confirmed') ?? true;
     this.vadQueue = this.vadQueue.then(async () => {
       const events = await vad.process(pcm);
       this.onVadFrame(pcm, events, notEcho && vad.voiced);
@@ -408,7 +470,10 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     const report = this.engine ? await this.engine.stopPlayback() : { playedMs: 0 };
     // A new socket started meanwhile: the ticket's turn id was the old socket's, and names another turn on this one.
     if (!this.replies.isCurrent(ticket)) return;
-    const playedMs = this.relayAudio && this.engine !== undefined ? Math.round(report.playedMs) : Number.MAX_SAFE_INTEGER;
+    const playedMs =
+      this.relayAudio && this.engine !== undefined
+        ? Math.round(report.playedMs)
+        : Number.MAX_SAFE_INTEGER;
     this.transport.send({ type: 'interrupt', turn_id: ticket.turnId, played_ms: playedMs });
     this.replies.finishInterrupt(ticket, playedMs);
     this.settle();

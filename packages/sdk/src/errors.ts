@@ -51,30 +51,56 @@ export class VoiceBotError extends Error {
 
 /** Maps a `getUserMedia` failure to something a UI can explain. */
 export function micError(error: unknown): VoiceBotError {
-  const name = error instanceof Error || (typeof DOMException !== 'undefined' && error instanceof DOMException) ? (error as Error).name : '';
+  const name =
+    error instanceof Error || (typeof DOMException !== 'undefined' && error instanceof DOMException)
+      ? (error as Error).name
+      : '';
   if (name === 'NotAllowedError' || name === 'SecurityError')
-    return new VoiceBotError('mic_permission_denied', 'Microphone access was blocked. Allow it in the browser’s site settings and try again.', { cause: error });
+    return new VoiceBotError(
+      'mic_permission_denied',
+      'Microphone access was blocked. Allow it in the browser’s site settings and try again.',
+      { cause: error },
+    );
   if (name === 'NotFoundError' || name === 'OverconstrainedError')
-    return new VoiceBotError('mic_not_found', 'No microphone was found. Connect one and try again.', { cause: error });
+    return new VoiceBotError(
+      'mic_not_found',
+      'No microphone was found. Connect one and try again.',
+      { cause: error },
+    );
   if (name === 'NotReadableError' || name === 'AbortError')
-    return new VoiceBotError('mic_unavailable', 'The microphone is in use by another application or could not be started.', { cause: error });
-  return new VoiceBotError('mic_unavailable', 'The microphone could not be opened.', { cause: error });
+    return new VoiceBotError(
+      'mic_unavailable',
+      'The microphone is in use by another application or could not be started.',
+      { cause: error },
+    );
+  return new VoiceBotError('mic_unavailable', 'The microphone could not be opened.', {
+    cause: error,
+  });
 }
 
 /**
  * Why a file the SDK loads at run time failed: looks at the URL again (a 404, an HTML page in its
  * place — a dev server's fallback for a missing file —, or no answer) and says so, naming the URL.
  */
-export async function assetError(url: string, what: string, cause: unknown): Promise<VoiceBotError> {
+export async function assetError(
+  url: string,
+  what: string,
+  cause: unknown,
+): Promise<VoiceBotError> {
   let reason: string;
   try {
     // (Asserted: Node's RequestInit, which the SDK's Node-run unit tests see, has no `cache`.)
-    const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store' } as RequestInit);
+    const response = await fetch(url, {
+      credentials: 'same-origin',
+      cache: 'no-store',
+    } as RequestInit);
     const type = response.headers.get('content-type') ?? '';
     await response.body?.cancel().catch(() => undefined);
     if (!response.ok) reason = `HTTP ${response.status}`;
-    else if (/html/i.test(type)) reason = `it was answered with an HTML page (${type}), not the file — is it missing?`;
-    else reason = `it was found (${type || 'no content type'}) but could not be loaded: ${cause instanceof Error ? cause.message : String(cause)}`;
+    else if (/html/i.test(type))
+      reason = `it was answered with an HTML page (${type}), not the file — is it missing?`;
+    else
+      reason = `it was found (${type || 'no content type'}) but could not be loaded: ${cause instanceof Error ? cause.message : String(cause)}`;
   } catch {
     reason = 'it could not be fetched (network, CORS or Content-Security-Policy)';
   }

@@ -1,4 +1,12 @@
-export { VoiceBotClient, type ClientMetrics, type SpeechSynthesisSettings, type ToolEvent, type VoiceBotEvents, type VoiceBotOptions, type VoiceBotState } from './client.js';
+export {
+  VoiceBotClient,
+  type ClientMetrics,
+  type SpeechSynthesisSettings,
+  type ToolEvent,
+  type VoiceBotEvents,
+  type VoiceBotOptions,
+  type VoiceBotState,
+} from './client.js';
 export { VoiceBotError, type ClientErrorCode, type VoiceBotErrorCode } from './errors.js';
 export {
   DEFAULT_WHISPER_MODEL,
@@ -19,6 +27,17 @@ export {
 export type { MicOptions } from './audio/engine.js';
 export { DEFAULT_UPLINK_FRAME_MS } from './audio/uplink.js';
 export type { VadEvent, VadSettings, VoiceActivityDetector } from './vad.js';
-export { indexedDbPersistence, type ConversationPersistence, type StoredConversation } from './persistence.js';
-export { RelayTransport, type ReconnectOptions, type TransportEvents, type TransportFactory, type TransportOptions, type VoiceBotTransport } from './transport.js';
+export {
+  indexedDbPersistence,
+  type ConversationPersistence,
+  type StoredConversation,
+} from './persistence.js';
+export {
+  RelayTransport,
+  type ReconnectOptions,
+  type TransportEvents,
+  type TransportFactory,
+  type TransportOptions,
+  type VoiceBotTransport,
+} from './transport.js';
 export * from './protocol/index.js';

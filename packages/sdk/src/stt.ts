@@ -9,7 +9,16 @@
 
 export type WhisperDevice = 'webgpu' | 'wasm' | 'auto';
 /** transformers.js dtypes; one for all modules or one per module (`encoder_model`, `decoder_model_merged`). */
-export const WHISPER_DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'bnb4', 'q4f16'] as const;
+export const WHISPER_DTYPES = [
+  'fp32',
+  'fp16',
+  'q8',
+  'int8',
+  'uint8',
+  'q4',
+  'bnb4',
+  'q4f16',
+] as const;
 export type WhisperDtype = (typeof WHISPER_DTYPES)[number];
 
 export const DEFAULT_WHISPER_MODEL = 'onnx-community/whisper-tiny.en';

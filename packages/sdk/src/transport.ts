@@ -58,7 +58,10 @@ export interface VoiceBotTransport {
   sendAudio(pcm: ArrayBuffer | ArrayBufferView): boolean;
   /** Closes for good (no reconnect), sending `stop` first when open. */
   close(): void;
-  on<K extends keyof TransportEvents>(event: K, listener: (payload: TransportEvents[K]) => void): () => void;
+  on<K extends keyof TransportEvents>(
+    event: K,
+    listener: (payload: TransportEvents[K]) => void,
+  ): () => void;
 }
 
 /** Makes the client's transport from the client's options (`relayUrl`, `clientKey`, `bot`, `reconnect`, `connectTimeoutMs`). */
@@ -95,7 +98,8 @@ export class RelayTransport extends Emitter<TransportEvents> implements VoiceBot
   constructor(private readonly options: TransportOptions) {
     super();
     const timeout = options.connectTimeoutMs;
-    if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0)) throw new RangeError(`connectTimeoutMs must be a positive number of ms, got ${timeout}`);
+    if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0))
+      throw new RangeError(`connectTimeoutMs must be a positive number of ms, got ${timeout}`);
   }
 
   get connected(): boolean {
@@ -130,20 +134,31 @@ export class RelayTransport extends Emitter<TransportEvents> implements VoiceBot
     try {
       response = await fetchImpl(`${base}${SESSIONS_PATH}`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${this.options.clientKey}`, 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${this.options.clientKey}`,
+          'content-type': 'application/json',
+        },
         body: JSON.stringify(this.options.bot ? { bot: this.options.bot } : {}),
         signal: AbortSignal.timeout(this.connectTimeoutMs),
       });
     } catch (cause) {
-      throw new VoiceBotError('relay_unreachable', 'The voice assistant server could not be reached.', { cause });
+      throw new VoiceBotError(
+        'relay_unreachable',
+        'The voice assistant server could not be reached.',
+        { cause },
+      );
     }
     const body = (await response.json().catch(() => ({}))) as Partial<SessionGrant & ErrorBody>;
     if (!response.ok || !body.token || !body.ws_url) {
       const code: VoiceBotErrorCode = body.error?.code ?? 'relay_unreachable';
-      throw new VoiceBotError(code, body.error?.message ?? `The voice assistant server answered ${response.status}.`, {
-        status: response.status,
-        fatal: response.status === 401 || response.status === 403,
-      });
+      throw new VoiceBotError(
+        code,
+        body.error?.message ?? `The voice assistant server answered ${response.status}.`,
+        {
+          status: response.status,
+          fatal: response.status === 401 || response.status === 403,
+        },
+      );
     }
     return body as SessionGrant;
   }
@@ -151,9 +166,13 @@ export class RelayTransport extends Emitter<TransportEvents> implements VoiceBot
   private async openSocket(): Promise<void> {
     const generation = this.generation;
     const grant = await this.requestToken();
-    if (generation !== this.generation) throw new VoiceBotError('not_connected', 'The connection was closed while it was opening.');
+    if (generation !== this.generation)
+      throw new VoiceBotError('not_connected', 'The connection was closed while it was opening.');
     const WebSocketImpl = this.options.WebSocketImpl ?? WebSocket;
-    const socket = new WebSocketImpl(grant.ws_url, [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${grant.token}`]);
+    const socket = new WebSocketImpl(grant.ws_url, [
+      SUBPROTOCOL,
+      `${TOKEN_SUBPROTOCOL_PREFIX}${grant.token}`,
+    ]);
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
     await new Promise<void>((resolve, reject) => {
@@ -164,7 +183,12 @@ export class RelayTransport extends Emitter<TransportEvents> implements VoiceBot
         settled = true;
         socket.removeEventListener('open', onOpen);
         socket.close();
-        reject(new VoiceBotError('relay_unreachable', `The voice assistant server did not answer within ${Math.round(this.connectTimeoutMs / 1000)} s.`));
+        reject(
+          new VoiceBotError(
+            'relay_unreachable',
+            `The voice assistant server did not answer within ${Math.round(this.connectTimeoutMs / 1000)} s.`,
+          ),
+        );
       }, this.connectTimeoutMs);
       const onOpen = () => {
         clearTimeout(timer);
@@ -175,7 +199,13 @@ export class RelayTransport extends Emitter<TransportEvents> implements VoiceBot
       const onError = () => {
         clearTimeout(timer);
         socket.removeEventListener('open', onOpen);
-        if (!settled) reject(new VoiceBotError('relay_unreachable', 'The voice assistant server refused the connection.'));
+        if (!settled)
+          reject(
+            new VoiceBotError(
+              'relay_unreachable',
+              'The voice assistant server refused the connection.',
+            ),
+          );
         settled = true;
       };
       socket.addEventListener('open', onOpen, { once: true });
@@ -227,10 +257,17 @@ export class RelayTransport extends Emitter<TransportEvents> implements VoiceBot
     this.stopPing();
     this.socket = undefined;
     const maxAttempts = this.options.reconnect?.maxAttempts ?? 6;
-    const reconnecting = !this.closedByUs && !FINAL_CLOSE_CODES.has(code) && this.attempts < maxAttempts;
+    const reconnecting =
+      !this.closedByUs && !FINAL_CLOSE_CODES.has(code) && this.attempts < maxAttempts;
     this.emit('close', { code, reason, reconnecting });
     if (reconnecting) this.scheduleReconnect();
-    else if (!this.closedByUs) this.emit('error', new VoiceBotError('connection_lost', 'The connection to the voice assistant was lost.', { fatal: true }));
+    else if (!this.closedByUs)
+      this.emit(
+        'error',
+        new VoiceBotError('connection_lost', 'The connection to the voice assistant was lost.', {
+          fatal: true,
+        }),
+      );
   }
 
   private scheduleReconnect(): void {
@@ -242,10 +279,17 @@ export class RelayTransport extends Emitter<TransportEvents> implements VoiceBot
       this.retryTimer = undefined;
       if (this.closedByUs || this.connected) return;
       this.open().catch((error: unknown) => {
-        const typed = error instanceof VoiceBotError ? error : new VoiceBotError('relay_unreachable', String(error));
+        const typed =
+          error instanceof VoiceBotError
+            ? error
+            : new VoiceBotError('relay_unreachable', String(error));
         const maxAttempts = this.options.reconnect?.maxAttempts ?? 6;
         if (!typed.fatal && this.attempts < maxAttempts) this.scheduleReconnect();
-        else this.emit('error', new VoiceBotError(typed.code, typed.message, { fatal: true, cause: typed }));
+        else
+          this.emit(
+            'error',
+            new VoiceBotError(typed.code, typed.message, { fatal: true, cause: typed }),
+          );
       });
     }, delay);
   }

@@ -4,7 +4,12 @@
  * progress and runs one transcription at a time. Free of transformers.js itself, which only the
  * worker contains.
  */
-import { DEFAULT_WHISPER_MODEL, VoiceBotError, type SpeechRecognizer, type SpeechRecognizerOptions } from '@voice-bot/sdk';
+import {
+  DEFAULT_WHISPER_MODEL,
+  VoiceBotError,
+  type SpeechRecognizer,
+  type SpeechRecognizerOptions,
+} from '@voice-bot/sdk';
 import type { SttRequest, SttResponse } from './protocol.js';
 
 export type BrowserSttOptions = SpeechRecognizerOptions;
@@ -34,8 +39,11 @@ const dir = (url: URL): string => (url.href.endsWith('/') ? url.href : `${url.hr
  */
 function startWorker(url: URL): { worker: Worker; revoke: () => void } {
   const options: WorkerOptions = { type: 'module', name: 'voice-bot-stt' };
-  if (url.origin === location.origin) return { worker: new Worker(url, options), revoke: () => undefined };
-  const shim = URL.createObjectURL(new Blob([`import ${JSON.stringify(url.href)};\n`], { type: 'text/javascript' }));
+  if (url.origin === location.origin)
+    return { worker: new Worker(url, options), revoke: () => undefined };
+  const shim = URL.createObjectURL(
+    new Blob([`import ${JSON.stringify(url.href)};\n`], { type: 'text/javascript' }),
+  );
   try {
     return { worker: new Worker(shim, options), revoke: () => URL.revokeObjectURL(shim) };
   } catch (error) {
@@ -49,7 +57,10 @@ export class BrowserStt implements SpeechRecognizer {
   private loading: Promise<{ device: 'webgpu' | 'wasm'; loadMs: number }> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (text: string) => void; reject: (error: VoiceBotError) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (text: string) => void; reject: (error: VoiceBotError) => void }
+  >();
   private failure: VoiceBotError | undefined;
 
   constructor(private readonly options: BrowserSttOptions) {}
@@ -68,26 +79,46 @@ export class BrowserStt implements SpeechRecognizer {
     // With the SDK's `assetBaseUrl` the self-hosted layout applies: stt-worker.js, stt/, models/ under
     // it (relative options resolve against it too). Without one: this package's own files, models
     // in /models/ on the page's origin, relative options against the page.
-    const assetBase = this.options.assetBaseUrl === undefined ? undefined : new URL(this.options.assetBaseUrl, location.href);
+    const assetBase =
+      this.options.assetBaseUrl === undefined
+        ? undefined
+        : new URL(this.options.assetBaseUrl, location.href);
     const base = assetBase ?? new URL(location.href);
     const wasmFolder = this.options.wasmBaseUrl ?? (assetBase ? 'stt/' : undefined);
     const own = ownFiles();
     const wasmPaths = wasmFolder
-      ? { mjs: new URL(`${ORT_BASENAME}.mjs`, dir(new URL(wasmFolder, base))).href, wasm: new URL(`${ORT_BASENAME}.wasm`, dir(new URL(wasmFolder, base))).href }
+      ? {
+          mjs: new URL(`${ORT_BASENAME}.mjs`, dir(new URL(wasmFolder, base))).href,
+          wasm: new URL(`${ORT_BASENAME}.wasm`, dir(new URL(wasmFolder, base))).href,
+        }
       : { mjs: own.mjs.href, wasm: own.wasm.href };
-    const workerUrl = this.options.workerUrl !== undefined ? new URL(this.options.workerUrl, base) : assetBase ? new URL('stt-worker.js', assetBase) : own.worker;
-    const modelBaseUrl = dir(new URL(this.options.modelBaseUrl ?? (assetBase ? 'models/' : '/models/'), base));
+    const workerUrl =
+      this.options.workerUrl !== undefined
+        ? new URL(this.options.workerUrl, base)
+        : assetBase
+          ? new URL('stt-worker.js', assetBase)
+          : own.worker;
+    const modelBaseUrl = dir(
+      new URL(this.options.modelBaseUrl ?? (assetBase ? 'models/' : '/models/'), base),
+    );
     const timeoutMs = this.options.loadTimeoutMs ?? 60_000;
     return new Promise((resolve, reject) => {
       let revoke = (): void => undefined;
       const fail = (message: string, cause?: unknown): void => {
         clearTimeout(timer);
         revoke();
-        this.failure = new VoiceBotError('stt_unavailable', `In-browser speech recognition is unavailable: ${message}`, { cause });
+        this.failure = new VoiceBotError(
+          'stt_unavailable',
+          `In-browser speech recognition is unavailable: ${message}`,
+          { cause },
+        );
         this.teardown(this.failure);
         reject(this.failure);
       };
-      const timer = setTimeout(() => fail(`the model did not load within ${Math.round(timeoutMs / 1000)} s`), timeoutMs);
+      const timer = setTimeout(
+        () => fail(`the model did not load within ${Math.round(timeoutMs / 1000)} s`),
+        timeoutMs,
+      );
       let worker: Worker;
       try {
         ({ worker, revoke } = startWorker(workerUrl));
@@ -105,7 +136,12 @@ export class BrowserStt implements SpeechRecognizer {
         const message = event.data;
         switch (message.type) {
           case 'progress':
-            this.options.onProgress?.({ loaded: message.loaded, total: message.total, percent: message.percent, file: message.file });
+            this.options.onProgress?.({
+              loaded: message.loaded,
+              total: message.total,
+              percent: message.percent,
+              file: message.file,
+            });
             return;
           case 'ready':
             clearTimeout(timer);
@@ -118,7 +154,10 @@ export class BrowserStt implements SpeechRecognizer {
             this.settle(message.id, message.text);
             return;
           case 'transcribe-error':
-            this.settle(message.id, new VoiceBotError('stt_unavailable', `Speech recognition failed: ${message.message}`));
+            this.settle(
+              message.id,
+              new VoiceBotError('stt_unavailable', `Speech recognition failed: ${message.message}`),
+            );
             return;
         }
       });
@@ -153,9 +192,14 @@ export class BrowserStt implements SpeechRecognizer {
     const run = async (): Promise<string> => {
       await this.load();
       const worker = this.worker;
-      if (!worker || this.failure) throw this.failure ?? new VoiceBotError('stt_unavailable', 'Speech recognition was stopped.');
+      if (!worker || this.failure)
+        throw (
+          this.failure ?? new VoiceBotError('stt_unavailable', 'Speech recognition was stopped.')
+        );
       const id = this.nextId++;
-      const done = new Promise<string>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+      const done = new Promise<string>((resolve, reject) =>
+        this.pending.set(id, { resolve, reject }),
+      );
       const request: SttRequest = { type: 'transcribe', id, audio };
       worker.postMessage(request, [audio.buffer as ArrayBuffer]);
       return done;

@@ -13,7 +13,15 @@ import { BrowserStt } from './browser-stt.js';
 export { BrowserStt, type BrowserSttOptions } from './browser-stt.js';
 export { CACHE_NAME } from './cache-name.js';
 export type * from './protocol.js';
-export { DEFAULT_WHISPER_MODEL, WHISPER_DTYPES, pcm16ToFloat32, type SttProgress, type WhisperDevice, type WhisperDtype, type WhisperOptions } from '@voice-bot/sdk';
+export {
+  DEFAULT_WHISPER_MODEL,
+  WHISPER_DTYPES,
+  pcm16ToFloat32,
+  type SttProgress,
+  type WhisperDevice,
+  type WhisperDtype,
+  type WhisperOptions,
+} from '@voice-bot/sdk';
 
 /** The engine entry point the SDK calls (`WhisperEngine`): one recognizer per voice session. */
 export function createRecognizer(options: SpeechRecognizerOptions): SpeechRecognizer {

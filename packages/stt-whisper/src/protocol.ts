@@ -66,4 +66,9 @@ export interface SttTranscribeErrorMessage {
   message: string;
 }
 
-export type SttResponse = SttProgressMessage | SttReadyMessage | SttLoadErrorMessage | SttResultMessage | SttTranscribeErrorMessage;
+export type SttResponse =
+  | SttProgressMessage
+  | SttReadyMessage
+  | SttLoadErrorMessage
+  | SttResultMessage
+  | SttTranscribeErrorMessage;

@@ -41,7 +41,11 @@ function counted(response: Response, url: string, onBytes: OnFileBytes): Respons
       },
     }),
   );
-  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  return new Response(body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
 }
 
 /**
@@ -52,7 +56,12 @@ function counted(response: Response, url: string, onBytes: OnFileBytes): Respons
  * is counted here, not with transformers.js' `progress_callback`, which first fetches every file
  * once more only to learn its size.
  */
-export function useModelBase(base: URL, allowRemoteModels: boolean, cache: Cache | undefined, onBytes: OnFileBytes): void {
+export function useModelBase(
+  base: URL,
+  allowRemoteModels: boolean,
+  cache: Cache | undefined,
+  onBytes: OnFileBytes,
+): void {
   const absolute = (url: string | URL): string => new URL(url, base).href;
   env.allowLocalModels = true;
   env.localModelPath = base.pathname;
@@ -64,7 +73,10 @@ export function useModelBase(base: URL, allowRemoteModels: boolean, cache: Cache
   env.useBrowserCache = false;
   env.useCustomCache = cache !== undefined;
   env.customCache = cache
-    ? { match: (key: string) => cache.match(absolute(key)), put: (key: string, response: Response) => cache.put(absolute(key), response) }
+    ? {
+        match: (key: string) => cache.match(absolute(key)),
+        put: (key: string, response: Response) => cache.put(absolute(key), response),
+      }
     : null;
 }
 
@@ -75,7 +87,10 @@ export function useModelBase(base: URL, allowRemoteModels: boolean, cache: Cache
  * glue into a `blob:` module (which a strict CSP refuses); with one thread onnxruntime imports it
  * as it is.
  */
-export async function useWasm(paths: { mjs: string; wasm: string }, cache: Cache | undefined): Promise<void> {
+export async function useWasm(
+  paths: { mjs: string; wasm: string },
+  cache: Cache | undefined,
+): Promise<void> {
   const flags = ort.wasm;
   if (!flags) return;
   env.useWasmCache = false;
@@ -91,7 +106,9 @@ export async function useWasm(paths: { mjs: string; wasm: string }, cache: Cache
   if (!response.ok) throw new Error(`could not fetch ${url} (HTTP ${response.status})`);
   const bytes = await response.arrayBuffer();
   // A full quota only costs the next visit a download.
-  await cache?.put(key, new Response(bytes, { headers: { 'content-type': 'application/wasm' } })).catch(() => undefined);
+  await cache
+    ?.put(key, new Response(bytes, { headers: { 'content-type': 'application/wasm' } }))
+    .catch(() => undefined);
   flags.wasmBinary = bytes;
 }
 

@@ -14,7 +14,10 @@ interface WorkerScope {
 }
 const scope = self as unknown as WorkerScope;
 
-type Transcriber = (audio: Float32Array, options: Record<string, unknown>) => Promise<{ text: string } | { text: string }[]>;
+type Transcriber = (
+  audio: Float32Array,
+  options: Record<string, unknown>,
+) => Promise<{ text: string } | { text: string }[]>;
 
 let transcriber: Transcriber | undefined;
 let loadOptions: SttLoadMessage | undefined;
@@ -28,7 +31,11 @@ async function pickDevice(requested: SttLoadMessage['device']): Promise<'webgpu'
   return adapter ? 'webgpu' : 'wasm';
 }
 
-function transcribeOptions(model: string, language: string | undefined, samples: number): Record<string, unknown> {
+function transcribeOptions(
+  model: string,
+  language: string | undefined,
+  samples: number,
+): Record<string, unknown> {
   const options: Record<string, unknown> = {};
   // English-only checkpoints refuse a language or task.
   if (language && !model.endsWith('.en')) {
@@ -92,7 +99,10 @@ scope.addEventListener('message', (event) => {
     queue = queue.then(() =>
       load(message).catch((error: unknown) => {
         transcriber = undefined;
-        scope.postMessage({ type: 'load-error', message: error instanceof Error ? error.message : String(error) });
+        scope.postMessage({
+          type: 'load-error',
+          message: error instanceof Error ? error.message : String(error),
+        });
       }),
     );
     return;
@@ -101,12 +111,27 @@ scope.addEventListener('message', (event) => {
     queue = queue.then(async () => {
       const started = performance.now();
       try {
-        if (!transcriber || !loadOptions) throw new Error('the speech recognition model is not loaded');
-        const output = await transcriber(message.audio, transcribeOptions(loadOptions.model, loadOptions.language, message.audio.length));
-        const text = (Array.isArray(output) ? output.map((o) => o.text).join(' ') : output.text).trim();
-        scope.postMessage({ type: 'result', id: message.id, text, ms: Math.round(performance.now() - started) });
+        if (!transcriber || !loadOptions)
+          throw new Error('the speech recognition model is not loaded');
+        const output = await transcriber(
+          message.audio,
+          transcribeOptions(loadOptions.model, loadOptions.language, message.audio.length),
+        );
+        const text = (
+          Array.isArray(output) ? output.map((o) => o.text).join(' ') : output.text
+        ).trim();
+        scope.postMessage({
+          type: 'result',
+          id: message.id,
+          text,
+          ms: Math.round(performance.now() - started),
+        });
       } catch (error) {
-        scope.postMessage({ type: 'transcribe-error', id: message.id, message: error instanceof Error ? error.message : String(error) });
+        scope.postMessage({
+          type: 'transcribe-error',
+          id: message.id,
+          message: error instanceof Error ? error.message : String(error),
+        });
       }
     });
   }

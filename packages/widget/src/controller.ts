@@ -35,7 +35,8 @@ export interface SessionConfig {
   lang: string;
 }
 
-const isDtype = (value: string): value is WhisperDtype => (WHISPER_DTYPES as readonly string[]).includes(value);
+const isDtype = (value: string): value is WhisperDtype =>
+  (WHISPER_DTYPES as readonly string[]).includes(value);
 
 /** The SDK's `whisper` options from the element's `stt-*` attributes. */
 function whisperOptions(c: SessionConfig): WhisperOptions {
@@ -49,12 +50,30 @@ function whisperOptions(c: SessionConfig): WhisperOptions {
 }
 
 /** Every SDK event, re-dispatched on the element as `voice-bot:<name>`. */
-export const SDK_EVENTS = ['state', 'ready', 'transcript', 'text-delta', 'message', 'tool', 'level', 'metrics', 'error', 'history', 'stt-progress', 'stt-ready', 'stt-fallback'] as const satisfies readonly (keyof VoiceBotEvents)[];
+export const SDK_EVENTS = [
+  'state',
+  'ready',
+  'transcript',
+  'text-delta',
+  'message',
+  'tool',
+  'level',
+  'metrics',
+  'error',
+  'history',
+  'stt-progress',
+  'stt-ready',
+  'stt-fallback',
+] as const satisfies readonly (keyof VoiceBotEvents)[];
 
 type Host = ReactiveControllerHost & HTMLElement;
 
 const toError = (error: unknown): VoiceBotError =>
-  error instanceof VoiceBotError ? error : new VoiceBotError('internal', error instanceof Error ? error.message : String(error), { fatal: true });
+  error instanceof VoiceBotError
+    ? error
+    : new VoiceBotError('internal', error instanceof Error ? error.message : String(error), {
+        fatal: true,
+      });
 
 /**
  * Owns the `VoiceBotClient`: creates it on first use, follows its events into reactive state,
@@ -141,13 +160,32 @@ export class VoiceBotController implements ReactiveController {
   }
 
   private configKey(c: SessionConfig): string {
-    return JSON.stringify([c.relayUrl, c.clientKey, c.bot, this.inputMode, c.output, c.tts, c.stt, c.sttModel, c.sttModelBase, c.sttDtype, c.sttFallback, c.sttLanguage, c.assetBase]);
+    return JSON.stringify([
+      c.relayUrl,
+      c.clientKey,
+      c.bot,
+      this.inputMode,
+      c.output,
+      c.tts,
+      c.stt,
+      c.sttModel,
+      c.sttModelBase,
+      c.sttDtype,
+      c.sttFallback,
+      c.sttLanguage,
+      c.assetBase,
+    ]);
   }
 
   private ensureClient(): VoiceBotClient {
     if (this.clientValue) return this.clientValue;
     const config = this.config();
-    if (!config.clientKey) throw new VoiceBotError('invalid_key', 'The <voice-bot> element needs a `key` attribute (a client key).', { fatal: true });
+    if (!config.clientKey)
+      throw new VoiceBotError(
+        'invalid_key',
+        'The <voice-bot> element needs a `key` attribute (a client key).',
+        { fatal: true },
+      );
     const options: VoiceBotOptions = {
       relayUrl: config.relayUrl,
       clientKey: config.clientKey,
@@ -175,7 +213,13 @@ export class VoiceBotController implements ReactiveController {
         client.on(name, (payload) => {
           if (client !== this.clientValue) return;
           this.onEvent(name, payload);
-          this.host.dispatchEvent(new CustomEvent(`voice-bot:${name}`, { detail: payload, bubbles: true, composed: true }));
+          this.host.dispatchEvent(
+            new CustomEvent(`voice-bot:${name}`, {
+              detail: payload,
+              bubbles: true,
+              composed: true,
+            }),
+          );
         }),
       );
     }
@@ -184,7 +228,9 @@ export class VoiceBotController implements ReactiveController {
 
   private onEvent<K extends keyof VoiceBotEvents>(name: K, payload: VoiceBotEvents[K]): void {
     // One switch over a union payload: narrow by event name.
-    const event = { name, payload } as { [E in keyof VoiceBotEvents]: { name: E; payload: VoiceBotEvents[E] } }[keyof VoiceBotEvents];
+    const event = { name, payload } as {
+      [E in keyof VoiceBotEvents]: { name: E; payload: VoiceBotEvents[E] };
+    }[keyof VoiceBotEvents];
     switch (event.name) {
       case 'state':
         this.state = event.payload;
@@ -226,7 +272,8 @@ export class VoiceBotController implements ReactiveController {
       case 'error':
         if (event.payload.code === 'stt_unavailable') this.sttProgress = undefined;
         // The visitor sees "voice isn't working here"; the site owner needs the URL that failed.
-        if (event.payload.code === 'assets_unavailable') console.warn(`[voice-bot] ${event.payload.message}`);
+        if (event.payload.code === 'assets_unavailable')
+          console.warn(`[voice-bot] ${event.payload.message}`);
         // Speech still works, through the relay: nothing for the visitor to act on.
         if (event.payload === this.sttFallbackNotice) break;
         // After a failed start we stop the client; the connect it had in flight then fails too.
@@ -234,7 +281,10 @@ export class VoiceBotController implements ReactiveController {
         this.error = event.payload;
         // A model that never loaded leaves the microphone listening for nothing: end the voice session
         // (Try again starts a new one and loads again; Type instead switches to typing).
-        if ((event.payload.fatal || (event.payload.code === 'stt_unavailable' && !this.sttReady)) && this.clientValue) {
+        if (
+          (event.payload.fatal || (event.payload.code === 'stt_unavailable' && !this.sttReady)) &&
+          this.clientValue
+        ) {
           // The conversation is over: release the microphone and audio too, not only the socket.
           this.draft = undefined;
           this.release(this.clientValue);
@@ -289,7 +339,9 @@ export class VoiceBotController implements ReactiveController {
   private open(client: VoiceBotClient): Promise<void> {
     if (this.opening) return this.opening;
     if (this.connected) return Promise.resolve();
-    return this.track(this.relayAudio && this.inputMode === 'text' ? client.start() : client.connect());
+    return this.track(
+      this.relayAudio && this.inputMode === 'text' ? client.start() : client.connect(),
+    );
   }
 
   private track(opening: Promise<void>): Promise<void> {
@@ -379,9 +431,13 @@ export class VoiceBotController implements ReactiveController {
   async peekHistory(): Promise<void> {
     const config = this.config();
     const scope = `${config.relayUrl}|${config.bot}`;
-    if (scope === this.peekedScope || this.messages.length > 0 || this.active || !config.clientKey) return;
+    if (scope === this.peekedScope || this.messages.length > 0 || this.active || !config.clientKey)
+      return;
     this.peekedScope = scope;
-    const stored = await VoiceBotClient.storedHistory({ relayUrl: config.relayUrl, ...(config.bot ? { bot: config.bot } : {}) });
+    const stored = await VoiceBotClient.storedHistory({
+      relayUrl: config.relayUrl,
+      ...(config.bot ? { bot: config.bot } : {}),
+    });
     if (stored.length > 0 && this.messages.length === 0 && !this.connected) {
       this.messages = stored;
       this.host.requestUpdate();

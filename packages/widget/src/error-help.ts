@@ -20,7 +20,13 @@ export const isSilentError = (code: string): boolean => SILENT.has(code);
 export function describeError(code: VoiceBotErrorCode | string, s: UiStrings): ErrorHelp {
   switch (code) {
     case 'mic_permission_denied':
-      return { kind: 'mic', title: s.micDeniedTitle, text: s.micDeniedHelp, retry: true, typeInstead: true };
+      return {
+        kind: 'mic',
+        title: s.micDeniedTitle,
+        text: s.micDeniedHelp,
+        retry: true,
+        typeInstead: true,
+      };
     case 'mic_not_found':
       return { kind: 'mic', text: s.micNotFound, retry: true, typeInstead: true };
     case 'mic_unavailable':
@@ -35,14 +41,26 @@ export function describeError(code: VoiceBotErrorCode | string, s: UiStrings): E
     case 'bot_not_allowed':
     case 'unknown_bot':
     case 'missing_origin':
-      return { kind: 'setup', text: s.notSetUp, help: s.notSetUpHelp, retry: false, typeInstead: false };
+      return {
+        kind: 'setup',
+        text: s.notSetUp,
+        help: s.notSetUpHelp,
+        retry: false,
+        typeInstead: false,
+      };
     case 'audio_blocked':
       return { kind: 'audio', text: s.audioBlocked, retry: true, typeInstead: true };
     case 'audio_unsupported':
       return { kind: 'audio', text: s.audioUnsupported, retry: false, typeInstead: true };
     // The site's files are incomplete (its owner's problem); typing still works.
     case 'assets_unavailable':
-      return { kind: 'setup', text: s.assetsUnavailable, help: s.assetsUnavailableHelp, retry: true, typeInstead: true };
+      return {
+        kind: 'setup',
+        text: s.assetsUnavailable,
+        help: s.assetsUnavailableHelp,
+        retry: true,
+        typeInstead: true,
+      };
     case 'stt_unavailable':
       return { kind: 'audio', text: s.sttUnavailable, retry: true, typeInstead: true };
     case 'turn_lost':

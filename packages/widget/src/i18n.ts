@@ -104,15 +104,20 @@ const en: UiStrings = {
   micDeniedHelp:
     'To talk, click the lock or camera icon in the address bar, allow the microphone for this site, then press Try again. You can also type your question instead.',
   micNotFound: 'No microphone was found. Connect one and try again, or type your question instead.',
-  micUnavailable: 'The microphone is being used by another app or could not start. Close that app and try again, or type instead.',
+  micUnavailable:
+    'The microphone is being used by another app or could not start. Close that app and try again, or type instead.',
   unreachable: 'The assistant can’t be reached right now. Please try again later.',
   notSetUp: 'This assistant isn’t set up for this website.',
-  notSetUpHelp: 'If you own this site, check that the assistant’s client key allows this website’s address.',
+  notSetUpHelp:
+    'If you own this site, check that the assistant’s client key allows this website’s address.',
   audioBlocked: 'Your browser blocked sound. Press the talk button again to allow it.',
   audioUnsupported: 'This browser can’t use voice here. You can type your question instead.',
-  assetsUnavailable: 'Voice isn’t working on this site right now: some of its files could not be loaded. You can type your question instead.',
-  assetsUnavailableHelp: 'If you own this site, the browser console and the error code below name the file that is missing.',
-  sttUnavailable: 'Speech recognition isn’t working in this browser right now. Try again, or type your question instead.',
+  assetsUnavailable:
+    'Voice isn’t working on this site right now: some of its files could not be loaded. You can type your question instead.',
+  assetsUnavailableHelp:
+    'If you own this site, the browser console and the error code below name the file that is missing.',
+  sttUnavailable:
+    'Speech recognition isn’t working in this browser right now. Try again, or type your question instead.',
   turnLost: 'The connection dropped before the answer arrived. Please ask again.',
   upstream: 'The assistant had trouble answering. Please try again in a moment.',
   tooLong: 'That was too long. Please keep it shorter.',
@@ -129,11 +134,15 @@ export type UiLanguage = 'en' | keyof typeof loaders;
 
 const loaded = new Map<UiLanguage, UiStrings>([['en', en]]);
 
-const isLanguage = (value: string): value is UiLanguage => value === 'en' || Object.prototype.hasOwnProperty.call(loaders, value);
+const isLanguage = (value: string): value is UiLanguage =>
+  value === 'en' || Object.prototype.hasOwnProperty.call(loaders, value);
 
 /** `lang` attribute → its primary subtag if we ship it → the browser's language → English. */
 export function resolveLanguage(attribute: string | null | undefined): UiLanguage {
-  for (const candidate of [attribute, typeof navigator === 'undefined' ? undefined : navigator.language]) {
+  for (const candidate of [
+    attribute,
+    typeof navigator === 'undefined' ? undefined : navigator.language,
+  ]) {
     const prefix = (candidate ?? '').toLowerCase().split(/[-_]/)[0] ?? '';
     if (isLanguage(prefix)) return prefix;
   }
@@ -149,7 +158,13 @@ export function loadedStrings(language: UiLanguage): UiStrings | undefined {
 export async function loadStrings(language: UiLanguage): Promise<UiStrings> {
   const known = loaded.get(language);
   if (known) return known;
-  const strings = language === 'en' ? en : await loaders[language]().then((m) => m.strings, () => en);
+  const strings =
+    language === 'en'
+      ? en
+      : await loaders[language]().then(
+          (m) => m.strings,
+          () => en,
+        );
   loaded.set(language, strings);
   return strings;
 }

@@ -1,7 +1,12 @@
 import type { VoiceBotEvents } from '@voice-bot/sdk';
 import { VoiceBotElement } from './voice-bot-element.js';
 
-export { VoiceBotElement, type WidgetMode, type WidgetPosition, type WidgetTheme } from './voice-bot-element.js';
+export {
+  VoiceBotElement,
+  type WidgetMode,
+  type WidgetPosition,
+  type WidgetTheme,
+} from './voice-bot-element.js';
 export { VoiceBotController, SDK_EVENTS, type SessionConfig } from './controller.js';
 export { ENGLISH, loadStrings, resolveLanguage, type UiLanguage, type UiStrings } from './i18n.js';
 export { describeError, type ErrorHelp } from './error-help.js';
@@ -20,7 +25,9 @@ export type {
 } from '@voice-bot/sdk';
 
 /** The DOM events `<voice-bot>` dispatches: every SDK event as `voice-bot:<name>`, payload in `detail`. */
-export type VoiceBotElementEventMap = { [K in keyof VoiceBotEvents as `voice-bot:${K}`]: CustomEvent<VoiceBotEvents[K]> };
+export type VoiceBotElementEventMap = {
+  [K in keyof VoiceBotEvents as `voice-bot:${K}`]: CustomEvent<VoiceBotEvents[K]>;
+};
 
 declare global {
   interface HTMLElementTagNameMap {

@@ -15,7 +15,11 @@ if (!whisperLoader()) {
   setWhisperLoader(() =>
     import('@voice-bot/stt-whisper').then((engine) => ({
       createRecognizer: (options) =>
-        engine.createRecognizer({ ...options, modelBaseUrl: options.modelBaseUrl ?? (options.assetBaseUrl === undefined ? MODELS : undefined) }),
+        engine.createRecognizer({
+          ...options,
+          modelBaseUrl:
+            options.modelBaseUrl ?? (options.assetBaseUrl === undefined ? MODELS : undefined),
+        }),
     })),
   );
 }

@@ -41,7 +41,16 @@ export const styles = css`
     --_user-fg: var(--voice-bot-user-fg, var(--_accent-fg));
     --_bot-fg: var(--voice-bot-bot-fg, var(--_fg));
     display: block;
-    font-family: var(--voice-bot-font, system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Noto Sans Devanagari', sans-serif);
+    font-family: var(
+      --voice-bot-font,
+      system-ui,
+      -apple-system,
+      'Segoe UI',
+      Roboto,
+      'Noto Sans',
+      'Noto Sans Devanagari',
+      sans-serif
+    );
     font-size: var(--voice-bot-font-size, 15px);
     line-height: 1.45;
     color: var(--_fg);

@@ -2,7 +2,14 @@ import { LitElement, html, nothing, type PropertyValues, type TemplateResult } f
 import type { HistoryMessage, VoiceBotClient, VoiceBotState } from '@voice-bot/sdk';
 import { VoiceBotController, type SessionConfig } from './controller.js';
 import { describeError } from './error-help.js';
-import { ENGLISH, loadStrings, loadedStrings, resolveLanguage, type UiLanguage, type UiStrings } from './i18n.js';
+import {
+  ENGLISH,
+  loadStrings,
+  loadedStrings,
+  resolveLanguage,
+  type UiLanguage,
+  type UiStrings,
+} from './i18n.js';
 import { icons } from './icons.js';
 import { styles } from './styles.js';
 
@@ -22,7 +29,9 @@ let warnedVoiceAlias = false;
 function warnVoiceAlias(): void {
   if (warnedVoiceAlias) return;
   warnedVoiceAlias = true;
-  console.warn('[voice-bot] input="voice" and output="voice" are deprecated: use "audio" (the same word as the SDK).');
+  console.warn(
+    '[voice-bot] input="voice" and output="voice" are deprecated: use "audio" (the same word as the SDK).',
+  );
 }
 
 /** BCP 47 tags for the browser's speech synthesis. */
@@ -145,7 +154,8 @@ export class VoiceBotElement extends LitElement {
     if (this.mode === 'inline' || !this.isOpen) return;
     const hadFocus = this.shadowRoot?.activeElement != null;
     this.isOpen = false;
-    if (hadFocus) void this.updateComplete.then(() => this.$<HTMLButtonElement>('.launcher')?.focus());
+    if (hadFocus)
+      void this.updateComplete.then(() => this.$<HTMLButtonElement>('.launcher')?.focus());
   }
 
   // ---------------- lifecycle ----------------
@@ -170,7 +180,11 @@ export class VoiceBotElement extends LitElement {
   }
 
   override willUpdate(changed: PropertyValues<this>): void {
-    if ((changed.has('input') && this.input === 'voice') || (changed.has('output') && this.output === 'voice')) warnVoiceAlias();
+    if (
+      (changed.has('input') && this.input === 'voice') ||
+      (changed.has('output') && this.output === 'voice')
+    )
+      warnVoiceAlias();
     this.language = resolveLanguage(this.getAttribute('lang'));
     const table = loadedStrings(this.language);
     if (!table) void loadStrings(this.language).then(() => this.requestUpdate());
@@ -202,7 +216,11 @@ export class VoiceBotElement extends LitElement {
     this.$<HTMLElement>('.status')?.style.setProperty('--vb-level', (level * 1.6).toFixed(3));
     this.$<HTMLElement>('.talk')?.style.setProperty('--vb-level', level.toFixed(3));
     this.transcriptContent = content;
-    if ((this.mode === 'inline' || this.isOpen) && (changed.has('key') || changed.has('relay') || changed.has('bot'))) void this.controller.peekHistory();
+    if (
+      (this.mode === 'inline' || this.isOpen) &&
+      (changed.has('key') || changed.has('relay') || changed.has('bot'))
+    )
+      void this.controller.peekHistory();
   }
 
   // ---------------- rendering ----------------
@@ -237,20 +255,25 @@ export class VoiceBotElement extends LitElement {
     const c = this.controller;
     const s = this.ui;
     return html`
-      <div class="${floating ? 'floating' : 'inline'} ${this.isOpen ? 'open' : ''}" lang=${this.language}>
-        ${floating
-          ? html`<button
-              part="launcher"
-              class="launcher ${c.active && !this.isOpen ? 'live' : ''}"
-              aria-label=${s.open}
-              aria-expanded=${this.isOpen ? 'true' : 'false'}
-              aria-controls="panel"
-              @click=${this.toggle}
-              @keydown=${this.onKeydown}
-            >
-              ${this.isOpen ? icons.close : icons.chat}
-            </button>`
-          : nothing}
+      <div
+        class="${floating ? 'floating' : 'inline'} ${this.isOpen ? 'open' : ''}"
+        lang=${this.language}
+      >
+        ${
+          floating
+            ? html`<button
+                part="launcher"
+                class="launcher ${c.active && !this.isOpen ? 'live' : ''}"
+                aria-label=${s.open}
+                aria-expanded=${this.isOpen ? 'true' : 'false'}
+                aria-controls="panel"
+                @click=${this.toggle}
+                @keydown=${this.onKeydown}
+              >
+                ${this.isOpen ? icons.close : icons.chat}
+              </button>`
+            : nothing
+        }
         <section
           id="panel"
           part="panel"
@@ -263,20 +286,44 @@ export class VoiceBotElement extends LitElement {
           <header part="header">
             <span class="avatar" aria-hidden="true">${icons.chat}</span>
             <h2>${this.botName || s.title}</h2>
-            <button class="icon-button" part="clear-button" aria-label=${s.clear} title=${s.clear} @click=${this.onClear}>${icons.trash}</button>
+            <button
+              class="icon-button"
+              part="clear-button"
+              aria-label=${s.clear}
+              title=${s.clear}
+              @click=${this.onClear}
+            >
+              ${icons.trash}
+            </button>
             ${floating ? html`<button class="icon-button" part="close-button" aria-label=${s.close} title=${s.close} @click=${this.close}>${icons.close}</button>` : nothing}
           </header>
-          <div part="transcript" class="transcript" role="log" aria-live="off" aria-label=${s.transcriptLabel} tabindex="0">
-            ${this.greeting ? this.renderMessage({ role: 'assistant', text: this.greeting }) : nothing} ${c.messages.map((m) => this.renderMessage(m))}
+          <div
+            part="transcript"
+            class="transcript"
+            role="log"
+            aria-live="off"
+            aria-label=${s.transcriptLabel}
+            tabindex="0"
+          >
+            ${this.greeting ? this.renderMessage({ role: 'assistant', text: this.greeting }) : nothing}
+            ${c.messages.map((m) => this.renderMessage(m))}
             ${c.interim ? html`<div part="message message-user" class="msg user interim"><span class="sr-only">${s.you}: </span>${c.interim}</div>` : nothing}
-            ${c.draft !== undefined
-              ? html`<div part="message message-bot" class="msg bot streaming"><span class="sr-only">${s.bot}: </span>${c.draft}</div>`
-              : c.state === 'thinking'
-                ? html`<div class="dots" role="status" aria-label=${s.typing}><span></span><span></span><span></span></div>`
-                : nothing}
+            ${
+              c.draft !== undefined
+                ? html`<div part="message message-bot" class="msg bot streaming">
+                    <span class="sr-only">${s.bot}: </span>${c.draft}
+                  </div>`
+                : c.state === 'thinking'
+                  ? html`<div class="dots" role="status" aria-label=${s.typing}>
+                      <span></span><span></span><span></span>
+                    </div>`
+                  : nothing
+            }
           </div>
           ${this.renderError()}
-          <div class="controls">${this.renderStatus()} ${this.renderSttProgress()} ${this.renderButtons()}</div>
+          <div class="controls">
+            ${this.renderStatus()} ${this.renderSttProgress()} ${this.renderButtons()}
+          </div>
           <form part="compose" @submit=${this.onSubmit}>
             <input
               part="input"
@@ -288,7 +335,15 @@ export class VoiceBotElement extends LitElement {
               aria-label=${s.inputLabel}
               placeholder=${s.inputPlaceholder}
             />
-            <button part="send-button" class="send" type="submit" aria-label=${s.send} title=${s.send}>${icons.send}</button>
+            <button
+              part="send-button"
+              class="send"
+              type="submit"
+              aria-label=${s.send}
+              title=${s.send}
+            >
+              ${icons.send}
+            </button>
           </form>
         </section>
         <div class="sr-only" aria-live="polite" aria-atomic="true">${this.announcement}</div>
@@ -300,14 +355,22 @@ export class VoiceBotElement extends LitElement {
     const s = this.ui;
     const user = message.role === 'user';
     // One line on purpose: messages keep their own line breaks (white-space: pre-wrap).
-    return html`<div part="message ${user ? 'message-user' : 'message-bot'}" class="msg ${user ? 'user' : 'bot'}"><span class="sr-only">${user ? s.you : s.bot}: </span>${message.text}${message.interrupted ? html`<span class="tag">— ${s.interrupted}</span>` : nothing}</div>`;
+    return html`<div
+      part="message ${user ? 'message-user' : 'message-bot'}"
+      class="msg ${user ? 'user' : 'bot'}"
+    >
+      <span class="sr-only">${user ? s.you : s.bot}: </span
+      >${message.text}${message.interrupted ? html`<span class="tag">— ${s.interrupted}</span>` : nothing}
+    </div>`;
   }
 
   private renderStatus(): TemplateResult {
     const c = this.controller;
     const live = c.talking || c.state === 'speaking';
     return html`<div part="status" class="status" data-state=${c.state} ?data-live=${live}>
-      <span class="meter" aria-hidden="true"><span></span><span></span><span></span><span></span><span></span></span>
+      <span class="meter" aria-hidden="true"
+        ><span></span><span></span><span></span><span></span><span></span
+      ></span>
       <span class="label">${this.statusLabel()}</span>
     </div>`;
   }
@@ -328,24 +391,35 @@ export class VoiceBotElement extends LitElement {
     const s = this.ui;
     const voice = c.inputMode === 'audio';
     return html`<div class="buttons">
-      ${voice && c.talking
-        ? html`<button class="round mute" part="mute-button" aria-label=${s.mute} title=${c.muted ? s.unmute : s.mute} aria-pressed=${c.muted ? 'true' : 'false'} @click=${this.onMute}>
-            ${c.muted ? icons.micOff : icons.mic}
-          </button>`
-        : nothing}
-      ${voice
-        ? html`<button
-            part="talk-button"
-            class="talk"
-            data-state=${c.state}
-            aria-label=${s.talk}
-            title=${c.talking ? s.stop : s.start}
-            aria-pressed=${c.talking ? 'true' : 'false'}
-            @click=${this.onTalk}
-          >
-            ${c.talking ? icons.stop : icons.mic}
-          </button>`
-        : nothing}
+      ${
+        voice && c.talking
+          ? html`<button
+              class="round mute"
+              part="mute-button"
+              aria-label=${s.mute}
+              title=${c.muted ? s.unmute : s.mute}
+              aria-pressed=${c.muted ? 'true' : 'false'}
+              @click=${this.onMute}
+            >
+              ${c.muted ? icons.micOff : icons.mic}
+            </button>`
+          : nothing
+      }
+      ${
+        voice
+          ? html`<button
+              part="talk-button"
+              class="talk"
+              data-state=${c.state}
+              aria-label=${s.talk}
+              title=${c.talking ? s.stop : s.start}
+              aria-pressed=${c.talking ? 'true' : 'false'}
+              @click=${this.onTalk}
+            >
+              ${c.talking ? icons.stop : icons.mic}
+            </button>`
+          : nothing
+      }
       ${c.active ? html`<button class="round end" part="end-button" aria-label=${s.end} title=${s.end} @click=${this.onEnd}>${icons.end}</button>` : nothing}
     </div>`;
   }
@@ -356,7 +430,13 @@ export class VoiceBotElement extends LitElement {
     const s = this.ui;
     const help = describeError(error.code, s);
     const canType = help.typeInstead && this.controller.inputMode === 'audio';
-    return html`<div part="error" class="error" role="alert" data-code=${error.code} data-kind=${help.kind}>
+    return html`<div
+      part="error"
+      class="error"
+      role="alert"
+      data-code=${error.code}
+      data-kind=${help.kind}
+    >
       ${help.title ? html`<strong>${help.title}</strong>` : nothing}
       <p>${help.text}</p>
       ${help.help ? html`<p>${help.help}</p>` : nothing}
@@ -376,7 +456,10 @@ export class VoiceBotElement extends LitElement {
   }
 
   private focusPanel(): void {
-    const target = this.controller.inputMode === 'text' ? this.$<HTMLElement>('input') : (this.$<HTMLElement>('.talk') ?? this.$<HTMLElement>('input'));
+    const target =
+      this.controller.inputMode === 'text'
+        ? this.$<HTMLElement>('input')
+        : (this.$<HTMLElement>('.talk') ?? this.$<HTMLElement>('input'));
     target?.focus();
   }
 
@@ -414,7 +497,9 @@ export class VoiceBotElement extends LitElement {
   };
 
   private readonly onTypeInstead = (): void => {
-    void this.controller.typeInstead().then(() => this.updateComplete.then(() => this.$<HTMLInputElement>('input')?.focus()));
+    void this.controller
+      .typeInstead()
+      .then(() => this.updateComplete.then(() => this.$<HTMLInputElement>('input')?.focus()));
   };
 
   private readonly onDismiss = (): void => {

@@ -83,7 +83,12 @@ async function captureOffline({ rate, seconds, source, channels = 1, frameMs }) 
   node.connect(ctx.destination);
   await ctx.startRendering();
   await waitIdle(col);
-  return { sampleRate: ctx.sampleRate, lengths: col.lengths, levels: col.levels, samples: col.samples() };
+  return {
+    sampleRate: ctx.sampleRate,
+    lengths: col.lengths,
+    levels: col.levels,
+    samples: col.samples(),
+  };
 }
 
 /** Fake-mic capture: getUserMedia → MediaStreamSource → capture worklet for `seconds`. */
@@ -96,7 +101,10 @@ async function captureMic({ seconds }) {
   const track = stream.getAudioTracks()[0];
   const src = new MediaStreamAudioSourceNode(ctx, { mediaStream: stream });
   // no outputs: the node is not connected to the destination and must still be pulled
-  const node = new AudioWorkletNode(ctx, 'voicebot-capture', { numberOfInputs: 1, numberOfOutputs: 0 });
+  const node = new AudioWorkletNode(ctx, 'voicebot-capture', {
+    numberOfInputs: 1,
+    numberOfOutputs: 0,
+  });
   const col = collector(node);
   const t0 = performance.now();
   src.connect(node);
@@ -120,12 +128,21 @@ async function captureControls() {
   const ctx = new AudioContext();
   await ctx.audioWorklet.addModule(`${WORKLETS}/capture-processor.js`);
   if (ctx.state !== 'running') await ctx.resume();
-  const node = new AudioWorkletNode(ctx, 'voicebot-capture', { numberOfInputs: 1, numberOfOutputs: 0 });
+  const node = new AudioWorkletNode(ctx, 'voicebot-capture', {
+    numberOfInputs: 1,
+    numberOfOutputs: 0,
+  });
   const log = [];
   const t0 = performance.now();
   node.port.onmessage = (ev) => {
     const m = ev.data;
-    log.push({ type: m.type, t: performance.now() - t0, level: m.level, frames: m.frames, samples: m.pcm ? m.pcm.byteLength / 2 : 0 });
+    log.push({
+      type: m.type,
+      t: performance.now() - t0,
+      level: m.level,
+      frames: m.frames,
+      samples: m.pcm ? m.pcm.byteLength / 2 : 0,
+    });
   };
   const osc = new OscillatorNode(ctx, { frequency: 1000 });
   const gain = new GainNode(ctx, { gain: 0.5 });
@@ -150,13 +167,29 @@ async function captureControls() {
  * Playback: push `toneMs` of a 24 kHz sine in `chunks` pushes, stop after `stopAfterMs`
  * (or never, if null), and tap the output with a recorder worklet.
  */
-async function playback({ toneMs = 1000, freq = 440, amplitude = 0.5, chunks = 10, stopAfterMs = 300, waitMs = 1500, contextRate }) {
+async function playback({
+  toneMs = 1000,
+  freq = 440,
+  amplitude = 0.5,
+  chunks = 10,
+  stopAfterMs = 300,
+  waitMs = 1500,
+  contextRate,
+}) {
   const ctx = contextRate ? new AudioContext({ sampleRate: contextRate }) : new AudioContext();
   await ctx.audioWorklet.addModule(`${WORKLETS}/playback-processor.js`);
   await ctx.audioWorklet.addModule('/pages/recorder-processor.js');
   if (ctx.state !== 'running') await ctx.resume();
-  const node = new AudioWorkletNode(ctx, 'voicebot-playback', { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1] });
-  const rec = new AudioWorkletNode(ctx, 'test-recorder', { numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1] });
+  const node = new AudioWorkletNode(ctx, 'voicebot-playback', {
+    numberOfInputs: 0,
+    numberOfOutputs: 1,
+    outputChannelCount: [1],
+  });
+  const rec = new AudioWorkletNode(ctx, 'test-recorder', {
+    numberOfInputs: 1,
+    numberOfOutputs: 1,
+    outputChannelCount: [1],
+  });
   node.connect(rec).connect(ctx.destination);
   const messages = [];
   const t0 = performance.now();
@@ -174,14 +207,16 @@ async function playback({ toneMs = 1000, freq = 440, amplitude = 0.5, chunks = 1
   for (let s = 0; s < total; s += per) {
     const n = Math.min(per, total - s);
     const pcm = new Int16Array(n);
-    for (let i = 0; i < n; i++) pcm[i] = Math.round(amplitude * 32767 * Math.sin((2 * Math.PI * freq * (s + i)) / 24000));
+    for (let i = 0; i < n; i++)
+      pcm[i] = Math.round(amplitude * 32767 * Math.sin((2 * Math.PI * freq * (s + i)) / 24000));
     node.port.postMessage({ type: 'push', pcm: pcm.buffer, turnId: 7 }, [pcm.buffer]);
   }
   if (stopAfterMs !== null) {
     // stop once the worklet reports ~stopAfterMs played (progress comes every 100 ms), so that a
     // loaded machine delaying timers does not let the whole tone run out first
     const tw = performance.now();
-    const reached = () => messages.some((m) => m.type === 'played' && m.playedMs >= stopAfterMs - 60);
+    const reached = () =>
+      messages.some((m) => m.type === 'played' && m.playedMs >= stopAfterMs - 60);
     while (!reached() && performance.now() - tw < 5000) await sleep(2);
     node.port.postMessage({ type: 'stop' });
     const ts = performance.now();
@@ -195,7 +230,15 @@ async function playback({ toneMs = 1000, freq = 440, amplitude = 0.5, chunks = 1
   });
   const sampleRate = ctx.sampleRate;
   await ctx.close();
-  return { sampleRate, messages, stopped, drained, sentStopAfterMs, frames: blocks.frames, peaks: blocks.peaks };
+  return {
+    sampleRate,
+    messages,
+    stopped,
+    drained,
+    sentStopAfterMs,
+    frames: blocks.frames,
+    peaks: blocks.peaks,
+  };
 }
 
 /**
@@ -221,7 +264,8 @@ async function playbackTurns() {
   const tone = (ms) => {
     const n = (24000 * ms) / 1000;
     const pcm = new Int16Array(n);
-    for (let i = 0; i < n; i++) pcm[i] = Math.round(8000 * Math.sin((2 * Math.PI * 300 * i) / 24000));
+    for (let i = 0; i < n; i++)
+      pcm[i] = Math.round(8000 * Math.sin((2 * Math.PI * 300 * i) / 24000));
     return pcm.buffer;
   };
   node.port.postMessage({ type: 'push', pcm: tone(200), turnId: 1 });

@@ -12,14 +12,20 @@ self.addEventListener('message', async (event) => {
     model = message.model;
     if (model === 'fake/hang') return; // never answers: the SDK must time out
     if (model === 'fake/broken') {
-      self.postMessage({ type: 'load-error', message: 'Could not locate file: "/models/fake/broken/config.json".' });
+      self.postMessage({
+        type: 'load-error',
+        message: 'Could not locate file: "/models/fake/broken/config.json".',
+      });
       return;
     }
     if (model === 'fake/slow') {
       // A download that stops halfway until the page posts 'continue' on the `fake-stt`
       // BroadcastChannel, so a test can look at it; the file names what the SDK asked for.
       const file = `${message.modelBaseUrl}${model}/onnx/encoder_model_${message.dtype ?? 'default'}.onnx`;
-      const halfway = new Promise((resolve) => (new BroadcastChannel('fake-stt').onmessage = (e) => e.data === 'continue' && resolve()));
+      const halfway = new Promise(
+        (resolve) =>
+          (new BroadcastChannel('fake-stt').onmessage = (e) => e.data === 'continue' && resolve()),
+      );
       for (let percent = 0; percent <= 100; percent += 10) {
         if (percent === 60) await halfway;
         await wait(100);
@@ -31,9 +37,25 @@ self.addEventListener('message', async (event) => {
     const total = 3000;
     for (const loaded of [0, 1000, 2000, 3000]) {
       await wait(30);
-      self.postMessage({ type: 'progress', file: 'onnx/encoder_model.onnx', loaded, total, percent: Math.round((loaded / total) * 100) });
+      self.postMessage({
+        type: 'progress',
+        file: 'onnx/encoder_model.onnx',
+        loaded,
+        total,
+        percent: Math.round((loaded / total) * 100),
+      });
     }
-    self.postMessage({ type: 'ready', device: 'wasm', loadMs: 120, echo: { modelBaseUrl: message.modelBaseUrl, cache: message.cache, wasmPaths: message.wasmPaths, device: message.device } });
+    self.postMessage({
+      type: 'ready',
+      device: 'wasm',
+      loadMs: 120,
+      echo: {
+        modelBaseUrl: message.modelBaseUrl,
+        cache: message.cache,
+        wasmPaths: message.wasmPaths,
+        device: message.device,
+      },
+    });
     return;
   }
   if (message.type === 'transcribe') {
@@ -47,6 +69,11 @@ self.addEventListener('message', async (event) => {
     const audio = message.audio;
     let peak = 0;
     for (let i = 0; i < audio.length; i++) peak = Math.max(peak, Math.abs(audio[i]));
-    self.postMessage({ type: 'result', id: message.id, text: `fake transcript ${message.id}: ${audio.length} samples, peak ${peak.toFixed(2)}`, ms: 200 });
+    self.postMessage({
+      type: 'result',
+      id: message.id,
+      text: `fake transcript ${message.id}: ${audio.length} samples, peak ${peak.toFixed(2)}`,
+      ms: 200,
+    });
   }
 });

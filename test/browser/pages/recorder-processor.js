@@ -18,9 +18,11 @@ class TestRecorderProcessor extends AudioWorkletProcessor {
     const input = inputs[0];
     let peak = 0;
     if (input && input.length > 0) {
-      for (const ch of input) for (let i = 0; i < ch.length; i++) peak = Math.max(peak, Math.abs(ch[i]));
+      for (const ch of input)
+        for (let i = 0; i < ch.length; i++) peak = Math.max(peak, Math.abs(ch[i]));
       const out = outputs[0];
-      if (out) for (let c = 0; c < out.length; c++) out[c].set(input[Math.min(c, input.length - 1)]);
+      if (out)
+        for (let c = 0; c < out.length; c++) out[c].set(input[Math.min(c, input.length - 1)]);
     }
     this.frames.push(currentFrame);
     this.peaks.push(peak);

@@ -51,7 +51,9 @@ test('stores sharing one file (cluster workers, the CLI) never undo each otherâ€
   const first = await a.create({ origins: ['https://a.example'] });
   // Interleaved: b creates keys while a revokes and relabels, all at once.
   const results = await Promise.all([
-    ...Array.from({ length: 8 }, (_, i) => b.create({ origins: ['https://b.example'], label: `b${i}` })),
+    ...Array.from({ length: 8 }, (_, i) =>
+      b.create({ origins: ['https://b.example'], label: `b${i}` }),
+    ),
     a.revoke(first.record.id),
     a.update(first.record.id, { label: 'renamed' }),
   ]);

@@ -50,11 +50,17 @@ export function hashSecret(secret: string): string {
 }
 
 function publicView(record: ClientKeyRecord): ClientKeyRecord {
-  return { ...record, origins: [...record.origins], bots: [...record.bots], ...(record.limits ? { limits: { ...record.limits } } : {}) };
+  return {
+    ...record,
+    origins: [...record.origins],
+    bots: [...record.bots],
+    ...(record.limits ? { limits: { ...record.limits } } : {}),
+  };
 }
 
 /** What changes on every write of the file: an atomic rename makes a new inode. */
-const fileVersion = (info: { ino: number; mtimeMs: number; size: number }): string => `${info.ino}:${info.mtimeMs}:${info.size}`;
+const fileVersion = (info: { ino: number; mtimeMs: number; size: number }): string =>
+  `${info.ino}:${info.mtimeMs}:${info.size}`;
 
 /** A lock file older than this was left by a process that died while holding it. */
 const STALE_LOCK_MS = 10_000;
@@ -73,7 +79,10 @@ async function withFileLock<T>(lockFile: string, fn: () => Promise<T>): Promise<
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const age = await stat(lockFile).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await stat(lockFile).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age > STALE_LOCK_MS) await unlink(lockFile).catch(() => undefined);
       else if (Date.now() > deadline) throw new Error(`${lockFile} is held by another process`);
       else await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
@@ -145,7 +154,8 @@ export class KeyStore {
 
   /** Creates a key. The secret is returned once and cannot be recovered later. */
   async create(input: NewKey): Promise<{ record: ClientKeyRecord; secret: string }> {
-    if (input.origins.length === 0) throw new Error('a client key needs at least one allowed origin');
+    if (input.origins.length === 0)
+      throw new Error('a client key needs at least one allowed origin');
     for (const origin of input.origins) parseOriginPattern(origin);
     const secret = CLIENT_KEY_PREFIX + randomBytes(24).toString('base64url');
     const record: ClientKeyRecord = {
@@ -155,7 +165,9 @@ export class KeyStore {
       hint: secret.slice(-4),
       origins: [...input.origins],
       bots: [...(input.bots ?? [])],
-      ...(input.limits && Object.keys(input.limits).length > 0 ? { limits: { ...input.limits } } : {}),
+      ...(input.limits && Object.keys(input.limits).length > 0
+        ? { limits: { ...input.limits } }
+        : {}),
       created_at: new Date().toISOString(),
       revoked_at: null,
     };
@@ -180,7 +192,8 @@ export class KeyStore {
   /** Changes a key's origins, bots, label or limits. Returns undefined when no key has that id. */
   async update(id: string, patch: KeyPatch): Promise<ClientKeyRecord | undefined> {
     if (patch.origins) {
-      if (patch.origins.length === 0) throw new Error('a client key needs at least one allowed origin');
+      if (patch.origins.length === 0)
+        throw new Error('a client key needs at least one allowed origin');
       for (const origin of patch.origins) parseOriginPattern(origin);
     }
     return this.change(async () => {

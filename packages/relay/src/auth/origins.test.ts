@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InvalidOriginPattern, isOriginAllowed, normaliseOrigin, parseOriginPattern } from './origins.js';
+import {
+  InvalidOriginPattern,
+  isOriginAllowed,
+  normaliseOrigin,
+  parseOriginPattern,
+} from './origins.js';
 
 test('exact origins match only themselves, with default ports normalised', () => {
   const allowed = ['https://shop.example.com', 'http://localhost:8787'];
@@ -27,7 +32,14 @@ test('a wildcard matches subdomains only, never the bare domain or look-alikes',
 });
 
 test('patterns that are not origins are rejected with a clear error', () => {
-  for (const bad of ['example.com', 'https://example.com/path', 'ftp://example.com', 'https://*', 'https://*.com.', 'https://user@example.com']) {
+  for (const bad of [
+    'example.com',
+    'https://example.com/path',
+    'ftp://example.com',
+    'https://*',
+    'https://*.com.',
+    'https://user@example.com',
+  ]) {
     assert.throws(() => parseOriginPattern(bad), InvalidOriginPattern, bad);
   }
   assert.equal(normaliseOrigin('HTTPS://Example.COM'), 'https://example.com');

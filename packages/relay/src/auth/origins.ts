@@ -18,10 +18,18 @@ export function parseOriginPattern(pattern: string): OriginPattern {
   const wildcard = WILDCARD.exec(trimmed);
   if (wildcard) {
     const [, scheme = '', host = '', port = ''] = wildcard;
-    return { kind: 'wildcard', scheme: scheme.toLowerCase(), suffix: `.${host.toLowerCase()}`, port: normalisePort(scheme, port) };
+    return {
+      kind: 'wildcard',
+      scheme: scheme.toLowerCase(),
+      suffix: `.${host.toLowerCase()}`,
+      port: normalisePort(scheme, port),
+    };
   }
   const origin = normaliseOrigin(trimmed);
-  if (!origin) throw new InvalidOriginPattern(`not an origin: ${JSON.stringify(pattern)} (expected scheme://host[:port])`);
+  if (!origin)
+    throw new InvalidOriginPattern(
+      `not an origin: ${JSON.stringify(pattern)} (expected scheme://host[:port])`,
+    );
   return { kind: 'exact', origin };
 }
 

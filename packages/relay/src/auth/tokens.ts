@@ -48,10 +48,15 @@ export class SessionTokens {
       this.claim = async (jti, expiresAt) => used.claim(jti, expiresAt);
     }
     this.key = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret;
-    if (this.key.byteLength < 32) throw new Error('the session token secret must be at least 32 bytes');
+    if (this.key.byteLength < 32)
+      throw new Error('the session token secret must be at least 32 bytes');
   }
 
-  async issue(claims: { keyId: string; origin: string; bot: string }): Promise<{ token: string; expiresAt: number }> {
+  async issue(claims: {
+    keyId: string;
+    origin: string;
+    bot: string;
+  }): Promise<{ token: string; expiresAt: number }> {
     const nowSeconds = Math.floor(Date.now() / 1000);
     const expiresAt = nowSeconds + this.ttlSeconds;
     const token = await new SignJWT({ origin: claims.origin, bot: claims.bot })
@@ -75,18 +80,22 @@ export class SessionTokens {
         requiredClaims: ['sub', 'jti', 'exp'],
       });
       const { sub, jti, exp, origin, bot } = payload;
-      if (typeof sub !== 'string' || typeof jti !== 'string' || typeof exp !== 'number') throw new TokenError('invalid_token', 'token claims are incomplete');
-      if (typeof origin !== 'string' || typeof bot !== 'string') throw new TokenError('invalid_token', 'token claims are incomplete');
+      if (typeof sub !== 'string' || typeof jti !== 'string' || typeof exp !== 'number')
+        throw new TokenError('invalid_token', 'token claims are incomplete');
+      if (typeof origin !== 'string' || typeof bot !== 'string')
+        throw new TokenError('invalid_token', 'token claims are incomplete');
       return { keyId: sub, origin, bot, jti, expiresAt: exp };
     } catch (error) {
       if (error instanceof TokenError) throw error;
-      if (error instanceof joseErrors.JWTExpired) throw new TokenError('token_expired', 'session token expired; request a new one');
+      if (error instanceof joseErrors.JWTExpired)
+        throw new TokenError('token_expired', 'session token expired; request a new one');
       throw new TokenError('invalid_token', 'session token is invalid');
     }
   }
 
   /** Marks a token used. Throws `token_reused` when it was used before. */
   async consume(claims: SessionClaims): Promise<void> {
-    if (!(await this.claim(claims.jti, claims.expiresAt))) throw new TokenError('token_reused', 'session token was already used; request a new one');
+    if (!(await this.claim(claims.jti, claims.expiresAt)))
+      throw new TokenError('token_reused', 'session token was already used; request a new one');
   }
 }

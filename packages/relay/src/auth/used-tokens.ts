@@ -32,8 +32,12 @@ export class SqliteTokenReplays implements TokenReplays {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
-    this.db.exec('CREATE TABLE IF NOT EXISTS used_tokens (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID');
-    this.insert = this.db.prepare('INSERT INTO used_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING');
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS used_tokens (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID',
+    );
+    this.insert = this.db.prepare(
+      'INSERT INTO used_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
+    );
     this.purge = this.db.prepare('DELETE FROM used_tokens WHERE expires_at < ?');
     this.purge.run(Math.floor(Date.now() / 1000));
   }

@@ -5,7 +5,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRelay, type RelayOptions } from '../relay.js';
-import { defaultWorkerCount, isRelayClusterWorker, startClusterPrimary } from '../state/cluster/primary.js';
+import {
+  defaultWorkerCount,
+  isRelayClusterWorker,
+  startClusterPrimary,
+} from '../state/cluster/primary.js';
 import { clusterWorkerState } from '../state/cluster/worker.js';
 import {
   ConfigError,
@@ -71,17 +75,21 @@ async function serveCommand(args: string[]): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid port ${values.port}`);
   const host = values.host ?? served.host;
   const dataDir = defaultDataDir();
-  const configPath = values.config ?? (existsSync('voicebot.config.json') ? 'voicebot.config.json' : undefined);
+  const configPath =
+    values.config ?? (existsSync('voicebot.config.json') ? 'voicebot.config.json' : undefined);
   const file: ConfigFile = configPath ? await readConfigFile(configPath) : {};
   const env = processEnv();
   const settings = applyConfigFile(file, env, providersFromEnv(env));
-  if (workers > 1 && cluster.isPrimary) return runPrimary(workers, dataDir, settings.limits ?? DEFAULT_LIMITS, served.shutdownGraceMs);
+  if (workers > 1 && cluster.isPrimary)
+    return runPrimary(workers, dataDir, settings.limits ?? DEFAULT_LIMITS, served.shutdownGraceMs);
   // `{{env.NAME}}` in tool templates; VOICEBOT_URL is added once the relay listens.
   const toolEnv: Record<string, string | undefined> = { ...env };
   const worker = isRelayClusterWorker() ? cluster.worker : undefined;
   const state = worker ? clusterWorkerState() : undefined;
   const level = relayEnv(env).logLevel;
-  const logger = worker ? createLogger({ level }).child({ worker: worker.id, pid: process.pid }) : createLogger({ level });
+  const logger = worker
+    ? createLogger({ level }).child({ worker: worker.id, pid: process.pid })
+    : createLogger({ level });
   let providers = settings.providers ?? providersFromEnv();
   let closeDemo: (() => Promise<void>) | undefined;
   const offline = values.demo && !hasProvider(providers);
@@ -92,11 +100,19 @@ async function serveCommand(args: string[]): Promise<void> {
   }
   const staticDirs: NonNullable<RelayOptions['staticDirs']> = [];
   const widget = widgetAssetsDir() !== undefined;
-  if (!widget) logger.warn('@voice-bot/widget is not installed beside the relay: /widget/ (the script tag) is not served. npm i @voice-bot/widget to serve it');
+  if (!widget)
+    logger.warn(
+      '@voice-bot/widget is not installed beside the relay: /widget/ (the script tag) is not served. npm i @voice-bot/widget to serve it',
+    );
   const sdkDist = resolve(repoRoot, 'packages/sdk/dist/browser');
   if (values.demo && existsSync(sdkDist)) staticDirs.push({ urlPath: '/sdk/', dir: sdkDist });
   // The demo's pages and scripts only: its folder also holds voicebot.config.json.
-  if (values.demo) staticDirs.push({ urlPath: '/', dir: resolve(repoRoot, 'demo'), extensions: ['.html', '.css', '.js'] });
+  if (values.demo)
+    staticDirs.push({
+      urlPath: '/',
+      dir: resolve(repoRoot, 'demo'),
+      extensions: ['.html', '.css', '.js'],
+    });
 
   const relay = createRelay({
     ...settings,
@@ -112,7 +128,9 @@ async function serveCommand(args: string[]): Promise<void> {
   // The demo page asks for its key here; the key is made once the real port is known.
   let demoConfig: { key: string; offline: boolean } | undefined;
   if (values.demo) {
-    relay.app.get('/demo-config.json', (c) => (demoConfig ? c.json(demoConfig) : c.json({ error: 'starting' }, 503)));
+    relay.app.get('/demo-config.json', (c) =>
+      demoConfig ? c.json(demoConfig) : c.json({ error: 'starting' }, 503),
+    );
     relay.app.get('/demo-api/hours', (c) => c.json(clinicHours(c.req.query('day'))));
   }
   const { url, port: boundPort } = await relay.listen(port, host);
@@ -166,7 +184,8 @@ function parseWorkers(value: string | undefined): number {
   if (value === undefined || value === '') return 1;
   if (value === 'auto') return defaultWorkerCount();
   const count = Number(value);
-  if (!Number.isInteger(count) || count < 1 || count > 256) fail(`invalid worker count ${value} (a number from 1 to 256, or auto)`);
+  if (!Number.isInteger(count) || count < 1 || count > 256)
+    fail(`invalid worker count ${value} (a number from 1 to 256, or auto)`);
   return count;
 }
 
@@ -174,7 +193,12 @@ function parseWorkers(value: string | undefined): number {
  * The primary process of `serve --workers N`: it forks the workers (which run this command again,
  * as cluster workers) and keeps what they share. It serves nothing itself.
  */
-async function runPrimary(workers: number, dataDir: string, limits: typeof DEFAULT_LIMITS, shutdownGraceMs: number): Promise<void> {
+async function runPrimary(
+  workers: number,
+  dataDir: string,
+  limits: typeof DEFAULT_LIMITS,
+  shutdownGraceMs: number,
+): Promise<void> {
   const logger = createLogger({ level: relayEnv().logLevel }).child({ worker: 'primary' });
   // Made here once, so the workers read the same secret rather than racing to create it.
   await loadTokenSecret(dataDir);
@@ -211,9 +235,17 @@ async function keysCommand(args: string[]): Promise<void> {
         json: { type: 'boolean', default: false },
       },
     });
-    if (!values.origin?.length) fail('keys create needs at least one --origin (e.g. --origin https://www.example.com)');
-    const { record, secret } = await keys.create({ origins: values.origin, bots: values.bot ?? [], label: values.label ?? '' });
-    if (values.json) process.stdout.write(`${JSON.stringify({ id: record.id, key: secret, origins: record.origins, bots: record.bots })}\n`);
+    if (!values.origin?.length)
+      fail('keys create needs at least one --origin (e.g. --origin https://www.example.com)');
+    const { record, secret } = await keys.create({
+      origins: values.origin,
+      bots: values.bot ?? [],
+      label: values.label ?? '',
+    });
+    if (values.json)
+      process.stdout.write(
+        `${JSON.stringify({ id: record.id, key: secret, origins: record.origins, bots: record.bots })}\n`,
+      );
     else {
       process.stdout.write(
         `Created ${record.id}\n  key:     ${secret}\n  origins: ${record.origins.join(', ')}\n  bots:    ${record.bots.length ? record.bots.join(', ') : 'all'}\n` +
@@ -223,13 +255,19 @@ async function keysCommand(args: string[]): Promise<void> {
     return;
   }
   if (action === 'list') {
-    const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } } });
+    const { values } = parseArgs({
+      args: rest,
+      options: { json: { type: 'boolean', default: false } },
+    });
     const list = (await keys.list()).map(({ hash: _hash, ...record }) => record);
     if (values.json) {
       process.stdout.write(`${JSON.stringify(list)}\n`);
       return;
     }
-    if (list.length === 0) process.stdout.write('No keys yet. Create one with: voicebot-relay keys create --origin https://www.example.com\n');
+    if (list.length === 0)
+      process.stdout.write(
+        'No keys yet. Create one with: voicebot-relay keys create --origin https://www.example.com\n',
+      );
     for (const k of list) {
       process.stdout.write(
         `${k.id}  …${k.hint}  ${k.revoked_at ? 'REVOKED' : 'active '}  ${k.origins.join(',')}  bots=${k.bots.length ? k.bots.join(',') : 'all'}  ${k.label}\n`,
@@ -259,7 +297,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof InvalidOriginPattern || (error instanceof Error && error.name === 'TypeError' && 'code' in error)) {
+  if (
+    error instanceof ConfigError ||
+    error instanceof InvalidOriginPattern ||
+    (error instanceof Error && error.name === 'TypeError' && 'code' in error)
+  ) {
     fail(error.message);
   }
   throw error;

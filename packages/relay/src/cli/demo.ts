@@ -1,6 +1,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createFakeUpstream, type ChatRequest, type TranscriptionRequest } from '@voice-bot/fake-provider';
+import {
+  createFakeUpstream,
+  type ChatRequest,
+  type TranscriptionRequest,
+} from '@voice-bot/fake-provider';
 import type { KeyStore } from '../auth/keys.js';
 import type { ProvidersConfig } from '../config/config.js';
 
@@ -17,12 +21,17 @@ interface DemoKeyFile {
  * is kept beside them in `demo-key.json` (development only). A key that no longer covers the
  * current port, or was revoked, is replaced.
  */
-export async function ensureDemoKey(keys: KeyStore, dataDir: string, origins: string[]): Promise<{ id: string; key: string; created: boolean }> {
+export async function ensureDemoKey(
+  keys: KeyStore,
+  dataDir: string,
+  origins: string[],
+): Promise<{ id: string; key: string; created: boolean }> {
   const file = join(dataDir, 'demo-key.json');
   try {
     const saved = JSON.parse(await readFile(file, 'utf8')) as DemoKeyFile;
     const record = await keys.get(saved.id);
-    if (record && !record.revoked_at && origins.every((o) => record.origins.includes(o))) return { id: saved.id, key: saved.key, created: false };
+    if (record && !record.revoked_at && origins.every((o) => record.origins.includes(o)))
+      return { id: saved.id, key: saved.key, created: false };
     if (record && !record.revoked_at) await keys.revoke(saved.id);
   } catch {
     // no usable demo key yet
@@ -75,17 +84,26 @@ const DEMO_REPLIES = [
  * says plainly that it is scripted: STT reports only what it can honestly know (how long you
  * spoke), the LLM replies from a script, and TTS is a synthetic tone rather than a voice.
  */
-export async function startDemoUpstream(): Promise<{ providers: ProvidersConfig; close(): Promise<void> }> {
+export async function startDemoUpstream(): Promise<{
+  providers: ProvidersConfig;
+  close(): Promise<void>;
+}> {
   let turn = 0;
   const upstream = createFakeUpstream({
     latency: { sttMs: 150, llmTtftMs: 200, tokensPerSecond: 40, ttsTtfbMs: 80, ttsRealtime: false },
-    transcribe: (request: TranscriptionRequest) => `(demo: I heard ${(request.wav.durationMs / 1000).toFixed(1)} seconds of speech)`,
+    transcribe: (request: TranscriptionRequest) =>
+      `(demo: I heard ${(request.wav.durationMs / 1000).toFixed(1)} seconds of speech)`,
     chat: (request: ChatRequest) => {
       const said = lastUserText(request);
       // Typed questions about opening hours go through the bot's HTTP tool, as a real model would.
       const fromTool = toolResult(request);
-      if (fromTool) return { content: `${fromTool} (That came from the clinic's system through the relay's HTTP tool.)` };
-      const offersHours = (request.tools ?? []).some((t) => (t as { function?: { name?: string } }).function?.name === 'opening_hours');
+      if (fromTool)
+        return {
+          content: `${fromTool} (That came from the clinic's system through the relay's HTTP tool.)`,
+        };
+      const offersHours = (request.tools ?? []).some(
+        (t) => (t as { function?: { name?: string } }).function?.name === 'opening_hours',
+      );
       if (offersHours && /\b(hours?|open|close)/i.test(said)) {
         const day = DAYS.find((d) => said.toLowerCase().includes(d)) ?? 'saturday';
         return { toolCalls: [{ name: 'opening_hours', arguments: JSON.stringify({ day }) }] };

@@ -153,7 +153,9 @@ export function providersFromEnv(env: Env = process.env): ProvidersConfig {
 
 /** True when no stage has anything to talk to: then `serve --demo` uses the offline demo provider. */
 export function hasProvider(providers: ProvidersConfig): boolean {
-  return [providers.stt, providers.llm, providers.tts].some((s) => s.apiKey !== undefined || s.baseURL !== undefined);
+  return [providers.stt, providers.llm, providers.tts].some(
+    (s) => s.apiKey !== undefined || s.baseURL !== undefined,
+  );
 }
 
 /** The `voicebot.config.json` file: bots and non-secret settings. Secrets come from the environment. */
@@ -167,7 +169,11 @@ export interface ConfigFile {
   tokenTtlSeconds?: number;
   publicUrl?: string;
   textDeltaIntervalMs?: number;
-  providers?: { [K in keyof ProvidersConfig]?: Partial<Omit<ProvidersConfig[K], 'apiKey'>> & { apiKeyEnv?: string } };
+  providers?: {
+    [K in keyof ProvidersConfig]?: Partial<Omit<ProvidersConfig[K], 'apiKey'>> & {
+      apiKeyEnv?: string;
+    };
+  };
 }
 
 export class ConfigError extends Error {
@@ -181,18 +187,23 @@ export const DEFAULT_TEXT_DELTA_INTERVAL_MS = 50;
 export function textDeltaInterval(value: number | undefined): number {
   if (value === undefined) return DEFAULT_TEXT_DELTA_INTERVAL_MS;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1000) {
-    throw new ConfigError(`textDeltaIntervalMs must be a number of milliseconds from 0 to 1000, not ${JSON.stringify(value)}`);
+    throw new ConfigError(
+      `textDeltaIntervalMs must be a number of milliseconds from 0 to 1000, not ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
 
-
 export function validateBots(bots: readonly BotConfig[]): void {
   const seen = new Set<string>();
   for (const bot of bots) {
-    if (!bot.id || !/^[a-z0-9][a-z0-9_-]{0,63}$/i.test(bot.id)) throw new ConfigError(`bot id ${JSON.stringify(bot.id)} must be 1-64 letters, digits, - or _`);
+    if (!bot.id || !/^[a-z0-9][a-z0-9_-]{0,63}$/i.test(bot.id))
+      throw new ConfigError(
+        `bot id ${JSON.stringify(bot.id)} must be 1-64 letters, digits, - or _`,
+      );
     if (seen.has(bot.id)) throw new ConfigError(`bot id ${bot.id} is defined twice`);
-    if (typeof bot.systemPrompt !== 'string') throw new ConfigError(`bot ${bot.id} needs a systemPrompt`);
+    if (typeof bot.systemPrompt !== 'string')
+      throw new ConfigError(`bot ${bot.id} needs a systemPrompt`);
     seen.add(bot.id);
   }
   if (bots.length === 0) throw new ConfigError('at least one bot must be configured');
@@ -214,7 +225,8 @@ export function applyConfigFile(
     Object.assign(providers[name], rest);
     if (apiKeyEnv) {
       const value = env[apiKeyEnv];
-      if (value === undefined) throw new ConfigError(`providers.${name}.apiKeyEnv names ${apiKeyEnv}, which is not set`);
+      if (value === undefined)
+        throw new ConfigError(`providers.${name}.apiKeyEnv names ${apiKeyEnv}, which is not set`);
       providers[name].apiKey = value;
     }
   }
@@ -226,7 +238,9 @@ export function applyConfigFile(
     limits: { ...DEFAULT_LIMITS, ...file.limits },
     ...(file.tokenTtlSeconds ? { tokenTtlSeconds: file.tokenTtlSeconds } : {}),
     ...(file.publicUrl ? { publicUrl: file.publicUrl } : {}),
-    ...(file.textDeltaIntervalMs !== undefined ? { textDeltaIntervalMs: textDeltaInterval(file.textDeltaIntervalMs) } : {}),
+    ...(file.textDeltaIntervalMs !== undefined
+      ? { textDeltaIntervalMs: textDeltaInterval(file.textDeltaIntervalMs) }
+      : {}),
   };
 }
 
@@ -240,15 +254,18 @@ export function defaultDataDir(env: Env = process.env): string {
  */
 export async function loadTokenSecret(dataDir: string, env: Env = process.env): Promise<string> {
   if (env.VOICEBOT_SECRET) {
-    if (env.VOICEBOT_SECRET.length < 32) throw new ConfigError('VOICEBOT_SECRET must be at least 32 characters');
+    if (env.VOICEBOT_SECRET.length < 32)
+      throw new ConfigError('VOICEBOT_SECRET must be at least 32 characters');
     return env.VOICEBOT_SECRET;
   }
   const file = join(dataDir, 'token-secret');
   if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const secret = randomBytes(32).toString('base64url');
-  await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }).catch(async (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EEXIST') throw error;
-  });
+  await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }).catch(
+    async (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    },
+  );
   return (await readFile(file, 'utf8')).trim();
 }

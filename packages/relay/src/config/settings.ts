@@ -5,7 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as v from 'valibot';
-import { ConfigError, DEFAULT_LIMITS, type ConfigFile, type Env, type LimitsConfig } from './config.js';
+import {
+  ConfigError,
+  DEFAULT_LIMITS,
+  type ConfigFile,
+  type Env,
+  type LimitsConfig,
+} from './config.js';
 
 const text = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 const count = v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(0, 'must be ≥ 0'));
@@ -55,9 +61,17 @@ const StageSchema = v.strictObject({
 });
 
 const LimitsSchema = v.strictObject(
-  Object.fromEntries(Object.keys(DEFAULT_LIMITS).map((field) => [field, v.optional(v.pipe(v.number(), v.minValue(0, 'must be ≥ 0')))])) as Record<
+  Object.fromEntries(
+    Object.keys(DEFAULT_LIMITS).map((field) => [
+      field,
+      v.optional(v.pipe(v.number(), v.minValue(0, 'must be ≥ 0'))),
+    ]),
+  ) as Record<
     keyof LimitsConfig,
-    v.OptionalSchema<v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.MinValueAction<number, 0, string>]>, undefined>
+    v.OptionalSchema<
+      v.SchemaWithPipe<readonly [v.NumberSchema<undefined>, v.MinValueAction<number, 0, string>]>,
+      undefined
+    >
   >,
 );
 
@@ -68,9 +82,17 @@ const ConfigFileSchema = v.strictObject({
   toolAllowHosts: v.optional(strings),
   limits: v.optional(LimitsSchema),
   tokenTtlSeconds: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
-  publicUrl: v.optional(v.pipe(v.string(), v.url('must be a URL such as https://relay.example.com'))),
+  publicUrl: v.optional(
+    v.pipe(v.string(), v.url('must be a URL such as https://relay.example.com')),
+  ),
   textDeltaIntervalMs: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1000))),
-  providers: v.optional(v.strictObject({ stt: v.optional(StageSchema), llm: v.optional(StageSchema), tts: v.optional(v.strictObject({ ...StageSchema.entries, voice: v.optional(text) })) })),
+  providers: v.optional(
+    v.strictObject({
+      stt: v.optional(StageSchema),
+      llm: v.optional(StageSchema),
+      tts: v.optional(v.strictObject({ ...StageSchema.entries, voice: v.optional(text) })),
+    }),
+  ),
 });
 
 /** `bots[0].systemPrompt`, from a valibot issue path. */
@@ -93,7 +115,9 @@ export function parseConfigFile(text: string, path: string): ConfigFile {
   }
   const result = v.safeParse(ConfigFileSchema, json);
   if (!result.success) {
-    const lines = result.issues.slice(0, 5).map((issue) => `  ${fieldPath(issue)}: ${issue.message}`);
+    const lines = result.issues
+      .slice(0, 5)
+      .map((issue) => `  ${fieldPath(issue)}: ${issue.message}`);
     throw new ConfigError(`config file ${path} is not valid:\n${lines.join('\n')}`);
   }
   return result.output as ConfigFile;
@@ -129,7 +153,13 @@ export interface ServeEnv {
   shutdownGraceMs: number;
 }
 
-function numberVar(env: Env, name: string, fallback: number, check: (n: number) => boolean, what: string): number {
+function numberVar(
+  env: Env,
+  name: string,
+  fallback: number,
+  check: (n: number) => boolean,
+  what: string,
+): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
@@ -147,9 +177,13 @@ export function processEnv(): Env {
 /** Reads and checks the relay's variables once; a bad value names the variable. */
 export function relayEnv(env: Env = processEnv()): RelayEnv {
   const metrics = env.VOICEBOT_METRICS;
-  if (metrics !== undefined && metrics !== '' && metrics !== 'public' && metrics !== 'off') throw new ConfigError(`VOICEBOT_METRICS=${metrics} is not valid: use public or off`);
+  if (metrics !== undefined && metrics !== '' && metrics !== 'public' && metrics !== 'off')
+    throw new ConfigError(`VOICEBOT_METRICS=${metrics} is not valid: use public or off`);
   const logLevel = env.VOICEBOT_LOG_LEVEL || 'info';
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`VOICEBOT_LOG_LEVEL=${logLevel} is not valid: use one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigError(
+      `VOICEBOT_LOG_LEVEL=${logLevel} is not valid: use one of ${LOG_LEVELS.join(', ')}`,
+    );
   return {
     adminToken: env.VOICEBOT_ADMIN_TOKEN || undefined,
     metricsToken: env.VOICEBOT_METRICS_TOKEN || undefined,
@@ -163,9 +197,21 @@ export function relayEnv(env: Env = processEnv()): RelayEnv {
 /** Reads and checks the `serve` command's variables. */
 export function serveEnv(env: Env = processEnv()): ServeEnv {
   return {
-    port: numberVar(env, 'PORT', 8787, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'a port number from 0 to 65535'),
+    port: numberVar(
+      env,
+      'PORT',
+      8787,
+      (n) => Number.isInteger(n) && n >= 0 && n <= 65535,
+      'a port number from 0 to 65535',
+    ),
     host: env.HOST || '127.0.0.1',
     workers: env.VOICEBOT_WORKERS || undefined,
-    shutdownGraceMs: numberVar(env, 'VOICEBOT_SHUTDOWN_GRACE_MS', 10_000, (n) => Number.isFinite(n) && n >= 0, 'milliseconds ≥ 0'),
+    shutdownGraceMs: numberVar(
+      env,
+      'VOICEBOT_SHUTDOWN_GRACE_MS',
+      10_000,
+      (n) => Number.isFinite(n) && n >= 0,
+      'milliseconds ≥ 0',
+    ),
   };
 }

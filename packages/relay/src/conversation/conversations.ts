@@ -33,7 +33,11 @@ export interface OpenedConversation {
  */
 export interface ConversationStore {
   /** Resumes `requestedId` when it exists for this key and bot; otherwise starts a new conversation. */
-  open(requestedId: string | undefined, keyId: string, bot: string): OpenedConversation | Promise<OpenedConversation>;
+  open(
+    requestedId: string | undefined,
+    keyId: string,
+    bot: string,
+  ): OpenedConversation | Promise<OpenedConversation>;
   /** The conversation changed (a turn ended): keep it, as the most recently used. */
   touch(conversation: Conversation): void;
 }
@@ -77,7 +81,8 @@ export class MemoryConversationStore implements ConversationStore {
   /** Stores a copy made elsewhere (another process), replacing the one with its id. */
   put(conversation: Conversation): void {
     const existing = this.byId.get(conversation.id);
-    if (existing && (existing.keyId !== conversation.keyId || existing.bot !== conversation.bot)) return;
+    if (existing && (existing.keyId !== conversation.keyId || existing.bot !== conversation.bot))
+      return;
     this.sweep();
     this.touch(conversation);
   }
@@ -89,9 +94,9 @@ export class MemoryConversationStore implements ConversationStore {
   private sweep(): void {
     const cutoff = Date.now() - this.ttlMs;
     for (const [id, conversation] of this.byId) {
-      if (conversation.updatedAt < cutoff || this.byId.size >= this.maxConversations) this.byId.delete(id);
+      if (conversation.updatedAt < cutoff || this.byId.size >= this.maxConversations)
+        this.byId.delete(id);
       else break;
     }
   }
 }
-

@@ -7,12 +7,21 @@ export class MetadataError extends Error {
 }
 
 /** Checks metadata from the page (untrusted): few short keys, short values. Throws `MetadataError`. */
-export function validatePageMetadata(metadata: Record<string, MetadataValue>): Record<string, MetadataValue> {
+export function validatePageMetadata(
+  metadata: Record<string, MetadataValue>,
+): Record<string, MetadataValue> {
   const entries = Object.entries(metadata);
-  if (entries.length > METADATA_LIMITS.maxKeys) throw new MetadataError(`metadata may hold at most ${METADATA_LIMITS.maxKeys} keys`);
+  if (entries.length > METADATA_LIMITS.maxKeys)
+    throw new MetadataError(`metadata may hold at most ${METADATA_LIMITS.maxKeys} keys`);
   for (const [key, value] of entries) {
-    if (!/^[\w.-]+$/.test(key) || key.length > METADATA_LIMITS.maxKeyLength) throw new MetadataError(`metadata key ${JSON.stringify(key.slice(0, 70))} must be ≤ ${METADATA_LIMITS.maxKeyLength} letters, digits, _ . or -`);
-    if (typeof value === 'string' && value.length > METADATA_LIMITS.maxValueLength) throw new MetadataError(`metadata value of ${key} is longer than ${METADATA_LIMITS.maxValueLength} characters`);
+    if (!/^[\w.-]+$/.test(key) || key.length > METADATA_LIMITS.maxKeyLength)
+      throw new MetadataError(
+        `metadata key ${JSON.stringify(key.slice(0, 70))} must be ≤ ${METADATA_LIMITS.maxKeyLength} letters, digits, _ . or -`,
+      );
+    if (typeof value === 'string' && value.length > METADATA_LIMITS.maxValueLength)
+      throw new MetadataError(
+        `metadata value of ${key} is longer than ${METADATA_LIMITS.maxValueLength} characters`,
+      );
   }
   return { ...metadata };
 }
@@ -22,10 +31,18 @@ export function metadataView(conversation: Conversation): Readonly<Record<string
   return { ...conversation.pageMetadata, ...conversation.toolMetadata };
 }
 
-export function setToolMetadata(conversation: Conversation, values: Record<string, MetadataValue>): void {
+export function setToolMetadata(
+  conversation: Conversation,
+  values: Record<string, MetadataValue>,
+): void {
   for (const [key, value] of Object.entries(values)) {
-    if (Object.keys(conversation.toolMetadata).length >= METADATA_LIMITS.maxKeys && !(key in conversation.toolMetadata)) break;
-    conversation.toolMetadata[key] = typeof value === 'string' ? value.slice(0, METADATA_LIMITS.maxValueLength) : value;
+    if (
+      Object.keys(conversation.toolMetadata).length >= METADATA_LIMITS.maxKeys &&
+      !(key in conversation.toolMetadata)
+    )
+      break;
+    conversation.toolMetadata[key] =
+      typeof value === 'string' ? value.slice(0, METADATA_LIMITS.maxValueLength) : value;
   }
 }
 

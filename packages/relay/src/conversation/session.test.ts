@@ -5,8 +5,20 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { CLOSE_CODES, PROTOCOL_VERSION, encodeClientMessage, parseServerMessage, type ClientMessageInput, type ServerMessage } from '@voice-bot/protocol';
-import { DEFAULT_BOT, DEFAULT_LIMITS, type LimitsConfig, type ProvidersConfig } from '../config/config.js';
+import {
+  CLOSE_CODES,
+  PROTOCOL_VERSION,
+  encodeClientMessage,
+  parseServerMessage,
+  type ClientMessageInput,
+  type ServerMessage,
+} from '@voice-bot/protocol';
+import {
+  DEFAULT_BOT,
+  DEFAULT_LIMITS,
+  type LimitsConfig,
+  type ProvidersConfig,
+} from '../config/config.js';
 import { MemoryConversationStore } from './conversations.js';
 import { createLogger } from '../logger.js';
 import { createProviderClients } from '../providers/providers.js';
@@ -30,10 +42,18 @@ function fakeProviders(reply: string, pcmBytes = 4_800) {
           const encoder = new TextEncoder();
           for (const word of words) {
             if (signal?.aborted) return controller.error(signal.reason);
-            controller.enqueue(encoder.encode(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: word }, finish_reason: null }] })}\n\n`));
+            controller.enqueue(
+              encoder.encode(
+                `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: word }, finish_reason: null }] })}\n\n`,
+              ),
+            );
             await sleep(1);
           }
-          controller.enqueue(encoder.encode(`data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } })}\n\ndata: [DONE]\n\n`));
+          controller.enqueue(
+            encoder.encode(
+              `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } })}\n\ndata: [DONE]\n\n`,
+            ),
+          );
           controller.close();
         },
       });
@@ -53,11 +73,27 @@ function fakeProviders(reply: string, pcmBytes = 4_800) {
       });
       return new Response(body, { headers: { 'content-type': 'audio/pcm' } });
     }
-    return new Response('{"error":{"message":"not here"}}', { status: 404, headers: { 'content-type': 'application/json' } });
+    return new Response('{"error":{"message":"not here"}}', {
+      status: 404,
+      headers: { 'content-type': 'application/json' },
+    });
   };
-  const stage = { baseURL: 'http://provider.invalid/v1', apiKey: 'sk-test', timeoutMs: 5_000, maxRetries: 0 };
-  const config: ProvidersConfig = { stt: { ...stage, model: 'w' }, llm: { ...stage, model: 'm' }, tts: { ...stage, model: 't', voice: 'v' } };
-  return { calls, config, clients: createProviderClients(config, fetch as typeof globalThis.fetch) };
+  const stage = {
+    baseURL: 'http://provider.invalid/v1',
+    apiKey: 'sk-test',
+    timeoutMs: 5_000,
+    maxRetries: 0,
+  };
+  const config: ProvidersConfig = {
+    stt: { ...stage, model: 'w' },
+    llm: { ...stage, model: 'm' },
+    tts: { ...stage, model: 't', voice: 'v' },
+  };
+  return {
+    calls,
+    config,
+    clients: createProviderClients(config, fetch as typeof globalThis.fetch),
+  };
 }
 
 class FakeSocket implements SessionSocket {
@@ -89,13 +125,22 @@ class FakeSocket implements SessionSocket {
   async until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
     const end = Date.now() + timeoutMs;
     while (!check()) {
-      if (Date.now() > end) throw new Error(`timed out; got ${this.messages.map((m) => m.type).join(',')}`);
+      if (Date.now() > end)
+        throw new Error(`timed out; got ${this.messages.map((m) => m.type).join(',')}`);
       await sleep(5);
     }
   }
 }
 
-function openSession(options: { reply?: string; pcmBytes?: number; limits?: Partial<LimitsConfig>; policy?: Partial<SessionPolicy>; greeting?: string } = {}) {
+function openSession(
+  options: {
+    reply?: string;
+    pcmBytes?: number;
+    limits?: Partial<LimitsConfig>;
+    policy?: Partial<SessionPolicy>;
+    greeting?: string;
+  } = {},
+) {
   const providers = fakeProviders(options.reply ?? 'Fine, thanks. ', options.pcmBytes);
   const socket = new FakeSocket();
   const charged: ProviderCost[] = [];
@@ -148,7 +193,18 @@ describe('TalkSession', () => {
 
   test('a request is charged before it is sent; a refused charge sends nothing', async () => {
     let allow = true;
-    const { socket, send, calls, charged } = openSession({ policy: { charge: () => (allow ? undefined : { code: 'quota_exceeded', message: 'used up', close: { code: CLOSE_CODES.quotaExceeded, reason: 'quota' } }) } });
+    const { socket, send, calls, charged } = openSession({
+      policy: {
+        charge: () =>
+          allow
+            ? undefined
+            : {
+                code: 'quota_exceeded',
+                message: 'used up',
+                close: { code: CLOSE_CODES.quotaExceeded, reason: 'quota' },
+              },
+      },
+    });
     send({ type: 'start', protocol_version: PROTOCOL_VERSION, input: 'text', output: 'text' });
     await socket.until(() => socket.of('ready').length === 1);
     send({ type: 'text', text: 'One.' });
@@ -172,11 +228,18 @@ describe('TalkSession', () => {
     await socket.until(() => socket.of('done').length === 1);
     const prompt = charged.find((c) => c.prompt_tokens !== undefined);
     assert.ok(prompt && (prompt.prompt_tokens ?? 0) > 10, `estimated ${prompt?.prompt_tokens}`);
-    assert.deepEqual(charged.filter((c) => c.tts_chars !== undefined), [{ tts_chars: 'Fine, thanks.'.length }]);
+    assert.deepEqual(
+      charged.filter((c) => c.tts_chars !== undefined),
+      [{ tts_chars: 'Fine, thanks.'.length }],
+    );
   });
 
   test('backpressure: no audio is pulled while the socket is over its bound; a page that never reads is closed with 4006', async () => {
-    const { socket, send } = openSession({ reply: 'A long answer follows here. ', pcmBytes: 96_000, limits: { maxBufferedBytes: 10_000, slowClientTimeoutMs: 300 } });
+    const { socket, send } = openSession({
+      reply: 'A long answer follows here. ',
+      pcmBytes: 96_000,
+      limits: { maxBufferedBytes: 10_000, slowClientTimeoutMs: 300 },
+    });
     send({ type: 'start', protocol_version: PROTOCOL_VERSION, input: 'text', output: 'audio' });
     await socket.until(() => socket.of('ready').length === 1);
     send({ type: 'text', text: 'Talk.' });

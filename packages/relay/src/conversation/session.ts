@@ -108,7 +108,10 @@ export class TalkSession {
   private roomWait: Promise<void> | undefined;
 
   constructor(private readonly deps: SessionDeps) {
-    this.startTimer = setTimeout(() => this.close(CLOSE_CODES.startTimeout, 'no start message'), deps.limits.startTimeoutMs);
+    this.startTimer = setTimeout(
+      () => this.close(CLOSE_CODES.startTimeout, 'no start message'),
+      deps.limits.startTimeoutMs,
+    );
     this.startTimer.unref();
   }
 
@@ -137,12 +140,18 @@ export class TalkSession {
    * meanwhile). A client that stays over the bound for `slowClientTimeoutMs` is closed with 4006.
    */
   room(): Promise<void> | undefined {
-    if (this.closed || this.deps.socket.bufferedAmount <= this.deps.limits.maxBufferedBytes) return undefined;
+    if (this.closed || this.deps.socket.bufferedAmount <= this.deps.limits.maxBufferedBytes)
+      return undefined;
     this.roomWait ??= new Promise<void>((resolve) => {
       const since = performance.now();
       const timer = setInterval(() => {
         const stalled = performance.now() - since >= this.deps.limits.slowClientTimeoutMs;
-        if (!this.closed && this.deps.socket.bufferedAmount > this.deps.limits.maxBufferedBytes && !stalled) return;
+        if (
+          !this.closed &&
+          this.deps.socket.bufferedAmount > this.deps.limits.maxBufferedBytes &&
+          !stalled
+        )
+          return;
         clearInterval(timer);
         this.roomWait = undefined;
         if (stalled && !this.closed) this.dropSlowClient();
@@ -154,11 +163,18 @@ export class TalkSession {
 
   private dropSlowClient(): void {
     const { socket, limits, log } = this.deps;
-    log.warn({ buffered_bytes: socket.bufferedAmount, waited_ms: limits.slowClientTimeoutMs }, 'client not reading; closing');
-    this.reject('slow_client', `the page did not read the relay's messages for ${limits.slowClientTimeoutMs / 1000} s; the session is closed`, {
-      code: CLOSE_CODES.slowClient,
-      reason: 'client not reading',
-    });
+    log.warn(
+      { buffered_bytes: socket.bufferedAmount, waited_ms: limits.slowClientTimeoutMs },
+      'client not reading; closing',
+    );
+    this.reject(
+      'slow_client',
+      `the page did not read the relay's messages for ${limits.slowClientTimeoutMs / 1000} s; the session is closed`,
+      {
+        code: CLOSE_CODES.slowClient,
+        reason: 'client not reading',
+      },
+    );
     // The close frame waits behind everything queued; a client that reads nothing never gets it.
     setTimeout(() => socket.terminate(), SLOW_CLIENT_GRACE_MS).unref();
   }
@@ -173,8 +189,18 @@ export class TalkSession {
     return this.turnChain;
   }
 
-  private sendError(code: ErrorCode, message: string, extra: { fatal?: boolean; turn_id?: number } = {}): void {
-    this.send({ type: 'error', code, message, fatal: extra.fatal ?? false, ...(extra.turn_id !== undefined ? { turn_id: extra.turn_id } : {}) });
+  private sendError(
+    code: ErrorCode,
+    message: string,
+    extra: { fatal?: boolean; turn_id?: number } = {},
+  ): void {
+    this.send({
+      type: 'error',
+      code,
+      message,
+      fatal: extra.fatal ?? false,
+      ...(extra.turn_id !== undefined ? { turn_id: extra.turn_id } : {}),
+    });
   }
 
   close(code: number, reason: string): void {
@@ -199,7 +225,10 @@ export class TalkSession {
       return;
     }
     if (Buffer.byteLength(raw) > this.deps.limits.maxJsonBytes) {
-      this.sendError('message_too_large', `control messages are limited to ${this.deps.limits.maxJsonBytes} bytes`);
+      this.sendError(
+        'message_too_large',
+        `control messages are limited to ${this.deps.limits.maxJsonBytes} bytes`,
+      );
       return;
     }
     let message: ClientMessage;
@@ -224,18 +253,30 @@ export class TalkSession {
       return;
     }
     if (this.started.input !== 'audio') {
-      this.sendError('binary_not_expected', 'this session was started with input "text"; audio frames are ignored');
+      this.sendError(
+        'binary_not_expected',
+        'this session was started with input "text"; audio frames are ignored',
+      );
       return;
     }
     if (data.byteLength % 2 !== 0) {
-      this.sendError('bad_audio_frame', 'audio frames must hold whole 16-bit samples (even byte length)');
+      this.sendError(
+        'bad_audio_frame',
+        'audio frames must hold whole 16-bit samples (even byte length)',
+      );
       return;
     }
     if (this.utteranceOverflowed) return;
-    if (this.utteranceBytes + data.byteLength > this.deps.limits.maxUtteranceMs * INPUT_BYTES_PER_MS) {
+    if (
+      this.utteranceBytes + data.byteLength >
+      this.deps.limits.maxUtteranceMs * INPUT_BYTES_PER_MS
+    ) {
       this.utteranceOverflowed = true;
       this.resetUtterance(true);
-      this.sendError('utterance_too_long', `an utterance may last at most ${this.deps.limits.maxUtteranceMs / 1000} s; it was dropped — send commit and speak again`);
+      this.sendError(
+        'utterance_too_long',
+        `an utterance may last at most ${this.deps.limits.maxUtteranceMs / 1000} s; it was dropped — send commit and speak again`,
+      );
       return;
     }
     const refused = this.deps.policy?.audioIn(data.byteLength);
@@ -282,7 +323,10 @@ export class TalkSession {
         return;
       case 'text':
         if (message.text.length > this.deps.limits.maxTextChars) {
-          this.sendError('text_too_long', `text is limited to ${this.deps.limits.maxTextChars} characters`);
+          this.sendError(
+            'text_too_long',
+            `text is limited to ${this.deps.limits.maxTextChars} characters`,
+          );
           return;
         }
         if (!message.text.trim()) {
@@ -306,7 +350,11 @@ export class TalkSession {
       return;
     }
     if (!isCompatibleVersion(message.protocol_version)) {
-      this.sendError('protocol_version', `protocol ${message.protocol_version} is not supported; this relay speaks ${PROTOCOL_VERSION}`, { fatal: true });
+      this.sendError(
+        'protocol_version',
+        `protocol ${message.protocol_version} is not supported; this relay speaks ${PROTOCOL_VERSION}`,
+        { fatal: true },
+      );
       this.close(CLOSE_CODES.protocolVersion, 'protocol version mismatch');
       return;
     }
@@ -320,7 +368,11 @@ export class TalkSession {
     }
     clearTimeout(this.startTimer);
     this.started = message;
-    const opened = this.deps.conversations.open(message.conversation_id, this.deps.keyId, this.deps.bot.id);
+    const opened = this.deps.conversations.open(
+      message.conversation_id,
+      this.deps.keyId,
+      this.deps.bot.id,
+    );
     if (!(opened instanceof Promise)) {
       this.sendReady(opened, pageMetadata);
       return;
@@ -343,19 +395,28 @@ export class TalkSession {
       (error: unknown) => {
         this.waiting = undefined;
         this.deps.log.error({ err: String(error) }, 'conversation store failed');
-        this.reject('internal', 'the conversation could not be opened; please reconnect', { code: CLOSE_CODES.internalError, reason: 'conversation store failed' });
+        this.reject('internal', 'the conversation could not be opened; please reconnect', {
+          code: CLOSE_CODES.internalError,
+          reason: 'conversation store failed',
+        });
       },
     );
   }
 
-  private sendReady({ conversation, resumed }: OpenedConversation, pageMetadata: StartMessage['metadata']): void {
+  private sendReady(
+    { conversation, resumed }: OpenedConversation,
+    pageMetadata: StartMessage['metadata'],
+  ): void {
     if (pageMetadata) {
       conversation.pageMetadata = pageMetadata;
       this.deps.conversations.touch(conversation);
     }
     this.conversation = conversation;
     const { input, output } = this.started as StartMessage;
-    this.deps.log.info({ conversation: conversation.id, resumed, input, output }, 'session started');
+    this.deps.log.info(
+      { conversation: conversation.id, resumed, input, output },
+      'session started',
+    );
     this.send({
       type: 'ready',
       session_id: this.deps.id,
@@ -364,9 +425,17 @@ export class TalkSession {
       input_sample_rate: INPUT_SAMPLE_RATE,
       output_sample_rate: DEFAULT_OUTPUT_SAMPLE_RATE,
       resumed,
-      history: conversation.messages.slice(-MAX_HISTORY_IN_READY).map(({ role, text, interrupted }) => ({ role, text, ...(interrupted ? { interrupted } : {}) })),
+      history: conversation.messages
+        .slice(-MAX_HISTORY_IN_READY)
+        .map(({ role, text, interrupted }) => ({
+          role,
+          text,
+          ...(interrupted ? { interrupted } : {}),
+        })),
     });
-    const greeting = this.deps.bot.greeting && renderTemplate(this.deps.bot.greeting, templateData(conversation)).trim();
+    const greeting =
+      this.deps.bot.greeting &&
+      renderTemplate(this.deps.bot.greeting, templateData(conversation)).trim();
     if (!resumed && greeting) this.beginTurn({ kind: 'say', text: greeting });
     else this.send({ type: 'status', state: 'listening' });
   }
@@ -381,7 +450,10 @@ export class TalkSession {
       return;
     }
     if (this.utteranceBytes === 0) {
-      this.sendError('empty_utterance', 'commit received but no audio was sent since the last commit');
+      this.sendError(
+        'empty_utterance',
+        'commit received but no audio was sent since the last commit',
+      );
       return;
     }
     const input = { kind: 'audio' as const, frames: this.utterance, bytes: this.utteranceBytes };
@@ -393,7 +465,9 @@ export class TalkSession {
     // `received_at_ms` is this process's monotonic clock (`performance.now()`): it lines up with
     // other in-process timings, e.g. the benchmark's fake upstream seeing its requests aborted.
     this.deps.log.debug({ turn: turnId, received_at_ms: performance.now() }, 'interrupt received');
-    const target = [this.currentTurn, this.lastTurn, this.previousTurn].find((t) => t?.id === turnId);
+    const target = [this.currentTurn, this.lastTurn, this.previousTurn].find(
+      (t) => t?.id === turnId,
+    );
     if (!target) {
       this.sendError('stale_turn', `turn ${turnId} is not the current or the last turn`);
       return;

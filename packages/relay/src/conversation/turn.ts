@@ -1,14 +1,25 @@
 import { setMaxListeners } from 'node:events';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
-import { INPUT_SAMPLE_RATE, heardText, type ErrorCode, type ServerMessage, type TurnMetrics } from '@voice-bot/protocol';
+import {
+  INPUT_SAMPLE_RATE,
+  heardText,
+  type ErrorCode,
+  type ServerMessage,
+  type TurnMetrics,
+} from '@voice-bot/protocol';
 import { SentenceChunker, stripMarkdown } from '../pipeline/chunker.js';
 import type { BotConfig, ProvidersConfig } from '../config/config.js';
 import type { Conversation, ConversationMessage } from './conversations.js';
 
 import type { Logger } from '../logger.js';
 import type { ProviderClients } from '../providers/providers.js';
-import { estimatePromptTokens, estimateTokens, streamChat, type ChatRound } from '../pipeline/stages/llm.js';
+import {
+  estimatePromptTokens,
+  estimateTokens,
+  streamChat,
+  type ChatRound,
+} from '../pipeline/stages/llm.js';
 import { transcribe } from '../pipeline/stages/stt.js';
 import { SpeechPipeline, type SpokenSegment } from '../pipeline/stages/tts.js';
 import { pcm16DurationMs } from '../pipeline/wav.js';
@@ -77,16 +88,30 @@ async function inStage<T>(stage: Stage, work: () => Promise<T>): Promise<T> {
   }
 }
 
-const STAGE_NAMES: Record<Stage, string> = { stt: 'speech recognition', llm: 'language model', tts: 'speech synthesis' };
+const STAGE_NAMES: Record<Stage, string> = {
+  stt: 'speech recognition',
+  llm: 'language model',
+  tts: 'speech synthesis',
+};
 
 function describeFailure(error: StageError): { code: ErrorCode; message: string } {
   const what = STAGE_NAMES[error.stage];
   const cause = error.cause;
-  if (cause instanceof OpenAI.APIConnectionTimeoutError) return { code: 'upstream_timeout', message: `The ${what} service timed out. Please try again.` };
+  if (cause instanceof OpenAI.APIConnectionTimeoutError)
+    return {
+      code: 'upstream_timeout',
+      message: `The ${what} service timed out. Please try again.`,
+    };
   if (cause instanceof OpenAI.APIError && cause.status !== undefined) {
-    return { code: `upstream_${error.stage}`, message: `The ${what} service failed (HTTP ${cause.status}). Please try again.` };
+    return {
+      code: `upstream_${error.stage}`,
+      message: `The ${what} service failed (HTTP ${cause.status}). Please try again.`,
+    };
   }
-  return { code: `upstream_${error.stage}`, message: `The ${what} service could not be reached or broke off. Please try again.` };
+  return {
+    code: `upstream_${error.stage}`,
+    message: `The ${what} service could not be reached or broke off. Please try again.`,
+  };
 }
 
 /**
@@ -175,7 +200,11 @@ export class Turn {
         userText = await inStage('stt', () =>
           transcribe(
             deps.clients.stt,
-            { frames: input.frames, model: deps.bot.sttModel ?? deps.providers.stt.model, ...(deps.bot.language ? { language: deps.bot.language } : {}) },
+            {
+              frames: input.frames,
+              model: deps.bot.sttModel ?? deps.providers.stt.model,
+              ...(deps.bot.language ? { language: deps.bot.language } : {}),
+            },
             this.signal,
           ),
         );
@@ -183,13 +212,20 @@ export class Turn {
         this.metrics.stt_ms = Math.round(performance.now() - started);
         this.send({ type: 'transcript', turn_id: this.id, text: userText, final: true });
         if (!userText) {
-          this.send({ type: 'error', code: 'empty_utterance', message: 'No speech was recognised in that utterance.', fatal: false, turn_id: this.id });
+          this.send({
+            type: 'error',
+            code: 'empty_utterance',
+            message: 'No speech was recognised in that utterance.',
+            fatal: false,
+            turn_id: this.id,
+          });
           return;
         }
       } else if (input.kind === 'text') {
         userText = input.text;
       }
-      if (userText !== undefined) this.userMessage = rememberUserText(deps.conversation, userText, this.id);
+      if (userText !== undefined)
+        this.userMessage = rememberUserText(deps.conversation, userText, this.id);
       await this.reply(input.kind === 'say' ? input.text : undefined);
       this.finish();
     } catch (error) {
@@ -197,10 +233,26 @@ export class Turn {
         this.finish();
         return;
       }
-      const failure = error instanceof StageError ? describeFailure(error) : { code: 'internal' as const, message: 'Something went wrong on the relay.' };
-      deps.log.warn({ turn: this.id, code: failure.code, err: error instanceof StageError ? String(error.cause) : String(error) }, 'turn failed');
+      const failure =
+        error instanceof StageError
+          ? describeFailure(error)
+          : { code: 'internal' as const, message: 'Something went wrong on the relay.' };
+      deps.log.warn(
+        {
+          turn: this.id,
+          code: failure.code,
+          err: error instanceof StageError ? String(error.cause) : String(error),
+        },
+        'turn failed',
+      );
       this.recordAssistant(this.replyText.trim(), false);
-      this.send({ type: 'error', code: failure.code, message: failure.message, fatal: false, turn_id: this.id });
+      this.send({
+        type: 'error',
+        code: failure.code,
+        message: failure.message,
+        fatal: false,
+        turn_id: this.id,
+      });
     } finally {
       this.finished = true;
       this.controller.abort();
@@ -216,7 +268,10 @@ export class Turn {
       deps.output === 'audio'
         ? new SpeechPipeline(
             deps.clients.tts,
-            { model: deps.bot.ttsModel ?? deps.providers.tts.model, voice: deps.bot.voice ?? deps.providers.tts.voice },
+            {
+              model: deps.bot.ttsModel ?? deps.providers.tts.model,
+              voice: deps.bot.voice ?? deps.providers.tts.voice,
+            },
             this.signal,
             { charge: (text) => deps.charge({ tts_chars: text.length }), room: deps.room },
           )
@@ -235,7 +290,13 @@ export class Turn {
     const playing = speech
       ? inStage('tts', () =>
           speech.run(
-            (segment) => this.send({ type: 'audio_segment', turn_id: this.id, index: segment.index, text: segment.text }),
+            (segment) =>
+              this.send({
+                type: 'audio_segment',
+                turn_id: this.id,
+                index: segment.index,
+                text: segment.text,
+              }),
             (pcm) => {
               if (!spokeOnce) {
                 spokeOnce = true;
@@ -319,7 +380,10 @@ export class Turn {
    * LLM rounds: stream text (spoken as it comes), and when the model calls tools, run them on the
    * relay and go again with their results — at most `maxToolRounds` times per turn.
    */
-  private async converse(chunker: SentenceChunker, speak: (chunks: string[]) => void): Promise<void> {
+  private async converse(
+    chunker: SentenceChunker,
+    speak: (chunks: string[]) => void,
+  ): Promise<void> {
     const { deps } = this;
     const exchange: ChatCompletionMessageParam[] = [];
     for (let round = 0; ; round++) {
@@ -350,11 +414,19 @@ export class Turn {
         // The provider's usage replaces the estimate; without it (cut short, or not reported) the
         // estimate stands and the streamed text is counted.
         const usage = result?.usage;
-        deps.count(usage ? { prompt_tokens: usage.promptTokens - estimate, completion_tokens: usage.completionTokens } : { completion_tokens: estimateTokens(roundText) });
+        deps.count(
+          usage
+            ? {
+                prompt_tokens: usage.promptTokens - estimate,
+                completion_tokens: usage.completionTokens,
+              }
+            : { completion_tokens: estimateTokens(roundText) },
+        );
       }
       if (result.usage) {
         this.metrics.prompt_tokens = (this.metrics.prompt_tokens ?? 0) + result.usage.promptTokens;
-        this.metrics.completion_tokens = (this.metrics.completion_tokens ?? 0) + result.usage.completionTokens;
+        this.metrics.completion_tokens =
+          (this.metrics.completion_tokens ?? 0) + result.usage.completionTokens;
       }
       if (!offerTools || result.toolCalls.length === 0) return;
       // Say the preamble now, or a filler, so the visitor doesn't wait in silence.
@@ -364,9 +436,15 @@ export class Turn {
       exchange.push({
         role: 'assistant',
         content: roundText || null,
-        tool_calls: result.toolCalls.map((call) => ({ id: call.id, type: 'function' as const, function: { name: call.name, arguments: call.arguments } })),
+        tool_calls: result.toolCalls.map((call) => ({
+          id: call.id,
+          type: 'function' as const,
+          function: { name: call.name, arguments: call.arguments },
+        })),
       });
-      result.toolCalls.forEach((call, i) => exchange.push({ role: 'tool', tool_call_id: call.id, content: outcomes[i]?.content ?? '' }));
+      result.toolCalls.forEach((call, i) =>
+        exchange.push({ role: 'tool', tool_call_id: call.id, content: outcomes[i]?.content ?? '' }),
+      );
       this.toolExchange = exchange;
       if (roundText && !/\s$/.test(roundText)) this.emitText(' ');
     }
@@ -383,13 +461,23 @@ export class Turn {
       setMetadata: (values) => setToolMetadata(deps.conversation, values),
       signal: this.signal,
     });
-    deps.log.info({ turn: this.id, tool: call.name, ok: outcome.ok, ...(outcome.ok ? {} : { reason: outcome.error }) }, 'tool call');
+    deps.log.info(
+      {
+        turn: this.id,
+        tool: call.name,
+        ok: outcome.ok,
+        ...(outcome.ok ? {} : { reason: outcome.error }),
+      },
+      'tool call',
+    );
     this.send({
       type: 'tool',
       turn_id: this.id,
       name: call.name,
       state: outcome.ok ? 'done' : 'failed',
-      ...(isPublic ? { args: outcome.args, ...(outcome.ok ? { result: outcome.result } : {}) } : {}),
+      ...(isPublic
+        ? { args: outcome.args, ...(outcome.ok ? { result: outcome.result } : {}) }
+        : {}),
     });
     return outcome;
   }
@@ -404,7 +492,14 @@ export class Turn {
       });
     return {
       model: bot.chatModel ?? this.deps.providers.llm.model,
-      messages: [{ role: 'system' as const, content: renderTemplate(bot.systemPrompt, templateData(conversation)) }, ...history, ...exchange],
+      messages: [
+        {
+          role: 'system' as const,
+          content: renderTemplate(bot.systemPrompt, templateData(conversation)),
+        },
+        ...history,
+        ...exchange,
+      ],
       ...(offerTools ? { tools: this.deps.tools.definitions() } : {}),
       ...(bot.temperature !== undefined ? { temperature: bot.temperature } : {}),
       ...(bot.maxTokens !== undefined ? { maxTokens: bot.maxTokens } : {}),
@@ -414,7 +509,11 @@ export class Turn {
   /** What the visitor heard after `playedMs` of playback (Infinity: everything that was sent). */
   private heard(playedMs: number): string {
     if (this.deps.output === 'text') return this.replyText.trim();
-    if (!Number.isFinite(playedMs)) return this.segments.filter((s) => s.bytes > 0).map((s) => s.text).join(' ');
+    if (!Number.isFinite(playedMs))
+      return this.segments
+        .filter((s) => s.bytes > 0)
+        .map((s) => s.text)
+        .join(' ');
     return heardText(this.segments, playedMs, this.deps.outputSampleRate);
   }
 
@@ -450,7 +549,10 @@ export class Turn {
     if (this.speech?.firstRequestAt !== undefined && this.speech.firstByteAt !== undefined) {
       metrics.tts_ttfb_ms = Math.round(this.speech.firstByteAt - this.speech.firstRequestAt);
     }
-    if (this.audioBytesOut > 0) metrics.audio_out_ms = Math.round(pcm16DurationMs(this.audioBytesOut, this.deps.outputSampleRate));
+    if (this.audioBytesOut > 0)
+      metrics.audio_out_ms = Math.round(
+        pcm16DurationMs(this.audioBytesOut, this.deps.outputSampleRate),
+      );
     this.send({ type: 'done', turn_id: this.id, text, interrupted, metrics });
   }
 }
@@ -467,7 +569,11 @@ function remember(conversation: Conversation, message: ConversationMessage): voi
  * spoke again before the reply started, or the provider failed) stay as they were said, but only
  * the last {@link MAX_UNANSWERED} of such a run are kept, so rapid-fire input cannot grow the history.
  */
-export function rememberUserText(conversation: Conversation, text: string, turnId: number): ConversationMessage {
+export function rememberUserText(
+  conversation: Conversation,
+  text: string,
+  turnId: number,
+): ConversationMessage {
   const { messages } = conversation;
   let run = 0;
   while (run < messages.length && messages[messages.length - 1 - run]?.role === 'user') run++;

@@ -42,7 +42,12 @@ const badRequest = (message: string) => new RelayError('bad_request', 400, messa
 
 function publicKey(record: ClientKeyRecord, global: LimitsConfig, openSessions: number) {
   const { hash: _hash, ...rest } = record;
-  return { ...rest, limits: record.limits ?? {}, effective_limits: effectiveLimits(global, record.limits), open_sessions: openSessions };
+  return {
+    ...rest,
+    limits: record.limits ?? {},
+    effective_limits: effectiveLimits(global, record.limits),
+    open_sessions: openSessions,
+  };
 }
 
 function usageView(day: DayUsage) {
@@ -73,7 +78,12 @@ export function createAdminApp(deps: AdminDeps): Hono {
     c.header('Cache-Control', 'no-store');
     await next();
   });
-  app.use('*', requireBearer(deps.token, 'voicebot-admin', (c) => log.warn({ method: c.req.method, path: c.req.path }, 'admin request refused')));
+  app.use(
+    '*',
+    requireBearer(deps.token, 'voicebot-admin', (c) =>
+      log.warn({ method: c.req.method, path: c.req.path }, 'admin request refused'),
+    ),
+  );
   app.use('*', limitBody(MAX_ADMIN_BODY_BYTES));
 
   async function body(c: Context): Promise<Record<string, unknown>> {
@@ -84,12 +94,16 @@ export function createAdminApp(deps: AdminDeps): Hono {
     } catch {
       throw badRequest('request body must be JSON');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw badRequest('request body must be a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw badRequest('request body must be a JSON object');
     return parsed as Record<string, unknown>;
   }
 
   function strings(value: unknown, field: string): string[] {
-    if (!Array.isArray(value) || !value.every((v): v is string => typeof v === 'string' && v.length > 0 && v.length <= 300)) {
+    if (
+      !Array.isArray(value) ||
+      !value.every((v): v is string => typeof v === 'string' && v.length > 0 && v.length <= 300)
+    ) {
       throw badRequest(`${field} must be an array of strings`);
     }
     if (value.length > 100) throw badRequest(`${field} has too many entries`);
@@ -111,14 +125,16 @@ export function createAdminApp(deps: AdminDeps): Hono {
   }
 
   function label(value: unknown): string {
-    if (typeof value !== 'string' || value.length > 200) throw badRequest('label must be a string of at most 200 characters');
+    if (typeof value !== 'string' || value.length > 200)
+      throw badRequest('label must be a string of at most 200 characters');
     return value;
   }
 
   /** PATCH semantics for limits: fields merge into the current set; `null` removes one (or, for `limits: null`, all). */
   function mergedLimits(current: KeyLimits | undefined, value: unknown): KeyLimits {
     if (value === null) return {};
-    if (typeof value !== 'object' || Array.isArray(value)) throw new LimitsError('limits must be an object');
+    if (typeof value !== 'object' || Array.isArray(value))
+      throw new LimitsError('limits must be an object');
     const next: Record<string, unknown> = { ...current };
     for (const [field, v] of Object.entries(value)) {
       if (v === null) delete next[field];
@@ -128,7 +144,14 @@ export function createAdminApp(deps: AdminDeps): Hono {
   }
 
   // Input the key store's own parsers refuse is a bad request too; everything renders as the relay's errors do.
-  app.onError((error, c) => deps.errors.onError(error instanceof LimitsError || error instanceof InvalidOriginPattern ? badRequest(error.message) : error, c));
+  app.onError((error, c) =>
+    deps.errors.onError(
+      error instanceof LimitsError || error instanceof InvalidOriginPattern
+        ? badRequest(error.message)
+        : error,
+      c,
+    ),
+  );
 
   app.post('/keys', async (c) => {
     const input = await body(c);
@@ -136,7 +159,9 @@ export function createAdminApp(deps: AdminDeps): Hono {
       origins: origins(input.origins),
       bots: input.bots === undefined ? [] : bots(input.bots),
       label: input.label === undefined ? '' : label(input.label),
-      ...(input.limits !== undefined && input.limits !== null ? { limits: parseKeyLimits(input.limits) } : {}),
+      ...(input.limits !== undefined && input.limits !== null
+        ? { limits: parseKeyLimits(input.limits) }
+        : {}),
     });
     log.info({ key_id: created.record.id }, 'admin: key created');
     // The only time the secret is ever shown.
@@ -162,7 +187,8 @@ export function createAdminApp(deps: AdminDeps): Hono {
     const input = await body(c);
     const known = new Set(['origins', 'bots', 'label', 'limits']);
     const extra = Object.keys(input).find((field) => !known.has(field));
-    if (extra !== undefined) throw badRequest(`${extra} cannot be changed (origins, bots, label, limits can)`);
+    if (extra !== undefined)
+      throw badRequest(`${extra} cannot be changed (origins, bots, label, limits can)`);
     const patch: KeyPatch = {
       ...(input.origins !== undefined ? { origins: origins(input.origins) } : {}),
       ...(input.bots !== undefined ? { bots: bots(input.bots) } : {}),
@@ -196,7 +222,11 @@ export function createAdminApp(deps: AdminDeps): Hono {
     const days = Number(c.req.query('days') ?? 1);
     if (!Number.isInteger(days) || days < 1 || days > 31) throw badRequest('days must be 1 to 31');
     const history = await usage.history(id, days);
-    return c.json({ key_id: id, open_sessions: await openSessions(id), days: history.map(usageView) });
+    return c.json({
+      key_id: id,
+      open_sessions: await openSessions(id),
+      days: history.map(usageView),
+    });
   });
 
   app.notFound(deps.errors.notFound);

@@ -17,7 +17,12 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
   return bodyLimit({
     maxSize: maxBytes,
     onError: () => {
-      throw new RelayError('payload_too_large', 413, `request bodies are limited to ${maxBytes} bytes`, { headers: { Connection: 'close' } });
+      throw new RelayError(
+        'payload_too_large',
+        413,
+        `request bodies are limited to ${maxBytes} bytes`,
+        { headers: { Connection: 'close' } },
+      );
     },
   });
 }

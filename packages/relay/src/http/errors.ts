@@ -22,14 +22,18 @@ export class RelayError extends HTTPException {
 
 function render(c: Context, error: RelayError): Response {
   c.header(ERROR_HEADER, error.code);
-  if (error.options.retryAfter !== undefined) c.header('Retry-After', String(error.options.retryAfter));
+  if (error.options.retryAfter !== undefined)
+    c.header('Retry-After', String(error.options.retryAfter));
   for (const [name, value] of Object.entries(error.options.headers ?? {})) c.header(name, value);
   const body: ErrorBody = { error: { code: error.code, message: error.message } };
   return c.json(body, error.status);
 }
 
 /** The app's one error handler: relay errors as their JSON, anything unexpected as `500 internal`. */
-export function errorHandler(deps: { countError(code: ErrorCode): void; log: Logger }): ErrorHandler {
+export function errorHandler(deps: {
+  countError(code: ErrorCode): void;
+  log: Logger;
+}): ErrorHandler {
   return (error, c) => {
     if (error instanceof RelayError) {
       deps.countError(error.code);

@@ -43,11 +43,18 @@ export interface ShutdownOptions {
   graceMs?: number;
 }
 
-const SHUTTING_DOWN = { status: 503, code: 'shutting_down', message: 'the relay is shutting down; try again in a moment', retryAfter: 5 } as const;
+const SHUTTING_DOWN = {
+  status: 503,
+  code: 'shutting_down',
+  message: 'the relay is shutting down; try again in a moment',
+  retryAfter: 5,
+} as const;
 
 /** A refusal as the error the app renders (429/503 with `Retry-After`). */
 export function refusalError(refusal: HttpRefusal): RelayError {
-  return new RelayError(refusal.code, refusal.status, refusal.message, { retryAfter: refusal.retryAfter });
+  return new RelayError(refusal.code, refusal.status, refusal.message, {
+    retryAfter: refusal.retryAfter,
+  });
 }
 
 /** New sessions while the relay drains. */
@@ -91,7 +98,11 @@ export class Hardening {
     this.registry.watchRevocations(keys, logger, options.revocationCheckMs ?? 2_000);
     state.onRevoked((keyId) => {
       const closed = this.registry.closeKey(keyId);
-      if (closed > 0) logger.info({ key_id: keyId, sessions: closed }, 'key revoked in another process: open sessions closed');
+      if (closed > 0)
+        logger.info(
+          { key_id: keyId, sessions: closed },
+          'key revoked in another process: open sessions closed',
+        );
     });
   }
 
@@ -113,17 +124,28 @@ export class Hardening {
     const { metrics: mode = true, metricsToken } = this.options;
     if (mode === false || (metricsToken === undefined && mode !== 'public')) return undefined;
     const app = new Hono();
-    if (metricsToken !== undefined) app.use('/metrics', requireBearer(metricsToken, 'voicebot-metrics'));
+    if (metricsToken !== undefined)
+      app.use('/metrics', requireBearer(metricsToken, 'voicebot-metrics'));
     app.get('/metrics', async (c) => {
-      const text = this.deps.state.clusterMetrics ? await this.deps.state.clusterMetrics() : await this.metrics.registry.metrics();
-      return c.body(text, 200, { 'Content-Type': this.metrics.registry.contentType, 'Cache-Control': 'no-store' });
+      const text = this.deps.state.clusterMetrics
+        ? await this.deps.state.clusterMetrics()
+        : await this.metrics.registry.metrics();
+      return c.body(text, 200, {
+        'Content-Type': this.metrics.registry.contentType,
+        'Cache-Control': 'no-store',
+      });
     });
     return app;
   }
 
   clientIp(c: Context): string {
     if (this.trustProxy) {
-      const forwarded = c.req.header('x-forwarded-for')?.split(',').map((s) => s.trim()).filter(Boolean).at(-1);
+      const forwarded = c.req
+        .header('x-forwarded-for')
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .at(-1);
       if (forwarded) return forwarded;
     }
     try {
@@ -168,7 +190,6 @@ export class Hardening {
   cancelUpgrade(key: ClientKeyRecord): void {
     this.limiters.cancel(key.id);
   }
-
 
   /** Creates the per-socket guard: its `policy` goes to the session, which it then `wrap`s. */
   guard(sessionId: string, keyId: string, limits: LimitsConfig, log: Logger): SessionGuard {
@@ -216,7 +237,10 @@ export class Hardening {
 
   /** Refuse new sessions, let turns in flight finish (≤ graceMs), close sockets with 1001. */
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
-    this.deps.logger.info({ sessions: this.registry.size, grace_ms: options.graceMs ?? 10_000 }, 'shutting down');
+    this.deps.logger.info(
+      { sessions: this.registry.size, grace_ms: options.graceMs ?? 10_000 },
+      'shutting down',
+    );
     await this.registry.drain(options.graceMs ?? 10_000);
   }
 

@@ -3,7 +3,11 @@ import { secureHeaders } from 'hono/secure-headers';
 
 /** Security headers on every response (Hono's `secureHeaders`); static files keep the cross-origin CORP they set. */
 export function securityHeaders(): MiddlewareHandler {
-  const headers = secureHeaders({ overwrite: false, strictTransportSecurity: 'max-age=15552000', xFrameOptions: 'DENY' });
+  const headers = secureHeaders({
+    overwrite: false,
+    strictTransportSecurity: 'max-age=15552000',
+    xFrameOptions: 'DENY',
+  });
   return async (c, next) => {
     await headers(c, async () => {
       await next();

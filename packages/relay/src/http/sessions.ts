@@ -21,17 +21,29 @@ export interface SessionRouteDeps {
 }
 
 /** Key, origin and bot of a session request; the first failure is thrown. */
-async function authorise(deps: SessionRouteDeps, secret: string | undefined, origin: string | undefined, botId: string | undefined): Promise<{ key: ClientKeyRecord; origin: string; bot: BotConfig }> {
-  if (!secret) throw new RelayError('invalid_key', 401, 'a client key is required (Authorization: Bearer vb_pk_…)');
+async function authorise(
+  deps: SessionRouteDeps,
+  secret: string | undefined,
+  origin: string | undefined,
+  botId: string | undefined,
+): Promise<{ key: ClientKeyRecord; origin: string; bot: BotConfig }> {
+  if (!secret)
+    throw new RelayError(
+      'invalid_key',
+      401,
+      'a client key is required (Authorization: Bearer vb_pk_…)',
+    );
   const key = await deps.keys.findBySecret(secret);
   if (!key) throw new RelayError('invalid_key', 401, 'this client key is not valid');
   if (key.revoked_at) throw new RelayError('key_revoked', 401, 'this client key has been revoked');
   if (!origin) throw new RelayError('missing_origin', 403, 'the request has no Origin header');
   const canonical = normaliseOrigin(origin);
-  if (!canonical || !isOriginAllowed(canonical, key.origins)) throw new RelayError('origin_not_allowed', 403, `this client key is not allowed on ${origin}`);
+  if (!canonical || !isOriginAllowed(canonical, key.origins))
+    throw new RelayError('origin_not_allowed', 403, `this client key is not allowed on ${origin}`);
   const bot = botId === undefined ? deps.bots[0] : deps.bots.find((b) => b.id === botId);
   if (!bot) throw new RelayError('unknown_bot', 403, `there is no bot ${JSON.stringify(botId)}`);
-  if (key.bots.length > 0 && !key.bots.includes(bot.id)) throw new RelayError('bot_not_allowed', 403, `this client key may not use bot ${bot.id}`);
+  if (key.bots.length > 0 && !key.bots.includes(bot.id))
+    throw new RelayError('bot_not_allowed', 403, `this client key may not use bot ${bot.id}`);
   return { key, origin: canonical, bot };
 }
 
@@ -43,7 +55,8 @@ function parseBody(text: string): { key?: unknown; bot?: unknown } {
   } catch {
     parsed = undefined;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RelayError('bad_request', 400, 'request body must be a JSON object');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new RelayError('bad_request', 400, 'request body must be a JSON object');
   return parsed as { key?: unknown; bot?: unknown };
 }
 
@@ -54,26 +67,43 @@ function parseBody(text: string): { key?: unknown; bot?: unknown } {
  */
 export function sessionRoutes(deps: SessionRouteDeps): Hono {
   const app = new Hono();
-  app.use(SESSIONS_PATH, cors({ origin: (origin) => origin, allowMethods: ['POST'], allowHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }));
+  app.use(
+    SESSIONS_PATH,
+    cors({
+      origin: (origin) => origin,
+      allowMethods: ['POST'],
+      allowHeaders: ['Authorization', 'Content-Type'],
+      maxAge: 600,
+    }),
+  );
   app.post(SESSIONS_PATH, limitBody(MAX_SESSION_BODY_BYTES), async (c) => {
     const { hardening, logger } = deps;
     if (hardening.draining) throw shuttingDownError();
     const body = parseBody(await c.req.text());
-    if (body.bot !== undefined && typeof body.bot !== 'string') throw new RelayError('bad_request', 400, 'bot must be a string');
+    if (body.bot !== undefined && typeof body.bot !== 'string')
+      throw new RelayError('bad_request', 400, 'bot must be a string');
     const bearer = c.req.header('authorization')?.match(/^Bearer\s+(\S+)$/i)?.[1];
     const secret = bearer ?? (typeof body.key === 'string' ? body.key : undefined);
     let granted: Awaited<ReturnType<typeof authorise>>;
     try {
       granted = await authorise(deps, secret, c.req.header('origin'), body.bot);
     } catch (error) {
-      if (error instanceof RelayError) logger.info({ code: error.code, origin: c.req.header('origin') }, 'session refused');
+      if (error instanceof RelayError)
+        logger.info({ code: error.code, origin: c.req.header('origin') }, 'session refused');
       throw error;
     }
     const refusal = await hardening.admitSession(c, granted.key);
     if (refusal) throw refusalError(refusal);
-    const { token, expiresAt } = await deps.tokens.issue({ keyId: granted.key.id, origin: granted.origin, bot: granted.bot.id });
+    const { token, expiresAt } = await deps.tokens.issue({
+      keyId: granted.key.id,
+      origin: granted.origin,
+      bot: granted.bot.id,
+    });
     const base = new URL(deps.publicUrl ?? c.req.url);
-    logger.info({ key_id: granted.key.id, bot: granted.bot.id, origin: granted.origin }, 'session token issued');
+    logger.info(
+      { key_id: granted.key.id, bot: granted.bot.id, origin: granted.origin },
+      'session token issued',
+    );
     const grant: SessionGrant = {
       token,
       expires_at: new Date(expiresAt * 1000).toISOString(),

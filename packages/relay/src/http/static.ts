@@ -10,7 +10,8 @@ export interface StaticDir {
 
 /** Content-hashed chunks never change; entry files and assets are revalidated now and then. */
 function cacheControl(path: string): string {
-  if (/\/chunks\/[^/]+-[A-Za-z0-9_-]{6,}\.js$/.test(path)) return 'public, max-age=31536000, immutable';
+  if (/\/chunks\/[^/]+-[A-Za-z0-9_-]{6,}\.js$/.test(path))
+    return 'public, max-age=31536000, immutable';
   if (/\.(wasm|onnx|mjs)$/.test(path)) return 'public, max-age=86400';
   return 'public, max-age=300';
 }
@@ -31,9 +32,14 @@ export function staticRoutes(dirs: readonly StaticDir[]): Hono {
       c.res.headers.set('X-Content-Type-Options', 'nosniff');
       c.res.headers.set('Cache-Control', cacheControl(c.req.path));
     });
-    const serveDir = serveStatic({ root: dir, precompressed: true, rewriteRequestPath: (path) => path.slice(prefix.length - 1) });
+    const serveDir = serveStatic({
+      root: dir,
+      precompressed: true,
+      rewriteRequestPath: (path) => path.slice(prefix.length - 1),
+    });
     // Other files of the folder are not served (the request goes on to the routes, or a 404).
-    const served = (path: string) => !extensions || path.endsWith('/') || extensions.some((ext) => path.endsWith(ext));
+    const served = (path: string) =>
+      !extensions || path.endsWith('/') || extensions.some((ext) => path.endsWith(ext));
     app.use(`${prefix}*`, (c, next) => (served(c.req.path) ? serveDir(c, next) : next()));
   }
   return app;

@@ -40,9 +40,14 @@ export interface TalkRouteDeps {
 type TalkEnv = { Variables: { talk: TalkGrant } };
 
 /** Parses `Sec-WebSocket-Protocol: voicebot.v1, bearer.<jwt>`. */
-function tokenFromSubprotocols(header: string | undefined): { offered: boolean; token: string | undefined } {
+function tokenFromSubprotocols(header: string | undefined): {
+  offered: boolean;
+  token: string | undefined;
+} {
   const protocols = (header ?? '').split(',').map((p) => p.trim());
-  const token = protocols.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX))?.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
+  const token = protocols
+    .find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX))
+    ?.slice(TOKEN_SUBPROTOCOL_PREFIX.length);
   return { offered: protocols.includes(SUBPROTOCOL), token };
 }
 
@@ -61,23 +66,40 @@ export function talkRoutes(deps: TalkRouteDeps): Hono<TalkEnv> {
   const { keys, bots, tokens, hardening, logger } = deps;
   const app = new Hono<TalkEnv>();
 
-  const admit = async (req: { header(name: string): string | undefined }): Promise<Omit<TalkGrant, 'sessionId' | 'log'>> => {
-    if (req.header('upgrade')?.toLowerCase() !== 'websocket') throw new RelayError('bad_request', 400, 'this endpoint only accepts WebSocket upgrades');
+  const admit = async (req: {
+    header(name: string): string | undefined;
+  }): Promise<Omit<TalkGrant, 'sessionId' | 'log'>> => {
+    if (req.header('upgrade')?.toLowerCase() !== 'websocket')
+      throw new RelayError('bad_request', 400, 'this endpoint only accepts WebSocket upgrades');
     if (hardening.draining) throw shuttingDownError();
     const { offered, token } = tokenFromSubprotocols(req.header('sec-websocket-protocol'));
     if (!offered) throw new RelayError('bad_request', 400, `offer the ${SUBPROTOCOL} subprotocol`);
-    if (!token) throw new RelayError('invalid_token', 401, 'no session token in Sec-WebSocket-Protocol');
+    if (!token)
+      throw new RelayError('invalid_token', 401, 'no session token in Sec-WebSocket-Protocol');
     const claims = await tokens.verify(token);
     const origin = req.header('origin');
-    if (!origin) throw new RelayError('missing_origin', 403, 'the upgrade request has no Origin header');
-    if (normaliseOrigin(origin) !== claims.origin) throw new RelayError('origin_not_allowed', 403, 'this token was issued for another origin');
+    if (!origin)
+      throw new RelayError('missing_origin', 403, 'the upgrade request has no Origin header');
+    if (normaliseOrigin(origin) !== claims.origin)
+      throw new RelayError('origin_not_allowed', 403, 'this token was issued for another origin');
     const key = await keys.get(claims.keyId);
-    if (!key || key.revoked_at) throw new RelayError('key_revoked', 401, 'the client key behind this token has been revoked');
+    if (!key || key.revoked_at)
+      throw new RelayError('key_revoked', 401, 'the client key behind this token has been revoked');
     // The key as it is now: narrowing its origins or bots also stops tokens issued before.
-    if (!isOriginAllowed(claims.origin, key.origins)) throw new RelayError('origin_not_allowed', 403, `this client key is no longer allowed on ${claims.origin}`);
+    if (!isOriginAllowed(claims.origin, key.origins))
+      throw new RelayError(
+        'origin_not_allowed',
+        403,
+        `this client key is no longer allowed on ${claims.origin}`,
+      );
     const bot = bots.find((b) => b.id === claims.bot);
     if (!bot) throw new RelayError('unknown_bot', 403, 'the bot of this token no longer exists');
-    if (key.bots.length > 0 && !key.bots.includes(bot.id)) throw new RelayError('bot_not_allowed', 403, `this client key may no longer use bot ${bot.id}`);
+    if (key.bots.length > 0 && !key.bots.includes(bot.id))
+      throw new RelayError(
+        'bot_not_allowed',
+        403,
+        `this client key may no longer use bot ${bot.id}`,
+      );
     const limits = hardening.keyLimits(key);
     const refusal = await hardening.admitUpgrade(key, limits);
     if (refusal) throw refusalError(refusal);
@@ -97,12 +119,21 @@ export function talkRoutes(deps: TalkRouteDeps): Hono<TalkEnv> {
       try {
         admitted = await admit(c.req);
       } catch (error) {
-        const refused = error instanceof TokenError ? new RelayError(error.code, 401, error.message) : error;
+        const refused =
+          error instanceof TokenError ? new RelayError(error.code, 401, error.message) : error;
         if (refused instanceof RelayError) logger.info({ code: refused.code }, 'upgrade refused');
         throw refused;
       }
       const sessionId = `sess_${randomBytes(9).toString('base64url')}`;
-      c.set('talk', { ...admitted, sessionId, log: logger.child({ session: sessionId, key_id: admitted.claims.keyId, bot: admitted.bot.id }) });
+      c.set('talk', {
+        ...admitted,
+        sessionId,
+        log: logger.child({
+          session: sessionId,
+          key_id: admitted.claims.keyId,
+          bot: admitted.bot.id,
+        }),
+      });
       await next();
     },
     upgradeWebSocket((c) => {
@@ -126,7 +157,12 @@ export function talkRoutes(deps: TalkRouteDeps): Hono<TalkEnv> {
           });
           const opened = deps.openSession(grant, socket, guard);
           session = opened;
-          hardening.opened({ id: grant.sessionId, keyId: grant.claims.keyId, session: opened, guard });
+          hardening.opened({
+            id: grant.sessionId,
+            keyId: grant.claims.keyId,
+            session: opened,
+            guard,
+          });
           // Frames straight from the `ws` socket, not through the adapter's `onMessage` (which
           // copies every binary frame into a new ArrayBuffer and wraps it in a MessageEvent: at
           // 50 audio frames per second per session that is most of the relay's uplink cost). The
@@ -141,7 +177,10 @@ export function talkRoutes(deps: TalkRouteDeps): Hono<TalkEnv> {
           log.info({ code: event.code }, 'socket closed');
         },
         onError(event) {
-          log.warn({ err: 'error' in event ? String(event.error) : 'socket error' }, 'socket error');
+          log.warn(
+            { err: 'error' in event ? String(event.error) : 'socket error' },
+            'socket error',
+          );
         },
       };
     }),

@@ -20,15 +20,27 @@ describe('WriteBatcher', () => {
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   /** A connected pair: the server side's socket (whose writes are batched) and the client, collecting what it receives. */
-  async function connect(): Promise<{ serverSide: WebSocket; transport: Socket; received: (string | number)[]; client: WebSocket }> {
+  async function connect(): Promise<{
+    serverSide: WebSocket;
+    transport: Socket;
+    received: (string | number)[];
+    client: WebSocket;
+  }> {
     const count = accepted.length;
     const client = new WebSocket(url);
     const received: (string | number)[] = [];
-    client.on('message', (data, isBinary) => received.push(isBinary ? (data as Buffer).byteLength : String(data)));
+    client.on('message', (data, isBinary) =>
+      received.push(isBinary ? (data as Buffer).byteLength : String(data)),
+    );
     await new Promise<void>((resolve) => client.once('open', () => resolve()));
     while (accepted.length === count) await new Promise((resolve) => setImmediate(resolve));
     const serverSide = accepted[count] as WebSocket;
-    return { serverSide, transport: (serverSide as unknown as { _socket: Socket })._socket, received, client };
+    return {
+      serverSide,
+      transport: (serverSide as unknown as { _socket: Socket })._socket,
+      received,
+      client,
+    };
   }
 
   it('holds one turn of the event loop’s messages for a socket and writes them together, in order', async () => {
@@ -62,7 +74,8 @@ describe('WriteBatcher', () => {
     sendA('a3');
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(batcher.batches, 3, '{a1,a2}, {b1}, {a3}');
-    while (a.received.length < 3 || b.received.length < 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    while (a.received.length < 3 || b.received.length < 1)
+      await new Promise((resolve) => setTimeout(resolve, 5));
     assert.deepEqual(a.received, ['a1', 'a2', 'a3']);
     assert.deepEqual(b.received, ['b1']);
     a.client.close();

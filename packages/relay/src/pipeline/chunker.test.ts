@@ -21,7 +21,7 @@ const EACH = { minChars: 0 } satisfies ChunkerOptions;
 
 function randomSplit(text: string, random: () => number, maxPiece: number): string[] {
   const pieces: string[] = [];
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const n = 1 + Math.floor(random() * maxPiece);
     pieces.push(text.slice(i, i + n));
     i += n;
@@ -60,18 +60,33 @@ describe('SentenceChunker: sentence ends', () => {
   });
 
   it('handles question and exclamation marks, including runs', () => {
-    assert.deepEqual(whole('Really?! Yes!!! Why?? Because.', EACH), ['Really?!', 'Yes!!!', 'Why??', 'Because.']);
+    assert.deepEqual(whole('Really?! Yes!!! Why?? Because.', EACH), [
+      'Really?!',
+      'Yes!!!',
+      'Why??',
+      'Because.',
+    ]);
   });
 
   it('keeps closing quotes and brackets with the sentence', () => {
-    assert.deepEqual(whole('He said "hi." Then he left.', EACH), ['He said "hi."', 'Then he left.']);
+    assert.deepEqual(whole('He said "hi." Then he left.', EACH), [
+      'He said "hi."',
+      'Then he left.',
+    ]);
     assert.deepEqual(whole("She said 'no way!' Then (she left.) After that, silence.", EACH), [
       "She said 'no way!'",
       'Then (she left.)',
       'After that, silence.',
     ]);
-    assert.deepEqual(whole('“Ready?” he asked. «Oui.» Fine.', EACH), ['“Ready?” he asked.', '«Oui.»', 'Fine.']);
-    assert.deepEqual(whole('This is **important.** Next line.', EACH), ['This is **important.**', 'Next line.']);
+    assert.deepEqual(whole('“Ready?” he asked. «Oui.» Fine.', EACH), [
+      '“Ready?” he asked.',
+      '«Oui.»',
+      'Fine.',
+    ]);
+    assert.deepEqual(whole('This is **important.** Next line.', EACH), [
+      'This is **important.**',
+      'Next line.',
+    ]);
   });
 
   it('does not split when the next word is lowercase on the same line', () => {
@@ -129,20 +144,25 @@ describe('SentenceChunker: things that are not sentence ends', () => {
   });
 
   it('decimals, prices and versions', () => {
-    assert.deepEqual(whole('Pi is 3.14 roughly. It costs $4.50. Update to version 2.0.1 today. It is 42.', EACH), [
-      'Pi is 3.14 roughly.',
-      'It costs $4.50.',
-      'Update to version 2.0.1 today.',
-      'It is 42.',
-    ]);
+    assert.deepEqual(
+      whole('Pi is 3.14 roughly. It costs $4.50. Update to version 2.0.1 today. It is 42.', EACH),
+      ['Pi is 3.14 roughly.', 'It costs $4.50.', 'Update to version 2.0.1 today.', 'It is 42.'],
+    );
     // Split mid-number: "3." alone must not end the sentence.
     assert.deepEqual(feed(['Pi is 3', '.', '14 roughly. Ok'], EACH), ['Pi is 3.14 roughly.', 'Ok']);
   });
 
   it('URLs and email addresses', () => {
     assert.deepEqual(
-      whole('Visit example.com or https://docs.example.org/a.b?c=d.e for info. Mail a.b@c.io. Thanks.', EACH),
-      ['Visit example.com or https://docs.example.org/a.b?c=d.e for info.', 'Mail a.b@c.io.', 'Thanks.'],
+      whole(
+        'Visit example.com or https://docs.example.org/a.b?c=d.e for info. Mail a.b@c.io. Thanks.',
+        EACH,
+      ),
+      [
+        'Visit example.com or https://docs.example.org/a.b?c=d.e for info.',
+        'Mail a.b@c.io.',
+        'Thanks.',
+      ],
     );
   });
 });
@@ -157,19 +177,20 @@ describe('SentenceChunker: line structure', () => {
   });
 
   it('a single line break is not a boundary unless a list item follows', () => {
-    assert.deepEqual(whole('Roses are red\nviolets are blue', EACH), ['Roses are red\nviolets are blue']);
-    assert.deepEqual(whole('Steps:\n1. Open it\n2) Close it\n- Bullet\n* Star\n# Heading\nText', EACH), [
-      'Steps:',
-      '1. Open it',
-      '2) Close it',
-      '- Bullet',
-      '* Star',
-      '# Heading\nText',
+    assert.deepEqual(whole('Roses are red\nviolets are blue', EACH), [
+      'Roses are red\nviolets are blue',
     ]);
+    assert.deepEqual(
+      whole('Steps:\n1. Open it\n2) Close it\n- Bullet\n* Star\n# Heading\nText', EACH),
+      ['Steps:', '1. Open it', '2) Close it', '- Bullet', '* Star', '# Heading\nText'],
+    );
   });
 
   it('a list number at line start is not a sentence end', () => {
-    assert.deepEqual(whole('1. First item here\n2. Second item', EACH), ['1. First item here', '2. Second item']);
+    assert.deepEqual(whole('1. First item here\n2. Second item', EACH), [
+      '1. First item here',
+      '2. Second item',
+    ]);
   });
 
   it('a line break after a sentence end splits even before lowercase', () => {
@@ -177,7 +198,8 @@ describe('SentenceChunker: line structure', () => {
   });
 
   it('keeps a fenced code block whole in one chunk', () => {
-    const text = 'Run this.\n```js\nconst a = 1. B = 2. Done\n\nfoo();\n```\nThen you are done. Bye.';
+    const text =
+      'Run this.\n```js\nconst a = 1. B = 2. Done\n\nfoo();\n```\nThen you are done. Bye.';
     assert.deepEqual(whole(text, EACH), [
       'Run this.',
       '```js\nconst a = 1. B = 2. Done\n\nfoo();\n```',
@@ -186,20 +208,31 @@ describe('SentenceChunker: line structure', () => {
     ]);
     // Never force-split inside the fence either.
     const code = `\`\`\`\n${'x = 1; '.repeat(30)}\n\`\`\`\n`;
-    assert.deepEqual(whole(`${code}After.`, { minChars: 0, maxChars: 20 }), [code.trim(), 'After.']);
+    assert.deepEqual(whole(`${code}After.`, { minChars: 0, maxChars: 20 }), [
+      code.trim(),
+      'After.',
+    ]);
   });
 });
 
 describe('SentenceChunker: CJK', () => {
   it('splits after 。！？ without whitespace', () => {
-    assert.deepEqual(whole('你好。我很好！你呢？好的', EACH), ['你好。', '我很好！', '你呢？', '好的']);
+    assert.deepEqual(whole('你好。我很好！你呢？好的', EACH), [
+      '你好。',
+      '我很好！',
+      '你呢？',
+      '好的',
+    ]);
     assert.deepEqual(whole('「こんにちは。」元気です。', EACH), ['「こんにちは。」', '元気です。']);
   });
 });
 
 describe('SentenceChunker: minChars / maxChars', () => {
   it('merges sentences shorter than minChars into the next one', () => {
-    assert.deepEqual(whole('Hi. How are you today, my friend? Fine.'), ['Hi. How are you today, my friend?', 'Fine.']);
+    assert.deepEqual(whole('Hi. How are you today, my friend? Fine.'), [
+      'Hi. How are you today, my friend?',
+      'Fine.',
+    ]);
     assert.deepEqual(whole('Yes. No. Maybe. Perhaps so, friend. Ok.', { minChars: 10 }), [
       'Yes. No. Maybe.',
       'Perhaps so, friend.',
@@ -216,7 +249,9 @@ describe('SentenceChunker: minChars / maxChars', () => {
   it('text without punctuation only comes out at maxChars or flush', () => {
     const chunker = new SentenceChunker({ maxChars: 30 });
     const out: string[] = [];
-    for (const word of 'one two three four five six seven eight nine ten eleven twelve'.split(' ')) {
+    for (const word of 'one two three four five six seven eight nine ten eleven twelve'.split(
+      ' ',
+    )) {
       out.push(...chunker.push(`${word} `));
     }
     assert.deepEqual(out, ['one two three four five six', 'seven eight nine ten eleven']);
@@ -226,19 +261,25 @@ describe('SentenceChunker: minChars / maxChars', () => {
 
   it('prefers a clause boundary when forcing a split', () => {
     assert.deepEqual(
-      whole('This goes on and on, and it keeps going without a stop anywhere near', { maxChars: 40, minChars: 5 }),
+      whole('This goes on and on, and it keeps going without a stop anywhere near', {
+        maxChars: 40,
+        minChars: 5,
+      }),
       ['This goes on and on,', 'and it keeps going without a stop', 'anywhere near'],
     );
     // A clause boundary that would leave less than minChars loses to a later space.
-    assert.deepEqual(whole('Yes, this goes on and on without a stop', { maxChars: 20, minChars: 10 }), [
-      'Yes, this goes on',
-      'and on without a',
-      'stop',
-    ]);
+    assert.deepEqual(
+      whole('Yes, this goes on and on without a stop', { maxChars: 20, minChars: 10 }),
+      ['Yes, this goes on', 'and on without a', 'stop'],
+    );
   });
 
   it('hard-splits a word longer than maxChars without breaking surrogate pairs', () => {
-    assert.deepEqual(whole('abcdefghijklmnopqrstuvwxyz', { maxChars: 10 }), ['abcdefghij', 'klmnopqrst', 'uvwxyz']);
+    assert.deepEqual(whole('abcdefghijklmnopqrstuvwxyz', { maxChars: 10 }), [
+      'abcdefghij',
+      'klmnopqrst',
+      'uvwxyz',
+    ]);
     const emoji = '😀'.repeat(8); // 16 UTF-16 units
     const chunks = whole(emoji, { maxChars: 5 });
     assert.deepEqual(chunks, ['😀😀', '😀😀', '😀😀', '😀😀']);
@@ -246,7 +287,10 @@ describe('SentenceChunker: minChars / maxChars', () => {
 
   it('only trailing sentence punctuation may run over maxChars', () => {
     assert.deepEqual(whole('a ...w', { minChars: 0, maxChars: 1 }), ['a', '...', 'w']);
-    assert.deepEqual(whole('Stop it!!!" Now', { minChars: 0, maxChars: 7 }), ['Stop it!!!"', 'Now']);
+    assert.deepEqual(whole('Stop it!!!" Now', { minChars: 0, maxChars: 7 }), [
+      'Stop it!!!"',
+      'Now',
+    ]);
   });
 
   it('validates options', () => {
@@ -260,13 +304,19 @@ describe('SentenceChunker: minChars / maxChars', () => {
 describe('SentenceChunker: output hygiene', () => {
   it('never emits whitespace-only chunks and trims chunks', () => {
     assert.deepEqual(feed(['  ', '\n\n', ' \t'], EACH), []);
-    assert.deepEqual(whole('\n\n  Hello there.   \n\n\n  Bye now.  \n', EACH), ['Hello there.', 'Bye now.']);
+    assert.deepEqual(whole('\n\n  Hello there.   \n\n\n  Bye now.  \n', EACH), [
+      'Hello there.',
+      'Bye now.',
+    ]);
   });
 
   it('is reusable after flush', () => {
     const chunker = new SentenceChunker(EACH);
     assert.deepEqual([...chunker.push('One. Two'), ...chunker.flush()], ['One.', 'Two']);
-    assert.deepEqual([...chunker.push('1. Three. Four'), ...chunker.flush()], ['1. Three.', 'Four']);
+    assert.deepEqual(
+      [...chunker.push('1. Three. Four'), ...chunker.flush()],
+      ['1. Three.', 'Four'],
+    );
   });
 });
 
@@ -307,7 +357,11 @@ describe('SentenceChunker: split invariance', () => {
     it(`gives the same chunks for every two-way split ${label}`, () => {
       for (let i = 0; i <= CORPUS.length; i++) {
         const got = feed([CORPUS.slice(0, i), CORPUS.slice(i)], options);
-        assert.deepEqual(got, expected, `split at ${i}: ${JSON.stringify(CORPUS.slice(Math.max(0, i - 10), i + 10))}`);
+        assert.deepEqual(
+          got,
+          expected,
+          `split at ${i}: ${JSON.stringify(CORPUS.slice(Math.max(0, i - 10), i + 10))}`,
+        );
       }
     });
 
@@ -316,7 +370,11 @@ describe('SentenceChunker: split invariance', () => {
       const random = mulberry32(0xc0ffee);
       for (let round = 0; round < 200; round++) {
         const pieces = randomSplit(CORPUS, random, round % 2 === 0 ? 4 : 40);
-        assert.deepEqual(feed(pieces, options), expected, `round ${round}: ${JSON.stringify(pieces)}`);
+        assert.deepEqual(
+          feed(pieces, options),
+          expected,
+          `round ${round}: ${JSON.stringify(pieces)}`,
+        );
       }
     });
   }
@@ -324,8 +382,35 @@ describe('SentenceChunker: split invariance', () => {
   it('holds on random generated texts too', () => {
     const random = mulberry32(42);
     const atoms = [
-      'word', 'Word', ' ', ' ', ' ', '.', '. ', '! ', '? ', '…', '...', ', ', '\n', '\n\n', '"', ')', 'Dr.', 'e.g.',
-      '3.14', 'J.', '1. ', '- ', '```', '。', 'x', 'no.', ' 5', 'a.b@c.io', '😀',
+      'word',
+      'Word',
+      ' ',
+      ' ',
+      ' ',
+      '.',
+      '. ',
+      '! ',
+      '? ',
+      '…',
+      '...',
+      ', ',
+      '\n',
+      '\n\n',
+      '"',
+      ')',
+      'Dr.',
+      'e.g.',
+      '3.14',
+      'J.',
+      '1. ',
+      '- ',
+      '```',
+      '。',
+      'x',
+      'no.',
+      ' 5',
+      'a.b@c.io',
+      '😀',
     ];
     for (let round = 0; round < 300; round++) {
       let text = '';
@@ -362,8 +447,14 @@ describe('SentenceChunker: cost', () => {
 
 describe('stripMarkdown', () => {
   it('removes emphasis, keeps words, apostrophes and snake_case', () => {
-    assert.equal(stripMarkdown("**Bold** and *em* and _em_ and __strong__ and ~~gone~~ don't"), "Bold and em and em and strong and gone don't");
-    assert.equal(stripMarkdown('use snake_case_name and __init__ here'), 'use snake_case_name and init here');
+    assert.equal(
+      stripMarkdown("**Bold** and *em* and _em_ and __strong__ and ~~gone~~ don't"),
+      "Bold and em and em and strong and gone don't",
+    );
+    assert.equal(
+      stripMarkdown('use snake_case_name and __init__ here'),
+      'use snake_case_name and init here',
+    );
     assert.equal(stripMarkdown('***both*** and _snake_case_'), 'both and snake_case');
     assert.equal(stripMarkdown('2 * 3 = 6 and 2*3*4'), '2 * 3 = 6 and 2*3*4');
   });
@@ -376,7 +467,10 @@ describe('stripMarkdown', () => {
   });
 
   it('keeps inline code text, drops backticks', () => {
-    assert.equal(stripMarkdown('Run `npm install` then ``a `b` c``.'), 'Run npm install then a `b` c.');
+    assert.equal(
+      stripMarkdown('Run `npm install` then ``a `b` c``.'),
+      'Run npm install then a `b` c.',
+    );
     assert.equal(stripMarkdown('Call `my_func(*args)` now'), 'Call my_func(*args) now');
   });
 
@@ -385,12 +479,17 @@ describe('stripMarkdown', () => {
     assert.equal(stripMarkdown('Before:\n~~~\ncode\n~~~~\nAfter.'), 'Before: After.');
     assert.equal(stripMarkdown('Intro.\n```js\nunterminated(code);'), 'Intro.');
     assert.equal(stripMarkdown('```\nonly code\n```'), '');
-    assert.equal(stripMarkdown('- Step one:\n    ```sh\n    make\n    ```\n- Step two'), 'Step one: Step two');
+    assert.equal(
+      stripMarkdown('- Step one:\n    ```sh\n    make\n    ```\n- Step two'),
+      'Step one: Step two',
+    );
   });
 
   it('removes headings, list bullets, quotes, rules and task boxes', () => {
     assert.equal(
-      stripMarkdown('# Title #\n## Sub\n- one\n* two\n+ three\n1. four\n2) five\n> quoted\n---\n- [x] done\n- [ ] todo'),
+      stripMarkdown(
+        '# Title #\n## Sub\n- one\n* two\n+ three\n1. four\n2) five\n> quoted\n---\n- [x] done\n- [ ] todo',
+      ),
       'Title Sub one two three four five quoted done todo',
     );
     assert.equal(stripMarkdown('#hashtag and C# stay'), '#hashtag and C# stay');
@@ -399,14 +498,21 @@ describe('stripMarkdown', () => {
 
   it('keeps link text, drops link targets and images', () => {
     assert.equal(
-      stripMarkdown('See [the docs](https://x.io/a_(b) "Title") and ![logo](logo.png) and [ref][1] and <https://y.io>.'),
+      stripMarkdown(
+        'See [the docs](https://x.io/a_(b) "Title") and ![logo](logo.png) and [ref][1] and <https://y.io>.',
+      ),
       'See the docs and and ref and https://y.io.',
     );
     assert.equal(stripMarkdown('A note[^1] here.\n[1]: https://x.io'), 'A note here.');
   });
 
   it('removes HTML tags and comments, decodes entities', () => {
-    assert.equal(stripMarkdown('<p>Hello <b>world</b>,<br>next &amp; last &lt;3 &#8212; &#x41;</p><!-- hidden -->'), 'Hello world, next & last <3 — A');
+    assert.equal(
+      stripMarkdown(
+        '<p>Hello <b>world</b>,<br>next &amp; last &lt;3 &#8212; &#x41;</p><!-- hidden -->',
+      ),
+      'Hello world, next & last <3 — A',
+    );
     assert.equal(stripMarkdown('if a < b and c > d'), 'if a < b and c > d');
   });
 
@@ -415,11 +521,15 @@ describe('stripMarkdown', () => {
   });
 
   it('honours backslash escapes and collapses whitespace', () => {
-    assert.equal(stripMarkdown('\\*not em\\* and \\_x\\_ \n\n\t  spaced'), '*not em* and _x_ spaced');
+    assert.equal(
+      stripMarkdown('\\*not em\\* and \\_x\\_ \n\n\t  spaced'),
+      '*not em* and _x_ spaced',
+    );
   });
 
   it('keeps plain text as is (apart from whitespace)', () => {
-    const plain = "It's 3.14, isn't it? Yes: \"quoted\" (and more)! Email a.b@c.io or visit example.com…";
+    const plain =
+      'It\'s 3.14, isn\'t it? Yes: "quoted" (and more)! Email a.b@c.io or visit example.com…';
     assert.equal(stripMarkdown(plain), plain);
   });
 });

@@ -67,9 +67,51 @@ const TILDE = 0x7e;
 
 /** Abbreviations (lowercase, final dot removed) after which a single `.` does not end a sentence. */
 const ABBREVIATIONS = new Set([
-  'mr', 'mrs', 'ms', 'mx', 'dr', 'prof', 'sr', 'jr', 'st', 'mt', 'ft', 'vs', 'etc', 'approx', 'inc', 'ltd',
-  'co', 'corp', 'dept', 'est', 'fig', 'figs', 'vol', 'vols', 'pp', 'cf', 'al', 'viz', 'ca', 'gen', 'col',
-  'lt', 'sgt', 'capt', 'rev', 'hon', 'gov', 'ph.d', 'e.g', 'i.e', 'a.m', 'p.m', 'u.s', 'u.k', 'u.s.a',
+  'mr',
+  'mrs',
+  'ms',
+  'mx',
+  'dr',
+  'prof',
+  'sr',
+  'jr',
+  'st',
+  'mt',
+  'ft',
+  'vs',
+  'etc',
+  'approx',
+  'inc',
+  'ltd',
+  'co',
+  'corp',
+  'dept',
+  'est',
+  'fig',
+  'figs',
+  'vol',
+  'vols',
+  'pp',
+  'cf',
+  'al',
+  'viz',
+  'ca',
+  'gen',
+  'col',
+  'lt',
+  'sgt',
+  'capt',
+  'rev',
+  'hon',
+  'gov',
+  'ph.d',
+  'e.g',
+  'i.e',
+  'a.m',
+  'p.m',
+  'u.s',
+  'u.k',
+  'u.s.a',
 ]);
 /** Abbreviations that are also ordinary words ("The answer is no."): only kept together before a number ("No. 5"). */
 const NUMBER_ABBREVIATIONS = new Set(['no', 'nos']);
@@ -82,8 +124,17 @@ const LOWERCASE = /^\p{Ll}$/u;
 function isWs(c: number): boolean {
   // Exactly the set String.prototype.trim() removes.
   return (
-    c === SPACE || (c >= 0x09 && c <= 0x0d) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+    c === SPACE ||
+    (c >= 0x09 && c <= 0x0d) ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
   );
 }
 
@@ -97,7 +148,12 @@ function isCjkTerminator(c: number): boolean {
 
 function isTerminator(c: number): boolean {
   return (
-    c === DOT || c === 0x21 || c === 0x3f || c === 0x2026 || c === 0x203c || (c >= 0x2047 && c <= 0x2049) ||
+    c === DOT ||
+    c === 0x21 ||
+    c === 0x3f ||
+    c === 0x2026 ||
+    c === 0x203c ||
+    (c >= 0x2047 && c <= 0x2049) ||
     isCjkTerminator(c)
   );
 }
@@ -140,7 +196,9 @@ function isAsciiClause(c: number): boolean {
 
 /** Clause marks that need no following whitespace: em/en dash and CJK `、，；：`. */
 function isGluedClause(c: number): boolean {
-  return c === 0x2014 || c === 0x2013 || c === 0x3001 || c === 0xff0c || c === 0xff1b || c === 0xff1a;
+  return (
+    c === 0x2014 || c === 0x2013 || c === 0x3001 || c === 0xff0c || c === 0xff1b || c === 0xff1a
+  );
 }
 
 function isDigit(c: number): boolean {
@@ -158,7 +216,9 @@ function isLowSurrogate(c: number): boolean {
 
 function checkLength(name: string, value: number, allowInfinity: boolean): number {
   if (Number.isNaN(value) || value < 0 || (!allowInfinity && !Number.isFinite(value))) {
-    throw new RangeError(`${name} must be a non-negative ${allowInfinity ? 'number' : 'finite number'}, got ${value}`);
+    throw new RangeError(
+      `${name} must be a non-negative ${allowInfinity ? 'number' : 'finite number'}, got ${value}`,
+    );
   }
   return Number.isFinite(value) ? Math.floor(value) : value;
 }
@@ -207,7 +267,10 @@ export class SentenceChunker {
     const maxChars = checkLength('maxChars', options.maxChars ?? DEFAULT_MAX_CHARS, true);
     if (maxChars < 1) throw new RangeError(`maxChars must be at least 1, got ${maxChars}`);
     this.maxChars = maxChars;
-    this.minChars = Math.min(checkLength('minChars', options.minChars ?? DEFAULT_MIN_CHARS, false), maxChars);
+    this.minChars = Math.min(
+      checkLength('minChars', options.minChars ?? DEFAULT_MIN_CHARS, false),
+      maxChars,
+    );
     this.reset();
   }
 
@@ -377,7 +440,8 @@ export class SentenceChunker {
         return;
       }
       // Each split moves the chunk start past the old content start, so this terminates.
-      while (this.contentStart >= 0 && p + 1 - this.contentStart > this.maxChars) this.forceSplit(p, out);
+      while (this.contentStart >= 0 && p + 1 - this.contentStart > this.maxChars)
+        this.forceSplit(p, out);
       if (isGluedClause(c) && this.contentStart >= 0) this.lastClause = p + 1;
     }
     this.markContent(p);
@@ -414,7 +478,8 @@ export class SentenceChunker {
     if (this.inFence) {
       if (line === this.fenceChar) this.fenceClosing = true;
     } else {
-      let isBoundary = this.newlines >= 2 || line !== 'none' || (this.fenceClosed && this.newlines > 0);
+      let isBoundary =
+        this.newlines >= 2 || line !== 'none' || (this.fenceClosed && this.newlines > 0);
       if (!isBoundary && this.hasTerm) isBoundary = this.termEndsSentence(c);
       if (isBoundary) {
         this.boundary(this.candEnd, out);
@@ -457,11 +522,17 @@ export class SentenceChunker {
     if (i > 0 && (i === this.base || !isWs(this.at(i - 1)))) return 'none'; // longer than any abbreviation
     const token = this.slice(i, p).replace(LEADING_OPENERS, '');
     const lower = token.toLowerCase();
-    if (ABBREVIATIONS.has(lower) || DOTTED_LETTERS.test(token) || SINGLE_CAPITAL.test(token)) return 'always';
+    if (ABBREVIATIONS.has(lower) || DOTTED_LETTERS.test(token) || SINGLE_CAPITAL.test(token))
+      return 'always';
     if (NUMBER_ABBREVIATIONS.has(lower)) return 'beforeDigit';
     if (LIST_NUMBER.test(token)) {
       let j = i;
-      while (j > this.base && i - j < MAX_INDENT && (this.at(j - 1) === SPACE || this.at(j - 1) === TAB)) j--;
+      while (
+        j > this.base &&
+        i - j < MAX_INDENT &&
+        (this.at(j - 1) === SPACE || this.at(j - 1) === TAB)
+      )
+        j--;
       if (j === 0 || (j > this.base && isNewline(this.at(j - 1)))) return 'always'; // "1. " list item
     }
     return 'none';
@@ -563,10 +634,41 @@ export class SentenceChunker {
 
 /** Tags that sit inside a word run (`<b>x</b>,`): removed without leaving a space. */
 const INLINE_TAGS = new Set([
-  'a', 'abbr', 'b', 'bdi', 'bdo', 'cite', 'code', 'data', 'del', 'dfn', 'em', 'i', 'ins', 'kbd', 'mark', 'q', 's',
-  'samp', 'small', 'span', 'strong', 'sub', 'sup', 'time', 'u', 'var',
+  'a',
+  'abbr',
+  'b',
+  'bdi',
+  'bdo',
+  'cite',
+  'code',
+  'data',
+  'del',
+  'dfn',
+  'em',
+  'i',
+  'ins',
+  'kbd',
+  'mark',
+  'q',
+  's',
+  'samp',
+  'small',
+  'span',
+  'strong',
+  'sub',
+  'sup',
+  'time',
+  'u',
+  'var',
 ]);
-const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+const NAMED_ENTITIES: Record<string, string> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  nbsp: ' ',
+};
 /** Backslash-escaped ASCII punctuation is parked in the private use area so no rule touches it. */
 const ESCAPE_BASE = 0xe100;
 const CODE_OPEN = '\ue000';
@@ -588,7 +690,9 @@ const LINK = new RegExp(String.raw`\[([^\]\n]*)\]\(${URL_PART}\)`, 'g');
  */
 export function stripMarkdown(text: string): string {
   let s = text.replace(/\r\n?/g, '\n');
-  s = s.replace(/\\([!-/:-@[-`{-~])/g, (_m, ch: string) => String.fromCharCode(ESCAPE_BASE + ch.charCodeAt(0)));
+  s = s.replace(/\\([!-/:-@[-`{-~])/g, (_m, ch: string) =>
+    String.fromCharCode(ESCAPE_BASE + ch.charCodeAt(0)),
+  );
   s = dropCodeFences(s);
 
   const code: string[] = [];
@@ -625,7 +729,10 @@ export function stripMarkdown(text: string): string {
   s = s.replace(/([^\s*])\*(?=\s|$|[.,;:!?)\]"'”’])/g, '$1');
   s = s.replace(/`+/g, '');
 
-  s = s.replace(new RegExp(`${CODE_OPEN}(\\d+)${CODE_CLOSE}`, 'g'), (_m, i: string) => code[Number(i)] ?? '');
+  s = s.replace(
+    new RegExp(`${CODE_OPEN}(\\d+)${CODE_CLOSE}`, 'g'),
+    (_m, i: string) => code[Number(i)] ?? '',
+  );
   s = s.replace(/[\ue100-\ue17f]/g, (ch) => String.fromCharCode(ch.charCodeAt(0) - ESCAPE_BASE));
   s = s.replace(/&(#\d{1,7}|#x[0-9a-f]{1,6}|[a-z]+);/gi, decodeEntity);
   return s.replace(/\s+/g, ' ').trim();
@@ -633,7 +740,10 @@ export function stripMarkdown(text: string): string {
 
 function decodeEntity(entity: string, name: string): string {
   if (name.startsWith('#')) {
-    const cp = name[1] === 'x' || name[1] === 'X' ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+    const cp =
+      name[1] === 'x' || name[1] === 'X'
+        ? parseInt(name.slice(2), 16)
+        : parseInt(name.slice(1), 10);
     return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : entity;
   }
   return NAMED_ENTITIES[name.toLowerCase()] ?? entity;
@@ -647,10 +757,19 @@ function dropCodeFences(text: string): string {
   for (const line of lines) {
     const m = /^[ \t]*(`{3,}|~{3,})/.exec(line); // any indent: fences nested in list items
     if (fence) {
-      if (m?.[1] && m[1][0] === fence[0] && m[1].length >= fence.length && /^[ \t]*[`~]+[ \t]*$/.test(line)) fence = '';
+      if (
+        m?.[1] &&
+        m[1][0] === fence[0] &&
+        m[1].length >= fence.length &&
+        /^[ \t]*[`~]+[ \t]*$/.test(line)
+      )
+        fence = '';
       continue;
     }
-    if (m?.[1] && !(m[1][0] === '`' && line.slice(line.indexOf(m[1]) + m[1].length).includes('`'))) {
+    if (
+      m?.[1] &&
+      !(m[1][0] === '`' && line.slice(line.indexOf(m[1]) + m[1].length).includes('`'))
+    ) {
       fence = m[1];
       continue;
     }

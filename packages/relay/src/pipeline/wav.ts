@@ -2,7 +2,13 @@
 export const WAV_HEADER_BYTES = 44;
 
 /** Writes a canonical PCM16 RIFF/WAVE header for `dataBytes` of samples at `out[offset…offset + 44)`. */
-export function writeWavHeader(out: Uint8Array, offset: number, dataBytes: number, sampleRate: number, channels = 1): void {
+export function writeWavHeader(
+  out: Uint8Array,
+  offset: number,
+  dataBytes: number,
+  sampleRate: number,
+  channels = 1,
+): void {
   const view = new DataView(out.buffer, out.byteOffset + offset, WAV_HEADER_BYTES);
   const ascii = (at: number, text: string) => {
     for (let i = 0; i < text.length; i++) view.setUint8(at + i, text.charCodeAt(i));

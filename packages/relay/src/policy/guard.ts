@@ -74,7 +74,14 @@ interface FrameBudget {
 }
 
 function frameBudget(perSecond: number, what: string): FrameBudget | undefined {
-  return perSecond > 0 ? { perSecond, what, passed: new FixedWindow(perSecond, 1000), dropped: new FixedWindow(perSecond, 10_000) } : undefined;
+  return perSecond > 0
+    ? {
+        perSecond,
+        what,
+        passed: new FixedWindow(perSecond, 1000),
+        dropped: new FixedWindow(perSecond, 10_000),
+      }
+    : undefined;
 }
 
 /**
@@ -106,8 +113,12 @@ export class SessionGuard {
 
   constructor(private readonly deps: SessionGuardDeps) {
     const { limits } = deps;
-    this.budgets = { json: frameBudget(limits.messagesPerSecond, 'messages'), audio: frameBudget(limits.audioFramesPerSecond, 'audio frames') };
-    this.turns = limits.turnsPerMinute > 0 ? new FixedWindow(limits.turnsPerMinute, 60_000) : undefined;
+    this.budgets = {
+      json: frameBudget(limits.messagesPerSecond, 'messages'),
+      audio: frameBudget(limits.audioFramesPerSecond, 'audio frames'),
+    };
+    this.turns =
+      limits.turnsPerMinute > 0 ? new FixedWindow(limits.turnsPerMinute, 60_000) : undefined;
   }
 
   /**
@@ -121,10 +132,14 @@ export class SessionGuard {
     if (limits.maxSessionMs > 0) {
       this.lifetimeTimer = setTimeout(
         () =>
-          session.reject('session_too_long', `a session may last at most ${Math.round(limits.maxSessionMs / 1000)} s; start a new one`, {
-            code: CLOSE_CODES.sessionTooLong,
-            reason: 'session too long',
-          }),
+          session.reject(
+            'session_too_long',
+            `a session may last at most ${Math.round(limits.maxSessionMs / 1000)} s; start a new one`,
+            {
+              code: CLOSE_CODES.sessionTooLong,
+              reason: 'session too long',
+            },
+          ),
         limits.maxSessionMs,
       );
       this.lifetimeTimer.unref();
@@ -133,7 +148,10 @@ export class SessionGuard {
       if (!this.admit(isBinary ? 'audio' : 'json', bytes.byteLength)) return;
       try {
         if (isBinary) session.onBinary(bytes);
-        else session.onText(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+        else
+          session.onText(
+            Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+          );
       } catch (error) {
         log.error({ err: String(error) }, 'frame handling failed');
       }
@@ -152,10 +170,14 @@ export class SessionGuard {
     if (bytes > limits.maxAudioFrameBytes) {
       // The key's own frame limit (the relay-wide one is `maxPayload`, enforced by `ws` with 1009 too).
       this.dispose();
-      this.session?.reject('message_too_large', `frames are limited to ${limits.maxAudioFrameBytes} bytes for this key`, {
-        code: CLOSE_CODES.messageTooBig,
-        reason: 'frame too large',
-      });
+      this.session?.reject(
+        'message_too_large',
+        `frames are limited to ${limits.maxAudioFrameBytes} bytes for this key`,
+        {
+          code: CLOSE_CODES.messageTooBig,
+          reason: 'frame too large',
+        },
+      );
       return false;
     }
     const budget = this.budgets[kind];
@@ -175,13 +197,22 @@ export class SessionGuard {
     if (budget.dropped.take(now) !== undefined) {
       // Decided once: frames already queued behind this one are dropped without a word.
       this.dispose();
-      this.deps.log.warn({ limit: budget.perSecond, what: budget.what }, 'rate limit exceeded persistently; closing');
-      this.session?.reject('rate_limited', `too many ${budget.what}; the session is closed`, { code: CLOSE_CODES.policyViolation, reason: 'rate limited' });
+      this.deps.log.warn(
+        { limit: budget.perSecond, what: budget.what },
+        'rate limit exceeded persistently; closing',
+      );
+      this.session?.reject('rate_limited', `too many ${budget.what}; the session is closed`, {
+        code: CLOSE_CODES.policyViolation,
+        reason: 'rate limited',
+      });
       return;
     }
     if (now >= this.notifiedUntil) {
       this.notifiedUntil = now + msBeforeNext;
-      this.session?.reject('rate_limited', `at most ${budget.perSecond} ${budget.what} per second; some are being dropped`);
+      this.session?.reject(
+        'rate_limited',
+        `at most ${budget.perSecond} ${budget.what} per second; some are being dropped`,
+      );
     }
   }
 
@@ -206,10 +237,14 @@ export class SessionGuard {
       return;
     }
     this.deps.log.info({ idle_ms: quietFor }, 'idle timeout');
-    this.session?.reject('idle_timeout', `no message for ${Math.round(idleTimeoutMs / 1000)} s; the session is closed`, {
-      code: CLOSE_CODES.idleTimeout,
-      reason: 'idle timeout',
-    });
+    this.session?.reject(
+      'idle_timeout',
+      `no message for ${Math.round(idleTimeoutMs / 1000)} s; the session is closed`,
+      {
+        code: CLOSE_CODES.idleTimeout,
+        reason: 'idle timeout',
+      },
+    );
   }
 
   // ── the session's policy ──
@@ -217,19 +252,31 @@ export class SessionGuard {
   private audioIn(bytes: number): SessionRefusal | undefined {
     const { keyId, usage, limits } = this.deps;
     const quota = audioQuotaBytes(limits);
-    if (quota > 0 && usage.audioBytesToday(keyId) + bytes > quota) return this.quotaExceeded('audio');
+    if (quota > 0 && usage.audioBytesToday(keyId) + bytes > quota)
+      return this.quotaExceeded('audio');
     usage.addAudioIn(keyId, bytes);
     return undefined;
   }
 
   private beforeTurn(kind: TurnInput['kind']): SessionRefusal | undefined {
-    if (this.deps.draining()) return { code: 'shutting_down', message: 'the relay is restarting; please reconnect in a moment' };
+    if (this.deps.draining())
+      return {
+        code: 'shutting_down',
+        message: 'the relay is restarting; please reconnect in a moment',
+      };
     const { keyId, usage, limits } = this.deps;
     if (kind === 'say') return undefined;
-    if (limits.llmTokensPerKeyPerDay > 0 && usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay) return this.quotaExceeded('llm');
+    if (
+      limits.llmTokensPerKeyPerDay > 0 &&
+      usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay
+    )
+      return this.quotaExceeded('llm');
     const wait = this.turns?.take(Date.now());
     if (wait !== undefined) {
-      return { code: 'rate_limited', message: `at most ${limits.turnsPerMinute} turns per minute; this one was dropped (try again in ${Math.ceil(wait / 1000)} s)` };
+      return {
+        code: 'rate_limited',
+        message: `at most ${limits.turnsPerMinute} turns per minute; this one was dropped (try again in ${Math.ceil(wait / 1000)} s)`,
+      };
     }
     return undefined;
   }
@@ -242,9 +289,19 @@ export class SessionGuard {
   private charge(cost: ProviderCost): SessionRefusal | undefined {
     const { keyId, usage, limits } = this.deps;
     const llm = (cost.prompt_tokens ?? 0) + (cost.completion_tokens ?? 0);
-    if (llm > 0 && limits.llmTokensPerKeyPerDay > 0 && usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay) return this.quotaExceeded('llm');
+    if (
+      llm > 0 &&
+      limits.llmTokensPerKeyPerDay > 0 &&
+      usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay
+    )
+      return this.quotaExceeded('llm');
     const chars = cost.tts_chars ?? 0;
-    if (chars > 0 && limits.ttsCharsPerKeyPerDay > 0 && usage.ttsCharsToday(keyId) + chars > limits.ttsCharsPerKeyPerDay) return this.quotaExceeded('tts');
+    if (
+      chars > 0 &&
+      limits.ttsCharsPerKeyPerDay > 0 &&
+      usage.ttsCharsToday(keyId) + chars > limits.ttsCharsPerKeyPerDay
+    )
+      return this.quotaExceeded('tts');
     usage.add(keyId, cost);
     return undefined;
   }

@@ -58,7 +58,10 @@ export class SessionRegistry {
     let closed = 0;
     for (const entry of this.all()) {
       if (entry.keyId !== keyId) continue;
-      entry.session.reject('key_revoked', 'this client key has been revoked', { code: CLOSE_CODES.keyRevoked, reason: 'key revoked' });
+      entry.session.reject('key_revoked', 'this client key has been revoked', {
+        code: CLOSE_CODES.keyRevoked,
+        reason: 'key revoked',
+      });
       closed++;
     }
     return closed;
@@ -73,7 +76,8 @@ export class SessionRegistry {
         const key = await keys.get(keyId);
         if (key && !key.revoked_at) continue;
         const closed = this.closeKey(keyId);
-        if (closed > 0) log.info({ key_id: keyId, sessions: closed }, 'key revoked: open sessions closed');
+        if (closed > 0)
+          log.info({ key_id: keyId, sessions: closed }, 'key revoked: open sessions closed');
       }
     } catch (error) {
       log.warn({ err: String(error) }, 'revocation check failed');
@@ -108,10 +112,14 @@ export class SessionRegistry {
     ]);
     clearTimeout(timer);
     for (const entry of this.all()) {
-      entry.session.reject('shutting_down', 'the relay is shutting down; please reconnect in a moment', {
-        code: CLOSE_CODES.goingAway,
-        reason: 'relay shutting down',
-      });
+      entry.session.reject(
+        'shutting_down',
+        'the relay is shutting down; please reconnect in a moment',
+        {
+          code: CLOSE_CODES.goingAway,
+          reason: 'relay shutting down',
+        },
+      );
     }
   }
 }

@@ -54,23 +54,27 @@ const POSITIVE_FIELDS = new Set<keyof LimitsConfig>([
 /** Fractions make sense only for audio minutes. */
 const FRACTIONAL_FIELDS = new Set<keyof LimitsConfig>(['audioMinutesPerKeyPerDay']);
 
-
 /** A bad limit value (a `ConfigError`, so the CLI reports it plainly). */
 export class LimitsError extends ConfigError {}
 
 function checkValue(field: keyof LimitsConfig, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new LimitsError(`limits.${field} must be a number ≥ 0`);
-  if (!FRACTIONAL_FIELDS.has(field) && !Number.isInteger(value)) throw new LimitsError(`limits.${field} must be a whole number`);
-  if (POSITIVE_FIELDS.has(field) && value === 0) throw new LimitsError(`limits.${field} must be > 0`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new LimitsError(`limits.${field} must be a number ≥ 0`);
+  if (!FRACTIONAL_FIELDS.has(field) && !Number.isInteger(value))
+    throw new LimitsError(`limits.${field} must be a whole number`);
+  if (POSITIVE_FIELDS.has(field) && value === 0)
+    throw new LimitsError(`limits.${field} must be > 0`);
   return value;
 }
 
 /** Validates a key's `limits` override (from the admin API or the key file). */
 export function parseKeyLimits(input: unknown): KeyLimits {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new LimitsError('limits must be an object');
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    throw new LimitsError('limits must be an object');
   const out: KeyLimits = {};
   for (const [field, value] of Object.entries(input)) {
-    if (!(KEY_LIMIT_FIELDS as readonly string[]).includes(field)) throw new LimitsError(`limits.${field} is not a per-key limit`);
+    if (!(KEY_LIMIT_FIELDS as readonly string[]).includes(field))
+      throw new LimitsError(`limits.${field} is not a per-key limit`);
     out[field as KeyLimitField] = checkValue(field as KeyLimitField, value);
   }
   return out;
@@ -78,7 +82,8 @@ export function parseKeyLimits(input: unknown): KeyLimits {
 
 /** Validates the relay-wide limits. */
 export function validateLimits(limits: LimitsConfig): void {
-  for (const [field, value] of Object.entries(limits)) checkValue(field as keyof LimitsConfig, value);
+  for (const [field, value] of Object.entries(limits))
+    checkValue(field as keyof LimitsConfig, value);
 }
 
 /**
@@ -136,7 +141,11 @@ export class Limiters {
   private counter(name: string): RateLimiterAbstract {
     let limiter = this.pool.get(name);
     if (!limiter) {
-      limiter = this.state.rateLimiter({ keyPrefix: name, points: Number.MAX_SAFE_INTEGER, durationSec: 60 });
+      limiter = this.state.rateLimiter({
+        keyPrefix: name,
+        points: Number.MAX_SAFE_INTEGER,
+        durationSec: 60,
+      });
       this.pool.set(name, limiter);
     }
     return limiter;
@@ -150,31 +159,60 @@ export class Limiters {
   }
 
   private tooMany(max: number): Refusal {
-    return { status: 429, code: 'too_many_sessions', message: `this key already has ${max} open session${max === 1 ? '' : 's'}; try again later`, retryAfter: 5 };
+    return {
+      status: 429,
+      code: 'too_many_sessions',
+      message: `this key already has ${max} open session${max === 1 ? '' : 's'}; try again later`,
+      retryAfter: 5,
+    };
   }
 
   /** A daily quota that is used up (used ≥ limit). */
   quota(keyId: string, limits: LimitsConfig): Refusal | undefined {
     const audio = audioQuotaBytes(limits);
     if (audio > 0 && this.usage.audioBytesToday(keyId) >= audio) {
-      return { status: 429, code: 'quota_exceeded', message: "this key's daily audio quota is used up; it resets at 00:00 UTC", retryAfter: secondsToUtcMidnight() };
+      return {
+        status: 429,
+        code: 'quota_exceeded',
+        message: "this key's daily audio quota is used up; it resets at 00:00 UTC",
+        retryAfter: secondsToUtcMidnight(),
+      };
     }
     const tokens = limits.llmTokensPerKeyPerDay;
     if (tokens > 0 && this.usage.tokensToday(keyId) >= tokens) {
-      return { status: 429, code: 'quota_exceeded', message: "this key's daily language-model quota is used up; it resets at 00:00 UTC", retryAfter: secondsToUtcMidnight() };
+      return {
+        status: 429,
+        code: 'quota_exceeded',
+        message: "this key's daily language-model quota is used up; it resets at 00:00 UTC",
+        retryAfter: secondsToUtcMidnight(),
+      };
     }
     return undefined;
   }
 
   /** `POST /v1/sessions` for an authorised key: per-IP and per-key rates, concurrency, quotas. */
-  async admitSession(keyId: string, ip: string, limits: LimitsConfig): Promise<Refusal | undefined> {
+  async admitSession(
+    keyId: string,
+    ip: string,
+    limits: LimitsConfig,
+  ): Promise<Refusal | undefined> {
     const ipWait = await this.take('sessions-ip', limits.sessionsPerMinutePerIp, ip);
     if (ipWait !== undefined) {
-      return { status: 429, code: 'rate_limited', message: 'too many sessions from this address; slow down', retryAfter: Math.max(1, Math.ceil(ipWait / 1000)) };
+      return {
+        status: 429,
+        code: 'rate_limited',
+        message: 'too many sessions from this address; slow down',
+        retryAfter: Math.max(1, Math.ceil(ipWait / 1000)),
+      };
     }
     const keyWait = await this.take('sessions-key', limits.sessionsPerMinutePerKey, keyId);
     if (keyWait !== undefined) {
-      return { status: 429, code: 'rate_limited', message: 'too many sessions for this key; slow down', retryAfter: Math.max(1, Math.ceil(keyWait / 1000)) };
+      return {
+        status: 429,
+        code: 'rate_limited',
+        message: 'too many sessions for this key; slow down',
+        retryAfter: Math.max(1, Math.ceil(keyWait / 1000)),
+      };
     }
     const max = limits.maxConcurrentSessionsPerKey;
     if (max > 0) {
@@ -208,4 +246,3 @@ export class Limiters {
     this.state.slots.closed(keyId);
   }
 }
-

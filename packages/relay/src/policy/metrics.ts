@@ -2,15 +2,26 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ErrorCode, TurnMetrics } from '@voice-bot/protocol';
 
 /** Latency buckets in milliseconds: 25 ms … 30 s. */
-const MS_BUCKETS = [25, 50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 30_000];
+const MS_BUCKETS = [
+  25, 50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 30_000,
+];
 
 /** Which `done.metrics` field feeds which histogram. */
 const STAGE_HISTOGRAMS = {
   stt_ms: ['voicebot_stt_ms', 'Speech recognition time per audio turn (ms).'],
   llm_ttft_ms: ['voicebot_llm_ttft_ms', 'Time from the LLM request to its first token (ms).'],
-  first_sentence_ms: ['voicebot_first_sentence_ms', 'Turn start to the first complete sentence (ms).'],
-  tts_ttfb_ms: ['voicebot_tts_ttfb_ms', 'Time from the first TTS request to its first audio byte (ms).'],
-  first_audio_ms: ['voicebot_first_audio_ms', 'Turn start to the first audio frame sent to the client (ms).'],
+  first_sentence_ms: [
+    'voicebot_first_sentence_ms',
+    'Turn start to the first complete sentence (ms).',
+  ],
+  tts_ttfb_ms: [
+    'voicebot_tts_ttfb_ms',
+    'Time from the first TTS request to its first audio byte (ms).',
+  ],
+  first_audio_ms: [
+    'voicebot_first_audio_ms',
+    'Turn start to the first audio frame sent to the client (ms).',
+  ],
   total_ms: ['voicebot_turn_total_ms', 'Turn start to done (ms).'],
 } as const satisfies Partial<Record<keyof TurnMetrics, readonly [string, string]>>;
 
@@ -41,15 +52,29 @@ export class RelayMetrics {
         this.set(activeSessions());
       },
     });
-    this.sessionsTotal = new Counter({ name: 'voicebot_sessions_total', help: 'Sockets opened on /v1/talk.', registers });
+    this.sessionsTotal = new Counter({
+      name: 'voicebot_sessions_total',
+      help: 'Sockets opened on /v1/talk.',
+      registers,
+    });
     this.sessionRequests = new Counter({
       name: 'voicebot_session_requests_total',
       help: 'POST /v1/sessions by result (issued, or the refusal code).',
       labelNames: ['result'],
       registers,
     });
-    this.turns = new Counter({ name: 'voicebot_turns_total', help: 'Turns ended, by outcome.', labelNames: ['outcome'], registers });
-    this.errors = new Counter({ name: 'voicebot_errors_total', help: 'Errors sent (WebSocket) or answered (HTTP), by code.', labelNames: ['code'], registers });
+    this.turns = new Counter({
+      name: 'voicebot_turns_total',
+      help: 'Turns ended, by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'voicebot_errors_total',
+      help: 'Errors sent (WebSocket) or answered (HTTP), by code.',
+      labelNames: ['code'],
+      registers,
+    });
     this.upstreamErrors = new Counter({
       name: 'voicebot_upstream_errors_total',
       help: 'Provider failures that ended a turn, by stage (stt, llm, tts; timeout when the stage is unknown).',
@@ -65,13 +90,17 @@ export class RelayMetrics {
       collect() {
         this.reset();
         for (const direction of ['in', 'out'] as const) {
-          for (const kind of ['audio', 'json'] as const) this.inc({ direction, kind }, byteTotals[direction][kind]);
+          for (const kind of ['audio', 'json'] as const)
+            this.inc({ direction, kind }, byteTotals[direction][kind]);
         }
       },
     });
     const entries = Object.entries(STAGE_HISTOGRAMS) as [StageField, readonly [string, string]][];
     this.histograms = Object.fromEntries(
-      entries.map(([field, [name, help]]) => [field, new Histogram({ name, help, buckets: MS_BUCKETS, registers })]),
+      entries.map(([field, [name, help]]) => [
+        field,
+        new Histogram({ name, help, buckets: MS_BUCKETS, registers }),
+      ]),
     ) as Record<StageField, Histogram>;
   }
 
@@ -85,7 +114,8 @@ export class RelayMetrics {
 
   error(code: string, message?: string): void {
     this.errors.inc({ code });
-    if (code.startsWith('upstream_')) this.upstreamErrors.inc({ stage: upstreamStage(code, message) });
+    if (code.startsWith('upstream_'))
+      this.upstreamErrors.inc({ stage: upstreamStage(code, message) });
   }
 
   turnEnded(outcome: 'done' | 'interrupted' | 'error', metrics?: TurnMetrics): void {
@@ -93,7 +123,8 @@ export class RelayMetrics {
     if (!metrics) return;
     for (const field of Object.keys(STAGE_HISTOGRAMS) as StageField[]) {
       const value = metrics[field];
-      if (typeof value === 'number' && Number.isFinite(value)) this.histograms[field].observe(value);
+      if (typeof value === 'number' && Number.isFinite(value))
+        this.histograms[field].observe(value);
     }
   }
 

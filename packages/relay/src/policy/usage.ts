@@ -38,15 +38,35 @@ let cachedDay = { start: Number.NaN, text: '' };
 /** `YYYY-MM-DD` (UTC) of `now`. */
 export function utcDay(now = Date.now()): string {
   const start = now - (((now % DAY_MS) + DAY_MS) % DAY_MS);
-  if (start !== cachedDay.start) cachedDay = { start, text: new Date(start).toISOString().slice(0, 10) };
+  if (start !== cachedDay.start)
+    cachedDay = { start, text: new Date(start).toISOString().slice(0, 10) };
   return cachedDay.text;
 }
 
 function emptyDay(date: string): DayUsage {
-  return { date, sessions: 0, sockets: 0, turns: 0, audio_in_ms: 0, audio_out_ms: 0, prompt_tokens: 0, completion_tokens: 0, tts_chars: 0, errors: {} };
+  return {
+    date,
+    sessions: 0,
+    sockets: 0,
+    turns: 0,
+    audio_in_ms: 0,
+    audio_out_ms: 0,
+    prompt_tokens: 0,
+    completion_tokens: 0,
+    tts_chars: 0,
+    errors: {},
+  };
 }
 
-const COUNTERS = ['sessions', 'sockets', 'turns', 'audio_out_ms', 'prompt_tokens', 'completion_tokens', 'tts_chars'] as const;
+const COUNTERS = [
+  'sessions',
+  'sockets',
+  'turns',
+  'audio_out_ms',
+  'prompt_tokens',
+  'completion_tokens',
+  'tts_chars',
+] as const;
 
 /** Amounts to add (negative to correct an estimate). */
 export type UsageChange = Partial<Pick<DayUsage, (typeof COUNTERS)[number]>>;
@@ -90,7 +110,12 @@ export class UsageTracker implements UsageStore {
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly options: { file?: string; flushMs?: number; retainDays?: number; now?: () => number } = {},
+    private readonly options: {
+      file?: string;
+      flushMs?: number;
+      retainDays?: number;
+      now?: () => number;
+    } = {},
   ) {}
 
   /** Loads the persisted file, if any. */
@@ -159,7 +184,8 @@ export class UsageTracker implements UsageStore {
 
   add(keyId: string, change: UsageChange): void {
     const day = this.today(keyId);
-    for (const [field, value] of Object.entries(change) as [keyof typeof change, number][]) day[field] += value;
+    for (const [field, value] of Object.entries(change) as [keyof typeof change, number][])
+      day[field] += value;
     this.changed();
   }
 
@@ -194,7 +220,8 @@ export class UsageTracker implements UsageStore {
           map.set(keyId, day);
         }
         for (const field of COUNTERS) day[field] += change[field] ?? 0;
-        for (const [code, count] of Object.entries(change.errors ?? {})) day.errors[code] = (day.errors[code] ?? 0) + count;
+        for (const [code, count] of Object.entries(change.errors ?? {}))
+          day.errors[code] = (day.errors[code] ?? 0) + count;
         // audio_in_ms is bytes / 32 of whole 16-bit samples: × 32 gives the bytes back exactly.
         const bytes = (this.audioBytes.get(day) ?? 0) + Math.round((change.audio_in_ms ?? 0) * 32);
         this.audioBytes.set(day, bytes);
@@ -209,7 +236,11 @@ export class UsageTracker implements UsageStore {
   quotaTotals(): QuotaTotals {
     const out: QuotaTotals = {};
     for (const [keyId, day] of this.days.get(utcDay(this.now())) ?? []) {
-      out[keyId] = { audioBytes: this.audioBytes.get(day) ?? 0, tokens: day.prompt_tokens + day.completion_tokens, ttsChars: day.tts_chars };
+      out[keyId] = {
+        audioBytes: this.audioBytes.get(day) ?? 0,
+        tokens: day.prompt_tokens + day.completion_tokens,
+        ttsChars: day.tts_chars,
+      };
     }
     return out;
   }

@@ -20,6 +20,13 @@ function client(stage: StageConfig, upstreamFetch: typeof fetch): OpenAI {
 }
 
 /** The SDK clients of the three stages, sharing one connection pool (`upstreamFetch`, default {@link createUpstreamFetch}). */
-export function createProviderClients(config: ProvidersConfig, upstreamFetch: typeof fetch = createUpstreamFetch()): ProviderClients {
-  return { stt: client(config.stt, upstreamFetch), llm: client(config.llm, upstreamFetch), tts: client(config.tts, upstreamFetch) };
+export function createProviderClients(
+  config: ProvidersConfig,
+  upstreamFetch: typeof fetch = createUpstreamFetch(),
+): ProviderClients {
+  return {
+    stt: client(config.stt, upstreamFetch),
+    llm: client(config.llm, upstreamFetch),
+    tts: client(config.tts, upstreamFetch),
+  };
 }

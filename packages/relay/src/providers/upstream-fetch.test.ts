@@ -32,7 +32,10 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
       res.writeHead(201, { 'content-type': 'application/json' }).end('{"ok":true}');
     },
     '/empty': (_req, res) => res.writeHead(204).end(),
-    '/fail': (_req, res) => res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"boom"}}'),
+    '/fail': (_req, res) =>
+      res
+        .writeHead(500, { 'content-type': 'application/json' })
+        .end('{"error":{"message":"boom"}}'),
     '/stream': (req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       let n = 0;
@@ -53,7 +56,10 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     '/slow': () => undefined, // never answers
     // 32 MB as fast as the client takes it: byte i is (i * 7) & 0xff. `bigWritten` counts what the socket accepted.
     '/big': (req, res) => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(BIG_BYTES) });
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(BIG_BYTES),
+      });
       bigWritten = 0;
       const write = () => {
         while (bigWritten < BIG_BYTES) {
@@ -70,8 +76,14 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     // Fails every other call with a retryable status and an error body the SDK does not read.
     '/flaky/models': (_req, res) => {
       flakyCalls++;
-      if (flakyCalls % 2 === 1) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'try again', pad: 'x'.repeat(20_000) } }));
-      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}');
+      if (flakyCalls % 2 === 1)
+        res
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: 'try again', pad: 'x'.repeat(20_000) } }));
+      else
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end('{"object":"list","data":[]}');
     },
     '/reset': (req, res) => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -80,7 +92,8 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     },
     '/chat/completions': (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const chunk = (content: string) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
+      const chunk = (content: string) =>
+        `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
       res.write(chunk('Hel'));
       setTimeout(() => res.end(`${chunk('lo.')}data: [DONE]\n\n`), 30);
     },
@@ -91,7 +104,12 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+        seen.push({
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks),
+        });
         const route = routes[(req.url ?? '').split('?')[0] as string];
         if (route) route(req, res);
         else res.writeHead(404).end();
@@ -134,9 +152,14 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     await (await upstreamFetch(`${base}/json`, { method: 'POST', body: form })).text();
     const request = seen.at(-1) as Seen;
     assert.match(String(request.headers['content-type']), /^multipart\/form-data; boundary=/);
-    const parsed = await new Response(new Uint8Array(request.body), { headers: { 'content-type': String(request.headers['content-type']) } }).formData();
+    const parsed = await new Response(new Uint8Array(request.body), {
+      headers: { 'content-type': String(request.headers['content-type']) },
+    }).formData();
     assert.equal(parsed.get('model'), 'whisper-1');
-    assert.deepEqual(new Uint8Array(await (parsed.get('file') as Blob).arrayBuffer()), Uint8Array.of(1, 2, 3));
+    assert.deepEqual(
+      new Uint8Array(await (parsed.get('file') as Blob).arrayBuffer()),
+      Uint8Array.of(1, 2, 3),
+    );
   });
 
   it('returns error statuses as responses and bodiless statuses with a null body', async () => {
@@ -198,7 +221,7 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     assert.equal(offset, BIG_BYTES);
     assert.equal(wrong, 0);
     // Chunks are not copies of a reused buffer: those kept still hold their own bytes.
-    offset = (first.value?.byteLength ?? 0);
+    offset = first.value?.byteLength ?? 0;
     for (const chunk of held) check(chunk);
     assert.equal(wrong, 0);
   });
@@ -222,7 +245,12 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     const onUncaught = (error: unknown) => uncaught.push(error);
     process.on('uncaughtException', onUncaught);
     try {
-      const client = new OpenAI({ baseURL: `${base}/flaky`, apiKey: 'sk-test', fetch: upstreamFetch, maxRetries: 1 });
+      const client = new OpenAI({
+        baseURL: `${base}/flaky`,
+        apiKey: 'sk-test',
+        fetch: upstreamFetch,
+        maxRetries: 1,
+      });
       for (let i = 0; i < 5; i++) assert.deepEqual((await client.models.list()).data, []);
       assert.equal(flakyCalls, 10, 'each call failed once and was retried');
       // A body read, then cancelled within the same tick.
@@ -243,7 +271,10 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     setTimeout(() => controller.abort(), 20);
     await assert.rejects(pending, (error: Error) => error.name === 'AbortError');
     const count = seen.length;
-    await assert.rejects(upstreamFetch(`${base}/json`, { signal: AbortSignal.abort() }), (error: Error) => error.name === 'AbortError');
+    await assert.rejects(
+      upstreamFetch(`${base}/json`, { signal: AbortSignal.abort() }),
+      (error: Error) => error.name === 'AbortError',
+    );
     assert.equal(seen.length, count);
   });
 
@@ -251,13 +282,19 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     // A self-signed certificate for 127.0.0.1 made for this test only (openssl req -x509, 100 years).
     const cert = readFileSync(new URL('./testdata/127.0.0.1-test-only.cert.pem', import.meta.url));
     const key = readFileSync(new URL('./testdata/127.0.0.1-test-only.key.pem', import.meta.url));
-    const tls = createTlsServer({ cert, key }, (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"secure":true}'));
+    const tls = createTlsServer({ cert, key }, (_req, res) =>
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"secure":true}'),
+    );
     await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
     const url = `https://127.0.0.1:${(tls.address() as AddressInfo).port}/`;
     try {
       const trusting = createUpstreamFetch(new Agent({ connect: { ca: cert } }));
       assert.deepEqual(await (await trusting(url)).json(), { secure: true });
-      await assert.rejects(createUpstreamFetch(new Agent())(url), /self[- ]signed|certificate/i, 'an unknown CA is refused');
+      await assert.rejects(
+        createUpstreamFetch(new Agent())(url),
+        /self[- ]signed|certificate/i,
+        'an unknown CA is refused',
+      );
     } finally {
       tls.closeAllConnections();
       await new Promise<void>((resolve) => tls.close(() => resolve()));
@@ -265,17 +302,36 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
   });
 
   it('works as the openai SDK’s fetch: streamed chat, API errors, user aborts and connection errors map to the SDK’s types', async () => {
-    const client = new OpenAI({ baseURL: base, apiKey: 'sk-test', fetch: upstreamFetch, maxRetries: 0 });
-    const stream = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const client = new OpenAI({
+      baseURL: base,
+      apiKey: 'sk-test',
+      fetch: upstreamFetch,
+      maxRetries: 0,
+    });
+    const stream = await client.chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+    });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     assert.equal(text, 'Hello.');
 
-    const failing = new OpenAI({ baseURL: `${base}/fail?`, apiKey: 'sk-test', fetch: upstreamFetch, maxRetries: 0 });
+    const failing = new OpenAI({
+      baseURL: `${base}/fail?`,
+      apiKey: 'sk-test',
+      fetch: upstreamFetch,
+      maxRetries: 0,
+    });
     await assert.rejects(failing.models.list(), InternalServerError);
 
     const controller = new AbortController();
-    const slow = new OpenAI({ baseURL: `${base}/slow?`, apiKey: 'sk-test', fetch: upstreamFetch, maxRetries: 0 });
+    const slow = new OpenAI({
+      baseURL: `${base}/slow?`,
+      apiKey: 'sk-test',
+      fetch: upstreamFetch,
+      maxRetries: 0,
+    });
     const pending = slow.models.list({ signal: controller.signal });
     setTimeout(() => controller.abort(), 20);
     await assert.rejects(pending, APIUserAbortError);
@@ -284,7 +340,12 @@ describe('createUpstreamFetch (undici request behind fetch)', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const refused = new OpenAI({ baseURL: `http://127.0.0.1:${port}`, apiKey: 'sk-test', fetch: upstreamFetch, maxRetries: 0 });
+    const refused = new OpenAI({
+      baseURL: `http://127.0.0.1:${port}`,
+      apiKey: 'sk-test',
+      fetch: upstreamFetch,
+      maxRetries: 0,
+    });
     await assert.rejects(refused.models.list(), APIConnectionError);
   });
 });

@@ -48,7 +48,10 @@ export function createUpstreamFetch(dispatcher: Dispatcher = new Agent()): typeo
       response.body.resume();
       return new Response(null, { status: response.statusCode, headers: responseHeaders });
     }
-    return new Response(webBody(response.body), { status: response.statusCode, headers: responseHeaders });
+    return new Response(webBody(response.body), {
+      status: response.statusCode,
+      headers: responseHeaders,
+    });
   };
 }
 
@@ -101,7 +104,8 @@ function requestBody(body: RequestInit['body'], headers: Headers): UndiciBody | 
   if (body === null || body === undefined) return undefined;
   if (typeof body === 'string' || body instanceof Uint8Array) return body;
   if (body instanceof ArrayBuffer) return new Uint8Array(body);
-  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (ArrayBuffer.isView(body))
+    return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
   if (body instanceof ReadableStream) return Readable.fromWeb(body as NodeReadableStream);
   const serialised = new Response(body);
   const type = serialised.headers.get('content-type');

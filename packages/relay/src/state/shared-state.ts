@@ -177,7 +177,8 @@ export function localState(options: LocalStateOptions): SharedState {
     async claimToken(jti, expiresAt) {
       return replay.claim(jti, expiresAt);
     },
-    rateLimiter: ({ keyPrefix, points, durationSec }) => new RateLimiterMemory({ keyPrefix, points, duration: durationSec }),
+    rateLimiter: ({ keyPrefix, points, durationSec }) =>
+      new RateLimiterMemory({ keyPrefix, points, duration: durationSec }),
     slots: new LocalSlots(),
     usage,
     conversations: new MemoryConversationStore(options.conversationTtlMs, options.maxConversations),

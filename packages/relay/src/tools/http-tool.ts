@@ -2,7 +2,13 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { assertLiteralAllowed, guardedLookup, hostAllowed, isPublicAddress, type AddressPolicy } from './ssrf.js';
+import {
+  assertLiteralAllowed,
+  guardedLookup,
+  hostAllowed,
+  isPublicAddress,
+  type AddressPolicy,
+} from './ssrf.js';
 import { renderTemplate } from './template.js';
 import { ConfigError } from '../config/config.js';
 import { ToolError, type JsonSchema, type ToolDefinition } from './types.js';
@@ -45,12 +51,14 @@ function isPathChanging(encoded: string): boolean {
 }
 
 /** Dot pieces between slashes (`../admin`): encoded as `..%2Fadmin` they are inert here, but some servers decode `%2F` before resolving dots. */
-const hasDotPiece = (value: string): boolean => /[/\\]/.test(value) && value.split(/[/\\]/).some((piece) => piece === '.' || piece === '..');
+const hasDotPiece = (value: string): boolean =>
+  /[/\\]/.test(value) && value.split(/[/\\]/).some((piece) => piece === '.' || piece === '..');
 
 /** Encodes one value for the path part of a URL, refusing values that would change which path is requested. */
 function encodePathValue(value: string): string {
   const encoded = encodeComponent(value);
-  if (isPathChanging(encoded) || hasDotPiece(value)) throw new ToolError('refused: a value in the URL path may not be empty, "." or ".."');
+  if (isPathChanging(encoded) || hasDotPiece(value))
+    throw new ToolError('refused: a value in the URL path may not be empty, "." or ".."');
   return encoded;
 }
 
@@ -71,7 +79,8 @@ function renderUrl(template: string, data: Record<string, unknown>): URL {
   const split = template.search(/[?#]/);
   const path = split === -1 ? template : template.slice(0, split);
   const rest = split === -1 ? '' : template.slice(split);
-  const rendered = renderTemplate(path, data, encodePathValue) + renderTemplate(rest, data, encodeComponent);
+  const rendered =
+    renderTemplate(path, data, encodePathValue) + renderTemplate(rest, data, encodeComponent);
   try {
     return new URL(rendered);
   } catch {
@@ -104,7 +113,8 @@ interface SendInit {
 }
 
 function send(url: URL, init: SendInit, redirects = 0): Promise<FetchedResponse> {
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return Promise.reject(new ToolError(`unsupported URL scheme ${url.protocol}`));
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return Promise.reject(new ToolError(`unsupported URL scheme ${url.protocol}`));
   try {
     assertLiteralAllowed(url.hostname, init.policy);
   } catch (error) {
@@ -114,7 +124,12 @@ function send(url: URL, init: SendInit, redirects = 0): Promise<FetchedResponse>
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: init.method, headers: init.headers, lookup: guardedLookup(init.policy) as never, signal: init.signal },
+      {
+        method: init.method,
+        headers: init.headers,
+        lookup: guardedLookup(init.policy) as never,
+        signal: init.signal,
+      },
       (res: IncomingMessage) => {
         const status = res.statusCode ?? 0;
         const location = res.headers.location;
@@ -124,7 +139,11 @@ function send(url: URL, init: SendInit, redirects = 0): Promise<FetchedResponse>
           try {
             next = new URL(location, url);
           } catch {
-            return reject(new ToolError(`the service answered HTTP ${status} with an invalid redirect, which was not followed`));
+            return reject(
+              new ToolError(
+                `the service answered HTTP ${status} with an invalid redirect, which was not followed`,
+              ),
+            );
           }
           const notFollowed = `the service answered HTTP ${status} (a redirect, which was not followed)`;
           try {
@@ -134,16 +153,33 @@ function send(url: URL, init: SendInit, redirects = 0): Promise<FetchedResponse>
           }
           if (!init.followRedirects) return reject(new ToolError(notFollowed));
           // Same scheme, host and port only: the templated headers (secrets) never go anywhere else.
-          if (next.origin !== init.origin) return reject(new ToolError(`refused: a redirect to another origin (${next.protocol}//${next.host}) was not followed`));
+          if (next.origin !== init.origin)
+            return reject(
+              new ToolError(
+                `refused: a redirect to another origin (${next.protocol}//${next.host}) was not followed`,
+              ),
+            );
           if (redirects >= MAX_REDIRECTS) return reject(new ToolError('too many redirects'));
           const keepBody = status === 307 || status === 308;
-          resolve(send(next, { ...init, method: keepBody ? init.method : 'GET', body: keepBody ? init.body : undefined }, redirects + 1));
+          resolve(
+            send(
+              next,
+              {
+                ...init,
+                method: keepBody ? init.method : 'GET',
+                body: keepBody ? init.body : undefined,
+              },
+              redirects + 1,
+            ),
+          );
           return;
         }
         const declared = Number(res.headers['content-length'] ?? 0);
         if (declared > init.maxBytes) {
           res.destroy();
-          return reject(new ToolError(`response too large (${declared} bytes; limit ${init.maxBytes})`));
+          return reject(
+            new ToolError(`response too large (${declared} bytes; limit ${init.maxBytes})`),
+          );
         }
         const chunks: Buffer[] = [];
         let size = 0;
@@ -156,12 +192,19 @@ function send(url: URL, init: SendInit, redirects = 0): Promise<FetchedResponse>
           }
           chunks.push(chunk);
         });
-        res.on('end', () => resolve({ status, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
+        res.on('end', () =>
+          resolve({
+            status,
+            contentType: String(res.headers['content-type'] ?? ''),
+            body: Buffer.concat(chunks),
+          }),
+        );
         res.on('error', reject);
       },
     );
     req.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.name === 'BlockedAddressError' || error.code === 'EBLOCKED') reject(new ToolError(`refused: ${error.message}`));
+      if (error.name === 'BlockedAddressError' || error.code === 'EBLOCKED')
+        reject(new ToolError(`refused: ${error.message}`));
       else reject(error);
     });
     if (init.body !== undefined) req.end(init.body);
@@ -181,10 +224,15 @@ function parseBody(response: FetchedResponse): unknown {
   return text.length > MAX_TEXT_FOR_MODEL ? `${text.slice(0, MAX_TEXT_FOR_MODEL)}…` : text;
 }
 
-export function createHttpTool(config: HttpToolConfig, policy: AddressPolicy, env: Record<string, string | undefined>): ToolDefinition {
+export function createHttpTool(
+  config: HttpToolConfig,
+  policy: AddressPolicy,
+  env: Record<string, string | undefined>,
+): ToolDefinition {
   const method = config.http.method ?? 'GET';
   const followRedirects = config.http.followRedirects ?? false;
-  if (typeof followRedirects !== 'boolean') throw new ConfigError(`tool ${config.name}: http.followRedirects must be true or false`);
+  if (typeof followRedirects !== 'boolean')
+    throw new ConfigError(`tool ${config.name}: http.followRedirects must be true or false`);
   return {
     name: config.name,
     description: config.description,
@@ -193,14 +241,23 @@ export function createHttpTool(config: HttpToolConfig, policy: AddressPolicy, en
     ...(config.public ? { public: true } : {}),
     async execute(args, context): Promise<unknown> {
       const data = { args, metadata: context.metadata };
-      const withEnv = config.http.url.replace(/\{\{\s*env\.(\w+)\s*\}\}/g, (_match, name: string) => env[name] ?? '');
+      const withEnv = config.http.url.replace(
+        /\{\{\s*env\.(\w+)\s*\}\}/g,
+        (_match, name: string) => env[name] ?? '',
+      );
       const url = renderUrl(withEnv, data);
-      const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'voicebot-relay' };
-      for (const [name, template] of Object.entries(config.http.headers ?? {})) headers[name] = renderTemplate(template, { ...data, env });
+      const headers: Record<string, string> = {
+        accept: 'application/json',
+        'user-agent': 'voicebot-relay',
+      };
+      for (const [name, template] of Object.entries(config.http.headers ?? {}))
+        headers[name] = renderTemplate(template, { ...data, env });
       let body: string | undefined;
-      const bodySpec = config.http.body ?? (method === 'GET' || method === 'DELETE' ? undefined : 'args');
+      const bodySpec =
+        config.http.body ?? (method === 'GET' || method === 'DELETE' ? undefined : 'args');
       if (bodySpec === 'args') body = JSON.stringify(args);
-      else if (bodySpec !== undefined) body = renderTemplate(bodySpec, data, (v) => JSON.stringify(v).slice(1, -1));
+      else if (bodySpec !== undefined)
+        body = renderTemplate(bodySpec, data, (v) => JSON.stringify(v).slice(1, -1));
       if (body !== undefined) headers['content-type'] ??= 'application/json';
       const response = await send(url, {
         method,
@@ -212,11 +269,13 @@ export function createHttpTool(config: HttpToolConfig, policy: AddressPolicy, en
         followRedirects,
         origin: url.origin,
       });
-      if (response.status < 200 || response.status >= 300) throw new ToolError(`the service answered HTTP ${response.status}`);
+      if (response.status < 200 || response.status >= 300)
+        throw new ToolError(`the service answered HTTP ${response.status}`);
       const parsed = parseBody(response);
       const view = { ...data, response: parsed };
       const metadata: Record<string, string> = {};
-      for (const [key, template] of Object.entries(config.metadata ?? {})) metadata[key] = renderTemplate(template, view);
+      for (const [key, template] of Object.entries(config.metadata ?? {}))
+        metadata[key] = renderTemplate(template, view);
       if (Object.keys(metadata).length > 0) context.setMetadata(metadata);
       return config.reply ? renderTemplate(config.reply, view) : parsed;
     },
@@ -235,7 +294,10 @@ export function warnAboutRefusedToolHosts(
   env: Record<string, string | undefined>,
 ): void {
   for (const tool of tools) {
-    const withEnv = tool.http.url.replace(/\{\{\s*env\.(\w+)\s*\}\}/g, (_match, name: string) => env[name] ?? '');
+    const withEnv = tool.http.url.replace(
+      /\{\{\s*env\.(\w+)\s*\}\}/g,
+      (_match, name: string) => env[name] ?? '',
+    );
     let host: string;
     try {
       host = new URL(withEnv.replace(/\{\{[^}]*\}\}/g, 'x')).hostname;
@@ -244,7 +306,10 @@ export function warnAboutRefusedToolHosts(
     }
     if (!host || hostAllowed(host, { allowHosts })) continue;
     const warn = (address: string) =>
-      log.warn({ tool: tool.name, host, address }, `tool ${tool.name}: ${host} is not a public address, so its calls will be refused; list it in toolAllowHosts if that is intended`);
+      log.warn(
+        { tool: tool.name, host, address },
+        `tool ${tool.name}: ${host} is not a public address, so its calls will be refused; list it in toolAllowHosts if that is intended`,
+      );
     const bare = host.replace(/^\[|\]$/g, '');
     if (isIP(bare)) {
       if (!isPublicAddress(bare)) warn(bare);

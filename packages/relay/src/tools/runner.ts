@@ -53,24 +53,51 @@ export class ToolRunner {
     }));
   }
 
-  async run(call: ToolCall, context: Omit<ToolContext, 'signal'> & { signal: AbortSignal }): Promise<ToolOutcome> {
+  async run(
+    call: ToolCall,
+    context: Omit<ToolContext, 'signal'> & { signal: AbortSignal },
+  ): Promise<ToolOutcome> {
     const entry = this.byName.get(call.name);
-    if (!entry) return { ok: false, args: undefined, error: 'unknown_tool', content: `Error: there is no tool named ${call.name}.` };
+    if (!entry)
+      return {
+        ok: false,
+        args: undefined,
+        error: 'unknown_tool',
+        content: `Error: there is no tool named ${call.name}.`,
+      };
     let args: unknown;
     try {
       args = call.arguments.trim() ? JSON.parse(call.arguments) : {};
     } catch {
-      return { ok: false, args: call.arguments, error: 'invalid_arguments', content: 'Error: the arguments were not valid JSON. Call the tool again with valid JSON arguments.' };
+      return {
+        ok: false,
+        args: call.arguments,
+        error: 'invalid_arguments',
+        content:
+          'Error: the arguments were not valid JSON. Call the tool again with valid JSON arguments.',
+      };
     }
     if (!entry.validate(args)) {
-      const problems = (entry.validate.errors ?? []).map((e) => `${e.instancePath || 'arguments'} ${e.message ?? 'is invalid'}`).join('; ');
-      return { ok: false, args, error: 'invalid_arguments', content: `Error: invalid arguments (${problems}). Call the tool again with corrected arguments.` };
+      const problems = (entry.validate.errors ?? [])
+        .map((e) => `${e.instancePath || 'arguments'} ${e.message ?? 'is invalid'}`)
+        .join('; ');
+      return {
+        ok: false,
+        args,
+        error: 'invalid_arguments',
+        content: `Error: invalid arguments (${problems}). Call the tool again with corrected arguments.`,
+      };
     }
     const timeoutMs = entry.tool.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const signal = AbortSignal.any([context.signal, AbortSignal.timeout(timeoutMs)]);
     try {
       const result = await new Promise<unknown>((resolve, reject) => {
-        const onAbort = () => reject(context.signal.aborted ? new ToolError('cancelled') : new ToolError(`timed out after ${timeoutMs} ms`));
+        const onAbort = () =>
+          reject(
+            context.signal.aborted
+              ? new ToolError('cancelled')
+              : new ToolError(`timed out after ${timeoutMs} ms`),
+          );
         if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
         Promise.resolve()
@@ -78,7 +105,12 @@ export class ToolRunner {
           .then(resolve, reject)
           .finally(() => signal.removeEventListener('abort', onAbort));
       });
-      return { ok: true, args, result, content: truncate(typeof result === 'string' ? result : JSON.stringify(result ?? null)) };
+      return {
+        ok: true,
+        args,
+        result,
+        content: truncate(typeof result === 'string' ? result : JSON.stringify(result ?? null)),
+      };
     } catch (error) {
       if (context.signal.aborted) throw error;
       const message = error instanceof ToolError ? error.message : 'the tool failed';

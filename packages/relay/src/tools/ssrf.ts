@@ -57,14 +57,27 @@ export function guardedLookup(policy: AddressPolicy) {
   return (
     hostname: string,
     options: { family?: number | string; all?: boolean },
-    callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+    callback: (
+      error: NodeJS.ErrnoException | null,
+      address: string | LookupAddress[],
+      family?: number,
+    ) => void,
   ): void => {
     dnsLookup(hostname, { all: true }, (error, addresses) => {
       if (error) return callback(error, '', 0);
       const allowed = hostAllowed(hostname, policy);
       const bad = addresses.find((a) => !allowed && !isPublicAddress(a.address));
       if (bad || addresses.length === 0) {
-        return callback(Object.assign(new BlockedAddressError(`${hostname} resolves to a non-public address (${bad?.address ?? 'none'})`), { code: 'EBLOCKED' }), '', 0);
+        return callback(
+          Object.assign(
+            new BlockedAddressError(
+              `${hostname} resolves to a non-public address (${bad?.address ?? 'none'})`,
+            ),
+            { code: 'EBLOCKED' },
+          ),
+          '',
+          0,
+        );
       }
       if (options.all) return callback(null, addresses);
       const first = addresses[0] as LookupAddress;

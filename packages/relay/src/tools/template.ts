@@ -3,8 +3,14 @@
  * on purpose: templates come from config files and must not run code. Top-level keys may contain
  * dots themselves (metadata is stored flat: `customer.first_name`); the longest such key wins.
  */
-export function renderTemplate(template: string, data: Record<string, unknown>, encode: (value: string) => string = (v) => v): string {
-  return template.replace(/\{\{\s*([\w.-]+)\s*\}\}/g, (_match, path: string) => encode(stringify(lookup(data, path))));
+export function renderTemplate(
+  template: string,
+  data: Record<string, unknown>,
+  encode: (value: string) => string = (v) => v,
+): string {
+  return template.replace(/\{\{\s*([\w.-]+)\s*\}\}/g, (_match, path: string) =>
+    encode(stringify(lookup(data, path))),
+  );
 }
 
 export function lookup(data: Record<string, unknown>, path: string): unknown {
@@ -14,7 +20,9 @@ export function lookup(data: Record<string, unknown>, path: string): unknown {
     const head = parts.slice(0, split).join('.');
     if (Object.hasOwn(data, head)) {
       const next = data[head];
-      return next !== null && typeof next === 'object' ? lookup(next as Record<string, unknown>, parts.slice(split).join('.')) : undefined;
+      return next !== null && typeof next === 'object'
+        ? lookup(next as Record<string, unknown>, parts.slice(split).join('.'))
+        : undefined;
     }
   }
   return undefined;

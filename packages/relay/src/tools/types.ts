@@ -25,8 +25,11 @@ export interface ToolDefinition<Args = Record<string, unknown>> {
 }
 
 /** Declares a code tool for `createRelay({ tools })`. */
-export function defineTool<Args = Record<string, unknown>>(tool: ToolDefinition<Args>): ToolDefinition<Args> {
-  if (!/^[a-zA-Z0-9_-]{1,64}$/.test(tool.name)) throw new Error(`tool name ${JSON.stringify(tool.name)} must be 1-64 letters, digits, _ or -`);
+export function defineTool<Args = Record<string, unknown>>(
+  tool: ToolDefinition<Args>,
+): ToolDefinition<Args> {
+  if (!/^[a-zA-Z0-9_-]{1,64}$/.test(tool.name))
+    throw new Error(`tool name ${JSON.stringify(tool.name)} must be 1-64 letters, digits, _ or -`);
   return tool;
 }
 

@@ -27,7 +27,11 @@ test('an echo louder than the speaker (coupling above 1) is learnt too', () => {
   const gate = new EchoGate();
   let admitted = 0;
   for (let i = 0; i < 200; i++) if (gate.admit(0.15, 0.1, false)) admitted++;
-  assert.equal(admitted, 0, `${admitted} echo frames passed while the gate learnt a +3.5 dB coupling`);
+  assert.equal(
+    admitted,
+    0,
+    `${admitted} echo frames passed while the gate learnt a +3.5 dB coupling`,
+  );
   for (let i = 0; i < 100; i++) assert.equal(gate.admit(0.15, 0.1, false), false);
 });
 

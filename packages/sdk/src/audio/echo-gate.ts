@@ -51,7 +51,9 @@ export class EchoGate {
     this.previousReference = currentReference;
     if (referenceLevel < this.activeReference) return true;
     // Learn only from steady playback: at word edges the echo lags the reference and the ratio lies.
-    const steady = Math.min(currentReference, previous) > 0.7 * referenceLevel && currentReference > 3 * this.activeReference;
+    const steady =
+      Math.min(currentReference, previous) > 0.7 * referenceLevel &&
+      currentReference > 3 * this.activeReference;
     if (!userTalking && steady) {
       // Down faster than up: the coupling settles on the echo alone, and a burst of the visitor's
       // voice (not yet recognised as speech) cannot teach it that speech is echo.

@@ -14,7 +14,8 @@ function run(samples: Int16Array, opts?: EnergyVadOptions, frame = 320): Run {
   const vad = new EnergyVad(opts);
   const events: Run['events'] = [];
   for (let i = 0; i + frame <= samples.length; i += frame) {
-    for (const e of vad.process(samples.subarray(i, i + frame))) events.push({ ...e, atMs: (i * 1000) / 16000 });
+    for (const e of vad.process(samples.subarray(i, i + frame)))
+      events.push({ ...e, atMs: (i * 1000) / 16000 });
   }
   const utterances: Run['utterances'] = [];
   let start = -1;
@@ -32,7 +33,9 @@ function fixture(name: string): Int16Array {
 }
 
 const describeRun = (r: Run): string =>
-  r.events.map((e) => `${e.type}@${e.atMs}${e.type === 'speech-end' ? `(${e.durationMs}ms)` : ''}`).join(' ');
+  r.events
+    .map((e) => `${e.type}@${e.atMs}${e.type === 'speech-end' ? `(${e.durationMs}ms)` : ''}`)
+    .join(' ');
 
 describe('EnergyVad on the 16 kHz fixtures', () => {
   for (const [name, count] of [
@@ -60,7 +63,11 @@ describe('EnergyVad on the 16 kHz fixtures', () => {
   }
 
   test('quieter speech (fixtures at −20 dB, a typical laptop mic) is still found', () => {
-    for (const [name, count] of [['hours', 1], ['stop', 1], ['barge-in', 2]] as const) {
+    for (const [name, count] of [
+      ['hours', 1],
+      ['stop', 1],
+      ['barge-in', 2],
+    ] as const) {
       const r = run(Int16Array.from(fixture(name), (v) => Math.round(v / 10)));
       assert.equal(r.utterances.length, count, `${name}: ${describeRun(r)}`);
     }
@@ -79,7 +86,10 @@ describe('EnergyVad on the 16 kHz fixtures', () => {
     const r = run(fixture('hours'), { redemptionMs: 700 });
     const end = r.events.find((e) => e.type === 'speech-end');
     assert.ok(end && end.type === 'speech-end', describeRun(r));
-    assert.ok(Math.abs(end.atMs + 20 - (end.endMs + 700)) <= 20, `event at ${end.atMs}, speech ended ${end.endMs}`);
+    assert.ok(
+      Math.abs(end.atMs + 20 - (end.endMs + 700)) <= 20,
+      `event at ${end.atMs}, speech ended ${end.endMs}`,
+    );
   });
 
   test('preroll holds preSpeechPadMs of audio from before the onset', () => {
@@ -87,7 +97,9 @@ describe('EnergyVad on the 16 kHz fixtures', () => {
     const x = fixture('weather');
     let start: Extract<VadEvent, { type: 'speech-start' }> | undefined;
     for (let i = 0; i + 320 <= x.length && !start; i += 320) {
-      start = vad.process(x.subarray(i, i + 320)).find((e) => e.type === 'speech-start') as typeof start;
+      start = vad
+        .process(x.subarray(i, i + 320))
+        .find((e) => e.type === 'speech-start') as typeof start;
     }
     assert.ok(start, 'no speech-start');
     assert.equal(start.preroll.length, 15);

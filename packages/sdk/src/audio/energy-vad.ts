@@ -162,7 +162,11 @@ export class EnergyVad {
         this.lastSpeechEndMs = this.timeMs;
         this.speechMs = ms;
         this.silenceMs = 0;
-        events.push({ type: 'speech-start', preroll: this.pad.map((p) => p.frame), startMs: start });
+        events.push({
+          type: 'speech-start',
+          preroll: this.pad.map((p) => p.frame),
+          startMs: start,
+        });
         this.pad = [];
         this.padMs = 0;
       } else {
@@ -178,7 +182,8 @@ export class EnergyVad {
     const minDb = this.windowMinimum();
     if (minDb !== undefined && minDb > this.floorDb) this.floorDb = minDb;
     const active =
-      level > this.floorDb + this.releaseDb && level > this.absoluteFloorDb - this.releaseAbsoluteDb;
+      level > this.floorDb + this.releaseDb &&
+      level > this.absoluteFloorDb - this.releaseAbsoluteDb;
     this.lastVoiced = active;
     if (active) {
       this.speechMs += ms;
@@ -214,7 +219,10 @@ export class EnergyVad {
   private trackMinimum(db: number, ms: number): void {
     this.levels.push({ db, ms });
     this.levelsMs += ms;
-    while (this.levels.length > 1 && this.levelsMs - (this.levels[0]?.ms ?? 0) >= this.noiseWindowMs) {
+    while (
+      this.levels.length > 1 &&
+      this.levelsMs - (this.levels[0]?.ms ?? 0) >= this.noiseWindowMs
+    ) {
       this.levelsMs -= this.levels.shift()?.ms ?? 0;
     }
   }

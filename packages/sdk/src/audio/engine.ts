@@ -29,7 +29,10 @@ type PlaybackMessage =
   | { type: 'stopped'; turnId: number; playedMs: number }
   | { type: 'overflow'; turnId: number; droppedMs: number };
 
-type CaptureMessage = { type: 'audio'; pcm: ArrayBuffer; level: number; refLevel: number } | { type: 'level'; level: number } | { type: 'flushed' };
+type CaptureMessage =
+  | { type: 'audio'; pcm: ArrayBuffer; level: number; refLevel: number }
+  | { type: 'level'; level: number }
+  | { type: 'flushed' };
 
 /**
  * The AudioWorklet modules, self-contained files beside this module in `dist/` (`worklets/`).
@@ -75,13 +78,23 @@ export class AudioEngine {
    * Call synchronously from a user gesture (click): the AudioContext is created and resumed
    * before the first `await`, which browsers (iOS Safari above all) require.
    */
-  static open(options: { assetBaseUrl?: string | URL | undefined; mic: MicOptions | false; handlers: AudioEngineHandlers }): Promise<AudioEngine> {
+  static open(options: {
+    assetBaseUrl?: string | URL | undefined;
+    mic: MicOptions | false;
+    handlers: AudioEngineHandlers;
+  }): Promise<AudioEngine> {
     if (typeof AudioContext === 'undefined' || typeof AudioWorkletNode === 'undefined') {
-      return Promise.reject(new VoiceBotError('audio_unsupported', 'This browser cannot play or record audio here (Web Audio with AudioWorklet is required).'));
+      return Promise.reject(
+        new VoiceBotError(
+          'audio_unsupported',
+          'This browser cannot play or record audio here (Web Audio with AudioWorklet is required).',
+        ),
+      );
     }
     const context = new AudioContext({ latencyHint: 'interactive' });
     const resumed = context.resume();
-    const audioSession = (navigator as Navigator & { audioSession?: { type: string } }).audioSession;
+    const audioSession = (navigator as Navigator & { audioSession?: { type: string } })
+      .audioSession;
     if (audioSession && options.mic) audioSession.type = 'play-and-record';
     const engine = new AudioEngine(context, options.handlers);
     return engine.init(options, resumed).catch(async (error: unknown) => {
@@ -90,7 +103,10 @@ export class AudioEngine {
     });
   }
 
-  private async init(options: { assetBaseUrl?: string | URL | undefined; mic: MicOptions | false }, resumed: Promise<void>): Promise<AudioEngine> {
+  private async init(
+    options: { assetBaseUrl?: string | URL | undefined; mic: MicOptions | false },
+    resumed: Promise<void>,
+  ): Promise<AudioEngine> {
     const urls = workletUrls(options.assetBaseUrl);
     const micPromise = options.mic ? this.openMic(options.mic) : Promise.resolve(undefined);
     // A quick refusal must not surface as an unhandled rejection while the worklets load.
@@ -104,7 +120,8 @@ export class AudioEngine {
       outputChannelCount: [1],
       processorOptions: { inputRate: DEFAULT_OUTPUT_SAMPLE_RATE },
     });
-    this.playback.port.onmessage = (event: MessageEvent<PlaybackMessage>) => this.onPlaybackMessage(event.data);
+    this.playback.port.onmessage = (event: MessageEvent<PlaybackMessage>) =>
+      this.onPlaybackMessage(event.data);
     this.stream = await micPromise;
     await this.routePlayback(this.stream !== undefined);
     if (this.stream) {
@@ -116,7 +133,8 @@ export class AudioEngine {
       });
       this.capture.port.onmessage = (event: MessageEvent<CaptureMessage>) => {
         const message = event.data;
-        if (message.type === 'audio') this.handlers.onFrame(new Int16Array(message.pcm), message.level, message.refLevel);
+        if (message.type === 'audio')
+          this.handlers.onFrame(new Int16Array(message.pcm), message.level, message.refLevel);
       };
       this.source.connect(this.capture, 0, 0);
       // What the bot says, as the echo reference for barge-in decisions.
@@ -124,7 +142,10 @@ export class AudioEngine {
     }
     await resumed.catch(() => undefined);
     if (this.context.state !== 'running') {
-      throw new VoiceBotError('audio_blocked', 'The browser blocked audio until you interact with the page. Click the button again.');
+      throw new VoiceBotError(
+        'audio_blocked',
+        'The browser blocked audio until you interact with the page. Click the button again.',
+      );
     }
     return this;
   }
@@ -162,7 +183,10 @@ export class AudioEngine {
 
   private async openMic(mic: MicOptions): Promise<MediaStream> {
     if (!navigator.mediaDevices?.getUserMedia) {
-      throw new VoiceBotError('mic_unavailable', 'Microphone access needs a secure (https) page in a browser that supports it.');
+      throw new VoiceBotError(
+        'mic_unavailable',
+        'Microphone access needs a secure (https) page in a browser that supports it.',
+      );
     }
     try {
       return await navigator.mediaDevices.getUserMedia({
@@ -182,7 +206,11 @@ export class AudioEngine {
   private onPlaybackMessage(message: PlaybackMessage): void {
     switch (message.type) {
       case 'played':
-        this.handlers.onPlayed({ turnId: message.turnId, playedMs: message.playedMs, level: message.level });
+        this.handlers.onPlayed({
+          turnId: message.turnId,
+          playedMs: message.playedMs,
+          level: message.level,
+        });
         return;
       case 'drained':
         this.handlers.onDrained({ turnId: message.turnId, playedMs: message.playedMs });

@@ -1,12 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { db, goertzelAmplitude, rms, sine, sineFit, zeroCrossings } from '../../../../test/support/audio-dsp.js';
+import {
+  db,
+  goertzelAmplitude,
+  rms,
+  sine,
+  sineFit,
+  zeroCrossings,
+} from '../../../../test/support/audio-dsp.js';
 import { StreamingResampler } from './resampler.js';
 
 /** Feed x in blocks of `block` samples (like AudioWorklet render quanta) and concatenate. */
 function runBlocks(r: StreamingResampler, x: Float32Array, block: number): Float32Array {
   const parts: Float32Array[] = [];
-  for (let i = 0; i < x.length; i += block) parts.push(r.process(x.subarray(i, Math.min(x.length, i + block))));
+  for (let i = 0; i < x.length; i += block)
+    parts.push(r.process(x.subarray(i, Math.min(x.length, i + block))));
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {
@@ -29,7 +37,10 @@ for (const inRate of [44100, 48000]) {
       const zc = zeroCrossings(y, skip, skip + 16000 * 0.5);
       assert.ok(Math.abs(zc - 1000) <= 2, `zero crossings ${zc} in 0.5 s`);
       const fit = sineFit(y, 16000, 1000, skip, y.length - skip);
-      assert.ok(db(fit.residualRms / 0.5) < -80, `residual ${db(fit.residualRms / 0.5).toFixed(1)} dB`);
+      assert.ok(
+        db(fit.residualRms / 0.5) < -80,
+        `residual ${db(fit.residualRms / 0.5).toFixed(1)} dB`,
+      );
     });
 
     for (const f of [8500, 10000, 12000, 15000, 20000]) {
@@ -68,7 +79,10 @@ for (const inRate of [44100, 48000]) {
       const expected = (x.length * 16000) / inRate;
       // the filter holds back halfTaps input samples of look-ahead until flush()
       const latencyOut = Math.ceil((r.halfTaps * 16000) / inRate);
-      assert.ok(one.length <= expected && one.length >= expected - latencyOut - 1, `${one.length} vs ${expected}`);
+      assert.ok(
+        one.length <= expected && one.length >= expected - latencyOut - 1,
+        `${one.length} vs ${expected}`,
+      );
       const tail = r.process(x).length + r.flush().length;
       assert.ok(Math.abs(tail - expected) <= 1, `with flush ${tail} vs ${expected}`);
     });
@@ -99,7 +113,10 @@ describe('StreamingResampler other rates', () => {
       const amp = goertzelAmplitude(y, outRate, 1000, s, y.length - s);
       assert.ok(Math.abs(db(amp / 0.5)) < 0.1, `gain ${db(amp / 0.5).toFixed(3)} dB`);
       const fit = sineFit(y, outRate, 1000, s, y.length - s);
-      assert.ok(db(fit.residualRms / 0.5) < -70, `residual ${db(fit.residualRms / 0.5).toFixed(1)} dB`);
+      assert.ok(
+        db(fit.residualRms / 0.5) < -70,
+        `residual ${db(fit.residualRms / 0.5).toFixed(1)} dB`,
+      );
       const all = y.length + r.flush().length;
       assert.ok(Math.abs(all - (x.length * outRate) / inRate) <= 1, `${all}`);
     });

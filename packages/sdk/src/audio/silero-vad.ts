@@ -116,16 +116,21 @@ export async function createSileroVad(options: SileroVadOptions): Promise<Silero
   try {
     urls = options.assetBaseUrl === undefined ? ownAssetUrls() : vadAssetUrls(options.assetBaseUrl);
   } catch (error) {
-    throw new VadUnavailableError(`Invalid VAD asset base URL: ${String(options.assetBaseUrl)}`, { cause: error });
+    throw new VadUnavailableError(`Invalid VAD asset base URL: ${String(options.assetBaseUrl)}`, {
+      cause: error,
+    });
   }
-  if (typeof WebAssembly !== 'object') throw new VadUnavailableError('WebAssembly is not available in this browser.');
+  if (typeof WebAssembly !== 'object')
+    throw new VadUnavailableError('WebAssembly is not available in this browser.');
 
   const abort = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       abort.abort();
-      reject(new VadUnavailableError(`Loading the Silero VAD timed out after ${opts.loadTimeoutMs} ms.`));
+      reject(
+        new VadUnavailableError(`Loading the Silero VAD timed out after ${opts.loadTimeoutMs} ms.`),
+      );
     }, opts.loadTimeoutMs);
   });
   const loading = loadSession(urls, abort.signal);
@@ -134,8 +139,15 @@ export async function createSileroVad(options: SileroVadOptions): Promise<Silero
     return new SileroVadImpl(session, opts);
   } catch (error) {
     // a session that arrives after the timeout is released, not leaked
-    loading.then((s) => s.release(), () => undefined).catch(() => undefined);
-    throw error instanceof VadUnavailableError ? error : new VadUnavailableError('The Silero VAD could not be started.', { cause: error });
+    loading
+      .then(
+        (s) => s.release(),
+        () => undefined,
+      )
+      .catch(() => undefined);
+    throw error instanceof VadUnavailableError
+      ? error
+      : new VadUnavailableError('The Silero VAD could not be started.', { cause: error });
   } finally {
     clearTimeout(timer);
   }
@@ -145,8 +157,14 @@ async function loadSession(urls: VadAssetUrls, signal: AbortSignal): Promise<ort
   // Fetch the model and check the runtime files exist before touching onnxruntime-web: a failed
   // initialisation of its WebAssembly module is permanent for the page (every later
   // InferenceSession.create() throws "previous call to 'initWasm()' failed").
-  const [model, ...probes] = await Promise.allSettled([fetchModel(urls.model, signal), probe(urls.ortGlue, signal), probe(urls.ortWasm, signal)]);
-  const problems = [model, ...probes].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  const [model, ...probes] = await Promise.allSettled([
+    fetchModel(urls.model, signal),
+    probe(urls.ortGlue, signal),
+    probe(urls.ortWasm, signal),
+  ]);
+  const problems = [model, ...probes].flatMap((r) =>
+    r.status === 'rejected' ? [r.reason as unknown] : [],
+  );
   if (problems.length > 0 || model.status !== 'fulfilled') {
     const messages = problems.map((p) => (p instanceof Error ? p.message : String(p)));
     throw problems.length === 1 && problems[0] instanceof VadUnavailableError
@@ -161,10 +179,15 @@ async function loadSession(urls: VadAssetUrls, signal: AbortSignal): Promise<ort
 
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(model.value, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    session = await ort.InferenceSession.create(model.value, {
+      executionProviders: ['wasm'],
+      graphOptimizationLevel: 'all',
+    });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new VadUnavailableError(`The ONNX runtime could not load the Silero VAD (${message}).`, { cause: error });
+    throw new VadUnavailableError(`The ONNX runtime could not load the Silero VAD (${message}).`, {
+      cause: error,
+    });
   }
   for (const name of ['input', 'state', 'sr']) {
     if (!session.inputNames.includes(name)) {
@@ -180,11 +203,17 @@ async function fetchModel(url: string, signal: AbortSignal): Promise<Uint8Array>
   try {
     response = await fetch(url, { signal, credentials: 'same-origin' });
   } catch (error) {
-    throw new VadUnavailableError(`The Silero VAD model could not be downloaded from ${url}.`, { cause: error });
+    throw new VadUnavailableError(`The Silero VAD model could not be downloaded from ${url}.`, {
+      cause: error,
+    });
   }
-  if (!response.ok) throw new VadUnavailableError(`The Silero VAD model could not be downloaded from ${url} (HTTP ${response.status}).`);
+  if (!response.ok)
+    throw new VadUnavailableError(
+      `The Silero VAD model could not be downloaded from ${url} (HTTP ${response.status}).`,
+    );
   const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes.length < 1024) throw new VadUnavailableError(`${url} is not an ONNX model (${bytes.length} bytes).`);
+  if (bytes.length < 1024)
+    throw new VadUnavailableError(`${url} is not an ONNX model (${bytes.length} bytes).`);
   return bytes;
 }
 
@@ -194,10 +223,14 @@ async function probe(url: string, signal: AbortSignal): Promise<void> {
   try {
     response = await fetch(url, { method: 'HEAD', signal, credentials: 'same-origin' });
   } catch (error) {
-    throw new VadUnavailableError(`The ONNX runtime file ${url} could not be reached.`, { cause: error });
+    throw new VadUnavailableError(`The ONNX runtime file ${url} could not be reached.`, {
+      cause: error,
+    });
   }
   if (response.status === 404 || response.status === 410) {
-    throw new VadUnavailableError(`The ONNX runtime file ${url} was not found (HTTP ${response.status}).`);
+    throw new VadUnavailableError(
+      `The ONNX runtime file ${url} was not found (HTTP ${response.status}).`,
+    );
   }
 }
 
@@ -216,7 +249,8 @@ function checkOptions(o: ResolvedOptions): void {
   const bad = (what: string): never => {
     throw new RangeError(`createSileroVad: ${what}`);
   };
-  if (!(o.positiveSpeechThreshold > 0 && o.positiveSpeechThreshold <= 1)) bad('positiveSpeechThreshold must be in (0, 1]');
+  if (!(o.positiveSpeechThreshold > 0 && o.positiveSpeechThreshold <= 1))
+    bad('positiveSpeechThreshold must be in (0, 1]');
   if (!(o.negativeSpeechThreshold >= 0 && o.negativeSpeechThreshold <= o.positiveSpeechThreshold)) {
     bad('negativeSpeechThreshold must be in [0, positiveSpeechThreshold]');
   }
@@ -332,7 +366,8 @@ class SileroVadImpl implements SileroVad {
     this.history.push({ frame, end: this.samples });
     // keep just enough history for the preroll of an onset in the next model frame
     const nextFrameStart = this.samples - this.filled;
-    while ((this.history[0]?.end ?? Infinity) <= nextFrameStart - this.padSamples) this.history.shift();
+    while ((this.history[0]?.end ?? Infinity) <= nextFrameStart - this.padSamples)
+      this.history.shift();
     return events;
   }
 
@@ -348,7 +383,8 @@ class SileroVadImpl implements SileroVad {
     this.input.copyWithin(0, MODEL_FRAME, MODEL_FRAME + CONTEXT);
     const stateN = output['stateN'];
     const probability = output['output']?.data[0];
-    if (!stateN || typeof probability !== 'number') throw new VadUnavailableError('Silero VAD returned an unexpected output.');
+    if (!stateN || typeof probability !== 'number')
+      throw new VadUnavailableError('Silero VAD returned an unexpected output.');
     this.state = stateN;
     this.lastProbability = probability;
     return probability;
@@ -371,7 +407,11 @@ class SileroVadImpl implements SileroVad {
         this.onset = start;
         event = { type: 'speech-start', preroll: [], startMs: ms(start) };
       }
-    } else if (this.inSpeech && probability < negativeSpeechThreshold && ++this.redemptionCounter >= this.redemptionFrames) {
+    } else if (
+      this.inSpeech &&
+      probability < negativeSpeechThreshold &&
+      ++this.redemptionCounter >= this.redemptionFrames
+    ) {
       this.inSpeech = false;
       this.redemptionCounter = 0;
       const durationMs = ms(this.lastSpeechEnd - this.onset);

@@ -4,7 +4,9 @@ import { UplinkBatcher } from './uplink.js';
 
 /** 20 ms capture frames whose samples count up from `start`. */
 function frames(count: number, start = 0): Int16Array[] {
-  return Array.from({ length: count }, (_, f) => Int16Array.from({ length: 320 }, (_, i) => (start + f * 320 + i) % 32768));
+  return Array.from({ length: count }, (_, f) =>
+    Int16Array.from({ length: 320 }, (_, i) => (start + f * 320 + i) % 32768),
+  );
 }
 
 describe('UplinkBatcher', () => {

@@ -18,7 +18,8 @@ export class UplinkBatcher {
     private readonly send: (pcm: Int16Array) => void,
     frameMs = DEFAULT_UPLINK_FRAME_MS,
   ) {
-    if (!Number.isFinite(frameMs) || frameMs < 20 || frameMs > 1000) throw new RangeError(`uplinkFrameMs must be 20–1000 ms, got ${frameMs}`);
+    if (!Number.isFinite(frameMs) || frameMs < 20 || frameMs > 1000)
+      throw new RangeError(`uplinkFrameMs must be 20–1000 ms, got ${frameMs}`);
     this.buffer = new Int16Array(Math.round(frameMs * SAMPLES_PER_MS));
   }
 

@@ -8,7 +8,11 @@ const FRAMES = [Int16Array.of(16384, -16384), Int16Array.of(0)];
 
 /** A fake engine whose recognizer answers `transcribe` with `text` (or fails to load with `loadError`). */
 function engine(options: { text?: string | Error; loadError?: Error } = {}) {
-  const seen: { created: SpeechRecognizerOptions[]; audio: Float32Array[]; disposed: number } = { created: [], audio: [], disposed: 0 };
+  const seen: { created: SpeechRecognizerOptions[]; audio: Float32Array[]; disposed: number } = {
+    created: [],
+    audio: [],
+    disposed: 0,
+  };
   const load = async () => ({
     createRecognizer(settings: SpeechRecognizerOptions): SpeechRecognizer {
       seen.created.push(settings);
@@ -58,7 +62,10 @@ const settled = () => new Promise((resolve) => setTimeout(resolve, 0));
 describe('BrowserSttSession', () => {
   it('loads the engine with the settings and the asset base (not the SDK-only options), then transcribes utterances into words', async () => {
     const fake = engine({ text: ' What time do you open? ' });
-    const { stt, told } = session({ load: fake.load, model: 'tiny', dtype: 'q8', fallbackToRelay: false }, '/assets/');
+    const { stt, told } = session(
+      { load: fake.load, model: 'tiny', dtype: 'q8', fallbackToRelay: false },
+      '/assets/',
+    );
     stt.start();
     await settled();
     assert.deepEqual(told, ['ready wasm']);
@@ -71,7 +78,11 @@ describe('BrowserSttSession', () => {
     const outcome = await stt.recognize(FRAMES, async (words) => void sent.push(words));
     assert.deepEqual(outcome, { kind: 'sent' });
     assert.deepEqual(sent, ['What time do you open?']);
-    assert.deepEqual([...(fake.seen.audio[0] ?? [])], [0.5, -0.5, 0], '16-bit frames joined into one float buffer');
+    assert.deepEqual(
+      [...(fake.seen.audio[0] ?? [])],
+      [0.5, -0.5, 0],
+      '16-bit frames joined into one float buffer',
+    );
   });
 
   it('frames: pushed during the utterance, taken once, cleared when it is dropped', () => {
@@ -105,16 +116,26 @@ describe('BrowserSttSession', () => {
   });
 
   it('with fallbackToRelay, a model that cannot load hands over to the relay: a new session, the notice, and the utterance back as audio', async () => {
-    const { stt, told, restarts } = session({ load: engine({ loadError: new Error('404 encoder_model_quantized.onnx') }).load, fallbackToRelay: true });
+    const { stt, told, restarts } = session({
+      load: engine({ loadError: new Error('404 encoder_model_quantized.onnx') }).load,
+      fallbackToRelay: true,
+    });
     stt.start();
     const outcome: UtteranceOutcome = await stt.recognize(FRAMES, () => assert.fail('no words'));
     assert.equal(restarts(), 1);
     assert.equal(told[0], 'restart');
-    assert.match(told[1] ?? '', /^fell back: In-browser speech recognition is unavailable: Error: 404 .* Using the relay’s speech recognition instead\.$/);
+    assert.match(
+      told[1] ?? '',
+      /^fell back: In-browser speech recognition is unavailable: Error: 404 .* Using the relay’s speech recognition instead\.$/,
+    );
     assert.deepEqual(outcome, { kind: 'relay', frames: FRAMES });
     assert.equal(stt.active, false);
     stt.stop();
-    assert.equal(stt.active, true, 'stop() forgets the fallback: the next start() tries Whisper again');
+    assert.equal(
+      stt.active,
+      true,
+      'stop() forgets the fallback: the next start() tries Whisper again',
+    );
   });
 
   it('a failed inference, or words that cannot be sent, fail that utterance with the error to report', async () => {
@@ -140,6 +161,9 @@ describe('BrowserSttSession', () => {
     stt.stop();
     await settled();
     assert.equal(fake.seen.disposed, 1);
-    assert.deepEqual(await stt.recognize(FRAMES, () => assert.fail('not running')), { kind: 'failed', error: new VoiceBotError('stt_unavailable', 'Speech recognition is not running.') });
+    assert.deepEqual(await stt.recognize(FRAMES, () => assert.fail('not running')), {
+      kind: 'failed',
+      error: new VoiceBotError('stt_unavailable', 'Speech recognition is not running.'),
+    });
   });
 });

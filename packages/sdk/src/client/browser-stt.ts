@@ -6,7 +6,15 @@
  * the utterance back as audio. No DOM of its own: unit-tested in Node with a fake engine.
  */
 import { VoiceBotError } from '../errors.js';
-import { pcm16ToFloat32, whisperLoader, type SpeechRecognizer, type SttProgress, type WhisperEngine, type WhisperLoader, type WhisperOptions } from '../stt.js';
+import {
+  pcm16ToFloat32,
+  whisperLoader,
+  type SpeechRecognizer,
+  type SttProgress,
+  type WhisperEngine,
+  type WhisperLoader,
+  type WhisperOptions,
+} from '../stt.js';
 
 /** The in-browser recognition engine, or `stt_unavailable` saying what is missing. */
 export async function loadWhisperEngine(load: WhisperLoader | undefined): Promise<WhisperEngine> {
@@ -19,10 +27,17 @@ export async function loadWhisperEngine(load: WhisperLoader | undefined): Promis
   let engine: WhisperEngine | undefined;
   try {
     engine = await load();
-    if (typeof engine?.createRecognizer !== 'function') throw new TypeError('the loader did not resolve to @voice-bot/stt-whisper (no createRecognizer export)');
+    if (typeof engine?.createRecognizer !== 'function')
+      throw new TypeError(
+        'the loader did not resolve to @voice-bot/stt-whisper (no createRecognizer export)',
+      );
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new VoiceBotError('stt_unavailable', `In-browser speech recognition is unavailable: @voice-bot/stt-whisper could not be loaded (${reason}).`, { cause });
+    throw new VoiceBotError(
+      'stt_unavailable',
+      `In-browser speech recognition is unavailable: @voice-bot/stt-whisper could not be loaded (${reason}).`,
+      { cause },
+    );
   }
   return engine;
 }
@@ -82,7 +97,11 @@ export class BrowserSttSession {
     const engine = loadWhisperEngine(load ?? whisperLoader());
     const assetBaseUrl = this.options.assetBaseUrl;
     const stt = engine.then((module) =>
-      module.createRecognizer({ ...settings, ...(assetBaseUrl !== undefined ? { assetBaseUrl } : {}), onProgress: (p) => this.handlers.progress(p) }),
+      module.createRecognizer({
+        ...settings,
+        ...(assetBaseUrl !== undefined ? { assetBaseUrl } : {}),
+        onProgress: (p) => this.handlers.progress(p),
+      }),
     );
     this.stt = stt;
     this.outcome = stt
@@ -93,12 +112,23 @@ export class BrowserSttSession {
         },
         (cause: unknown) => {
           if (this.stt !== stt) return;
-          const error = cause instanceof VoiceBotError ? cause : new VoiceBotError('stt_unavailable', `In-browser speech recognition is unavailable: ${String(cause)}`, { cause });
+          const error =
+            cause instanceof VoiceBotError
+              ? cause
+              : new VoiceBotError(
+                  'stt_unavailable',
+                  `In-browser speech recognition is unavailable: ${String(cause)}`,
+                  { cause },
+                );
           if (!fallbackToRelay) {
             this.handlers.error(error);
             return;
           }
-          const notice = new VoiceBotError('stt_unavailable', `${error.message} Using the relay’s speech recognition instead.`, { cause });
+          const notice = new VoiceBotError(
+            'stt_unavailable',
+            `${error.message} Using the relay’s speech recognition instead.`,
+            { cause },
+          );
           this.fallback = this.handlers.restartWithRelay();
           this.handlers.fellBack(notice);
         },
@@ -126,7 +156,10 @@ export class BrowserSttSession {
    * Transcribes an utterance (waiting for the model) and hands its words to `send`; a failure of
    * `send` counts as the utterance's failure.
    */
-  async recognize(frames: Int16Array[], send: (words: string) => Promise<void>): Promise<UtteranceOutcome> {
+  async recognize(
+    frames: Int16Array[],
+    send: (words: string) => Promise<void>,
+  ): Promise<UtteranceOutcome> {
     const stt = this.stt;
     try {
       if (!stt) throw new VoiceBotError('stt_unavailable', 'Speech recognition is not running.');
@@ -144,14 +177,29 @@ export class BrowserSttSession {
         return { kind: 'relay', frames };
       }
       // A load failure was reported when it happened; only what came after it is news.
-      if (this.stt !== stt || (cause instanceof VoiceBotError && cause.code === 'stt_unavailable' && cause.message.startsWith('In-browser'))) return { kind: 'failed' };
-      return { kind: 'failed', error: cause instanceof VoiceBotError ? cause : new VoiceBotError('stt_unavailable', String(cause), { cause }) };
+      if (
+        this.stt !== stt ||
+        (cause instanceof VoiceBotError &&
+          cause.code === 'stt_unavailable' &&
+          cause.message.startsWith('In-browser'))
+      )
+        return { kind: 'failed' };
+      return {
+        kind: 'failed',
+        error:
+          cause instanceof VoiceBotError
+            ? cause
+            : new VoiceBotError('stt_unavailable', String(cause), { cause }),
+      };
     }
   }
 
   /** Releases the worker and model; the next `start()` loads them again (and tries Whisper again). */
   stop(): void {
-    void this.stt?.then((stt) => stt.dispose(), () => undefined);
+    void this.stt?.then(
+      (stt) => stt.dispose(),
+      () => undefined,
+    );
     this.stt = undefined;
     this.fallback = undefined;
   }

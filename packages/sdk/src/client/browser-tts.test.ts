@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { BrowserTts, lastSentenceEnd, speechSynthesisOutput, type SpeechOutput } from './browser-tts.js';
+import {
+  BrowserTts,
+  lastSentenceEnd,
+  speechSynthesisOutput,
+  type SpeechOutput,
+} from './browser-tts.js';
 
 /** A voice that records what it is asked to say (and `cancel`s). */
 function voice(): SpeechOutput & { said: string[] } {
   const said: string[] = [];
-  return { said, speak: (sentence) => void said.push(sentence), cancel: () => void said.push('<cancel>') };
+  return {
+    said,
+    speak: (sentence) => void said.push(sentence),
+    cancel: () => void said.push('<cancel>'),
+  };
 }
 
 describe('BrowserTts', () => {
@@ -15,9 +24,16 @@ describe('BrowserTts', () => {
     tts.reply(1, 'Hello from Acme', false);
     tts.reply(1, 'Hello from Acme Dental! We open at 9.30 tomorrow', false);
     tts.reply(1, 'Hello from Acme Dental! We open at 9.30 tomorrow, for cleanings.', false);
-    assert.deepEqual(out.said, ['Hello from Acme Dental!'], '"9.30" is not a sentence end, the last one waits for what follows');
+    assert.deepEqual(
+      out.said,
+      ['Hello from Acme Dental!'],
+      '"9.30" is not a sentence end, the last one waits for what follows',
+    );
     tts.reply(1, 'Hello from Acme Dental! We open at 9.30 tomorrow, for cleanings. Bye', true);
-    assert.deepEqual(out.said, ['Hello from Acme Dental!', 'We open at 9.30 tomorrow, for cleanings. Bye']);
+    assert.deepEqual(out.said, [
+      'Hello from Acme Dental!',
+      'We open at 9.30 tomorrow, for cleanings. Bye',
+    ]);
     tts.reply(1, 'Hello from Acme Dental! We open at 9.30 tomorrow, for cleanings. Bye', true);
     assert.equal(out.said.length, 2, 'nothing twice');
   });
@@ -70,7 +86,10 @@ describe('speechSynthesisOutput', () => {
       lang = '';
       constructor(readonly text: string) {}
     };
-    globals.speechSynthesis = { speak: (u: { text: string; lang: string }) => spoken.push(`${u.lang}|${u.text}`), cancel: () => spoken.push('cancel') };
+    globals.speechSynthesis = {
+      speak: (u: { text: string; lang: string }) => spoken.push(`${u.lang}|${u.text}`),
+      cancel: () => spoken.push('cancel'),
+    };
     const es = speechSynthesisOutput('es-ES');
     es?.speak('Hola.');
     es?.cancel();

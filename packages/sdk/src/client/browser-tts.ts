@@ -18,7 +18,8 @@ interface SynthesisGlobals {
 
 /** The page's `speechSynthesis` (undefined where there is none), speaking in `lang` when given. */
 export function speechSynthesisOutput(lang: string | undefined): SpeechOutput | undefined {
-  const { speechSynthesis: synth, SpeechSynthesisUtterance: Utterance } = globalThis as SynthesisGlobals;
+  const { speechSynthesis: synth, SpeechSynthesisUtterance: Utterance } =
+    globalThis as SynthesisGlobals;
   if (!synth || !Utterance) return undefined;
   return {
     speak(sentence) {

@@ -6,7 +6,9 @@ import { indexedDbPersistence, type ConversationPersistence } from '../persisten
 import type { HistoryMessage } from '../protocol/index.js';
 
 /** `persistence` as the options give it: `false` none, `true` or nothing IndexedDB, else the owner's store. */
-export function resolvePersistence(option: boolean | ConversationPersistence | undefined): ConversationPersistence | undefined {
+export function resolvePersistence(
+  option: boolean | ConversationPersistence | undefined,
+): ConversationPersistence | undefined {
   if (option === false) return undefined;
   return option === true || !option ? indexedDbPersistence() : option;
 }
@@ -56,6 +58,8 @@ export class ConversationRecord {
 
   private save(): void {
     if (!this.persistence || !this.id) return;
-    void this.persistence.save(this.scope, { conversationId: this.id, messages: this.messages, updatedAt: Date.now() }).catch(() => undefined);
+    void this.persistence
+      .save(this.scope, { conversationId: this.id, messages: this.messages, updatedAt: Date.now() })
+      .catch(() => undefined);
   }
 }

@@ -18,24 +18,37 @@ export interface DetectorHooks {
 }
 
 /** The energy detector, with Silero loading behind it unless `settings.model` is `energy`. */
-export function createDetector(settings: VadSettings, assetBaseUrl: string | URL | undefined, hooks: DetectorHooks): VoiceActivityDetector {
+export function createDetector(
+  settings: VadSettings,
+  assetBaseUrl: string | URL | undefined,
+  hooks: DetectorHooks,
+): VoiceActivityDetector {
   const energy = new EnergyVad({
     ...(settings.redemptionMs !== undefined ? { redemptionMs: settings.redemptionMs } : {}),
     ...(settings.preSpeechPadMs !== undefined ? { preSpeechPadMs: settings.preSpeechPadMs } : {}),
     ...(settings.minSpeechMs !== undefined ? { minSpeechMs: settings.minSpeechMs } : {}),
-    ...(settings.energyThresholdDb !== undefined ? { thresholdDb: settings.energyThresholdDb } : {}),
+    ...(settings.energyThresholdDb !== undefined
+      ? { thresholdDb: settings.energyThresholdDb }
+      : {}),
   });
   if (settings.model !== 'energy') void loadSilero(settings, assetBaseUrl, hooks);
   return energy;
 }
 
 /** Swaps in Silero once it has loaded; on failure the energy VAD stays (and we say so). */
-async function loadSilero(settings: VadSettings, base: string | URL | undefined, hooks: DetectorHooks): Promise<void> {
+async function loadSilero(
+  settings: VadSettings,
+  base: string | URL | undefined,
+  hooks: DetectorHooks,
+): Promise<void> {
   try {
     const { createSileroVad } = await import('../audio/silero-vad.js');
     const silero = await createSileroVad({
       // A relative asset base (`/sdk/`) resolves against the page, as the worklets' does.
-      assetBaseUrl: base === undefined ? undefined : new URL('vad/', new URL(String(base).replace(/\/?$/, '/'), location.href)),
+      assetBaseUrl:
+        base === undefined
+          ? undefined
+          : new URL('vad/', new URL(String(base).replace(/\/?$/, '/'), location.href)),
       ...settings,
     });
     if (!hooks.wanted()) {
@@ -49,6 +62,12 @@ async function loadSilero(settings: VadSettings, base: string | URL | undefined,
     };
     swap();
   } catch (cause) {
-    hooks.error(new VoiceBotError('vad_unavailable', 'The speech detector could not load; using a simpler one.', { cause }));
+    hooks.error(
+      new VoiceBotError(
+        'vad_unavailable',
+        'The speech detector could not load; using a simpler one.',
+        { cause },
+      ),
+    );
   }
 }

@@ -18,7 +18,13 @@ interface Announced {
 function tracker() {
   const announced: Announced[] = [];
   const clock = { now: 0 };
-  const replies = new ReplyTracker({ announce: (turnId, text, interrupted, metrics) => announced.push({ turnId, text, interrupted, metrics }) }, () => clock.now);
+  const replies = new ReplyTracker(
+    {
+      announce: (turnId, text, interrupted, metrics) =>
+        announced.push({ turnId, text, interrupted, metrics }),
+    },
+    () => clock.now,
+  );
   const said = () => announced.map((a) => [a.turnId, a.text, a.interrupted]);
   return { replies, announced, clock, said };
 }
@@ -70,7 +76,10 @@ describe('ReplyTracker', () => {
   it('interrupting a reply that is still playing: the rest is dropped, and what was heard is announced as interrupted', () => {
     const { replies, said } = tracker();
     replies.awaitReply(0);
-    const sentences = ['Our opening hours are nine to five.', 'On Saturday we open at ten and close at two.'];
+    const sentences = [
+      'Our opening hours are nine to five.',
+      'On Saturday we open at ten and close at two.',
+    ];
     stream(replies, 1, sentences, 2000);
     replies.done(1, sentences.join(' '), false, METRICS);
     const ticket = replies.startInterrupt();
@@ -111,7 +120,11 @@ describe('ReplyTracker', () => {
     replies.reset();
     assert.equal(replies.isCurrent(ticket), false, 'the interruption started on the old socket');
     replies.awaitReply(0);
-    assert.equal(replies.delta(1, 'You said hi.'), 'You said hi.', 'turn 1 of the new socket streams');
+    assert.equal(
+      replies.delta(1, 'You said hi.'),
+      'You said hi.',
+      'turn 1 of the new socket streams',
+    );
     replies.segment(1, 'You said hi.');
     assert.equal(replies.audio(4800), 1, 'and plays');
     replies.done(1, 'You said hi.', false, METRICS);

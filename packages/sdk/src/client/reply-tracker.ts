@@ -5,7 +5,12 @@
  * were heard). Turn ids belong to one socket (the relay numbers each socket's turns from 1), so
  * `reset()` starts afresh for every new socket. No DOM: unit-tested in Node.
  */
-import { DEFAULT_OUTPUT_SAMPLE_RATE, heardText, type PlayedSegment, type TurnMetrics } from '../protocol/index.js';
+import {
+  DEFAULT_OUTPUT_SAMPLE_RATE,
+  heardText,
+  type PlayedSegment,
+  type TurnMetrics,
+} from '../protocol/index.js';
 import type { ReplyStatus } from './status.js';
 
 export interface ClientMetrics extends TurnMetrics {
@@ -186,7 +191,10 @@ export class ReplyTracker {
     if (!reply) return;
     // The relay already finished this turn; it truncates its copy the same way.
     this.pendingReplies.delete(turnId);
-    const heard = turnId === this.audioTurnId ? heardText(this.segments, playedMs, this.outputSampleRate) : reply.text;
+    const heard =
+      turnId === this.audioTurnId
+        ? heardText(this.segments, playedMs, this.outputSampleRate)
+        : reply.text;
     this.announce(turnId, heard, true, reply.metrics);
   }
 
@@ -228,9 +236,18 @@ export class ReplyTracker {
     this.announce(turnId, reply.text, false, reply.metrics);
   }
 
-  private announce(turnId: number, text: string, interrupted: boolean, metrics: ClientMetrics): void {
+  private announce(
+    turnId: number,
+    text: string,
+    interrupted: boolean,
+    metrics: ClientMetrics,
+  ): void {
     const firstPlayed = this.firstPlayedAt.get(turnId);
-    if (firstPlayed !== undefined && this.turnEndedAt !== undefined && firstPlayed > this.turnEndedAt) {
+    if (
+      firstPlayed !== undefined &&
+      this.turnEndedAt !== undefined &&
+      firstPlayed > this.turnEndedAt
+    ) {
       metrics.end_of_speech_to_first_audio_ms = Math.round(firstPlayed - this.turnEndedAt);
     }
     this.firstPlayedAt.delete(turnId);

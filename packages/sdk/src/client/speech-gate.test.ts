@@ -34,7 +34,9 @@ function recorded(options: SpeechGateOptions = {}) {
   return { gate, log, held, feed };
 }
 
-const start = (preroll: number[] = []): VadEvent[] => [{ type: 'speech-start', preroll: preroll.map(frame) }];
+const start = (preroll: number[] = []): VadEvent[] => [
+  { type: 'speech-start', preroll: preroll.map(frame) },
+];
 const voiced = (n: number): boolean[] => Array.from({ length: n }, () => true);
 const silent = (n: number): boolean[] => Array.from({ length: n }, () => false);
 
@@ -56,7 +58,10 @@ describe('SpeechGate', () => {
     assert.deepEqual(log, ['confirm 16']);
     assert.deepEqual(held[0], [1, 2, 3, ...first, ...last]);
     const more = feed(voiced(2));
-    assert.deepEqual(log.slice(1), more.map((id) => `audio ${id}`));
+    assert.deepEqual(
+      log.slice(1),
+      more.map((id) => `audio ${id}`),
+    );
     feed([false], [{ type: 'speech-end', durationMs: 600 }]);
     assert.deepEqual(log.slice(3), ['end'], 'the frame that ends speech is not part of it');
     assert.equal(gate.status, 'silent');
@@ -106,6 +111,10 @@ describe('SpeechGate', () => {
     assert.equal(gate.status, 'silent');
     feed(voiced(5));
     feed([false], [{ type: 'speech-end', durationMs: 500 }]);
-    assert.deepEqual(log, ['confirm 14', 'discard short'], 'after reset() the utterance is gone: its end is not an end');
+    assert.deepEqual(
+      log,
+      ['confirm 14', 'discard short'],
+      'after reset() the utterance is gone: its end is not an end',
+    );
   });
 });

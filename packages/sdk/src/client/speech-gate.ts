@@ -47,7 +47,9 @@ export class SpeechGate {
     options: SpeechGateOptions,
     private readonly handlers: SpeechGateHandlers,
   ) {
-    this.windowFrames = Math.ceil(Math.max(options.minInterruptionMs ?? 250, options.minSpeechMs ?? 0) / FRAME_MS);
+    this.windowFrames = Math.ceil(
+      Math.max(options.minInterruptionMs ?? 250, options.minSpeechMs ?? 0) / FRAME_MS,
+    );
   }
 
   get status(): SpeechStatus {

@@ -6,8 +6,16 @@ import { Connection, restingState } from './status.js';
 describe('restingState', () => {
   it('the visitor speaking, else the bot thinking, else listening (idle without a way to take input)', () => {
     assert.equal(restingState('confirmed', 'awaiting', true), 'user-speaking');
-    assert.equal(restingState('pending', 'awaiting', true), 'thinking', 'unconfirmed speech does not count');
-    assert.equal(restingState('silent', 'playing', true), 'listening', 'a reply still playing is not thinking');
+    assert.equal(
+      restingState('pending', 'awaiting', true),
+      'thinking',
+      'unconfirmed speech does not count',
+    );
+    assert.equal(
+      restingState('silent', 'playing', true),
+      'listening',
+      'a reply still playing is not thinking',
+    );
     assert.equal(restingState('silent', 'idle', true), 'listening');
     assert.equal(restingState('silent', 'idle', false), 'idle');
   });

@@ -5,7 +5,8 @@
  */
 import type { VoiceBotError } from '../errors.js';
 
-export type VoiceBotState = 'idle' | 'connecting' | 'listening' | 'user-speaking' | 'thinking' | 'speaking' | 'error';
+export type VoiceBotState =
+  'idle' | 'connecting' | 'listening' | 'user-speaking' | 'thinking' | 'speaking' | 'error';
 
 /**
  * The relay session. `ready`: the relay answered `start` on the current socket (input is accepted);
@@ -32,7 +33,11 @@ export type ReplyStatus = 'idle' | 'awaiting' | 'playing';
  * interruption): the visitor speaking, else the bot thinking, else listening (`idle` without a
  * microphone or typed input).
  */
-export function restingState(speech: SpeechStatus, reply: ReplyStatus, accepting: boolean): VoiceBotState {
+export function restingState(
+  speech: SpeechStatus,
+  reply: ReplyStatus,
+  accepting: boolean,
+): VoiceBotState {
   if (speech === 'confirmed') return 'user-speaking';
   if (reply === 'awaiting') return 'thinking';
   return accepting ? 'listening' : 'idle';

@@ -1,5 +1,8 @@
 import type OpenAI from 'openai';
-import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
+import type {
+  ChatCompletionMessageParam,
+  ChatCompletionTool,
+} from 'openai/resources/chat/completions';
 import type { ToolCall } from '../../tools/runner.js';
 
 export interface ChatRequest {
@@ -32,11 +35,18 @@ export function estimateTokens(text: string): number {
  * purpose: the provider's reported usage replaces it when the reply ends.
  */
 export function estimatePromptTokens(request: ChatRequest): number {
-  return estimateTokens(JSON.stringify(request.messages)) + (request.tools?.length ? estimateTokens(JSON.stringify(request.tools)) : 0);
+  return (
+    estimateTokens(JSON.stringify(request.messages)) +
+    (request.tools?.length ? estimateTokens(JSON.stringify(request.tools)) : 0)
+  );
 }
 
 /** Streams the assistant's text as it is generated; returns usage and any tool calls when the stream ends. */
-export async function* streamChat(client: OpenAI, request: ChatRequest, signal: AbortSignal): AsyncGenerator<string, ChatRound> {
+export async function* streamChat(
+  client: OpenAI,
+  request: ChatRequest,
+  signal: AbortSignal,
+): AsyncGenerator<string, ChatRound> {
   const stream = await client.chat.completions.create(
     {
       model: request.model,
@@ -52,7 +62,11 @@ export async function* streamChat(client: OpenAI, request: ChatRequest, signal: 
   let usage: ChatUsage | undefined;
   const calls = new Map<number, ToolCall>();
   for await (const chunk of stream) {
-    if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+    if (chunk.usage)
+      usage = {
+        promptTokens: chunk.usage.prompt_tokens,
+        completionTokens: chunk.usage.completion_tokens,
+      };
     const delta = chunk.choices[0]?.delta;
     for (const part of delta?.tool_calls ?? []) {
       const call = calls.get(part.index) ?? { id: '', name: '', arguments: '' };
@@ -65,6 +79,8 @@ export async function* streamChat(client: OpenAI, request: ChatRequest, signal: 
   }
   // The SDK ends the iteration quietly when aborted; make the abort visible to the caller.
   signal.throwIfAborted();
-  const toolCalls = [...calls.entries()].sort(([a], [b]) => a - b).map(([index, call]) => ({ ...call, id: call.id || `call_${index}` }));
+  const toolCalls = [...calls.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([index, call]) => ({ ...call, id: call.id || `call_${index}` }));
   return { usage, toolCalls };
 }

@@ -24,7 +24,9 @@ test('transcriptionBody: the frames an utterance arrived in, joined in order', a
   const pcm = new Uint8Array(9_602).map((_, i) => (i * 7) % 256);
   const frames = [pcm.subarray(0, 3200), pcm.subarray(3200, 3202), pcm.subarray(3202)];
   const { body, contentType } = transcriptionBody(frames, { model: 'whisper-1' });
-  const file = (await new Response(body, { headers: { 'content-type': contentType } }).formData()).get('file') as File;
+  const file = (
+    await new Response(body, { headers: { 'content-type': contentType } }).formData()
+  ).get('file') as File;
   const wav = parseWav(new Uint8Array(await file.arrayBuffer()));
   assert.equal(wav.dataBytes, pcm.byteLength);
   assert.deepEqual(new Uint8Array(wav.samples.buffer), pcm);

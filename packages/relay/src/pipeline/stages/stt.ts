@@ -25,12 +25,16 @@ const formValue = (value: string) => value.replace(/\r\n|\r|\n/g, '\r\n');
  * `FormData` path copies the audio into a Blob and streams it back out in chunks (several
  * event-loop turns and copies per upload); this is one allocation and one copy.
  */
-export function transcriptionBody(frames: readonly Uint8Array[], fields: Record<string, string>): MultipartBody {
+export function transcriptionBody(
+  frames: readonly Uint8Array[],
+  fields: Record<string, string>,
+): MultipartBody {
   let pcmBytes = 0;
   for (const frame of frames) pcmBytes += frame.byteLength;
   const boundary = `voicebot-${randomBytes(16).toString('hex')}`;
   let head = '';
-  for (const [name, value] of Object.entries(fields)) head += `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${formValue(value)}\r\n`;
+  for (const [name, value] of Object.entries(fields))
+    head += `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${formValue(value)}\r\n`;
   head += `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="utterance.wav"\r\nContent-Type: audio/wav\r\n\r\n`;
   const tail = `\r\n--${boundary}--\r\n`;
   const headBytes = Buffer.byteLength(head);
@@ -47,9 +51,20 @@ export function transcriptionBody(frames: readonly Uint8Array[], fields: Record<
 }
 
 /** One utterance of 16 kHz PCM16 → text, through `POST /audio/transcriptions` (multipart WAV upload). */
-export async function transcribe(client: OpenAI, request: TranscribeRequest, signal: AbortSignal): Promise<string> {
-  const { body, contentType } = transcriptionBody(request.frames, { model: request.model, ...(request.language ? { language: request.language } : {}) });
-  const result = await client.post<{ text?: unknown }>('/audio/transcriptions', { body, headers: { 'Content-Type': contentType }, signal });
+export async function transcribe(
+  client: OpenAI,
+  request: TranscribeRequest,
+  signal: AbortSignal,
+): Promise<string> {
+  const { body, contentType } = transcriptionBody(request.frames, {
+    model: request.model,
+    ...(request.language ? { language: request.language } : {}),
+  });
+  const result = await client.post<{ text?: unknown }>('/audio/transcriptions', {
+    body,
+    headers: { 'Content-Type': contentType },
+    signal,
+  });
   if (typeof result?.text !== 'string') throw new Error('the transcription response has no text');
   return result.text.trim();
 }

@@ -110,7 +110,10 @@ export class SpeechPipeline {
    * Forwards every segment's audio in order. `onSegment` runs before a segment's first byte,
    * `onAudio` for every whole-sample frame. Resolves when all enqueued segments are sent and `end()` was called.
    */
-  async run(onSegment: (segment: SpokenSegment) => void, onAudio: (pcm: Uint8Array, segment: SpokenSegment) => void): Promise<void> {
+  async run(
+    onSegment: (segment: SpokenSegment) => void,
+    onAudio: (pcm: Uint8Array, segment: SpokenSegment) => void,
+  ): Promise<void> {
     for (;;) {
       const item = this.pending[this.consumed];
       if (!item) {

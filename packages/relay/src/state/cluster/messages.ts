@@ -18,7 +18,10 @@ export interface Requests {
   /** A worker's usage since its last sync; the reply is today's totals of every worker. */
   'usage.sync': { args: { seq: number; days: UsageDays }; result: QuotaTotals };
   'usage.history': { args: { keyId: string; days: number }; result: DayUsage[] };
-  'conversation.open': { args: { requestedId: string | undefined; keyId: string; bot: string }; result: OpenedConversation };
+  'conversation.open': {
+    args: { requestedId: string | undefined; keyId: string; bot: string };
+    result: OpenedConversation;
+  };
   /** Prometheus text of every worker's registry, summed. */
   metrics: { args: Record<string, never>; result: string };
 }
@@ -40,12 +43,22 @@ export interface Notices {
 export type RequestOp = keyof Requests;
 export type NoticeOp = keyof Notices;
 
-export type RequestMessage = { [Op in RequestOp]: { channel: typeof CHANNEL; id: number; op: Op; args: Requests[Op]['args'] } }[RequestOp];
-export type NoticeMessage = { [Op in NoticeOp]: { channel: typeof CHANNEL; op: Op; args: Notices[Op] } }[NoticeOp];
-export type ReplyMessage = { channel: typeof CHANNEL; id: number; ok: true; result: unknown } | { channel: typeof CHANNEL; id: number; ok: false; error: string };
+export type RequestMessage = {
+  [Op in RequestOp]: { channel: typeof CHANNEL; id: number; op: Op; args: Requests[Op]['args'] };
+}[RequestOp];
+export type NoticeMessage = {
+  [Op in NoticeOp]: { channel: typeof CHANNEL; op: Op; args: Notices[Op] };
+}[NoticeOp];
+export type ReplyMessage =
+  | { channel: typeof CHANNEL; id: number; ok: true; result: unknown }
+  | { channel: typeof CHANNEL; id: number; ok: false; error: string };
 
 export type ClusterMessage = RequestMessage | NoticeMessage | ReplyMessage;
 
 export function isClusterMessage(message: unknown): message is ClusterMessage {
-  return typeof message === 'object' && message !== null && (message as { channel?: unknown }).channel === CHANNEL;
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as { channel?: unknown }).channel === CHANNEL
+  );
 }

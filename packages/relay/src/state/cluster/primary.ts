@@ -14,7 +14,13 @@ import { processEnv } from '../../config/settings.js';
 import { ReplaySet, SlotTable, heldAcross } from '../shared-state.js';
 import type { TokenReplays } from '../../auth/used-tokens.js';
 import { UsageTracker } from '../../policy/usage.js';
-import { CHANNEL, isClusterMessage, type NoticeMessage, type ReplyMessage, type RequestMessage } from './messages.js';
+import {
+  CHANNEL,
+  isClusterMessage,
+  type NoticeMessage,
+  type ReplyMessage,
+  type RequestMessage,
+} from './messages.js';
 
 export interface PrimaryStateOptions {
   usageFile?: string | undefined;
@@ -39,7 +45,10 @@ export class PrimaryState {
   constructor(options: PrimaryStateOptions) {
     this.replay = options.usedTokens ?? new ReplaySet();
     this.usage = new UsageTracker(options.usageFile ? { file: options.usageFile } : {});
-    this.conversations = new MemoryConversationStore(options.conversationTtlMs, options.maxConversations);
+    this.conversations = new MemoryConversationStore(
+      options.conversationTtlMs,
+      options.maxConversations,
+    );
   }
 
   /** Writes usage, closes the used-token store. */
@@ -96,7 +105,11 @@ export class PrimaryState {
       case 'usage.history':
         return this.usage.history(message.args.keyId, message.args.days);
       case 'conversation.open':
-        return this.conversations.open(message.args.requestedId, message.args.keyId, message.args.bot);
+        return this.conversations.open(
+          message.args.requestedId,
+          message.args.keyId,
+          message.args.bot,
+        );
     }
   }
 
@@ -185,19 +198,31 @@ export function startClusterPrimary(options: ClusterPrimaryOptions): ClusterPrim
   /** Workers that are listening: they have a relay (and its metrics) to answer with. */
   const ready = new Set<number>();
   let nextRequest = 1;
-  const metricsWaiting = new Map<number, { replies: MetricObjectWithValues<MetricValue<string>>[][]; pending: Set<number>; done(): void }>();
+  const metricsWaiting = new Map<
+    number,
+    { replies: MetricObjectWithValues<MetricValue<string>>[][]; pending: Set<number>; done(): void }
+  >();
 
   const reply = (worker: Worker, id: number, outcome: { result: unknown } | { error: string }) => {
-    const message: ReplyMessage = 'result' in outcome ? { channel: CHANNEL, id, ok: true, result: outcome.result } : { channel: CHANNEL, id, ok: false, error: outcome.error };
+    const message: ReplyMessage =
+      'result' in outcome
+        ? { channel: CHANNEL, id, ok: true, result: outcome.result }
+        : { channel: CHANNEL, id, ok: false, error: outcome.error };
     if (worker.isConnected()) worker.send(message);
   };
 
   /** Prometheus text of every ready worker's registry, summed; a worker that does not answer in time is left out. */
   const clusterMetrics = (): Promise<string> => {
     const id = nextRequest++;
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined && ready.has(w.id) && w.isConnected());
+    const workers = Object.values(cluster.workers ?? {}).filter(
+      (w): w is Worker => w !== undefined && ready.has(w.id) && w.isConnected(),
+    );
     return new Promise((resolve) => {
-      const entry = { replies: [] as MetricObjectWithValues<MetricValue<string>>[][], pending: new Set(workers.map((w) => w.id)), done: () => undefined as void };
+      const entry = {
+        replies: [] as MetricObjectWithValues<MetricValue<string>>[][],
+        pending: new Set(workers.map((w) => w.id)),
+        done: () => undefined as void,
+      };
       const finish = () => {
         clearTimeout(timer);
         metricsWaiting.delete(id);
@@ -208,7 +233,11 @@ export function startClusterPrimary(options: ClusterPrimaryOptions): ClusterPrim
       metricsWaiting.set(id, entry);
       if (workers.length === 0) return finish();
       for (const worker of workers) {
-        const ask: NoticeMessage = { channel: CHANNEL, op: 'metrics.collect', args: { requestId: id } };
+        const ask: NoticeMessage = {
+          channel: CHANNEL,
+          op: 'metrics.collect',
+          args: { requestId: id },
+        };
         worker.send(ask);
       }
     });
@@ -217,7 +246,9 @@ export function startClusterPrimary(options: ClusterPrimaryOptions): ClusterPrim
   cluster.on('fork', (worker) => {
     // A send to a worker that just died fails with EPIPE as an 'error' event: without a listener
     // it would throw in the primary and take every worker down with it.
-    worker.on('error', (error: Error) => logger.warn({ worker: worker.id, err: error.message }, 'worker channel error'));
+    worker.on('error', (error: Error) =>
+      logger.warn({ worker: worker.id, err: error.message }, 'worker channel error'),
+    );
   });
 
   cluster.on('message', (worker, message: unknown) => {
@@ -229,7 +260,10 @@ export function startClusterPrimary(options: ClusterPrimaryOptions): ClusterPrim
       };
       respond().then(
         (result) => reply(worker, message.id, { result }),
-        (error: unknown) => reply(worker, message.id, { error: error instanceof Error ? error.message : String(error) }),
+        (error: unknown) =>
+          reply(worker, message.id, {
+            error: error instanceof Error ? error.message : String(error),
+          }),
       );
       return;
     }
@@ -261,12 +295,16 @@ export function startClusterPrimary(options: ClusterPrimaryOptions): ClusterPrim
   cluster.on('exit', (worker, code, signal) => {
     ready.delete(worker.id);
     state.workerGone(worker.id);
-    for (const waiting of metricsWaiting.values()) if (waiting.pending.delete(worker.id) && waiting.pending.size === 0) waiting.done();
+    for (const waiting of metricsWaiting.values())
+      if (waiting.pending.delete(worker.id) && waiting.pending.size === 0) waiting.done();
     if (stopping) return;
     const now = Date.now();
     restarts.push(now);
     while (restarts.length > 0 && (restarts[0] as number) < now - 60_000) restarts.shift();
-    logger.error({ worker: worker.id, code, signal }, 'worker died; its sockets are lost, their clients reconnect and resume');
+    logger.error(
+      { worker: worker.id, code, signal },
+      'worker died; its sockets are lost, their clients reconnect and resume',
+    );
     if (restarts.length > 5 * count) {
       logger.fatal('workers keep dying (more than 5 restarts per worker in a minute); stopping');
       void shutdown().then(() => process.exit(1));
@@ -283,7 +321,9 @@ export function startClusterPrimary(options: ClusterPrimaryOptions): ClusterPrim
   async function shutdown(): Promise<void> {
     if (stopping) return;
     stopping = true;
-    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+    const workers = Object.values(cluster.workers ?? {}).filter(
+      (w): w is Worker => w !== undefined,
+    );
     const killer = setTimeout(() => {
       for (const worker of workers) if (!worker.isDead()) worker.process.kill('SIGKILL');
     }, killAfterMs);

@@ -5,10 +5,29 @@
  */
 import type { Registry } from 'prom-client';
 import { RateLimiterCluster } from 'rate-limiter-flexible';
-import type { Conversation, ConversationStore, OpenedConversation } from '../../conversation/conversations.js';
+import type {
+  Conversation,
+  ConversationStore,
+  OpenedConversation,
+} from '../../conversation/conversations.js';
 import type { ConcurrencySlots, SharedState, SlotCount } from '../shared-state.js';
-import { UsageTracker, type DayUsage, type QuotaTotals, type UsageChange, type UsageStore } from '../../policy/usage.js';
-import { CHANNEL, isClusterMessage, type NoticeMessage, type NoticeOp, type Notices, type RequestMessage, type RequestOp, type Requests } from './messages.js';
+import {
+  UsageTracker,
+  type DayUsage,
+  type QuotaTotals,
+  type UsageChange,
+  type UsageStore,
+} from '../../policy/usage.js';
+import {
+  CHANNEL,
+  isClusterMessage,
+  type NoticeMessage,
+  type NoticeOp,
+  type Notices,
+  type RequestMessage,
+  type RequestOp,
+  type Requests,
+} from './messages.js';
 
 export interface ClusterWorkerOptions {
   /** How often usage counted here is added to the primary's (default 500 ms). */
@@ -25,7 +44,10 @@ export interface ClusterWorkerState extends SharedState {
 /** The requests and notices of one worker to its primary. */
 class PrimaryLink {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<
+    number,
+    { resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout }
+  >();
   private readonly listeners = new Map<NoticeOp, ((message: NoticeMessage) => void)[]>();
   private readonly onMessage = (message: unknown) => {
     if (!isClusterMessage(message)) return;
@@ -43,11 +65,17 @@ class PrimaryLink {
   };
 
   constructor(private readonly timeoutMs: number) {
-    if (!process.send) throw new Error('clusterWorkerState needs an IPC channel to the primary (run it in a cluster worker)');
+    if (!process.send)
+      throw new Error(
+        'clusterWorkerState needs an IPC channel to the primary (run it in a cluster worker)',
+      );
     process.on('message', this.onMessage);
   }
 
-  request<Op extends RequestOp>(op: Op, args: Requests[Op]['args']): Promise<Requests[Op]['result']> {
+  request<Op extends RequestOp>(
+    op: Op,
+    args: Requests[Op]['args'],
+  ): Promise<Requests[Op]['result']> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -116,7 +144,10 @@ class SyncedUsage implements UsageStore {
           this.sending = { seq: ++this.seq, batch: this.unsent };
           this.unsent = new UsageTracker();
         }
-        this.totals = await this.link.request('usage.sync', { seq: this.sending.seq, days: this.sending.batch.export() });
+        this.totals = await this.link.request('usage.sync', {
+          seq: this.sending.seq,
+          days: this.sending.batch.export(),
+        });
         this.sending = undefined;
       } finally {
         this.syncing = undefined;
@@ -130,15 +161,27 @@ class SyncedUsage implements UsageStore {
   }
 
   audioBytesToday(keyId: string): number {
-    return (this.totals[keyId]?.audioBytes ?? 0) + this.unsent.audioBytesToday(keyId) + (this.sending?.batch.audioBytesToday(keyId) ?? 0);
+    return (
+      (this.totals[keyId]?.audioBytes ?? 0) +
+      this.unsent.audioBytesToday(keyId) +
+      (this.sending?.batch.audioBytesToday(keyId) ?? 0)
+    );
   }
 
   tokensToday(keyId: string): number {
-    return (this.totals[keyId]?.tokens ?? 0) + this.unsent.tokensToday(keyId) + (this.sending?.batch.tokensToday(keyId) ?? 0);
+    return (
+      (this.totals[keyId]?.tokens ?? 0) +
+      this.unsent.tokensToday(keyId) +
+      (this.sending?.batch.tokensToday(keyId) ?? 0)
+    );
   }
 
   ttsCharsToday(keyId: string): number {
-    return (this.totals[keyId]?.ttsChars ?? 0) + this.unsent.ttsCharsToday(keyId) + (this.sending?.batch.ttsCharsToday(keyId) ?? 0);
+    return (
+      (this.totals[keyId]?.ttsChars ?? 0) +
+      this.unsent.ttsCharsToday(keyId) +
+      (this.sending?.batch.ttsCharsToday(keyId) ?? 0)
+    );
   }
 
   addAudioIn(keyId: string, bytes: number): void {
@@ -209,7 +252,8 @@ export function clusterWorkerState(options: ClusterWorkerOptions = {}): ClusterW
   const usage = new SyncedUsage(link, options.usageSyncMs ?? 500);
   return {
     claimToken: (jti, expiresAt) => link.request('token.claim', { jti, expiresAt }),
-    rateLimiter: ({ keyPrefix, points, durationSec }) => new RateLimiterCluster({ keyPrefix, points, duration: durationSec, timeoutMs }),
+    rateLimiter: ({ keyPrefix, points, durationSec }) =>
+      new RateLimiterCluster({ keyPrefix, points, duration: durationSec, timeoutMs }),
     slots: new PrimarySlots(link),
     usage,
     conversations: new PrimaryConversations(link),
@@ -218,7 +262,9 @@ export function clusterWorkerState(options: ClusterWorkerOptions = {}): ClusterW
     onShutdown: (listener) => link.on('shutdown', () => listener()),
     registerMetrics(registry: Registry) {
       link.on('metrics.collect', ({ requestId }) => {
-        void registry.getMetricsAsJSON().then((metrics) => link.notify('metrics.json', { requestId, metrics }));
+        void registry
+          .getMetricsAsJSON()
+          .then((metrics) => link.notify('metrics.json', { requestId, metrics }));
       });
     },
     clusterMetrics: () => link.request('metrics', {}),

@@ -55,7 +55,9 @@ class VoicebotCaptureProcessor extends AudioWorkletProcessor {
     /** @private */ this.resampler = new StreamingResampler(sampleRate, targetRate);
     /** @private */ this.mono = new Float32Array(128);
     /** @private */ this.resampled = new Float32Array(this.resampler.maxOutputLength(128));
-    /** @private */ this.tail = new Float32Array(this.resampler.maxOutputLength(this.resampler.halfTaps + 1));
+    /** @private */ this.tail = new Float32Array(
+      this.resampler.maxOutputLength(this.resampler.halfTaps + 1),
+    );
     /** @private */ this.frame = new Int16Array(this.frameSamples);
     /** @private */ this.fill = 0;
     /** @private */ this.sumSq = 0;
@@ -146,7 +148,8 @@ class VoicebotCaptureProcessor extends AudioWorkletProcessor {
     const reference = inputs[1] && inputs[1][0];
     if (reference) {
       let sq = 0;
-      for (let i = 0; i < reference.length; i++) sq += /** @type {number} */ (reference[i]) * /** @type {number} */ (reference[i]);
+      for (let i = 0; i < reference.length; i++)
+        sq += /** @type {number} */ (reference[i]) * /** @type {number} */ (reference[i]);
       this.refSumSq += sq;
       this.refCount += reference.length;
     }
@@ -166,7 +169,8 @@ class VoicebotCaptureProcessor extends AudioWorkletProcessor {
       const g = 1 / channels;
       for (let i = 0; i < len; i++) {
         let s = 0;
-        for (let c = 0; c < channels; c++) s += /** @type {number} */ (/** @type {Float32Array} */ (input[c])[i]);
+        for (let c = 0; c < channels; c++)
+          s += /** @type {number} */ (/** @type {Float32Array} */ (input[c])[i]);
         mono[i] = s * g;
       }
     }

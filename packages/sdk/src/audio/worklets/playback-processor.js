@@ -47,7 +47,10 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     const po = (options && options.processorOptions) || {};
     const inputRate = po.inputRate ?? 24000;
     /** @private */ this.inputRate = inputRate;
-    /** @private */ this.capacity = Math.max(inputRate, Math.round(inputRate * (po.capacitySeconds ?? 60)));
+    /** @private */ this.capacity = Math.max(
+      inputRate,
+      Math.round(inputRate * (po.capacitySeconds ?? 60)),
+    );
     /** @private */ this.ring = new Float32Array(this.capacity);
     /** @private absolute count of samples pushed */ this.writeAbs = 0;
     /** @private absolute count of samples fed to the resampler */ this.readAbs = 0;
@@ -56,7 +59,9 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     /** @private input samples fed per refill step */
     this.chunkIn = Math.ceil((128 * inputRate) / sampleRate) + 1;
     /** @private */ this.fifo = new Float32Array(
-      256 + this.resampler.maxOutputLength(this.chunkIn) + this.resampler.maxOutputLength(this.resampler.halfTaps + 1),
+      256 +
+        this.resampler.maxOutputLength(this.chunkIn) +
+        this.resampler.maxOutputLength(this.resampler.halfTaps + 1),
     );
     /** @private */ this.fifoLen = 0;
     /** @private input samples per output sample */ this.step = inputRate / sampleRate;
@@ -74,7 +79,10 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
 
     /** @private */ this.gain = 1;
     /** @private */ this.targetGain = 1;
-    /** @private */ this.progressFrames = Math.max(128, Math.round(((po.progressMs ?? 100) * sampleRate) / 1000));
+    /** @private */ this.progressFrames = Math.max(
+      128,
+      Math.round(((po.progressMs ?? 100) * sampleRate) / 1000),
+    );
     /** @private */ this.sinceProgress = 0;
     /** @private */ this.levelSumSq = 0;
     /** @private */ this.levelCount = 0;
@@ -86,7 +94,9 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
   /** @private @param {unknown} msg */
   onMessage(msg) {
     if (!msg || typeof msg !== 'object') return;
-    const m = /** @type {{ type?: unknown, pcm?: unknown, turnId?: unknown, value?: unknown }} */ (msg);
+    const m = /** @type {{ type?: unknown, pcm?: unknown, turnId?: unknown, value?: unknown }} */ (
+      msg
+    );
     if (m.type === 'push' && m.pcm instanceof ArrayBuffer) {
       this.push(m.pcm, typeof m.turnId === 'number' ? m.turnId : 0);
     } else if (m.type === 'stop') {
@@ -190,7 +200,9 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
   /** @private @param {number} [upTo] absolute input index to count up to (default: played position) */
   reportProgress(upTo) {
     const played =
-      upTo === undefined ? this.turnPlayed() : Math.max(0, Math.round(Math.min(upTo, this.playedAbs()) - this.turnStartAbs));
+      upTo === undefined
+        ? this.turnPlayed()
+        : Math.max(0, Math.round(Math.min(upTo, this.playedAbs()) - this.turnStartAbs));
     const level = this.levelCount > 0 ? Math.sqrt(this.levelSumSq / this.levelCount) : 0;
     this.levelSumSq = 0;
     this.levelCount = 0;
@@ -217,7 +229,12 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
       this.fifoLen += r.processInto(ring, start, start + m, this.fifo, this.fifoLen);
       this.readAbs += m;
     }
-    if (this.fifoLen < need && this.playing && !this.tailFlushed && this.writeAbs === this.readAbs) {
+    if (
+      this.fifoLen < need &&
+      this.playing &&
+      !this.tailFlushed &&
+      this.writeAbs === this.readAbs
+    ) {
       // buffer ran dry: render the filter tail, then go idle once it has played
       this.fifoLen += r.flushInto(this.fifo, this.fifoLen);
       this.tailFlushed = true;

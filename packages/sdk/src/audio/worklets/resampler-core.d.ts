@@ -40,7 +40,13 @@ export class StreamingResampler {
   /** Upper bound of outputs that `n` more input samples can produce. */
   maxOutputLength(n: number): number;
   /** Allocation-free: resample `input[inStart, inEnd)` into `output` from `outStart`; returns samples written. */
-  processInto(input: ArrayLike<number>, inStart: number, inEnd: number, output: Float32Array, outStart: number): number;
+  processInto(
+    input: ArrayLike<number>,
+    inStart: number,
+    inEnd: number,
+    output: Float32Array,
+    outStart: number,
+  ): number;
   /** Resample a block; returns 0..n new samples. */
   process(input: Float32Array): Float32Array;
   /** Feed K zeros to drain the tail, then reset. */

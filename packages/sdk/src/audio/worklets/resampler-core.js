@@ -76,7 +76,8 @@ export class StreamingResampler {
   constructor(inRate, outRate, opts = {}) {
     const inR = Math.round(inRate);
     const outR = Math.round(outRate);
-    if (!(inR > 0) || !(outR > 0)) throw new RangeError(`invalid sample rates ${inRate} -> ${outRate}`);
+    if (!(inR > 0) || !(outR > 0))
+      throw new RangeError(`invalid sample rates ${inRate} -> ${outRate}`);
     const g = gcd(inR, outR);
     /** @readonly */ this.inRate = inR;
     /** @readonly */ this.outRate = outR;
@@ -203,7 +204,8 @@ export class StreamingResampler {
         let acc = 0;
         if (exact) {
           const row = phase * T;
-          for (let k = 0; k < T; k++) acc += /** @type {number} */ (buf[base + k]) * /** @type {number} */ (coef[row + k]);
+          for (let k = 0; k < T; k++)
+            acc += /** @type {number} */ (buf[base + k]) * /** @type {number} */ (coef[row + k]);
         } else {
           const q = (phase * P) / L;
           const qi = Math.floor(q);
@@ -269,7 +271,9 @@ export class StreamingResampler {
    * @param {number} outStart
    */
   flushInto(output, outStart) {
-    const n = this.passthrough ? 0 : this.processInto(this.zeros, 0, this.zeros.length, output, outStart);
+    const n = this.passthrough
+      ? 0
+      : this.processInto(this.zeros, 0, this.zeros.length, output, outStart);
     this.reset();
     return n;
   }
