@@ -3,134 +3,19 @@
  * the test controls) and providers behind a fake `fetch` (the real `openai` client, no network).
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import {
   CLOSE_CODES,
   PROTOCOL_VERSION,
   encodeClientMessage,
-  parseServerMessage,
   type ClientMessageInput,
-  type ServerMessage,
 } from '@voice-bot/protocol';
-import {
-  DEFAULT_BOT,
-  DEFAULT_LIMITS,
-  type LimitsConfig,
-  type ProvidersConfig,
-} from '../config/config.js';
+import { DEFAULT_BOT, DEFAULT_LIMITS, type LimitsConfig } from '../config/config.js';
 import { MemoryConversationStore } from './conversations.js';
-import { createLogger } from '../logger.js';
-import { createProviderClients } from '../providers/providers.js';
-import { TalkSession, type SessionPolicy, type SessionSocket } from './session.js';
+import { FakeSocket, fakeProviders, silentLogger, sleep } from './fakes.fixture.js';
+import { TalkSession, type SessionPolicy } from './session.js';
 import { ToolRunner } from '../tools/runner.js';
 import type { ProviderCost } from '../policy/usage.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** OpenAI-shaped answers for chat (SSE) and speech (PCM), counted per endpoint. */
-function fakeProviders(reply: string, pcmBytes = 4_800) {
-  const calls = { chat: 0, speech: 0 };
-  const fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    const url = String(input instanceof Request ? input.url : input);
-    const signal = init?.signal ?? undefined;
-    if (url.endsWith('/chat/completions')) {
-      calls.chat++;
-      const words = reply.split(/(?<= )/);
-      const body = new ReadableStream<Uint8Array>({
-        async start(controller) {
-          const encoder = new TextEncoder();
-          for (const word of words) {
-            if (signal?.aborted) return controller.error(signal.reason);
-            controller.enqueue(
-              encoder.encode(
-                `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [{ index: 0, delta: { content: word }, finish_reason: null }] })}\n\n`,
-              ),
-            );
-            await sleep(1);
-          }
-          controller.enqueue(
-            encoder.encode(
-              `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 0, model: 'm', choices: [], usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } })}\n\ndata: [DONE]\n\n`,
-            ),
-          );
-          controller.close();
-        },
-      });
-      return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
-    }
-    if (url.endsWith('/audio/speech')) {
-      calls.speech++;
-      let left = pcmBytes;
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          await sleep(2);
-          if (left <= 0) return controller.close();
-          const size = Math.min(960, left);
-          left -= size;
-          controller.enqueue(new Uint8Array(size));
-        },
-      });
-      return new Response(body, { headers: { 'content-type': 'audio/pcm' } });
-    }
-    return new Response('{"error":{"message":"not here"}}', {
-      status: 404,
-      headers: { 'content-type': 'application/json' },
-    });
-  };
-  const stage = {
-    baseURL: 'http://provider.invalid/v1',
-    apiKey: 'sk-test',
-    timeoutMs: 5_000,
-    maxRetries: 0,
-  };
-  const config: ProvidersConfig = {
-    stt: { ...stage, model: 'w' },
-    llm: { ...stage, model: 'm' },
-    tts: { ...stage, model: 't', voice: 'v' },
-  };
-  return {
-    calls,
-    config,
-    clients: createProviderClients(config, fetch as typeof globalThis.fetch),
-  };
-}
-
-class FakeSocket implements SessionSocket {
-  readonly messages: ServerMessage[] = [];
-  audioBytes = 0;
-  bufferedAmount = 0;
-  closed: { code: number; reason: string } | undefined;
-  terminated = false;
-
-  send(data: string | Uint8Array): void {
-    if (typeof data === 'string') {
-      const message = parseServerMessage(data);
-      if (message) this.messages.push(message);
-    } else this.audioBytes += data.byteLength;
-  }
-
-  close(code: number, reason: string): void {
-    this.closed ??= { code, reason };
-  }
-
-  terminate(): void {
-    this.terminated = true;
-  }
-
-  of<T extends ServerMessage['type']>(type: T): Extract<ServerMessage, { type: T }>[] {
-    return this.messages.filter((m): m is Extract<ServerMessage, { type: T }> => m.type === type);
-  }
-
-  async until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!check()) {
-      if (Date.now() > end)
-        throw new Error(`timed out; got ${this.messages.map((m) => m.type).join(',')}`);
-      await sleep(5);
-    }
-  }
-}
 
 function openSession(
   options: {
@@ -156,7 +41,6 @@ function openSession(
     ...options.policy,
   };
   const conversations = new MemoryConversationStore(60_000, 10);
-  const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
   const session = new TalkSession({
     id: 'sess_test',
     keyId: 'key_test',
@@ -168,7 +52,7 @@ function openSession(
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     textDeltaIntervalMs: 0,
     socket,
-    log: createLogger({ level: 'silent', destination: silent }),
+    log: silentLogger(),
     policy,
   });
   const send = (message: ClientMessageInput) => session.onText(encodeClientMessage(message));
