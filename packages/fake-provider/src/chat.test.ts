@@ -1,7 +1,8 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { createFakeUpstream } from './index.js';
+import { servedFake } from './served.fixture.js';
 import type { ChatScript, FakeResult } from './index.js';
 
 /** Per-test scripting: each test sets what the next chat call returns. */
@@ -9,17 +10,8 @@ let nextChat: (body: Record<string, unknown>) => FakeResult<ChatScript> = () => 
   content: 'default',
 });
 
-const fake = createFakeUpstream({ chat: (req) => nextChat(req.body) });
-let server: { url: string; close(): Promise<void> };
-let client: OpenAI;
-
-before(async () => {
-  server = await fake.listen();
-  client = new OpenAI({ baseURL: server.url, apiKey: 'test', maxRetries: 0, timeout: 3000 });
-});
-after(async () => {
-  await server.close();
-});
+const served = servedFake({ chat: (req) => nextChat(req.body) });
+const fake = served.fake;
 
 const messages = [{ role: 'user' as const, content: 'What are your opening hours?' }];
 
@@ -27,7 +19,7 @@ describe('chat completions', () => {
   test('streamed text reassembles exactly, with a usage chunk', async () => {
     const content = 'We are open from 9 to 5,  Monday–Friday. 🙂 See you!\n';
     nextChat = () => ({ content, usage: { prompt_tokens: 12, completion_tokens: 9 } });
-    const stream = await client.chat.completions.create({
+    const stream = await served.client().chat.completions.create({
       model: 'gpt-4o-mini',
       messages,
       stream: true,
@@ -75,7 +67,7 @@ describe('chat completions', () => {
         chunkSize: 5,
         interleaveToolCalls,
       });
-      const stream = await client.chat.completions.create({
+      const stream = await served.client().chat.completions.create({
         model: 'gpt-4o-mini',
         messages,
         stream: true,
@@ -128,7 +120,9 @@ describe('chat completions', () => {
       content: 'Nine to five.',
       toolCalls: [{ id: 'call_x', name: 'log', arguments: '{"ok":true}' }],
     });
-    const completion = await client.chat.completions.create({ model: 'gpt-4o-mini', messages });
+    const completion = await served
+      .client()
+      .chat.completions.create({ model: 'gpt-4o-mini', messages });
     assert.equal(completion.object, 'chat.completion');
     assert.equal(completion.model, 'gpt-4o-mini');
     const choice = completion.choices[0];

@@ -1,9 +1,10 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import OpenAI, { toFile } from 'openai';
 import { createFakeUpstream } from './index.js';
+import { servedFake } from './served.fixture.js';
 import type { ChatScript, FakeFailure, FakeResult, SpeechScript } from './index.js';
 
 const HOURS_WAV = fileURLToPath(
@@ -16,20 +17,11 @@ let nextChat: (body: Record<string, unknown>) => FakeResult<ChatScript> = () => 
 });
 let nextSpeech: () => FakeResult<SpeechScript> = () => ({});
 
-const fake = createFakeUpstream({
+const served = servedFake({
   chat: (req) => nextChat(req.body),
   speech: () => nextSpeech(),
 });
-let server: { url: string; close(): Promise<void> };
-let client: OpenAI;
-
-before(async () => {
-  server = await fake.listen();
-  client = new OpenAI({ baseURL: server.url, apiKey: 'test', maxRetries: 0, timeout: 3000 });
-});
-after(async () => {
-  await server.close();
-});
+const fake = served.fake;
 
 const messages = [{ role: 'user' as const, content: 'What are your opening hours?' }];
 
@@ -38,20 +30,26 @@ describe('failures', () => {
 
   test('http 500 → APIError, 429 → RateLimitError with retry-after', async () => {
     nextChat = fail({ fail: 'http', status: 500, message: 'boom' });
-    const e500 = await client.chat.completions.create({ model: 'm', messages }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const e500 = await served
+      .client()
+      .chat.completions.create({ model: 'm', messages })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     assert.ok(e500 instanceof OpenAI.APIError);
     assert.ok(e500 instanceof OpenAI.InternalServerError);
     assert.equal(e500.status, 500);
     assert.match(e500.message, /boom/);
 
     nextChat = fail({ fail: 'http', status: 429 });
-    const e429 = await client.chat.completions.create({ model: 'm', messages, stream: true }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const e429 = await served
+      .client()
+      .chat.completions.create({ model: 'm', messages, stream: true })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     assert.ok(e429 instanceof OpenAI.RateLimitError);
     assert.equal(e429.status, 429);
     assert.equal(e429.headers?.get('retry-after'), '1');
@@ -81,7 +79,9 @@ describe('failures', () => {
 
   test('cut: the SDK stream iteration throws after some chunks', async () => {
     nextChat = fail({ fail: 'cut', afterChunks: 3 });
-    const stream = await client.chat.completions.create({ model: 'm', messages, stream: true });
+    const stream = await served
+      .client()
+      .chat.completions.create({ model: 'm', messages, stream: true });
     let received = 0;
     await assert.rejects(async () => {
       for await (const _chunk of stream) received++;
@@ -93,7 +93,7 @@ describe('failures', () => {
 
   test('cut: speech body errors after an odd number of bytes', async () => {
     nextSpeech = fail({ fail: 'cut', afterBytes: 7001 });
-    const response = await client.audio.speech.create({
+    const response = await served.client().audio.speech.create({
       model: 'tts-1',
       voice: 'alloy',
       input: 'Cut me off please.',
@@ -110,10 +110,12 @@ describe('failures', () => {
   test('abort while hanging marks the request aborted', async () => {
     nextChat = fail({ fail: 'hang' });
     const controller = new AbortController();
-    const pending = client.chat.completions.create(
-      { model: 'hang', messages, stream: true },
-      { signal: controller.signal },
-    );
+    const pending = served
+      .client()
+      .chat.completions.create(
+        { model: 'hang', messages, stream: true },
+        { signal: controller.signal },
+      );
     await fake.waitForRequest('chat', (r) => (r.body as { model?: string }).model === 'hang');
     controller.abort();
     await assert.rejects(pending, OpenAI.APIUserAbortError);

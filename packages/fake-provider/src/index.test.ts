@@ -1,25 +1,15 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import OpenAI from 'openai';
 import { Hono } from 'hono';
-import { createFakeUpstream } from './index.js';
+import { servedFake } from './served.fixture.js';
 
-const fake = createFakeUpstream();
-let server: { url: string; close(): Promise<void> };
-let client: OpenAI;
-
-before(async () => {
-  server = await fake.listen();
-  client = new OpenAI({ baseURL: server.url, apiKey: 'test', maxRetries: 0, timeout: 3000 });
-});
-after(async () => {
-  await server.close();
-});
+const served = servedFake();
+const fake = served.fake;
 
 describe('the composed app', () => {
   test('models list and mounting under another app', async () => {
     const models = [];
-    for await (const model of client.models.list()) models.push(model.id);
+    for await (const model of served.client().models.list()) models.push(model.id);
     assert.ok(models.includes('whisper-1'));
 
     const outer = new Hono();

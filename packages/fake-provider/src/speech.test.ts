@@ -1,26 +1,17 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { servedFake } from './served.fixture.js';
 import OpenAI from 'openai';
 import { createFakeUpstream, parseWav, synthesizeTone } from './index.js';
 
 // The default speech script: the tone of the input.
-const fake = createFakeUpstream();
-let server: { url: string; close(): Promise<void> };
-let client: OpenAI;
-
-before(async () => {
-  server = await fake.listen();
-  client = new OpenAI({ baseURL: server.url, apiKey: 'test', maxRetries: 0, timeout: 3000 });
-});
-after(async () => {
-  await server.close();
-});
+const served = servedFake();
 
 describe('speech', () => {
   const input = 'Hello there, this is the speech test.';
 
   test('pcm through the SDK: even length, non-silent, length matches the tone', async () => {
-    const response = await client.audio.speech.create({
+    const response = await served.client().audio.speech.create({
       model: 'tts-1',
       voice: 'alloy',
       input,
@@ -37,7 +28,7 @@ describe('speech', () => {
   });
 
   test('network chunks split samples (odd boundaries)', async () => {
-    const res = await fetch(`${server.url}/audio/speech`, {
+    const res = await fetch(`${served.url()}/audio/speech`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: 'Bearer test' },
       body: JSON.stringify({ model: 'tts-1', voice: 'alloy', input, response_format: 'pcm' }),
@@ -61,7 +52,7 @@ describe('speech', () => {
   test('wav is a header plus the same pcm; other formats are 400', async () => {
     const wav = new Uint8Array(
       await (
-        await client.audio.speech.create({
+        await served.client().audio.speech.create({
           model: 'tts-1',
           voice: 'alloy',
           input: 'Hi',
@@ -72,8 +63,9 @@ describe('speech', () => {
     const info = parseWav(wav);
     assert.equal(info.sampleRate, 24000);
     assert.deepEqual(wav.subarray(44), synthesizeTone('Hi'));
-    const error = await client.audio.speech
-      .create({ model: 'tts-1', voice: 'alloy', input: 'Hi', response_format: 'mp3' })
+    const error = await served
+      .client()
+      .audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Hi', response_format: 'mp3' })
       .then(
         () => undefined,
         (e: unknown) => e,

@@ -1,26 +1,18 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { servedFake } from './served.fixture.js';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import OpenAI, { toFile } from 'openai';
-import { createFakeUpstream, parseWav } from './index.js';
+import { parseWav } from './index.js';
 
 const HOURS_WAV = fileURLToPath(
   new URL('../../../../shared/fixtures/audio/16k/hours.wav', import.meta.url),
 );
 
 // Transcription uses the default (honest) transcript.
-const fake = createFakeUpstream();
-let server: { url: string; close(): Promise<void> };
-let client: OpenAI;
-
-before(async () => {
-  server = await fake.listen();
-  client = new OpenAI({ baseURL: server.url, apiKey: 'test', maxRetries: 0, timeout: 3000 });
-});
-after(async () => {
-  await server.close();
-});
+const served = servedFake();
+const fake = served.fake;
 
 describe('transcriptions', () => {
   test('a real WAV upload reports its duration', async () => {
@@ -30,7 +22,7 @@ describe('transcriptions', () => {
     const expected = `I heard ${(info.durationMs / 1000).toFixed(1)} seconds of audio.`;
     assert.ok(info.durationMs > 5000 && info.durationMs < 7000);
 
-    const result = await client.audio.transcriptions.create({
+    const result = await served.client().audio.transcriptions.create({
       file: await toFile(bytes, 'hours.wav', { type: 'audio/wav' }),
       model: 'whisper-1',
       language: 'en',
@@ -55,7 +47,7 @@ describe('transcriptions', () => {
     });
     assert.equal(info.dataBytes, bytes.byteLength - 44);
 
-    const text = await client.audio.transcriptions.create({
+    const text = await served.client().audio.transcriptions.create({
       file: await toFile(bytes, 'hours.wav'),
       model: 'whisper-1',
       response_format: 'text',
@@ -65,8 +57,9 @@ describe('transcriptions', () => {
   });
 
   test('a malformed WAV is a 400 invalid_request_error', async () => {
-    const error = await client.audio.transcriptions
-      .create({
+    const error = await served
+      .client()
+      .audio.transcriptions.create({
         file: await toFile(new TextEncoder().encode('RIFF....WAVEnope'), 'bad.wav'),
         model: 'whisper-1',
       })
