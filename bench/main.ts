@@ -2,8 +2,8 @@
  * `npm run bench [-- options]` (scripts/bench.mjs runs this file with tsx).
  *
  *   --quick            smoke run: small N, a few seconds per piece (writes test-output/benchmarks-quick.md)
- *   --only=a,b         run only some parts: latency, ttfa, bundles, browser, bargein, whisper, exposure (capacity
- *                      and ttfa come with latency). The other parts' results are kept from the results
+ *   --only=a,b         run only some parts: latency, ttfa, bundles, browser, bargein, whisper, exposure,
+ *                      install (capacity and ttfa come with latency). The other parts' results are kept from the results
  *                      file (--json) of earlier runs, so the report still has every section; each
  *                      section says which run measured it
  *   --levels=1,100     concurrency levels (default 1,100,500,1000; quick 4)
@@ -45,6 +45,7 @@ import { measureBargeIn, type BargeInReport } from './bargein.js';
 import { measureBrowser, type BrowserReport } from './browser.js';
 import { measureBundles, type BundleReport } from './bundles.js';
 import { exposureOptions, measureExposure, type ExposureReport } from './exposure.js';
+import { measureInstall, PEER_PACKAGES, type InstallReport } from './install.js';
 import {
   FIXTURES,
   LATENCY,
@@ -104,6 +105,7 @@ export const PARTS = [
   'bargein',
   'whisper',
   'exposure',
+  'install',
 ] as const;
 export type Part = (typeof PARTS)[number];
 
@@ -167,6 +169,8 @@ export interface BenchResults {
   whisper?: WhisperReport | undefined;
   /** clients that stop reading, oversized request bodies (bench/exposure.ts) */
   exposure?: ExposureReport | undefined;
+  /** `npm i` of our packages and the peers into empty folders (bench/install.ts) */
+  install?: InstallReport | undefined;
   errors: string[];
 }
 
@@ -532,6 +536,32 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
   }
 
+  if (wants('install')) {
+    // quick: the SDK and one peer only (the smoke test's time; every code path still runs)
+    const peers = o.quick ? PEER_PACKAGES.slice(0, 1) : PEER_PACKAGES;
+    log(
+      `install size: npm pack our packages, npm install ${o.quick ? '@voice-bot/sdk' : 'each user-facing one'} and ${peers.join(', ')} into empty folders…`,
+    );
+    try {
+      const report = await measureInstall({
+        ours: o.quick ? ['@voice-bot/sdk'] : undefined,
+        peers,
+        log,
+      });
+      results.install = report;
+      for (const m of report.ours)
+        if (m.error) results.errors.push(`install: ${m.name}: ${m.error}`);
+      // A peer that could not be installed is recorded in the report, not an error of this run,
+      // when the registry was unreachable (the issue asks for ours to be reported regardless).
+      if (report.registry.reachable)
+        for (const m of report.peers)
+          if (m.error) results.errors.push(`install: ${m.name}: ${m.error}`);
+      log(`  install part took ${report.elapsedS.toFixed(1)} s`);
+    } catch (error) {
+      results.errors.push(`install: ${(error as Error).message}`);
+    }
+  }
+
   results.machine.elapsedS = (performance.now() - started) / 1000;
   results.machine.loadEnd = loadavg()
     .map((x) => x.toFixed(2))
@@ -572,6 +602,7 @@ export function mergeResults(previous: BenchResults, current: BenchResults): Ben
   if (ran.has('bargein')) merged.bargein = current.bargein;
   if (ran.has('whisper')) merged.whisper = current.whisper;
   if (ran.has('exposure')) merged.exposure = current.exposure;
+  if (ran.has('install')) merged.install = current.install;
   merged.errors = [
     ...previous.errors.filter((e) => {
       const part = errorPart(e);

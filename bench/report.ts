@@ -12,6 +12,7 @@ import { PEER_FIGURES } from './peers.js';
 import type { FileSize } from './bundles.js';
 import type { BargeInConfigResult } from './bargein.js';
 import type { BodyPhase, ExposureReport, SocketPhase } from './exposure.js';
+import type { InstallMeasure, InstallReport } from './install.js';
 
 const ms = (x: number | undefined, digits = 1) =>
   x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
@@ -48,6 +49,7 @@ const SECTION_TITLES: Record<Part, string> = {
   bargein: '6. Barge-in',
   whisper: '7. In-browser Whisper',
   exposure: '9. Clients that stop reading, oversized request bodies',
+  install: '10. Install size',
 };
 
 /** Which run measured a section, when it is not the run the header describes. */
@@ -232,6 +234,7 @@ export function renderReport(r: BenchResults): string {
         ...headlineBargeIn(r),
         ...headlineWhisper(r),
         ...headlineExposure(r),
+        ...headlineInstall(r),
       ],
     ),
   );
@@ -563,6 +566,7 @@ export function renderReport(r: BenchResults): string {
   if (existsSync(notes)) out.push(`\n${readFileSync(notes, 'utf8').trim()}`);
   // After the hand-written section 8, which other documents link to by its number.
   out.push(...renderExposure(r));
+  out.push(...renderInstall(r));
   return `${out.join('\n')}\n`;
 }
 
@@ -1350,5 +1354,224 @@ function renderExposure(r: BenchResults): string[] {
     );
     out.push(notes.map((n) => `- ${n}`).join('\n'));
   }
+  return out;
+}
+
+// ───────────────────────────── 10. install size ─────────────────────────────
+
+/** KB (du's 1024-byte units) as MB of 2^20 bytes, the unit `du -sh` shows. */
+const mbOfKb = (kb: number) => (Number.isFinite(kb) ? `${(kb / 1024).toFixed(1)} MB` : '–');
+
+interface SdkVerdict {
+  sdk: InstallMeasure | undefined;
+  /** peers installed in this run, with the SDK's size ÷ theirs */
+  measured: { peer: InstallMeasure; ratio: number }[];
+  /** peers this run could not install */
+  /** peers this run did not install: failed, or not attempted (a quick run installs one) */
+  missing: { name: string; error?: string }[];
+  status: string;
+}
+
+function sdkVerdict(i: InstallReport): SdkVerdict {
+  const sdk = i.ours.find((m) => m.name === '@voice-bot/sdk' && !m.error);
+  const measured = i.peers
+    .filter((p) => !p.error && Number.isFinite(p.diskKb) && p.diskKb > 0)
+    .map((peer) => ({ peer, ratio: sdk ? sdk.diskKb / peer.diskKb : Number.NaN }));
+  const missing: { name: string; error?: string }[] = [
+    ...i.peers.filter((p) => p.error).map((p) => ({ name: p.name, error: p.error })),
+    ...Object.keys(i.earlierPeerMb)
+      .filter((name) => !i.peers.some((p) => p.name === name))
+      .map((name) => ({ name, error: 'not part of this run' })),
+  ];
+  let status = '–';
+  if (sdk) {
+    const underTarget = sdk.diskKb <= i.targetMb * 1024;
+    const belowMeasured = measured.every((m) => m.ratio < 1);
+    // a peer not installed in this run is compared with its earlier figure, where there is one
+    const earlier = (p: { name: string }) => i.earlierPeerMb[p.name];
+    const aboveEarlier = missing.some((p) => {
+      const e = earlier(p);
+      return e !== undefined && sdk.diskKb >= e * 1024;
+    });
+    if (!underTarget || !belowMeasured || aboveEarlier) status = '❌ not met';
+    else if (missing.length === 0 && measured.length > 0) status = '✅ met';
+    else
+      status = `⚠️ ≤ ${i.targetMb} MB met; not installed in this run: ${missing
+        .map((p) =>
+          earlier(p) !== undefined ? `${p.name} (below its earlier ${earlier(p)} MB)` : p.name,
+        )
+        .join(', ')}`;
+  }
+  return { sdk, measured, missing, status };
+}
+
+function headlineInstall(r: BenchResults): (string | number)[][] {
+  const i = r.install;
+  if (!i) return [];
+  const v = sdkVerdict(i);
+  const measured = v.sdk
+    ? `${mbOfKb(v.sdk.diskKb)}` +
+      (v.measured.length > 0
+        ? `; ÷ ${v.measured.map((m) => `${m.peer.name} ${m.peer.version ?? ''} (${mbOfKb(m.peer.diskKb)}): ${m.ratio.toFixed(2)}`).join(', ')}`
+        : '') +
+      (v.missing.length > 0
+        ? `; not installed in this run: ${v.missing.map((p) => (i.earlierPeerMb[p.name] !== undefined ? `${p.name} (earlier figure ${i.earlierPeerMb[p.name]} MB)` : p.name)).join(', ')}`
+        : '') +
+      (!i.registry.reachable && v.measured.length > 0
+        ? ' (registry unreachable: peers from the npm cache)'
+        : '')
+    : `failed: ${i.ours.find((m) => m.name === '@voice-bot/sdk')?.error ?? 'not measured'}`;
+  return [
+    [
+      '`npm i @voice-bot/sdk` into an empty folder, on disk (`du -sk node_modules`); SDK ÷ each peer installed the same way in the same run',
+      `≤ ${i.targetMb} MB, below every peer`,
+      measured,
+      v.status,
+    ],
+  ];
+}
+
+/** What `npm install` was given besides the package itself. */
+function installedWith(m: InstallMeasure): string {
+  if (m.kind === 'peer')
+    return m.source === 'cache' ? 'npm cache (registry unreachable)' : 'registry';
+  const others = m.installed.slice(1).map((f) =>
+    f
+      .replace(/^voice-bot-/, '')
+      .replace(/-\d+\.\d+\.\d+.*\.tgz$/, '')
+      .trim(),
+  );
+  return `its tarball${others.length > 0 ? ` + ${others.join(', ')}` : ''}`;
+}
+
+function renderInstall(r: BenchResults): string[] {
+  const i = r.install;
+  if (!i) return [];
+  const out: string[] = [];
+  out.push('\n## 10. Install size: `npm i` into an empty folder\n');
+  const by = measuredBy(r, 'install');
+  if (by) out.push(by, '');
+  const v = sdkVerdict(i);
+  out.push(
+    `Each package as a user installs it: \`npm install ${i.flags.join(' ')} <package>\` (npm ${i.npm}) into a new, empty folder in the system's temp directory (a \`package.json\` with no dependencies, so npm does not look above it). ` +
+      `Ours from \`npm pack\` tarballs of this build, each with the tarballs of the workspace packages it depends on (they are not published; \`@voice-bot/stt-whisper\` also gets the SDK, its peer); ` +
+      (i.registry.reachable
+        ? `the peers from the registry (${i.registry.url}), at the version its \`latest\` tag named during the run. `
+        : `the peers likewise, but **the registry (${i.registry.url}) was unreachable in this run** (${i.registry.error ?? ''}), so every install ran with \`--offline\` from npm's cache, and a peer's version is the newest the cache held, not necessarily the latest. `) +
+      `Installed = \`du -sk node_modules\` (disk usage, whole file-system blocks), MB = 2^20 bytes as \`du -sh\` counts (which rounds up to whole MB). ` +
+      `Tarball = the package's own \`.tgz\`. The part took ${ms(i.elapsedS, 0)} s (packing ${ms(i.packS, 0)} s; installs mostly from the npm cache; \`bench/install.ts\`).`,
+  );
+  out.push('');
+  if (v.sdk) {
+    out.push(
+      `**\`@voice-bot/sdk\` installs to ${mbOfKb(v.sdk.diskKb)} on disk; target ≤ ${i.targetMb} MB and below every peer: ${v.status}.** The SDK's size ÷ each peer's, both measured in this run:\n`,
+    );
+    out.push(
+      table(
+        ['peer', 'version', 'peer installed', 'SDK installed', 'SDK ÷ peer'],
+        [
+          ...v.measured.map((m) => [
+            `\`${m.peer.name}\``,
+            m.peer.version ?? '–',
+            mbOfKb(m.peer.diskKb),
+            mbOfKb(v.sdk!.diskKb),
+            `**${m.ratio.toFixed(2)}**`,
+          ]),
+          ...v.missing.map((p) => [
+            `\`${p.name}\``,
+            '–',
+            `not installed (${p.error ?? 'not part of this run'})${i.earlierPeerMb[p.name] !== undefined ? `; earlier figure ${i.earlierPeerMb[p.name]} MB` : ''}`,
+            mbOfKb(v.sdk!.diskKb),
+            i.earlierPeerMb[p.name] !== undefined
+              ? `${(v.sdk!.diskKb / 1024 / i.earlierPeerMb[p.name]!).toFixed(2)} (vs the earlier figure)`
+              : '–',
+          ]),
+        ],
+      ),
+    );
+  } else
+    out.push(
+      `**\`@voice-bot/sdk\` was not measured: ${i.ours.find((m) => m.name === '@voice-bot/sdk')?.error ?? 'not in this run'}.**`,
+    );
+  out.push('\n**Every package installed** (ours first, then the peers):\n');
+  const all = [...i.ours, ...i.peers];
+  out.push(
+    table(
+      [
+        'package',
+        'installed from',
+        'version',
+        'tarball',
+        'tarball unpacked',
+        'installed on disk (`du`)',
+        'apparent size of the files',
+        'files',
+        'packages',
+        'largest in node_modules (`du` per top-level package)',
+        'install s',
+      ],
+      all.map((m) =>
+        m.error
+          ? [
+              `\`${m.name}\``,
+              installedWith(m),
+              '–',
+              '–',
+              '–',
+              `failed: ${m.error}`,
+              '–',
+              '–',
+              '–',
+              '–',
+              '–',
+            ]
+          : [
+              `\`${m.name}\``,
+              installedWith(m),
+              m.version ?? '–',
+              m.tarball ? mb(m.tarball.bytes) : '–',
+              m.tarball ? mb(m.tarball.unpackedBytes) : '–',
+              `**${mbOfKb(m.diskKb)}**`,
+              mb(m.apparentBytes),
+              m.files,
+              m.packages,
+              m.top
+                .slice(0, 4)
+                .map((t) => `${t.name} ${mbOfKb(t.kb)}`)
+                .join(', '),
+              ms(m.installS),
+            ],
+      ),
+    ),
+  );
+  const withFiles = all.filter((m) => m.tarball && m.tarball.largestFiles.length > 0);
+  if (withFiles.length > 0) {
+    out.push("\n**Largest files in each package's own tarball** (unpacked sizes):\n");
+    out.push(
+      withFiles
+        .map(
+          (m) =>
+            `- \`${m.name}\` (${m.tarball!.entries} files, ${mb(m.tarball!.unpackedBytes)}): ` +
+            m.tarball!.largestFiles.map((f) => `\`${f.path}\` ${size(f.bytes)}`).join(', '),
+        )
+        .join('\n'),
+    );
+  }
+  const notes: string[] = [];
+  const earlier = Object.entries(i.earlierPeerMb);
+  if (earlier.length > 0)
+    notes.push(
+      `Earlier figures of the peers, measured the same way before this part existed (\`du -sh\`, rounded up): ${earlier
+        .map(([name, mbs]) => {
+          const now = i.peers.find((p) => p.name === name && !p.error);
+          return `${name} ${mbs} MB${now ? ` (this run: ${mbOfKb(now.diskKb)}, ${now.version})` : ''}`;
+        })
+        .join(', ')}.`,
+    );
+  notes.push(
+    "Disk usage counts whole blocks, so many small files cost more than their bytes: compare the on-disk and apparent columns. With `--ignore-scripts` no install script runs, for ours and the peers alike: what such scripts build or download (the relay's `better-sqlite3` compiles or fetches its native addon on a normal install) is not in these figures.",
+  );
+  out.push('');
+  out.push(notes.map((n) => `- ${n}`).join('\n'));
   return out;
 }

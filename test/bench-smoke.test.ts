@@ -1,9 +1,9 @@
 /**
  * Smoke test of `npm run bench -- --quick`: every piece runs (three-process load level, time to
  * first audio pipelines, bundle sizes, headless-Chromium cost, a barge-in, in-browser Whisper with
- * the test model, clients that stop reading and oversized request bodies) and produces numbers and
- * the markdown tables. No timing targets: the numbers
- * depend on the machine; only that each measurement saw the events it is made of.
+ * the test model, clients that stop reading and oversized request bodies, `npm i` of the packed
+ * SDK into an empty folder) and produces numbers and the markdown tables. No timing targets: the
+ * numbers depend on the machine; only that each measurement saw the events it is made of.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -51,6 +51,7 @@ test(
         '## 6. Barge-in',
         '## 7. In-browser Whisper',
         '## 9. Clients that stop reading',
+        '## 10. Install size',
       ]) {
         assert.ok(markdown.includes(heading), `report has "${heading}"`);
       }
@@ -139,6 +140,14 @@ test(
         'end of speech → transcript includes the inference',
       );
       assert.ok(finite(whisper.clientRtf.p50) && whisper.clientRtf.p50 > 0);
+
+      // install size: the packed SDK installed into an empty folder (the peer needs the registry,
+      // which a run may not reach: not checked here)
+      const sdkInstall = r.install.ours.find((m: { name: string }) => m.name === '@voice-bot/sdk');
+      assert.ok(
+        !sdkInstall.error && sdkInstall.diskKb > 0 && sdkInstall.files > 0,
+        `the SDK's install was measured: ${JSON.stringify(sdkInstall).slice(0, 300)}`,
+      );
 
       // exposure: the relay's queue towards a client that stops reading stays at its bound, the
       // provider stops being read, and the relay closes the socket; oversized bodies get a 413
