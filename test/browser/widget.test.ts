@@ -82,7 +82,10 @@ async function openPage(
 
 const events = (page: Page): Promise<RecordedEvent[]> => page.evaluate(() => window.__events);
 
-/** Messages in the transcript, as the visitor sees them (without the screen-reader prefix). */
+/**
+ * Messages in the transcript, as the visitor sees them (without the screen-reader prefix), not
+ * trimmed: bubbles keep white space (pre-wrap), so any around the text would show.
+ */
 const transcript = (page: Page): Promise<{ role: string; text: string; streaming: boolean }[]> =>
   page.$$eval('voice-bot >>> .msg', (nodes) =>
     nodes.map((node) => {
@@ -90,7 +93,7 @@ const transcript = (page: Page): Promise<{ role: string; text: string; streaming
       copy.querySelector('.sr-only')?.remove();
       return {
         role: node.classList.contains('user') ? 'user' : 'bot',
-        text: (copy.textContent ?? '').trim(),
+        text: copy.textContent ?? '',
         streaming: node.classList.contains('streaming'),
       };
     }),

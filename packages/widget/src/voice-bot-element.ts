@@ -310,9 +310,7 @@ export class VoiceBotElement extends LitElement {
             ${c.interim ? html`<div part="message message-user" class="msg user interim"><span class="sr-only">${s.you}: </span>${c.interim}</div>` : nothing}
             ${
               c.draft !== undefined
-                ? html`<div part="message message-bot" class="msg bot streaming">
-                    <span class="sr-only">${s.bot}: </span>${c.draft}
-                  </div>`
+                ? this.renderDraft(c.draft)
                 : c.state === 'thinking'
                   ? html`<div class="dots" role="status" aria-label=${s.typing}>
                       <span></span><span></span><span></span>
@@ -354,14 +352,16 @@ export class VoiceBotElement extends LitElement {
   private renderMessage(message: HistoryMessage): TemplateResult {
     const s = this.ui;
     const user = message.role === 'user';
-    // One line on purpose: messages keep their own line breaks (white-space: pre-wrap).
-    return html`<div
-      part="message ${user ? 'message-user' : 'message-bot'}"
-      class="msg ${user ? 'user' : 'bot'}"
-    >
-      <span class="sr-only">${user ? s.you : s.bot}: </span
-      >${message.text}${message.interrupted ? html`<span class="tag">— ${s.interrupted}</span>` : nothing}
-    </div>`;
+    // One line on purpose: messages keep their own line breaks (white-space: pre-wrap), so no
+    // whitespace may stand around the text.
+    // prettier-ignore
+    return html`<div part="message ${user ? 'message-user' : 'message-bot'}" class="msg ${user ? 'user' : 'bot'}"><span class="sr-only">${user ? s.you : s.bot}: </span>${message.text}${message.interrupted ? html`<span class="tag">— ${s.interrupted}</span>` : nothing}</div>`;
+  }
+
+  /** The reply as it streams; one line for the same reason as {@link renderMessage}. */
+  private renderDraft(draft: string): TemplateResult {
+    // prettier-ignore
+    return html`<div part="message message-bot" class="msg bot streaming"><span class="sr-only">${this.ui.bot}: </span>${draft}</div>`;
   }
 
   private renderStatus(): TemplateResult {
