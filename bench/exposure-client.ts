@@ -23,7 +23,8 @@
  */
 import { connect, type Socket } from 'node:net';
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '@voice-bot/protocol';
+import { openBenchSocket } from './bench-socket.js';
+import { PROTOCOL_VERSION } from '@voice-bot/protocol';
 import { ORIGIN, type IpcMessage } from './common.js';
 
 export interface SocketRecord {
@@ -60,8 +61,6 @@ export interface BodyRecord {
   errorCode: string | undefined;
 }
 
-const zeroMask = (mask: Uint8Array) => mask.fill(0);
-
 class Session {
   ws: WebSocket | undefined;
   audioBytes = 0;
@@ -77,30 +76,7 @@ class Session {
   constructor(readonly index: number) {}
 
   async open(relayUrl: string, key: string): Promise<void> {
-    const res = await fetch(`${relayUrl}/v1/sessions`, {
-      method: 'POST',
-      headers: { origin: ORIGIN, 'content-type': 'text/plain' },
-      body: JSON.stringify({ key }),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const body = (await res.json()) as {
-      token?: string;
-      ws_url?: string;
-      error?: { code: string };
-    };
-    if (res.status !== 201 || !body.token || !body.ws_url)
-      throw new Error(`session refused: ${res.status} ${body.error?.code ?? ''}`);
-    const ws = new WebSocket(
-      body.ws_url,
-      [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${body.token}`],
-      {
-        origin: ORIGIN,
-        perMessageDeflate: false,
-        skipUTF8Validation: true,
-        generateMask: zeroMask,
-        handshakeTimeout: 15_000,
-      },
-    );
+    const ws = await openBenchSocket(relayUrl, key);
     this.ws = ws;
     let ready = false;
     this.closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));

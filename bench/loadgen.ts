@@ -21,12 +21,12 @@
  * and how far behind its real-time schedule the reply audio arrived.
  */
 import { join } from 'node:path';
-import WebSocket from 'ws';
-import { PROTOCOL_VERSION, SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX } from '@voice-bot/protocol';
+import type WebSocket from 'ws';
+import { openBenchSocket } from './bench-socket.js';
+import { PROTOCOL_VERSION } from '@voice-bot/protocol';
 import { directStreaming, upstreamClient } from './pipelines.js';
 import {
   FIXTURES,
-  ORIGIN,
   ProcessProbe,
   SPEECH_FIXTURES,
   readWavPcm,
@@ -146,8 +146,6 @@ interface Turn {
   maxLateMs: number;
 }
 
-const zeroMask = (mask: Uint8Array) => mask.fill(0);
-
 class Session {
   ws: WebSocket | undefined;
   state: State = 'connecting';
@@ -167,31 +165,7 @@ class Session {
 
   async open(key: string): Promise<void> {
     const { config } = this.run;
-    const res = await fetch(`${config.relayUrl}/v1/sessions`, {
-      method: 'POST',
-      headers: { origin: ORIGIN, 'content-type': 'text/plain' },
-      body: JSON.stringify({ key }),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const body = (await res.json()) as {
-      token?: string;
-      ws_url?: string;
-      error?: { code: string };
-    };
-    if (res.status !== 201 || !body.token || !body.ws_url)
-      throw new Error(`session refused: ${res.status} ${body.error?.code ?? ''}`);
-    const ws = new WebSocket(
-      body.ws_url,
-      [SUBPROTOCOL, `${TOKEN_SUBPROTOCOL_PREFIX}${body.token}`],
-      {
-        origin: ORIGIN,
-        perMessageDeflate: false,
-        skipUTF8Validation: true,
-        // The generator's own masking cost is not what is measured (the relay still unmasks every frame).
-        generateMask: zeroMask,
-        handshakeTimeout: 15_000,
-      },
-    );
+    const ws = await openBenchSocket(config.relayUrl, key);
     this.ws = ws;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no ready within 15 s')), 15_000);
