@@ -80,6 +80,19 @@ export type UsageDays = Record<string, Record<string, DayUsage>>;
 /** Today's figures the quotas are checked against, per key. */
 export type QuotaTotals = Record<string, { audioBytes: number; tokens: number; ttsChars: number }>;
 
+/**
+ * Where usage counters are kept for good (the database: SQLite or PostgreSQL). Counters are added,
+ * never overwritten, so several processes or relays can each add what they counted.
+ */
+export interface UsageLedger {
+  /** Adds these counters to the stored ones, all rows in one transaction. */
+  add(days: UsageDays): Promise<void>;
+  /** Every key's totals on `date` (`YYYY-MM-DD`): where the quotas start after a restart. */
+  totals(date: string): Promise<QuotaTotals>;
+  /** The last `days` days (today first) for a key; days without usage are included as zeros. */
+  history(keyId: string, days: number, now?: number): Promise<DayUsage[]>;
+}
+
 /** What quotas, limits and the admin API need from the usage counters. */
 export interface UsageStore {
   load(): Promise<void>;

@@ -42,6 +42,13 @@ export interface ConcurrencySlots {
   count(keyId: string): Promise<SlotCount>;
 }
 
+/** Whether the shared store answers (`/healthz`, `/readyz`; new sessions are refused while it does not). */
+export interface StateStatus {
+  ok: boolean;
+  /** Why not, for the health report (never a secret: no URLs with passwords). */
+  detail?: string;
+}
+
 export interface SharedState {
   /** Marks a session token id used until `expiresAt` (Unix seconds): false when it was used before. */
   claimToken(jti: string, expiresAt: number): Promise<boolean>;
@@ -58,6 +65,8 @@ export interface SharedState {
   registerMetrics?(registry: Registry): void;
   /** Prometheus text for the whole relay; absent when this process's own registry is the whole relay. */
   clusterMetrics?(): Promise<string>;
+  /** Absent when the state cannot fail (it lives in this process). */
+  status?(): StateStatus;
   close(): Promise<void>;
 }
 
