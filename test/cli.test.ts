@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -65,8 +65,11 @@ describe('voicebot-relay CLI', () => {
     assert.equal(created.code, 0, created.stderr);
     const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };
     assert.match(key, /^vb_pk_/);
-    const stored = await readFile(join(dataDir, 'keys.json'), 'utf8');
-    assert.ok(stored.includes(id));
+    let stored = '';
+    for (const name of await readdir(dataDir))
+      if (name.startsWith('voicebot.db'))
+        stored += (await readFile(join(dataDir, name))).toString('latin1');
+    assert.ok(stored.includes(id), 'the key is in the database');
     assert.ok(!stored.includes(key));
     const listed = JSON.parse(cli('keys', 'list', '--json').stdout) as {
       id: string;
@@ -104,6 +107,47 @@ describe('voicebot-relay CLI', () => {
     assert.equal(cli('keys', 'revoke', 'key_nope').code, 1);
     assert.equal(cli('frobnicate').code, 1);
     assert.match(cli('--help').stdout, /keys create/);
+  });
+
+  test('db migrate applies what is pending and says so; a second run finds nothing', async () => {
+    const fresh = await mkdtemp(join(tmpdir(), 'voicebot-cli-db-'));
+    try {
+      const run = () =>
+        spawnSync(process.execPath, [CLI, 'db', 'migrate'], {
+          env: { ...env, VOICEBOT_DATA_DIR: fresh },
+          encoding: 'utf8',
+        });
+      const first = run();
+      assert.equal(first.status, 0, first.stderr);
+      assert.match(first.stdout, /voicebot\.db: applied 001_initial/);
+      const second = run();
+      assert.equal(second.status, 0, second.stderr);
+      assert.match(second.stdout, /up to date/);
+      assert.doesNotMatch(second.stdout, /applied/);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  });
+
+  test('an unreachable DATABASE_URL stops serve, keys and db migrate: exit 1, the host named, never the password', () => {
+    const unreachable = {
+      ...env,
+      DATABASE_URL: 'postgres://voicebot:hunter2-secret@127.0.0.1:9/voicebot',
+    };
+    for (const args of [
+      ['serve', '--port', '0'],
+      ['keys', 'list'],
+      ['db', 'migrate'],
+    ]) {
+      const result = spawnSync(process.execPath, [CLI, ...args], {
+        env: unreachable,
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.equal(result.status, 1, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, /127\.0\.0\.1:9/, args.join(' '));
+      assert.ok(!`${result.stderr}${result.stdout}`.includes('hunter2'), args.join(' '));
+    }
   });
 
   test('serve refuses a bad config file before it starts any worker', async () => {

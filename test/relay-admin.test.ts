@@ -53,7 +53,7 @@ describe('admin API disabled without a token', () => {
   });
 
   test('a short admin token is a configuration error', async () => {
-    const keys = new KeyStore(join(tmpdir(), 'voicebot-never-written', 'keys.json'));
+    const keys = KeyStore.inDataDir(join(tmpdir(), 'voicebot-never-written'));
     assert.throws(() => createRelay({ keys, adminToken: 'short' }), /at least 16 characters/);
     assert.throws(() => createRelay({ keys, metricsToken: 'short' }), /at least 16 characters/);
   });
@@ -329,6 +329,36 @@ describe('admin API', () => {
     assert.equal((await bystander.closed).code, CLOSE_CODES.keyRevoked);
     const listed = (await admin('GET', `/keys/${view.id}`)).json as unknown as KeyView;
     assert.ok(listed.revoked_at);
+  });
+
+  test('GET /admin/audit lists who changed which key, newest first, bounded', async () => {
+    const view = await create({ origins: [ORIGIN], label: 'audited' });
+    assert.equal((await admin('PATCH', `/keys/${view.id}`, { label: 'renamed' })).status, 200);
+    assert.equal((await admin('POST', `/keys/${view.id}/revoke`)).status, 200);
+    const res = await admin('GET', `/audit?key=${view.id}`);
+    assert.equal(res.status, 200);
+    const entries = res.json.entries as {
+      action: string;
+      key_id: string;
+      actor: { kind: string; ip?: string };
+      detail: Record<string, unknown>;
+    }[];
+    assert.deepEqual(
+      entries.map((e) => e.action),
+      ['key.revoke', 'key.update', 'key.create'],
+    );
+    for (const entry of entries) {
+      assert.equal(entry.key_id, view.id);
+      assert.equal(entry.actor.kind, 'admin-api');
+      assert.equal(entry.actor.ip, '127.0.0.1');
+    }
+    assert.equal(entries[1]?.detail.label, 'renamed');
+    const one = await admin('GET', '/audit?limit=1');
+    assert.equal((one.json.entries as unknown[]).length, 1);
+    assert.equal((one.json.entries as { action: string }[])[0]?.action, 'key.revoke');
+    for (const limit of ['0', '501', 'many'])
+      assert.equal((await admin('GET', `/audit?limit=${limit}`)).status, 400, limit);
+    assert.equal((await admin('GET', '/audit', undefined, null)).status, 401);
   });
 
   test('no secret ever reaches the logs', async () => {

@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { createFakeUpstream } from '@voice-bot/fake-provider';
+import { openStorage } from '@voice-bot/relay';
 import { ORIGIN, REPO_ROOT, TalkClient, connectTalk } from './support/relay.js';
 
 const CLI = join(REPO_ROOT, 'packages/relay/bin/voicebot-relay.js');
@@ -91,7 +91,6 @@ describe('relay cluster (serve --workers 2)', () => {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       VOICEBOT_DATA_DIR: dataDir,
-      VOICEBOT_USAGE_FILE: join(dataDir, 'usage.json'),
       VOICEBOT_ADMIN_TOKEN: ADMIN_TOKEN,
       VOICEBOT_METRICS: 'public',
       VOICEBOT_SHUTDOWN_GRACE_MS: '2000',
@@ -373,7 +372,7 @@ describe('relay cluster (serve --workers 2)', () => {
     a.talk.close();
   });
 
-  test('SIGTERM stops the workers gracefully; the usage they had not synced yet reaches the file', async () => {
+  test('SIGTERM stops the workers gracefully; the usage they had not synced yet reaches the database', async () => {
     const { id, key } = await newKey();
     const { talk } = await open((await token(key)).token);
     talk.start({ input: 'text', output: 'text' });
@@ -385,14 +384,12 @@ describe('relay cluster (serve --workers 2)', () => {
     const closed = await talk.closed;
     assert.equal(closed.code, 1001, 'the socket was closed as going away');
     assert.equal(await exited, 0);
-    const file = join(dataDir, 'usage.json');
-    assert.ok(existsSync(file));
-    const saved = JSON.parse(await readFile(file, 'utf8')) as {
-      days: Record<string, Record<string, { turns: number; sockets: number }>>;
-    };
-    const day = Object.values(saved.days)
-      .map((byKey) => byKey[id])
-      .find(Boolean);
-    assert.deepEqual([day?.turns, day?.sockets], [1, 1]);
+    const storage = await openStorage({ dataDir });
+    try {
+      const [day] = await storage.usage.history(id, 1);
+      assert.deepEqual([day?.turns, day?.sockets], [1, 1]);
+    } finally {
+      await storage.close();
+    }
   });
 });

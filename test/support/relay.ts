@@ -17,9 +17,11 @@ import {
 import {
   createRelay,
   createLogger,
-  KeyStore,
+  openStorage,
+  type KeyStore,
   type Relay,
   type RelayOptions,
+  type Storage,
 } from '@voice-bot/relay';
 import {
   createFakeUpstream,
@@ -69,6 +71,9 @@ export interface RelayHarness {
   url: string;
   upstream: ReturnType<typeof createFakeUpstream>;
   keys: KeyStore;
+  /** The relay's database (SQLite in `dataDir`, or `options.databaseUrl`). */
+  storage: Storage;
+  dataDir: string;
   /** A key allowed on ORIGIN for every bot. */
   key: string;
   keyId: string;
@@ -81,14 +86,24 @@ export async function startRelay(
     upstream?: FakeUpstreamOptions;
     relay?: Partial<RelayOptions>;
     /** the SDK's retries per provider call (default 0 here; the relay's own default is 1) */ maxRetries?: number;
+    /** PostgreSQL instead of SQLite in the temp data dir */
+    databaseUrl?: string;
+    /** how often the database is pinged (ms; default 5000) */
+    pingMs?: number;
   } = {},
 ): Promise<RelayHarness> {
   const dataDir = await mkdtemp(join(tmpdir(), 'voicebot-test-'));
   const upstream = createFakeUpstream(options.upstream);
   const served = await upstream.listen(0);
-  const keys = KeyStore.inDataDir(dataDir);
-  const { record, secret } = await keys.create({ origins: [ORIGIN], label: 'test' });
   const { lines, logger } = captureLogs();
+  const storage = await openStorage({
+    dataDir,
+    databaseUrl: options.databaseUrl,
+    logger,
+    ...(options.pingMs ? { pingMs: options.pingMs } : {}),
+  });
+  const keys = storage.keys;
+  const { record, secret } = await keys.create({ origins: [ORIGIN], label: 'test' });
   const stage = {
     baseURL: served.url,
     apiKey: 'sk-upstream-secret',
@@ -96,7 +111,7 @@ export async function startRelay(
     maxRetries: options.maxRetries ?? 0,
   };
   const relay = createRelay({
-    keys,
+    storage,
     logger,
     tokenSecret: 'test-secret-test-secret-test-secret-0123',
     providers: {
@@ -112,11 +127,14 @@ export async function startRelay(
     url,
     upstream,
     keys,
+    storage,
+    dataDir,
     key: secret,
     keyId: record.id,
     logs: lines,
     async close() {
       await relay.close();
+      await storage.close();
       await served.close();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -44,6 +44,8 @@ export const ERROR_CODES = [
   'shutting_down',
   'slow_client',
   'payload_too_large',
+  /** The relay's database does not answer: new sessions are refused until it does (503, retry). */
+  'storage_unavailable',
   // admin API and /metrics
   'unauthorized',
 ] as const;

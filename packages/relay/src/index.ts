@@ -25,10 +25,15 @@ export {
 export {
   CLIENT_KEY_PREFIX,
   KeyStore,
+  type AuditActor,
   type ClientKeyRecord,
   type KeyPatch,
   type NewKey,
 } from './auth/keys.js';
+export { Storage, createStorage, openStorage, type StorageOptions } from './store/storage.js';
+export { StorageError, redactUrl, type Engine } from './store/database.js';
+export type { AuditEntry } from './store/keys.js';
+export type { DbConversationStore } from './store/conversations.js';
 export type { HardeningOptions, ShutdownOptions } from './http/hardening.js';
 export {
   KEY_LIMIT_FIELDS,
@@ -36,8 +41,22 @@ export {
   parseKeyLimits,
   type KeyLimits,
 } from './policy/limits.js';
-export { UsageTracker, type DayUsage, type UsageStore } from './policy/usage.js';
-export { localState, type SharedState, type ConcurrencySlots } from './state/shared-state.js';
+export {
+  UsageTracker,
+  type DayUsage,
+  type QuotaTotals,
+  type UsageDays,
+  type UsageLedger,
+  type UsageStore,
+} from './policy/usage.js';
+export {
+  localState,
+  type ConcurrencySlots,
+  type LocalStateOptions,
+  type SharedState,
+  type StateStatus,
+  type TokenReplays,
+} from './state/shared-state.js';
 export {
   MemoryConversationStore,
   type ConversationStore,
@@ -69,3 +88,11 @@ export {
   type ToolDefinition,
 } from './tools/types.js';
 export type { HttpToolConfig } from './tools/http-tool.js';
+export {
+  connectRedis,
+  redisState,
+  redisTarget,
+  SharedStateUnavailableError,
+  type RedisState,
+  type RedisStateOptions,
+} from './state/redis/index.js';

@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { WebSocketServer } from 'ws';
 import { CLOSE_CODES, SUBPROTOCOL } from '@voice-bot/protocol';
 import {
@@ -23,10 +22,15 @@ import { securityHeaders } from './http/security.js';
 import { sessionRoutes } from './http/sessions.js';
 import { staticRoutes, type StaticDir } from './http/static.js';
 import { talkRoutes } from './http/talk.js';
-import { Hardening, type HardeningOptions, type ShutdownOptions } from './http/hardening.js';
+import {
+  Hardening,
+  storageUnavailableError,
+  type HardeningOptions,
+  type ShutdownOptions,
+} from './http/hardening.js';
 import { localState, type SharedState } from './state/shared-state.js';
 import type { UsageStore } from './policy/usage.js';
-import { KeyStore } from './auth/keys.js';
+import type { KeyStore } from './auth/keys.js';
 import { createLogger, type Logger } from './logger.js';
 import { processEnv, relayEnv } from './config/settings.js';
 import { createProviderClients } from './providers/providers.js';
@@ -39,13 +43,22 @@ import {
 import { ToolRunner } from './tools/runner.js';
 import type { ToolDefinition } from './tools/types.js';
 import { SessionTokens } from './auth/tokens.js';
-import { SqliteTokenReplays, USED_TOKENS_FILE } from './auth/used-tokens.js';
+import { createStorage, storageOfKeys, type Storage } from './store/storage.js';
 import { widgetAssetsDir } from './http/widget-assets.js';
 import { WriteBatcher } from './http/write-batching.js';
 
 export interface RelayOptions extends HardeningOptions {
-  /** Where keys live. Ignored when `keys` is given. Default `./.voicebot`. */
+  /**
+   * The database: keys, audit log, usage, conversations, used tokens (`openStorage()`). The
+   * caller closes it. Default: opened from `databaseUrl`, else SQLite in `dataDir`, and closed
+   * with the relay.
+   */
+  storage?: Storage;
+  /** `postgres://…`: PostgreSQL instead of SQLite. Default: `DATABASE_URL`. */
+  databaseUrl?: string;
+  /** Where the SQLite database (`voicebot.db`) lives, and an old `keys.json` is imported from. Default `./.voicebot`. */
   dataDir?: string;
+  /** Client keys. Default: the storage's. */
   keys?: KeyStore;
   /** Signs session tokens (≥ 32 bytes). Default: random per process (tokens die with it). */
   tokenSecret?: string;
@@ -104,6 +117,14 @@ export interface Relay {
   /** Give this to `@hono/node-server`'s `serve({ websocket: { server } })` to enable `/v1/talk`. */
   websocketServer: WebSocketServer;
   keys: KeyStore;
+  /** The database the relay uses. */
+  storage: Storage;
+  /**
+   * Resolves once the database is migrated (and an old `keys.json` imported); rejects with a
+   * `StorageError` naming the database (never its password) when it cannot be reached. `listen`
+   * waits for it; `/v1/*` and `/admin` requests made before wait too.
+   */
+  ready(): Promise<void>;
   tokens: SessionTokens;
   logger: Logger;
   /** Starts an HTTP server with the WebSocket wiring (port 0 = any free port). */
@@ -159,13 +180,23 @@ export function createRelay(given: RelayOptions = {}): Relay {
     metricsToken: env.metricsToken,
     metrics: env.metrics,
     trustProxy: env.trustProxy,
-    usageFile: env.usageFile,
+    publicUrl: env.publicUrl,
     toolEnv: processEnv(),
     ...given,
   };
   const textDeltaIntervalMs = textDeltaInterval(options.textDeltaIntervalMs);
   const logger = options.logger ?? createLogger({ level: env.logLevel });
-  const keys = options.keys ?? KeyStore.inDataDir(options.dataDir ?? '.voicebot');
+  const givenStorage = options.storage ?? (options.keys && storageOfKeys(options.keys));
+  const storage =
+    givenStorage ??
+    createStorage({
+      databaseUrl: options.databaseUrl ?? env.databaseUrl,
+      dataDir: options.dataDir ?? '.voicebot',
+      logger,
+    });
+  // A storage the relay opened itself (or the one behind `KeyStore.inDataDir`) closes with it.
+  const ownsStorage = options.storage === undefined;
+  const keys = options.keys ?? storage.keys;
   const bots = options.bots ?? [DEFAULT_BOT];
   validateBots(bots);
   const limits: LimitsConfig = { ...DEFAULT_LIMITS, ...options.limits };
@@ -174,10 +205,11 @@ export function createRelay(given: RelayOptions = {}): Relay {
   const state =
     options.state ??
     localState({
-      usageFile: options.usageFile,
       conversationTtlMs: limits.conversationTtlMs,
       maxConversations: limits.maxConversations,
-      usedTokens: new SqliteTokenReplays(join(dirname(keys.file), USED_TOKENS_FILE)),
+      usedTokens: storage.usedTokens,
+      usageLedger: storage.usage,
+      conversations: storage.conversations(limits.conversationTtlMs),
     });
   const tokens = new SessionTokens(
     options.tokenSecret ?? randomBytes(32).toString('base64url'),
@@ -208,7 +240,33 @@ export function createRelay(given: RelayOptions = {}): Relay {
   }
   const sessions = new Set<TalkSession>();
   const servers = new Set<ServerType>();
-  const hardening = new Hardening({ options, limits, keys, bots, logger, state });
+  const hardening = new Hardening({ options, limits, keys, bots, logger, state, storage });
+  let readiness: Promise<void> | undefined;
+  let isReady = false;
+  const ready = (): Promise<void> => {
+    readiness ??= storage.ready().then(
+      () => {
+        isReady = true;
+        storage.monitor();
+      },
+      (error: unknown) => {
+        readiness = undefined;
+        throw error;
+      },
+    );
+    return readiness;
+  };
+  const waitReady = async (_c: unknown, next: () => Promise<void>) => {
+    if (!isReady) {
+      try {
+        await ready();
+      } catch (error) {
+        logger.error({ err: (error as Error).message }, 'database not ready');
+        throw storageUnavailableError();
+      }
+    }
+    await next();
+  };
   const writes = new WriteBatcher();
 
   const websocketServer = new WebSocketServer({
@@ -224,15 +282,37 @@ export function createRelay(given: RelayOptions = {}): Relay {
   };
   const app = new Hono();
   app.use('*', securityHeaders());
-  app.get('/healthz', (c) =>
-    hardening.draining ? c.json({ ok: false, draining: true }, 503) : c.json({ ok: true }),
-  );
+  // Liveness: 503 while draining or while the database (or shared state) does not answer.
+  app.get('/healthz', (c) => {
+    if (hardening.draining) return c.json({ ok: false, draining: true }, 503);
+    const health = hardening.health();
+    return health.ok ? c.json({ ok: true, database: 'ok' }) : c.json(health, 503);
+  });
+  // Readiness: 200 only when migrated, the database answers, and the relay is not draining.
+  app.get('/readyz', (c) => {
+    const health = hardening.health();
+    if (isReady && health.ok && !hardening.draining) return c.json({ ready: true });
+    return c.json(
+      {
+        ready: false,
+        ...(isReady ? {} : { reason: 'starting' }),
+        ...(hardening.draining ? { reason: 'draining' } : {}),
+        ...(health.ok ? {} : health),
+      },
+      503,
+    );
+  });
+  app.use('/v1/*', waitReady);
+  app.use('/admin/*', waitReady);
+  app.use('/admin', waitReady);
   const metricsRoutes = hardening.metricsRoutes();
   if (metricsRoutes) app.route('/', metricsRoutes);
   if (hardening.adminToken !== undefined) {
     const admin = {
       token: hardening.adminToken,
       keys,
+      audit: storage.audit,
+      clientIp: (c: Context) => hardening.clientIp(c),
       usage: hardening.usage,
       registry: hardening.registry,
       state,
@@ -288,6 +368,8 @@ export function createRelay(given: RelayOptions = {}): Relay {
     app,
     websocketServer,
     keys,
+    storage,
+    ready,
     tokens,
     logger,
     metrics: hardening.metrics.registry,
@@ -296,7 +378,8 @@ export function createRelay(given: RelayOptions = {}): Relay {
       await hardening.shutdown(shutdownOptions);
       await this.close();
     },
-    listen(port, hostname = '127.0.0.1') {
+    async listen(port, hostname = '127.0.0.1') {
+      await ready();
       if (!options.publicUrl && !LOOPBACK_HOSTS.has(hostname)) {
         logger.warn(
           { host: hostname },
@@ -332,6 +415,7 @@ export function createRelay(given: RelayOptions = {}): Relay {
       );
       servers.clear();
       websocketServer.close();
+      if (ownsStorage) await storage.close();
     },
   };
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createRelay, type RelayOptions } from '../relay.js';
@@ -11,6 +12,8 @@ import {
   startClusterPrimary,
 } from '../state/cluster/primary.js';
 import { clusterWorkerState } from '../state/cluster/worker.js';
+import { redisState } from '../state/redis/index.js';
+import type { SharedState } from '../state/shared-state.js';
 import {
   ConfigError,
   DEFAULT_LIMITS,
@@ -20,13 +23,15 @@ import {
   loadTokenSecret,
   providersFromEnv,
   type ConfigFile,
+  type LimitsConfig,
 } from '../config/config.js';
 import { clinicHours, ensureDemoKey, startDemoUpstream } from './demo.js';
-import { KeyStore } from '../auth/keys.js';
-import { createLogger } from '../logger.js';
+import type { AuditActor } from '../auth/keys.js';
+import { createLogger, type Logger } from '../logger.js';
 import { InvalidOriginPattern } from '../auth/origins.js';
 import { processEnv, readConfigFile, relayEnv, serveEnv } from '../config/settings.js';
-import { SqliteTokenReplays, USED_TOKENS_FILE } from '../auth/used-tokens.js';
+import { StorageError } from '../store/database.js';
+import { createStorage, openStorage, type Storage } from '../store/storage.js';
 import { widgetAssetsDir } from '../http/widget-assets.js';
 
 const USAGE = `voicebot-relay — the voice-bot relay
@@ -36,12 +41,19 @@ Usage:
   voicebot-relay keys create --origin URL [--origin URL …] [--bot ID …] [--label TEXT] [--json]
   voicebot-relay keys list [--json]
   voicebot-relay keys revoke ID
+  voicebot-relay db migrate  apply the database migrations and exit (serve applies them too)
 
 Environment:
   PORT, HOST                 where to listen (default 8787, 127.0.0.1)
   VOICEBOT_WORKERS           relay processes sharing the port: a number or auto (one per core); default 1
-  VOICEBOT_DATA_DIR          key store and generated secrets (default ./.voicebot)
-  VOICEBOT_SECRET            signs session tokens (≥ 32 chars; default: generated into the data dir)
+  VOICEBOT_DATA_DIR          SQLite database (voicebot.db) and generated secrets (default ./.voicebot)
+  DATABASE_URL               postgres://user:password@host:5432/db: keys, usage, conversations and
+                             used tokens in PostgreSQL instead of SQLite
+  REDIS_URL                  redis://[:password@]host:6379: token claims, rate limits, concurrency
+                             slots, quota counters and revocations shared by a fleet of relays
+  VOICEBOT_PUBLIC_URL        the address visitors use (ws_url in session grants), behind a proxy
+  VOICEBOT_SECRET            signs session tokens (≥ 32 chars; default: generated into the data dir;
+                             every relay of a fleet needs the same one)
   OPENAI_API_KEY, OPENAI_BASE_URL              provider for every stage
   VOICEBOT_{STT,LLM,TTS}_{BASE_URL,API_KEY,MODEL}  per-stage overrides; VOICEBOT_TTS_VOICE
   VOICEBOT_ADMIN_TOKEN       enables the admin API under /admin (≥ 16 chars)
@@ -85,11 +97,31 @@ async function serveCommand(args: string[]): Promise<void> {
   // `{{env.NAME}}` in tool templates; VOICEBOT_URL is added once the relay listens.
   const toolEnv: Record<string, string | undefined> = { ...env };
   const worker = isRelayClusterWorker() ? cluster.worker : undefined;
-  const state = worker ? clusterWorkerState() : undefined;
-  const level = relayEnv(env).logLevel;
+  const clusterWorker = worker ? clusterWorkerState() : undefined;
+  const vars = relayEnv(env);
   const logger = worker
-    ? createLogger({ level }).child({ worker: worker.id, pid: process.pid })
-    : createLogger({ level });
+    ? createLogger({ level: vars.logLevel }).child({ worker: worker.id, pid: process.pid })
+    : createLogger({ level: vars.logLevel });
+  const fleet = vars.redisUrl
+    ? await fleetState(vars.redisUrl, vars.databaseUrl, dataDir, settings.limits, logger)
+    : undefined;
+  // In a cluster with Redis, Redis is the shared state; the primary still sums the metrics and
+  // relays the shutdown.
+  const state: SharedState | undefined = fleet
+    ? {
+        ...fleet.state,
+        ...(clusterWorker
+          ? {
+              registerMetrics: clusterWorker.registerMetrics,
+              clusterMetrics: clusterWorker.clusterMetrics,
+              close: async () => {
+                await fleet.state.close();
+                await clusterWorker.close();
+              },
+            }
+          : {}),
+      }
+    : clusterWorker;
   let providers = settings.providers ?? providersFromEnv();
   let closeDemo: (() => Promise<void>) | undefined;
   const offline = values.demo && !hasProvider(providers);
@@ -124,6 +156,7 @@ async function serveCommand(args: string[]): Promise<void> {
     toolEnv,
     logger,
     ...(state ? { state } : {}),
+    ...(fleet ? { storage: fleet.storage } : {}),
   });
   // The demo page asks for its key here; the key is made once the real port is known.
   let demoConfig: { key: string; offline: boolean } | undefined;
@@ -133,7 +166,10 @@ async function serveCommand(args: string[]): Promise<void> {
     );
     relay.app.get('/demo-api/hours', (c) => c.json(clinicHours(c.req.query('day'))));
   }
-  const { url, port: boundPort } = await relay.listen(port, host);
+  const { url, port: boundPort } = await relay.listen(port, host).catch(async (error: unknown) => {
+    await closeDemo?.();
+    throw error;
+  });
   // HTTP tools in the config may build URLs from it (the demo's clinic API lives on this relay).
   toolEnv.VOICEBOT_URL ??= url;
   const shown = url.replace('127.0.0.1', 'localhost');
@@ -162,6 +198,7 @@ async function serveCommand(args: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     await relay.shutdown({ graceMs });
+    await fleet?.storage.close();
     await closeDemo?.();
     process.exit(0);
   };
@@ -176,7 +213,38 @@ async function serveCommand(args: string[]): Promise<void> {
   // In a cluster the primary asks too (on its own SIGINT/SIGTERM). A terminal's Ctrl-C signals this
   // process as well, in either order, so the request does not count as a second signal. (A primary
   // that dies takes its workers with it: Node's cluster exits a worker whose channel closes.)
-  state?.onShutdown(() => void shutdown());
+  clusterWorker?.onShutdown(() => void shutdown());
+}
+
+/**
+ * `REDIS_URL`: the database (opened and migrated now) and the Redis state a fleet of relays
+ * shares. Either unreachable: a clear message and exit code 1.
+ */
+async function fleetState(
+  redisUrl: string,
+  databaseUrl: string | undefined,
+  dataDir: string,
+  limits: Partial<LimitsConfig> | undefined,
+  logger: Logger,
+): Promise<{ storage: Storage; state: SharedState }> {
+  if (!databaseUrl)
+    logger.warn(
+      "REDIS_URL is set but DATABASE_URL is not: keys, usage and conversations stay in this machine's SQLite file, so other machines neither see them nor resume its conversations. Set DATABASE_URL for a fleet",
+    );
+  const storage = await openStorage({ databaseUrl, dataDir, logger });
+  try {
+    const ttl = { ...DEFAULT_LIMITS, ...limits }.conversationTtlMs;
+    const state = await redisState({
+      url: redisUrl,
+      conversations: storage.conversations(ttl),
+      ledger: storage.usage,
+      logger,
+    });
+    return { storage, state };
+  } catch (error) {
+    await storage.close();
+    fail((error as Error).message);
+  }
 }
 
 /** `--workers`: a count, or `auto` for one per core. */
@@ -202,12 +270,16 @@ async function runPrimary(
   const logger = createLogger({ level: relayEnv().logLevel }).child({ worker: 'primary' });
   // Made here once, so the workers read the same secret rather than racing to create it.
   await loadTokenSecret(dataDir);
+  // Migrated here before the workers start, so they find the database ready.
+  const storage = await openStorage({ databaseUrl: relayEnv().databaseUrl, dataDir, logger });
+  storage.monitor();
   const primary = startClusterPrimary({
     workers,
     logger,
-    usageFile: relayEnv().usageFile,
     shutdownGraceMs,
-    usedTokens: new SqliteTokenReplays(join(dataDir, USED_TOKENS_FILE)),
+    usedTokens: storage.usedTokens,
+    usageLedger: storage.usage,
+    conversations: storage.conversations(limits.conversationTtlMs),
     conversationTtlMs: limits.conversationTtlMs,
     maxConversations: limits.maxConversations,
   });
@@ -216,15 +288,42 @@ async function runPrimary(
     if (stopping) process.exit(1);
     stopping = true;
     await primary.shutdown();
+    await storage.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown());
   process.on('SIGTERM', () => void shutdown());
 }
 
+/** The database `keys` and `db` use: `DATABASE_URL`, else SQLite in the data dir. */
+function cliStorage(): Storage {
+  return createStorage({ databaseUrl: relayEnv().databaseUrl, dataDir: defaultDataDir() });
+}
+
+/** Who ran the command, for the audit log. */
+function cliActor(): AuditActor {
+  try {
+    return { kind: 'cli', user: userInfo().username };
+  } catch {
+    return { kind: 'cli', user: 'unknown' };
+  }
+}
+
 async function keysCommand(args: string[]): Promise<void> {
   const [action, ...rest] = args;
-  const keys = KeyStore.inDataDir(defaultDataDir());
+  if (action !== 'create' && action !== 'list' && action !== 'revoke')
+    fail(`unknown keys action ${JSON.stringify(action ?? '')}\n\n${USAGE}`);
+  const storage = cliStorage();
+  try {
+    await storage.ready();
+    await keysAction(storage, action, rest);
+  } finally {
+    await storage.close();
+  }
+}
+
+async function keysAction(storage: Storage, action: string, rest: string[]): Promise<void> {
+  const keys = storage.keys;
   if (action === 'create') {
     const { values } = parseArgs({
       args: rest,
@@ -237,11 +336,14 @@ async function keysCommand(args: string[]): Promise<void> {
     });
     if (!values.origin?.length)
       fail('keys create needs at least one --origin (e.g. --origin https://www.example.com)');
-    const { record, secret } = await keys.create({
-      origins: values.origin,
-      bots: values.bot ?? [],
-      label: values.label ?? '',
-    });
+    const { record, secret } = await keys.create(
+      {
+        origins: values.origin,
+        bots: values.bot ?? [],
+        label: values.label ?? '',
+      },
+      cliActor(),
+    );
     if (values.json)
       process.stdout.write(
         `${JSON.stringify({ id: record.id, key: secret, origins: record.origins, bots: record.bots })}\n`,
@@ -278,17 +380,35 @@ async function keysCommand(args: string[]): Promise<void> {
   if (action === 'revoke') {
     const id = rest[0];
     if (!id) fail('keys revoke needs a key id (see keys list)');
-    if (!(await keys.revoke(id))) fail(`no key with id ${id}`);
+    if (!(await keys.revoke(id, cliActor()))) {
+      process.exitCode = 1;
+      process.stderr.write(`voicebot-relay: no key with id ${id}\n`);
+      return;
+    }
     process.stdout.write(`Revoked ${id}\n`);
-    return;
   }
-  fail(`unknown keys action ${JSON.stringify(action ?? '')}\n\n${USAGE}`);
+}
+
+/** `db migrate`: applies what is pending and says what it did (exit 1 when it cannot). */
+async function dbCommand(args: string[]): Promise<void> {
+  const [action] = args;
+  if (action !== 'migrate') fail(`unknown db action ${JSON.stringify(action ?? '')}\n\n${USAGE}`);
+  const storage = cliStorage();
+  try {
+    await storage.ping();
+    const applied = await storage.migrate();
+    if (applied.length === 0) process.stdout.write(`${storage.display}: up to date\n`);
+    for (const name of applied) process.stdout.write(`${storage.display}: applied ${name}\n`);
+  } finally {
+    await storage.close();
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'serve') return serveCommand(rest);
   if (command === 'keys') return keysCommand(rest);
+  if (command === 'db') return dbCommand(rest);
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);
     return;
@@ -300,6 +420,7 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   if (
     error instanceof ConfigError ||
     error instanceof InvalidOriginPattern ||
+    error instanceof StorageError ||
     (error instanceof Error && error.name === 'TypeError' && 'code' in error)
   ) {
     fail(error.message);

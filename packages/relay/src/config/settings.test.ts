@@ -56,13 +56,42 @@ test('environment variables are checked once, naming the variable', () => {
     metricsToken: undefined,
     metrics: true,
     trustProxy: false,
-    usageFile: undefined,
+    databaseUrl: undefined,
+    redisUrl: undefined,
+    publicUrl: undefined,
     logLevel: 'info',
   });
   assert.equal(relayEnv({ VOICEBOT_METRICS: 'public' }).metrics, 'public');
   assert.equal(relayEnv({ VOICEBOT_METRICS: 'off' }).metrics, false);
   assert.throws(() => relayEnv({ VOICEBOT_METRICS: 'yes' }), /VOICEBOT_METRICS=yes/);
   assert.throws(() => relayEnv({ VOICEBOT_LOG_LEVEL: 'loud' }), /VOICEBOT_LOG_LEVEL=loud/);
+  assert.equal(
+    relayEnv({ DATABASE_URL: 'postgresql://u:p@db:5432/vb' }).databaseUrl,
+    'postgresql://u:p@db:5432/vb',
+  );
+  assert.throws(
+    () => relayEnv({ DATABASE_URL: 'mysql://u:hunter2@db/vb' }),
+    (error: unknown) =>
+      error instanceof ConfigError &&
+      /DATABASE_URL/.test(error.message) &&
+      !error.message.includes('hunter2'),
+  );
+  assert.equal(
+    relayEnv({ REDIS_URL: 'redis://:pw@cache:6379/1' }).redisUrl,
+    'redis://:pw@cache:6379/1',
+  );
+  assert.throws(
+    () => relayEnv({ REDIS_URL: 'cache:6379' }),
+    (error: unknown) => error instanceof ConfigError && /REDIS_URL/.test(error.message),
+  );
+  assert.equal(
+    relayEnv({ VOICEBOT_PUBLIC_URL: 'https://relay.example.com' }).publicUrl,
+    'https://relay.example.com',
+  );
+  assert.throws(
+    () => relayEnv({ VOICEBOT_PUBLIC_URL: 'relay.example.com' }),
+    /VOICEBOT_PUBLIC_URL/,
+  );
   assert.equal(serveEnv({ PORT: '9000' }).port, 9000);
   assert.throws(() => serveEnv({ PORT: '99999' }), /PORT=99999/);
   assert.throws(

@@ -140,7 +140,12 @@ export interface RelayEnv {
   metricsToken: string | undefined;
   metrics: boolean | 'public';
   trustProxy: boolean;
-  usageFile: string | undefined;
+  /** `DATABASE_URL` (PostgreSQL); unset = SQLite in the data dir. */
+  databaseUrl: string | undefined;
+  /** `REDIS_URL`: state shared by a fleet of relays; unset = this machine's processes only. */
+  redisUrl: string | undefined;
+  /** `VOICEBOT_PUBLIC_URL`: the address visitors use (`publicUrl` in the config file wins). */
+  publicUrl: string | undefined;
   logLevel: string;
 }
 
@@ -184,12 +189,29 @@ export function relayEnv(env: Env = processEnv()): RelayEnv {
     throw new ConfigError(
       `VOICEBOT_LOG_LEVEL=${logLevel} is not valid: use one of ${LOG_LEVELS.join(', ')}`,
     );
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//i.test(databaseUrl))
+    throw new ConfigError(
+      'DATABASE_URL is not valid: use postgres://user:password@host:5432/database (unset = SQLite in VOICEBOT_DATA_DIR)',
+    );
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl !== undefined && !/^rediss?:\/\//i.test(redisUrl))
+    throw new ConfigError(
+      'REDIS_URL is not valid: use redis://[:password@]host:6379[/db] or rediss://… (unset = no shared state across machines)',
+    );
+  const publicUrl = env.VOICEBOT_PUBLIC_URL || undefined;
+  if (publicUrl !== undefined && !/^https?:\/\/[^/]/i.test(publicUrl))
+    throw new ConfigError(
+      `VOICEBOT_PUBLIC_URL=${publicUrl} is not valid: use the relay's public address, e.g. https://relay.example.com`,
+    );
   return {
     adminToken: env.VOICEBOT_ADMIN_TOKEN || undefined,
     metricsToken: env.VOICEBOT_METRICS_TOKEN || undefined,
     metrics: metrics === 'public' ? 'public' : metrics !== 'off',
     trustProxy: env.VOICEBOT_TRUST_PROXY === '1',
-    usageFile: env.VOICEBOT_USAGE_FILE || undefined,
+    databaseUrl,
+    redisUrl,
+    publicUrl,
     logLevel,
   };
 }

@@ -38,11 +38,16 @@ export interface ConversationStore {
     keyId: string,
     bot: string,
   ): OpenedConversation | Promise<OpenedConversation>;
-  /** The conversation changed (a turn ended): keep it, as the most recently used. */
+  /** The conversation changed (a turn ended): keep it, as the most recently used. Never waits for a write. */
   touch(conversation: Conversation): void;
+  /** Writes what is waiting to be written (a database store), e.g. before the process exits. */
+  flush?(): Promise<void>;
 }
 
-/** Conversations in this process's memory, dropped after `ttlMs` unused or beyond `maxConversations`. */
+/**
+ * Conversations in this process's memory, dropped after `ttlMs` unused or beyond `maxConversations`
+ * (a relay without a database: tests, embedded use with `localState()` and no stores).
+ */
 export class MemoryConversationStore implements ConversationStore {
   private readonly byId = new Map<string, Conversation>();
 

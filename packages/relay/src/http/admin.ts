@@ -7,6 +7,7 @@
  *   PATCH  /admin/keys/:id             change origins, bots, label, limits
  *   POST   /admin/keys/:id/revoke      revoke (also DELETE /admin/keys/:id); closes its open sessions
  *   GET    /admin/keys/:id/usage       usage per UTC day (?days=1..31)
+ *   GET    /admin/audit                who changed which key, newest first (?limit=1..500, ?key=ID)
  *
  * Every request needs `Authorization: Bearer <admin token>`, compared in constant time.
  */
@@ -15,7 +16,8 @@ import { MAX_ADMIN_BODY_BYTES, limitBody } from './body-limit.js';
 import { requireBearer } from './bearer.js';
 import { RelayError } from './errors.js';
 import type { BotConfig, LimitsConfig } from '../config/config.js';
-import type { ClientKeyRecord, KeyPatch, KeyStore } from '../auth/keys.js';
+import type { AuditActor, ClientKeyRecord, KeyPatch, KeyStore } from '../auth/keys.js';
+import { MAX_AUDIT_LIMIT, type AuditEntry } from '../store/keys.js';
 import { LimitsError, effectiveLimits, parseKeyLimits, type KeyLimits } from '../policy/limits.js';
 import type { SessionRegistry } from '../policy/lifecycle.js';
 import type { Logger } from '../logger.js';
@@ -26,6 +28,10 @@ import type { DayUsage, UsageStore } from '../policy/usage.js';
 export interface AdminDeps {
   token: string;
   keys: KeyStore;
+  /** The audit log the key store writes (`storage.audit`). */
+  audit: { list(options: { limit?: number; keyId?: string }): Promise<AuditEntry[]> };
+  /** The caller's address, recorded as the actor of key changes. */
+  clientIp(c: Context): string;
   usage: UsageStore;
   /** This process's sockets (to close a revoked key's). */
   registry: SessionRegistry;
@@ -73,6 +79,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
   const botIds = new Set(deps.bots.map((b) => b.id));
 
   const notFound = () => new RelayError('not_found', 404, 'no key with that id');
+  const actor = (c: Context): AuditActor => ({ kind: 'admin-api', ip: deps.clientIp(c) });
 
   app.use('*', async (c, next) => {
     c.header('Cache-Control', 'no-store');
@@ -155,14 +162,17 @@ export function createAdminApp(deps: AdminDeps): Hono {
 
   app.post('/keys', async (c) => {
     const input = await body(c);
-    const created = await keys.create({
-      origins: origins(input.origins),
-      bots: input.bots === undefined ? [] : bots(input.bots),
-      label: input.label === undefined ? '' : label(input.label),
-      ...(input.limits !== undefined && input.limits !== null
-        ? { limits: parseKeyLimits(input.limits) }
-        : {}),
-    });
+    const created = await keys.create(
+      {
+        origins: origins(input.origins),
+        bots: input.bots === undefined ? [] : bots(input.bots),
+        label: input.label === undefined ? '' : label(input.label),
+        ...(input.limits !== undefined && input.limits !== null
+          ? { limits: parseKeyLimits(input.limits) }
+          : {}),
+      },
+      actor(c),
+    );
     log.info({ key_id: created.record.id }, 'admin: key created');
     // The only time the secret is ever shown.
     return c.json({ ...publicKey(created.record, deps.limits, 0), key: created.secret }, 201);
@@ -195,7 +205,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
       ...(input.label !== undefined ? { label: label(input.label) } : {}),
       ...(input.limits !== undefined ? { limits: mergedLimits(current.limits, input.limits) } : {}),
     };
-    const updated = await keys.update(id, patch);
+    const updated = await keys.update(id, patch, actor(c));
     if (!updated) throw notFound();
     log.info({ key_id: id, fields: Object.keys(patch) }, 'admin: key updated');
     return c.json(publicKey(updated, deps.limits, await openSessions(id)));
@@ -205,7 +215,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
     const id = c.req.param('id') ?? '';
     // The revocation poll may close them first; either way these sessions end now.
     const open = await openSessions(id);
-    if (!(await keys.revoke(id))) throw notFound();
+    if (!(await keys.revoke(id, actor(c)))) throw notFound();
     state.announceRevoked(id);
     const closed = Math.max(open, registry.closeKey(id));
     const key = await keys.get(id);
@@ -227,6 +237,17 @@ export function createAdminApp(deps: AdminDeps): Hono {
       open_sessions: await openSessions(id),
       days: history.map(usageView),
     });
+  });
+
+  app.get('/audit', async (c) => {
+    const limit = Number(c.req.query('limit') ?? 100);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_LIMIT)
+      throw badRequest(`limit must be 1 to ${MAX_AUDIT_LIMIT}`);
+    const key = c.req.query('key');
+    if (key !== undefined && (key.length === 0 || key.length > 100))
+      throw badRequest('key must be a key id');
+    const entries = await deps.audit.list({ limit, ...(key !== undefined ? { keyId: key } : {}) });
+    return c.json({ entries });
   });
 
   app.notFound(deps.errors.notFound);

@@ -16,7 +16,7 @@ import { Limiters, effectiveLimits, validateLimits } from '../policy/limits.js';
 import type { Logger } from '../logger.js';
 import { RelayMetrics } from '../policy/metrics.js';
 import type { SessionSocket } from '../conversation/session.js';
-import type { SharedState } from '../state/shared-state.js';
+import type { SharedState, StateStatus } from '../state/shared-state.js';
 import type { UsageStore } from '../policy/usage.js';
 
 export interface HardeningOptions {
@@ -32,9 +32,7 @@ export interface HardeningOptions {
   metrics?: boolean | 'public';
   /** Take the client IP (sessions per IP) from the last `X-Forwarded-For` entry: set behind one reverse proxy. Default: `VOICEBOT_TRUST_PROXY=1`. */
   trustProxy?: boolean;
-  /** Persist per-key usage (and so the daily quotas) in this JSON file across restarts. Default: `VOICEBOT_USAGE_FILE`; unset = memory only. */
-  usageFile?: string;
-  /** How often open sessions' keys are re-checked for revocation (ms, default 2000). */
+  /** How often open sessions' keys are re-checked for revocation (ms, default 1000). */
   revocationCheckMs?: number;
 }
 
@@ -60,6 +58,16 @@ export function refusalError(refusal: HttpRefusal): RelayError {
 /** New sessions while the relay drains. */
 export const shuttingDownError = (): RelayError => refusalError(SHUTTING_DOWN);
 
+const STORAGE_UNAVAILABLE = {
+  status: 503,
+  code: 'storage_unavailable',
+  message: 'the relay cannot reach its database; try again in a moment',
+  retryAfter: 5,
+} as const;
+
+/** New sessions while the database (or the shared state) does not answer. */
+export const storageUnavailableError = (): RelayError => refusalError(STORAGE_UNAVAILABLE);
+
 export interface HttpRefusal {
   status: 429 | 503;
   code: ErrorCode;
@@ -83,6 +91,8 @@ export class Hardening {
       bots: readonly BotConfig[];
       logger: Logger;
       state: SharedState;
+      /** The database's health (pinged while the relay runs). */
+      storage?: { status(): StateStatus };
     },
   ) {
     const { options, limits, keys, logger, state } = deps;
@@ -95,14 +105,13 @@ export class Hardening {
     this.metrics = new RelayMetrics(() => this.registry.size);
     state.registerMetrics?.(this.metrics.registry);
     this.limiters = new Limiters(this.usage, state);
-    this.registry.watchRevocations(keys, logger, options.revocationCheckMs ?? 2_000);
+    this.registry.watchRevocations(keys, logger, options.revocationCheckMs ?? 1_000);
     state.onRevoked((keyId) => {
       const closed = this.registry.closeKey(keyId);
-      if (closed > 0)
-        logger.info(
-          { key_id: keyId, sessions: closed },
-          'key revoked in another process: open sessions closed',
-        );
+      logger.info(
+        { key_id: keyId, sessions: closed },
+        'key revoked in another process: open sessions closed',
+      );
     });
   }
 
@@ -112,6 +121,18 @@ export class Hardening {
 
   get draining(): boolean {
     return this.registry.draining;
+  }
+
+  /** Whether the database and the shared state answer: why not, when they do not. */
+  health(): { ok: true } | { ok: false; database?: 'unreachable'; state?: 'unreachable' } {
+    const database = this.deps.storage?.status().ok ?? true;
+    const state = this.deps.state.status?.().ok ?? true;
+    if (database && state) return { ok: true };
+    return {
+      ok: false,
+      ...(database ? {} : { database: 'unreachable' as const }),
+      ...(state ? {} : { state: 'unreachable' as const }),
+    };
   }
 
   /** The admin API's token, when it is enabled. */
@@ -162,6 +183,7 @@ export class Hardening {
   /** `POST /v1/sessions` after the key, origin and bot checks. */
   async admitSession(c: Context, key: ClientKeyRecord): Promise<HttpRefusal | undefined> {
     if (this.draining) return SHUTTING_DOWN;
+    if (!this.health().ok) return STORAGE_UNAVAILABLE;
     await this.ready;
     const refusal = await this.limiters.admitSession(key.id, this.clientIp(c), this.keyLimits(key));
     if (refusal) {

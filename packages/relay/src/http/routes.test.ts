@@ -15,7 +15,7 @@ import {
   type ErrorBody,
   type SessionGrant,
 } from '@voice-bot/protocol';
-import { KeyStore } from '../auth/keys.js';
+import { openStorage, type Storage } from '../store/storage.js';
 import { SessionTokens } from '../auth/tokens.js';
 import { DEFAULT_BOT, DEFAULT_LIMITS } from '../config/config.js';
 import { silentLogger } from '../conversation/fakes.fixture.js';
@@ -34,11 +34,13 @@ describe('http routes', () => {
   let key = '';
   let tokens: SessionTokens;
   let hardening: Hardening;
+  let storage: Storage;
   const counted: string[] = [];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'voicebot-routes-'));
-    const keys = KeyStore.inDataDir(dir);
+    storage = await openStorage({ dataDir: dir });
+    const keys = storage.keys;
     key = (await keys.create({ origins: [ORIGIN] })).secret;
     const logger = silentLogger();
     const bots = [DEFAULT_BOT];
@@ -71,6 +73,7 @@ describe('http routes', () => {
 
   after(async () => {
     await hardening.close();
+    await storage.close();
     await rm(dir, { recursive: true, force: true });
   });
 

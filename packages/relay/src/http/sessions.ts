@@ -8,7 +8,12 @@ import type { BotConfig } from '../config/config.js';
 import type { Logger } from '../logger.js';
 import { MAX_SESSION_BODY_BYTES, limitBody } from './body-limit.js';
 import { RelayError } from './errors.js';
-import { refusalError, shuttingDownError, type Hardening } from './hardening.js';
+import {
+  refusalError,
+  shuttingDownError,
+  storageUnavailableError,
+  type Hardening,
+} from './hardening.js';
 
 export interface SessionRouteDeps {
   keys: KeyStore;
@@ -79,6 +84,7 @@ export function sessionRoutes(deps: SessionRouteDeps): Hono {
   app.post(SESSIONS_PATH, limitBody(MAX_SESSION_BODY_BYTES), async (c) => {
     const { hardening, logger } = deps;
     if (hardening.draining) throw shuttingDownError();
+    if (!hardening.health().ok) throw storageUnavailableError();
     const body = parseBody(await c.req.text());
     if (body.bot !== undefined && typeof body.bot !== 'string')
       throw new RelayError('bad_request', 400, 'bot must be a string');
@@ -88,11 +94,22 @@ export function sessionRoutes(deps: SessionRouteDeps): Hono {
     try {
       granted = await authorise(deps, secret, c.req.header('origin'), body.bot);
     } catch (error) {
-      if (error instanceof RelayError)
+      if (error instanceof RelayError) {
         logger.info({ code: error.code, origin: c.req.header('origin') }, 'session refused');
-      throw error;
+        throw error;
+      }
+      // The key lookup failed: the database went away since its last ping.
+      logger.warn({ err: String(error) }, 'session refused: key lookup failed');
+      throw storageUnavailableError();
     }
-    const refusal = await hardening.admitSession(c, granted.key);
+    let refusal: Awaited<ReturnType<typeof hardening.admitSession>>;
+    try {
+      refusal = await hardening.admitSession(c, granted.key);
+    } catch (error) {
+      // The rate limiters' store (Redis) went away since the last health check.
+      logger.warn({ err: String(error) }, 'session refused: shared state unreachable');
+      throw storageUnavailableError();
+    }
     if (refusal) throw refusalError(refusal);
     const { token, expiresAt } = await deps.tokens.issue({
       keyId: granted.key.id,

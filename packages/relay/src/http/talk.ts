@@ -11,7 +11,12 @@ import type { SessionSocket, TalkSession } from '../conversation/session.js';
 import type { Logger } from '../logger.js';
 import type { SessionGuard } from '../policy/guard.js';
 import { RelayError } from './errors.js';
-import { refusalError, shuttingDownError, type Hardening } from './hardening.js';
+import {
+  refusalError,
+  shuttingDownError,
+  storageUnavailableError,
+  type Hardening,
+} from './hardening.js';
 import type { WriteBatcher } from './write-batching.js';
 
 /** What an accepted upgrade carries to the socket. */
@@ -119,8 +124,15 @@ export function talkRoutes(deps: TalkRouteDeps): Hono<TalkEnv> {
       try {
         admitted = await admit(c.req);
       } catch (error) {
+        // Anything but a refusal comes from the key store or the token store: the database.
         const refused =
-          error instanceof TokenError ? new RelayError(error.code, 401, error.message) : error;
+          error instanceof TokenError
+            ? new RelayError(error.code, 401, error.message)
+            : error instanceof RelayError
+              ? error
+              : storageUnavailableError();
+        if (!(error instanceof RelayError) && !(error instanceof TokenError))
+          logger.warn({ err: String(error) }, 'upgrade refused: storage failed');
         if (refused instanceof RelayError) logger.info({ code: refused.code }, 'upgrade refused');
         throw refused;
       }

@@ -13,8 +13,9 @@ export interface OpenSession {
 
 /**
  * The relay's open sockets by key: concurrency counts, closing a revoked key's sessions (revoked
- * through the admin API at once; through the CLI or another process when the key file changes,
- * seen by a poll every `revocationCheckMs`), and graceful shutdown.
+ * through the admin API at once; through the CLI, another process or another relay on the same
+ * database, seen by a poll of the open sessions' keys every `revocationCheckMs`), and graceful
+ * shutdown.
  */
 export class SessionRegistry {
   private readonly byId = new Map<string, OpenSession>();
@@ -67,14 +68,12 @@ export class SessionRegistry {
     return closed;
   }
 
-  /** Checks the keys of open sessions against the store (which re-reads its file when it changed). */
+  /** Checks the keys of open sessions against the store: one query for all of them. */
   async sweepRevoked(keys: KeyStore, log: Logger): Promise<void> {
     if (this.sweeping || this.byId.size === 0) return;
     this.sweeping = true;
     try {
-      for (const keyId of [...this.countByKey.keys()]) {
-        const key = await keys.get(keyId);
-        if (key && !key.revoked_at) continue;
+      for (const keyId of await keys.revokedAmong([...this.countByKey.keys()])) {
         const closed = this.closeKey(keyId);
         if (closed > 0)
           log.info({ key_id: keyId, sessions: closed }, 'key revoked: open sessions closed');

@@ -1,8 +1,3 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { randomBytes } from 'node:crypto';
-
 /** One key's usage on one UTC day. */
 export interface DayUsage {
   /** `YYYY-MM-DD` (UTC). */
@@ -24,11 +19,6 @@ export interface DayUsage {
   tts_chars: number;
   /** Errors sent on this key's sockets and limit refusals, by code. */
   errors: Record<string, number>;
-}
-
-interface UsageFile {
-  version: 1;
-  days: Record<string, Record<string, DayUsage>>;
 }
 
 const DAY_MS = 86_400_000;
@@ -109,45 +99,53 @@ export interface UsageStore {
 }
 
 /**
- * In-memory usage counters per key per UTC day — what quotas are checked against and what
- * `GET /admin/keys/:id/usage` reports. Optionally persisted to a JSON file (written at most every
- * `flushMs`, and on `close`), so daily quotas survive a restart. Days older than `retainDays` are dropped.
+ * Usage counters per key per UTC day — what quotas are checked against and what
+ * `GET /admin/keys/:id/usage` reports. With a `ledger` (the database), `load` starts from today's
+ * stored totals (so daily quotas survive a restart) and what is counted here is added to the
+ * ledger every `flushMs` and on `close`: only the counts since the last flush, so several
+ * processes or relays sharing the ledger each add theirs. A flush that fails keeps its counts
+ * for the next one (never lost, never added twice). Without a ledger everything stays in memory;
+ * days older than `retainDays` are dropped.
  */
-export class UsageTracker implements UsageStore {
-  /** date → key id → usage */
-  private readonly days = new Map<string, Map<string, DayUsage>>();
+export class UsageTracker<L extends UsageLedger | undefined = undefined> implements UsageStore {
+  /**
+   * date → key id → usage counted here: everything (no ledger), or what the ledger does not have
+   * yet (with one).
+   */
+  private days = new Map<string, Map<string, DayUsage>>();
   /** Audio is counted in bytes so quotas trip exactly; exposed in ms. Keyed by the day's record. */
   private readonly audioBytes = new WeakMap<DayUsage, number>();
-  private dirty = false;
+  /** Today's totals read from the ledger (every process's, this one's flushed counts included). */
+  private base: { date: string; totals: QuotaTotals } = { date: '', totals: {} };
+  /** Counts being written: still counted here until the ledger's new totals are read. */
+  private inflight: UsageTracker | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> = Promise.resolve();
+  private flushing: Promise<void> | undefined;
 
   constructor(
     private readonly options: {
-      file?: string;
+      /** Where the counts are kept for good; without one, `history` answers from memory (synchronously). */
+      ledger?: L;
       flushMs?: number;
       retainDays?: number;
       now?: () => number;
     } = {},
   ) {}
 
-  /** Loads the persisted file, if any. */
+  /** Reads today's totals from the ledger, if any (a failure leaves them as they were). */
   async load(): Promise<void> {
-    const file = this.options.file;
-    if (!file || !existsSync(file)) return;
+    await this.refresh();
+  }
+
+  private async refresh(): Promise<boolean> {
+    const ledger = this.options.ledger;
+    if (!ledger) return true;
+    const date = utcDay(this.now());
     try {
-      const parsed = JSON.parse(await readFile(file, 'utf8')) as Partial<UsageFile>;
-      for (const [date, byKey] of Object.entries(parsed.days ?? {})) {
-        const map = new Map<string, DayUsage>();
-        for (const [keyId, day] of Object.entries(byKey)) {
-          const record: DayUsage = { ...emptyDay(date), ...day, errors: { ...day.errors } };
-          map.set(keyId, record);
-          this.audioBytes.set(record, Math.round((day.audio_in_ms ?? 0) * 32));
-        }
-        this.days.set(date, map);
-      }
+      this.base = { date, totals: await ledger.totals(date) };
+      return true;
     } catch {
-      // A corrupt usage file must not stop the relay; counting restarts from zero.
+      return false;
     }
   }
 
@@ -172,19 +170,35 @@ export class UsageTracker implements UsageStore {
     return day;
   }
 
+  private baseToday(keyId: string): QuotaTotals[string] | undefined {
+    return this.base.date === utcDay(this.now()) ? this.base.totals[keyId] : undefined;
+  }
+
   /** Today's visitor audio for a key, in bytes of 16 kHz PCM16. */
   audioBytesToday(keyId: string): number {
     const day = this.days.get(utcDay(this.now()))?.get(keyId);
-    return day ? (this.audioBytes.get(day) ?? 0) : 0;
+    return (
+      (day ? (this.audioBytes.get(day) ?? 0) : 0) +
+      (this.baseToday(keyId)?.audioBytes ?? 0) +
+      (this.inflight?.audioBytesToday(keyId) ?? 0)
+    );
   }
 
   tokensToday(keyId: string): number {
     const day = this.days.get(utcDay(this.now()))?.get(keyId);
-    return day ? day.prompt_tokens + day.completion_tokens : 0;
+    return (
+      (day ? day.prompt_tokens + day.completion_tokens : 0) +
+      (this.baseToday(keyId)?.tokens ?? 0) +
+      (this.inflight?.tokensToday(keyId) ?? 0)
+    );
   }
 
   ttsCharsToday(keyId: string): number {
-    return this.days.get(utcDay(this.now()))?.get(keyId)?.tts_chars ?? 0;
+    return (
+      (this.days.get(utcDay(this.now()))?.get(keyId)?.tts_chars ?? 0) +
+      (this.baseToday(keyId)?.ttsChars ?? 0) +
+      (this.inflight?.ttsCharsToday(keyId) ?? 0)
+    );
   }
 
   addAudioIn(keyId: string, bytes: number): void {
@@ -208,7 +222,7 @@ export class UsageTracker implements UsageStore {
     this.changed();
   }
 
-  /** Every counter (a copy): what a cluster worker hands its primary. */
+  /** The counters counted here (a copy): what a cluster worker hands its primary. */
   export(): UsageDays {
     const out: UsageDays = {};
     for (const [date, byKey] of this.days) {
@@ -247,19 +261,26 @@ export class UsageTracker implements UsageStore {
 
   /** Today's audio bytes and tokens of every key that has used any. */
   quotaTotals(): QuotaTotals {
+    const date = utcDay(this.now());
+    const keys = new Set<string>([
+      ...(this.days.get(date)?.keys() ?? []),
+      ...(this.base.date === date ? Object.keys(this.base.totals) : []),
+      ...(this.inflight ? Object.keys(this.inflight.quotaTotals()) : []),
+    ]);
     const out: QuotaTotals = {};
-    for (const [keyId, day] of this.days.get(utcDay(this.now())) ?? []) {
+    for (const keyId of keys)
       out[keyId] = {
-        audioBytes: this.audioBytes.get(day) ?? 0,
-        tokens: day.prompt_tokens + day.completion_tokens,
-        ttsChars: day.tts_chars,
+        audioBytes: this.audioBytesToday(keyId),
+        tokens: this.tokensToday(keyId),
+        ttsChars: this.ttsCharsToday(keyId),
       };
-    }
     return out;
   }
 
   /** The last `days` days (today first) for a key; days without usage are included as zeros. */
-  history(keyId: string, days = 1): DayUsage[] {
+  history(keyId: string, days = 1): L extends UsageLedger ? Promise<DayUsage[]> : DayUsage[] {
+    const ledger = this.options.ledger;
+    if (ledger) return this.flush().then(() => ledger.history(keyId, days, this.now())) as never;
     const out: DayUsage[] = [];
     const now = this.now();
     for (let i = 0; i < days; i++) {
@@ -267,7 +288,7 @@ export class UsageTracker implements UsageStore {
       const day = this.days.get(date)?.get(keyId);
       out.push(day ? { ...day, errors: { ...day.errors } } : emptyDay(date));
     }
-    return out;
+    return out as never;
   }
 
   private prune(): void {
@@ -278,39 +299,64 @@ export class UsageTracker implements UsageStore {
   }
 
   private changed(): void {
-    if (!this.options.file) return;
-    this.dirty = true;
-    if (this.flushTimer) return;
+    if (!this.options.ledger || this.flushTimer) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
       void this.flush();
-    }, this.options.flushMs ?? 5_000);
+    }, this.options.flushMs ?? 2_000);
     this.flushTimer.unref();
   }
 
-  /** Writes the counters now (atomically: temp file + rename). */
+  /**
+   * Adds what was counted since the last flush to the ledger, then reads today's totals back.
+   * When the write fails the counts stay here for the next flush.
+   */
   flush(): Promise<void> {
-    const file = this.options.file;
-    if (!file || !this.dirty) return this.writing;
-    this.dirty = false;
-    const body: UsageFile = { version: 1, days: {} };
-    for (const [date, byKey] of this.days) body.days[date] = Object.fromEntries(byKey);
-    this.writing = this.writing.then(async () => {
+    const ledger = this.options.ledger;
+    if (!ledger) return Promise.resolve();
+    this.flushing ??= (async () => {
       try {
-        await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-        const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-        await writeFile(tmp, `${JSON.stringify(body)}\n`, { mode: 0o600 });
-        await rename(tmp, file);
-      } catch {
-        this.dirty = true;
+        if (this.days.size > 0) {
+          const batch = new UsageTracker();
+          batch.merge(this.export());
+          this.days = new Map();
+          this.inflight = batch;
+          try {
+            await ledger.add(batch.export());
+          } catch {
+            this.inflight = undefined;
+            this.merge(batch.export());
+            return;
+          }
+          // Written: the ledger's totals now hold it. Until they are read, it stays counted here.
+          if (!(await this.refresh())) this.foldIntoBase(batch);
+          this.inflight = undefined;
+        } else await this.refresh();
+      } finally {
+        this.flushing = undefined;
       }
-    });
-    return this.writing;
+    })();
+    return this.flushing;
+  }
+
+  /** Adds a written batch's today to the base totals (when they could not be read again). */
+  private foldIntoBase(batch: UsageTracker): void {
+    const date = utcDay(this.now());
+    if (this.base.date !== date) this.base = { date, totals: {} };
+    for (const [keyId, add] of Object.entries(batch.quotaTotals())) {
+      const current = this.base.totals[keyId] ?? { audioBytes: 0, tokens: 0, ttsChars: 0 };
+      this.base.totals[keyId] = {
+        audioBytes: current.audioBytes + add.audioBytes,
+        tokens: current.tokens + add.tokens,
+        ttsChars: current.ttsChars + add.ttsChars,
+      };
+    }
   }
 
   async close(): Promise<void> {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    await this.flushing;
     await this.flush();
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The state every process of one relay must agree on. A single process keeps it in memory
- * ({@link localState}); the workers of a cluster ask their primary process for it
- * (`cluster/worker.ts`), which keeps the same in-memory structures for all of them.
+ * The state every process of one relay must agree on. A single process keeps the fast-changing
+ * parts in memory and the durable ones in the database ({@link localState}); the workers of a
+ * cluster ask their primary process for it (`cluster/worker.ts`), which does the same for all of
+ * them.
  *
  * - session tokens already used (each token opens one socket, whichever worker it reaches);
  * - the session rate limits per key and per client IP;
@@ -14,8 +15,14 @@
 import type { Registry } from 'prom-client';
 import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { MemoryConversationStore, type ConversationStore } from '../conversation/conversations.js';
-import { UsageTracker, type UsageStore } from '../policy/usage.js';
-import type { TokenReplays } from '../auth/used-tokens.js';
+import { UsageTracker, type UsageLedger, type UsageStore } from '../policy/usage.js';
+
+/** Session token ids already used, each kept until its token expires. */
+export interface TokenReplays {
+  /** Marks `jti` used until `expiresAt` (Unix seconds): false when it was used before. */
+  claim(jti: string, expiresAt: number): Promise<boolean>;
+  close(): void;
+}
 
 export interface RateLimiterSpec {
   /** Distinguishes the budget (e.g. `sessions-ip:30:60`). */
@@ -74,7 +81,7 @@ export interface SharedState {
 export class ReplaySet implements TokenReplays {
   private readonly used = new Map<string, number>();
 
-  claim(jti: string, expiresAt: number, now = Date.now() / 1000): boolean {
+  async claim(jti: string, expiresAt: number, now = Date.now() / 1000): Promise<boolean> {
     if (this.used.size > 1024) {
       for (const [id, exp] of this.used) if (exp < now) this.used.delete(id);
     }
@@ -171,17 +178,26 @@ class LocalSlots implements ConcurrencySlots {
 }
 
 export interface LocalStateOptions {
-  usageFile?: string | undefined;
-  /** Where used session-token ids are kept until they expire (default: memory, lost on restart). */
-  usedTokens?: TokenReplays;
+  /** Where used session-token ids are kept until they expire (`storage.usedTokens`; default: memory, lost on restart). */
+  usedTokens?: TokenReplays | undefined;
+  /** Where usage is kept (`storage.usage`; default: memory only, quotas restart from zero). */
+  usageLedger?: UsageLedger | undefined;
+  /** Where conversations are kept (`storage.conversations(ttl)`; default: memory). */
+  conversations?: ConversationStore | undefined;
+  /** How the durable stores are doing (`() => storage.status()`). */
+  status?: (() => StateStatus) | undefined;
+  /** For the in-memory conversation store, when `conversations` is not given. */
   conversationTtlMs: number;
   maxConversations: number;
 }
 
-/** Everything in this process's memory: one relay process. */
+/** One relay process: limits and slots in this process's memory, the rest where the options say. */
 export function localState(options: LocalStateOptions): SharedState {
   const replay = options.usedTokens ?? new ReplaySet();
-  const usage = new UsageTracker(options.usageFile ? { file: options.usageFile } : {});
+  const usage = new UsageTracker({ ledger: options.usageLedger });
+  const conversations: ConversationStore =
+    options.conversations ??
+    new MemoryConversationStore(options.conversationTtlMs, options.maxConversations);
   return {
     async claimToken(jti, expiresAt) {
       return replay.claim(jti, expiresAt);
@@ -190,12 +206,14 @@ export function localState(options: LocalStateOptions): SharedState {
       new RateLimiterMemory({ keyPrefix, points, duration: durationSec }),
     slots: new LocalSlots(),
     usage,
-    conversations: new MemoryConversationStore(options.conversationTtlMs, options.maxConversations),
+    conversations,
     announceRevoked: () => undefined,
     onRevoked: () => undefined,
+    ...(options.status ? { status: options.status } : {}),
     close: async () => {
       replay.close();
       await usage.close();
+      await conversations.flush?.();
     },
   };
 }

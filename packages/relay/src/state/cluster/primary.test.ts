@@ -13,12 +13,12 @@ const ask = <M extends Exclude<RequestMessage, { op: 'metrics' }>>(
   args: M['args'],
 ) => primary.request(worker, { channel: CHANNEL, id: nextId++, op, args } as M);
 
-test('a token id is claimed once across workers', () => {
+test('a token id is claimed once across workers', async () => {
   const primary = state();
   const expiresAt = Date.now() / 1000 + 600;
-  assert.equal(ask(primary, 1, 'token.claim', { jti: 'a', expiresAt }), true);
-  assert.equal(ask(primary, 2, 'token.claim', { jti: 'a', expiresAt }), false);
-  assert.equal(ask(primary, 2, 'token.claim', { jti: 'b', expiresAt }), true);
+  assert.equal(await ask(primary, 1, 'token.claim', { jti: 'a', expiresAt }), true);
+  assert.equal(await ask(primary, 2, 'token.claim', { jti: 'a', expiresAt }), false);
+  assert.equal(await ask(primary, 2, 'token.claim', { jti: 'b', expiresAt }), true);
 });
 
 test('concurrency slots add up over workers, and a dead worker frees its own', () => {

@@ -7,13 +7,15 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
-import { MemoryConversationStore } from '../../conversation/conversations.js';
+import {
+  MemoryConversationStore,
+  type ConversationStore,
+} from '../../conversation/conversations.js';
 import type { Env } from '../../config/config.js';
 import type { Logger } from '../../logger.js';
 import { processEnv } from '../../config/settings.js';
-import { ReplaySet, SlotTable, heldAcross } from '../shared-state.js';
-import type { TokenReplays } from '../../auth/used-tokens.js';
-import { UsageTracker } from '../../policy/usage.js';
+import { ReplaySet, SlotTable, heldAcross, type TokenReplays } from '../shared-state.js';
+import { UsageTracker, type UsageLedger } from '../../policy/usage.js';
 import {
   CHANNEL,
   isClusterMessage,
@@ -22,10 +24,18 @@ import {
   type RequestMessage,
 } from './messages.js';
 
+/**
+ * The durable stores come from the relay's storage (`storage.usedTokens`, `storage.usage`,
+ * `storage.conversations(ttl)`), so conversations resume and quotas hold after a restart too;
+ * absent, they are kept in this process's memory.
+ */
 export interface PrimaryStateOptions {
-  usageFile?: string | undefined;
   /** Where used session-token ids are kept (default: memory). */
-  usedTokens?: TokenReplays;
+  usedTokens?: TokenReplays | undefined;
+  /** Where usage is kept (default: memory). */
+  usageLedger?: UsageLedger | undefined;
+  /** Where conversations are kept (default: memory, `conversationTtlMs` / `maxConversations`). */
+  conversations?: ConversationStore | undefined;
   conversationTtlMs: number;
   maxConversations: number;
 }
@@ -35,8 +45,8 @@ export class PrimaryState {
   private readonly replay: TokenReplays;
   /** One slot table per worker, so a worker that dies frees its slots. */
   private readonly slots = new Map<number, SlotTable>();
-  readonly usage: UsageTracker;
-  private readonly conversations: MemoryConversationStore;
+  readonly usage: UsageTracker<UsageLedger | undefined>;
+  private readonly conversations: ConversationStore;
   /** Workers that exited (cluster ids are never reused): what they still had in the pipe is ignored. */
   private readonly gone = new Set<number>();
   /** The last usage batch merged per worker: a batch sent again after a timeout is not counted twice. */
@@ -44,17 +54,17 @@ export class PrimaryState {
 
   constructor(options: PrimaryStateOptions) {
     this.replay = options.usedTokens ?? new ReplaySet();
-    this.usage = new UsageTracker(options.usageFile ? { file: options.usageFile } : {});
-    this.conversations = new MemoryConversationStore(
-      options.conversationTtlMs,
-      options.maxConversations,
-    );
+    this.usage = new UsageTracker({ ledger: options.usageLedger });
+    this.conversations =
+      options.conversations ??
+      new MemoryConversationStore(options.conversationTtlMs, options.maxConversations);
   }
 
-  /** Writes usage, closes the used-token store. */
+  /** Writes usage and conversations, closes the used-token store. */
   async close(): Promise<void> {
     this.replay.close();
     await this.usage.close();
+    await this.conversations.flush?.();
   }
 
   /** False for a worker that has exited. */
@@ -126,7 +136,9 @@ export class PrimaryState {
         this.table(workerId).closed(message.args.keyId);
         return;
       case 'conversation.put':
-        this.conversations.put(message.args.conversation);
+        if (this.conversations instanceof MemoryConversationStore)
+          this.conversations.put(message.args.conversation);
+        else this.conversations.touch(message.args.conversation);
         return;
       default:
         return;
@@ -159,7 +171,7 @@ export interface ClusterPrimary {
   readonly state: PrimaryState;
   /** Resolves when every worker is listening, with the port they share. */
   readonly listening: Promise<{ port: number }>;
-  /** Asks every worker to stop gracefully, waits for them, then writes the usage file. */
+  /** Asks every worker to stop gracefully, waits for them, then writes what waits (usage, conversations). */
   shutdown(): Promise<void>;
 }
 
