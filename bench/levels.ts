@@ -157,6 +157,8 @@ export interface LevelOptions extends Pick<
   relayWorkers?: number;
   /** The relay on a CPU of its own, the harness on the others (see `pinRelay`). */
   pinRelay?: boolean;
+  /** The relay process: the relay (`relay-server.ts`, default) or the minimal reference relay (`reference-relay.ts`). */
+  relayServer?: 'relay-server.ts' | 'reference-relay.ts';
 }
 
 /**
@@ -262,7 +264,7 @@ export async function runLevel(
   // BENCH_RELAY_NODE_OPTIONS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) profiles the relay process.
   const relayFlags = (process.env.BENCH_RELAY_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
   const relay = forkBench(
-    'relay-server.ts',
+    options.relayServer ?? 'relay-server.ts',
     [
       JSON.stringify({
         upstreamUrl: upstream.url,

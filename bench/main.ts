@@ -2,11 +2,14 @@
  * `npm run bench [-- options]` (scripts/bench.mjs runs this file with tsx).
  *
  *   --quick            smoke run: small N, a few seconds per piece (writes test-output/benchmarks-quick.md)
- *   --only=a,b         run only some parts: latency, ttfa, bundles, browser, bargein, whisper, exposure,
+ *   --only=a,b         run only some parts: ratio, latency, ttfa, bundles, browser, bargein, whisper, exposure,
  *                      install (capacity and ttfa come with latency). The other parts' results are kept from the results
  *                      file (--json) of earlier runs, so the report still has every section; each
  *                      section says which run measured it
  *   --levels=1,100     concurrency levels (default 1,100,500,1000; quick 4)
+ *   --ratio-levels=100,300  levels of the ratio part (relay ÷ the minimal reference relay; quick 4)
+ *   --ratio-rounds=3   alternating relay/reference rounds per ratio level (quick 1)
+ *   --ratio-duration=ms  streaming window per ratio run (default 12000; quick 5000)
  *   --duration=ms      streaming window per level (default 25000; quick 5000)
  *   --frame-ms=100     audio per uplink message (20–1000 ms; default: the SDK's `uplinkFrameMs` default, 100)
  *   --relay-workers=N  run the relay as `serve --workers N` does: a cluster primary and N workers (default 1:
@@ -74,6 +77,7 @@ import {
   type SequentialTiming,
   type StreamingTiming,
 } from './pipelines.js';
+import { measureRatio, type RatioReport } from './ratio.js';
 import { renderReport } from './report.js';
 import { measureWhisper, type WhisperReport } from './whisper.js';
 
@@ -92,12 +96,16 @@ export interface BenchOptions {
   retryDisturbed: boolean;
   out: string;
   json: string;
+  ratioLevels: number[];
+  ratioRounds: number;
+  ratioDurationMs: number;
   /** barge-in interruptions per VAD */
   runs: number;
 }
 
 /** The parts a run can measure (`--only`); capacity and ttfa come with latency. */
 export const PARTS = [
+  'ratio',
   'latency',
   'ttfa',
   'bundles',
@@ -152,6 +160,8 @@ export interface BenchResults {
   parts?: Part[];
   /** parts measured by later partial runs (`--only`) and merged into these results */
   partRuns?: Partial<Record<Part, PartRun>>;
+  /** the relay ÷ the minimal reference relay, measured side by side (bench/ratio.ts) */
+  ratio?: RatioReport | undefined;
   latency:
     | {
         scripted: ReturnType<typeof scriptedFor>;
@@ -209,6 +219,12 @@ export function parseArgs(argv: string[]): BenchOptions {
       get('json') ?? (quick ? 'test-output/bench-results-quick.json' : 'docs/benchmarks.json'),
     ),
     runs: Math.max(1, Number(get('runs') ?? (quick ? 1 : 8)) || 1),
+    ratioLevels: (get('ratio-levels') ?? (quick ? '4' : '100,300'))
+      .split(',')
+      .map(Number)
+      .filter((n) => n > 0),
+    ratioRounds: Math.max(1, Number(get('ratio-rounds') ?? (quick ? 1 : 3)) || 1),
+    ratioDurationMs: Number(get('ratio-duration') ?? (quick ? 5000 : 12_000)),
   };
 }
 
@@ -361,6 +377,29 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
   }
 
   setBenchNiceness(o.nice);
+  if (wants('ratio')) {
+    log(
+      `relay ÷ minimal reference relay: ${o.ratioLevels.join(', ')} sessions, ${o.ratioRounds} alternating round(s) of ${o.ratioDurationMs / 1000} s each`,
+    );
+    try {
+      results.ratio = await measureRatio(
+        {
+          levels: o.ratioLevels,
+          rounds: o.ratioRounds,
+          // Alternating rounds spread the machine's other work over both: no waiting for quiet.
+          level: (n) => ({
+            ...levelOptions(o, n),
+            durationMs: o.ratioDurationMs,
+            waitQuietMs: 0,
+          }),
+        },
+        log,
+      );
+    } catch (error) {
+      results.errors.push(`ratio: ${(error as Error).message}`);
+    }
+  }
+
   if (wants('latency')) {
     log(
       `relay-added latency (scripted upstream: STT ${LATENCY.sttMs} ms, LLM TTFT ${LATENCY.llmTtftMs} ms at ${LATENCY.tokensPerSecond} tok/s, TTS TTFB ${LATENCY.ttsTtfbMs} ms, real-time audio)`,
@@ -596,6 +635,7 @@ export function mergeResults(previous: BenchResults, current: BenchResults): Ben
     merged.latency = current.latency;
     merged.capacity = current.capacity;
   }
+  if (ran.has('ratio')) merged.ratio = current.ratio;
   if (ran.has('ttfa')) merged.ttfa = current.ttfa;
   if (ran.has('bundles')) merged.bundles = current.bundles;
   if (ran.has('browser')) merged.browser = current.browser;

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LATENCY, REPO_ROOT, median, type Summary } from './common.js';
 import type { LevelSummary } from './levels.js';
+import type { RatioFigures, RatioLevel, RatioReport } from './ratio.js';
 import type { BenchResults, Part } from './main.js';
 import { PEER_FIGURES } from './peers.js';
 import type { FileSize } from './bundles.js';
@@ -42,6 +43,7 @@ const worst = (summaries: (Summary | undefined)[]) =>
   Math.max(...summaries.filter((s): s is Summary => s !== undefined && s.n > 0).map((s) => s.max));
 
 const SECTION_TITLES: Record<Part, string> = {
+  ratio: 'Relay ÷ minimal reference relay',
   latency: '1. Relay-added latency and 2. Capacity',
   ttfa: '3. Streaming vs sequential time to first audio',
   bundles: '4. Bundle sizes',
@@ -79,10 +81,6 @@ function relayProcesses(level: LevelSummary | undefined): string {
   return cpu !== undefined
     ? `relay (one process, pinned to CPU ${cpu}), fake upstream and load generator (pinned to the other CPUs)`
     : 'relay (one process), fake upstream and load generator';
-}
-
-function level(results: BenchResults, n: number): LevelSummary | undefined {
-  return results.latency?.levels.find((l) => l.sessions === n);
 }
 
 export function renderReport(r: BenchResults): string {
@@ -138,7 +136,7 @@ export function renderReport(r: BenchResults): string {
         ],
         [
           'benchmark processes',
-          `${relayProcesses(r.latency?.levels[0])} on 127.0.0.1, each in its own Node process${r.latency?.levels[0]?.plainNode ? ' (plain JavaScript, no TypeScript loader)' : ' (under tsx, whose loader thread added ≈ 40 MB to the relay)'}${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`,
+          `${relayProcesses(r.latency?.levels[0])} on 127.0.0.1, each in its own Node process${(r.latency?.levels[0]?.plainNode ?? r.ratio !== undefined) ? ' (plain JavaScript, no TypeScript loader)' : ' (under tsx, whose loader thread added ≈ 40 MB to the relay)'}${r.options.nice !== undefined ? `, niceness ${r.options.nice}` : ''}`,
         ],
       ],
     ),
@@ -146,8 +144,6 @@ export function renderReport(r: BenchResults): string {
   if (r.errors.length > 0) out.push(`\n**Errors in this run:** ${r.errors.join('; ')}`);
 
   // ── headline ──
-  const l500 = level(r, 500);
-  const cap = r.capacity;
   const firstGz = r.bundles?.firstDownload.total.gzip;
   const ratio =
     r.ttfa?.relay && r.ttfa.sequential.complete.n
@@ -158,57 +154,18 @@ export function renderReport(r: BenchResults): string {
       ? r.ttfa.relay.p50 / r.ttfa.sequential.firstByte.p50
       : undefined;
   const floor = r.latency?.floorMs;
-  const capRss = cap?.level?.relay.rssMaxMb;
   out.push('\n## Headline\n');
+  out.push(
+    "The relay's own cost leads, as ratios to a minimal reference relay measured side by side in the same run (section 0): " +
+      'the earlier absolute targets for the relay (added latency ≤ 5 / ≤ 20 ms at 500 sessions, ≥ 1000 sessions at p99 ≤ 50 ms, ≤ 400 MB) ' +
+      'were removed. On this 2-core machine the relay shares its cores with the fake upstream and the load generator, and a turn with no relay at all ' +
+      'was already 22 / 84 ms over the script at 500 sessions: those figures measured the machine as much as the relay. The absolute figures stay in sections 1–2 as context.\n',
+  );
   out.push(
     table(
       ['figure', 'target', 'measured', ''],
       [
-        [
-          'relay-added latency at 500 sessions, p50 / p99 (vs the scripted delays)',
-          '≤ 5 / ≤ 20 ms',
-          l500 ? `${ms(l500.added.p50)} / ${ms(l500.added.p99)} ms` : 'not run',
-          ok(l500 ? l500.added.p50 <= 5 && l500.added.p99 <= 20 : undefined),
-        ],
-        [
-          '… the same, minus the direct-SDK floor (what a zero-cost relay would still see on this upstream)',
-          '≤ 5 / ≤ 20 ms',
-          l500 && floor !== undefined
-            ? `${ms(l500.latency.p50 - floor)} / ${ms(l500.latency.p99 - floor)} ms`
-            : '–',
-          ok(
-            l500 && floor !== undefined
-              ? l500.latency.p50 - floor <= 5 && l500.latency.p99 - floor <= 20
-              : undefined,
-          ),
-        ],
-        [
-          '… the same, minus what the upstream and machine add without a relay under the same load (direct-SDK probe during the run; p50 − p50, p99 − p99)',
-          '≤ 5 / ≤ 20 ms',
-          l500?.probeExcess?.n
-            ? `${ms(l500.added.p50 - l500.probeExcess.p50)} / ${ms(l500.added.p99 - l500.probeExcess.p99)} ms (probe n=${l500.probeExcess.n}: ${ms(l500.probeExcess.p50)} / ${ms(l500.probeExcess.p99)} ms)`
-            : '–',
-          ok(
-            l500?.probeExcess?.n
-              ? l500.added.p50 - l500.probeExcess.p50 <= 5 &&
-                  l500.added.p99 - l500.probeExcess.p99 <= 20
-              : undefined,
-          ),
-        ],
-        [
-          'capacity: concurrent real-time sessions, no frame lost, p99 added ≤ 50 ms',
-          '≥ 1000',
-          cap?.maxSessions !== undefined
-            ? `${cap.maxSessions} (tried ${cap.tried.join(', ')})`
-            : 'none passed',
-          ok(cap ? (cap.maxSessions ?? 0) >= 1000 : undefined),
-        ],
-        [
-          'relay RSS at that capacity',
-          '≤ 400 MB',
-          capRss !== undefined ? `${capRss.toFixed(0)} MB` : '–',
-          ok(capRss !== undefined ? capRss <= 400 : undefined),
-        ],
+        ...headlineRatio(r),
         [
           'time to first audio, relay ÷ sequential pipeline (full transcript → full reply → full TTS file)',
           '≤ 0.35',
@@ -238,6 +195,8 @@ export function renderReport(r: BenchResults): string {
       ],
     ),
   );
+
+  out.push(...renderRatio(r));
 
   // ── 1. latency ──
   if (r.latency) {
@@ -1573,5 +1532,136 @@ function renderInstall(r: BenchResults): string[] {
   );
   out.push('');
   out.push(notes.map((n) => `- ${n}`).join('\n'));
+  return out;
+}
+
+const x2 = (v: number | undefined) =>
+  v === undefined || !Number.isFinite(v) ? '–' : `${v.toFixed(2)}×`;
+
+/** Sessions one core carries at `busy` of it, from the relay's CPU per session-second. */
+export function sessionsPerCore(cpuMsPerSessionSecond: number, busy = 0.7): number {
+  return (1000 * busy) / cpuMsPerSessionSecond;
+}
+
+function ratioLevel(r: BenchResults, n: number): RatioLevel | undefined {
+  return r.ratio?.levels.find((l) => l.sessions === n);
+}
+
+function headlineRatio(r: BenchResults): (string | number)[][] {
+  const q = r.ratio;
+  if (!q) return [['relay ÷ minimal reference relay', 'see section 0', 'not run', '–']];
+  const pair = (l: RatioLevel, k: keyof RatioFigures, digits: number, unit: string) =>
+    `${l.relay[k].toFixed(digits)} vs ${l.reference[k].toFixed(digits)} ${unit}`;
+  const rows: (string | number)[][] = [];
+  const levels = [...q.levels].sort((a, b) => a.sessions - b.sessions);
+  for (const l of levels)
+    rows.push([
+      `relay CPU per turn ÷ the reference relay's, ${l.sessions} sessions (${q.rounds} alternating rounds, medians)`,
+      `≤ ${q.goals.cpuPerTurn}×`,
+      `${x2(l.ratio.cpuMsPerTurn)} (${pair(l, 'cpuMsPerTurn', 1, 'ms')}; GC ${pair(l, 'gcMsPerTurn', 2, 'ms')})`,
+      ok(l.ratio.cpuMsPerTurn <= q.goals.cpuPerTurn),
+    ]);
+  const top = ratioLevel(r, 300) ?? levels.at(-1);
+  if (top) {
+    rows.push(
+      [
+        `relay peak RSS ÷ the reference relay's, ${top.sessions} sessions`,
+        `≤ ${q.goals.rssAt300}×`,
+        `${x2(top.ratio.rssMaxMb)} (${pair(top, 'rssMaxMb', 0, 'MB')})`,
+        ok(top.ratio.rssMaxMb <= q.goals.rssAt300),
+      ],
+      [
+        `relay-added latency p99 ÷ the reference relay's, ${top.sessions} sessions (p50 for context)`,
+        `≤ ${q.goals.addedP99At300}×`,
+        `${x2(top.ratio.addedP99)} (${pair(top, 'addedP99', 1, 'ms')}; p50 ${pair(top, 'addedP50', 1, 'ms')})`,
+        ok(top.ratio.addedP99 <= q.goals.addedP99At300),
+      ],
+      [
+        `real-time sessions one core carries at 70 % busy, from the relay's CPU per session-second at ${top.sessions} sessions`,
+        '(estimate)',
+        `≈ ${sessionsPerCore(top.relay.cpuMsPerSessionSecond).toFixed(0)} (${top.relay.cpuMsPerSessionSecond.toFixed(2)} ms per session-second; the reference: ≈ ${sessionsPerCore(top.reference.cpuMsPerSessionSecond).toFixed(0)})`,
+        '–',
+      ],
+    );
+  }
+  return rows;
+}
+
+function renderRatio(r: BenchResults): string[] {
+  const q: RatioReport | undefined = r.ratio;
+  if (!q) return [];
+  const out: string[] = ['\n## 0. Relay ÷ minimal reference relay\n'];
+  const by = measuredBy(r, 'ratio');
+  if (by) out.push(by, '');
+  out.push(
+    'The reference relay (`bench/reference-relay.ts`, about 340 lines) does the same job with nothing else: the session request, the `/v1/talk` socket, ' +
+      'the utterance → STT (multipart WAV) → streamed chat → the same sentence chunker → TTS per sentence, three requests ahead of playback → audio in order, ' +
+      "through `ws` and undici's `request`; no authentication, limits, metrics, logging, backpressure, barge-in, retries or tools. " +
+      `Both run in the same harness (fake upstream, load generator with ${q.frameMs ?? r.options.frameMs} ms real-time uplink frames), one level at a time, ` +
+      `alternating within each of ${q.rounds} round(s) (and which goes first alternating between rounds), ${q.durationMs / 1000} s windows. ` +
+      `Figures are medians over the rounds; the ratio is the relay's median ÷ the reference's. Load average at the start / end of this part: ${q.loadStart} / ${q.loadEnd}.\n`,
+  );
+  const levels = [...q.levels].sort((a, b) => a.sessions - b.sessions);
+  out.push(
+    table(
+      [
+        'sessions',
+        'CPU per turn: relay ÷ reference (ms)',
+        'GC per turn (ms)',
+        'CPU per session-second (ms)',
+        'peak RSS (MB)',
+        'added p50 (ms)',
+        'added p99 (ms)',
+      ],
+      levels.map((l) => {
+        const cell = (k: keyof RatioFigures, digits: number) =>
+          `**${x2(l.ratio[k])}** (${l.relay[k].toFixed(digits)} / ${l.reference[k].toFixed(digits)})`;
+        return [
+          l.sessions,
+          cell('cpuMsPerTurn', 1),
+          cell('gcMsPerTurn', 2),
+          cell('cpuMsPerSessionSecond', 2),
+          cell('rssMaxMb', 0),
+          cell('addedP50', 1),
+          cell('addedP99', 1),
+        ];
+      }),
+    ),
+  );
+  out.push(
+    "\nEvery run, in the order it ran (absolute figures are this machine's, see the machine table):\n",
+  );
+  out.push(
+    table(
+      [
+        'sessions',
+        'round',
+        'relay',
+        'turns (failed)',
+        'CPU per turn (ms)',
+        'GC per turn (ms)',
+        'CPU (cores)',
+        'loop delay p99 (ms)',
+        'peak RSS (MB)',
+        'added p50 / p99 (ms)',
+        'other processes (cores)',
+        'load average',
+      ],
+      q.runs.map((run) => [
+        run.sessions,
+        run.round,
+        run.variant,
+        `${run.turns} (${run.failed})`,
+        run.cpuMsPerTurn.toFixed(1),
+        run.gcMsPerTurn.toFixed(2),
+        run.relayCpuCores.toFixed(2),
+        run.eldP99.toFixed(1),
+        run.rssMaxMb.toFixed(0),
+        `${run.addedP50.toFixed(1)} / ${run.addedP99.toFixed(1)}`,
+        run.otherCpuCores !== undefined ? run.otherCpuCores.toFixed(2) : '–',
+        run.loadAverage,
+      ]),
+    ),
+  );
   return out;
 }

@@ -43,6 +43,7 @@ test(
       for (const heading of [
         '# Benchmarks',
         '## Headline',
+        '## 0. Relay ÷ minimal reference relay',
         '## 1. Relay-added latency',
         '## 2. Capacity',
         '## 3. Streaming vs sequential',
@@ -73,6 +74,15 @@ test(
       ])
         assert.ok(finite(x), `finite: ${x}`);
       assert.equal(level.uplinkLostTurns, 0);
+      // The relay and the reference relay both completed every turn of their quick level.
+      for (const run of r.ratio.runs)
+        assert.ok(run.turns > 0 && run.failed === 0, JSON.stringify(run));
+      assert.deepEqual(r.ratio.runs.map((run: { variant: string }) => run.variant).sort(), [
+        'reference',
+        'relay',
+      ]);
+      const ratio = r.ratio.levels[0].ratio;
+      assert.ok(finite(ratio.cpuMsPerTurn) && finite(ratio.rssMaxMb), JSON.stringify(ratio));
       assert.ok(finite(r.ttfa.direct.firstAudio.p50) && finite(r.ttfa.sequential.complete.p50));
       assert.ok(r.bundles.firstDownload.total.gzip > 0 && r.bundles.lazyChunks.length > 0);
       const browser = r.browser.configs[0];

@@ -150,6 +150,17 @@ describe('voicebot-relay CLI', () => {
     }
   });
 
+  test('an unreachable REDIS_URL stops serve: exit 1, the host named, never the password', () => {
+    const result = spawnSync(process.execPath, [CLI, 'serve', '--port', '0'], {
+      env: { ...env, REDIS_URL: 'redis://:hunter2-secret@127.0.0.1:9' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /Redis at 127\.0\.0\.1:9/);
+    assert.ok(!`${result.stderr}${result.stdout}`.includes('hunter2'));
+  });
+
   test('serve refuses a bad config file before it starts any worker', async () => {
     const file = join(dataDir, 'bad.config.json');
     for (const [config, complaint] of [

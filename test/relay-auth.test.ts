@@ -199,7 +199,7 @@ describe('session tokens and the WebSocket upgrade', () => {
   });
 
   test('health check and 404s', async () => {
-    assert.deepEqual(await (await fetch(`${h.url}/healthz`)).json(), { ok: true });
+    assert.deepEqual(await (await fetch(`${h.url}/healthz`)).json(), { ok: true, database: 'ok' });
     assert.equal((await fetch(`${h.url}/nope`)).status, 404);
   });
 

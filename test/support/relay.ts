@@ -21,6 +21,7 @@ import {
   type KeyStore,
   type Relay,
   type RelayOptions,
+  type SharedState,
   type Storage,
 } from '@voice-bot/relay';
 import {
@@ -90,6 +91,8 @@ export async function startRelay(
     databaseUrl?: string;
     /** how often the database is pinged (ms; default 5000) */
     pingMs?: number;
+    /** The relay's shared state, made from its storage (e.g. `redisState`); default in-process. */
+    sharedState?: (storage: Storage) => Promise<SharedState>;
   } = {},
 ): Promise<RelayHarness> {
   const dataDir = await mkdtemp(join(tmpdir(), 'voicebot-test-'));
@@ -110,9 +113,11 @@ export async function startRelay(
     timeoutMs: 5_000,
     maxRetries: options.maxRetries ?? 0,
   };
+  const state = await options.sharedState?.(storage);
   const relay = createRelay({
     storage,
     logger,
+    ...(state ? { state } : {}),
     tokenSecret: 'test-secret-test-secret-test-secret-0123',
     providers: {
       stt: { ...stage, model: 'whisper-1' },

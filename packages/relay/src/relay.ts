@@ -65,9 +65,9 @@ export interface RelayOptions extends HardeningOptions {
   tokenTtlSeconds?: number;
   providers?: ProvidersConfig;
   /**
-   * The HTTP client of the upstream calls. Default: undici's `request` API behind a `fetch`
-   * signature (`createUpstreamFetch`), much cheaper per call and per streamed chunk than
-   * Node's `fetch`. Pass `globalThis.fetch`, or a fetch that goes through a proxy, to replace it.
+   * A `fetch` for the upstream calls instead of the default, undici's `request` API with Node
+   * streams (no `Headers`/`Response`/web stream per call). Pass `globalThis.fetch`, or a fetch
+   * that goes through a proxy; it costs more CPU per call and per streamed chunk.
    */
   upstreamFetch?: typeof fetch;
   bots?: BotConfig[];
@@ -286,7 +286,7 @@ export function createRelay(given: RelayOptions = {}): Relay {
   app.get('/healthz', (c) => {
     if (hardening.draining) return c.json({ ok: false, draining: true }, 503);
     const health = hardening.health();
-    return health.ok ? c.json({ ok: true, database: 'ok' }) : c.json(health, 503);
+    return c.json(health, health.ok ? 200 : 503);
   });
   // Readiness: 200 only when migrated, the database answers, and the relay is not draining.
   app.get('/readyz', (c) => {
@@ -297,7 +297,7 @@ export function createRelay(given: RelayOptions = {}): Relay {
         ready: false,
         ...(isReady ? {} : { reason: 'starting' }),
         ...(hardening.draining ? { reason: 'draining' } : {}),
-        ...(health.ok ? {} : health),
+        ...(health.ok ? {} : { database: health.database, state: health.state }),
       },
       503,
     );

@@ -33,6 +33,9 @@ const MAX_STORED_MESSAGES = 200;
 /** Unanswered visitor messages in a row that the conversation keeps (the latest ones). */
 const MAX_UNANSWERED = 3;
 
+/** Why a finished turn's signal is aborted (anything of it still in flight stops). */
+const TURN_OVER = new Error('turn over');
+
 /** The provider request was not sent: a quota is used up (the session has been told, and is closing). */
 class ChargeRefused extends Error {
   constructor() {
@@ -143,8 +146,8 @@ export class Turn {
     readonly id: number,
     private readonly deps: TurnDeps,
   ) {
-    // The openai SDK adds an abort listener to this signal for every request and keeps it until the
-    // turn ends: a long reply makes more than Node's default 10 (a warning, not a leak past the turn).
+    // Every upstream request of the turn listens to this signal while it runs: a reply of many
+    // sentences can have more in flight than Node's default 10 (a warning, not a leak past the turn).
     setMaxListeners(0, this.controller.signal);
   }
 
@@ -255,7 +258,8 @@ export class Turn {
       });
     } finally {
       this.finished = true;
-      this.controller.abort();
+      // A shared reason: `abort()` without one builds a DOMException (and its stack) every turn.
+      this.controller.abort(TURN_OVER);
       // Sent before `done`/`error` when there was one; a cancelled turn sends nothing more.
       clearTimeout(this.textTimer);
       this.textTimer = undefined;
@@ -397,19 +401,15 @@ export class Turn {
       let roundText = '';
       let result: ChatRound | undefined;
       try {
-        result = await inStage('llm', async () => {
-          const stream = streamChat(deps.clients.llm, request, this.signal);
-          for (;;) {
-            const next = await stream.next();
-            if (next.done) return next.value;
+        result = await inStage('llm', () =>
+          streamChat(deps.clients.llm, request, this.signal, (text) => {
             this.metrics.llm_ttft_ms ??= Math.round(performance.now() - llmStarted);
-            roundText += next.value;
-            this.emitText(next.value);
-            speak(chunker.push(next.value));
-            const room = deps.room();
-            if (room) await room;
-          }
-        });
+            roundText += text;
+            this.emitText(text);
+            speak(chunker.push(text));
+            return deps.room();
+          }),
+        );
       } finally {
         // The provider's usage replaces the estimate; without it (cut short, or not reported) the
         // estimate stands and the streamed text is counted.

@@ -68,6 +68,13 @@ const STORAGE_UNAVAILABLE = {
 /** New sessions while the database (or the shared state) does not answer. */
 export const storageUnavailableError = (): RelayError => refusalError(STORAGE_UNAVAILABLE);
 
+/** What `/healthz` reports. */
+export interface Health {
+  ok: boolean;
+  database: 'ok' | 'unreachable';
+  state?: 'ok' | 'unreachable';
+}
+
 export interface HttpRefusal {
   status: 429 | 503;
   code: ErrorCode;
@@ -123,15 +130,17 @@ export class Hardening {
     return this.registry.draining;
   }
 
-  /** Whether the database and the shared state answer: why not, when they do not. */
-  health(): { ok: true } | { ok: false; database?: 'unreachable'; state?: 'unreachable' } {
+  /**
+   * Whether the database and the shared state answer: each as `ok` or `unreachable` (`state` only
+   * when the shared state lives outside this process and can fail, e.g. Redis).
+   */
+  health(): Health {
     const database = this.deps.storage?.status().ok ?? true;
-    const state = this.deps.state.status?.().ok ?? true;
-    if (database && state) return { ok: true };
+    const status = this.deps.state.status?.();
     return {
-      ok: false,
-      ...(database ? {} : { database: 'unreachable' as const }),
-      ...(state ? {} : { state: 'unreachable' as const }),
+      ok: database && (status?.ok ?? true),
+      database: database ? 'ok' : 'unreachable',
+      ...(status ? { state: status.ok ? ('ok' as const) : ('unreachable' as const) } : {}),
     };
   }
 

@@ -1,32 +1,24 @@
-import OpenAI from 'openai';
-import type { ProvidersConfig, StageConfig } from '../config/config.js';
-import { createUpstreamFetch } from './upstream-fetch.js';
+import type { ProvidersConfig } from '../config/config.js';
+import { UpstreamClient, fetchTransport, undiciTransport } from './upstream.js';
 
 export interface ProviderClients {
-  stt: OpenAI;
-  llm: OpenAI;
-  tts: OpenAI;
+  stt: UpstreamClient;
+  llm: UpstreamClient;
+  tts: UpstreamClient;
 }
 
-function client(stage: StageConfig, upstreamFetch: typeof fetch): OpenAI {
-  return new OpenAI({
-    fetch: upstreamFetch,
-    // Local OpenAI-compatible servers (Ollama, vLLM, speaches…) accept any key.
-    apiKey: stage.apiKey ?? 'unused',
-    ...(stage.baseURL ? { baseURL: stage.baseURL } : {}),
-    timeout: stage.timeoutMs,
-    maxRetries: stage.maxRetries,
-  });
-}
-
-/** The SDK clients of the three stages, sharing one connection pool (`upstreamFetch`, default {@link createUpstreamFetch}). */
+/**
+ * The clients of the three stages, sharing one connection pool: undici's `request` API by default,
+ * or `upstreamFetch` when given (a proxy's `fetch`, a test double).
+ */
 export function createProviderClients(
   config: ProvidersConfig,
-  upstreamFetch: typeof fetch = createUpstreamFetch(),
+  upstreamFetch?: typeof fetch,
 ): ProviderClients {
+  const transport = upstreamFetch ? fetchTransport(upstreamFetch) : undiciTransport();
   return {
-    stt: client(config.stt, upstreamFetch),
-    llm: client(config.llm, upstreamFetch),
-    tts: client(config.tts, upstreamFetch),
+    stt: new UpstreamClient(config.stt, transport),
+    llm: new UpstreamClient(config.llm, transport),
+    tts: new UpstreamClient(config.tts, transport),
   };
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type OpenAI from 'openai';
+import { APIUserAbortError } from 'openai';
 import { INPUT_SAMPLE_RATE } from '@voice-bot/protocol';
 import { WAV_HEADER_BYTES, writeWavHeader } from '../wav.js';
+import { readBody, type UpstreamClient } from '../../providers/upstream.js';
 
 export interface TranscribeRequest {
   /** The utterance: 16 kHz PCM16 mono, as the frames it arrived in. */
@@ -50,9 +51,12 @@ export function transcriptionBody(
   return { body, contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
+/** A transcription response's JSON is read up to this size (a transcript of minutes of speech fits many times over). */
+const RESPONSE_LIMIT = 4 * 2 ** 20;
+
 /** One utterance of 16 kHz PCM16 → text, through `POST /audio/transcriptions` (multipart WAV upload). */
 export async function transcribe(
-  client: OpenAI,
+  client: UpstreamClient,
   request: TranscribeRequest,
   signal: AbortSignal,
 ): Promise<string> {
@@ -60,11 +64,14 @@ export async function transcribe(
     model: request.model,
     ...(request.language ? { language: request.language } : {}),
   });
-  const result = await client.post<{ text?: unknown }>('/audio/transcriptions', {
-    body,
-    headers: { 'Content-Type': contentType },
-    signal,
-  });
+  const response = await client.post('/audio/transcriptions', body, contentType, signal);
+  let result: { text?: unknown } | undefined;
+  try {
+    result = JSON.parse(await readBody(response.body, RESPONSE_LIMIT)) as { text?: unknown };
+  } catch (error) {
+    if (signal.aborted) throw new APIUserAbortError();
+    throw error;
+  }
   if (typeof result?.text !== 'string') throw new Error('the transcription response has no text');
   return result.text.trim();
 }

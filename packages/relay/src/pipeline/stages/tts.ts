@@ -1,4 +1,11 @@
-import type OpenAI from 'openai';
+import type { Readable } from 'node:stream';
+import { APIUserAbortError } from 'openai';
+import {
+  JSON_TYPE,
+  discard,
+  type UpstreamClient,
+  type UpstreamResponse,
+} from '../../providers/upstream.js';
 import { Pcm16Framer } from './pcm.js';
 
 export interface SpeechSettings {
@@ -33,7 +40,7 @@ export class SpeechRefused extends Error {
 
 interface PendingSegment {
   segment: SpokenSegment;
-  response?: Promise<Response>;
+  response?: Promise<UpstreamResponse>;
 }
 
 /**
@@ -52,7 +59,7 @@ export class SpeechPipeline {
   firstByteAt: number | undefined;
 
   constructor(
-    private readonly client: OpenAI,
+    private readonly client: UpstreamClient,
     private readonly settings: SpeechSettings,
     private readonly signal: AbortSignal,
     private readonly budget: SpeechBudget = { charge: () => true, room: () => undefined },
@@ -89,18 +96,18 @@ export class SpeechPipeline {
         continue;
       }
       this.firstRequestAt ??= performance.now();
-      item.response = this.client.audio.speech
-        .create(
-          {
-            model: this.settings.model,
-            voice: this.settings.voice,
-            input: item.segment.text,
-            response_format: 'pcm',
-            ...(this.settings.speed ? { speed: this.settings.speed } : {}),
-          },
-          { signal: this.signal },
-        )
-        .asResponse();
+      item.response = this.client.post(
+        '/audio/speech',
+        JSON.stringify({
+          model: this.settings.model,
+          voice: this.settings.voice,
+          input: item.segment.text,
+          response_format: 'pcm',
+          ...(this.settings.speed ? { speed: this.settings.speed } : {}),
+        }),
+        JSON_TYPE,
+        this.signal,
+      );
       // Failures surface when the segment is consumed; don't let an early one go unhandled.
       item.response.catch(() => undefined);
     }
@@ -122,24 +129,66 @@ export class SpeechPipeline {
         continue;
       }
       this.pump();
-      const response = await (item.response as Promise<Response>);
-      if (!response.body) throw new Error('speech response has no body');
-      onSegment(item.segment);
-      const framer = new Pcm16Framer();
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        this.signal.throwIfAborted();
-        this.firstByteAt ??= performance.now();
-        const frame = framer.push(chunk);
-        if (!frame) continue;
-        item.segment.bytes += frame.byteLength;
-        onAudio(frame, item.segment);
-        // Backpressure: the body is not read (so neither is the provider's socket) until the client has room.
-        const room = this.budget.room();
-        if (room) await room;
+      const response = await (item.response as Promise<UpstreamResponse>);
+      if (response.status === 204) {
+        discard(response.body);
+        throw new Error('speech response has no body');
       }
+      onSegment(item.segment);
+      await this.forward(response.body, item.segment, onAudio);
       item.segment.complete = true;
       this.consumed++;
       this.pump();
     }
+  }
+
+  /**
+   * A segment's audio, chunk by chunk as it arrives, in whole samples. The body is paused (and
+   * with it the provider's socket) while the client has no room.
+   */
+  private forward(
+    body: Readable,
+    segment: SpokenSegment,
+    onAudio: (pcm: Uint8Array, segment: SpokenSegment) => void,
+  ): Promise<void> {
+    const { signal, budget } = this;
+    return new Promise((resolve, reject) => {
+      const framer = new Pcm16Framer();
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        discard(body);
+        reject(signal.aborted ? new APIUserAbortError() : error);
+      };
+      const resume = () => {
+        if (!settled) body.resume();
+      };
+      body.on('data', (chunk: Buffer) => {
+        if (settled) return;
+        if (signal.aborted) return fail(new APIUserAbortError());
+        this.firstByteAt ??= performance.now();
+        const frame = framer.push(chunk);
+        if (!frame) return;
+        segment.bytes += frame.byteLength;
+        try {
+          onAudio(frame, segment);
+        } catch (error) {
+          return fail(error);
+        }
+        const room = budget.room();
+        if (room) {
+          body.pause();
+          room.then(resume, fail);
+        }
+      });
+      body.once('error', fail);
+      body.once('end', () => {
+        if (settled) return;
+        if (signal.aborted) return fail(new APIUserAbortError());
+        settled = true;
+        resolve();
+      });
+    });
   }
 }
