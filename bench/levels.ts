@@ -159,6 +159,10 @@ export interface LevelOptions extends Pick<
   pinRelay?: boolean;
   /** The relay process: the relay (`relay-server.ts`, default) or the minimal reference relay (`reference-relay.ts`). */
   relayServer?: 'relay-server.ts' | 'reference-relay.ts';
+  /** More settings for the relay process (`relay-server.ts`'s config, e.g. `redisUrl`). */
+  relayConfig?: Record<string, unknown>;
+  /** Called as the streaming window starts and once it has drained (e.g. to sample another process). */
+  onWindow?: { start(): void; end(): void };
 }
 
 /**
@@ -231,6 +235,8 @@ export interface LevelSummary {
   upstreamConnects?: number | undefined;
   /** relay worker processes (1 = no cluster) */
   relayWorkers?: number | undefined;
+  /** what the relay reported about its Redis state (`relayConfig.redisUrl`), see `relay-server.ts` */
+  redis?: RelayRedisStats | undefined;
   /** the processes ran as plain JavaScript (`compiledBench`); absent in results from before, when they ran under tsx */
   plainNode?: boolean | undefined;
   /** the CPU the relay was pinned to (the harness had the others), when it was */
@@ -239,6 +245,20 @@ export interface LevelSummary {
   backgroundCpuCores?: number | undefined;
   pass: boolean;
   limits: string[];
+}
+
+/** Round trips of a relay on Redis state (`RedisState.redisRoundTrips()`), and Redis's own count of commands. */
+export interface RelayRedisStats {
+  /** from `ready` to the window: every session opened, the warm-up turns, and the background sync */
+  setupRoundTrips: number;
+  setupMs: number;
+  /** during the streaming window (and its drain) */
+  windowRoundTrips: number;
+  windowMs: number;
+  /** with no session open, before `ready`: the background (usage sync, slot heartbeats) per second */
+  idleRoundTripsPerSecond: number;
+  /** `INFO commandstats` over the window: calls per command (the stats connection's own excluded) */
+  commands: Record<string, number>;
 }
 
 /** The scripted upstream share of time to first audio for `reply`. */
@@ -270,6 +290,7 @@ export async function runLevel(
         upstreamUrl: upstream.url,
         keys: Math.ceil(options.sessions / (options.sessionsPerKey ?? 50)),
         workers: options.relayWorkers ?? 1,
+        ...options.relayConfig,
       }),
     ],
     ['--expose-gc', ...relayFlags],
@@ -325,10 +346,12 @@ export async function runLevel(
     const idle = await nextMessage<IpcMessage & { rssMb: number }>(relay, 'rss', 30_000);
     relay.send({ type: 'window-start' });
     upstream.child.send({ type: 'window-start' });
+    options.onWindow?.start();
     loadgen.send({ type: 'go' });
     const busy0 = machineBusyMs();
     const t0 = performance.now();
     await drainedP;
+    options.onWindow?.end();
     const busy1 = machineBusyMs();
     const machineCores =
       busy0 !== undefined && busy1 !== undefined
@@ -338,7 +361,11 @@ export async function runLevel(
     upstream.child.send({ type: 'stats' });
     const [relayStats, upstreamStats, result] = await Promise.all([
       // a saturated relay answers late: its IPC waits behind the backlog in its event loop
-      nextMessage<IpcMessage & { stats: ProcessStats; connects?: number }>(relay, 'stats', 60_000),
+      nextMessage<IpcMessage & { stats: ProcessStats; connects?: number; redis?: RelayRedisStats }>(
+        relay,
+        'stats',
+        60_000,
+      ),
       nextMessage<IpcMessage & { stats: ProcessStats }>(upstream.child, 'stats', 60_000),
       resultP,
     ]);
@@ -357,6 +384,7 @@ export async function runLevel(
     summary.relayCpuPinned = pinned ? Number(pinned.relay) : undefined;
     summary.plainNode = true;
     summary.upstreamConnects = relayStats.connects;
+    if (relayStats.redis) summary.redis = relayStats.redis;
     if (machineCores !== undefined) {
       summary.machineCpuCores = machineCores;
       summary.otherCpuCores = Math.max(

@@ -9,7 +9,9 @@
  *   --levels=1,100     concurrency levels (default 1,100,500,1000; quick 4)
  *   --ratio-levels=100,300  levels of the ratio part (relay ÷ the minimal reference relay; quick 4)
  *   --ratio-rounds=3   alternating relay/reference rounds per ratio level (quick 1)
- *   --ratio-duration=ms  streaming window per ratio run (default 12000; quick 5000)
+ *   --ratio-duration=ms  streaming window per ratio run (default 12000; quick 5000), and per redis run
+ *   --redis-levels=100,300  levels of the redis part (the relay on Redis state ÷ on in-process state; quick 4)
+ *   --redis-rounds=2   alternating in-process/Redis rounds per redis level (quick 1)
  *   --duration=ms      streaming window per level (default 25000; quick 5000)
  *   --frame-ms=100     audio per uplink message (20–1000 ms; default: the SDK's `uplinkFrameMs` default, 100)
  *   --relay-workers=N  run the relay as `serve --workers N` does: a cluster primary and N workers (default 1:
@@ -78,6 +80,7 @@ import {
   type StreamingTiming,
 } from './pipelines.js';
 import { measureRatio, type RatioReport } from './ratio.js';
+import { measureRedis, type RedisReport } from './redis.js';
 import { renderReport } from './report.js';
 import { measureWhisper, type WhisperReport } from './whisper.js';
 
@@ -99,6 +102,8 @@ export interface BenchOptions {
   ratioLevels: number[];
   ratioRounds: number;
   ratioDurationMs: number;
+  redisLevels: number[];
+  redisRounds: number;
   /** barge-in interruptions per VAD */
   runs: number;
 }
@@ -106,6 +111,7 @@ export interface BenchOptions {
 /** The parts a run can measure (`--only`); capacity and ttfa come with latency. */
 export const PARTS = [
   'ratio',
+  'redis',
   'latency',
   'ttfa',
   'bundles',
@@ -162,6 +168,8 @@ export interface BenchResults {
   partRuns?: Partial<Record<Part, PartRun>>;
   /** the relay ÷ the minimal reference relay, measured side by side (bench/ratio.ts) */
   ratio?: RatioReport | undefined;
+  /** the relay on Redis state ÷ the relay on in-process state, side by side (bench/redis.ts) */
+  redis?: RedisReport | undefined;
   latency:
     | {
         scripted: ReturnType<typeof scriptedFor>;
@@ -225,6 +233,11 @@ export function parseArgs(argv: string[]): BenchOptions {
       .filter((n) => n > 0),
     ratioRounds: Math.max(1, Number(get('ratio-rounds') ?? (quick ? 1 : 3)) || 1),
     ratioDurationMs: Number(get('ratio-duration') ?? (quick ? 5000 : 12_000)),
+    redisLevels: (get('redis-levels') ?? (quick ? '4' : '100,300'))
+      .split(',')
+      .map(Number)
+      .filter((n) => n > 0),
+    redisRounds: Math.max(1, Number(get('redis-rounds') ?? (quick ? 1 : 2)) || 1),
   };
 }
 
@@ -397,6 +410,29 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
       );
     } catch (error) {
       results.errors.push(`ratio: ${(error as Error).message}`);
+    }
+  }
+
+  if (wants('redis')) {
+    log(
+      `relay on Redis state ÷ relay on in-process state: ${o.redisLevels.join(', ')} sessions, ${o.redisRounds} alternating round(s) of ${o.ratioDurationMs / 1000} s each`,
+    );
+    try {
+      results.redis = await measureRedis(
+        {
+          levels: o.redisLevels,
+          rounds: o.redisRounds,
+          level: (n) => ({
+            ...levelOptions(o, n),
+            durationMs: o.ratioDurationMs,
+            waitQuietMs: 0,
+          }),
+        },
+        log,
+      );
+      if (results.redis.skipped) log(`  skipped: ${results.redis.skipped}`);
+    } catch (error) {
+      results.errors.push(`redis: ${(error as Error).message}`);
     }
   }
 
@@ -636,6 +672,7 @@ export function mergeResults(previous: BenchResults, current: BenchResults): Ben
     merged.capacity = current.capacity;
   }
   if (ran.has('ratio')) merged.ratio = current.ratio;
+  if (ran.has('redis')) merged.redis = current.redis;
   if (ran.has('ttfa')) merged.ttfa = current.ttfa;
   if (ran.has('bundles')) merged.bundles = current.bundles;
   if (ran.has('browser')) merged.browser = current.browser;

@@ -13,6 +13,10 @@
  * `{type:'sockets', open, queuedBytes, maxQueuedBytes}`: the bytes queued in this process towards
  * the accepted sockets (summed, and the largest one).
  *
+ * With `redisUrl` in the config, the relay's shared state is Redis (`redisState`, wired as
+ * `voicebot-relay serve` wires it for `REDIS_URL`), its database the data dir's SQLite file; `stats`
+ * then carries `redis` (round trips before and during the window, and with no session open).
+ *
  * With `workers` > 1 in the config (or BENCH_RELAY_WORKERS), this process is the primary of a relay
  * cluster (`startClusterPrimary`, as `voicebot-relay serve --workers N` runs it) and the workers
  * run this file too. The figures it reports are then the whole cluster's: CPU, RSS and GC summed
@@ -43,6 +47,8 @@ const config = JSON.parse(process.argv[2] ?? '{}') as {
   metrics?: 'public';
   /** keep the accepted sockets, for the `sockets` IPC query (the relay's own queue per socket) */
   trackSockets?: boolean;
+  /** shared state in this Redis (`redis://127.0.0.1:port`), as a fleet member runs it */
+  redisUrl?: string;
 };
 // BENCH_RELAY_MODULE points at another build of the relay (e.g. a patched copy of dist/ inside the
 // repository, so it resolves the same dependencies) for before/after comparisons.
@@ -56,9 +62,11 @@ const discard = () => createLogger({ level: 'info', destination: { write: () => 
 if (workers > 1 && cluster.isPrimary) await runPrimary();
 else await runRelay();
 
-/** Keys for the load generator, in a fresh data directory. */
-async function makeKeys(dataDir: string): Promise<string[]> {
-  const keys = KeyStore.inDataDir(dataDir);
+/** Keys for the load generator, in a fresh data directory (or in `keys`). */
+async function makeKeys(
+  dataDir: string,
+  keys: import('@voice-bot/relay').KeyStore = KeyStore.inDataDir(dataDir),
+): Promise<string[]> {
   const secrets: string[] = [];
   for (let i = 0; i < Math.max(1, config.keys ?? 1); i++)
     secrets.push((await keys.create({ origins: [ORIGIN], label: `bench ${i}` })).secret);
@@ -71,8 +79,20 @@ async function runRelay(): Promise<void> {
   const dataDir = worker
     ? (process.env.BENCH_DATA_DIR as string)
     : await mkdtemp(join(tmpdir(), 'voicebot-bench-'));
-  const keys = KeyStore.inDataDir(dataDir);
-  const secrets = worker ? [] : await makeKeys(dataDir);
+  // Redis state: the storage is opened here, as the CLI opens it, to hand its conversations and
+  // usage ledger to the state.
+  const storage = config.redisUrl ? await relayModule.openStorage({ dataDir }) : undefined;
+  const redis =
+    storage && config.redisUrl
+      ? await relayModule.redisState({
+          url: config.redisUrl,
+          conversations: storage.conversations(DEFAULT_LIMITS.conversationTtlMs),
+          ledger: storage.usage,
+          logger: discard(),
+        })
+      : undefined;
+  const keys = storage ? storage.keys : KeyStore.inDataDir(dataDir);
+  const secrets = worker ? [] : await makeKeys(dataDir, keys);
 
   const stage = {
     baseURL: config.upstreamUrl,
@@ -87,6 +107,7 @@ async function runRelay(): Promise<void> {
       ? createLogger({ level: process.env.BENCH_RELAY_LOG, destination: process.stderr as never })
       : discard(),
     ...(worker ? { state: relayModule.clusterWorkerState() } : {}),
+    ...(redis && storage ? { state: redis, storage } : {}),
     tokenSecret: 'bench-secret-bench-secret-bench-secret-0123456789',
     providers: {
       stt: { ...stage, model: 'whisper-1' },
@@ -101,6 +122,18 @@ async function runRelay(): Promise<void> {
   };
   const relay = createRelay(options);
   const { url } = await relay.listen(0, '127.0.0.1');
+  const roundTrips = () => redis?.redisRoundTrips() ?? 0;
+  let idleRoundTripsPerSecond = 0;
+  if (redis) {
+    // The background with no session open (usage sync, slot heartbeats), over 2 s.
+    const r0 = roundTrips();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 2000));
+    idleRoundTripsPerSecond = ((roundTrips() - r0) * 1000) / (performance.now() - t0);
+  }
+  const readyAt = { roundTrips: roundTrips(), ms: performance.now() };
+  let windowAt = readyAt;
+  let setup = { roundTrips: 0, ms: 0 };
 
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
@@ -126,8 +159,30 @@ async function runRelay(): Promise<void> {
     if (m.type === 'window-start') {
       probe.start();
       connects = 0;
+      windowAt = { roundTrips: roundTrips(), ms: performance.now() };
+      setup = {
+        roundTrips: windowAt.roundTrips - readyAt.roundTrips,
+        ms: windowAt.ms - readyAt.ms,
+      };
     } else if (m.type === 'window-end')
-      process.send?.({ type: 'stats', channel: 'bench', stats: probe.stop(), connects });
+      process.send?.({
+        type: 'stats',
+        channel: 'bench',
+        stats: probe.stop(),
+        connects,
+        ...(redis
+          ? {
+              redis: {
+                setupRoundTrips: setup.roundTrips,
+                setupMs: setup.ms,
+                windowRoundTrips: roundTrips() - windowAt.roundTrips,
+                windowMs: performance.now() - windowAt.ms,
+                idleRoundTripsPerSecond,
+                commands: {},
+              },
+            }
+          : {}),
+      });
     else if (m.type === 'sockets') {
       const queued = [...accepted].map((socket) => socket.writableLength);
       process.send?.({
@@ -160,6 +215,8 @@ async function runRelay(): Promise<void> {
     const timer = setTimeout(() => process.exit(0), 3000);
     timer.unref();
     await relay.close().catch(() => undefined);
+    await redis?.close().catch(() => undefined);
+    await storage?.close().catch(() => undefined);
     if (!worker) await rm(dataDir, { recursive: true, force: true });
     process.exit(0);
   }

@@ -142,8 +142,47 @@ for (const engine of ['sqlite', 'postgres'] as const) {
         await s.close();
         return applied;
       });
-      assert.deepEqual(fresh, [{ name: '001_initial' }]);
+      assert.deepEqual(fresh, [{ name: '001_initial' }, { name: '002_speculative_usage' }]);
       await Promise.all([first.close(), second.close()]);
+    });
+
+    test('a database from before 002 is migrated: old usage rows read speculative counts as 0, new ones add up', async () => {
+      const where = await place(engine);
+      const old = await openStorage(where);
+      // Back to the 1.0 schema: no speculative columns, 002 not applied; one day of usage in it.
+      for (const column of ['speculative_discarded', 'speculative_confirmed'])
+        await old.db.schema.alterTable('usage_days').dropColumn(column).execute();
+      await old.db
+        .deleteFrom('voicebot_migrations' as never)
+        .where('name' as never, '=', '002_speculative_usage' as never)
+        .execute();
+      await sql`insert into usage_days (day, key_id, turns, prompt_tokens) values ('2030-01-02', 'k1', 4, 100)`.execute(
+        old.db,
+      );
+      await old.close();
+
+      const upgraded = await openStorage(where);
+      try {
+        assert.deepEqual(await upgraded.migrate(), [], 'openStorage applied 002 already');
+        const at = Date.parse('2030-01-02T12:00:00Z');
+        const [before] = await upgraded.usage.history('k1', 1, at);
+        assert.equal(before?.turns, 4);
+        assert.equal(before?.prompt_tokens, 100);
+        assert.equal(before?.speculative_confirmed, 0);
+        assert.equal(before?.speculative_discarded, 0);
+        const counted = new UsageTracker();
+        counted.add('k1', { speculative_confirmed: 2, speculative_discarded: 3 });
+        const days = counted.export();
+        const today = Object.keys(days)[0] as string;
+        await upgraded.usage.add({ '2030-01-02': days[today] ?? {} });
+        await upgraded.usage.add({ '2030-01-02': days[today] ?? {} });
+        const [after] = await upgraded.usage.history('k1', 1, at);
+        assert.equal(after?.speculative_confirmed, 4);
+        assert.equal(after?.speculative_discarded, 6);
+        assert.equal(after?.turns, 4, 'the other counters are untouched');
+      } finally {
+        await upgraded.close();
+      }
     });
 
     test('a key change and its audit row commit together; a failed audit write changes nothing', async () => {

@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import type { ErrorCodeOrUnknown } from './errors.js';
 
 /** Semver of the wire protocol. Peers must share the major version. */
-export const PROTOCOL_VERSION = '1.0.0';
+export const PROTOCOL_VERSION = '1.1.0';
 /** WebSocket subprotocol the relay selects; the session token travels as `bearer.<token>` beside it. */
 export const SUBPROTOCOL = 'voicebot.v1';
 export const TOKEN_SUBPROTOCOL_PREFIX = 'bearer.';
@@ -43,6 +43,13 @@ export const InterruptSchema = v.object({
   played_ms: v.pipe(v.number(), v.minValue(0)),
 });
 export const StopSchema = v.object({ type: v.literal('stop') });
+/**
+ * The visitor went quiet during an utterance: a tentative end of turn. Only for a relay that lists
+ * {@link FEATURE_SPECULATION} in `ready.features` (an older relay answers `unknown_type`).
+ */
+export const PauseSchema = v.object({ type: v.literal('pause') });
+/** Speech resumed after a `pause`: the speculative turn it started is dropped. */
+export const ResumeSchema = v.object({ type: v.literal('resume') });
 export const PingSchema = v.object({ type: v.literal('ping'), t: v.optional(v.number()) });
 
 export const ClientMessageSchema = v.variant('type', [
@@ -52,6 +59,8 @@ export const ClientMessageSchema = v.variant('type', [
   InterruptSchema,
   StopSchema,
   PingSchema,
+  PauseSchema,
+  ResumeSchema,
 ]);
 
 export type StartMessage = v.InferOutput<typeof StartSchema>;
@@ -62,6 +71,8 @@ export type TextMessageInput = v.InferInput<typeof TextSchema>;
 export type InterruptMessage = v.InferOutput<typeof InterruptSchema>;
 export type StopMessage = v.InferOutput<typeof StopSchema>;
 export type PingMessage = v.InferOutput<typeof PingSchema>;
+export type PauseMessage = v.InferOutput<typeof PauseSchema>;
+export type ResumeMessage = v.InferOutput<typeof ResumeSchema>;
 export type ClientMessage = v.InferOutput<typeof ClientMessageSchema>;
 /** What a client may write (defaults not yet applied). */
 export type ClientMessageInput = v.InferInput<typeof ClientMessageSchema>;
@@ -73,7 +84,12 @@ export const CLIENT_MESSAGE_TYPES: readonly ClientMessageType[] = [
   'interrupt',
   'stop',
   'ping',
+  'pause',
+  'resume',
 ];
+
+/** `ready.features` entry: the relay acts on `pause`/`resume` in this session (protocol ≥ 1.1.0). */
+export const FEATURE_SPECULATION = 'speculation';
 
 // ---- relay → client ----------------------------------------------------------------------
 
@@ -105,6 +121,10 @@ export const TurnMetricsSchema = v.object({
   audio_out_ms: v.optional(v.number()),
   prompt_tokens: v.optional(v.number()),
   completion_tokens: v.optional(v.number()),
+  /** The turn started speculatively at a `pause` and was confirmed by `commit` (relays ≥ 1.1.0 send it). */
+  speculative: v.optional(v.boolean()),
+  /** A speculative turn: ms from its `pause` to the `commit` that confirmed it (its output was held meanwhile). */
+  held_ms: v.optional(v.number()),
 });
 export type TurnMetrics = v.InferOutput<typeof TurnMetricsSchema>;
 
@@ -118,6 +138,8 @@ export const ServerMessageSchema = v.variant('type', [
     output_sample_rate: v.number(),
     resumed: v.boolean(),
     history: v.array(HistoryMessageSchema),
+    /** Optional behaviours this relay offers in this session, e.g. {@link FEATURE_SPECULATION}. */
+    features: v.optional(v.array(v.string())),
   }),
   v.object({ type: v.literal('status'), state: v.picklist(SESSION_STATES) }),
   v.object({
@@ -126,6 +148,8 @@ export const ServerMessageSchema = v.variant('type', [
     text: v.string(),
     final: v.boolean(),
   }),
+  /** The transcript of the speculative turn started by the last `pause` (not a turn yet: no id). */
+  v.object({ type: v.literal('tentative_transcript'), text: v.string() }),
   v.object({ type: v.literal('text_delta'), turn_id: TurnId, delta: v.string() }),
   v.object({
     type: v.literal('audio_segment'),

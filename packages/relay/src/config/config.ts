@@ -40,6 +40,11 @@ export interface BotConfig {
   toolFiller?: string;
   /** Tool-call rounds per turn before the model must answer (default 3). */
   maxToolRounds?: number;
+  /**
+   * Speculative turns (default true): on the client's `pause` the reply is prepared at once and held
+   * until `commit` confirms it. Costs the provider requests of the turns the visitor talks on through.
+   */
+  speculation?: boolean;
 }
 
 export interface LimitsConfig {
@@ -76,6 +81,8 @@ export interface LimitsConfig {
   ttsCharsPerKeyPerDay: number;
   /** Turns (utterances, texts) a socket may start per minute. */
   turnsPerMinute: number;
+  /** Speculative turns (started by `pause`) a socket may start per minute; over it a `pause` is ignored (0: speculation off). */
+  speculativeTurnsPerMinute: number;
   /** Bytes a socket may have queued towards the page before the relay stops pulling from the providers. */
   maxBufferedBytes: number;
   /** A socket over `maxBufferedBytes` for this long (the page is not reading) is closed with 4006. */
@@ -116,6 +123,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   llmTokensPerKeyPerDay: 2_000_000,
   ttsCharsPerKeyPerDay: 600_000,
   turnsPerMinute: 30,
+  speculativeTurnsPerMinute: 30,
   maxBufferedBytes: 1024 * 1024,
   slowClientTimeoutMs: 5_000,
 };

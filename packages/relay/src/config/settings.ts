@@ -32,6 +32,7 @@ const BotSchema = v.looseObject({
   tools: v.optional(strings),
   toolFiller: v.optional(v.string()),
   maxToolRounds: v.optional(count),
+  speculation: v.optional(v.boolean()),
 });
 
 const HttpToolSchema = v.looseObject({

@@ -38,6 +38,8 @@ function openSession(
       return undefined;
     },
     count: () => undefined,
+    speculate: () => true,
+    speculationEnded: () => undefined,
     ...options.policy,
   };
   const conversations = new MemoryConversationStore(60_000, 10);

@@ -1,6 +1,7 @@
 import {
   CLOSE_CODES,
   DEFAULT_OUTPUT_SAMPLE_RATE,
+  FEATURE_SPECULATION,
   INPUT_BYTES_PER_MS,
   INPUT_SAMPLE_RATE,
   PROTOCOL_VERSION,
@@ -22,6 +23,7 @@ import type { ToolRunner } from '../tools/runner.js';
 import { renderTemplate } from '../tools/template.js';
 import { Turn, type TurnInput } from './turn.js';
 import type { ProviderCost } from '../policy/usage.js';
+import { HeldOutput } from './held-output.js';
 
 /** The relay's view of one client WebSocket (the raw `ws` socket satisfies it). */
 export interface SessionSocket {
@@ -55,6 +57,10 @@ export interface SessionPolicy {
   count(cost: ProviderCost): void;
   /** Every message the session has just sent; a refusal when it took the key over a quota. */
   sent(message: ServerMessage): SessionRefusal | undefined;
+  /** A `pause` would start a speculative turn: may it (budget, quota, draining)? A no is silent. */
+  speculate(): boolean;
+  /** A speculative turn was confirmed by `commit`, or discarded (its requests stay charged). */
+  speculationEnded(outcome: 'confirmed' | 'discarded'): void;
 }
 
 export interface SessionDeps {
@@ -81,6 +87,21 @@ const MAX_HISTORY_IN_READY = 50;
 const ROOM_POLL_MS = 20;
 /** A slow client closed with 4006 has this long to read the close frame before the connection is dropped. */
 const SLOW_CLIENT_GRACE_MS = 1_000;
+/** A `pause` with less utterance audio than this starts no speculative turn. */
+export const MIN_SPECULATION_AUDIO_MS = 300;
+/** A speculative turn neither confirmed nor resumed within this long is discarded. */
+export const MAX_SPECULATION_MS = 10_000;
+
+/** A turn started at a `pause` over the utterance so far, its output held until `commit`. */
+interface Speculation {
+  turn: Turn;
+  hold: HeldOutput;
+  /** Utterance bytes at the `pause`: the turn is confirmed only if no audio came after. */
+  bytes: number;
+  startedAt: number;
+  running: Promise<void>;
+  timer: NodeJS.Timeout;
+}
 
 /**
  * One visitor connection: validates every frame, buffers the utterance, and runs turns one at a
@@ -106,6 +127,8 @@ export class TalkSession {
   private waiting: (() => void)[] | undefined;
   /** Settles when a socket over its queue bound has room again (or is closed). */
   private roomWait: Promise<void> | undefined;
+  /** At most one at a time; see {@link pause}. */
+  private speculation: Speculation | undefined;
 
   constructor(private readonly deps: SessionDeps) {
     this.startTimer = setTimeout(
@@ -208,6 +231,7 @@ export class TalkSession {
     this.closed = true;
     clearTimeout(this.startTimer);
     this.currentTurn?.cancel();
+    this.dropSpeculation('closed');
     this.deps.socket.close(code, reason);
   }
 
@@ -216,6 +240,7 @@ export class TalkSession {
     this.closed = true;
     clearTimeout(this.startTimer);
     this.currentTurn?.cancel();
+    this.dropSpeculation('closed');
   }
 
   onText(raw: string): void {
@@ -284,6 +309,8 @@ export class TalkSession {
       this.refuse(refused);
       return;
     }
+    // Speech after a `pause` without `resume`: the speculative turn can no longer be confirmed.
+    if (this.speculation) this.dropSpeculation('audio');
     this.utterance.push(data);
     this.utteranceBytes += data.byteLength;
   }
@@ -299,6 +326,7 @@ export class TalkSession {
   }
 
   private resetUtterance(keepOverflow = false): void {
+    this.dropSpeculation('utterance');
     this.utterance = [];
     this.utteranceBytes = 0;
     if (!keepOverflow) this.utteranceOverflowed = false;
@@ -337,6 +365,12 @@ export class TalkSession {
         return;
       case 'interrupt':
         this.interrupt(message.turn_id, message.played_ms);
+        return;
+      case 'pause':
+        this.pause();
+        return;
+      case 'resume':
+        this.dropSpeculation('resume');
         return;
       case 'stop':
         this.close(CLOSE_CODES.normal, 'stopped');
@@ -432,6 +466,7 @@ export class TalkSession {
           text,
           ...(interrupted ? { interrupted } : {}),
         })),
+      features: this.speculationOffered() ? [FEATURE_SPECULATION] : [],
     });
     const greeting =
       this.deps.bot.greeting &&
@@ -454,6 +489,11 @@ export class TalkSession {
         'empty_utterance',
         'commit received but no audio was sent since the last commit',
       );
+      return;
+    }
+    const speculation = this.speculation;
+    if (speculation && speculation.bytes === this.utteranceBytes) {
+      this.confirm(speculation);
       return;
     }
     const input = { kind: 'audio' as const, frames: this.utterance, bytes: this.utteranceBytes };
@@ -481,6 +521,7 @@ export class TalkSession {
   private beginTurn(input: TurnInput): void {
     const conversation = this.conversation;
     if (!conversation || !this.started) return;
+    this.dropSpeculation('input');
     const refused = this.deps.policy?.beforeTurn(input.kind);
     if (refused) {
       this.refuse(refused);
@@ -490,14 +531,19 @@ export class TalkSession {
     // client we assume the visitor heard all the audio that was sent.
     this.currentTurn?.interrupt(Number.POSITIVE_INFINITY);
     const turn = this.newTurn(conversation, this.started.output);
+    // `bind`, not an arrow: an arrow would put `input` in the scope the `finally` callback keeps
+    // until the turn ends, and with it the utterance's audio.
+    this.track(turn, conversation, turn.run.bind(turn, input));
+  }
+
+  /** `turn` becomes the current one; `run` runs it once the turns before it have settled. */
+  private track(turn: Turn, conversation: Conversation, run: () => Promise<void>): void {
     this.currentTurn = turn;
     this.previousTurn = this.lastTurn;
     this.lastTurn = turn;
     // The interrupted turn settles first, so history keeps its order: its reply, then the new input.
-    // `bind`, not an arrow: an arrow would put `input` in the scope the `finally` callback keeps
-    // until the turn ends, and with it the utterance's audio.
     this.turnChain = this.turnChain
-      .then(turn.run.bind(turn, input))
+      .then(run)
       .catch((error: unknown) => this.deps.log.error({ err: String(error) }, 'turn crashed'))
       .finally(() => {
         this.deps.conversations.touch(conversation);
@@ -508,13 +554,113 @@ export class TalkSession {
       });
   }
 
+  /** This session acts on `pause`: audio input, a bot and key that allow speculative turns. */
+  private speculationOffered(): boolean {
+    return (
+      this.started?.input === 'audio' &&
+      this.deps.bot.speculation !== false &&
+      this.deps.limits.speculativeTurnsPerMinute > 0
+    );
+  }
+
+  /**
+   * A tentative end of turn: a speculative turn starts over the utterance so far, its output held
+   * until `commit` confirms it. Ignored (silently) when speculation is off, one is running, a turn
+   * is running, the utterance is shorter than {@link MIN_SPECULATION_AUDIO_MS}, or the policy says no.
+   */
+  private pause(): void {
+    const conversation = this.conversation;
+    if (
+      !conversation ||
+      !this.speculationOffered() ||
+      this.speculation ||
+      this.currentTurn ||
+      this.utteranceOverflowed ||
+      this.utteranceBytes < MIN_SPECULATION_AUDIO_MS * INPUT_BYTES_PER_MS
+    )
+      return;
+    if (this.deps.policy && !this.deps.policy.speculate()) return;
+    const hold = new HeldOutput(this.deps.limits.maxBufferedBytes);
+    const turn = this.newTurn(conversation, (this.started as StartMessage).output, hold);
+    const timer = setTimeout(() => this.dropSpeculation('timeout'), MAX_SPECULATION_MS);
+    timer.unref();
+    this.speculation = {
+      turn,
+      hold,
+      bytes: this.utteranceBytes,
+      startedAt: performance.now(),
+      running: this.runSpeculation(turn, {
+        kind: 'audio',
+        frames: this.utterance.slice(),
+        bytes: this.utteranceBytes,
+      }),
+      timer,
+    };
+    this.deps.log.debug({ audio_ms: this.utteranceBytes / INPUT_BYTES_PER_MS }, 'speculating');
+  }
+
+  private runSpeculation(turn: Turn, input: TurnInput): Promise<void> {
+    return turn
+      .run(input)
+      .catch((error: unknown) => this.deps.log.error({ err: String(error) }, 'turn crashed'));
+  }
+
+  /** `commit` with no audio since the `pause`: the speculative turn is the visitor's next turn. */
+  private confirm(speculation: Speculation): void {
+    const conversation = this.conversation as Conversation;
+    const { turn, hold, running } = speculation;
+    const refused = this.deps.policy?.beforeTurn('audio');
+    if (refused) {
+      this.resetUtterance(); // discards the speculation too
+      this.refuse(refused);
+      return;
+    }
+    this.speculation = undefined;
+    clearTimeout(speculation.timer);
+    this.resetUtterance();
+    this.turnCounter = turn.id;
+    const heldMs = Math.round(performance.now() - speculation.startedAt);
+    this.deps.log.debug({ turn: turn.id, held_ms: heldMs }, 'speculative turn confirmed');
+    this.track(turn, conversation, () => running);
+    for (const item of hold.release()) {
+      if (!(item instanceof Uint8Array)) this.send(item);
+      else if (!this.closed) this.deps.socket.send(item);
+    }
+    turn.confirm(heldMs);
+    this.deps.policy?.speculationEnded('confirmed');
+  }
+
+  /** The speculative turn, if any, is discarded: upstream requests aborted, nothing sent or stored. */
+  private dropSpeculation(
+    reason: 'resume' | 'audio' | 'utterance' | 'input' | 'timeout' | 'closed',
+  ): void {
+    const speculation = this.speculation;
+    if (!speculation) return;
+    this.speculation = undefined;
+    clearTimeout(speculation.timer);
+    speculation.hold.drop();
+    speculation.turn.discard();
+    this.deps.policy?.speculationEnded('discarded');
+    this.deps.log.debug(
+      { reason, ran_ms: Math.round(performance.now() - speculation.startedAt) },
+      'speculative turn discarded',
+    );
+  }
+
   /**
    * A turn and the callbacks it keeps. Made apart from `beginTurn` on purpose: closures made in one
    * function share its scope, so callbacks the turn keeps for its lifetime (and the session keeps
    * its last two turns) would also keep that function's `input` — the whole utterance's audio.
+   * With `hold`, a speculative turn: it takes the next id without using it up (a discarded one
+   * never does), and its output is held until it is confirmed.
    */
-  private newTurn(conversation: Conversation, output: StartMessage['output']): Turn {
-    const turn: Turn = new Turn(++this.turnCounter, {
+  private newTurn(
+    conversation: Conversation,
+    output: StartMessage['output'],
+    hold?: HeldOutput,
+  ): Turn {
+    const id = hold ? this.turnCounter + 1 : ++this.turnCounter;
+    const turn: Turn = new Turn(id, {
       bot: this.deps.bot,
       providers: this.deps.providers,
       clients: this.deps.clients,
@@ -525,18 +671,28 @@ export class TalkSession {
       tools: this.deps.tools,
       maxToolRounds: this.deps.bot.maxToolRounds ?? 3,
       textDeltaIntervalMs: this.deps.textDeltaIntervalMs,
-      room: () => this.room(),
+      room: hold ? () => (hold.holding ? hold.room() : this.room()) : () => this.room(),
       charge: (cost) => {
         const refused = this.deps.policy?.charge(cost);
         if (refused) this.refuse(refused);
         return refused === undefined;
       },
       count: (cost) => this.deps.policy?.count(cost),
-      send: (message) => this.send(message),
+      send: hold
+        ? (message) => {
+            if (hold.holding) hold.message(message);
+            else if (!hold.dropped) this.send(message);
+          }
+        : (message) => this.send(message),
       sendAudio: (pcm) => {
-        if (!this.closed && this.currentTurn === turn) this.deps.socket.send(pcm);
+        if (hold?.holding) hold.audio(pcm);
+        else if (!this.closed && this.currentTurn === turn) this.deps.socket.send(pcm);
       },
       log: this.deps.log,
+      speculative: hold !== undefined,
+      tentative: (text) => {
+        if (hold?.holding) this.send({ type: 'tentative_transcript', text });
+      },
     });
     return turn;
   }

@@ -8,7 +8,7 @@ import {
   type ServerMessage,
   type TurnMetrics,
 } from '@voice-bot/protocol';
-import { SentenceChunker, stripMarkdown } from '../pipeline/chunker.js';
+import { DEFAULT_FIRST_CLAUSE, SentenceChunker, stripMarkdown } from '../pipeline/chunker.js';
 import type { BotConfig, ProvidersConfig } from '../config/config.js';
 import type { Conversation, ConversationMessage } from './conversations.js';
 
@@ -70,6 +70,22 @@ export interface TurnDeps {
   send(message: ServerMessage): void;
   sendAudio(pcm: Uint8Array): void;
   log: Logger;
+  /**
+   * Started at a `pause`, before the visitor's `commit`: the conversation is left as it is and no
+   * tool runs until {@link Turn.confirm}; {@link Turn.discard} drops the turn without a trace.
+   * (Holding its messages back from the client is the session's part.)
+   */
+  speculative?: boolean;
+  /** A speculative turn's transcript, for the client while the turn is not confirmed yet. */
+  tentative?(text: string): void;
+}
+
+/** What a speculative turn has not done yet because it is not confirmed. */
+interface Unconfirmed {
+  /** Changes to the conversation (and the closing `done`), made in order on confirmation. */
+  deferred: (() => void)[];
+  confirmed: Promise<void>;
+  resolve: () => void;
 }
 
 type Stage = 'stt' | 'llm' | 'tts';
@@ -141,6 +157,12 @@ export class Turn {
   /** The stored assistant message, kept so a late `interrupt` can still truncate it. */
   assistantMessage: ConversationMessage | undefined;
   finished = false;
+  readonly speculative: boolean;
+  /** Set while a speculative turn waits for its confirmation. */
+  private unconfirmed: Unconfirmed | undefined;
+  /** A speculative turn's user message: in the model's history, not yet in the conversation. */
+  private pendingUser: ConversationMessage | undefined;
+  private discarded = false;
 
   constructor(
     readonly id: number,
@@ -149,6 +171,60 @@ export class Turn {
     // Every upstream request of the turn listens to this signal while it runs: a reply of many
     // sentences can have more in flight than Node's default 10 (a warning, not a leak past the turn).
     setMaxListeners(0, this.controller.signal);
+    this.speculative = deps.speculative === true;
+    if (this.speculative) {
+      let resolve = () => {};
+      const confirmed = new Promise<void>((r) => (resolve = r));
+      this.unconfirmed = { deferred: [], confirmed, resolve };
+    }
+  }
+
+  /**
+   * The visitor's `commit` confirmed this speculative turn, `heldMs` after it started: what it
+   * deferred happens now (its user and assistant messages join the conversation, a `done` it had
+   * reached goes out), and a tool call it is waiting on runs.
+   */
+  confirm(heldMs: number): void {
+    const pending = this.unconfirmed;
+    if (!pending || this.discarded) return;
+    this.unconfirmed = undefined;
+    this.metrics.held_ms = heldMs;
+    for (const change of pending.deferred) change();
+    pending.resolve();
+  }
+
+  /** Drops an unconfirmed speculative turn: every request aborted, nothing sent, nothing stored. */
+  discard(): void {
+    if (!this.unconfirmed) return;
+    this.discarded = true;
+    this.unconfirmed.deferred = [];
+    this.cancel();
+  }
+
+  /** Runs `change` now, or on confirmation for a speculative turn (never for a discarded one). */
+  private afterConfirm(change: () => void): void {
+    if (this.discarded) return;
+    if (this.unconfirmed) this.unconfirmed.deferred.push(change);
+    else change();
+  }
+
+  /** Settles when the turn is confirmed (at once when it is not speculative); rejects when it is aborted first. */
+  private untilConfirmed(): Promise<void> | undefined {
+    const pending = this.unconfirmed;
+    if (!pending) return undefined;
+    const signal = this.signal;
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason as Error);
+        return;
+      }
+      const onAbort = () => reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      void pending.confirmed.then(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
   }
 
   get signal(): AbortSignal {
@@ -213,6 +289,7 @@ export class Turn {
         );
         input.frames = [];
         this.metrics.stt_ms = Math.round(performance.now() - started);
+        if (this.unconfirmed && !this.discarded) deps.tentative?.(userText);
         this.send({ type: 'transcript', turn_id: this.id, text: userText, final: true });
         if (!userText) {
           this.send({
@@ -227,8 +304,7 @@ export class Turn {
       } else if (input.kind === 'text') {
         userText = input.text;
       }
-      if (userText !== undefined)
-        this.userMessage = rememberUserText(deps.conversation, userText, this.id);
+      if (userText !== undefined) this.rememberUser(userText);
       await this.reply(input.kind === 'say' ? input.text : undefined);
       this.finish();
     } catch (error) {
@@ -281,7 +357,8 @@ export class Turn {
           )
         : undefined;
     this.speech = speech;
-    const chunker = new SentenceChunker();
+    // The first chunk may be a clause: speech starts before the first sentence is complete.
+    const chunker = new SentenceChunker({ firstClause: DEFAULT_FIRST_CLAUSE });
     const speak = (chunks: string[]) => {
       for (const chunk of chunks) {
         const spoken = stripMarkdown(chunk);
@@ -432,6 +509,8 @@ export class Turn {
       // Say the preamble now, or a filler, so the visitor doesn't wait in silence.
       speak(chunker.flush());
       if (!roundText.trim() && deps.bot.toolFiller) speak([deps.bot.toolFiller]);
+      // A tool may act on the world: a speculative turn runs none before the visitor confirms it.
+      await this.untilConfirmed();
       const outcomes = await Promise.all(result.toolCalls.map((call) => this.runTool(call)));
       exchange.push({
         role: 'assistant',
@@ -484,7 +563,10 @@ export class Turn {
 
   private chatRequest(exchange: ChatCompletionMessageParam[], offerTools: boolean) {
     const { bot, conversation, maxHistoryMessages } = this.deps;
-    const history: ChatCompletionMessageParam[] = conversation.messages
+    const messages = this.pendingUser
+      ? [...conversation.messages, this.pendingUser]
+      : conversation.messages;
+    const history: ChatCompletionMessageParam[] = messages
       .slice(-maxHistoryMessages)
       .flatMap((m): ChatCompletionMessageParam[] => {
         const toolPart = m.role === 'assistant' ? (m.toolExchange ?? []) : [];
@@ -517,16 +599,28 @@ export class Turn {
     return heardText(this.segments, playedMs, this.deps.outputSampleRate);
   }
 
+  /** The visitor's words join the conversation (a speculative turn's once it is confirmed). */
+  private rememberUser(text: string): void {
+    if (this.unconfirmed) this.pendingUser = { role: 'user', text, turnId: this.id };
+    this.afterConfirm(() => {
+      this.pendingUser = undefined;
+      this.userMessage = rememberUserText(this.deps.conversation, text, this.id);
+    });
+  }
+
   private recordAssistant(text: string, interrupted: boolean): void {
     if (!text) return;
-    this.assistantMessage = {
+    const message: ConversationMessage = {
       role: 'assistant',
       text,
       turnId: this.id,
       ...(interrupted ? { interrupted: true } : {}),
       ...(this.toolExchange ? { toolExchange: this.toolExchange } : {}),
     };
-    remember(this.deps.conversation, this.assistantMessage);
+    this.afterConfirm(() => {
+      this.assistantMessage = message;
+      remember(this.deps.conversation, message);
+    });
   }
 
   /** A late interrupt: the reply was fully sent, but the visitor stopped it while it was still playing. */
@@ -545,7 +639,11 @@ export class Turn {
     this.recordAssistant(text, interrupted);
     this.finished = true;
     if (this.silent) return;
-    const metrics: TurnMetrics = { ...this.metrics, total_ms: this.elapsed() };
+    const metrics: TurnMetrics = {
+      ...this.metrics,
+      total_ms: this.elapsed(),
+      speculative: this.speculative,
+    };
     if (this.speech?.firstRequestAt !== undefined && this.speech.firstByteAt !== undefined) {
       metrics.tts_ttfb_ms = Math.round(this.speech.firstByteAt - this.speech.firstRequestAt);
     }
@@ -553,7 +651,11 @@ export class Turn {
       metrics.audio_out_ms = Math.round(
         pcm16DurationMs(this.audioBytesOut, this.deps.outputSampleRate),
       );
-    this.send({ type: 'done', turn_id: this.id, text, interrupted, metrics });
+    // A speculative turn that got here before its commit ends when it is confirmed.
+    this.afterConfirm(() => {
+      if (this.metrics.held_ms !== undefined) metrics.held_ms = this.metrics.held_ms;
+      this.send({ type: 'done', turn_id: this.id, text, interrupted, metrics });
+    });
   }
 }
 

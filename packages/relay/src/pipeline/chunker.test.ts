@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SentenceChunker, stripMarkdown, type ChunkerOptions } from './chunker.js';
+import {
+  DEFAULT_FIRST_CLAUSE,
+  SentenceChunker,
+  stripMarkdown,
+  type ChunkerOptions,
+} from './chunker.js';
 import { mulberry32 } from '@voice-bot/fake-provider';
 
 /** Feed `deltas` then flush; returns every chunk in order. */
@@ -338,6 +343,8 @@ const OPTION_SETS: ChunkerOptions[] = [
   { minChars: 8, maxChars: 40 },
   { minChars: 30, maxChars: 60 },
   { maxChars: Number.POSITIVE_INFINITY },
+  { firstClause: DEFAULT_FIRST_CLAUSE },
+  { minChars: 0, maxChars: 40, firstClause: { minChars: 5, minWords: 2 } },
 ];
 
 describe('SentenceChunker: split invariance', () => {
@@ -411,6 +418,13 @@ describe('SentenceChunker: split invariance', () => {
       ' 5',
       'a.b@c.io',
       '😀',
+      ' - ',
+      '—',
+      ' – ',
+      '1,000',
+      'e.g., ',
+      ': ',
+      '; ',
     ];
     for (let round = 0; round < 300; round++) {
       let text = '';
@@ -424,6 +438,122 @@ describe('SentenceChunker: split invariance', () => {
         assert.deepEqual(feed(pieces, options), expected, JSON.stringify(pieces));
       }
     }
+  });
+});
+
+describe('SentenceChunker: a first chunk that is a clause (firstClause)', () => {
+  const FIRST = { firstClause: DEFAULT_FIRST_CLAUSE } satisfies ChunkerOptions;
+
+  it('cuts the first chunk at a comma once it has 24 chars and 4 words; later chunks are sentences', () => {
+    assert.deepEqual(
+      whole(
+        'Sure, we are open from nine to five on weekdays, and from ten to two on Saturday. After that, we close for the day, and the phones go quiet too. Anything else?',
+        FIRST,
+      ),
+      [
+        'Sure, we are open from nine to five on weekdays,',
+        'and from ten to two on Saturday.',
+        'After that, we close for the day, and the phones go quiet too.',
+        'Anything else?',
+      ],
+    );
+  });
+
+  it('without the option, the same reply is chunked by sentences', () => {
+    assert.deepEqual(
+      whole('Sure, we are open from nine to five on weekdays, and from ten to two on Saturday.'),
+      ['Sure, we are open from nine to five on weekdays, and from ten to two on Saturday.'],
+    );
+  });
+
+  it('a clause that is too short (chars or words) is not cut', () => {
+    assert.deepEqual(
+      whole('Yes, of course, that works perfectly well for us on Monday.', FIRST),
+      ['Yes, of course, that works perfectly well for us on Monday.'],
+      '"Yes, of course," has 15 chars',
+    );
+    assert.deepEqual(
+      whole('Unfortunately, notwithstanding everything, we cannot do that on Monday.', FIRST),
+      ['Unfortunately, notwithstanding everything, we cannot do that on Monday.'],
+      '"Unfortunately, notwithstanding everything," has 42 chars but 3 words',
+    );
+  });
+
+  it('semicolons, colons and dashes end a first clause too', () => {
+    assert.deepEqual(
+      whole('The clinic on Main Street is closed today; the one on Oak Road is open.', FIRST),
+      ['The clinic on Main Street is closed today;', 'the one on Oak Road is open.'],
+    );
+    assert.deepEqual(
+      whole('Here is what you need to bring along: your card and a photo ID.', FIRST),
+      ['Here is what you need to bring along:', 'your card and a photo ID.'],
+    );
+    assert.deepEqual(
+      whole('I checked the calendar for you - Tuesday at noon is still free.', FIRST),
+      ['I checked the calendar for you -', 'Tuesday at noon is still free.'],
+    );
+    assert.deepEqual(
+      whole('I checked the calendar for you—Tuesday at noon is still free.', FIRST),
+      ['I checked the calendar for you—', 'Tuesday at noon is still free.'],
+    );
+  });
+
+  it('never cuts inside a number, a time or a range, nor after an abbreviation', () => {
+    assert.deepEqual(
+      whole('The membership costs 1,000 dollars a year, 9–5 support included.', FIRST),
+      ['The membership costs 1,000 dollars a year,', '9–5 support included.'],
+    );
+    assert.deepEqual(whole('Our opening hours are 10:30 to 14:00 on Saturday and Sunday.', FIRST), [
+      'Our opening hours are 10:30 to 14:00 on Saturday and Sunday.',
+    ]);
+    assert.deepEqual(
+      whole('Bring anything that proves your address, e.g., a utility bill or a lease.', FIRST),
+      ['Bring anything that proves your address,', 'e.g., a utility bill or a lease.'],
+      'the first comma cuts; the one after "e.g." would not',
+    );
+    assert.deepEqual(
+      whole('You can bring documents such as a passport etc., and we will check them.', FIRST),
+      ['You can bring documents such as a passport etc., and we will check them.'],
+    );
+    assert.deepEqual(
+      whole('The fee for children aged 1990—2000 rules apply here as usual.', FIRST),
+      ['The fee for children aged 1990—2000 rules apply here as usual.'],
+      'an em dash after a digit is a range',
+    );
+  });
+
+  it('a short first sentence is merged forward and the clause counts from its start', () => {
+    assert.deepEqual(
+      whole('Hi there. I can look that up for you, one moment please. Done.', FIRST),
+      ['Hi there. I can look that up for you,', 'one moment please. Done.'],
+    );
+  });
+
+  it('only the first chunk: after a sentence, commas do not cut, also across flush()', () => {
+    const chunker = new SentenceChunker(FIRST);
+    const out = [
+      ...chunker.push('Let me check the schedule for you. '),
+      ...chunker.flush(),
+      ...chunker.push('Okay, it looks like Tuesday at noon is free, and so is Wednesday.'),
+      ...chunker.flush(),
+    ];
+    assert.deepEqual(out, [
+      'Let me check the schedule for you.',
+      'Okay, it looks like Tuesday at noon is free, and so is Wednesday.',
+    ]);
+  });
+
+  it('not inside a code fence', () => {
+    assert.deepEqual(whole('```\nconst a = 1, b = 2, c = 3, d = 4;\n```', FIRST), [
+      '```\nconst a = 1, b = 2, c = 3, d = 4;\n```',
+    ]);
+  });
+
+  it('rejects bad lengths', () => {
+    assert.throws(
+      () => new SentenceChunker({ firstClause: { minChars: -1, minWords: 2 } }),
+      RangeError,
+    );
   });
 });
 

@@ -27,6 +27,10 @@
  *   blockquote (`- `, `* `, `+ `, `• `, `1. `, `2) `, `# `, `> `), and fenced code blocks
  *   (a code fence starts a chunk; text inside the fence is never split, so a fence lands whole in
  *   one chunk and `stripMarkdown` can drop it; a closing fence line ends the chunk).
+ * - With `firstClause`, the first chunk may end at a clause instead: `,` `;` `:` followed by
+ *   whitespace, a spaced dash (` - `, ` – `) or an em dash, once the chunk has `minChars` and
+ *   `minWords` — so speech can start before the first sentence is complete. Never inside a number
+ *   ("1,000", "10:30", "9–5" have no whitespace after the mark) nor after an abbreviation ("e.g.,").
  */
 
 export interface ChunkerOptions {
@@ -40,7 +44,12 @@ export interface ChunkerOptions {
    * and closing quotes (never split off), and text inside a code fence is never force-split.
    */
   maxChars?: number;
+  /** The first chunk may be a clause of at least this many chars and words (default: sentences only). */
+  firstClause?: { minChars: number; minWords: number };
 }
+
+/** What the relay uses for a reply's first spoken chunk: short enough to start speaking early. */
+export const DEFAULT_FIRST_CLAUSE = { minChars: 24, minWords: 4 } as const;
 
 const DEFAULT_MIN_CHARS = 20;
 const DEFAULT_MAX_CHARS = 250;
@@ -64,6 +73,9 @@ const TAB = 0x09;
 const DOT = 0x2e;
 const BACKTICK = 0x60;
 const TILDE = 0x7e;
+const HYPHEN = 0x2d;
+const EN_DASH = 0x2013;
+const EM_DASH = 0x2014;
 
 /** Abbreviations (lowercase, final dot removed) after which a single `.` does not end a sentence. */
 const ABBREVIATIONS = new Set([
@@ -226,6 +238,9 @@ function checkLength(name: string, value: number, allowInfinity: boolean): numbe
 export class SentenceChunker {
   private readonly minChars: number;
   private readonly maxChars: number;
+  private readonly firstClause: { minChars: number; minWords: number } | undefined;
+  /** A chunk has been emitted: clause cuts (`firstClause`) are over. */
+  private emitted = false;
 
   /** UTF-16 code units of the stream from offset `base` on; `len` of them are valid. */
   private codes: Uint16Array = new Uint16Array(INITIAL_CAPACITY);
@@ -271,6 +286,11 @@ export class SentenceChunker {
       checkLength('minChars', options.minChars ?? DEFAULT_MIN_CHARS, false),
       maxChars,
     );
+    if (options.firstClause)
+      this.firstClause = {
+        minChars: checkLength('firstClause.minChars', options.firstClause.minChars, false),
+        minWords: checkLength('firstClause.minWords', options.firstClause.minWords, false),
+      };
     this.reset();
   }
 
@@ -354,7 +374,9 @@ export class SentenceChunker {
 
   private emit(from: number, to: number, out: string[]): void {
     const text = this.slice(from, to).trim();
-    if (text.length > 0) out.push(text);
+    if (text.length === 0) return;
+    out.push(text);
+    this.emitted = true;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -424,7 +446,13 @@ export class SentenceChunker {
     if (isWs(c)) {
       if (this.contentStart >= 0 && !this.inFence) {
         this.lastSpace = p;
-        if (isAsciiClause(this.at(p - 1))) this.lastClause = p;
+        const mark = this.at(p - 1);
+        if (isAsciiClause(mark)) {
+          this.lastClause = p;
+          if (!this.afterAbbreviation(p - 1)) this.clauseEnd(p, out);
+        } else if ((mark === HYPHEN || mark === EN_DASH) && isWs(this.at(p - 2))) {
+          this.clauseEnd(p, out);
+        }
       }
       this.pos++;
       return;
@@ -442,10 +470,42 @@ export class SentenceChunker {
       // Each split moves the chunk start past the old content start, so this terminates.
       while (this.contentStart >= 0 && p + 1 - this.contentStart > this.maxChars)
         this.forceSplit(p, out);
-      if (isGluedClause(c) && this.contentStart >= 0) this.lastClause = p + 1;
+      if (isGluedClause(c) && this.contentStart >= 0) {
+        this.lastClause = p + 1;
+        if (c === EM_DASH && !isDigit(this.at(p - 1)) && this.clauseEnd(p + 1, out)) {
+          this.pos++; // the dash ended the chunk it belonged to
+          return;
+        }
+      }
     }
     this.markContent(p);
     this.pos++;
+  }
+
+  /**
+   * A clause ends at `e` (exclusive): with `firstClause`, before any chunk was emitted, and long
+   * enough, it becomes the first chunk. True when it did.
+   */
+  private clauseEnd(e: number, out: string[]): boolean {
+    const rule = this.firstClause;
+    if (!rule || this.emitted || this.contentStart < 0) return false;
+    const text = this.slice(this.contentStart, e).trim();
+    if (text.length < rule.minChars || text.split(/\s+/).length < rule.minWords) return false;
+    this.emit(this.chunkStart, e, out);
+    this.chunkStart = e;
+    this.contentStart = -1;
+    this.lastClause = -1;
+    this.lastSpace = -1;
+    return true;
+  }
+
+  /** Does the clause mark at `p` follow an abbreviation ("e.g.,", "etc.;")? */
+  private afterAbbreviation(p: number): boolean {
+    if (this.at(p - 1) !== DOT) return false;
+    let i = p - 1;
+    while (i > this.base && p - i < MAX_TOKEN && !isWs(this.at(i - 1))) i--;
+    const token = this.slice(i, p - 1).replace(LEADING_OPENERS, '');
+    return ABBREVIATIONS.has(token.toLowerCase()) || DOTTED_LETTERS.test(token);
   }
 
   /** The terminator/closer run ended at `p` (char `c`, not consumed). */

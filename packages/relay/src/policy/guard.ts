@@ -102,6 +102,8 @@ export class SessionGuard {
   private readonly budgets: { json: FrameBudget | undefined; audio: FrameBudget | undefined };
   /** Turns this socket may start per minute (undefined = no limit). */
   private readonly turns: FixedWindow | undefined;
+  /** Speculative turns this socket may start per minute (0 in the limits: none at all). */
+  private readonly speculations: FixedWindow;
   /** What the session asks before it spends (see {@link SessionPolicy}). */
   readonly policy: SessionPolicy = {
     audioIn: (bytes) => this.audioIn(bytes),
@@ -109,6 +111,11 @@ export class SessionGuard {
     charge: (cost) => this.charge(cost),
     count: (cost) => this.deps.usage.add(this.deps.keyId, cost),
     sent: (message) => this.sent(message),
+    speculate: () => this.speculate(),
+    speculationEnded: (outcome) => {
+      this.deps.metrics.speculativeTurnEnded(outcome);
+      this.deps.usage.add(this.deps.keyId, { [`speculative_${outcome}`]: 1 });
+    },
   };
 
   constructor(private readonly deps: SessionGuardDeps) {
@@ -119,6 +126,7 @@ export class SessionGuard {
     };
     this.turns =
       limits.turnsPerMinute > 0 ? new FixedWindow(limits.turnsPerMinute, 60_000) : undefined;
+    this.speculations = new FixedWindow(limits.speculativeTurnsPerMinute, 60_000);
   }
 
   /**
@@ -279,6 +287,22 @@ export class SessionGuard {
       };
     }
     return undefined;
+  }
+
+  /**
+   * May a speculative turn start now? Not while draining, over the per-minute budget
+   * (`speculativeTurnsPerMinute`, 0 = never) or with the day's LLM tokens used up. A no is silent:
+   * the visitor's `commit` then runs an ordinary turn.
+   */
+  private speculate(): boolean {
+    const { keyId, usage, limits } = this.deps;
+    if (this.deps.draining()) return false;
+    if (
+      limits.llmTokensPerKeyPerDay > 0 &&
+      usage.tokensToday(keyId) >= limits.llmTokensPerKeyPerDay
+    )
+      return false;
+    return this.speculations.take(Date.now()) === undefined;
   }
 
   /**

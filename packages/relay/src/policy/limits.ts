@@ -35,6 +35,7 @@ export const KEY_LIMIT_FIELDS = [
   'llmTokensPerKeyPerDay',
   'ttsCharsPerKeyPerDay',
   'turnsPerMinute',
+  'speculativeTurnsPerMinute',
 ] as const satisfies readonly (keyof LimitsConfig)[];
 
 export type KeyLimitField = (typeof KEY_LIMIT_FIELDS)[number];

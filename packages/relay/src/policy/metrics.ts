@@ -36,6 +36,7 @@ export class RelayMetrics {
   private readonly sessionsTotal: Counter;
   private readonly sessionRequests: Counter<'result'>;
   private readonly turns: Counter<'outcome'>;
+  private readonly speculativeTurns: Counter<'outcome'>;
   private readonly errors: Counter<'code'>;
   private readonly upstreamErrors: Counter<'stage'>;
   /** WebSocket payload bytes, added up here (per frame) and handed to prom-client at scrape time. */
@@ -69,6 +70,14 @@ export class RelayMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.speculativeTurns = new Counter({
+      name: 'voicebot_speculative_turns_total',
+      help: 'Speculative turns (started at a pause) by outcome: confirmed by commit, or discarded (their requests were still paid for).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    // Both series exist from the start, so a discard ratio can be computed before the first one.
+    for (const outcome of ['confirmed', 'discarded']) this.speculativeTurns.inc({ outcome }, 0);
     this.errors = new Counter({
       name: 'voicebot_errors_total',
       help: 'Errors sent (WebSocket) or answered (HTTP), by code.',
@@ -126,6 +135,10 @@ export class RelayMetrics {
       if (typeof value === 'number' && Number.isFinite(value))
         this.histograms[field].observe(value);
     }
+  }
+
+  speculativeTurnEnded(outcome: 'confirmed' | 'discarded'): void {
+    this.speculativeTurns.inc({ outcome });
   }
 
   bytesIn(kind: 'audio' | 'json', bytes: number): void {

@@ -17,6 +17,10 @@ export interface DayUsage {
   completion_tokens: number;
   /** Characters sent to speech synthesis. */
   tts_chars: number;
+  /** Speculative turns (started at a `pause`) that `commit` confirmed. */
+  speculative_confirmed: number;
+  /** Speculative turns dropped (`resume`, more audio, other input, or no commit in time): their requests stay charged. */
+  speculative_discarded: number;
   /** Errors sent on this key's sockets and limit refusals, by code. */
   errors: Record<string, number>;
 }
@@ -44,6 +48,8 @@ function emptyDay(date: string): DayUsage {
     prompt_tokens: 0,
     completion_tokens: 0,
     tts_chars: 0,
+    speculative_confirmed: 0,
+    speculative_discarded: 0,
     errors: {},
   };
 }
@@ -56,6 +62,8 @@ const COUNTERS = [
   'prompt_tokens',
   'completion_tokens',
   'tts_chars',
+  'speculative_confirmed',
+  'speculative_discarded',
 ] as const;
 
 /** Amounts to add (negative to correct an estimate). */

@@ -7,14 +7,16 @@ import type {
   OpenedConversation,
 } from '../conversation/conversations.js';
 import type { Logger } from '../logger.js';
-import type { Selectable } from 'kysely';
+import { CompiledQuery, type Kysely, type Selectable } from 'kysely';
 import type { DbHandle } from './database.js';
-import type { ConversationsTable } from './schema.js';
+import type { ConversationsTable, Schema } from './schema.js';
 
 /** Retry delays of a conversation write that failed (the last one repeats). */
 const RETRY_MS = [250, 1_000, 3_000, 5_000];
 /** Conversations waiting to be written at most; beyond it the oldest waiting write is dropped (logged). */
 const MAX_PENDING = 10_000;
+/** Conversations written per transaction at most (one statement each, one commit for all). */
+const WRITE_BATCH = 64;
 
 /**
  * Conversations in the `conversations` table, so a visitor resumes on any relay sharing the
@@ -25,7 +27,9 @@ const MAX_PENDING = 10_000;
  */
 export class DbConversationStore implements ConversationStore {
   /** id → the newest snapshot not yet written (Map order = the order they were made). */
-  private readonly pending = new Map<string, string>();
+  private readonly pending = new Map<string, Row>();
+  /** The upsert's SQL, compiled once, and the row field behind each of its parameters. */
+  private upsert: { sql: string; fields: (keyof Row)[] } | undefined;
   private writing: Promise<void> | undefined;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -44,7 +48,7 @@ export class DbConversationStore implements ConversationStore {
   ): Promise<OpenedConversation> {
     if (requestedId && requestedId.length <= 100) {
       const waiting = this.pending.get(requestedId);
-      const found = waiting ? (JSON.parse(waiting) as Row) : await this.read(requestedId);
+      const found = waiting ?? (await this.read(requestedId));
       if (
         found &&
         found.key_id === keyId &&
@@ -90,7 +94,7 @@ export class DbConversationStore implements ConversationStore {
       expires_at: now + this.ttlMs,
     };
     this.pending.delete(conversation.id);
-    this.pending.set(conversation.id, JSON.stringify(row));
+    this.pending.set(conversation.id, row);
     if (this.pending.size > MAX_PENDING) {
       const [oldest] = this.pending.keys();
       if (oldest !== undefined) {
@@ -111,10 +115,15 @@ export class DbConversationStore implements ConversationStore {
 
   private async drain(): Promise<void> {
     while (this.pending.size > 0) {
-      const [id, snapshot] = this.pending.entries().next().value as [string, string];
+      const batch: Row[] = [];
+      for (const row of this.pending.values()) {
+        batch.push(row);
+        if (batch.length === WRITE_BATCH) break;
+      }
       try {
-        await this.write(JSON.parse(snapshot) as Row);
-        if (this.pending.get(id) === snapshot) this.pending.delete(id);
+        await this.write(batch);
+        // A snapshot made while the batch was being written stays pending.
+        for (const row of batch) if (this.pending.get(row.id) === row) this.pending.delete(row.id);
         if (this.failures > 0) this.log?.info('conversation writes resumed');
         this.failures = 0;
       } catch (error) {
@@ -136,26 +145,34 @@ export class DbConversationStore implements ConversationStore {
     }
   }
 
-  private async write(row: Row): Promise<void> {
-    await this.handle.writeOne((db) =>
-      db
-        .insertInto('conversations')
-        .values(row)
-        .onConflict((oc) =>
-          oc
-            .column('id')
-            .doUpdateSet((eb) => ({
-              messages: eb.ref('excluded.messages'),
-              page_metadata: eb.ref('excluded.page_metadata'),
-              tool_metadata: eb.ref('excluded.tool_metadata'),
-              updated_at: eb.ref('excluded.updated_at'),
-              expires_at: eb.ref('excluded.expires_at'),
-            }))
-            // An id is only ever written by the key and bot that created it.
-            .where('conversations.key_id', '=', row.key_id)
-            .where('conversations.bot', '=', row.bot),
-        )
-        .execute(),
+  /** Upserts `rows` in one transaction (a single row as one statement). */
+  private async write(rows: Row[]): Promise<void> {
+    const upsert = async (db: Kysely<Schema>) => {
+      for (const row of rows) await db.executeQuery(this.compiledUpsert(db, row));
+    };
+    if (rows.length === 1) await this.handle.writeOne(upsert);
+    else await this.handle.write(upsert);
+  }
+
+  /**
+   * The upsert of `row` without building and compiling the query again: it is compiled once, with a
+   * distinct placeholder per field, to learn which field each parameter takes.
+   */
+  private compiledUpsert(db: Kysely<Schema>, row: Row): CompiledQuery {
+    if (!this.upsert) {
+      const names = Object.keys(row) as (keyof Row)[];
+      const placeholders = Object.fromEntries(names.map((name) => [name, `\u0000${name}`]));
+      const compiled = upsertQuery(db, placeholders as unknown as Row).compile();
+      const fields = compiled.parameters.map((value) => {
+        const name = String(value).slice(1) as keyof Row;
+        if (!names.includes(name)) throw new Error(`unexpected upsert parameter ${String(value)}`);
+        return name;
+      });
+      this.upsert = { sql: compiled.sql, fields };
+    }
+    return CompiledQuery.raw(
+      this.upsert.sql,
+      this.upsert.fields.map((name) => row[name]),
     );
   }
 
@@ -198,6 +215,26 @@ export class DbConversationStore implements ConversationStore {
     if (this.pending.size > 0)
       this.log?.error({ conversations: this.pending.size }, 'conversations not written at close');
   }
+}
+
+function upsertQuery(db: Kysely<Schema>, row: Row) {
+  return db
+    .insertInto('conversations')
+    .values(row)
+    .onConflict((oc) =>
+      oc
+        .column('id')
+        .doUpdateSet((eb) => ({
+          messages: eb.ref('excluded.messages'),
+          page_metadata: eb.ref('excluded.page_metadata'),
+          tool_metadata: eb.ref('excluded.tool_metadata'),
+          updated_at: eb.ref('excluded.updated_at'),
+          expires_at: eb.ref('excluded.expires_at'),
+        }))
+        // An id is only ever written by the key and bot that created it.
+        .where('conversations.key_id', '=', row.key_id)
+        .where('conversations.bot', '=', row.bot),
+    );
 }
 
 /** A row as written. */

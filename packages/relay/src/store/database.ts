@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import pg from 'pg';
 import type { Schema } from './schema.js';
 
@@ -86,6 +86,40 @@ function openSqlite(file: string): Database.Database {
   return db;
 }
 
+/** Prepared statements kept per SQLite connection (the relay's queries are a few dozen texts). */
+export const STATEMENT_CACHE_SIZE = 100;
+
+/**
+ * The connection as Kysely's SQLite driver sees it, with its prepared statements kept by SQL text:
+ * the driver prepares every query it runs (compiling its SQL each time) otherwise. At most
+ * {@link STATEMENT_CACHE_SIZE}, least recently used dropped first; a statement still being iterated
+ * (a streamed select) is not handed out twice.
+ */
+export function cachingStatements(db: Database.Database): SqliteDatabase {
+  const cache = new Map<string, Database.Statement>();
+  return {
+    prepare(text) {
+      let statement = cache.get(text);
+      if (statement && !statement.busy) {
+        cache.delete(text);
+        cache.set(text, statement);
+        return statement;
+      }
+      statement = db.prepare(text);
+      cache.set(text, statement);
+      if (cache.size > STATEMENT_CACHE_SIZE) {
+        const [oldest] = cache.keys();
+        if (oldest !== undefined) cache.delete(oldest);
+      }
+      return statement;
+    },
+    close() {
+      cache.clear();
+      db.close();
+    },
+  };
+}
+
 /** How long one SQLite statement waits (synchronously) for another connection's lock. */
 const SQLITE_BUSY_MS = 20;
 /** How long a write waits in all (asynchronously, retrying) for another connection's lock. */
@@ -107,7 +141,7 @@ export function openDatabase(target: Target): OpenedDatabase {
   if (target.engine === 'sqlite') {
     const file = target.file ?? join('.voicebot', SQLITE_FILE);
     const db = new Kysely<Schema>({
-      dialect: new SqliteDialect({ database: async () => openSqlite(file) }),
+      dialect: new SqliteDialect({ database: async () => cachingStatements(openSqlite(file)) }),
     });
     return { db, onIdleError: () => undefined };
   }

@@ -41,6 +41,9 @@ export interface UsageDaysTable {
   prompt_tokens: Count;
   completion_tokens: Count;
   tts_chars: Count;
+  /** Added by migration 002. */
+  speculative_confirmed: Count;
+  speculative_discarded: Count;
   /** JSON object: error code → count. */
   errors: string;
 }

@@ -20,6 +20,8 @@ const COUNTERS = [
   'prompt_tokens',
   'completion_tokens',
   'tts_chars',
+  'speculative_confirmed',
+  'speculative_discarded',
 ] as const;
 type Counter = (typeof COUNTERS)[number];
 
@@ -35,6 +37,8 @@ function counters(day: Partial<DayUsage>): Record<Counter, number> {
     prompt_tokens: Math.round(day.prompt_tokens ?? 0),
     completion_tokens: Math.round(day.completion_tokens ?? 0),
     tts_chars: day.tts_chars ?? 0,
+    speculative_confirmed: day.speculative_confirmed ?? 0,
+    speculative_discarded: day.speculative_discarded ?? 0,
   };
 }
 
@@ -128,6 +132,8 @@ export class DbUsageLedger implements UsageLedger {
         prompt_tokens: Number(row?.prompt_tokens ?? 0),
         completion_tokens: Number(row?.completion_tokens ?? 0),
         tts_chars: Number(row?.tts_chars ?? 0),
+        speculative_confirmed: Number(row?.speculative_confirmed ?? 0),
+        speculative_discarded: Number(row?.speculative_discarded ?? 0),
         errors: row ? (JSON.parse(row.errors) as Record<string, number>) : {},
       };
     });

@@ -14,6 +14,8 @@ const COUNTERS = [
   'prompt_tokens',
   'completion_tokens',
   'tts_chars',
+  'speculative_confirmed',
+  'speculative_discarded',
 ] as const;
 
 export type Fields = Map<string, number>;
@@ -103,6 +105,8 @@ export function dayUsage(date: string, fields: Fields): DayUsage {
     prompt_tokens: 0,
     completion_tokens: 0,
     tts_chars: 0,
+    speculative_confirmed: 0,
+    speculative_discarded: 0,
     errors: {},
   };
   for (const counter of COUNTERS) day[counter] = fields.get(counter) ?? 0;

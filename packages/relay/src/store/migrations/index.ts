@@ -6,9 +6,11 @@
 import type { Migration } from 'kysely';
 import type { Engine } from '../database.js';
 import { initial } from './001_initial.js';
+import { speculativeUsage } from './002_speculative_usage.js';
 
 export function migrations(engine: Engine): Record<string, Migration> {
   return {
     '001_initial': initial(engine),
+    '002_speculative_usage': speculativeUsage(),
   };
 }
