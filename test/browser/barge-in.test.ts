@@ -90,8 +90,10 @@ describe('barge-in and turn-taking in real Chromium', () => {
   let tmp: string;
   const rig = sdkPageRelay({
     latency: { ttsRealtime: true },
+    // The relay transcribes a speculative turn's audio up to its pause (no trailing silence):
+    // about 2.9 s for "Stop. Actually, never mind.", 3.5 s for the hours question.
     transcribe: (request) =>
-      request.wav.durationMs < 3_600
+      request.wav.durationMs < 3_200
         ? 'Stop. Actually, never mind.'
         : 'What are your opening hours?',
     chat: (request) => ({ content: lastUser(request).startsWith('Stop') ? 'Okay.' : LONG_REPLY }),
@@ -150,8 +152,12 @@ describe('barge-in and turn-taking in real Chromium', () => {
     const chats = requests
       .filter((r) => r.kind === 'chat')
       .map((r) => r.body as { messages: { role: string; content: string }[] });
-    assert.equal(chats.length, 2);
-    const stored = chats[1]?.messages.filter((m) => m.role === 'assistant').at(-1)?.content;
+    // Two turns; speculative turns dropped at the pauses inside each utterance made calls too.
+    assert.ok(chats.length >= 2, `${chats.length} chat calls`);
+    const stored = chats
+      .at(-1)
+      ?.messages.filter((m) => m.role === 'assistant')
+      .at(-1)?.content;
     assert.equal(stored, heard, 'the next LLM call sees exactly what the visitor heard');
 
     // stale audio of the interrupted turn is dropped: from just after the cut until the next

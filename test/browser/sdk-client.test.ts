@@ -57,7 +57,8 @@ describe('SDK client in real Chromium against the real relay', () => {
   test('a spoken turn from the fake mic: 16 kHz speech reaches the relay, the reply plays, stop() releases everything', async () => {
     const page = await rig.open(join(FIXTURES, '48k/hours.wav'), spyOnSockets);
     const mark = rig.h.upstream.requests.length;
-    await makeClient(page, rig.key);
+    // One utterance, one commit (speculative turns: test/browser/speculation.test.ts).
+    await makeClient(page, rig.key, { speculation: false });
     await page.evaluate(() =>
       (window as unknown as { client: { start(): Promise<void> } }).client.start(),
     );

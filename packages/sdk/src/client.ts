@@ -1,28 +1,77 @@
 import { EchoGate } from './audio/echo-gate.js';
-import { AudioEngine, type PlaybackReport } from './audio/engine.js';
+import { AudioEngine, type PlaybackReport, type PlaybackStats } from './audio/engine.js';
 import { UplinkBatcher } from './audio/uplink.js';
 import { BrowserSttSession } from './client/browser-stt.js';
 import { BrowserTts, speechSynthesisOutput } from './client/browser-tts.js';
 import { ConversationRecord, persistenceScope, resolvePersistence } from './client/conversation.js';
 import { createDetector } from './client/detector.js';
+import type { EndOfTurnPolicy } from './client/end-of-turn.js';
 import { ReplyTracker, type ClientMetrics } from './client/reply-tracker.js';
 import { SpeechGate } from './client/speech-gate.js';
 import { Connection, restingState, type VoiceBotState } from './client/status.js';
+import { TurnTaking, type TurnTakingSettings } from './client/turn-taking.js';
 import type { VoiceBotEvents, VoiceBotOptions } from './client/types.js';
 import { Emitter } from './emitter.js';
 import { VoiceBotError } from './errors.js';
-import { PROTOCOL_VERSION, type HistoryMessage, type ServerMessage } from './protocol/index.js';
+import {
+  FEATURE_SPECULATION,
+  PROTOCOL_VERSION,
+  type HistoryMessage,
+  type ServerMessage,
+} from './protocol/index.js';
 import { RelayTransport, type VoiceBotTransport } from './transport.js';
 import type { VadEvent, VoiceActivityDetector } from './vad.js';
 
 export type { ClientMetrics } from './client/reply-tracker.js';
 export type { VoiceBotState } from './client/status.js';
 export type {
+  EndOfTurnOptions,
+  JitterBufferOptions,
   SpeechSynthesisSettings,
   ToolEvent,
   VoiceBotEvents,
   VoiceBotOptions,
 } from './client/types.js';
+
+/** Default silence inside speech that starts a speculative turn. */
+export const DEFAULT_PAUSE_MS = 220;
+/** Default shortest end-of-turn silence. */
+export const DEFAULT_MIN_SILENCE_MS = 300;
+/** Default longest end-of-turn silence with speculative turns (the detector's end of speech). */
+export const DEFAULT_MAX_SILENCE_MS = 1200;
+/** The detector's end of speech without speculative turns (`vad.redemptionMs`). */
+const DEFAULT_REDEMPTION_MS = 700;
+
+/**
+ * The default end-of-turn policy (`rulesEndOfTurnPolicy`), loaded once a relay offers speculative
+ * turns: its word lists stay out of the first download. Until it has loaded it answers with the
+ * fallback, as without a transcript.
+ */
+class DefaultPolicy implements EndOfTurnPolicy {
+  private rules: EndOfTurnPolicy | undefined;
+  private loading: Promise<void> | undefined;
+
+  constructor(
+    private readonly fallbackMs: number,
+    private readonly incompleteMs: number,
+  ) {}
+
+  load(): void {
+    this.loading ??= import('./client/end-of-turn.js').then(
+      ({ rulesEndOfTurnPolicy }) => {
+        this.rules = rulesEndOfTurnPolicy({
+          fallbackMs: this.fallbackMs,
+          incompleteMs: this.incompleteMs,
+        });
+      },
+      () => undefined, // a failed chunk load: the fallback it is (today's end of turn)
+    );
+  }
+
+  silenceNeededMs(input: Parameters<EndOfTurnPolicy['silenceNeededMs']>[0]): number {
+    return this.rules ? this.rules.silenceNeededMs(input) : this.fallbackMs;
+  }
+}
 
 /**
  * A voice conversation with a voice-bot relay: microphone → VAD → relay, streamed replies →
@@ -43,6 +92,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private readonly replies: ReplyTracker;
   /** The confirmed utterance's audio on its way to the relay, in `uplinkFrameMs` messages. */
   private readonly uplink: UplinkBatcher;
+  /** When the visitor's turn ends; speculative turns. */
+  private readonly turns: TurnTaking;
   private readonly echoGate: EchoGate | undefined;
   /** `stt: 'browser'` with a microphone: Whisper in the page. */
   private readonly whisper: BrowserSttSession | undefined;
@@ -72,12 +123,23 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       persistenceScope(relayUrl, bot),
     );
     this.echoGate = options.echoGate === false ? undefined : new EchoGate(options.echoGate ?? {});
+    this.turns = new TurnTaking(turnTakingSettings(options), {
+      send: (frame) => this.sendUtteranceAudio(frame),
+      pause: () => {
+        this.uplink.flush();
+        this.transport.send({ type: 'pause' });
+      },
+      resume: () => this.transport.send({ type: 'resume' }),
+      end: () => this.endSpeechNow(),
+    });
     this.gate = new SpeechGate(
       { minInterruptionMs: options.minInterruptionMs, minSpeechMs: options.vad?.minSpeechMs },
       {
         confirm: (held) => this.confirmSpeech(held),
-        audio: (frame) => this.sendUtteranceAudio(frame),
+        audio: (frame) => this.turns.audio(frame),
         end: () => this.endUtterance(),
+        pause: (silenceMs) => this.turns.pause(silenceMs),
+        resume: () => this.turns.resume(),
         discard: (misfire) => {
           this.resetUtterance();
           if (misfire) this.settle();
@@ -149,6 +211,15 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     return this.whisper?.active ?? false;
   }
 
+  /** Speculative turns are wanted and possible on the client's side: the relay's STT hears the mic. */
+  private get canSpeculate(): boolean {
+    return (
+      this.options.speculation !== false &&
+      (this.options.input ?? 'audio') === 'audio' &&
+      !this.browserStt
+    );
+  }
+
   private setState(state: VoiceBotState): void {
     if (state === this.stateValue) return;
     this.stateValue = state;
@@ -214,6 +285,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         ? AudioEngine.open({
             assetBaseUrl: this.options.assetBaseUrl,
             mic: wantsMic ? (this.options.mic ?? {}) : false,
+            jitter:
+              this.options.jitterBuffer === false ? undefined : (this.options.jitterBuffer ?? {}),
             handlers: {
               onFrame: (pcm, level, referenceLevel) => this.onMicFrame(pcm, level, referenceLevel),
               onPlayed: (report) => this.onPlayed(report),
@@ -237,7 +310,14 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       throw typed;
     }
     if (wantsMic) {
-      this.vad = createDetector(this.options.vad ?? {}, this.options.assetBaseUrl, {
+      // With speculative turns the detector's own end of speech is the longest wait, and the
+      // client ends turns sooner from what was said; without, it ends them as it always did.
+      const { pauseMs, maxSilenceMs } = this.turns.settings;
+      const vad = this.options.vad ?? {};
+      const settings = this.canSpeculate
+        ? { ...vad, pauseMs, ...(this.turns.speculative ? { redemptionMs: maxSilenceMs } : {}) }
+        : vad;
+      this.vad = createDetector(settings, this.options.assetBaseUrl, {
         busy: () => this.gate.status !== 'silent',
         wanted: () => this.engine !== undefined,
         swap: (detector) => {
@@ -288,6 +368,11 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     switch (message.type) {
       case 'ready': {
         this.connection.set('ready');
+        const turns = this.turns;
+        turns.speculative =
+          this.canSpeculate && (message.features ?? []).includes(FEATURE_SPECULATION);
+        if (turns.speculative && turns.settings.policy instanceof DefaultPolicy)
+          turns.settings.policy.load();
         this.record.replace(message.conversation_id, message.history);
         this.replies.outputSampleRate = message.output_sample_rate;
         this.emit('ready', {
@@ -299,6 +384,12 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         // Connected: ready for input if there is a mic, or if input is typed anyway.
         if (this.stateValue === 'connecting')
           this.setState(this.engine || this.options.input === 'text' ? 'listening' : 'idle');
+        return;
+      }
+      case 'tentative_transcript': {
+        const text = message.text;
+        // In line with the detector's frames, which may end the turn too.
+        this.vadQueue = this.vadQueue.then(() => this.turns.tentative(text));
         return;
       }
       case 'transcript':
@@ -331,11 +422,15 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         });
         return;
       case 'done':
+        this.engine?.endTurn(message.turn_id);
         if (this.replies.done(message.turn_id, message.text, message.interrupted, message.metrics))
           this.settle();
         return;
       case 'error':
-        if (message.turn_id !== undefined) this.replies.failed(message.turn_id);
+        if (message.turn_id !== undefined) {
+          this.engine?.endTurn(message.turn_id);
+          this.replies.failed(message.turn_id);
+        }
         this.fail(
           new VoiceBotError(message.code, message.message, {
             fatal: message.fatal,
@@ -380,8 +475,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.emit('level', { input: this.inputLevel, output: report.level });
   }
 
-  private onDrained(report: PlaybackReport): void {
-    if (!this.replies.drained(report.turnId)) return;
+  private onDrained(report: PlaybackReport & Partial<PlaybackStats>): void {
+    if (!this.replies.drained(report.turnId, report)) return;
     this.emit('level', { input: this.inputLevel, output: 0 });
     this.settle();
   }
@@ -402,6 +497,13 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   /** `voiced`: this frame sounds like the visitor (speech, and more than the bot's echo). (bench/pages/timeline.html wraps it.) */
   private onVadFrame(frame: Int16Array, events: VadEvent[], voiced: boolean): void {
     this.gate.process(frame, events, voiced);
+    if (this.gate.status === 'confirmed') this.turns.silenceAfterFrame(this.vad?.silenceMs ?? 0);
+  }
+
+  /** Turn-taking ends the utterance before the detector would: the detector ends it now, the gate acts on that. */
+  private endSpeechNow(): void {
+    const event = this.vad?.endSpeech();
+    this.gate.apply([event ?? { type: 'speech-end', durationMs: 0 }]);
   }
 
   /** Real speech (long enough not to be a cough): barge in if the bot talks, then stream it. */
@@ -418,10 +520,11 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   }
 
   private endUtterance(): void {
+    const silenceMs = this.turns.committed();
     const whisper = this.browserStt ? this.whisper : undefined;
     if (whisper) void this.transcribe(whisper, whisper.take());
     else this.commitUtterance();
-    this.replies.awaitReply(performance.now());
+    this.replies.awaitReply(performance.now(), silenceMs);
     this.resetUtterance();
     this.setState('thinking');
   }
@@ -432,6 +535,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   }
 
   private resetUtterance(): void {
+    // A speculative turn of the abandoned utterance must not be confirmed by the next commit.
+    if (this.turns.abandon()) this.transport.send({ type: 'resume' });
     this.uplink.discard();
     this.gate.reset();
     this.whisper?.clear();
@@ -467,7 +572,9 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.speech?.cancel();
     const ticket = this.replies.startInterrupt();
     if (!ticket) return;
-    const report = this.engine ? await this.engine.stopPlayback() : { playedMs: 0 };
+    const report: Partial<PlaybackStats> & { playedMs: number } = this.engine
+      ? await this.engine.stopPlayback()
+      : { playedMs: 0 };
     // A new socket started meanwhile: the ticket's turn id was the old socket's, and names another turn on this one.
     if (!this.replies.isCurrent(ticket)) return;
     const playedMs =
@@ -475,7 +582,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         ? Math.round(report.playedMs)
         : Number.MAX_SAFE_INTEGER;
     this.transport.send({ type: 'interrupt', turn_id: ticket.turnId, played_ms: playedMs });
-    this.replies.finishInterrupt(ticket, playedMs);
+    this.replies.finishInterrupt(ticket, playedMs, report);
     this.settle();
   }
 
@@ -544,4 +651,32 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   disconnect(): Promise<void> {
     return this.stop();
   }
+}
+
+/** The turn-taking settings from the client's options (validated by `TurnTaking`). */
+function turnTakingSettings(options: VoiceBotOptions): TurnTakingSettings {
+  const endOfTurn = options.endOfTurn ?? {};
+  const fallbackMs = options.vad?.redemptionMs ?? DEFAULT_REDEMPTION_MS;
+  const maxSilenceMs =
+    endOfTurn.maxSilenceMs ?? options.vad?.redemptionMs ?? DEFAULT_MAX_SILENCE_MS;
+  const policyFallbackMs = Math.min(DEFAULT_REDEMPTION_MS, maxSilenceMs);
+  return {
+    pauseMs: endOfTurn.pauseMs ?? DEFAULT_PAUSE_MS,
+    minSilenceMs: endOfTurn.minSilenceMs ?? Math.min(DEFAULT_MIN_SILENCE_MS, maxSilenceMs),
+    maxSilenceMs,
+    fallbackMs,
+    policy: endOfTurn.policy ?? new DefaultPolicy(policyFallbackMs, maxSilenceMs),
+    language: () =>
+      endOfTurn.language ??
+      options.whisper?.language ??
+      options.speechSynthesis?.lang ??
+      pageLanguage(),
+  };
+}
+
+/** The page's `<html lang>`, else the browser's language. */
+function pageLanguage(): string | undefined {
+  const lang = typeof document === 'undefined' ? '' : document.documentElement.lang;
+  if (lang) return lang;
+  return typeof navigator === 'undefined' ? undefined : navigator.language;
 }

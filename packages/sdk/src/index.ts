@@ -1,6 +1,8 @@
 export {
   VoiceBotClient,
   type ClientMetrics,
+  type EndOfTurnOptions,
+  type JitterBufferOptions,
   type SpeechSynthesisSettings,
   type ToolEvent,
   type VoiceBotEvents,
@@ -24,6 +26,17 @@ export {
   type WhisperLoader,
   type WhisperOptions,
 } from './stt.js';
+export {
+  END_OF_TURN_DEFAULTS,
+  TURN_WORDS,
+  classifyTurnEnding,
+  rulesEndOfTurnPolicy,
+  type EndOfTurnInput,
+  type EndOfTurnPolicy,
+  type RulesPolicyOptions,
+  type TurnEnding,
+  type TurnWords,
+} from './client/end-of-turn.js';
 export type { MicOptions } from './audio/engine.js';
 export { DEFAULT_UPLINK_FRAME_MS } from './audio/uplink.js';
 export type { VadEvent, VadSettings, VoiceActivityDetector } from './vad.js';

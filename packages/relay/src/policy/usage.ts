@@ -54,7 +54,8 @@ function emptyDay(date: string): DayUsage {
   };
 }
 
-const COUNTERS = [
+/** The counters of {@link DayUsage} that are plain sums (audio in, counted in bytes, and errors, by code, are not). */
+export const USAGE_COUNTERS = [
   'sessions',
   'sockets',
   'turns',
@@ -67,7 +68,7 @@ const COUNTERS = [
 ] as const;
 
 /** Amounts to add (negative to correct an estimate). */
-export type UsageChange = Partial<Pick<DayUsage, (typeof COUNTERS)[number]>>;
+export type UsageChange = Partial<Pick<DayUsage, (typeof USAGE_COUNTERS)[number]>>;
 
 /** What a provider request costs, in the units the quotas count. */
 export type ProviderCost = Pick<UsageChange, 'prompt_tokens' | 'completion_tokens' | 'tts_chars'>;
@@ -254,7 +255,7 @@ export class UsageTracker<L extends UsageLedger | undefined = undefined> impleme
           day = emptyDay(date);
           map.set(keyId, day);
         }
-        for (const field of COUNTERS) day[field] += change[field] ?? 0;
+        for (const field of USAGE_COUNTERS) day[field] += change[field] ?? 0;
         for (const [code, count] of Object.entries(change.errors ?? {}))
           day.errors[code] = (day.errors[code] ?? 0) + count;
         // audio_in_ms is bytes / 32 of whole 16-bit samples: × 32 gives the bytes back exactly.

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import {
+  USAGE_COUNTERS,
   utcDay,
   type DayUsage,
   type QuotaTotals,
@@ -11,18 +12,7 @@ import type { Schema } from './schema.js';
 
 const DAY_MS = 86_400_000;
 
-const COUNTERS = [
-  'sessions',
-  'sockets',
-  'turns',
-  'audio_in_bytes',
-  'audio_out_ms',
-  'prompt_tokens',
-  'completion_tokens',
-  'tts_chars',
-  'speculative_confirmed',
-  'speculative_discarded',
-] as const;
+const COUNTERS = [...USAGE_COUNTERS, 'audio_in_bytes'] as const;
 type Counter = (typeof COUNTERS)[number];
 
 /** The stored counters of one `DayUsage` (audio in as exact bytes: ms × 32). */

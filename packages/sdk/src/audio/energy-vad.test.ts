@@ -143,3 +143,76 @@ describe('EnergyVad on the 16 kHz fixtures', () => {
     assert.ok(Math.abs(frameDbfs(full)) < 1e-9);
   });
 });
+
+describe('EnergyVad pauses (pauseMs)', () => {
+  const loud = (): Int16Array => Int16Array.from({ length: 320 }, (_, i) => (i % 2 ? 8000 : -8000));
+  const quiet = (): Int16Array => new Int16Array(320);
+  /** Feeds `pattern` ('s' 20 ms of speech, '.' 20 ms of silence); events with the ms they came at. */
+  const feed = (vad: EnergyVad, pattern: string): string[] => {
+    const out: string[] = [];
+    [...pattern].forEach((c, i) => {
+      for (const e of vad.process(c === 's' ? loud() : quiet()))
+        out.push(e.type === 'pause' ? `pause(${e.silenceMs})@${i * 20}` : `${e.type}@${i * 20}`);
+    });
+    return out;
+  };
+
+  test('silence of pauseMs in speech is a pause, speech after it a resume; the end comes at redemptionMs', () => {
+    const vad = new EnergyVad({ pauseMs: 200, redemptionMs: 600 });
+    const events = feed(
+      vad,
+      `${'s'.repeat(20)}${'.'.repeat(15)}${'s'.repeat(10)}${'.'.repeat(35)}`,
+    );
+    assert.deepEqual(events, [
+      'speech-start@0',
+      'pause(200)@580',
+      'resume@700',
+      'pause(200)@1080',
+      'speech-end@1480',
+    ]);
+  });
+
+  test('without pauseMs: no pause or resume events (the detector as it always was)', () => {
+    const vad = new EnergyVad({ redemptionMs: 600 });
+    const events = feed(
+      vad,
+      `${'s'.repeat(20)}${'.'.repeat(15)}${'s'.repeat(10)}${'.'.repeat(35)}`,
+    );
+    assert.deepEqual(events, ['speech-start@0', 'speech-end@1480']);
+  });
+
+  test('silenceMs counts the silence in speech; endSpeech() ends it as redemption would, and the next speech starts anew', () => {
+    const vad = new EnergyVad({ pauseMs: 200, redemptionMs: 1200, minSpeechMs: 250 });
+    feed(vad, `${'s'.repeat(20)}${'.'.repeat(8)}`);
+    assert.equal(vad.silenceMs, 160);
+    const end = vad.endSpeech();
+    assert.equal(end?.type, 'speech-end');
+    assert.equal(vad.speaking, false);
+    assert.equal(vad.silenceMs, 0);
+    assert.equal(vad.endSpeech(), undefined, 'nothing to end');
+    assert.deepEqual(feed(vad, 'ss'), ['speech-start@0']);
+    assert.equal(vad.endSpeech()?.type, 'misfire', '40 ms of speech is too short');
+  });
+
+  test('hours.wav ("Hi there. What are your opening hours on Saturday?"): its inner pause is a pause and a resume, not an end', () => {
+    const r = run(fixture('hours'), { pauseMs: 220, redemptionMs: 1200 });
+    const types = r.events.map((e) => e.type);
+    assert.deepEqual(
+      types,
+      ['speech-start', 'pause', 'resume', 'pause', 'speech-end'],
+      describeRun(r),
+    );
+    const [, innerPause, resume] = r.events;
+    const gap = (resume?.atMs ?? 0) - (innerPause?.atMs ?? 0) + 220;
+    assert.ok(gap > 250 && gap < 450, `inner silence ≈ ${gap} ms`);
+  });
+
+  test('a complete question has no inner pause: weather.wav pauses once, at its end', () => {
+    const r = run(fixture('weather'), { pauseMs: 220, redemptionMs: 1200 });
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['speech-start', 'pause', 'speech-end'],
+      describeRun(r),
+    );
+  });
+});

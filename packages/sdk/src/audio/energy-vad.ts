@@ -7,7 +7,9 @@
  * - while in speech, a frame *continues* speech at the lower `releaseDb` above the floor (hysteresis:
  *   soft word endings do not chop the utterance), still above `absoluteFloorDb − releaseAbsoluteDb`;
  * - the utterance ends after `redemptionMs` of non-speech frames. It is reported as 'speech-end' if it
- *   contained at least `minSpeechMs` of speech frames, else as 'misfire'.
+ *   contained at least `minSpeechMs` of speech frames, else as 'misfire';
+ * - with `pauseMs`, `pauseMs` of non-speech frames inside an utterance are reported as a 'pause'
+ *   (a tentative end of turn), and a speech frame after it as a 'resume'.
  *
  * The noise floor follows the level of non-speech frames (fast down, slow up) and, during speech,
  * is lifted to the minimum level seen over the last `noiseWindowMs` — real speech has gaps, so this
@@ -34,6 +36,11 @@ export interface EnergyVadOptions {
   minSpeechMs?: number;
   /** Silence that ends an utterance. Default 700. */
   redemptionMs?: number;
+  /**
+   * Silence in speech that is reported as a 'pause' (and speech after it as 'resume'). Default:
+   * none (no such events).
+   */
+  pauseMs?: number;
   /** Audio before the onset handed over in 'speech-start'. Default 300. */
   preSpeechPadMs?: number;
   /** Noise floor before anything has been heard (dBFS). Default −50. */
@@ -57,7 +64,11 @@ export type VadEvent =
       /** End of the last speech frame, ms since the first frame processed. */
       endMs: number;
     }
-  | { type: 'misfire'; durationMs: number };
+  | { type: 'misfire'; durationMs: number }
+  /** `pauseMs` of silence in speech (once per silence); `silenceMs`: the silence so far. */
+  | { type: 'pause'; silenceMs: number }
+  /** Speech again after a 'pause', before the utterance ended. */
+  | { type: 'resume' };
 
 const MIN_DB = -100;
 
@@ -81,6 +92,7 @@ export class EnergyVad {
   private readonly releaseAbsoluteDb: number;
   private readonly minSpeechMs: number;
   private readonly redemptionMs: number;
+  private readonly pauseMs: number | undefined;
   private readonly preSpeechPadMs: number;
   private readonly initialNoiseFloorDb: number;
   private readonly noiseWindowMs: number;
@@ -92,7 +104,9 @@ export class EnergyVad {
   private onsetMs = 0;
   private lastSpeechEndMs = 0;
   private speechMs = 0;
-  private silenceMs = 0;
+  private silenceRunMs = 0;
+  /** A 'pause' was reported for the current silence. */
+  private paused = false;
   /** Recent frames (copies) for the pre-roll, with their durations. */
   private pad: { frame: Int16Array; ms: number }[] = [];
   private padMs = 0;
@@ -108,6 +122,7 @@ export class EnergyVad {
     this.releaseAbsoluteDb = opts.releaseAbsoluteDb ?? 10;
     this.minSpeechMs = opts.minSpeechMs ?? 250;
     this.redemptionMs = opts.redemptionMs ?? 700;
+    this.pauseMs = opts.pauseMs;
     this.preSpeechPadMs = opts.preSpeechPadMs ?? 300;
     this.initialNoiseFloorDb = opts.initialNoiseFloorDb ?? -50;
     this.noiseWindowMs = opts.noiseWindowMs ?? 3000;
@@ -129,6 +144,20 @@ export class EnergyVad {
     return this.inSpeech;
   }
 
+  /** Silence since the last speech frame of the utterance in progress (0 outside one). */
+  get silenceMs(): number {
+    return this.inSpeech ? this.silenceRunMs : 0;
+  }
+
+  /**
+   * Ends the utterance in progress as `redemptionMs` of silence would have (the event it would
+   * have reported), or undefined outside one.
+   */
+  endSpeech(): VadEvent | undefined {
+    if (!this.inSpeech) return undefined;
+    return this.finish();
+  }
+
   /** Forget everything (noise floor, pre-roll, time base). */
   reset(): void {
     this.floorDb = this.initialNoiseFloorDb;
@@ -137,7 +166,8 @@ export class EnergyVad {
     this.onsetMs = 0;
     this.lastSpeechEndMs = 0;
     this.speechMs = 0;
-    this.silenceMs = 0;
+    this.silenceRunMs = 0;
+    this.paused = false;
     this.pad = [];
     this.padMs = 0;
     this.levels = [];
@@ -161,7 +191,8 @@ export class EnergyVad {
         this.onsetMs = start;
         this.lastSpeechEndMs = this.timeMs;
         this.speechMs = ms;
-        this.silenceMs = 0;
+        this.silenceRunMs = 0;
+        this.paused = false;
         events.push({
           type: 'speech-start',
           preroll: this.pad.map((p) => p.frame),
@@ -187,24 +218,37 @@ export class EnergyVad {
     this.lastVoiced = active;
     if (active) {
       this.speechMs += ms;
-      this.silenceMs = 0;
+      this.silenceRunMs = 0;
       this.lastSpeechEndMs = this.timeMs;
+      if (this.paused) {
+        this.paused = false;
+        events.push({ type: 'resume' });
+      }
     } else {
-      this.silenceMs += ms;
-      if (this.silenceMs >= this.redemptionMs) {
-        this.inSpeech = false;
-        const durationMs = this.lastSpeechEndMs - this.onsetMs;
-        if (this.speechMs >= this.minSpeechMs) {
-          events.push({ type: 'speech-end', durationMs, endMs: this.lastSpeechEndMs });
-        } else {
-          events.push({ type: 'misfire', durationMs });
-        }
-        this.speechMs = 0;
-        this.silenceMs = 0;
+      this.silenceRunMs += ms;
+      if (this.silenceRunMs >= this.redemptionMs) {
+        events.push(this.finish());
+      } else if (this.pauseMs !== undefined && !this.paused && this.silenceRunMs >= this.pauseMs) {
+        this.paused = true;
+        events.push({ type: 'pause', silenceMs: this.silenceRunMs });
       }
       this.remember(frame, ms);
     }
     return events;
+  }
+
+  /** The end of the utterance in progress: 'speech-end', or 'misfire' when it had too little speech. */
+  private finish(): VadEvent {
+    this.inSpeech = false;
+    const durationMs = this.lastSpeechEndMs - this.onsetMs;
+    const event: VadEvent =
+      this.speechMs >= this.minSpeechMs
+        ? { type: 'speech-end', durationMs, endMs: this.lastSpeechEndMs }
+        : { type: 'misfire', durationMs };
+    this.speechMs = 0;
+    this.silenceRunMs = 0;
+    this.paused = false;
+    return event;
   }
 
   private remember(frame: Int16Array, ms: number): void {

@@ -13,6 +13,21 @@ export interface PlaybackReport {
   playedMs: number;
 }
 
+/** How a turn's playback went (with `drained` and `stopped`). */
+export interface PlaybackStats {
+  /** Times the reply's audio ran out before its end (audible gaps). */
+  underruns: number;
+  /** The jitter buffer's target after the turn (0: no jitter buffer). */
+  targetMs: number;
+}
+
+/** The playback worklet's jitter buffer (see playback-processor.js). */
+export interface JitterSettings {
+  targetMs?: number;
+  minMs?: number;
+  maxMs?: number;
+}
+
 export interface AudioEngineHandlers {
   /**
    * A 20 ms frame of 16 kHz PCM16 from the microphone, with its RMS level (0..1) and the RMS of
@@ -20,13 +35,13 @@ export interface AudioEngineHandlers {
    */
   onFrame(pcm: Int16Array, level: number, referenceLevel: number): void;
   onPlayed(report: PlaybackReport & { level: number }): void;
-  onDrained(report: PlaybackReport): void;
+  onDrained(report: PlaybackReport & Partial<PlaybackStats>): void;
 }
 
 type PlaybackMessage =
   | { type: 'played'; turnId: number; playedMs: number; level: number }
-  | { type: 'drained'; turnId: number; playedMs: number }
-  | { type: 'stopped'; turnId: number; playedMs: number }
+  | ({ type: 'drained'; turnId: number; playedMs: number } & Partial<PlaybackStats>)
+  | ({ type: 'stopped'; turnId: number; playedMs: number } & Partial<PlaybackStats>)
   | { type: 'overflow'; turnId: number; droppedMs: number };
 
 type CaptureMessage =
@@ -65,7 +80,7 @@ export class AudioEngine {
   private source: MediaStreamAudioSourceNode | undefined;
   private capture: AudioWorkletNode | undefined;
   private playback: AudioWorkletNode | undefined;
-  private pendingStop: ((report: PlaybackReport) => void) | undefined;
+  private pendingStop: ((report: PlaybackReport & Partial<PlaybackStats>) => void) | undefined;
   private speaker: HTMLAudioElement | undefined;
   private closed = false;
 
@@ -81,6 +96,8 @@ export class AudioEngine {
   static open(options: {
     assetBaseUrl?: string | URL | undefined;
     mic: MicOptions | false;
+    /** The replies' jitter buffer; undefined: none (each chunk plays as it arrives). */
+    jitter?: JitterSettings | undefined;
     handlers: AudioEngineHandlers;
   }): Promise<AudioEngine> {
     if (typeof AudioContext === 'undefined' || typeof AudioWorkletNode === 'undefined') {
@@ -104,7 +121,11 @@ export class AudioEngine {
   }
 
   private async init(
-    options: { assetBaseUrl?: string | URL | undefined; mic: MicOptions | false },
+    options: {
+      assetBaseUrl?: string | URL | undefined;
+      mic: MicOptions | false;
+      jitter?: JitterSettings | undefined;
+    },
     resumed: Promise<void>,
   ): Promise<AudioEngine> {
     const urls = workletUrls(options.assetBaseUrl);
@@ -118,7 +139,10 @@ export class AudioEngine {
     this.playback = new AudioWorkletNode(this.context, 'voicebot-playback', {
       numberOfInputs: 0,
       outputChannelCount: [1],
-      processorOptions: { inputRate: DEFAULT_OUTPUT_SAMPLE_RATE },
+      processorOptions: {
+        inputRate: DEFAULT_OUTPUT_SAMPLE_RATE,
+        ...(options.jitter ? { jitter: options.jitter } : {}),
+      },
     });
     this.playback.port.onmessage = (event: MessageEvent<PlaybackMessage>) =>
       this.onPlaybackMessage(event.data);
@@ -213,12 +237,12 @@ export class AudioEngine {
         });
         return;
       case 'drained':
-        this.handlers.onDrained({ turnId: message.turnId, playedMs: message.playedMs });
+        this.handlers.onDrained(message);
         return;
       case 'stopped': {
         const resolve = this.pendingStop;
         this.pendingStop = undefined;
-        resolve?.({ turnId: message.turnId, playedMs: message.playedMs });
+        resolve?.(message);
         return;
       }
       case 'overflow':
@@ -230,13 +254,18 @@ export class AudioEngine {
     return this.stream !== undefined;
   }
 
-  /** Queues 24 kHz PCM16 for playback; it starts at once. */
+  /** Queues 24 kHz PCM16 for playback (at once, or once the jitter buffer's target is reached). */
   play(pcm: ArrayBuffer, turnId: number): void {
     this.playback?.port.postMessage({ type: 'push', pcm, turnId }, [pcm]);
   }
 
+  /** The turn's audio is complete: playback drains once it has played it (no more is waited for). */
+  endTurn(turnId: number): void {
+    this.playback?.port.postMessage({ type: 'end', turnId });
+  }
+
   /** Silences playback from the next render quantum; resolves with what was actually played. */
-  stopPlayback(): Promise<PlaybackReport> {
+  stopPlayback(): Promise<PlaybackReport & Partial<PlaybackStats>> {
     const playback = this.playback;
     if (!playback) return Promise.resolve({ turnId: -1, playedMs: 0 });
     return new Promise((resolve) => {

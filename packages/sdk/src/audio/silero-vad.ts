@@ -47,7 +47,11 @@ export type SileroVadEvent =
    * of the last speech frame (`endMs`); the trailing silence is not counted. */
   | { type: 'speech-end'; durationMs: number; endMs: number }
   /** What started had less than `minSpeechMs` of speech (a cough, a click): drop it. */
-  | { type: 'misfire'; durationMs: number };
+  | { type: 'misfire'; durationMs: number }
+  /** With `pauseMs`: that much silence inside speech (once per silence), `silenceMs` so far. */
+  | { type: 'pause'; silenceMs: number }
+  /** With `pauseMs`: speech again after a `pause`, before `redemptionMs` ended it. */
+  | { type: 'resume' };
 
 export interface SileroVadOptions {
   /**
@@ -63,6 +67,11 @@ export interface SileroVadOptions {
   redemptionMs?: number;
   /** Audio before the onset returned with `speech-start`. Default 300 ms. */
   preSpeechPadMs?: number;
+  /**
+   * Silence (below the negative threshold) inside speech that is reported as a `pause`, and speech
+   * (at or over the positive one) after it as a `resume`. Default: none (no such events).
+   */
+  pauseMs?: number;
   /** Speech shorter than this (counting speech frames only) is a `misfire`. Default 250 ms. */
   minSpeechMs?: number;
   /** Give up loading (model + WebAssembly runtime) after this long. Default 15000 ms. */
@@ -81,6 +90,13 @@ export interface SileroVad {
   readonly probability: number;
   /** True between `speech-start` and `speech-end`/`misfire`. */
   readonly speaking: boolean;
+  /** Silence (model frames under the negative threshold) since the last speech frame of the utterance in progress; 0 outside one. */
+  readonly silenceMs: number;
+  /**
+   * Ends the utterance in progress as `redemptionMs` of silence would have: returns the event it
+   * would have reported, or undefined outside one.
+   */
+  endSpeech(): SileroVadEvent | undefined;
   /** Whether the last model frame sounded like speech (probability at or over the positive threshold). */
   readonly voiced: boolean;
   /** Forget the model state and any speech in progress (no event is emitted). */
@@ -112,6 +128,9 @@ const DEFAULTS = {
 export async function createSileroVad(options: SileroVadOptions): Promise<SileroVad> {
   const opts = { ...DEFAULTS, ...definedOnly(options) };
   checkOptions(opts);
+  const { pauseMs } = options;
+  if (pauseMs !== undefined && !(pauseMs >= 0 && Number.isFinite(pauseMs)))
+    throw new RangeError('createSileroVad: pauseMs must be a finite number ≥ 0');
   let urls: VadAssetUrls;
   try {
     urls = options.assetBaseUrl === undefined ? ownAssetUrls() : vadAssetUrls(options.assetBaseUrl);
@@ -136,7 +155,7 @@ export async function createSileroVad(options: SileroVadOptions): Promise<Silero
   const loading = loadSession(urls, abort.signal);
   try {
     const session = await Promise.race([loading, timeout]);
-    return new SileroVadImpl(session, opts);
+    return new SileroVadImpl(session, opts, pauseMs);
   } catch (error) {
     // a session that arrives after the timeout is released, not leaked
     loading
@@ -284,16 +303,23 @@ class SileroVadImpl implements SileroVad {
   private redemptionCounter = 0;
   private onset = 0;
   private lastSpeechEnd = 0;
+  /** A `pause` was reported for the current silence. */
+  private paused = false;
 
   private readonly redemptionFrames: number;
   private readonly minSpeechFrames: number;
   private readonly padSamples: number;
+  /** Model frames of silence that make a pause (Infinity: none). */
+  private readonly pauseFrames: number;
 
   constructor(
     private readonly session: ort.InferenceSession,
     private readonly options: ResolvedOptions,
+    pauseMs: number | undefined,
   ) {
     this.redemptionFrames = Math.max(1, Math.floor(options.redemptionMs / MS_PER_MODEL_FRAME));
+    this.pauseFrames =
+      pauseMs === undefined ? Infinity : Math.max(1, Math.ceil(pauseMs / MS_PER_MODEL_FRAME));
     this.minSpeechFrames = Math.floor(options.minSpeechMs / MS_PER_MODEL_FRAME);
     this.padSamples = Math.round((options.preSpeechPadMs * SAMPLE_RATE) / 1000);
   }
@@ -304,6 +330,14 @@ class SileroVadImpl implements SileroVad {
 
   get speaking(): boolean {
     return this.inSpeech;
+  }
+
+  get silenceMs(): number {
+    return this.inSpeech ? this.redemptionCounter * MS_PER_MODEL_FRAME : 0;
+  }
+
+  endSpeech(): SileroVadEvent | undefined {
+    return this.inSpeech ? this.finish() : undefined;
   }
 
   /** Whether the last model frame sounded like speech. */
@@ -327,6 +361,7 @@ class SileroVadImpl implements SileroVad {
     this.inSpeech = false;
     this.speechFrames = 0;
     this.redemptionCounter = 0;
+    this.paused = false;
     this.lastProbability = 0;
   }
 
@@ -393,7 +428,9 @@ class SileroVadImpl implements SileroVad {
   /**
    * vad-web's FrameProcessor logic for one model frame covering samples [start, end): speech
    * starts on the first frame at or over the positive threshold and ends after `redemptionMs` of
-   * frames under the negative one (frames in between neither extend nor end it).
+   * frames under the negative one (frames in between neither extend nor end it). With `pauseMs`,
+   * the silence reaching it is a `pause`, and the next frame at or over the positive threshold a
+   * `resume`.
    */
   private step(probability: number, start: number, end: number): SileroVadEvent | undefined {
     const { positiveSpeechThreshold, negativeSpeechThreshold } = this.options;
@@ -404,23 +441,35 @@ class SileroVadImpl implements SileroVad {
       this.lastSpeechEnd = end;
       if (!this.inSpeech) {
         this.inSpeech = true;
+        this.paused = false;
         this.onset = start;
         event = { type: 'speech-start', preroll: [], startMs: ms(start) };
+      } else if (this.paused) {
+        this.paused = false;
+        event = { type: 'resume' };
       }
-    } else if (
-      this.inSpeech &&
-      probability < negativeSpeechThreshold &&
-      ++this.redemptionCounter >= this.redemptionFrames
-    ) {
-      this.inSpeech = false;
-      this.redemptionCounter = 0;
-      const durationMs = ms(this.lastSpeechEnd - this.onset);
-      event =
-        this.speechFrames >= this.minSpeechFrames
-          ? { type: 'speech-end', durationMs, endMs: ms(this.lastSpeechEnd) }
-          : { type: 'misfire', durationMs };
+    } else if (this.inSpeech && probability < negativeSpeechThreshold) {
+      if (++this.redemptionCounter >= this.redemptionFrames) event = this.finish();
+      else if (!this.paused && this.redemptionCounter >= this.pauseFrames) {
+        this.paused = true;
+        event = { type: 'pause', silenceMs: this.redemptionCounter * MS_PER_MODEL_FRAME };
+      }
     }
     if (!this.inSpeech) this.speechFrames = 0;
+    return event;
+  }
+
+  /** The end of the utterance in progress: `speech-end`, or `misfire` with too little speech. */
+  private finish(): SileroVadEvent {
+    this.inSpeech = false;
+    this.redemptionCounter = 0;
+    this.paused = false;
+    const durationMs = ms(this.lastSpeechEnd - this.onset);
+    const event: SileroVadEvent =
+      this.speechFrames >= this.minSpeechFrames
+        ? { type: 'speech-end', durationMs, endMs: ms(this.lastSpeechEnd) }
+        : { type: 'misfire', durationMs };
+    this.speechFrames = 0;
     return event;
   }
 }

@@ -17,9 +17,15 @@ export interface DetectorHooks {
   error(error: VoiceBotError): void;
 }
 
+/** What the client asks of its detectors besides the visitor's settings. */
+export type DetectorSettings = VadSettings & {
+  /** Silence inside speech reported as a `pause` (speculative turns); none by default. */
+  pauseMs?: number;
+};
+
 /** The energy detector, with Silero loading behind it unless `settings.model` is `energy`. */
 export function createDetector(
-  settings: VadSettings,
+  settings: DetectorSettings,
   assetBaseUrl: string | URL | undefined,
   hooks: DetectorHooks,
 ): VoiceActivityDetector {
@@ -27,6 +33,7 @@ export function createDetector(
     ...(settings.redemptionMs !== undefined ? { redemptionMs: settings.redemptionMs } : {}),
     ...(settings.preSpeechPadMs !== undefined ? { preSpeechPadMs: settings.preSpeechPadMs } : {}),
     ...(settings.minSpeechMs !== undefined ? { minSpeechMs: settings.minSpeechMs } : {}),
+    ...(settings.pauseMs !== undefined ? { pauseMs: settings.pauseMs } : {}),
     ...(settings.energyThresholdDb !== undefined
       ? { thresholdDb: settings.energyThresholdDb }
       : {}),
@@ -37,7 +44,7 @@ export function createDetector(
 
 /** Swaps in Silero once it has loaded; on failure the energy VAD stays (and we say so). */
 async function loadSilero(
-  settings: VadSettings,
+  settings: DetectorSettings,
   base: string | URL | undefined,
   hooks: DetectorHooks,
 ): Promise<void> {

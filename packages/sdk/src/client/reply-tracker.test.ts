@@ -172,4 +172,33 @@ describe('ReplyTracker', () => {
     replies.cancel();
     assert.equal(replies.status, 'idle', 'cancel(): the turn could not be sent');
   });
+
+  it('a spoken turn’s metrics: the silence waited before the commit, and the speaker’s underruns and buffer target', () => {
+    const { replies, announced, clock } = tracker();
+    clock.now = 1000;
+    replies.awaitReply(1000, 350);
+    stream(replies, 1, ['Hi.'], 500);
+    clock.now = 1600;
+    replies.played(1, 100); // first sample heard at 1500
+    assert.equal(replies.done(1, 'Hi.', false, METRICS), false, 'still playing');
+    assert.equal(replies.drained(1, { underruns: 2, targetMs: 150 }), true);
+    const metrics = announced[0]?.metrics;
+    assert.equal(metrics?.end_of_speech_to_first_audio_ms, 500);
+    assert.equal(metrics?.end_of_turn_silence_ms, 350);
+    assert.equal(metrics?.underruns, 2);
+    assert.equal(metrics?.jitter_buffer_ms, 150);
+
+    // a typed turn has no silence; an interrupted reply takes the figures of the stop
+    replies.awaitReply(2000);
+    stream(replies, 2, ['A long answer.'], 2000);
+    clock.now = 2400;
+    replies.played(2, 100);
+    replies.done(2, 'A long answer.', false, METRICS);
+    const ticket = replies.startInterrupt();
+    assert.ok(ticket);
+    replies.finishInterrupt(ticket, 300, { underruns: 0, targetMs: 150 });
+    const cut = announced[1]?.metrics;
+    assert.equal(cut?.end_of_turn_silence_ms, undefined);
+    assert.equal(cut?.underruns, 0);
+  });
 });

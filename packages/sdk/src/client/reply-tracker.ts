@@ -15,8 +15,23 @@ import type { ReplyStatus } from './status.js';
 
 export interface ClientMetrics extends TurnMetrics {
   turnId: number;
-  /** End of the visitor's speech (VAD) → first reply audio played, measured in the page. */
+  /** End of the visitor's turn (the commit) → first reply audio played, measured in the page. */
   end_of_speech_to_first_audio_ms?: number;
+  /**
+   * Silence the client waited after the visitor's last speech before it ended the turn (spoken
+   * turns): last speech → first reply audio is this plus `end_of_speech_to_first_audio_ms`.
+   */
+  end_of_turn_silence_ms?: number;
+  /** Times the reply's audio ran out before its end while playing (audible gaps). */
+  underruns?: number;
+  /** The playback jitter buffer's target after this reply (ms; 0: no jitter buffer). */
+  jitter_buffer_ms?: number;
+}
+
+/** How a reply's playback went, from the speaker. */
+export interface PlaybackFigures {
+  underruns?: number;
+  targetMs?: number;
 }
 
 export interface ReplyTrackerHandlers {
@@ -48,6 +63,10 @@ export class ReplyTracker {
   private segments: PlayedSegment[] = [];
   /** When the visitor's last turn ended (spoken or typed), for `end_of_speech_to_first_audio_ms`. */
   private turnEndedAt: number | undefined;
+  /** The silence waited before that (spoken turns). */
+  private turnSilenceMs: number | undefined;
+  /** Playback figures of turns whose playback ended, until they are announced. */
+  private readonly playbackFigures = new Map<number, PlaybackFigures>();
   /** The relay's playback rate (from `ready`). */
   outputSampleRate = DEFAULT_OUTPUT_SAMPLE_RATE;
 
@@ -66,10 +85,16 @@ export class ReplyTracker {
     return this.playingTurnId;
   }
 
-  /** The visitor's turn is committed: a reply is owed. `endedAt`: when the visitor finished (for the latency metric). */
-  awaitReply(endedAt?: number): void {
+  /**
+   * The visitor's turn is committed: a reply is owed. `endedAt`: when the visitor finished (for the
+   * latency metric); `silenceMs`: the silence waited after their last speech before that.
+   */
+  awaitReply(endedAt?: number, silenceMs?: number): void {
     this.owed = true;
-    if (endedAt !== undefined) this.turnEndedAt = endedAt;
+    if (endedAt !== undefined) {
+      this.turnEndedAt = endedAt;
+      this.turnSilenceMs = silenceMs;
+    }
   }
 
   /** No reply will come for the visitor's last turn (nothing was said, or it could not be sent). */
@@ -128,8 +153,9 @@ export class ReplyTracker {
    * The speaker ran out of audio of `turnId`. True when that ends the turn's playback (the relay
    * had finished it): a reply waiting to be heard is announced.
    */
-  drained(turnId: number): boolean {
+  drained(turnId: number, figures?: PlaybackFigures): boolean {
     if (turnId !== this.playingTurnId) return false;
+    if (figures) this.playbackFigures.set(turnId, figures);
     // More audio of this turn may still be on its way: only a finished turn is over.
     if (!this.doneTurns.has(turnId)) return false;
     this.playingTurnId = undefined;
@@ -183,8 +209,9 @@ export class ReplyTracker {
    * without audio): nothing is owed any more, and a reply the relay had finished is announced as
    * heard, cut short.
    */
-  finishInterrupt(ticket: InterruptTicket, playedMs: number): void {
+  finishInterrupt(ticket: InterruptTicket, playedMs: number, figures?: PlaybackFigures): void {
     const { turnId } = ticket;
+    if (figures) this.playbackFigures.set(turnId, figures);
     this.playingTurnId = undefined;
     this.owed = false;
     const reply = this.pendingReplies.get(turnId);
@@ -216,6 +243,7 @@ export class ReplyTracker {
     this.interruptedTurns.clear();
     this.doneTurns.clear();
     this.firstPlayedAt.clear();
+    this.playbackFigures.clear();
     this.replyTurnId = undefined;
     this.audioTurnId = undefined;
     this.replyText = '';
@@ -249,8 +277,16 @@ export class ReplyTracker {
       firstPlayed > this.turnEndedAt
     ) {
       metrics.end_of_speech_to_first_audio_ms = Math.round(firstPlayed - this.turnEndedAt);
+      if (this.turnSilenceMs !== undefined)
+        metrics.end_of_turn_silence_ms = Math.round(this.turnSilenceMs);
+    }
+    const figures = this.playbackFigures.get(turnId);
+    if (figures) {
+      metrics.underruns = figures.underruns;
+      metrics.jitter_buffer_ms = figures.targetMs;
     }
     this.firstPlayedAt.delete(turnId);
+    this.playbackFigures.delete(turnId);
     this.handlers.announce(turnId, text, interrupted, metrics);
   }
 }

@@ -18,6 +18,8 @@ function recorded(options: SpeechGateOptions = {}) {
     },
     audio: (f) => log.push(`audio ${f[0]}`),
     end: () => log.push('end'),
+    pause: (silenceMs) => log.push(`pause ${silenceMs}`),
+    resume: () => log.push('resume'),
     discard: (misfire) => log.push(`discard ${misfire ? 'misfire' : 'short'}`),
   });
   let next = 1000;
@@ -116,5 +118,30 @@ describe('SpeechGate', () => {
       ['confirm 14', 'discard short'],
       'after reset() the utterance is gone: its end is not an end',
     );
+  });
+
+  it('pauses and resumes of confirmed speech are passed on before the frame they came with; before confirmation they mean nothing', () => {
+    const { gate, log, feed } = recorded();
+    feed(voiced(5), start());
+    feed([false], [{ type: 'pause', silenceMs: 220 }]);
+    feed([true], [{ type: 'resume' }]);
+    assert.deepEqual(log, [], 'pending speech: no pause, no resume');
+    feed(voiced(13));
+    log.length = 0;
+    const [paused] = feed([false], [{ type: 'pause', silenceMs: 220 }]);
+    const [resumed] = feed([true], [{ type: 'resume' }]);
+    assert.deepEqual(log, ['pause 220', `audio ${paused}`, 'resume', `audio ${resumed}`]);
+    assert.equal(gate.status, 'confirmed', 'a pause does not end the utterance');
+  });
+
+  it('apply(): the end of an utterance the client decided (the detector’s endSpeech() event) ends or discards it', () => {
+    const { gate, log, feed } = recorded();
+    feed(voiced(13), start());
+    gate.apply([{ type: 'speech-end', durationMs: 260 }]);
+    assert.deepEqual(log, ['confirm 13', 'end']);
+    assert.equal(gate.status, 'silent');
+    feed(voiced(4), start());
+    gate.apply([{ type: 'misfire' }]);
+    assert.deepEqual(log.slice(2), ['discard misfire']);
   });
 });

@@ -30,6 +30,10 @@ export interface SpeechGateHandlers {
   audio(frame: Int16Array): void;
   /** Confirmed speech ended: the utterance is complete. */
   end(): void;
+  /** Confirmed speech has been silent for the detector's `pauseMs` (`silenceMs` so far): maybe the end. */
+  pause?(silenceMs: number): void;
+  /** Confirmed speech came back after a `pause`. */
+  resume?(): void;
   /** What started did not count; nothing of it was passed on. `misfire`: the detector called it too short. */
   discard(misfire: boolean): void;
 }
@@ -58,21 +62,7 @@ export class SpeechGate {
 
   /** One detector frame: its events, then the frame itself. `voiced`: it sounds like the visitor (speech, louder than the bot's echo). */
   process(frame: Int16Array, events: readonly VadEvent[], voiced: boolean): void {
-    for (const event of events) {
-      if (event.type === 'speech-start') {
-        this.reset();
-        this.statusValue = 'pending';
-        this.held = [...event.preroll];
-      } else if (event.type === 'misfire') {
-        this.reset();
-        this.handlers.discard(true);
-      } else {
-        const confirmed = this.statusValue === 'confirmed';
-        this.reset();
-        if (confirmed) this.handlers.end();
-        else this.handlers.discard(false);
-      }
-    }
+    this.apply(events);
     if (this.statusValue === 'silent') return;
     if (this.statusValue === 'confirmed') {
       this.handlers.audio(frame);
@@ -93,6 +83,39 @@ export class SpeechGate {
       this.voicedWindow = [];
       this.voicedCount = 0;
       this.handlers.confirm(held);
+    }
+  }
+
+  /**
+   * The detector's events, in order, without a frame (also for the event of an utterance the
+   * client ended itself, from `VoiceActivityDetector.endSpeech()`).
+   */
+  apply(events: readonly VadEvent[]): void {
+    for (const event of events) {
+      switch (event.type) {
+        case 'speech-start':
+          this.reset();
+          this.statusValue = 'pending';
+          this.held = [...event.preroll];
+          break;
+        case 'misfire':
+          this.reset();
+          this.handlers.discard(true);
+          break;
+        case 'speech-end': {
+          const confirmed = this.statusValue === 'confirmed';
+          this.reset();
+          if (confirmed) this.handlers.end();
+          else this.handlers.discard(false);
+          break;
+        }
+        case 'pause':
+          if (this.statusValue === 'confirmed') this.handlers.pause?.(event.silenceMs);
+          break;
+        case 'resume':
+          if (this.statusValue === 'confirmed') this.handlers.resume?.();
+          break;
+      }
     }
   }
 

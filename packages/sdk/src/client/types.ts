@@ -7,6 +7,7 @@ import type { HistoryMessage, ToolState } from '../protocol/index.js';
 import type { SttProgress, WhisperOptions } from '../stt.js';
 import type { ReconnectOptions, TransportFactory } from '../transport.js';
 import type { VadSettings } from '../vad.js';
+import type { EndOfTurnPolicy } from './end-of-turn.js';
 import type { ClientMetrics } from './reply-tracker.js';
 import type { VoiceBotState } from './status.js';
 
@@ -21,6 +22,17 @@ export interface VoiceBotOptions {
   /** `audio` (default): spoken replies. `text`: text only. */
   output?: 'audio' | 'text';
   vad?: VadSettings;
+  /**
+   * Speculative turns (default true): with a relay that offers them and the relay's STT, a short
+   * silence (`endOfTurn.pauseMs`) starts the reply on the relay while the client decides from the
+   * words so far whether the visitor has finished; the reply comes out only once they have.
+   * `false`: the turn ends after `vad.redemptionMs` of silence, as with older relays.
+   */
+  speculation?: boolean;
+  /** When the visitor's turn ends (with speculative turns). */
+  endOfTurn?: EndOfTurnOptions;
+  /** The reply's playback buffer (`false`: play each chunk as it arrives, no buffer). */
+  jitterBuffer?: JitterBufferOptions | false;
   /** Speech onset shorter than this does not interrupt the bot (default 250 ms). */
   minInterruptionMs?: number;
   /**
@@ -69,6 +81,42 @@ export interface VoiceBotOptions {
    * Wrap or replace it for a custom path to the relay, or in tests (`@voice-bot/sdk/testing`).
    */
   transport?: TransportFactory;
+}
+
+export interface EndOfTurnOptions {
+  /** Silence inside speech that starts a speculative turn (default 220 ms). */
+  pauseMs?: number;
+  /** Shortest silence that ends a turn, whatever the policy says (default 300 ms). */
+  minSilenceMs?: number;
+  /**
+   * Longest silence before the turn ends (default `vad.redemptionMs`, else 1200 ms): the detector's
+   * own end of speech when speculative turns are on.
+   */
+  maxSilenceMs?: number;
+  /**
+   * Decides the silence from the tentative transcript (default: `rulesEndOfTurnPolicy()`: 350 ms
+   * after a complete sentence, 1200 ms after a trailing "and", "um" or comma, 700 ms otherwise).
+   */
+  policy?: EndOfTurnPolicy;
+  /**
+   * Language of the conversation for the policy's word lists (BCP 47). Default: `whisper.language`,
+   * `speechSynthesis.lang`, the page's `<html lang>`, the browser's language.
+   */
+  language?: string;
+}
+
+/**
+ * Playback starts once a reply has been streaming for `targetMs` (or is complete), so that audio
+ * arriving a little late does not leave a gap. After a gap the target grows (up to `maxMs`); while
+ * the stream stays ahead it shrinks slowly (down to `minMs`).
+ */
+export interface JitterBufferOptions {
+  /** Initial target (default 100 ms). */
+  targetMs?: number;
+  /** Default 60 ms. */
+  minMs?: number;
+  /** Default 400 ms. */
+  maxMs?: number;
 }
 
 export interface SpeechSynthesisSettings {

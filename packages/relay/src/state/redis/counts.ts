@@ -2,21 +2,15 @@
  * Usage counters as flat fields per day per key, the form they take in Redis hashes: the counters
  * of {@link DayUsage}, `audio_in_bytes` (exact, where DayUsage has ms) and `err:<code>`.
  */
-import type { DayUsage, QuotaTotals, UsageDays } from '../../policy/usage.js';
+import {
+  USAGE_COUNTERS,
+  type DayUsage,
+  type QuotaTotals,
+  type UsageDays,
+} from '../../policy/usage.js';
 
 export const AUDIO_IN_BYTES = 'audio_in_bytes';
 export const ERROR_PREFIX = 'err:';
-const COUNTERS = [
-  'sessions',
-  'sockets',
-  'turns',
-  'audio_out_ms',
-  'prompt_tokens',
-  'completion_tokens',
-  'tts_chars',
-  'speculative_confirmed',
-  'speculative_discarded',
-] as const;
 
 export type Fields = Map<string, number>;
 
@@ -109,7 +103,7 @@ export function dayUsage(date: string, fields: Fields): DayUsage {
     speculative_discarded: 0,
     errors: {},
   };
-  for (const counter of COUNTERS) day[counter] = fields.get(counter) ?? 0;
+  for (const counter of USAGE_COUNTERS) day[counter] = fields.get(counter) ?? 0;
   for (const [field, value] of fields) {
     if (field.startsWith(ERROR_PREFIX)) day.errors[field.slice(ERROR_PREFIX.length)] = value;
   }

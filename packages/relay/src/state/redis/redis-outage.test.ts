@@ -7,13 +7,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, startRedis, type TestRedis } from '../../../../../test/support/redis.js';
 import { MemoryConversationStore } from '../../conversation/conversations.js';
-import {
-  UsageTracker,
-  type DayUsage,
-  type QuotaTotals,
-  type UsageDays,
-  type UsageLedger,
-} from '../../policy/usage.js';
+import type { UsageLedger } from '../../policy/usage.js';
+import { MemoryLedger } from './memory-ledger.fixture.js';
 import { connectRedis, redisState, SharedStateUnavailableError, type RedisState } from './index.js';
 
 let redis: TestRedis;
@@ -23,39 +18,6 @@ before(async () => {
 after(async () => {
   await redis?.close();
 });
-
-class MemoryLedger implements UsageLedger {
-  readonly writes: UsageDays[] = [];
-  private readonly stored = new UsageTracker();
-  failing = false;
-
-  async add(days: UsageDays): Promise<void> {
-    if (this.failing) throw new Error('database unreachable');
-    this.writes.push(structuredClone(days));
-    this.stored.merge(days);
-  }
-
-  async totals(date: string): Promise<QuotaTotals> {
-    const out: QuotaTotals = {};
-    for (const [keyId, day] of Object.entries(this.stored.export()[date] ?? {}))
-      out[keyId] = {
-        audioBytes: Math.round(day.audio_in_ms * 32),
-        tokens: day.prompt_tokens + day.completion_tokens,
-        ttsChars: day.tts_chars,
-      };
-    return out;
-  }
-
-  async history(keyId: string, days: number): Promise<DayUsage[]> {
-    return this.stored.history(keyId, days);
-  }
-
-  today(keyId: string): DayUsage {
-    const [day] = this.stored.history(keyId, 1);
-    assert.ok(day);
-    return day;
-  }
-}
 
 /** Relays whose timers do not run during the test: syncs and ledger writes happen when told. */
 async function manualRelays(

@@ -7,13 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { startRedis, type TestRedis } from '../../../../../test/support/redis.js';
 import { MemoryConversationStore } from '../../conversation/conversations.js';
-import {
-  UsageTracker,
-  type DayUsage,
-  type QuotaTotals,
-  type UsageDays,
-  type UsageLedger,
-} from '../../policy/usage.js';
+import { MemoryLedger } from './memory-ledger.fixture.js';
 import { redisState, type RedisState, type RedisStateOptions } from './index.js';
 
 let redis: TestRedis;
@@ -45,41 +39,6 @@ async function twoRelays(
     await Promise.all(relays.map((relay) => relay.close()));
   });
   return relays;
-}
-
-/** A ledger in memory that records every write (and can be told to fail). */
-class MemoryLedger implements UsageLedger {
-  readonly writes: UsageDays[] = [];
-  private readonly stored = new UsageTracker();
-  failing = false;
-
-  async add(days: UsageDays): Promise<void> {
-    if (this.failing) throw new Error('database unreachable');
-    this.writes.push(structuredClone(days));
-    this.stored.merge(days);
-  }
-
-  async totals(date: string): Promise<QuotaTotals> {
-    const out: QuotaTotals = {};
-    for (const [keyId, day] of Object.entries(this.stored.export()[date] ?? {}))
-      out[keyId] = {
-        audioBytes: Math.round(day.audio_in_ms * 32),
-        tokens: day.prompt_tokens + day.completion_tokens,
-        ttsChars: day.tts_chars,
-      };
-    return out;
-  }
-
-  async history(keyId: string, days: number): Promise<DayUsage[]> {
-    return this.stored.history(keyId, days);
-  }
-
-  /** Every write for a key today, added up. */
-  today(keyId: string): DayUsage {
-    const [day] = this.stored.history(keyId, 1);
-    assert.ok(day);
-    return day;
-  }
 }
 
 test('one claim of a token id wins out of 20 in parallel on two relays', async (t) => {

@@ -14,7 +14,16 @@
  * runs dry the filter tail is flushed and the node renders silence until more data arrives.
  *
  * Node options (`new AudioWorkletNode(ctx, 'voicebot-playback', { numberOfInputs: 0, outputChannelCount: [1], processorOptions })`):
- *   `{ inputRate?: number = 24000, capacitySeconds?: number = 60, progressMs?: number = 100 }`
+ *   `{ inputRate?: number = 24000, capacitySeconds?: number = 60, progressMs?: number = 100,
+ *      jitter?: { targetMs?: number = 100, minMs?: number = 80, maxMs?: number = 400 } }`
+ *
+ * With `jitter`, an adaptive jitter buffer for streams that arrive at about real time: a turn starts
+ * playing once `targetMs` have passed since its first audio arrived (or twice the target, at least
+ * `maxMs`, is buffered, or the turn is complete). The end of a turn is known from an `end` message
+ * (or the next turn's first push): running dry before it is an underrun, counted per turn; playback
+ * waits for the target again, and the target grows ×1.5 (up to `maxMs`). While the buffered audio
+ * stays above the target for a second of playback, the target shrinks by 10 ms (down to `minMs`).
+ * Without `jitter` (the default) every push plays at once and running dry drains the turn.
  *
  * Messages accepted (`node.port.postMessage`):
  *   `{ type: 'push', pcm: ArrayBuffer, turnId: number }`  Int16 LE mono at `inputRate` (transfer it).
@@ -23,14 +32,18 @@
  *   `{ type: 'stop' }`  the very next render quantum is silent; buffered audio and filter state are
  *        dropped; replies 'stopped'. Counters restart with the next push (even for the same turnId).
  *   `{ type: 'gain', value: number }`  linear output gain, ramped over one quantum (default 1).
+ *   `{ type: 'end', turnId: number }`  (with `jitter`) the turn's audio is complete: when the buffer
+ *        runs dry it drains, rather than waiting for more.
  *
  * Messages posted (`node.port.onmessage`); all "played" figures count samples actually rendered to
  * the output (not queued), converted to the input rate:
  *   `{ type: 'played', turnId, playedSamples, playedMs, level }` every `progressMs` while playing.
  *        `level` = RMS of the output since the previous report, linear 0..1.
- *   `{ type: 'drained', turnId, playedSamples, playedMs }` when the buffer ran empty after playing
- *        something (the filter tail has been rendered too).
- *   `{ type: 'stopped', turnId, playedSamples, playedMs, silentFromFrame }` reply to 'stop';
+ *   `{ type: 'drained', turnId, playedSamples, playedMs, underruns, targetMs }` when the buffer ran
+ *        empty after playing something (the filter tail has been rendered too); with `jitter`, only
+ *        once the turn has ended. `underruns`: times the turn ran dry before its end; `targetMs`: the
+ *        jitter buffer's target now (0 without `jitter`).
+ *   `{ type: 'stopped', turnId, playedSamples, playedMs, silentFromFrame, underruns, targetMs }` reply to 'stop';
  *        `silentFromFrame` is the context frame (cf. `currentFrame`) of the first silent quantum.
  *        `turnId` is -1 if nothing was ever pushed.
  *   `{ type: 'overflow', turnId, droppedSamples, droppedMs }` when a push did not fit: the oldest
@@ -38,7 +51,12 @@
  */
 import { StreamingResampler } from './resampler-core.js';
 
-/** @typedef {{ inputRate?: number, capacitySeconds?: number, progressMs?: number }} PlaybackOptions */
+/** @typedef {{ targetMs?: number, minMs?: number, maxMs?: number }} JitterOptions */
+/** @typedef {{ inputRate?: number, capacitySeconds?: number, progressMs?: number, jitter?: JitterOptions }} PlaybackOptions */
+
+/** @param {unknown} value @param {number} fallback */
+const msOption = (value, fallback) =>
+  typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : fallback;
 
 class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
   /** @param {{ processorOptions?: PlaybackOptions }} [options] */
@@ -88,6 +106,24 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     /** @private */ this.levelCount = 0;
     /** @private */ this.nextQuantumFrame = 0;
 
+    const jitter = po.jitter;
+    /** @private */ this.jitter = Boolean(jitter);
+    /** @private */ this.minMs = msOption(jitter?.minMs, 80);
+    /** @private */ this.maxMs = Math.max(this.minMs, msOption(jitter?.maxMs, 400));
+    /** @private */ this.targetMs = Math.min(
+      this.maxMs,
+      Math.max(this.minMs, msOption(jitter?.targetMs, 100)),
+    );
+    /** @private waiting for the target before (re)starting */ this.buffering = false;
+    /** @private context frame where the current wait started */ this.bufferingSince = 0;
+    /** @private ran dry before the turn ended */ this.starved = false;
+    /** @private abs input index up to which all pushed audio belongs to ended turns */
+    this.endedAbs = 0;
+    /** @private underruns of the current turn */ this.underruns = 0;
+    /** @private lowest buffered audio (ms) in the current shrink window */ this.cushionMin =
+      Infinity;
+    /** @private output frames in the current shrink window */ this.cushionFrames = 0;
+
     this.port.onmessage = (/** @type {MessageEvent} */ ev) => this.onMessage(ev.data);
   }
 
@@ -99,6 +135,11 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     );
     if (m.type === 'push' && m.pcm instanceof ArrayBuffer) {
       this.push(m.pcm, typeof m.turnId === 'number' ? m.turnId : 0);
+    } else if (m.type === 'end') {
+      if (m.turnId === this.lastPushedTurn) {
+        this.endedAbs = this.writeAbs;
+        this.starved = false;
+      }
     } else if (m.type === 'stop') {
       this.stop();
     } else if (m.type === 'gain' && typeof m.value === 'number' && Number.isFinite(m.value)) {
@@ -111,9 +152,22 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     const n = buf.byteLength >> 1;
     if (n === 0) return;
     const view = new DataView(buf);
-    if (turnId !== this.lastPushedTurn) {
+    const newTurn = turnId !== this.lastPushedTurn;
+    if (newTurn) {
       this.boundaries.push({ turnId, at: this.writeAbs });
       this.lastPushedTurn = turnId;
+      this.endedAbs = this.writeAbs; // the turns before it are complete
+    }
+    if (this.jitter) {
+      if (!this.playing || newTurn) {
+        this.wait();
+      } else if (this.starved) {
+        // more of the same turn after running dry: it was a gap, not the end
+        this.underruns++;
+        this.targetMs = Math.min(this.maxMs, Math.round(this.targetMs * 1.5));
+        this.wait();
+      }
+      this.starved = false;
     }
     // the resampler is in its reset state if we were idle or its tail has been flushed already
     this.playing = true;
@@ -146,6 +200,51 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     }
   }
 
+  /** @private (re)starts the wait for the jitter buffer's target */
+  wait() {
+    this.buffering = true;
+    this.bufferingSince = this.nextQuantumFrame;
+    this.cushionMin = Infinity;
+    this.cushionFrames = 0;
+  }
+
+  /** @private whether all audio pushed so far belongs to turns that have ended */
+  allEnded() {
+    return !this.jitter || this.endedAbs >= this.writeAbs;
+  }
+
+  /** @private audio pushed and not yet rendered, in ms */
+  bufferedMs() {
+    return ((this.writeAbs - this.playedPos) * 1000) / this.inputRate;
+  }
+
+  /** @private whether a wait for the target is over */
+  waited() {
+    const waitedMs = ((this.nextQuantumFrame - this.bufferingSince) * 1000) / sampleRate;
+    const buffered = this.bufferedMs();
+    return (
+      waitedMs >= this.targetMs ||
+      buffered >= Math.max(2 * this.targetMs, this.maxMs) ||
+      this.allEnded()
+    );
+  }
+
+  /** @private the buffer's low point over each second of playback: the target shrinks while it stays above it */
+  trackCushion(/** @type {number} */ frames) {
+    const buffered = this.bufferedMs();
+    if (buffered < this.cushionMin) this.cushionMin = buffered;
+    this.cushionFrames += frames;
+    if (this.cushionFrames < sampleRate) return;
+    if (this.cushionMin >= this.targetMs) this.targetMs = Math.max(this.minMs, this.targetMs - 10);
+    this.cushionMin = Infinity;
+    this.cushionFrames = 0;
+  }
+
+  /** @private the jitter buffer's figures for a turn's last report */
+  jitterReport() {
+    return { underruns: this.underruns, targetMs: this.jitter ? this.targetMs : 0 };
+  }
+
   /** @private absolute input index played so far */
   playedAbs() {
     return this.playedPos;
@@ -173,12 +272,18 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     this.sinceProgress = 0;
     this.levelSumSq = 0;
     this.levelCount = 0;
+    const report = this.jitterReport();
+    this.buffering = false;
+    this.starved = false;
+    this.endedAbs = this.writeAbs;
+    this.underruns = 0;
     this.port.postMessage({
       type: 'stopped',
       turnId: this.turnId,
       playedSamples: played,
       playedMs: (played * 1000) / this.inputRate,
       silentFromFrame: this.nextQuantumFrame,
+      ...report,
     });
   }
 
@@ -191,6 +296,7 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
       const next = /** @type {{ turnId: number, at: number }} */ (b.shift());
       // final progress of the turn that just ended (counted up to its last sample)
       if (this.turnPlayedAny && this.turnId !== next.turnId) this.reportProgress(next.at);
+      if (this.turnId !== next.turnId) this.underruns = 0;
       this.turnId = next.turnId;
       this.turnStartAbs = next.at;
       this.turnPlayedAny = false;
@@ -233,7 +339,8 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
       this.fifoLen < need &&
       this.playing &&
       !this.tailFlushed &&
-      this.writeAbs === this.readAbs
+      this.writeAbs === this.readAbs &&
+      this.allEnded()
     ) {
       // buffer ran dry: render the filter tail, then go idle once it has played
       this.fifoLen += r.flushInto(this.fifo, this.fifoLen);
@@ -254,7 +361,9 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     this.nextQuantumFrame = currentFrame + n;
 
     let k = 0;
-    if (this.playing) {
+    if (this.playing && this.buffering && this.waited()) this.buffering = false;
+    if (this.playing && !this.buffering) {
+      if (this.jitter && !this.starved) this.trackCushion(n);
       this.refill(n);
       k = Math.min(this.fifoLen, n);
       const fifo = this.fifo;
@@ -277,6 +386,9 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
       }
       this.levelSumSq += sumSq;
       this.levelCount += n;
+      // ran dry before the turn's end: a gap (counted once more of the turn arrives)
+      if (k < n && !this.tailFlushed && this.writeAbs === this.readAbs && !this.allEnded())
+        this.starved = true;
     } else {
       this.gain = this.targetGain;
     }
@@ -285,7 +397,8 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
 
     if (this.playing) {
       this.advanceTurns();
-      this.sinceProgress += n;
+      // nothing of a turn waiting for its start is reported (it has not been heard)
+      if (this.turnPlayedAny) this.sinceProgress += n;
       if (this.sinceProgress >= this.progressFrames) this.reportProgress();
       if (this.fifoLen === 0 && this.tailFlushed && this.writeAbs === this.readAbs) {
         // everything (including the filter tail) has been rendered
@@ -298,12 +411,15 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
         this.sinceProgress = 0;
         this.levelSumSq = 0;
         this.levelCount = 0;
+        const report = this.jitterReport();
+        this.underruns = 0;
         if (playedAny || played > 0) {
           this.port.postMessage({
             type: 'drained',
             turnId: this.turnId,
             playedSamples: played,
             playedMs: (played * 1000) / this.inputRate,
+            ...report,
           });
         }
       }
