@@ -418,8 +418,9 @@ export async function measureBargeIn(options: {
   const { onsetS, loopS } = stopOnset();
   const { h, key } = await startPageRelay({
     latency: LATENCY,
-    // the question (~4 s with pre-roll and the 700 ms end-of-speech silence) and "Stop…" (~3.3 s)
-    transcribe: (request) => (request.wav.durationMs < 3_650 ? STOP : QUESTION),
+    // A speculative turn's audio ends at its pause (no trailing silence): about 2.9 s for
+    // "Stop…", 3.5 s for the question (as in test/browser/barge-in.test.ts).
+    transcribe: (request) => (request.wav.durationMs < 3_200 ? STOP : QUESTION),
     chat: (request) => ({ content: lastUser(request).startsWith('Stop') ? 'Okay.' : LONG_REPLY }),
   });
   const configs: BargeInConfigResult[] = [];

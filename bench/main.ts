@@ -3,7 +3,7 @@
  *
  *   --quick            smoke run: small N, a few seconds per piece (writes test-output/benchmarks-quick.md)
  *   --only=a,b         run only some parts: ratio, latency, ttfa, bundles, browser, bargein, whisper, exposure,
- *                      install (capacity and ttfa come with latency). The other parts' results are kept from the results
+ *                      install, mouth (capacity and ttfa come with latency). The other parts' results are kept from the results
  *                      file (--json) of earlier runs, so the report still has every section; each
  *                      section says which run measured it
  *   --levels=1,100     concurrency levels (default 1,100,500,1000; quick 4)
@@ -31,6 +31,8 @@
  *   --json=path        raw results as JSON, the source of the report (default docs/benchmarks.json;
  *                      quick: test-output/bench-results-quick.json)
  *   --runs=n           barge-in interruptions per VAD (default 8; quick 1)
+ *   --mouth-rounds=n   mouth-to-ear rounds (each: speculation on and off, alternating; default 2; quick 1)
+ *   --mouth-vads=silero,energy  VADs of the mouth-to-ear part (default silero, the SDK's default)
  *   --render           measure nothing: render the markdown again from the results file (after a
  *                      change to bench/report.ts)
  *
@@ -51,6 +53,7 @@ import { measureBrowser, type BrowserReport } from './browser.js';
 import { measureBundles, type BundleReport } from './bundles.js';
 import { exposureOptions, measureExposure, type ExposureReport } from './exposure.js';
 import { measureInstall, PEER_PACKAGES, type InstallReport } from './install.js';
+import { measureMouthToEar, type MouthReport, type MouthVad } from './mouth-to-ear.js';
 import {
   FIXTURES,
   LATENCY,
@@ -120,6 +123,7 @@ export const PARTS = [
   'whisper',
   'exposure',
   'install',
+  'mouth',
 ] as const;
 export type Part = (typeof PARTS)[number];
 
@@ -189,6 +193,8 @@ export interface BenchResults {
   exposure?: ExposureReport | undefined;
   /** `npm i` of our packages and the peers into empty folders (bench/install.ts) */
   install?: InstallReport | undefined;
+  /** last speech → first reply sample rendered, in Chromium (bench/mouth-to-ear.ts, issue #22) */
+  mouth?: MouthReport | undefined;
   errors: string[];
 }
 
@@ -637,6 +643,40 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
   }
 
+  if (wants('mouth')) {
+    const argv = process.argv.slice(2);
+    const arg = (name: string) =>
+      argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+    const rounds = Math.max(1, Number(arg('mouth-rounds') ?? (o.quick ? 1 : 2)) || 1);
+    const vads = (arg('mouth-vads') ?? 'silero')
+      .split(',')
+      .filter((v): v is MouthVad => v === 'silero' || v === 'energy');
+    log(
+      `mouth to ear (headless Chromium, fake mic, scripted provider): ${rounds} round(s) of speculation on / off, ${vads.join(' and ')} VAD…`,
+    );
+    try {
+      const m = await measureMouthToEar({
+        rounds,
+        vads,
+        ...(o.quick ? { utterances: ['hours'] } : {}),
+        log,
+      });
+      results.mouth = m;
+      for (const c of m.cases) {
+        log(
+          `  ${c.vad}, speculation ${c.speculation ? 'on' : 'off'}: mouth to ear p50 ${c.mouthToEar.p50.toFixed(0)} ms (n=${c.mouthToEar.n}), ` +
+            `underruns ${c.underruns}, false cut-ins ${c.cutIns}, speculative confirmed/discarded ${c.confirmed}/${c.discarded}`,
+        );
+        if (c.mouthToEar.n === 0)
+          results.errors.push(
+            `mouth: nothing measured with ${c.vad}, speculation ${c.speculation ? 'on' : 'off'}`,
+          );
+      }
+    } catch (error) {
+      results.errors.push(`mouth: ${(error as Error).message}`);
+    }
+  }
+
   results.machine.elapsedS = (performance.now() - started) / 1000;
   results.machine.loadEnd = loadavg()
     .map((x) => x.toFixed(2))
@@ -680,6 +720,7 @@ export function mergeResults(previous: BenchResults, current: BenchResults): Ben
   if (ran.has('whisper')) merged.whisper = current.whisper;
   if (ran.has('exposure')) merged.exposure = current.exposure;
   if (ran.has('install')) merged.install = current.install;
+  if (ran.has('mouth')) merged.mouth = current.mouth;
   merged.errors = [
     ...previous.errors.filter((e) => {
       const part = errorPart(e);

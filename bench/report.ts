@@ -15,6 +15,7 @@ import type { FileSize } from './bundles.js';
 import type { BargeInConfigResult } from './bargein.js';
 import type { BodyPhase, ExposureReport, SocketPhase } from './exposure.js';
 import type { InstallMeasure, InstallReport } from './install.js';
+import { headlineMouth, renderMouth } from './mouth-report.js';
 
 const ms = (x: number | undefined, digits = 1) =>
   x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
@@ -54,6 +55,7 @@ const SECTION_TITLES: Record<Part, string> = {
   whisper: '7. In-browser Whisper',
   exposure: '9. Clients that stop reading, oversized request bodies',
   install: '10. Install size',
+  mouth: '11. Mouth to ear',
 };
 
 /** Which run measured a section, when it is not the run the header describes. */
@@ -194,6 +196,7 @@ export function renderReport(r: BenchResults): string {
         ...headlineWhisper(r),
         ...headlineExposure(r),
         ...headlineInstall(r),
+        ...headlineMouth(r),
       ],
     ),
   );
@@ -529,6 +532,7 @@ export function renderReport(r: BenchResults): string {
   // After the hand-written section 8, which other documents link to by its number.
   out.push(...renderExposure(r));
   out.push(...renderInstall(r));
+  out.push(...renderMouth(r, measuredBy(r, 'mouth')));
   return `${out.join('\n')}\n`;
 }
 

@@ -53,6 +53,7 @@ test(
         '## 7. In-browser Whisper',
         '## 9. Clients that stop reading',
         '## 10. Install size',
+        '## 11. Mouth to ear',
       ]) {
         assert.ok(markdown.includes(heading), `report has "${heading}"`);
       }
@@ -150,6 +151,23 @@ test(
         'end of speech → transcript includes the inference',
       );
       assert.ok(finite(whisper.clientRtf.p50) && whisper.clientRtf.p50 > 0);
+
+      // mouth to ear: one utterance with an inner pause per case; speculation on confirmed a
+      // speculative turn, off sent no pause; the audio-clock figure agrees with its wall-clock stages
+      const mouthCase = (speculation: boolean) =>
+        r.mouth.cases.find((c: { speculation: boolean }) => c.speculation === speculation);
+      for (const speculation of [true, false]) {
+        const c = mouthCase(speculation);
+        assert.ok(c && c.mouthToEar.n >= 1, `mouth to ear measured (speculation ${speculation})`);
+        const u = c.utterances.find((x: { mouthToEarMs?: number }) => finite(x.mouthToEarMs));
+        const stages = u.endOfTurnWaitMs + u.commitToFirstAudioMs + u.firstAudioToRenderedMs;
+        assert.ok(
+          u.mouthToEarMs > 600 && Math.abs(stages - u.mouthToEarMs) < 40,
+          `last speech → rendered ${u.mouthToEarMs} ms = wait + relay and wire + playback start ${stages} ms`,
+        );
+      }
+      assert.ok(mouthCase(true).offered && mouthCase(true).speculativeTurns >= 1);
+      assert.equal(mouthCase(false).pauses, 0, 'speculation: false sends no pause');
 
       // install size: the packed SDK installed into an empty folder (the peer needs the registry,
       // which a run may not reach: not checked here)
