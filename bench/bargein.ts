@@ -385,7 +385,11 @@ export function pairInterruptions(
   return { interruptions, skipped };
 }
 
-/** The relay's `interrupt received` lines since `logMark`, each with the upstream requests aborted after it. */
+/**
+ * The relay's `interrupt received` lines since `logMark`, each with the upstream requests that were
+ * in flight when it arrived and were aborted after it. (A speculative turn started by the visitor's
+ * next pause, and dropped when they go on speaking, is aborted later but was not in flight.)
+ */
 function relayInterrupts(h: RelayHarness, logMark: number, requestMark: number): RelayInterrupt[] {
   const received: number[] = [];
   for (const line of h.logs.slice(logMark)) {
@@ -400,6 +404,7 @@ function relayInterrupts(h: RelayHarness, logMark: number, requestMark: number):
       .filter(
         (r) =>
           r.aborted &&
+          r.startedAt < at &&
           r.endedAt !== undefined &&
           r.endedAt >= at &&
           r.endedAt < Math.min(next, at + 2000),
