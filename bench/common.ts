@@ -3,6 +3,7 @@
  * the small IPC conventions. No side effects on import.
  */
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import {
   monitorEventLoopDelay,
@@ -163,6 +164,22 @@ export const median = (values: readonly number[]): number =>
     [...values].sort((a, b) => a - b),
     50,
   );
+
+/** The median of each of `keys` over `runs` (the figures of alternating A/B rounds). */
+export function medianFigures<Run, K extends keyof Run & string>(
+  runs: readonly Run[],
+  keys: readonly K[],
+): Record<K, number> {
+  const out = {} as Record<K, number>;
+  for (const k of keys) out[k] = median(runs.map((r) => Number(r[k])));
+  return out;
+}
+
+/** The 1, 5 and 15 minute load averages, as printed in the reports. */
+export const loadAverage = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
 // ───────────────────────────── process probes ─────────────────────────────
 

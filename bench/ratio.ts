@@ -4,8 +4,7 @@
  * round (and which goes first alternating between rounds), so whatever else the machine does
  * falls on both. Reported as the relay's figure ÷ the reference's (medians over the rounds).
  */
-import { loadavg } from 'node:os';
-import { median } from './common.js';
+import { loadAverage, medianFigures } from './common.js';
 import { runLevel, type LevelOptions, type LevelSummary } from './levels.js';
 
 export type RatioVariant = 'relay' | 'reference';
@@ -96,16 +95,7 @@ function run(variant: RatioVariant, round: number, s: LevelSummary): RatioRun {
   };
 }
 
-const loadAverage = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
-
-function figures(runs: RatioRun[]): RatioFigures {
-  const out = {} as RatioFigures;
-  for (const k of FIGURES) out[k] = median(runs.map((r) => r[k]));
-  return out;
-}
+const figures = (runs: RatioRun[]): RatioFigures => medianFigures(runs, FIGURES);
 
 export async function measureRatio(
   options: {

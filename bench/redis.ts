@@ -10,9 +10,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median } from './common.js';
+import { loadAverage, median, medianFigures } from './common.js';
 import { runLevel, type LevelOptions, type LevelSummary } from './levels.js';
 
 export const REDIS_SERVER = '/usr/bin/redis-server';
@@ -87,11 +87,6 @@ export interface RedisReport {
 }
 
 const FIGURES = ['cpuMsPerTurn', 'gcMsPerTurn', 'addedP50', 'addedP99', 'rssMaxMb'] as const;
-
-const loadAverage = () =>
-  loadavg()
-    .map((x) => x.toFixed(2))
-    .join(' ');
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -258,11 +253,7 @@ function run(
   return out;
 }
 
-function figures(runs: RedisRun[]): RedisFigures {
-  const out = {} as RedisFigures;
-  for (const k of FIGURES) out[k] = median(runs.map((r) => r[k]));
-  return out;
-}
+const figures = (runs: RedisRun[]): RedisFigures => medianFigures(runs, FIGURES);
 
 export async function measureRedis(
   options: {
