@@ -25,6 +25,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 import terser from '@rollup/plugin-terser';
+import minifyHtmlLiterals from '@lit-labs/rollup-plugin-minify-html-literals';
+import { defaultShouldMinifyCSS } from '@lit-labs/rollup-plugin-minify-html-literals/lib/minify-html-literals.js';
 import { precompress } from './scripts/precompress.mjs';
 
 const ROOT = dirname(new URL(import.meta.url).pathname);
@@ -38,7 +40,8 @@ export const FIRST_DOWNLOAD_BUDGET = 30 * 1024;
 
 const gzipSize = (bytes) => gzipSync(bytes, { level: 9 }).byteLength;
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
-const minify = () => terser({ ecma: 2020, module: true, format: { comments: false } });
+const minify = () =>
+  terser({ ecma: 2020, module: true, compress: { passes: 3 }, format: { comments: false } });
 /** Keeps third-party license headers (`/*! … *\/`) in minified bundles. */
 const minifyKeepLicenses = () =>
   terser({ ecma: 2020, module: true, format: { comments: /^!|@license/ } });
@@ -358,6 +361,16 @@ const bundles = [
     },
     plugins: [
       nodeResolve({ browser: true }),
+      // The widget's css``/html`` text (terser leaves template literals as they are).
+      minifyHtmlLiterals({
+        filter: (id) => id.includes(`${join(ROOT, 'packages/widget/dist')}/`),
+        failOnError: true,
+        // A fragment of declarations (no rule of its own) is not a stylesheet LightningCSS parses.
+        options: {
+          shouldMinifyCSS: (template) =>
+            defaultShouldMinifyCSS(template) && template.parts.some((p) => p.text.includes('{')),
+        },
+      }),
       importMetaAssets(),
       minify(),
       reportFirstDownload(),

@@ -3,7 +3,7 @@
  *
  *   --quick            smoke run: small N, a few seconds per piece (writes test-output/benchmarks-quick.md)
  *   --only=a,b         run only some parts: ratio, latency, ttfa, bundles, browser, bargein, whisper, exposure,
- *                      install, mouth (capacity and ttfa come with latency). The other parts' results are kept from the results
+ *                      install, mouth, knowledge (capacity and ttfa come with latency). The other parts' results are kept from the results
  *                      file (--json) of earlier runs, so the report still has every section; each
  *                      section says which run measured it
  *   --levels=1,100     concurrency levels (default 1,100,500,1000; quick 4)
@@ -54,6 +54,7 @@ import { measureBundles, type BundleReport } from './bundles.js';
 import { exposureOptions, measureExposure, type ExposureReport } from './exposure.js';
 import { measureInstall, PEER_PACKAGES, type InstallReport } from './install.js';
 import { measureMouthToEar, type MouthReport, type MouthVad } from './mouth-to-ear.js';
+import { measureKnowledge, type KnowledgeReport } from './knowledge.js';
 import {
   FIXTURES,
   LATENCY,
@@ -124,6 +125,7 @@ export const PARTS = [
   'exposure',
   'install',
   'mouth',
+  'knowledge',
 ] as const;
 export type Part = (typeof PARTS)[number];
 
@@ -195,6 +197,8 @@ export interface BenchResults {
   install?: InstallReport | undefined;
   /** last speech → first reply sample rendered, in Chromium (bench/mouth-to-ear.ts, issue #22) */
   mouth?: MouthReport | undefined;
+  /** knowledge base retrieval over 10,000 chunks (bench/knowledge.ts, issue #19) */
+  knowledge?: KnowledgeReport | undefined;
   errors: string[];
 }
 
@@ -677,6 +681,16 @@ export async function runBench(o: BenchOptions): Promise<BenchResults> {
     }
   }
 
+  if (wants('knowledge')) {
+    const chunks = o.quick ? 1_000 : 10_000;
+    log(`knowledge base retrieval: ${chunks} chunks in SQLite, hybrid search…`);
+    try {
+      results.knowledge = await measureKnowledge({ chunks, queries: o.quick ? 30 : 300 }, log);
+    } catch (error) {
+      results.errors.push(`knowledge: ${(error as Error).message}`);
+    }
+  }
+
   results.machine.elapsedS = (performance.now() - started) / 1000;
   results.machine.loadEnd = loadavg()
     .map((x) => x.toFixed(2))
@@ -721,6 +735,7 @@ export function mergeResults(previous: BenchResults, current: BenchResults): Ben
   if (ran.has('exposure')) merged.exposure = current.exposure;
   if (ran.has('install')) merged.install = current.install;
   if (ran.has('mouth')) merged.mouth = current.mouth;
+  if (ran.has('knowledge')) merged.knowledge = current.knowledge;
   merged.errors = [
     ...previous.errors.filter((e) => {
       const part = errorPart(e);

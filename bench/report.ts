@@ -16,6 +16,7 @@ import type { BargeInConfigResult } from './bargein.js';
 import type { BodyPhase, ExposureReport, SocketPhase } from './exposure.js';
 import type { InstallMeasure, InstallReport } from './install.js';
 import { headlineMouth, renderMouth } from './mouth-report.js';
+import { headlineKnowledge, renderKnowledge } from './knowledge.js';
 
 const ms = (x: number | undefined, digits = 1) =>
   x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(digits);
@@ -56,6 +57,7 @@ const SECTION_TITLES: Record<Part, string> = {
   exposure: '9. Clients that stop reading, oversized request bodies',
   install: '10. Install size',
   mouth: '11. Mouth to ear',
+  knowledge: '12. Knowledge base retrieval',
 };
 
 /** Which run measured a section, when it is not the run the header describes. */
@@ -197,6 +199,7 @@ export function renderReport(r: BenchResults): string {
         ...headlineExposure(r),
         ...headlineInstall(r),
         ...headlineMouth(r),
+        ...headlineKnowledge(r),
       ],
     ),
   );
@@ -533,6 +536,7 @@ export function renderReport(r: BenchResults): string {
   out.push(...renderExposure(r));
   out.push(...renderInstall(r));
   out.push(...renderMouth(r, measuredBy(r, 'mouth')));
+  out.push(...renderKnowledge(r, measuredBy(r, 'knowledge')));
   return `${out.join('\n')}\n`;
 }
 

@@ -159,9 +159,10 @@ describe('speculative turns: pause, resume, commit', () => {
     await talk.sendPcm(speech(800));
     const from = talk.messages.length;
     const audioFrom = talk.audio.length;
-    talk.send({ type: 'pause' });
+    talk.send({ type: 'pause', pause_id: 7 });
     const tentative = await talk.next('tentative_transcript', undefined, { from });
     assert.equal(tentative.text, HOURS);
+    assert.equal(tentative.pause_id, 7, 'it names the pause it answers');
 
     // The whole reply is prepared: every sentence's speech request has completed.
     await h.upstream.waitForRequest(
@@ -255,6 +256,8 @@ describe('speculative turns: pause, resume, commit', () => {
     assert.ok(abortMs < 200, `the chat request was aborted ${abortMs} ms after resume`);
     await sleep(50);
     assert.deepEqual(typesFrom(talk, from), ['tentative_transcript']);
+    const [tentative] = talk.of('tentative_transcript');
+    assert.ok(tentative && !('pause_id' in tentative), 'a pause without an id gets none back');
     const charged = await usageOf(h, id);
     assert.ok(charged.prompt_tokens > 0, 'the discarded request stays charged');
     assert.equal(charged.speculative_discarded, 1);

@@ -132,9 +132,12 @@ function realTime(
 ): Step[] {
   const steps: Step[] = [];
   const chunks = totalMs / chunkMs;
-  for (let k = 0; k < chunks; k++)
-    steps.push({ atMs: 50 + k * chunkMs + lateMs(k), push: chunkMs });
-  steps.push({ atMs: 50 + (chunks - 1) * chunkMs + lateMs(chunks - 1) + endLateMs, end: true });
+  let last = 0;
+  for (let k = 0; k < chunks; k++) {
+    last = 50 + k * chunkMs + lateMs(k);
+    steps.push({ atMs: last, push: chunkMs });
+  }
+  steps.push({ atMs: last + endLateMs, end: true });
   return steps;
 }
 
@@ -147,9 +150,48 @@ function jitterOf(max: number): (k: number) => number {
   };
 }
 
+/** The worklet's defaults before issue #22 (a 100 ms target): the tests that time a wait use them. */
+const SLOW = { targetMs: 100, minMs: 80 };
+
 describe('the playback jitter buffer', () => {
+  it('by default a reply starts 50 ms after its first audio and plays through up to 40 ms of jitter', async () => {
+    const { samples, messages } = await render(realTime(2000, 100, jitterOf(40)), 2600);
+    const drained = messages.filter((m) => m.type === 'drained');
+    equal(drained.length, 1, JSON.stringify(messages.filter((m) => m.type !== 'played')));
+    equal(drained[0]?.underruns, 0, 'underruns');
+    equal(drained[0]?.playedMs, 2000, 'played all of it');
+    equal(gaps(samples).length, 0, `gaps ${JSON.stringify(gaps(samples))}`);
+    const start = firstSoundMs(samples);
+    ok(start >= 98 && start <= 110, `first sound at ${start.toFixed(1)} ms (first audio at 50)`);
+  });
+
+  it('a stream that is ahead (held audio released at once, then real time) starts at once, without a gap', async () => {
+    const held: Step[] = [0, 1, 2].map(() => ({ atMs: 50, push: 100 }));
+    const rest = realTime(1500, 100, jitterOf(40)).map((step) => ({
+      ...step,
+      atMs: step.atMs + 100, // the provider's next chunk, 100 ms after the last one it had sent
+    }));
+    const { samples, messages } = await render([...held, ...rest], 2400, SLOW);
+    const start = firstSoundMs(samples);
+    ok(start >= 50 && start < 56, `first sound at ${start.toFixed(1)} ms (audio at 50)`);
+    equal(gaps(samples).length, 0, `gaps ${JSON.stringify(gaps(samples))}`);
+    const drained = messages.find((m) => m.type === 'drained');
+    equal(drained?.underruns, 0);
+    equal(drained?.playedMs, 1800);
+  });
+
+  it('one chunk is not a stream ahead: a single 100 ms push waits for the target', async () => {
+    const { samples } = await render(
+      realTime(600, 100, () => 0),
+      1000,
+      SLOW,
+    );
+    const start = firstSoundMs(samples);
+    ok(start >= 148 && start <= 160, `first sound at ${start.toFixed(1)} ms (first audio at 50)`);
+  });
+
   it('a reply at real time with up to 60 ms of jitter plays without a gap, starting one target (100 ms) after its first audio', async () => {
-    const { samples, messages } = await render(realTime(2000, 100, jitterOf(60)), 2600);
+    const { samples, messages } = await render(realTime(2000, 100, jitterOf(60)), 2600, SLOW);
     const drained = messages.filter((m) => m.type === 'drained');
     equal(drained.length, 1, JSON.stringify(messages.filter((m) => m.type !== 'played')));
     equal(drained[0]?.underruns, 0, 'underruns');
@@ -170,7 +212,7 @@ describe('the playback jitter buffer', () => {
 
   it('a stall mid-reply is one underrun: the target grows ×1.5, playback waits for it, nothing is lost', async () => {
     const steps = realTime(1500, 100, (k) => (k >= 8 ? 250 : 0));
-    const { samples, messages } = await render(steps, 2400);
+    const { samples, messages } = await render(steps, 2400, SLOW);
     const drained = messages.filter((m) => m.type === 'drained');
     equal(drained.length, 1, 'one drain, at the end');
     equal(drained[0]?.underruns, 1);
@@ -230,6 +272,7 @@ describe('the playback jitter buffer', () => {
         { atMs: 305, end: true, turnId: 2 },
       ],
       600,
+      SLOW,
     );
     const stopped = messages.find((m) => m.type === 'stopped');
     equal(stopped?.playedMs, 0);

@@ -15,6 +15,7 @@ import {
   type Step,
 } from './exchange.js';
 import type { ChatRequest, ChatScript } from './types.js';
+import { structuredReply } from './structured.js';
 
 /** Splits text into word-like pieces, each with its leading whitespace; joins back exactly. */
 function splitWords(text: string): string[] {
@@ -52,6 +53,9 @@ function lastUserText(messages: unknown[]): string | undefined {
 }
 
 function defaultChat(req: ChatRequest): ChatScript {
+  // `response_format: json_schema`: JSON that conforms to the schema (structured.ts).
+  const structured = structuredReply(req.body);
+  if (structured !== undefined) return { content: structured };
   const heard = lastUserText(req.messages)?.trim();
   return {
     content: heard

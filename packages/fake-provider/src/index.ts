@@ -1,11 +1,11 @@
 /**
  * `@voice-bot/fake-provider`: a fake OpenAI-compatible provider (STT, chat completions, TTS,
- * models) for tests, benchmarks and offline demos. It speaks OpenAI's wire format closely enough
+ * embeddings, models) for tests, benchmarks and offline demos. It speaks OpenAI's wire format closely enough
  * that the real `openai` SDK works against it unchanged, and every response can be scripted:
  * content, pacing, HTTP errors, mid-stream connection resets and requests that never answer.
  * Not a provider to deploy.
  *
- * One module per endpoint (`models.ts`, `transcription.ts`, `chat.ts`, `speech.ts`), all on the
+ * One module per endpoint (`models.ts`, `transcription.ts`, `chat.ts`, `speech.ts`, `embeddings.ts`), all on the
  * per-request machinery of `exchange.ts`; {@link createFakeUpstream} composes them into one Hono app.
  * Timestamps in {@link RecordedRequest} are `performance.now()` milliseconds.
  */
@@ -14,6 +14,7 @@ import type { Context } from 'hono';
 import { serve } from '@hono/node-server';
 import { Server, ServerResponse } from 'node:http';
 import { registerChat } from './chat.js';
+import { registerEmbeddings } from './embeddings.js';
 import { errorType, Exchange, type Notify } from './exchange.js';
 import { registerModels } from './models.js';
 import { registerSpeech } from './speech.js';
@@ -23,6 +24,7 @@ import type { FakeUpstream, FakeUpstreamOptions, RecordedRequest, RequestKind } 
 export type {
   ChatRequest,
   ChatScript,
+  EmbeddingsRequest,
   FakeFailure,
   FakeResult,
   FakeUpstream,
@@ -34,7 +36,9 @@ export type {
   TranscriptionRequest,
   WavInfo,
 } from './types.js';
+export { FAKE_EMBEDDING_DIMENSIONS, embeddingWords, hashedEmbedding } from './embeddings.js';
 export { mulberry32 } from './prng.js';
+export { structuredReply } from './structured.js';
 export { SPEECH_SAMPLE_RATE, synthesizeTone } from './tone.js';
 export { parseWav, pcm16ToWav } from './wav.js';
 
@@ -59,6 +63,7 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
   registerTranscription(endpoint);
   registerChat(endpoint);
   registerSpeech(endpoint);
+  registerEmbeddings(endpoint);
 
   app.notFound((c) => {
     const { type } = errorType(404);

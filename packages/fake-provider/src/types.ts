@@ -26,6 +26,8 @@ export interface FakeUpstreamOptions {
   chat?: (req: ChatRequest) => FakeResult<ChatScript>;
   /** Audio for a speech request. Default: {@link synthesizeTone} of the input. */
   speech?: (req: SpeechRequest) => FakeResult<SpeechScript>;
+  /** Vectors for an embeddings request, one per input. Default: a hashed bag of words of each. */
+  embed?: (req: EmbeddingsRequest) => FakeResult<(Float32Array | number[])[]>;
   /**
    * How long an idle keep-alive connection stays open, ms (announced in `Keep-Alive: timeout=…`,
    * which clients such as undici follow). Default: Node's 5 s.
@@ -117,7 +119,14 @@ export interface SpeechRequest {
   speed?: number;
 }
 
-export type RequestKind = 'transcription' | 'chat' | 'speech' | 'models';
+export interface EmbeddingsRequest {
+  model: string;
+  input: string[];
+  /** As asked (`dimensions`), else the fake's default (256). */
+  dimensions: number;
+}
+
+export type RequestKind = 'transcription' | 'chat' | 'speech' | 'models' | 'embeddings';
 
 export interface RecordedRequest {
   path: string;

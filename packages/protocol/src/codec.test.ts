@@ -8,7 +8,12 @@ import {
   parseServerMessage,
 } from './codec.js';
 import { ProtocolError } from './errors.js';
-import { FEATURE_SPECULATION, PROTOCOL_VERSION, type ServerMessage } from './messages.js';
+import {
+  FEATURE_HANDOFF,
+  FEATURE_SPECULATION,
+  PROTOCOL_VERSION,
+  type ServerMessage,
+} from './messages.js';
 
 function protocolError(fn: () => unknown): ProtocolError {
   try {
@@ -21,9 +26,10 @@ function protocolError(fn: () => unknown): ProtocolError {
 }
 
 describe('protocol 1.1: speculative turns', () => {
-  test('the version is 1.1.0 and still talks to 1.0 peers (same major)', () => {
-    assert.equal(PROTOCOL_VERSION, '1.1.0');
+  test('the version is 1.2.0 and still talks to 1.0 and 1.1 peers (same major)', () => {
+    assert.equal(PROTOCOL_VERSION, '1.2.0');
     assert.ok(isCompatibleVersion('1.0.0'));
+    assert.ok(isCompatibleVersion('1.1.0'));
     assert.ok(isCompatibleVersion('1.1.0', '1.0.0'));
     assert.equal(isCompatibleVersion('2.0.0'), false);
   });
@@ -95,5 +101,79 @@ describe('protocol 1.1: speculative turns', () => {
       parseServerMessage(JSON.stringify({ ...done, metrics: { total_ms: 5, speculative: 'yes' } })),
       undefined,
     );
+  });
+});
+
+describe('protocol 1.2: handoff to a person', () => {
+  const handoff = {
+    type: 'handoff',
+    turn_id: 2,
+    reason: 'asked for a person',
+    urgency: 'high',
+    summary: 'Wants to move Friday’s appointment.',
+    targets: { phone: '+1 555 0100', chat_url: 'https://example.com/chat' },
+    message: 'Our receptionist will call you back within the hour.',
+  } as const;
+
+  test('a handoff round-trips; message and every target are optional', () => {
+    assert.deepEqual(parseServerMessage(encodeServerMessage(handoff)), handoff);
+    const { message: _, ...bare } = { ...handoff, targets: {} };
+    assert.deepEqual(parseServerMessage(JSON.stringify(bare)), bare);
+    assert.equal(FEATURE_HANDOFF, 'handoff');
+  });
+
+  test('an unknown urgency or a missing summary is not a valid handoff', () => {
+    assert.equal(parseServerMessage(JSON.stringify({ ...handoff, urgency: 'asap' })), undefined);
+    const { summary: _, ...noSummary } = handoff;
+    assert.equal(parseServerMessage(JSON.stringify(noSummary)), undefined);
+    assert.equal(
+      parseServerMessage(JSON.stringify({ ...handoff, targets: { phone: 5 } })),
+      undefined,
+    );
+  });
+
+  test('ready.link_hosts is optional and must be strings', () => {
+    const ready = {
+      type: 'ready',
+      session_id: 's',
+      conversation_id: 'c',
+      protocol_version: '1.2.0',
+      input_sample_rate: 16_000,
+      output_sample_rate: 24_000,
+      resumed: false,
+      history: [],
+      link_hosts: ['example.com', '*.example.org'],
+    };
+    const parsed = parseServerMessage(JSON.stringify(ready));
+    assert.deepEqual(parsed?.type === 'ready' && parsed.link_hosts, [
+      'example.com',
+      '*.example.org',
+    ]);
+    assert.equal(parseServerMessage(JSON.stringify({ ...ready, link_hosts: [1] })), undefined);
+  });
+});
+
+describe('page-side tools (1.2)', () => {
+  test('tool_call and tool_cancel parse; tool_result and client_tools are validated', () => {
+    const call = { type: 'tool_call', turn_id: 2, call_id: 'call_1', name: 'show', args: { a: 1 } };
+    assert.deepEqual(parseServerMessage(JSON.stringify(call)), call);
+    assert.deepEqual(parseServerMessage('{"type":"tool_cancel","call_id":"call_1"}'), {
+      type: 'tool_cancel',
+      call_id: 'call_1',
+    });
+    const result = { type: 'tool_result', call_id: 'call_1', ok: true, result: [1] };
+    assert.deepEqual(parseClientMessage(JSON.stringify(result)), result);
+    assert.throws(
+      () => parseClientMessage('{"type":"tool_result","call_id":"","ok":true}'),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'invalid_message',
+    );
+    assert.throws(
+      () => parseClientMessage('{"type":"client_tools","names":["has space"]}'),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'invalid_message',
+    );
+    const start = parseClientMessage(
+      '{"type":"start","protocol_version":"1.2.0","client_tools":["show_section"]}',
+    );
+    assert.deepEqual(start.type === 'start' && start.client_tools, ['show_section']);
   });
 });

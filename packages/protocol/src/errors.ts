@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'missing_origin',
   'bad_request',
   'not_found',
+  /** `POST /v1/sessions` with a `visitor_token` that is forged, expired, too long-lived or not for this key. */
+  'invalid_visitor_token',
   // protocol
   'bad_json',
   'unknown_type',
@@ -29,6 +31,12 @@ export const ERROR_CODES = [
   'utterance_too_long',
   'text_too_long',
   'stale_turn',
+  /** `feedback` in a session whose bot does not take it (no records, or `feedback` off). */
+  'feedback_unavailable',
+  /** `feedback` names a turn this session has not recorded. */
+  'unknown_turn',
+  /** `tool_result` names a call that is not awaited (answered already, cancelled, timed out, or never made). */
+  'unknown_tool_call',
   // providers
   'upstream_stt',
   'upstream_llm',

@@ -14,6 +14,11 @@ export const INPUT_BYTES_PER_MS = (INPUT_SAMPLE_RATE * 2) / 1000;
 export interface SessionRequest {
   key?: string;
   bot?: string;
+  /**
+   * A signed-in visitor: a JWT (HS256) the site's server signed with the key's visitor secret.
+   * Its claims reach the bot as trusted `user` context (docs/protocol.md §2, "Signed-in visitors").
+   */
+  visitor_token?: string;
 }
 
 /** `201 Created` answer to `POST /v1/sessions`. */
@@ -24,7 +29,16 @@ export interface SessionGrant {
   expires_at: string;
   ws_url: string;
   bot: string;
+  /** The trusted visitor claims this session carries (present when a `visitor_token` was accepted). */
+  user?: VisitorClaims;
 }
+
+/** Trusted claims of a signed-in visitor: flat, short, JSON scalars (`id` is the JWT's `sub`). */
+export type VisitorClaims = Record<string, string | number | boolean>;
+/** The longest a visitor token may live (`exp - iat`), in seconds. */
+export const MAX_VISITOR_TOKEN_TTL_SECONDS = 600;
+/** Longest `visitor_token`, in characters. */
+export const MAX_VISITOR_TOKEN_CHARS = 2048;
 
 /** Every HTTP error answer (also the `X-Voicebot-Error` header's code). */
 export interface ErrorBody {

@@ -96,3 +96,30 @@ export {
   type RedisState,
   type RedisStateOptions,
 } from './state/redis/index.js';
+export type { RecordsConfig, RedactKind, WebhookEndpointConfig } from './config/config.js';
+export { ConversationRecords, type RecordsOptions } from './records/records.js';
+export type {
+  FullRecord,
+  RecordView,
+  TurnView,
+  RecordedTool,
+  Sentiment,
+  Urgency,
+} from './records/store.js';
+export { redactText, luhnValid } from './records/redact.js';
+export type { WebhookEvent, WebhookSink, EnqueueOptions } from './webhooks/outbox.js';
+export type { DbWebhookOutbox, DeliveryView, DeliveryAttempt } from './webhooks/queue.js';
+export { signWebhook, verifyWebhookSignature } from './webhooks/sign.js';
+export type { RetrySchedule } from './webhooks/backoff.js';
+export {
+  KnowledgeBase,
+  type AddOptions,
+  type IngestOutcome,
+  type IngestReport,
+  type KnowledgeBaseOptions,
+  type UploadedFile,
+} from './knowledge/knowledge-base.js';
+export { KnowledgeError, type KnowledgeErrorCode } from './knowledge/errors.js';
+export type { SearchResult, SearchOptions } from './knowledge/search.js';
+export type { CollectionInfo, DocumentInfo } from './knowledge/store.js';
+export { SEARCH_KNOWLEDGE_TOOL, type KnowledgeToolResult } from './knowledge/tool.js';

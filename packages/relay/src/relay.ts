@@ -9,14 +9,17 @@ import {
   DEFAULT_BOT,
   hasProvider,
   DEFAULT_LIMITS,
+  embeddingsStage,
   providersFromEnv,
   textDeltaInterval,
   validateBots,
   type BotConfig,
   type LimitsConfig,
   type ProvidersConfig,
+  type WebhookEndpointConfig,
 } from './config/config.js';
 import { createAdminApp } from './http/admin.js';
+import { consoleAdminDeps, consoleRoutes } from './http/console.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { securityHeaders } from './http/security.js';
 import { sessionRoutes } from './http/sessions.js';
@@ -41,6 +44,16 @@ import {
   type HttpToolConfig,
 } from './tools/http-tool.js';
 import { ToolRunner } from './tools/runner.js';
+import { clientTool } from './tools/client-tool.js';
+import { KnowledgeBase } from './knowledge/knowledge-base.js';
+import { SEARCH_KNOWLEDGE_TOOL, searchKnowledgeTool } from './knowledge/tool.js';
+import { HANDOFF_TOOL_NAME, createHandoffTool, promptWithHandoff } from './handoff/handoff.js';
+import type { WebhookSink } from './webhooks/outbox.js';
+import { DbWebhookOutbox } from './webhooks/queue.js';
+import { WebhookDispatcher } from './webhooks/dispatcher.js';
+import type { RetrySchedule } from './webhooks/backoff.js';
+import { ConversationRecords } from './records/records.js';
+import { resolveWebhooks, validateRecordsConfig } from './records/config.js';
 import type { ToolDefinition } from './tools/types.js';
 import { SessionTokens } from './auth/tokens.js';
 import { createStorage, storageOfKeys, type Storage } from './store/storage.js';
@@ -84,6 +97,8 @@ export interface RelayOptions extends HardeningOptions {
   tools?: ToolDefinition[];
   /** HTTP integration tools (usually from `voicebot.config.json`). */
   httpTools?: HttpToolConfig[];
+  /** The knowledge base bots search (`knowledge` in a bot's config). Default: in the relay's database, embedded by `providers.embeddings`. */
+  knowledge?: KnowledgeBase;
   /**
    * What `{{env.NAME}}` reads in HTTP tool templates (read at each call, so it may change).
    * Default: the process environment.
@@ -109,6 +124,16 @@ export interface RelayOptions extends HardeningOptions {
    * workers share their primary's.
    */
   state?: SharedState;
+  /** Webhook endpoints for every bot's events (bots may add their own in `webhooks`). */
+  webhooks?: WebhookEndpointConfig[];
+  /** Where webhook secrets (`secretEnv`) are read from. Default: the process environment. */
+  webhookEnv?: Record<string, string | undefined>;
+  /**
+   * Background timings of records and webhooks, for tests: how often ended conversations are
+   * looked for (default 15 s), how often the outbox is polled (default 2 s), the retry schedule
+   * (default 30 s doubling, capped at 1 h, for a day).
+   */
+  recordsTiming?: { sweepMs?: number; webhookPollMs?: number; webhookRetry?: RetrySchedule };
 }
 
 export interface Relay {
@@ -119,6 +144,8 @@ export interface Relay {
   keys: KeyStore;
   /** The database the relay uses. */
   storage: Storage;
+  /** The knowledge base (`kb add` from code: `relay.knowledge.add([...], { collection })`). */
+  knowledge: KnowledgeBase;
   /**
    * Resolves once the database is migrated (and an old `keys.json` imported); rejects with a
    * `StorageError` naming the database (never its password) when it cannot be reached. `listen`
@@ -140,6 +167,10 @@ export interface Relay {
   metrics: Hardening['metrics']['registry'];
   /** Per-key usage counters. */
   usage: UsageStore;
+  /** Conversation records (bots with `records`): the store, and the end-of-conversation sweep. */
+  records: ConversationRecords;
+  /** The webhook outbox: `enqueue` events, list deliveries. */
+  webhooks: DbWebhookOutbox;
 }
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -148,6 +179,8 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1']);
 function buildToolRunners(
   bots: readonly BotConfig[],
   options: RelayOptions,
+  webhooks: WebhookSink,
+  knowledge: KnowledgeBase,
 ): Map<string, ToolRunner> {
   const policy = { allowHosts: options.toolAllowHosts ?? [] };
   const available = new Map<string, ToolDefinition>();
@@ -167,8 +200,55 @@ function buildToolRunners(
         if (!tool) throw new ConfigError(`bot ${bot.id} lists tool ${name}, which is not defined`);
         return tool;
       });
+      if (bot.handoff) {
+        if (tools.some((tool) => tool.name === HANDOFF_TOOL_NAME))
+          throw new ConfigError(
+            `bot ${bot.id} has handoff and lists a tool named ${HANDOFF_TOOL_NAME}: rename that tool`,
+          );
+        tools.push(createHandoffTool(bot.id, bot.handoff, webhooks));
+      }
+      if (bot.knowledge?.length) {
+        if (tools.some((tool) => tool.name === SEARCH_KNOWLEDGE_TOOL))
+          throw new ConfigError(
+            `bot ${bot.id} has knowledge and lists a tool named ${SEARCH_KNOWLEDGE_TOOL}: rename that tool`,
+          );
+        tools.push(searchKnowledgeTool(knowledge, bot.knowledge) as ToolDefinition);
+      }
+      for (const config of bot.clientTools ?? []) {
+        if (tools.some((tool) => tool.name === config.name))
+          throw new ConfigError(
+            `bot ${bot.id} has a page-side tool and a server tool named ${config.name}: rename one`,
+          );
+        tools.push(clientTool(config));
+      }
       return [bot.id, new ToolRunner(tools)];
     }),
+  );
+}
+
+/** Logs the collections bots list that do not exist (yet): `voicebot-relay kb add` makes them. */
+function warnAboutMissingCollections(
+  bots: readonly BotConfig[],
+  knowledge: KnowledgeBase,
+  logger: Logger,
+): void {
+  const wanted = new Set(bots.flatMap((bot) => bot.knowledge ?? []));
+  if (wanted.size === 0) return;
+  knowledge.collections().then(
+    (collections) => {
+      const existing = new Set(collections.map((c) => c.name));
+      for (const name of wanted)
+        if (!existing.has(name))
+          logger.warn(
+            {
+              collection: name,
+              bots: bots.filter((b) => b.knowledge?.includes(name)).map((b) => b.id),
+            },
+            `knowledge collection ${name} does not exist yet: add documents with voicebot-relay kb add <files|urls> --collection ${name}`,
+          );
+    },
+    (error: unknown) =>
+      logger.warn({ err: (error as Error).message }, 'knowledge collections could not be listed'),
   );
 }
 
@@ -197,7 +277,9 @@ export function createRelay(given: RelayOptions = {}): Relay {
   // A storage the relay opened itself (or the one behind `KeyStore.inDataDir`) closes with it.
   const ownsStorage = options.storage === undefined;
   const keys = options.keys ?? storage.keys;
-  const bots = options.bots ?? [DEFAULT_BOT];
+  const bots = (options.bots ?? [DEFAULT_BOT]).map((bot) =>
+    bot.handoff ? { ...bot, systemPrompt: promptWithHandoff(bot.systemPrompt, bot.handoff) } : bot,
+  );
   validateBots(bots);
   const limits: LimitsConfig = { ...DEFAULT_LIMITS, ...options.limits };
   const providers = options.providers ?? providersFromEnv();
@@ -217,7 +299,33 @@ export function createRelay(given: RelayOptions = {}): Relay {
     (jti, expiresAt) => state.claimToken(jti, expiresAt),
   );
   const conversations = state.conversations;
-  const toolRunners = buildToolRunners(bots, options);
+  validateRecordsConfig(bots);
+  const webhookEndpoints = resolveWebhooks(
+    bots,
+    options.webhooks ?? [],
+    options.webhookEnv ?? processEnv(),
+  );
+  const timing = options.recordsTiming ?? {};
+  const outbox = new DbWebhookOutbox(storage, webhookEndpoints, timing.webhookRetry);
+  const dispatcher = new WebhookDispatcher({
+    storage,
+    endpoints: webhookEndpoints,
+    policy: { allowHosts: options.toolAllowHosts ?? [] },
+    log: logger,
+    retry: timing.webhookRetry,
+    pollMs: timing.webhookPollMs,
+  });
+  outbox.onEnqueued = () => dispatcher.kick();
+  // The knowledge base (collections are data: one a bot lists but nobody made yet is only a warning).
+  const knowledge =
+    options.knowledge ??
+    new KnowledgeBase({
+      storage,
+      embeddings: embeddingsStage(providers),
+      allowHosts: options.toolAllowHosts ?? [],
+      logger,
+    });
+  const toolRunners = buildToolRunners(bots, options, outbox, knowledge);
   if (!hasProvider(providers)) {
     logger.warn(
       'no provider configured: every turn will fail (upstream_*). Set OPENAI_API_KEY, or VOICEBOT_{STT,LLM,TTS}_BASE_URL for a local server, or pass createRelay({ providers })',
@@ -241,6 +349,21 @@ export function createRelay(given: RelayOptions = {}): Relay {
   const sessions = new Set<TalkSession>();
   const servers = new Set<ServerType>();
   const hardening = new Hardening({ options, limits, keys, bots, logger, state, storage });
+  const records = new ConversationRecords({
+    storage,
+    bots,
+    limits,
+    providers,
+    clients,
+    usage: hardening.usage,
+    keys,
+    webhooks: outbox,
+    log: logger,
+    sweepMs: timing.sweepMs,
+  });
+  const hasWebhooks =
+    webhookEndpoints.global.length > 0 ||
+    [...webhookEndpoints.byBot.values()].some((list) => list.length > 0);
   let readiness: Promise<void> | undefined;
   let isReady = false;
   const ready = (): Promise<void> => {
@@ -248,6 +371,9 @@ export function createRelay(given: RelayOptions = {}): Relay {
       () => {
         isReady = true;
         storage.monitor();
+        warnAboutMissingCollections(bots, knowledge, logger);
+        records.start();
+        if (hasWebhooks) dispatcher.start();
       },
       (error: unknown) => {
         readiness = undefined;
@@ -320,8 +446,22 @@ export function createRelay(given: RelayOptions = {}): Relay {
       limits,
       log: logger,
       errors,
+      conversations: { records: records.store, webhooks: outbox },
+      knowledge,
+      console: consoleAdminDeps(storage, (c: Context) => hardening.clientIp(c)),
+      db: async () => (await storage.ready(), storage.db),
     };
     app.route('/admin', createAdminApp(admin));
+    app.route(
+      '/',
+      consoleRoutes({
+        ...admin,
+        ...admin.console,
+        storage,
+        widgetUrl: options.widget ? '/widget/voice-bot.esm.js' : undefined,
+        closeKey: (id) => (state.announceRevoked(id), hardening.registry.closeKey(id)),
+      }),
+    );
   }
   app.route(
     '/',
@@ -350,6 +490,8 @@ export function createRelay(given: RelayOptions = {}): Relay {
           socket,
           log,
           policy: guard.policy,
+          records,
+          user: claims.user,
         });
         sessions.add(session);
         return session;
@@ -369,11 +511,14 @@ export function createRelay(given: RelayOptions = {}): Relay {
     websocketServer,
     keys,
     storage,
+    knowledge,
     ready,
     tokens,
     logger,
     metrics: hardening.metrics.registry,
     usage: hardening.usage,
+    records,
+    webhooks: outbox,
     async shutdown(shutdownOptions) {
       await hardening.shutdown(shutdownOptions);
       await this.close();
@@ -415,6 +560,8 @@ export function createRelay(given: RelayOptions = {}): Relay {
       );
       servers.clear();
       websocketServer.close();
+      await records.close();
+      await dispatcher.close();
       if (ownsStorage) await storage.close();
     },
   };

@@ -10,11 +10,13 @@ import { ReplyTracker, type ClientMetrics } from './client/reply-tracker.js';
 import { SpeechGate } from './client/speech-gate.js';
 import { Connection, restingState, type VoiceBotState } from './client/status.js';
 import { TurnTaking, type TurnTakingSettings } from './client/turn-taking.js';
-import type { VoiceBotEvents, VoiceBotOptions } from './client/types.js';
+import type { ClientTool, VoiceBotEvents, VoiceBotOptions } from './client/types.js';
+import type { PageToolRunner } from './client/page-tools.js';
 import { Emitter } from './emitter.js';
 import { VoiceBotError } from './errors.js';
 import {
   FEATURE_SPECULATION,
+  MAX_FEEDBACK_COMMENT_CHARS,
   PROTOCOL_VERSION,
   type HistoryMessage,
   type ServerMessage,
@@ -25,7 +27,9 @@ import type { VadEvent, VoiceActivityDetector } from './vad.js';
 export type { ClientMetrics } from './client/reply-tracker.js';
 export type { VoiceBotState } from './client/status.js';
 export type {
+  ClientTool,
   EndOfTurnOptions,
+  HandoffEvent,
   JitterBufferOptions,
   SpeechSynthesisSettings,
   ToolEvent,
@@ -33,8 +37,12 @@ export type {
   VoiceBotOptions,
 } from './client/types.js';
 
-/** Default silence inside speech that starts a speculative turn. */
-export const DEFAULT_PAUSE_MS = 220;
+/**
+ * Default silence inside speech that starts a speculative turn: four Silero frames (its silence
+ * counts in 32 ms frames, a frame after the last word). Shorter, a "complete" transcript of the
+ * words before a pause can arrive before the detector hears the visitor go on (bench §11).
+ */
+export const DEFAULT_PAUSE_MS = 128;
 /** Default shortest end-of-turn silence. */
 export const DEFAULT_MIN_SILENCE_MS = 300;
 /** Default longest end-of-turn silence with speculative turns (the detector's end of speech). */
@@ -105,10 +113,13 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private stateValue: VoiceBotState = 'idle';
   private muted = false;
   private inputLevel = 0;
+  /** Page-side tools (`registerTool`); their runner loads with the first `tool_call`. */
+  private readonly tools = new Map<string, ClientTool>();
+  private toolRunner: Promise<PageToolRunner> | undefined;
 
   constructor(readonly options: VoiceBotOptions) {
     super();
-    const { relayUrl, clientKey, bot, reconnect, connectTimeoutMs } = options;
+    const { relayUrl, clientKey, bot, reconnect, connectTimeoutMs, visitorToken } = options;
     const transport = options.transport ?? ((settings) => new RelayTransport(settings));
     this.transport = transport({
       relayUrl,
@@ -116,6 +127,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       ...(bot ? { bot } : {}),
       ...(reconnect ? { reconnect } : {}),
       ...(connectTimeoutMs !== undefined ? { connectTimeoutMs } : {}),
+      ...(visitorToken ? { visitorToken } : {}),
     });
     this.uplink = new UplinkBatcher((pcm) => this.transport.sendAudio(pcm), options.uplinkFrameMs);
     this.record = new ConversationRecord(
@@ -125,9 +137,9 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.echoGate = options.echoGate === false ? undefined : new EchoGate(options.echoGate ?? {});
     this.turns = new TurnTaking(turnTakingSettings(options), {
       send: (frame) => this.sendUtteranceAudio(frame),
-      pause: () => {
+      pause: (pauseId) => {
         this.uplink.flush();
-        this.transport.send({ type: 'pause' });
+        this.transport.send({ type: 'pause', pause_id: pauseId });
       },
       resume: () => this.transport.send({ type: 'resume' }),
       end: () => this.endSpeechNow(),
@@ -348,8 +360,30 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     });
   }
 
+  /**
+   * Registers a page-side tool the bot may call (the bot's config lists it in `clientTools`;
+   * README "Page-side tools"). A later tool of the same name replaces it. Returns a function that
+   * unregisters it.
+   */
+  registerTool(tool: ClientTool): () => void {
+    this.tools.set(tool.name, tool);
+    this.announceTools();
+    return () => {
+      if (this.tools.get(tool.name) !== tool) return;
+      this.tools.delete(tool.name);
+      this.announceTools();
+    };
+  }
+
+  /** The relay learns the page's tools at each `ready` and whenever they change. */
+  private announceTools(): void {
+    if (this.connection.ready)
+      this.transport.send({ type: 'client_tools', names: [...this.tools.keys()] });
+  }
+
   private onTransportClose(reconnecting: boolean): void {
     this.connection.set(reconnecting ? 'connecting' : 'closed');
+    void this.toolRunner?.then((runner) => runner.cancelAll());
     const lost = this.replies.abandon();
     if (lost)
       this.emit(
@@ -368,6 +402,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     switch (message.type) {
       case 'ready': {
         this.connection.set('ready');
+        if (this.tools.size) this.announceTools();
         const turns = this.turns;
         turns.speculative =
           this.canSpeculate && (message.features ?? []).includes(FEATURE_SPECULATION);
@@ -379,6 +414,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
           conversationId: message.conversation_id,
           resumed: message.resumed,
           history: [...this.record.messages],
+          features: message.features ?? [],
+          linkHosts: message.link_hosts ?? [],
         });
         this.emit('history', [...this.record.messages]);
         // Connected: ready for input if there is a mic, or if input is typed anyway.
@@ -387,9 +424,9 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         return;
       }
       case 'tentative_transcript': {
-        const text = message.text;
+        const { text, pause_id: pauseId } = message;
         // In line with the detector's frames, which may end the turn too.
-        this.vadQueue = this.vadQueue.then(() => this.turns.tentative(text));
+        this.vadQueue = this.vadQueue.then(() => this.turns.tentative(text, pauseId));
         return;
       }
       case 'transcript':
@@ -442,6 +479,19 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
       case 'status':
         if (message.state === 'thinking' && this.stateValue !== 'user-speaking')
           this.setState('thinking');
+        return;
+      case 'handoff': {
+        const { type: _, turn_id, targets, ...rest } = message;
+        const { chat_url, ...ways } = targets;
+        this.emit('handoff', { ...rest, turnId: turn_id, targets: { ...ways, chatUrl: chat_url } });
+        return;
+      }
+      case 'tool_call':
+      case 'tool_cancel':
+        this.toolRunner ??= import('./client/page-tools.js').then(
+          ({ PageToolRunner }) => new PageToolRunner(this.tools, (m) => this.transport.send(m)),
+        );
+        void this.toolRunner.then((runner) => runner.handle(message));
         return;
       case 'pong':
         return;
@@ -584,6 +634,25 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.transport.send({ type: 'interrupt', turn_id: ticket.turnId, played_ms: playedMs });
     this.replies.finishInterrupt(ticket, playedMs, report);
     this.settle();
+  }
+
+  /**
+   * Rates a reply: `turnId` is the `message` event's (a turn of the current connection), `comment`
+   * at most {@link MAX_FEEDBACK_COMMENT_CHARS} characters. Only when `ready.features` lists
+   * `'feedback'` (the bot keeps records and takes feedback); otherwise, or for a turn the relay did
+   * not record on this connection, an `error` event follows (`feedback_unavailable`, `unknown_turn`).
+   */
+  sendFeedback(turnId: number, rating: 'up' | 'down', comment?: string): void {
+    if (!Number.isInteger(turnId) || turnId < 0)
+      throw new VoiceBotError('invalid_message', 'turnId must be the turn id of a reply');
+    const trimmed = comment?.trim().slice(0, MAX_FEEDBACK_COMMENT_CHARS);
+    const sent = this.transport.send({
+      type: 'feedback',
+      turn_id: turnId,
+      rating,
+      ...(trimmed ? { comment: trimmed } : {}),
+    });
+    if (!sent) throw new VoiceBotError('not_connected', 'Not connected to the voice assistant.');
   }
 
   /** Sends typed text (interrupting the bot if it is talking). */

@@ -13,6 +13,11 @@ export class Emitter<Events extends { [K in keyof Events]: unknown }> {
     this.listeners.get(event)?.delete(listener as (payload: never) => void);
   }
 
+  /** Someone listens to `event` (events that cost work to compute are only made then). */
+  protected listens(event: keyof Events): boolean {
+    return (this.listeners.get(event)?.size ?? 0) > 0;
+  }
+
   protected emit<K extends keyof Events>(event: K, payload: Events[K]): void {
     for (const listener of [...(this.listeners.get(event) ?? [])]) {
       try {

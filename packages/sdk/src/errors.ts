@@ -15,7 +15,15 @@ export type ClientErrorCode =
   | 'not_connected'
   | 'vad_unavailable'
   /** In-browser speech recognition (`stt: 'browser'`) could not load or run. */
-  | 'stt_unavailable';
+  | 'stt_unavailable'
+  /**
+   * Not fatal: the open microphone has delivered digital silence (below −90 dBFS) for
+   * `MIC_SILENT_MS` while unmuted — a hardware mute switch, a muted input in the system settings,
+   * or a virtual device with nothing behind it. A quiet room is well above that floor.
+   */
+  | 'mic_silent'
+  /** `setOutputDevice`: this browser cannot choose the speaker (no `setSinkId`). */
+  | 'output_unsupported';
 
 /** Typed as the known codes; a code from a newer relay still arrives, as a plain string. */
 export type VoiceBotErrorCode = ClientErrorCode | ErrorCodeOrUnknown;

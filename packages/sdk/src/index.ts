@@ -2,6 +2,8 @@ export {
   VoiceBotClient,
   type ClientMetrics,
   type EndOfTurnOptions,
+  type ClientTool,
+  type HandoffEvent,
   type JitterBufferOptions,
   type SpeechSynthesisSettings,
   type ToolEvent,

@@ -24,6 +24,8 @@ export interface TransportOptions {
   relayUrl: string;
   clientKey: string;
   bot?: string;
+  /** A signed-in visitor's token (from the site's server), or a function asked before each session request. */
+  visitorToken?: string | (() => string | undefined | Promise<string | undefined>);
   reconnect?: ReconnectOptions;
   /** Keepalive interval (default 20 s): proxies close idle sockets. */
   pingIntervalMs?: number;
@@ -132,13 +134,17 @@ export class RelayTransport extends Emitter<TransportEvents> implements VoiceBot
     const base = this.options.relayUrl.replace(/\/+$/, '');
     let response: Response;
     try {
+      const visitor = this.options.visitorToken;
       response = await fetchImpl(`${base}${SESSIONS_PATH}`, {
         method: 'POST',
         headers: {
           authorization: `Bearer ${this.options.clientKey}`,
           'content-type': 'application/json',
         },
-        body: JSON.stringify(this.options.bot ? { bot: this.options.bot } : {}),
+        body: JSON.stringify({
+          bot: this.options.bot,
+          visitor_token: typeof visitor == 'function' ? await visitor() : visitor,
+        }),
         signal: AbortSignal.timeout(this.connectTimeoutMs),
       });
     } catch (cause) {

@@ -3,6 +3,8 @@ import {
   VoiceBotClient,
   VoiceBotError,
   WHISPER_DTYPES,
+  type ClientTool,
+  type HandoffEvent,
   type HistoryMessage,
   type VoiceBotEvents,
   type VoiceBotOptions,
@@ -10,7 +12,10 @@ import {
   type WhisperDtype,
   type WhisperOptions,
 } from '@voice-bot/sdk';
-import { isSilentError } from './error-help.js';
+
+/** Errors that need no visitor action (the SDK recovers or they carry no news for the visitor). */
+const SILENT = new Set<string>(['vad_unavailable', 'empty_utterance', 'stale_turn']);
+const isSilentError = (code: string): boolean => SILENT.has(code);
 
 /** What the element's attributes say about the session (read when a client is created). */
 export interface SessionConfig {
@@ -33,6 +38,19 @@ export interface SessionConfig {
   assetBase: string;
   /** BCP 47 tag for the browser's speech synthesis (`tts="browser"`). */
   lang: string;
+  /** The `metadata` attribute (JSON of untrusted context), read when a client is created. */
+  metadata: string | null;
+  /** A signed-in visitor's token (`visitor-token` / `visitorToken`), read before each session request. */
+  visitorToken: () => string | undefined | Promise<string | undefined>;
+}
+
+/** The `metadata` attribute's JSON (the relay checks its shape); bad JSON is ignored, with a warning. */
+function pageMetadata(json: string | null): VoiceBotOptions['metadata'] {
+  try {
+    return json ? (JSON.parse(json) as VoiceBotOptions['metadata']) : undefined;
+  } catch {
+    console.warn('[voice-bot] the metadata attribute is not JSON; ignored');
+  }
 }
 
 const isDtype = (value: string): value is WhisperDtype =>
@@ -64,6 +82,7 @@ export const SDK_EVENTS = [
   'stt-progress',
   'stt-ready',
   'stt-fallback',
+  'handoff',
 ] as const satisfies readonly (keyof VoiceBotEvents)[];
 
 type Host = ReactiveControllerHost & HTMLElement;
@@ -98,6 +117,10 @@ export class VoiceBotController implements ReactiveController {
   /** Bumped on every completed reply, so the element can announce it once. */
   replyCount = 0;
   lastReply = '';
+  /** The session's `ready` (features, link hosts). */
+  session: VoiceBotEvents['ready'] | undefined;
+  /** The card to show: the bot handed the conversation to a person. */
+  handoff: HandoffEvent | undefined;
   /** In-browser speech recognition download, 0..100, while it loads (`stt="browser"`). */
   sttProgress: number | undefined;
   /** The relay transcribes since the in-browser model failed; its notice is not an error to show. */
@@ -106,6 +129,8 @@ export class VoiceBotController implements ReactiveController {
   private sttReady = false;
 
   private clientValue: VoiceBotClient | undefined;
+  /** Page-side tools (`registerTool`), each with how to remove it from the current client. */
+  private readonly tools = new Map<ClientTool, (() => void) | undefined>();
   private clientKey = '';
   private unsubscribe: (() => void)[] = [];
   /** The session being opened (by `start()` or for typing); one at a time, so one socket. */
@@ -123,6 +148,14 @@ export class VoiceBotController implements ReactiveController {
 
   get client(): VoiceBotClient | undefined {
     return this.clientValue;
+  }
+
+  registerTool(tool: ClientTool): () => void {
+    this.tools.set(tool, this.clientValue?.registerTool(tool));
+    return () => {
+      this.tools.get(tool)?.();
+      this.tools.delete(tool);
+    };
   }
 
   get inputMode(): 'audio' | 'text' {
@@ -191,6 +224,8 @@ export class VoiceBotController implements ReactiveController {
       clientKey: config.clientKey,
       input: this.inputMode === 'text' ? 'text' : 'audio',
       output: config.output,
+      metadata: pageMetadata(config.metadata),
+      visitorToken: config.visitorToken,
     };
     // The browser's speech synthesis speaks the replies (the SDK's session output is then text).
     if (config.output === 'audio' && config.tts === 'browser') {
@@ -205,6 +240,7 @@ export class VoiceBotController implements ReactiveController {
     }
     const client = new VoiceBotClient(options);
     this.clientValue = client;
+    for (const tool of this.tools.keys()) this.tools.set(tool, client.registerTool(tool));
     this.sttReady = false;
     this.sttFallbackNotice = undefined;
     this.clientKey = this.configKey(config);
@@ -213,13 +249,18 @@ export class VoiceBotController implements ReactiveController {
         client.on(name, (payload) => {
           if (client !== this.clientValue) return;
           this.onEvent(name, payload);
-          this.host.dispatchEvent(
-            new CustomEvent(`voice-bot:${name}`, {
-              detail: payload,
-              bubbles: true,
-              composed: true,
-            }),
-          );
+          // `voice-bot:handoff` may be cancelled: the page opens its own live chat, no card.
+          if (
+            !this.host.dispatchEvent(
+              new CustomEvent(`voice-bot:${name}`, {
+                detail: payload,
+                bubbles: true,
+                composed: true,
+                cancelable: name === 'handoff',
+              }),
+            )
+          )
+            this.handoff = undefined;
         }),
       );
     }
@@ -244,6 +285,10 @@ export class VoiceBotController implements ReactiveController {
         break;
       case 'ready':
         this.connected = true;
+        this.session = event.payload;
+        break;
+      case 'handoff':
+        this.handoff = event.payload;
         break;
       case 'history':
         this.messages = event.payload;
@@ -402,7 +447,7 @@ export class VoiceBotController implements ReactiveController {
     this.error = undefined;
     if (this.active) await this.stop();
     this.messages = [];
-    this.draft = undefined;
+    this.draft = this.handoff = undefined;
     this.host.requestUpdate();
     try {
       await this.ensureClient().clearHistory();

@@ -11,11 +11,6 @@ export interface ErrorHelp {
   typeInstead: boolean;
 }
 
-/** Errors that need no visitor action (the SDK recovers or they carry no news for the visitor). */
-const SILENT = new Set<string>(['vad_unavailable', 'empty_utterance', 'stale_turn']);
-
-export const isSilentError = (code: string): boolean => SILENT.has(code);
-
 /** Maps an SDK / relay error code to words a visitor can act on. */
 export function describeError(code: VoiceBotErrorCode | string, s: UiStrings): ErrorHelp {
   switch (code) {

@@ -2,7 +2,38 @@
  * Every string the widget shows or announces, per UI language. `lang="…"` picks a table; the
  * `strings` property overrides any subset (e.g. your own wording, or a language we don't ship).
  */
-export interface UiStrings {
+/**
+ * Strings of the parts that load on demand (the handoff card, the feedback buttons): their English
+ * lives with them (`extras.ts`), the other languages' tables carry them too.
+ */
+export interface ExtraStrings {
+  /** The handoff card's heading. */
+  handoffTitle: string;
+  /** Under the heading when the site owner configured no message of their own. */
+  handoffText: string;
+  /** …when the page offers no way to reach the team (the team was notified instead). */
+  handoffNotified: string;
+  /** Button: phone call; `{phone}` is replaced. */
+  handoffCall: string;
+  /** Button: write an email; `{email}` is replaced. */
+  handoffEmail: string;
+  /** Button: open the site's live chat (in a new tab). */
+  handoffChat: string;
+  /** Name of the button that hides the card. */
+  handoffClose: string;
+  /** Names of the rating buttons under a reply. */
+  feedbackUp: string;
+  feedbackDown: string;
+  /** The optional comment after a thumbs down. */
+  feedbackComment: string;
+  feedbackSend: string;
+  /** Shown once the rating was sent. */
+  feedbackThanks: string;
+  /** After a link that opens in a new tab, for screen readers. */
+  newTab: string;
+}
+
+export interface UiStrings extends Partial<ExtraStrings> {
   /** Header title when no `bot-name` is set. */
   title: string;
   /** Launcher button (floating mode). */

@@ -14,6 +14,7 @@ export { describeError, type ErrorHelp } from './error-help.js';
 export { setWhisperLoader } from '@voice-bot/sdk';
 export type {
   ClientMetrics,
+  HandoffEvent,
   HistoryMessage,
   ToolEvent,
   VoiceBotClient,

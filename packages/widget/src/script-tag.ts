@@ -6,7 +6,9 @@
  */
 import { setWhisperLoader, whisperLoader } from '@voice-bot/sdk';
 
-export * from './index.js';
+// Registers <voice-bot>; the loader imports this module for that alone, so nothing is re-exported
+// (which lets the error texts and other parts needed later stay in lazy chunks).
+import './index.js';
 
 /** Models live in `models/` beside this bundle: `/widget/models/` on the relay. */
 const MODELS = new URL('models/', import.meta.url).href;

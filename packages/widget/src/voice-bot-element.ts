@@ -1,7 +1,12 @@
 import { LitElement, html, nothing, type PropertyValues, type TemplateResult } from 'lit';
-import type { HistoryMessage, VoiceBotClient, VoiceBotState } from '@voice-bot/sdk';
+import type {
+  ClientTool,
+  HistoryMessage,
+  VoiceBotClient,
+  VoiceBotOptions,
+  VoiceBotState,
+} from '@voice-bot/sdk';
 import { VoiceBotController, type SessionConfig } from './controller.js';
-import { describeError } from './error-help.js';
 import {
   ENGLISH,
   loadStrings,
@@ -10,6 +15,7 @@ import {
   type UiLanguage,
   type UiStrings,
 } from './i18n.js';
+import type { Extras } from './extras.js';
 import { icons } from './icons.js';
 import { styles } from './styles.js';
 
@@ -93,17 +99,27 @@ export class VoiceBotElement extends LitElement {
   botName = '';
   /** Overrides for any UI string (see `UiStrings`). */
   strings: Partial<UiStrings> | undefined;
+  /**
+   * A signed-in visitor's token from your server, or a function returning a fresh one (asked before
+   * each session request). Default: the `visitor-token` attribute.
+   */
+  visitorToken: VoiceBotOptions['visitorToken'];
 
   private isOpen = false;
   private announcement = '';
-  private ui: UiStrings = ENGLISH;
+  /** @internal The strings in use (read by the extras chunk). */
+  ui: UiStrings = ENGLISH;
   /** False while a language's strings load (nothing renders, rather than flash English). */
   private stringsReady = true;
   private language: UiLanguage = 'en';
   private announcedReply = 0;
   private announcedLabel = '';
   private transcriptContent = '';
-  private readonly controller = new VoiceBotController(this, () => this.sessionConfig());
+  /** @internal */
+  readonly controller = new VoiceBotController(this, () => this.sessionConfig());
+  /** @internal The handoff card, feedback buttons and links: a chunk loaded the first time one is needed. */
+  extrasApi: Extras | undefined;
+  private extrasLoad: Promise<void> | undefined;
 
   // `lang` stays the native global attribute/property; we only watch it.
   static override get observedAttributes(): string[] {
@@ -136,6 +152,14 @@ export class VoiceBotElement extends LitElement {
     return this.controller.stop();
   }
 
+  /**
+   * Registers a page-side tool the bot may call (the bot's config lists it in `clientTools`).
+   * Returns a function that removes it.
+   */
+  registerTool(tool: ClientTool): () => void {
+    return this.controller.registerTool(tool);
+  }
+
   /** Sends typed text as the visitor (connects first when needed). */
   async sendText(text: string): Promise<void> {
     await this.controller.sendText(text);
@@ -145,6 +169,7 @@ export class VoiceBotElement extends LitElement {
   open(): void {
     if (this.mode === 'inline') return;
     this.isOpen = true;
+    this.extras();
     void this.controller.peekHistory();
     void this.updateComplete.then(() => this.focusPanel());
   }
@@ -176,6 +201,11 @@ export class VoiceBotElement extends LitElement {
       sttLanguage: (this.getAttribute('lang') ?? '').toLowerCase().split(/[-_]/)[0] ?? '',
       assetBase: this.assetBase,
       lang: SPEECH_LANG[this.language],
+      metadata: this.getAttribute('metadata'),
+      visitorToken: () => {
+        const token = this.visitorToken ?? this.getAttribute('visitor-token') ?? undefined;
+        return typeof token == 'function' ? token() : token;
+      },
     };
   }
 
@@ -225,6 +255,12 @@ export class VoiceBotElement extends LitElement {
 
   // ---------------- rendering ----------------
 
+  /** The extras chunk if loaded; else starts loading it (the element renders again when it is there). */
+  private extras(): Extras | undefined {
+    this.extrasLoad ??= import('./extras.js').then((m) => m.install(this), console.warn);
+    return this.extrasApi;
+  }
+
   private statusLabel(): string {
     const c = this.controller;
     const s = this.ui;
@@ -254,6 +290,8 @@ export class VoiceBotElement extends LitElement {
     const floating = this.mode !== 'inline';
     const c = this.controller;
     const s = this.ui;
+    // Loaded before the first reply, so every reply can be rated.
+    if (c.session?.features.includes('feedback')) this.extras();
     return html`
       <div
         class="${floating ? 'floating' : 'inline'} ${this.isOpen ? 'open' : ''}"
@@ -318,7 +356,7 @@ export class VoiceBotElement extends LitElement {
                   : nothing
             }
           </div>
-          ${this.renderError()}
+          ${c.handoff && this.extras()?.card(this, c.handoff)} ${this.renderError()}
           <div class="controls">
             ${this.renderStatus()} ${this.renderSttProgress()} ${this.renderButtons()}
           </div>
@@ -352,10 +390,11 @@ export class VoiceBotElement extends LitElement {
   private renderMessage(message: HistoryMessage): TemplateResult {
     const s = this.ui;
     const user = message.role === 'user';
+    const rich = !user && (/\]\(|https?:/.test(message.text) ? this.extras() : this.extrasApi);
     // One line on purpose: messages keep their own line breaks (white-space: pre-wrap), so no
     // whitespace may stand around the text.
     // prettier-ignore
-    return html`<div part="message ${user ? 'message-user' : 'message-bot'}" class="msg ${user ? 'user' : 'bot'}"><span class="sr-only">${user ? s.you : s.bot}: </span>${message.text}${message.interrupted ? html`<span class="tag">— ${s.interrupted}</span>` : nothing}</div>`;
+    return html`<div part="message ${user ? 'message-user' : 'message-bot'}" class="msg ${user ? 'user' : 'bot'}"><span class="sr-only">${user ? s.you : s.bot}: </span>${rich ? rich.reply(this, message) : message.text}${message.interrupted ? html`<span class="tag">— ${s.interrupted}</span>` : nothing}</div>`;
   }
 
   /** The reply as it streams; one line for the same reason as {@link renderMessage}. */
@@ -424,29 +463,20 @@ export class VoiceBotElement extends LitElement {
     </div>`;
   }
 
+  /** The error with what the visitor can do (the extras chunk); its bare message while that loads. */
   private renderError(): TemplateResult | typeof nothing {
     const error = this.controller.error;
     if (!error) return nothing;
-    const s = this.ui;
-    const help = describeError(error.code, s);
-    const canType = help.typeInstead && this.controller.inputMode === 'audio';
-    return html`<div
-      part="error"
-      class="error"
-      role="alert"
-      data-code=${error.code}
-      data-kind=${help.kind}
-    >
-      ${help.title ? html`<strong>${help.title}</strong>` : nothing}
-      <p>${help.text}</p>
-      ${help.help ? html`<p>${help.help}</p>` : nothing}
-      <div class="error-actions">
-        ${help.retry ? html`<button class="primary" part="retry-button" @click=${this.onRetry}>${s.retry}</button>` : nothing}
-        ${canType ? html`<button part="type-instead-button" @click=${this.onTypeInstead}>${s.typeInstead}</button>` : nothing}
-        <button part="dismiss-button" @click=${this.onDismiss}>${s.dismiss}</button>
-      </div>
-      <small class="code">${s.errorCode}: <code>${error.code}</code></small>
-    </div>`;
+    return (
+      this.extras()?.error(this, error, {
+        retry: this.onRetry,
+        typeInstead: this.onTypeInstead,
+        dismiss: this.onDismiss,
+      }) ??
+      html`<div part="error" class="error" role="alert" data-code=${error.code}>
+        <p>${error.message}</p>
+      </div>`
+    );
   }
 
   // ---------------- handlers ----------------

@@ -42,6 +42,8 @@ export interface KeyPatch {
 /** Who changed a key: written to the audit log with the change. */
 export type AuditActor =
   | { kind: 'admin-api'; ip: string }
+  /** The admin console (a signed-in browser session). */
+  | { kind: 'console'; ip: string }
   | { kind: 'cli'; user: string }
   | { kind: 'import'; file: string }
   /** A program calling the store itself (`relay.keys.create(…)`, the demo). */
@@ -64,6 +66,17 @@ export interface KeyStore {
   findBySecret(secret: string): Promise<ClientKeyRecord | undefined>;
   /** Which of these key ids are revoked (or gone): what running relays poll to close sockets. */
   revokedAmong(ids: readonly string[]): Promise<string[]>;
+  /**
+   * Gives the key a new visitor secret (replacing any earlier one, which stops working at once) and
+   * returns it, or removes it (`remove`). Undefined when no key has that id.
+   */
+  setVisitorSecret(
+    id: string,
+    actor?: AuditActor,
+    remove?: boolean,
+  ): Promise<{ secret: string | undefined } | undefined>;
+  /** The key's visitor secret, if it has one (server-side only: never sent to a page). */
+  visitorSecret(id: string): Promise<string | undefined>;
 }
 
 /**

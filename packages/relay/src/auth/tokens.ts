@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import type { VisitorClaims } from '@voice-bot/protocol';
 import { ReplaySet } from '../state/shared-state.js';
 
 export const TOKEN_ISSUER = 'voicebot-relay';
@@ -11,6 +12,8 @@ export interface SessionClaims {
   bot: string;
   jti: string;
   expiresAt: number;
+  /** A signed-in visitor's trusted claims (from the site's visitor token). */
+  user?: VisitorClaims;
 }
 
 export type TokenFailure = 'invalid_token' | 'token_expired' | 'token_reused';
@@ -56,10 +59,15 @@ export class SessionTokens {
     keyId: string;
     origin: string;
     bot: string;
+    user?: VisitorClaims | undefined;
   }): Promise<{ token: string; expiresAt: number }> {
     const nowSeconds = Math.floor(Date.now() / 1000);
     const expiresAt = nowSeconds + this.ttlSeconds;
-    const token = await new SignJWT({ origin: claims.origin, bot: claims.bot })
+    const token = await new SignJWT({
+      origin: claims.origin,
+      bot: claims.bot,
+      ...(claims.user ? { user: claims.user } : {}),
+    })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(TOKEN_ISSUER)
       .setAudience(TOKEN_AUDIENCE)
@@ -79,18 +87,32 @@ export class SessionTokens {
         algorithms: ['HS256'],
         requiredClaims: ['sub', 'jti', 'exp'],
       });
-      const { sub, jti, exp, origin, bot } = payload;
+      const { sub, jti, exp, origin, bot, user } = payload;
       if (typeof sub !== 'string' || typeof jti !== 'string' || typeof exp !== 'number')
         throw new TokenError('invalid_token', 'token claims are incomplete');
       if (typeof origin !== 'string' || typeof bot !== 'string')
         throw new TokenError('invalid_token', 'token claims are incomplete');
-      return { keyId: sub, origin, bot, jti, expiresAt: exp };
+      if (user !== undefined && (typeof user !== 'object' || user === null || Array.isArray(user)))
+        throw new TokenError('invalid_token', 'token claims are incomplete');
+      return {
+        keyId: sub,
+        origin,
+        bot,
+        jti,
+        expiresAt: exp,
+        ...(user ? { user: user as VisitorClaims } : {}),
+      };
     } catch (error) {
       if (error instanceof TokenError) throw error;
       if (error instanceof joseErrors.JWTExpired)
         throw new TokenError('token_expired', 'session token expired; request a new one');
       throw new TokenError('invalid_token', 'session token is invalid');
     }
+  }
+
+  /** Marks any one-time id (prefixed by its kind) used until `expiresAt`: false when it was before. */
+  claimOnce(id: string, expiresAt: number): Promise<boolean> {
+    return this.claim(id, expiresAt);
   }
 
   /** Marks a token used. Throws `token_reused` when it was used before. */

@@ -25,7 +25,13 @@ import {
   type ConfigFile,
   type LimitsConfig,
 } from '../config/config.js';
-import { clinicHours, ensureDemoKey, startDemoUpstream } from './demo.js';
+import {
+  DEMO_COLLECTION,
+  clinicHours,
+  ensureDemoKey,
+  ingestDemoClinic,
+  startDemoUpstream,
+} from './demo.js';
 import type { AuditActor } from '../auth/keys.js';
 import { createLogger, type Logger } from '../logger.js';
 import { InvalidOriginPattern } from '../auth/origins.js';
@@ -33,6 +39,8 @@ import { processEnv, readConfigFile, relayEnv, serveEnv } from '../config/settin
 import { StorageError } from '../store/database.js';
 import { createStorage, openStorage, type Storage } from '../store/storage.js';
 import { widgetAssetsDir } from '../http/widget-assets.js';
+import { KB_USAGE, KbUsageError, kbCommand } from './kb.js';
+import { KnowledgeError } from '../knowledge/errors.js';
 
 const USAGE = `voicebot-relay — the voice-bot relay
 
@@ -41,8 +49,9 @@ Usage:
   voicebot-relay keys create --origin URL [--origin URL …] [--bot ID …] [--label TEXT] [--json]
   voicebot-relay keys list [--json]
   voicebot-relay keys revoke ID
+  voicebot-relay keys visitor-secret ID [--remove]  a new secret that signs visitor tokens (signed-in visitors)
   voicebot-relay db migrate  apply the database migrations and exit (serve applies them too)
-
+${KB_USAGE}
 Environment:
   PORT, HOST                 where to listen (default 8787, 127.0.0.1)
   VOICEBOT_WORKERS           relay processes sharing the port: a number or auto (one per core); default 1
@@ -56,6 +65,7 @@ Environment:
                              every relay of a fleet needs the same one)
   OPENAI_API_KEY, OPENAI_BASE_URL              provider for every stage
   VOICEBOT_{STT,LLM,TTS}_{BASE_URL,API_KEY,MODEL}  per-stage overrides; VOICEBOT_TTS_VOICE
+  VOICEBOT_EMBEDDINGS_{BASE_URL,API_KEY,MODEL}      the knowledge base's embeddings (default text-embedding-3-small)
   VOICEBOT_ADMIN_TOKEN       enables the admin API under /admin (≥ 16 chars)
   VOICEBOT_METRICS_TOKEN     enables GET /metrics behind this bearer token (VOICEBOT_METRICS=public: no token, =off: never)
   VOICEBOT_TRUST_PROXY=1     take the client IP from X-Forwarded-For (behind one reverse proxy)
@@ -165,6 +175,8 @@ async function serveCommand(args: string[]): Promise<void> {
       demoConfig ? c.json(demoConfig) : c.json({ error: 'starting' }, 503),
     );
     relay.app.get('/demo-api/hours', (c) => c.json(clinicHours(c.req.query('day'))));
+    // Made now (filled once the port is known), so the relay does not warn that it is missing.
+    await relay.knowledge.createCollection(DEMO_COLLECTION);
   }
   const { url, port: boundPort } = await relay.listen(port, host).catch(async (error: unknown) => {
     await closeDemo?.();
@@ -179,6 +191,26 @@ async function serveCommand(args: string[]): Promise<void> {
     const demoKey = await ensureDemoKey(relay.keys, dataDir, origins);
     demoKeySecret = demoKey.key;
     demoConfig = { key: demoKey.key, offline };
+  }
+  if (values.demo) {
+    // The assistant answers from the clinic's pages, indexed from the files this relay serves.
+    const indexed = await ingestDemoClinic(relay.knowledge, resolve(repoRoot, 'demo'), shown).catch(
+      (error: unknown) => {
+        relay.logger.warn({ err: (error as Error).message }, 'demo knowledge base not indexed');
+        return undefined;
+      },
+    );
+    if (indexed)
+      relay.logger.info(
+        {
+          collection: indexed.collection,
+          added: indexed.added,
+          updated: indexed.updated,
+          unchanged: indexed.unchanged,
+          failed: indexed.failed,
+        },
+        'demo knowledge base ready',
+      );
   }
   relay.logger.info({ url: shown, demo: values.demo, offline }, 'relay listening');
   if (values.demo) {
@@ -311,7 +343,12 @@ function cliActor(): AuditActor {
 
 async function keysCommand(args: string[]): Promise<void> {
   const [action, ...rest] = args;
-  if (action !== 'create' && action !== 'list' && action !== 'revoke')
+  if (
+    action !== 'create' &&
+    action !== 'list' &&
+    action !== 'revoke' &&
+    action !== 'visitor-secret'
+  )
     fail(`unknown keys action ${JSON.stringify(action ?? '')}\n\n${USAGE}`);
   const storage = cliStorage();
   try {
@@ -377,6 +414,28 @@ async function keysAction(storage: Storage, action: string, rest: string[]): Pro
     }
     return;
   }
+  if (action === 'visitor-secret') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { remove: { type: 'boolean', default: false } },
+    });
+    const id = positionals[0];
+    if (!id) fail('keys visitor-secret needs a key id (see keys list)');
+    const set = await keys.setVisitorSecret(id, cliActor(), values.remove);
+    if (!set) {
+      process.exitCode = 1;
+      process.stderr.write(`voicebot-relay: no key with id ${id}\n`);
+      return;
+    }
+    process.stdout.write(
+      set.secret
+        ? `Visitor secret of ${id} (any earlier one no longer works):\n  ${set.secret}\n` +
+            "Keep it on your site's server (never in a page): it signs visitor tokens (HS256). Shown only this once.\n"
+        : `Removed the visitor secret of ${id}\n`,
+    );
+    return;
+  }
   if (action === 'revoke') {
     const id = rest[0];
     if (!id) fail('keys revoke needs a key id (see keys list)');
@@ -409,6 +468,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'serve') return serveCommand(rest);
   if (command === 'keys') return keysCommand(rest);
   if (command === 'db') return dbCommand(rest);
+  if (command === 'kb') return kbCommand(rest);
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE);
     return;
@@ -421,6 +481,8 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     error instanceof ConfigError ||
     error instanceof InvalidOriginPattern ||
     error instanceof StorageError ||
+    error instanceof KbUsageError ||
+    error instanceof KnowledgeError ||
     (error instanceof Error && error.name === 'TypeError' && 'code' in error)
   ) {
     fail(error.message);

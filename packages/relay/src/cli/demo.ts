@@ -2,11 +2,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   createFakeUpstream,
+  structuredReply,
   type ChatRequest,
   type TranscriptionRequest,
 } from '@voice-bot/fake-provider';
 import type { KeyStore } from '../auth/keys.js';
 import type { ProvidersConfig } from '../config/config.js';
+import type { IngestReport, KnowledgeBase } from '../knowledge/knowledge-base.js';
+import { SEARCH_KNOWLEDGE_TOOL, type KnowledgeToolResult } from '../knowledge/tool.js';
 
 export const DEMO_KEY_LABEL = 'development key for the demo page';
 
@@ -73,6 +76,86 @@ function toolResult(request: ChatRequest): string | undefined {
   return last?.role === 'tool' && typeof last.content === 'string' ? last.content : undefined;
 }
 
+/** The visitor asks for a person: the demo model calls the bot's `handoff` tool, as a real one would. */
+const ASKS_FOR_PERSON = /\b(person|human|someone|somebody|receptionist|real people|staff|agent)\b/i;
+
+const offers = (request: ChatRequest, name: string): boolean =>
+  (request.tools ?? []).some(
+    (t) => (t as { function?: { name?: string } }).function?.name === name,
+  );
+
+/** A phone number or email address the visitor typed, as the handoff's `contact`. */
+function contactIn(said: string): { contact?: { phone?: string; email?: string } } {
+  const phone = /\+?\d[\d\s().-]{5,}\d/.exec(said)?.[0];
+  const email = /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/.exec(said)?.[0];
+  if (!phone && !email) return {};
+  return { contact: { ...(phone ? { phone } : {}), ...(email ? { email } : {}) } };
+}
+
+/** The demo model's words after its `handoff` call: what the tool said happens next. */
+function afterHandoff(result: string): string | undefined {
+  try {
+    const parsed = JSON.parse(result) as { status?: unknown; next?: unknown };
+    if (parsed.status === 'handed_off' && typeof parsed.next === 'string')
+      return `Of course. ${parsed.next.replaceAll('the visitor', 'you')}`;
+  } catch {
+    // not the handoff tool's result
+  }
+  return undefined;
+}
+
+const SHOW_PRICES = /\b(?:show|scroll)\b.*\b(?:prices?|pricing)\b/i;
+
+/** The demo model's words after the page's `show_section` ran: `{ shown }` is its result. */
+function afterShowSection(result: string): string | undefined {
+  try {
+    const { shown } = JSON.parse(result) as { shown?: unknown };
+    if (typeof shown === 'string')
+      return `Here you go: the page now shows the ${shown}. (The page did that itself: a page-side tool.)`;
+  } catch {
+    // not the page tool's result
+  }
+  return undefined;
+}
+
+/** The demo knowledge base: the clinic's own pages (demo/clinic/*.html). */
+export const DEMO_COLLECTION = 'clinic';
+
+/**
+ * Indexes the demo clinic's pages from disk (the relay serves the same files), citing them at
+ * `<baseUrl>/clinic/…`. Unchanged pages are not embedded again on the next start.
+ */
+export function ingestDemoClinic(
+  knowledge: KnowledgeBase,
+  demoDir: string,
+  baseUrl: string,
+): Promise<IngestReport> {
+  return knowledge.add([join(demoDir, 'clinic')], {
+    collection: DEMO_COLLECTION,
+    baseUrl: `${baseUrl}/clinic/`,
+  });
+}
+
+/** A question (rather than small talk): what the demo model looks up. */
+const ASKS_SOMETHING =
+  /\?|^\s*(how|what|where|when|which|who|why|do|does|can|is|are|tell)\b|\b(price|cost|park|insurance|service|crown|whiten)/i;
+
+/** The demo model's answer from `search_knowledge` results: the top passage, and its page. */
+function fromKnowledge(result: string): string | undefined {
+  let parsed: KnowledgeToolResult;
+  try {
+    parsed = JSON.parse(result) as KnowledgeToolResult;
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed.results)) return undefined;
+  const top = parsed.results[0];
+  if (!top) return "I couldn't find that on the clinic's pages.";
+  const sentences = top.text.replace(/\s+/g, ' ').match(/[^.!?]+[.!?]*/g) ?? [top.text];
+  const excerpt = sentences.slice(0, 2).join('').trim();
+  return `${excerpt} (From our ${top.title} page${top.url ? `: ${top.url}` : ''}.)`;
+}
+
 const DEMO_REPLIES = [
   'This is the offline demo, so my answers are scripted. To talk to a real model, set OPENAI_API_KEY and restart the relay.',
   'Still the scripted demo here. Everything you see is the real pipeline: your audio went to the relay, and this reply is streamed and spoken sentence by sentence.',
@@ -94,20 +177,46 @@ export async function startDemoUpstream(): Promise<{
     transcribe: (request: TranscriptionRequest) =>
       `(demo: I heard ${(request.wav.durationMs / 1000).toFixed(1)} seconds of speech)`,
     chat: (request: ChatRequest) => {
+      // The end-of-conversation analysis of a bot with `records` (structured output).
+      const structured = structuredReply(request.body);
+      if (structured !== undefined) return { content: structured };
       const said = lastUserText(request);
       // Typed questions about opening hours go through the bot's HTTP tool, as a real model would.
       const fromTool = toolResult(request);
+      const handedOff = fromTool === undefined ? undefined : afterHandoff(fromTool);
+      if (handedOff) return { content: handedOff };
+      const shown = fromTool === undefined ? undefined : afterShowSection(fromTool);
+      if (shown) return { content: shown };
+      const looked = fromTool === undefined ? undefined : fromKnowledge(fromTool);
+      if (looked) return { content: looked };
       if (fromTool)
         return {
           content: `${fromTool} (That came from the clinic's system through the relay's HTTP tool.)`,
         };
-      const offersHours = (request.tools ?? []).some(
-        (t) => (t as { function?: { name?: string } }).function?.name === 'opening_hours',
-      );
+      if (offers(request, 'handoff') && ASKS_FOR_PERSON.test(said)) {
+        const summary = `The visitor wrote: "${said.slice(0, 200)}"`;
+        const contact = contactIn(said);
+        const args = { reason: 'asked for a person', urgency: 'normal', summary, ...contact };
+        return { toolCalls: [{ name: 'handoff', arguments: JSON.stringify(args) }] };
+      }
+      // "Show me the prices": the page's own `show_section` tool scrolls to them (a page-side tool).
+      if (SHOW_PRICES.test(said) && offers(request, 'show_section'))
+        return {
+          toolCalls: [{ name: 'show_section', arguments: JSON.stringify({ section: 'prices' }) }],
+        };
+      const offersHours = offers(request, 'opening_hours');
       if (offersHours && /\b(hours?|open|close)/i.test(said)) {
         const day = DAYS.find((d) => said.toLowerCase().includes(d)) ?? 'saturday';
         return { toolCalls: [{ name: 'opening_hours', arguments: JSON.stringify({ day }) }] };
       }
+      // Other typed questions: the model looks them up in the clinic's pages (the knowledge base).
+      const offersKnowledge = (request.tools ?? []).some(
+        (t) => (t as { function?: { name?: string } }).function?.name === SEARCH_KNOWLEDGE_TOOL,
+      );
+      if (offersKnowledge && !said.startsWith('(demo:') && ASKS_SOMETHING.test(said))
+        return {
+          toolCalls: [{ name: SEARCH_KNOWLEDGE_TOOL, arguments: JSON.stringify({ query: said }) }],
+        };
       const reply = DEMO_REPLIES[turn++ % DEMO_REPLIES.length] ?? '';
       const echo = said.startsWith('(demo:') ? '' : ` You wrote ${said.length} characters.`;
       return { content: `${reply}${echo}` };

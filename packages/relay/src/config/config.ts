@@ -3,6 +3,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { HttpToolConfig } from '../tools/http-tool.js';
+import type { HandoffConfig } from '../handoff/handoff.js';
+import type { ClientToolConfig } from '../tools/client-tool.js';
 
 export interface StageConfig {
   /** OpenAI-compatible base URL, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`. */
@@ -11,12 +13,44 @@ export interface StageConfig {
   model: string;
   timeoutMs: number;
   maxRetries: number;
+  /** The provider's label in metrics and logs (default: the host of `baseURL`). */
+  name?: string;
+  /** Give up on the provider (and fail over) when no response byte came within this long. */
+  firstByteTimeoutMs?: number;
+  /** Providers tried in order when this one fails before answering (README "Provider failover"). */
+  fallbacks?: FallbackProviderConfig[];
+}
+
+/** A stage's next provider. Unset timeouts and retries are the stage's; the key is never inherited. */
+export interface FallbackProviderConfig {
+  baseURL: string;
+  apiKey?: string;
+  name?: string;
+  /** Sent instead of the requested model (default: the same model). */
+  model?: string;
+  /** TTS only: sent instead of the requested voice. */
+  voice?: string;
+  timeoutMs?: number;
+  maxRetries?: number;
+  firstByteTimeoutMs?: number;
+}
+
+/** When a failing provider is skipped (README "Provider failover"). */
+export interface CircuitConfig {
+  /** Consecutive failures that open the circuit. */
+  failures: number;
+  /** How long an open circuit skips the provider before one request probes it again. */
+  openMs: number;
 }
 
 export interface ProvidersConfig {
   stt: StageConfig;
   llm: StageConfig;
   tts: StageConfig & { voice: string };
+  /** The knowledge base's `/v1/embeddings` (default: the LLM stage's provider, `text-embedding-3-small`). */
+  embeddings?: StageConfig;
+  /** Circuit breaker of every stage's providers (default 3 failures, 30 s). */
+  circuit?: CircuitConfig;
 }
 
 export interface BotConfig {
@@ -36,6 +70,8 @@ export interface BotConfig {
   maxTokens?: number;
   /** Names of the tools this bot may call (code tools passed to `createRelay`, or HTTP tools from the config). */
   tools?: string[];
+  /** Page-side tools the bot may call: the page registers and runs them (README "Page-side tools"). */
+  clientTools?: ClientToolConfig[];
   /** Spoken while tools run when the model said nothing first, e.g. "One moment, let me check." */
   toolFiller?: string;
   /** Tool-call rounds per turn before the model must answer (default 3). */
@@ -45,6 +81,39 @@ export interface BotConfig {
    * until `commit` confirms it. Costs the provider requests of the turns the visitor talks on through.
    */
   speculation?: boolean;
+  /** Knowledge base collections the bot may search (the built-in `search_knowledge` tool). */
+  knowledge?: string[];
+  /** The built-in `handoff` tool: the model hands the conversation to a person (README "Handoff to a person"). */
+  handoff?: HandoffConfig;
+  /** Hosts (`example.com`, `*.example.com`) replies may link to, announced to the page (the page's own host always is). */
+  linkHosts?: string[];
+  /** Conversation records (opt-in): turns, tool calls, timings, feedback and an end-of-conversation analysis. */
+  records?: RecordsConfig;
+  /** JSON Schema (an object schema) of the fields the end-of-conversation analysis extracts, e.g. name, phone. */
+  extract?: Record<string, unknown>;
+  /** The visitor may rate replies (`feedback` messages; needs `records`). Default false. */
+  feedback?: boolean;
+  /** Webhook endpoints for this bot's events (besides the global ones). */
+  webhooks?: WebhookEndpointConfig[];
+}
+
+export type RedactKind = 'email' | 'phone' | 'card';
+
+export interface RecordsConfig {
+  /** Keep the turns' text after the analysis (false: the texts are erased once the conversation is analysed). */
+  transcripts: boolean;
+  /** Records are deleted this many days after the conversation's last activity. */
+  retentionDays: number;
+  /** What is replaced before anything is stored (`[email]`, `[phone]`, `[card]`). */
+  redact?: RedactKind[];
+}
+
+export interface WebhookEndpointConfig {
+  url: string;
+  /** Default: every event. */
+  events?: ('conversation.ended' | 'handoff.requested')[];
+  /** The environment variable holding the endpoint's signing secret. */
+  secretEnv: string;
 }
 
 export interface LimitsConfig {
@@ -138,15 +207,44 @@ export const DEFAULT_BOT: BotConfig = {
 
 export type Env = Record<string, string | undefined>;
 
-function stage(env: Env, name: 'STT' | 'LLM' | 'TTS', model: string): StageConfig {
+function stage(env: Env, name: 'STT' | 'LLM' | 'TTS' | 'EMBEDDINGS', model: string): StageConfig {
   const baseURL = env[`VOICEBOT_${name}_BASE_URL`] ?? env.OPENAI_BASE_URL;
   const apiKey = env[`VOICEBOT_${name}_API_KEY`] ?? env.OPENAI_API_KEY;
+  const fallbackURL = env[`VOICEBOT_${name}_FALLBACK_BASE_URL`];
+  const fallbackKey = env[`VOICEBOT_${name}_FALLBACK_API_KEY`];
+  const fallbackModel = env[`VOICEBOT_${name}_FALLBACK_MODEL`];
   return {
     ...(baseURL ? { baseURL } : {}),
     ...(apiKey ? { apiKey } : {}),
     model: env[`VOICEBOT_${name}_MODEL`] ?? model,
     timeoutMs: Number(env.VOICEBOT_UPSTREAM_TIMEOUT_MS ?? 30_000),
     maxRetries: Number(env.VOICEBOT_UPSTREAM_RETRIES ?? 1),
+    ...(fallbackURL && name !== 'EMBEDDINGS'
+      ? {
+          fallbacks: [
+            {
+              baseURL: fallbackURL,
+              ...(fallbackKey ? { apiKey: fallbackKey } : {}),
+              ...(fallbackModel ? { model: fallbackModel } : {}),
+            },
+          ],
+        }
+      : {}),
+  };
+}
+
+export const DEFAULT_EMBEDDINGS_MODEL = 'text-embedding-3-small';
+
+/** The embeddings stage: as configured, else the LLM stage's provider with the default model. */
+export function embeddingsStage(providers: ProvidersConfig): StageConfig {
+  if (providers.embeddings) return providers.embeddings;
+  const { baseURL, apiKey, timeoutMs, maxRetries } = providers.llm;
+  return {
+    ...(baseURL ? { baseURL } : {}),
+    ...(apiKey ? { apiKey } : {}),
+    model: DEFAULT_EMBEDDINGS_MODEL,
+    timeoutMs,
+    maxRetries,
   };
 }
 
@@ -156,6 +254,7 @@ export function providersFromEnv(env: Env = process.env): ProvidersConfig {
     stt: stage(env, 'STT', 'whisper-1'),
     llm: stage(env, 'LLM', 'gpt-4o-mini'),
     tts: { ...stage(env, 'TTS', 'gpt-4o-mini-tts'), voice: env.VOICEBOT_TTS_VOICE ?? 'alloy' },
+    embeddings: stage(env, 'EMBEDDINGS', DEFAULT_EMBEDDINGS_MODEL),
   };
 }
 
@@ -177,11 +276,16 @@ export interface ConfigFile {
   tokenTtlSeconds?: number;
   publicUrl?: string;
   textDeltaIntervalMs?: number;
+  /** Webhook endpoints for every bot's events. */
+  webhooks?: WebhookEndpointConfig[];
   providers?: {
-    [K in keyof ProvidersConfig]?: Partial<Omit<ProvidersConfig[K], 'apiKey'>> & {
+    [K in 'stt' | 'llm' | 'tts' | 'embeddings']?: Partial<
+      Omit<NonNullable<ProvidersConfig[K]>, 'apiKey' | 'fallbacks'>
+    > & {
       apiKeyEnv?: string;
+      fallbacks?: (Omit<FallbackProviderConfig, 'apiKey'> & { apiKeyEnv?: string })[];
     };
-  };
+  } & { circuit?: Partial<CircuitConfig> };
 }
 
 export class ConfigError extends Error {
@@ -217,32 +321,54 @@ export function validateBots(bots: readonly BotConfig[]): void {
   if (bots.length === 0) throw new ConfigError('at least one bot must be configured');
 }
 
+/** Default circuit breaker: 3 consecutive failures skip a provider for 30 s. */
+export const DEFAULT_CIRCUIT: CircuitConfig = { failures: 3, openMs: 30_000 };
+
+function secretOf(env: Env, name: string, field: string): string {
+  const value = env[name];
+  if (value === undefined) throw new ConfigError(`${field} names ${name}, which is not set`);
+  return value;
+}
+
 /** Merges the config file over the environment's provider settings. */
 export function applyConfigFile(
   file: ConfigFile,
   env: Env,
   base: ProvidersConfig = providersFromEnv(env),
-): Partial<RelayConfig> & { httpTools?: HttpToolConfig[]; toolAllowHosts?: string[] } {
+): Partial<RelayConfig> & {
+  httpTools?: HttpToolConfig[];
+  toolAllowHosts?: string[];
+  webhooks?: WebhookEndpointConfig[];
+} {
   // Checked here too, not only in `createRelay`: `serve --workers` must refuse a bad file before it forks.
   if (file.bots) validateBots(file.bots);
   const providers: ProvidersConfig = structuredClone(base);
-  for (const name of ['stt', 'llm', 'tts'] as const) {
+  for (const name of ['stt', 'llm', 'tts', 'embeddings'] as const) {
     const override = file.providers?.[name];
     if (!override) continue;
-    const { apiKeyEnv, ...rest } = override;
-    Object.assign(providers[name], rest);
-    if (apiKeyEnv) {
-      const value = env[apiKeyEnv];
-      if (value === undefined)
-        throw new ConfigError(`providers.${name}.apiKeyEnv names ${apiKeyEnv}, which is not set`);
-      providers[name].apiKey = value;
-    }
+    const { apiKeyEnv, fallbacks, ...rest } = override;
+    const target: StageConfig =
+      name === 'embeddings'
+        ? (providers.embeddings ??= embeddingsStage(providers))
+        : providers[name];
+    Object.assign(target, rest);
+    if (apiKeyEnv) target.apiKey = secretOf(env, apiKeyEnv, `providers.${name}.apiKeyEnv`);
+    if (fallbacks)
+      target.fallbacks = fallbacks.map(({ apiKeyEnv: keyEnv, ...fallback }, i) => ({
+        ...fallback,
+        ...(keyEnv
+          ? { apiKey: secretOf(env, keyEnv, `providers.${name}.fallbacks[${i}].apiKeyEnv`) }
+          : {}),
+      }));
   }
+  if (file.providers?.circuit)
+    providers.circuit = { ...DEFAULT_CIRCUIT, ...providers.circuit, ...file.providers.circuit };
   return {
     providers,
     ...(file.bots ? { bots: file.bots } : {}),
     ...(file.tools ? { httpTools: file.tools } : {}),
     ...(file.toolAllowHosts ? { toolAllowHosts: file.toolAllowHosts } : {}),
+    ...(file.webhooks ? { webhooks: file.webhooks } : {}),
     limits: { ...DEFAULT_LIMITS, ...file.limits },
     ...(file.tokenTtlSeconds ? { tokenTtlSeconds: file.tokenTtlSeconds } : {}),
     ...(file.publicUrl ? { publicUrl: file.publicUrl } : {}),

@@ -12,10 +12,68 @@ import {
   type Env,
   type LimitsConfig,
 } from './config.js';
+import { isChatUrl, isEmailAddress, isPhoneNumber } from '../handoff/handoff.js';
 
 const text = v.pipe(v.string(), v.minLength(1, 'must not be empty'));
 const count = v.pipe(v.number(), v.integer('must be a whole number'), v.minValue(0, 'must be ≥ 0'));
 const strings = v.array(v.string());
+
+const WebhookSchema = v.strictObject({
+  url: v.pipe(v.string(), v.url('must be a URL such as https://example.com/hooks/voicebot')),
+  events: v.optional(
+    v.pipe(v.array(v.picklist(['conversation.ended', 'handoff.requested'])), v.minLength(1)),
+  ),
+  secretEnv: v.pipe(v.string(), v.regex(/^\w{1,128}$/, 'must be an environment variable name')),
+});
+
+const RecordsSchema = v.strictObject({
+  transcripts: v.boolean(),
+  retentionDays: v.pipe(v.number(), v.minValue(0.0001, 'must be > 0'), v.maxValue(3650)),
+  redact: v.optional(v.array(v.picklist(['email', 'phone', 'card']))),
+});
+
+const HandoffSchema = v.strictObject({
+  guidance: v.optional(v.string()),
+  guidanceIn: v.optional(v.picklist(['tool', 'prompt'])),
+  requireContact: v.optional(v.boolean()),
+  targets: v.pipe(
+    v.strictObject({
+      webhook: v.optional(v.boolean()),
+      phone: v.optional(
+        v.pipe(v.string(), v.check(isPhoneNumber, 'must be a phone number such as +1 555 0100')),
+      ),
+      email: v.optional(v.pipe(v.string(), v.check(isEmailAddress, 'must be an email address'))),
+      chatUrl: v.optional(
+        v.pipe(v.string(), v.check(isChatUrl, 'must be an https URL (http only on localhost)')),
+      ),
+    }),
+    v.check(
+      (t) => Boolean(t.webhook || t.phone || t.email || t.chatUrl),
+      'needs at least one of webhook, phone, email, chatUrl',
+    ),
+  ),
+  message: v.optional(v.string()),
+});
+
+const LinkHostSchema = v.pipe(
+  v.string(),
+  v.regex(
+    /^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:\d+)?$/i,
+    'must be a host such as example.com or *.example.com',
+  ),
+);
+
+const ClientToolSchema = v.strictObject({
+  name: v.pipe(
+    v.string(),
+    v.regex(/^[a-zA-Z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -'),
+  ),
+  description: v.string(),
+  parameters: v.optional(v.record(v.string(), v.unknown())),
+  timeoutMs: v.optional(
+    v.pipe(count, v.minValue(100, 'must be ≥ 100'), v.maxValue(60_000, 'must be ≤ 60000')),
+  ),
+});
 
 const BotSchema = v.looseObject({
   id: text,
@@ -33,6 +91,24 @@ const BotSchema = v.looseObject({
   toolFiller: v.optional(v.string()),
   maxToolRounds: v.optional(count),
   speculation: v.optional(v.boolean()),
+  knowledge: v.optional(
+    v.array(
+      v.pipe(
+        v.string(),
+        v.regex(
+          /^[a-z0-9][a-z0-9_-]{0,63}$/i,
+          'must be a collection name (letters, digits, - or _)',
+        ),
+      ),
+    ),
+  ),
+  handoff: v.optional(HandoffSchema),
+  linkHosts: v.optional(v.array(LinkHostSchema)),
+  records: v.optional(RecordsSchema),
+  extract: v.optional(v.record(v.string(), v.unknown())),
+  feedback: v.optional(v.boolean()),
+  webhooks: v.optional(v.array(WebhookSchema)),
+  clientTools: v.optional(v.pipe(v.array(ClientToolSchema), v.maxLength(32, 'at most 32'))),
 });
 
 const HttpToolSchema = v.looseObject({
@@ -61,6 +137,44 @@ const StageSchema = v.strictObject({
   apiKeyEnv: v.optional(text),
 });
 
+/** A provider's label in metrics and logs. */
+const ProviderNameSchema = v.pipe(
+  v.string(),
+  v.regex(/^[\w.:-]{1,64}$/, 'must be 1-64 letters, digits, _ . : or -'),
+);
+
+const FallbackSchema = v.strictObject({
+  name: v.optional(ProviderNameSchema),
+  baseURL: v.pipe(v.string(), v.url('must be a URL')),
+  apiKeyEnv: v.optional(text),
+  model: v.optional(text),
+  timeoutMs: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
+  maxRetries: v.optional(count),
+  firstByteTimeoutMs: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
+});
+
+/** A stage with failover: its provider's name and first-byte timeout, then the providers after it. */
+function failoverStage<T extends v.ObjectEntries>(extra: T) {
+  return v.pipe(
+    v.strictObject({
+      ...StageSchema.entries,
+      ...extra,
+      name: v.optional(ProviderNameSchema),
+      firstByteTimeoutMs: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
+      fallbacks: v.optional(
+        v.pipe(
+          v.array(v.strictObject({ ...FallbackSchema.entries, ...extra })),
+          v.maxLength(4, 'at most 4 fallbacks'),
+        ),
+      ),
+    }),
+    v.check((stage) => {
+      const names = [stage.name, ...(stage.fallbacks ?? []).map((f) => f.name)].filter(Boolean);
+      return new Set(names).size === names.length;
+    }, 'provider names must differ within a stage'),
+  );
+}
+
 const LimitsSchema = v.strictObject(
   Object.fromEntries(
     Object.keys(DEFAULT_LIMITS).map((field) => [
@@ -81,6 +195,7 @@ const ConfigFileSchema = v.strictObject({
   bots: v.optional(v.array(BotSchema)),
   tools: v.optional(v.array(HttpToolSchema)),
   toolAllowHosts: v.optional(strings),
+  webhooks: v.optional(v.array(WebhookSchema)),
   limits: v.optional(LimitsSchema),
   tokenTtlSeconds: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
   publicUrl: v.optional(
@@ -89,9 +204,16 @@ const ConfigFileSchema = v.strictObject({
   textDeltaIntervalMs: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1000))),
   providers: v.optional(
     v.strictObject({
-      stt: v.optional(StageSchema),
-      llm: v.optional(StageSchema),
-      tts: v.optional(v.strictObject({ ...StageSchema.entries, voice: v.optional(text) })),
+      stt: v.optional(failoverStage({})),
+      llm: v.optional(failoverStage({})),
+      tts: v.optional(failoverStage({ voice: v.optional(text) })),
+      embeddings: v.optional(StageSchema),
+      circuit: v.optional(
+        v.strictObject({
+          failures: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
+          openMs: v.optional(v.pipe(count, v.minValue(1, 'must be ≥ 1'))),
+        }),
+      ),
     }),
   ),
 });

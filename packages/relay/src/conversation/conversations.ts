@@ -14,6 +14,8 @@ export interface Conversation {
   readonly id: string;
   readonly keyId: string;
   readonly bot: string;
+  /** The signed-in visitor's id (a visitor token's `sub`): only that visitor may resume it. */
+  readonly userId?: string | undefined;
   messages: ConversationMessage[];
   /** Context the page sent at `start` (untrusted, size-limited). */
   pageMetadata: Record<string, MetadataValue>;
@@ -32,11 +34,15 @@ export interface OpenedConversation {
  * `conversation_id`. A conversation can only be resumed with the key and bot that created it.
  */
 export interface ConversationStore {
-  /** Resumes `requestedId` when it exists for this key and bot; otherwise starts a new conversation. */
+  /**
+   * Resumes `requestedId` when it exists for this key, bot and signed-in visitor (none for an
+   * anonymous one); otherwise starts a new conversation.
+   */
   open(
     requestedId: string | undefined,
     keyId: string,
     bot: string,
+    userId?: string,
   ): OpenedConversation | Promise<OpenedConversation>;
   /** The conversation changed (a turn ended): keep it, as the most recently used. Never waits for a write. */
   touch(conversation: Conversation): void;
@@ -56,10 +62,20 @@ export class MemoryConversationStore implements ConversationStore {
     private readonly maxConversations: number,
   ) {}
 
-  open(requestedId: string | undefined, keyId: string, bot: string): OpenedConversation {
+  open(
+    requestedId: string | undefined,
+    keyId: string,
+    bot: string,
+    userId?: string,
+  ): OpenedConversation {
     this.sweep();
     const existing = requestedId ? this.byId.get(requestedId) : undefined;
-    if (existing && existing.keyId === keyId && existing.bot === bot) {
+    if (
+      existing &&
+      existing.keyId === keyId &&
+      existing.bot === bot &&
+      existing.userId === userId
+    ) {
       this.touch(existing);
       return { conversation: existing, resumed: true };
     }
@@ -67,6 +83,7 @@ export class MemoryConversationStore implements ConversationStore {
       id: `conv_${randomBytes(16).toString('base64url')}`,
       keyId,
       bot,
+      ...(userId === undefined ? {} : { userId }),
       messages: [],
       pageMetadata: {},
       toolMetadata: {},

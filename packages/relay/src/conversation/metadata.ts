@@ -46,8 +46,18 @@ export function setToolMetadata(
   }
 }
 
-/** Data for `{{…}}` in prompts and greetings: `{{customer.first_name}}` or `{{metadata.customer.first_name}}`. */
-export function templateData(conversation: Conversation): Record<string, unknown> {
+/**
+ * Data for `{{…}}` in prompts and greetings: `{{customer.first_name}}` or
+ * `{{metadata.customer.first_name}}`, and a signed-in visitor's trusted claims as `{{user.name}}`.
+ * `user` is reserved for those: metadata keys `user` and `user.*` are only under `metadata.`.
+ */
+export function templateData(
+  conversation: Conversation,
+  user?: Readonly<Record<string, MetadataValue>>,
+): Record<string, unknown> {
   const view = metadataView(conversation);
-  return { ...view, metadata: view };
+  const top = Object.fromEntries(
+    Object.entries(view).filter(([key]) => key !== 'user' && !key.startsWith('user.')),
+  );
+  return { ...top, metadata: view, user: user ?? {} };
 }

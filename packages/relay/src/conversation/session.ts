@@ -1,6 +1,9 @@
 import {
   CLOSE_CODES,
   DEFAULT_OUTPUT_SAMPLE_RATE,
+  FEATURE_CLIENT_TOOLS,
+  FEATURE_FEEDBACK,
+  FEATURE_HANDOFF,
   FEATURE_SPECULATION,
   INPUT_BYTES_PER_MS,
   INPUT_SAMPLE_RATE,
@@ -11,8 +14,10 @@ import {
   parseClientMessage,
   type ClientMessage,
   type ErrorCode,
+  type FeedbackMessage,
   type ServerMessage,
   type StartMessage,
+  type VisitorClaims,
 } from '@voice-bot/protocol';
 import type { BotConfig, LimitsConfig, ProvidersConfig } from '../config/config.js';
 import type { Conversation, ConversationStore, OpenedConversation } from './conversations.js';
@@ -20,10 +25,13 @@ import type { Logger } from '../logger.js';
 import type { ProviderClients } from '../providers/providers.js';
 import { MetadataError, templateData, validatePageMetadata } from './metadata.js';
 import type { ToolRunner } from '../tools/runner.js';
+import { PageToolCalls } from '../tools/client-tool.js';
 import { renderTemplate } from '../tools/template.js';
 import { Turn, type TurnInput } from './turn.js';
 import type { ProviderCost } from '../policy/usage.js';
 import { HeldOutput } from './held-output.js';
+import type { ConversationRecords } from '../records/records.js';
+import type { SessionRecorder } from '../records/recorder.js';
 
 /** The relay's view of one client WebSocket (the raw `ws` socket satisfies it). */
 export interface SessionSocket {
@@ -77,6 +85,10 @@ export interface SessionDeps {
   socket: SessionSocket;
   log: Logger;
   policy?: SessionPolicy;
+  /** Conversation records (bots with `records`). */
+  records?: Pick<ConversationRecords, 'open'> | undefined;
+  /** A signed-in visitor's trusted claims (from the site's visitor token), for prompts and tools. */
+  user?: VisitorClaims | undefined;
 }
 
 /** Frames kept while `start` waits for its conversation; more are dropped. */
@@ -85,6 +97,10 @@ const MAX_HELD_FRAMES = 256;
 const MAX_HISTORY_IN_READY = 50;
 /** How often a socket over its queue bound is checked for room. */
 const ROOM_POLL_MS = 20;
+
+/** A signed-in visitor's id (their token's `sub`, kept as the `id` claim). */
+const visitorId = (user: VisitorClaims | undefined): string | undefined =>
+  typeof user?.['id'] === 'string' ? user['id'] : undefined;
 /** A slow client closed with 4006 has this long to read the close frame before the connection is dropped. */
 const SLOW_CLIENT_GRACE_MS = 1_000;
 /** A `pause` with less utterance audio than this starts no speculative turn. */
@@ -129,6 +145,10 @@ export class TalkSession {
   private roomWait: Promise<void> | undefined;
   /** At most one at a time; see {@link pause}. */
   private speculation: Speculation | undefined;
+  /** This socket's part of the conversation's record, when its bot keeps records. */
+  private recorder: SessionRecorder | undefined;
+  /** Page-side tools the page registered, and their calls waiting for `tool_result`. */
+  private readonly page = new PageToolCalls();
 
   constructor(private readonly deps: SessionDeps) {
     this.startTimer = setTimeout(
@@ -231,7 +251,9 @@ export class TalkSession {
     this.closed = true;
     clearTimeout(this.startTimer);
     this.currentTurn?.cancel();
+    this.page.cancelAll();
     this.dropSpeculation('closed');
+    this.endRecording();
     this.deps.socket.close(code, reason);
   }
 
@@ -240,7 +262,32 @@ export class TalkSession {
     this.closed = true;
     clearTimeout(this.startTimer);
     this.currentTurn?.cancel();
+    this.page.cancelAll();
     this.dropSpeculation('closed');
+    this.endRecording();
+  }
+
+  /** The record learns the socket closed once its last turn has ended (and been recorded). */
+  private endRecording(): void {
+    const recorder = this.recorder;
+    this.recorder = undefined;
+    if (recorder) void this.turnChain.finally(() => recorder.closed());
+  }
+
+  /** `feedback`: stored with the record, or a typed error. */
+  private feedback(message: FeedbackMessage): void {
+    const recorder = this.recorder;
+    if (!recorder?.feedback) {
+      this.sendError('feedback_unavailable', 'this bot does not take feedback');
+      return;
+    }
+    void recorder.rate(message.turn_id, message.rating, message.comment).then((result) => {
+      if (result === 'unknown_turn')
+        this.sendError(
+          'unknown_turn',
+          `turn ${message.turn_id} has not been recorded on this socket`,
+        );
+    });
   }
 
   onText(raw: string): void {
@@ -367,10 +414,23 @@ export class TalkSession {
         this.interrupt(message.turn_id, message.played_ms);
         return;
       case 'pause':
-        this.pause();
+        this.pause(message.pause_id);
         return;
       case 'resume':
         this.dropSpeculation('resume');
+        return;
+      case 'feedback':
+        this.feedback(message);
+        return;
+      case 'client_tools':
+        this.page.announce(message.names);
+        return;
+      case 'tool_result':
+        if (!this.page.settle(message))
+          this.sendError(
+            'unknown_tool_call',
+            `no page tool call ${message.call_id} is waiting (answered, cancelled or timed out)`,
+          );
         return;
       case 'stop':
         this.close(CLOSE_CODES.normal, 'stopped');
@@ -402,10 +462,12 @@ export class TalkSession {
     }
     clearTimeout(this.startTimer);
     this.started = message;
+    this.page.announce(message.client_tools ?? []);
     const opened = this.deps.conversations.open(
       message.conversation_id,
       this.deps.keyId,
       this.deps.bot.id,
+      visitorId(this.deps.user),
     );
     if (!(opened instanceof Promise)) {
       this.sendReady(opened, pageMetadata);
@@ -446,6 +508,13 @@ export class TalkSession {
       this.deps.conversations.touch(conversation);
     }
     this.conversation = conversation;
+    this.recorder = this.deps.records?.open({
+      bot: this.deps.bot,
+      conversationId: conversation.id,
+      keyId: this.deps.keyId,
+      sessionId: this.deps.id,
+      log: this.deps.log,
+    });
     const { input, output } = this.started as StartMessage;
     this.deps.log.info(
       { conversation: conversation.id, resumed, input, output },
@@ -466,11 +535,17 @@ export class TalkSession {
           text,
           ...(interrupted ? { interrupted } : {}),
         })),
-      features: this.speculationOffered() ? [FEATURE_SPECULATION] : [],
+      features: [
+        ...(this.speculationOffered() ? [FEATURE_SPECULATION] : []),
+        ...(this.deps.bot.handoff ? [FEATURE_HANDOFF] : []),
+        ...(this.recorder?.feedback ? [FEATURE_FEEDBACK] : []),
+        ...(this.deps.tools.hasClientTools ? [FEATURE_CLIENT_TOOLS] : []),
+      ],
+      ...(this.deps.bot.linkHosts?.length ? { link_hosts: this.deps.bot.linkHosts } : {}),
     });
     const greeting =
       this.deps.bot.greeting &&
-      renderTemplate(this.deps.bot.greeting, templateData(conversation)).trim();
+      renderTemplate(this.deps.bot.greeting, templateData(conversation, this.deps.user)).trim();
     if (!resumed && greeting) this.beginTurn({ kind: 'say', text: greeting });
     else this.send({ type: 'status', state: 'listening' });
   }
@@ -568,7 +643,7 @@ export class TalkSession {
    * until `commit` confirms it. Ignored (silently) when speculation is off, one is running, a turn
    * is running, the utterance is shorter than {@link MIN_SPECULATION_AUDIO_MS}, or the policy says no.
    */
-  private pause(): void {
+  private pause(pauseId: number | undefined): void {
     const conversation = this.conversation;
     if (
       !conversation ||
@@ -581,7 +656,7 @@ export class TalkSession {
       return;
     if (this.deps.policy && !this.deps.policy.speculate()) return;
     const hold = new HeldOutput(this.deps.limits.maxBufferedBytes);
-    const turn = this.newTurn(conversation, (this.started as StartMessage).output, hold);
+    const turn = this.newTurn(conversation, (this.started as StartMessage).output, hold, pauseId);
     const timer = setTimeout(() => this.dropSpeculation('timeout'), MAX_SPECULATION_MS);
     timer.unref();
     this.speculation = {
@@ -652,12 +727,14 @@ export class TalkSession {
    * function share its scope, so callbacks the turn keeps for its lifetime (and the session keeps
    * its last two turns) would also keep that function's `input` — the whole utterance's audio.
    * With `hold`, a speculative turn: it takes the next id without using it up (a discarded one
-   * never does), and its output is held until it is confirmed.
+   * never does), and its output is held until it is confirmed; its `tentative_transcript` echoes
+   * the `pause_id` of the `pause` that started it.
    */
   private newTurn(
     conversation: Conversation,
     output: StartMessage['output'],
     hold?: HeldOutput,
+    pauseId?: number,
   ): Turn {
     const id = hold ? this.turnCounter + 1 : ++this.turnCounter;
     const turn: Turn = new Turn(id, {
@@ -669,6 +746,8 @@ export class TalkSession {
       outputSampleRate: DEFAULT_OUTPUT_SAMPLE_RATE,
       maxHistoryMessages: this.deps.limits.maxHistoryMessages,
       tools: this.deps.tools,
+      page: this.page,
+      user: this.deps.user,
       maxToolRounds: this.deps.bot.maxToolRounds ?? 3,
       textDeltaIntervalMs: this.deps.textDeltaIntervalMs,
       room: hold ? () => (hold.holding ? hold.room() : this.room()) : () => this.room(),
@@ -691,8 +770,14 @@ export class TalkSession {
       log: this.deps.log,
       speculative: hold !== undefined,
       tentative: (text) => {
-        if (hold?.holding) this.send({ type: 'tentative_transcript', text });
+        if (hold?.holding)
+          this.send({
+            type: 'tentative_transcript',
+            text,
+            ...(pauseId !== undefined ? { pause_id: pauseId } : {}),
+          });
       },
+      observer: this.recorder,
     });
     return turn;
   }

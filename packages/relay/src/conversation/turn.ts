@@ -1,6 +1,10 @@
 import { setMaxListeners } from 'node:events';
-import OpenAI from 'openai';
-import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+// The error classes only: the SDK's client (and all its resources) is not loaded for them.
+import { APIConnectionTimeoutError, APIError } from 'openai/core/error';
+import type {
+  ChatCompletionMessageParam,
+  ChatCompletionTool,
+} from 'openai/resources/chat/completions';
 import {
   INPUT_SAMPLE_RATE,
   heardText,
@@ -10,7 +14,7 @@ import {
 } from '@voice-bot/protocol';
 import { DEFAULT_FIRST_CLAUSE, SentenceChunker, stripMarkdown } from '../pipeline/chunker.js';
 import type { BotConfig, ProvidersConfig } from '../config/config.js';
-import type { Conversation, ConversationMessage } from './conversations.js';
+import type { Conversation, ConversationMessage, MetadataValue } from './conversations.js';
 
 import type { Logger } from '../logger.js';
 import type { ProviderClients } from '../providers/providers.js';
@@ -26,7 +30,9 @@ import { pcm16DurationMs } from '../pipeline/wav.js';
 import { metadataView, setToolMetadata, templateData } from './metadata.js';
 import type { ToolCall, ToolOutcome, ToolRunner } from '../tools/runner.js';
 import { renderTemplate } from '../tools/template.js';
+import type { PageTools } from '../tools/types.js';
 import type { ProviderCost } from '../policy/usage.js';
+import type { TurnObserver } from '../records/recorder.js';
 
 /** Messages a conversation keeps (the model sees the last `maxHistoryMessages` of them). */
 const MAX_STORED_MESSAGES = 200;
@@ -59,6 +65,10 @@ export interface TurnDeps {
   maxHistoryMessages: number;
   tools: ToolRunner;
   maxToolRounds: number;
+  /** The session's page, for page-side tools (only those it registered are offered). */
+  page?: PageTools | undefined;
+  /** A signed-in visitor's trusted claims (prompt templates' `{{user.…}}`, tools' `context.user`). */
+  user?: Readonly<Record<string, MetadataValue>> | undefined;
   /** Reply text is sent at most once per this many ms after the first piece (0: every piece as it streams). */
   textDeltaIntervalMs: number;
   /** Backpressure: undefined when the client's socket has room, else a promise that settles when it has. */
@@ -78,6 +88,8 @@ export interface TurnDeps {
   speculative?: boolean;
   /** A speculative turn's transcript, for the client while the turn is not confirmed yet. */
   tentative?(text: string): void;
+  /** The conversation's record (bots with `records`): tool calls and the ended turn. */
+  observer?: TurnObserver | undefined;
 }
 
 /** What a speculative turn has not done yet because it is not confirmed. */
@@ -116,12 +128,12 @@ const STAGE_NAMES: Record<Stage, string> = {
 function describeFailure(error: StageError): { code: ErrorCode; message: string } {
   const what = STAGE_NAMES[error.stage];
   const cause = error.cause;
-  if (cause instanceof OpenAI.APIConnectionTimeoutError)
+  if (cause instanceof APIConnectionTimeoutError)
     return {
       code: 'upstream_timeout',
       message: `The ${what} service timed out. Please try again.`,
     };
-  if (cause instanceof OpenAI.APIError && cause.status !== undefined) {
+  if (cause instanceof APIError && cause.status !== undefined) {
     return {
       code: `upstream_${error.stage}`,
       message: `The ${what} service failed (HTTP ${cause.status}). Please try again.`,
@@ -325,6 +337,7 @@ export class Turn {
         'turn failed',
       );
       this.recordAssistant(this.replyText.trim(), false);
+      this.observe(this.replyText.trim(), false, { error: failure.code });
       this.send({
         type: 'error',
         code: failure.code,
@@ -429,7 +442,8 @@ export class Turn {
     if (this.textTimer) return;
     const wait = this.deps.textDeltaIntervalMs - (performance.now() - this.lastTextAt);
     if (wait <= 0) this.flushText();
-    else this.textTimer = setTimeout(this.onTextTimer, wait);
+    // Whole ms: Node keeps a timer list per distinct delay, and a fractional one makes a new list every time.
+    else this.textTimer = setTimeout(this.onTextTimer, Math.ceil(wait));
   }
 
   /** Outside the turn's try/catch: a failure here is logged, never thrown into the event loop. */
@@ -468,8 +482,9 @@ export class Turn {
     const { deps } = this;
     const exchange: ChatCompletionMessageParam[] = [];
     for (let round = 0; ; round++) {
-      const offerTools = deps.tools.size > 0 && round < deps.maxToolRounds;
-      const request = this.chatRequest(exchange, offerTools);
+      const tools = round < deps.maxToolRounds ? deps.tools.definitions(deps.page) : [];
+      const offerTools = tools.length > 0;
+      const request = this.chatRequest(exchange, tools);
       const estimate = estimatePromptTokens(request);
       // A turn interrupted before its request went out sends nothing, and is charged nothing.
       this.signal.throwIfAborted();
@@ -539,6 +554,10 @@ export class Turn {
       metadata: metadataView(deps.conversation),
       setMetadata: (values) => setToolMetadata(deps.conversation, values),
       signal: this.signal,
+      turnId: this.id,
+      notify: (message) => this.send(message),
+      user: deps.user,
+      page: deps.page,
     });
     deps.log.info(
       {
@@ -549,6 +568,7 @@ export class Turn {
       },
       'tool call',
     );
+    deps.observer?.toolCalled(this.id, call.name, outcome);
     this.send({
       type: 'tool',
       turn_id: this.id,
@@ -561,7 +581,7 @@ export class Turn {
     return outcome;
   }
 
-  private chatRequest(exchange: ChatCompletionMessageParam[], offerTools: boolean) {
+  private chatRequest(exchange: ChatCompletionMessageParam[], tools: ChatCompletionTool[]) {
     const { bot, conversation, maxHistoryMessages } = this.deps;
     const messages = this.pendingUser
       ? [...conversation.messages, this.pendingUser]
@@ -577,12 +597,12 @@ export class Turn {
       messages: [
         {
           role: 'system' as const,
-          content: renderTemplate(bot.systemPrompt, templateData(conversation)),
+          content: renderTemplate(bot.systemPrompt, templateData(conversation, this.deps.user)),
         },
         ...history,
         ...exchange,
       ],
-      ...(offerTools ? { tools: this.deps.tools.definitions() } : {}),
+      ...(tools.length > 0 ? { tools } : {}),
       ...(bot.temperature !== undefined ? { temperature: bot.temperature } : {}),
       ...(bot.maxTokens !== undefined ? { maxTokens: bot.maxTokens } : {}),
     };
@@ -638,7 +658,10 @@ export class Turn {
     const text = interrupted ? this.heard(this.interruptedAtMs ?? 0) : this.replyText.trim();
     this.recordAssistant(text, interrupted);
     this.finished = true;
-    if (this.silent) return;
+    if (this.silent) {
+      this.observe(text, interrupted);
+      return;
+    }
     const metrics: TurnMetrics = {
       ...this.metrics,
       total_ms: this.elapsed(),
@@ -656,6 +679,26 @@ export class Turn {
       if (this.metrics.held_ms !== undefined) metrics.held_ms = this.metrics.held_ms;
       this.send({ type: 'done', turn_id: this.id, text, interrupted, metrics });
     });
+    this.observe(text, interrupted, { metrics });
+  }
+
+  /** Reports the ended turn to the conversation's record (a speculative one once it is confirmed). */
+  private observe(
+    assistant: string,
+    interrupted: boolean,
+    extra: { metrics?: TurnMetrics; error?: ErrorCode } = {},
+  ): void {
+    const observer = this.deps.observer;
+    if (!observer) return;
+    this.afterConfirm(() =>
+      observer.turnEnded({
+        turnId: this.id,
+        user: this.userMessage?.text,
+        assistant: assistant || undefined,
+        interrupted,
+        ...extra,
+      }),
+    );
   }
 }
 

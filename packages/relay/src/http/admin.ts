@@ -7,13 +7,23 @@
  *   PATCH  /admin/keys/:id             change origins, bots, label, limits
  *   POST   /admin/keys/:id/revoke      revoke (also DELETE /admin/keys/:id); closes its open sessions
  *   GET    /admin/keys/:id/usage       usage per UTC day (?days=1..31)
+ *   POST   /admin/keys/:id/visitor-secret  a new visitor secret (signs visitor tokens; shown once);
+ *                                          DELETE removes it
  *   GET    /admin/audit                who changed which key, newest first (?limit=1..500, ?key=ID)
+ *   …/admin/conversations, …/admin/webhooks/deliveries: records and webhooks (admin-conversations.ts)
+ *   …/admin/knowledge/…: the knowledge base's collections, documents, search (admin-knowledge.ts)
  *
- * Every request needs `Authorization: Bearer <admin token>`, compared in constant time.
+ *   GET    /admin/usage, /admin/usage/live, /admin/usage/latency: usage across keys (admin-usage.ts)
+ *
+ * Every request needs `Authorization: Bearer <admin token>`, compared in constant time, or the
+ * admin console's session cookie (and, to change anything, its CSRF header: console.ts).
  */
 import { Hono, type Context, type ErrorHandler, type NotFoundHandler } from 'hono';
 import { MAX_ADMIN_BODY_BYTES, limitBody } from './body-limit.js';
-import { requireBearer } from './bearer.js';
+import { adminAuth, type ConsoleSession, type ConsoleSessions } from './console.js';
+import { usageAdmin } from './admin-usage.js';
+import type { Schema } from '../store/schema.js';
+import type { Kysely } from 'kysely';
 import { RelayError } from './errors.js';
 import type { BotConfig, LimitsConfig } from '../config/config.js';
 import type { AuditActor, ClientKeyRecord, KeyPatch, KeyStore } from '../auth/keys.js';
@@ -24,6 +34,9 @@ import type { Logger } from '../logger.js';
 import { InvalidOriginPattern, parseOriginPattern } from '../auth/origins.js';
 import type { SharedState } from '../state/shared-state.js';
 import type { DayUsage, UsageStore } from '../policy/usage.js';
+import { knowledgeAdmin } from './admin-knowledge.js';
+import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
+import { conversationsAdmin, type ConversationsAdminDeps } from './admin-conversations.js';
 
 export interface AdminDeps {
   token: string;
@@ -42,6 +55,18 @@ export interface AdminDeps {
   log: Logger;
   /** The relay's error rendering (`errors.ts`), shared so admin errors look like every other. */
   errors: { onError: ErrorHandler; notFound: NotFoundHandler };
+  /** The knowledge base (…/admin/knowledge, admin-knowledge.ts). */
+  knowledge?: KnowledgeBase;
+  /** Conversation records and the webhook outbox. */
+  conversations?: ConversationsAdminDeps;
+  /** Console sign-ins (http/console.ts): their cookie + CSRF header stand in for the bearer token. */
+  console?: {
+    sessions: ConsoleSessions;
+    /** Records a console change the key store does not record itself. */
+    audit(c: Context, session: ConsoleSession): Promise<void>;
+  };
+  /** The relay's database, for the latency percentiles of GET /admin/usage/latency. */
+  db?: () => Promise<Kysely<Schema>>;
 }
 
 const badRequest = (message: string) => new RelayError('bad_request', 400, message);
@@ -79,7 +104,11 @@ export function createAdminApp(deps: AdminDeps): Hono {
   const botIds = new Set(deps.bots.map((b) => b.id));
 
   const notFound = () => new RelayError('not_found', 404, 'no key with that id');
-  const actor = (c: Context): AuditActor => ({ kind: 'admin-api', ip: deps.clientIp(c) });
+  const actor = (c: Context): AuditActor =>
+    deps.console?.sessions.actor(c, deps.clientIp(c)) ?? {
+      kind: 'admin-api',
+      ip: deps.clientIp(c),
+    };
 
   app.use('*', async (c, next) => {
     c.header('Cache-Control', 'no-store');
@@ -87,10 +116,19 @@ export function createAdminApp(deps: AdminDeps): Hono {
   });
   app.use(
     '*',
-    requireBearer(deps.token, 'voicebot-admin', (c) =>
-      log.warn({ method: c.req.method, path: c.req.path }, 'admin request refused'),
+    adminAuth(
+      deps.token,
+      deps.console?.sessions,
+      (c) => log.warn({ method: c.req.method, path: c.req.path }, 'admin request refused'),
+      deps.console?.audit,
     ),
   );
+  // Mounted before the 64 KiB body limit: uploads have their own (larger) one.
+  if (deps.knowledge)
+    app.route(
+      '/knowledge',
+      knowledgeAdmin({ knowledge: deps.knowledge, log, errors: deps.errors }),
+    );
   app.use('*', limitBody(MAX_ADMIN_BODY_BYTES));
 
   async function body(c: Context): Promise<Record<string, unknown>> {
@@ -225,6 +263,19 @@ export function createAdminApp(deps: AdminDeps): Hono {
   app.post('/keys/:id/revoke', revoke);
   app.delete('/keys/:id', revoke);
 
+  const visitorSecret = (remove: boolean) => async (c: Context) => {
+    const id = c.req.param('id') ?? '';
+    const set = await keys.setVisitorSecret(id, actor(c), remove);
+    if (!set) throw notFound();
+    log.info(
+      { key_id: id },
+      remove ? 'admin: visitor secret removed' : 'admin: visitor secret set',
+    );
+    return remove ? c.json({ id }) : c.json({ id, visitor_secret: set.secret }, 201);
+  };
+  app.post('/keys/:id/visitor-secret', visitorSecret(false));
+  app.delete('/keys/:id/visitor-secret', visitorSecret(true));
+
   app.get('/keys/:id/usage', async (c) => {
     const id = c.req.param('id');
     const key = await keys.get(id);
@@ -250,6 +301,8 @@ export function createAdminApp(deps: AdminDeps): Hono {
     return c.json({ entries });
   });
 
+  if (deps.conversations) app.route('/', conversationsAdmin(deps.conversations));
+  app.route('/', usageAdmin({ keys, usage, state, db: deps.db }));
   app.notFound(deps.errors.notFound);
   return app;
 }

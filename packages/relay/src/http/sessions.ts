@@ -1,7 +1,13 @@
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
-import { SESSIONS_PATH, TALK_PATH, type SessionGrant } from '@voice-bot/protocol';
+import {
+  SESSIONS_PATH,
+  TALK_PATH,
+  type SessionGrant,
+  type VisitorClaims,
+} from '@voice-bot/protocol';
 import type { ClientKeyRecord, KeyStore } from '../auth/keys.js';
+import { verifyVisitorToken } from '../auth/visitor-tokens.js';
 import { isOriginAllowed, normaliseOrigin } from '../auth/origins.js';
 import type { SessionTokens } from '../auth/tokens.js';
 import type { BotConfig } from '../config/config.js';
@@ -52,7 +58,35 @@ async function authorise(
   return { key, origin: canonical, bot };
 }
 
-function parseBody(text: string): { key?: unknown; bot?: unknown } {
+/**
+ * A signed-in visitor's claims, when the request carries a visitor token: it must verify with the
+ * key's visitor secret, and a token with a `jti` opens one session only.
+ */
+async function visitorClaims(
+  deps: SessionRouteDeps,
+  key: ClientKeyRecord,
+  token: unknown,
+): Promise<VisitorClaims | undefined> {
+  if (token === undefined) return undefined;
+  if (typeof token !== 'string' || !token)
+    throw new RelayError('bad_request', 400, 'visitor_token must be a string');
+  const secret = await deps.keys.visitorSecret(key.id);
+  if (!secret)
+    throw new RelayError(
+      'invalid_visitor_token',
+      401,
+      'this client key has no visitor secret (voicebot-relay keys visitor-secret ID)',
+    );
+  const verified = await verifyVisitorToken(token, secret);
+  if (
+    verified.jti &&
+    !(await deps.tokens.claimOnce(`visitor:${key.id}:${verified.jti}`, verified.expiresAt))
+  )
+    throw new RelayError('invalid_visitor_token', 401, 'this visitor token (jti) was already used');
+  return verified.claims;
+}
+
+function parseBody(text: string): { key?: unknown; bot?: unknown; visitor_token?: unknown } {
   if (!text.trim()) return {};
   let parsed: unknown;
   try {
@@ -62,7 +96,7 @@ function parseBody(text: string): { key?: unknown; bot?: unknown } {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new RelayError('bad_request', 400, 'request body must be a JSON object');
-  return parsed as { key?: unknown; bot?: unknown };
+  return parsed as { key?: unknown; bot?: unknown; visitor_token?: unknown };
 }
 
 /**
@@ -111,14 +145,28 @@ export function sessionRoutes(deps: SessionRouteDeps): Hono {
       throw storageUnavailableError();
     }
     if (refusal) throw refusalError(refusal);
+    // After the rate limits: a refused visitor token counts as a session request too.
+    let user: VisitorClaims | undefined;
+    try {
+      user = await visitorClaims(deps, granted.key, body.visitor_token);
+    } catch (error) {
+      if (error instanceof RelayError) logger.info({ code: error.code }, 'session refused');
+      throw error;
+    }
     const { token, expiresAt } = await deps.tokens.issue({
       keyId: granted.key.id,
       origin: granted.origin,
       bot: granted.bot.id,
+      user,
     });
     const base = new URL(deps.publicUrl ?? c.req.url);
     logger.info(
-      { key_id: granted.key.id, bot: granted.bot.id, origin: granted.origin },
+      {
+        key_id: granted.key.id,
+        bot: granted.bot.id,
+        origin: granted.origin,
+        signed_in: user !== undefined,
+      },
       'session token issued',
     );
     const grant: SessionGrant = {
@@ -126,6 +174,7 @@ export function sessionRoutes(deps: SessionRouteDeps): Hono {
       expires_at: new Date(expiresAt * 1000).toISOString(),
       ws_url: `${base.protocol === 'https:' ? 'wss:' : 'ws:'}//${base.host}${TALK_PATH}`,
       bot: granted.bot.id,
+      ...(user ? { user } : {}),
     };
     return c.json(grant, 201);
   });

@@ -159,14 +159,7 @@ export function talkRoutes(deps: TalkRouteDeps): Hono<TalkEnv> {
           const raw = ws.raw as WebSocket | undefined;
           if (!raw) return;
           guard = hardening.guard(grant.sessionId, grant.claims.keyId, grant.limits, log);
-          const socket = hardening.countingSocket({
-            send: deps.writes.sender(raw),
-            close: (code, reason) => raw.close(code, reason),
-            get bufferedAmount() {
-              return raw.bufferedAmount;
-            },
-            terminate: () => raw.terminate(),
-          });
+          const socket = deps.writes.socket(raw, hardening.metrics);
           const opened = deps.openSession(grant, socket, guard);
           session = opened;
           hardening.opened({

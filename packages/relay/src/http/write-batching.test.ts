@@ -92,6 +92,28 @@ describe('WriteBatcher', () => {
     assert.deepEqual(received, ['{"type":"error","fatal":true}']);
   });
 
+  it('socket(): one object that counts bytes out by kind, batches, and reports ws’s own queue', async () => {
+    const { serverSide, transport, received, client } = await connect();
+    const batcher = new WriteBatcher();
+    const counted = { audio: 0, json: 0 };
+    const socket = batcher.socket(serverSide, {
+      bytesOut: (kind, bytes) => (counted[kind] += bytes),
+    });
+    socket.send('{"type":"text_delta","delta":"é"}');
+    socket.send(new Uint8Array(960));
+    assert.equal(transport.writableCorked, 1, 'held until the check phase');
+    assert.equal(socket.bufferedAmount, serverSide.bufferedAmount);
+    assert.ok(socket.bufferedAmount > 960);
+    assert.deepEqual(counted, { json: 34, audio: 960 }, 'UTF-8 bytes of text, bytes of audio');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(batcher.batches, 1);
+    while (received.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(received, ['{"type":"text_delta","delta":"é"}', 960]);
+    const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+    socket.close(4006, 'slow');
+    assert.equal(await closed, 4006);
+  });
+
   it('does not throw when the socket was destroyed while messages were held', async () => {
     const { serverSide, transport, client } = await connect();
     const batcher = new WriteBatcher();

@@ -544,6 +544,22 @@ describe('SentenceChunker: a first chunk that is a clause (firstClause)', () => 
     ]);
   });
 
+  it('a comma after a word cuts as it arrives, before the next token brings the space', () => {
+    const chunker = new SentenceChunker(FIRST);
+    const tokens = ["We're", ' open', ' until', ' six', ' on', ' Saturday', ','];
+    assert.deepEqual(
+      tokens.flatMap((t) => chunker.push(t)),
+      ["We're open until six on Saturday,"],
+    );
+    assert.deepEqual([...chunker.push(' see you then.'), ...chunker.flush()], ['see you then.']);
+    const number = new SentenceChunker(FIRST);
+    assert.deepEqual(
+      ['The membership costs 1', ','].flatMap((t) => number.push(t)),
+      [],
+      'a comma after a digit waits: "1,000"',
+    );
+  });
+
   it('not inside a code fence', () => {
     assert.deepEqual(whole('```\nconst a = 1, b = 2, c = 3, d = 4;\n```', FIRST), [
       '```\nconst a = 1, b = 2, c = 3, d = 4;\n```',

@@ -31,6 +31,8 @@
  *   whitespace, a spaced dash (` - `, ` – `) or an em dash, once the chunk has `minChars` and
  *   `minWords` — so speech can start before the first sentence is complete. Never inside a number
  *   ("1,000", "10:30", "9–5" have no whitespace after the mark) nor after an abbreviation ("e.g.,").
+ *   A `,` or `;` right after a letter cuts at once, without waiting for the whitespace (the next
+ *   token): LLMs stream "Saturday" "," " see" (a closing quote after it starts the next chunk).
  */
 
 export interface ChunkerOptions {
@@ -215,6 +217,13 @@ function isGluedClause(c: number): boolean {
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
+}
+
+const LETTER = /^\p{L}$/u;
+
+function isLetter(c: number): boolean {
+  if (c < 0x80) return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
+  return LETTER.test(String.fromCharCode(c));
 }
 
 function isLowercase(c: number): boolean {
@@ -480,6 +489,9 @@ export class SentenceChunker {
     }
     this.markContent(p);
     this.pos++;
+    // The first clause: a comma or semicolon after a word needs no lookahead.
+    if ((c === 0x2c || c === 0x3b) && !this.inFence && isLetter(this.at(p - 1)))
+      this.clauseEnd(p + 1, out);
   }
 
   /**

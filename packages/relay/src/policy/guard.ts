@@ -104,6 +104,8 @@ export class SessionGuard {
   private readonly turns: FixedWindow | undefined;
   /** Speculative turns this socket may start per minute (0 in the limits: none at all). */
   private readonly speculations: FixedWindow;
+  /** The key's daily audio quota in bytes (0 = none), asked for every audio frame. */
+  private readonly audioQuota: number;
   /** What the session asks before it spends (see {@link SessionPolicy}). */
   readonly policy: SessionPolicy = {
     audioIn: (bytes) => this.audioIn(bytes),
@@ -127,6 +129,7 @@ export class SessionGuard {
     this.turns =
       limits.turnsPerMinute > 0 ? new FixedWindow(limits.turnsPerMinute, 60_000) : undefined;
     this.speculations = new FixedWindow(limits.speculativeTurnsPerMinute, 60_000);
+    this.audioQuota = audioQuotaBytes(limits);
   }
 
   /**
@@ -258,8 +261,8 @@ export class SessionGuard {
   // ── the session's policy ──
 
   private audioIn(bytes: number): SessionRefusal | undefined {
-    const { keyId, usage, limits } = this.deps;
-    const quota = audioQuotaBytes(limits);
+    const { keyId, usage } = this.deps;
+    const quota = this.audioQuota;
     if (quota > 0 && usage.audioBytesToday(keyId) + bytes > quota)
       return this.quotaExceeded('audio');
     usage.addAudioIn(keyId, bytes);

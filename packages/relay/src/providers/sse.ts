@@ -54,6 +54,13 @@ export class SseParser {
       return;
     }
     if (line.charCodeAt(0) === 58) return; // ':' comment
+    // `data:` (nearly every line of a chat stream): its value in one slice.
+    if (line.startsWith('data:')) {
+      const value = line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
+      this.data = this.data === undefined ? value : `${this.data}\n${value}`;
+      if (this.data.length > MAX_EVENT_CHARS) throw new SseTooLarge();
+      return;
+    }
     const colon = line.indexOf(':');
     const field = colon < 0 ? line : line.slice(0, colon);
     let value = colon < 0 ? '' : line.slice(colon + 1);

@@ -1,6 +1,11 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+} from 'openai/core/error';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { StageConfig } from '../config/config.js';
 
@@ -209,6 +214,8 @@ export const JSON_TYPE = 'application/json';
 export class UpstreamClient {
   private readonly base: string;
   private readonly authorization: string;
+  /** The headers of a JSON request (most of them), made once. */
+  private readonly jsonHeaders: Record<string, string>;
 
   constructor(
     private readonly stage: StageConfig,
@@ -217,6 +224,11 @@ export class UpstreamClient {
     this.base = (stage.baseURL ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
     // Local OpenAI-compatible servers (Ollama, vLLM, speaches…) accept any key.
     this.authorization = `Bearer ${stage.apiKey ?? 'unused'}`;
+    this.jsonHeaders = this.headers(JSON_TYPE);
+  }
+
+  private headers(contentType: string): Record<string, string> {
+    return { authorization: this.authorization, 'content-type': contentType, accept: JSON_TYPE };
   }
 
   /** POSTs `body`; resolves with a 2xx response whose body the caller must read or {@link discard}. */
@@ -228,11 +240,7 @@ export class UpstreamClient {
   ): Promise<UpstreamResponse> {
     const request: UpstreamRequest = {
       url: this.base + path,
-      headers: {
-        authorization: this.authorization,
-        'content-type': contentType,
-        accept: JSON_TYPE,
-      },
+      headers: contentType === JSON_TYPE ? this.jsonHeaders : this.headers(contentType),
       body,
       signal,
       timeoutMs: this.stage.timeoutMs,

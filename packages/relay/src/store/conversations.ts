@@ -45,6 +45,7 @@ export class DbConversationStore implements ConversationStore {
     requestedId: string | undefined,
     keyId: string,
     bot: string,
+    userId?: string,
   ): Promise<OpenedConversation> {
     if (requestedId && requestedId.length <= 100) {
       const waiting = this.pending.get(requestedId);
@@ -53,6 +54,7 @@ export class DbConversationStore implements ConversationStore {
         found &&
         found.key_id === keyId &&
         found.bot === bot &&
+        (found.user_id ?? undefined) === userId &&
         Number(found.expires_at) > Date.now()
       )
         return { conversation: fromRow(found), resumed: true };
@@ -61,6 +63,7 @@ export class DbConversationStore implements ConversationStore {
       id: `conv_${randomBytes(16).toString('base64url')}`,
       keyId,
       bot,
+      ...(userId === undefined ? {} : { userId }),
       messages: [],
       pageMetadata: {},
       toolMetadata: {},
@@ -86,6 +89,7 @@ export class DbConversationStore implements ConversationStore {
       id: conversation.id,
       key_id: conversation.keyId,
       bot: conversation.bot,
+      user_id: conversation.userId ?? null,
       messages: JSON.stringify(conversation.messages),
       page_metadata: JSON.stringify(conversation.pageMetadata),
       tool_metadata: JSON.stringify(conversation.toolMetadata),
@@ -233,7 +237,8 @@ function upsertQuery(db: Kysely<Schema>, row: Row) {
         }))
         // An id is only ever written by the key and bot that created it.
         .where('conversations.key_id', '=', row.key_id)
-        .where('conversations.bot', '=', row.bot),
+        .where('conversations.bot', '=', row.bot)
+        .where('conversations.user_id', 'is not distinct from', row.user_id),
     );
 }
 
@@ -242,6 +247,7 @@ interface Row {
   id: string;
   key_id: string;
   bot: string;
+  user_id: string | null;
   messages: string;
   page_metadata: string;
   tool_metadata: string;
@@ -255,6 +261,7 @@ function fromRow(row: Selectable<ConversationsTable> | Row): Conversation {
     id: row.id,
     keyId: row.key_id,
     bot: row.bot,
+    ...(row.user_id == null ? {} : { userId: row.user_id }),
     messages: JSON.parse(row.messages) as ConversationMessage[],
     pageMetadata: JSON.parse(row.page_metadata) as Record<string, MetadataValue>,
     toolMetadata: JSON.parse(row.tool_metadata) as Record<string, MetadataValue>,

@@ -13,6 +13,7 @@ import {
 } from '../auth/keys.js';
 import type { KeyLimits } from '../policy/limits.js';
 import type { ClientKeysTable, Schema } from './schema.js';
+import { newVisitorSecret } from '../auth/visitor-tokens.js';
 
 const DEFAULT_ACTOR: AuditActor = { kind: 'code' };
 
@@ -177,6 +178,39 @@ export class DbKeyStore implements KeyStore {
       .where('hash', '=', hashSecret(secret))
       .executeTakeFirst();
     return row && recordFromRow(row);
+  }
+
+  async setVisitorSecret(
+    id: string,
+    actor: AuditActor = DEFAULT_ACTOR,
+    remove = false,
+  ): Promise<{ secret: string | undefined } | undefined> {
+    const secret = remove ? undefined : newVisitorSecret();
+    return this.handle.write(async (trx) => {
+      const changed = await trx
+        .updateTable('client_keys')
+        .set({ visitor_secret: secret ?? null })
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (Number(changed.numUpdatedRows) === 0) return undefined;
+      await writeAudit(
+        trx,
+        actor,
+        remove ? 'key.visitor_secret.remove' : 'key.visitor_secret.set',
+        id,
+      );
+      return { secret };
+    });
+  }
+
+  async visitorSecret(id: string): Promise<string | undefined> {
+    const db = await this.db();
+    const row = await db
+      .selectFrom('client_keys')
+      .select('visitor_secret')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row?.visitor_secret ?? undefined;
   }
 
   async revokedAmong(ids: readonly string[]): Promise<string[]> {

@@ -240,7 +240,7 @@ export function createHttpTool(
     timeoutMs: config.http.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     ...(config.public ? { public: true } : {}),
     async execute(args, context): Promise<unknown> {
-      const data = { args, metadata: context.metadata };
+      const data = { args, metadata: context.metadata, user: context.user ?? {} };
       const withEnv = config.http.url.replace(
         /\{\{\s*env\.(\w+)\s*\}\}/g,
         (_match, name: string) => env[name] ?? '',

@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { ChatCompletionTool } from 'openai/resources/chat/completions';
-import { ToolError, type ToolContext, type ToolDefinition } from './types.js';
+import { ToolError, type PageTools, type ToolContext, type ToolDefinition } from './types.js';
 
 export interface ToolCall {
   id: string;
@@ -41,16 +41,26 @@ export class ToolRunner {
     return this.byName.has(name);
   }
 
+  /** The bot has page-side tools (`ready.features` lists `client_tools`). */
+  get hasClientTools(): boolean {
+    return [...this.byName.values()].some(({ tool }) => tool.client === true);
+  }
+
   isPublic(name: string): boolean {
     return this.byName.get(name)?.tool.public === true;
   }
 
-  /** The `tools` parameter of a chat completion request. */
-  definitions(): ChatCompletionTool[] {
-    return [...this.byName.values()].map(({ tool }) => ({
-      type: 'function',
-      function: { name: tool.name, description: tool.description, parameters: tool.parameters },
-    }));
+  /**
+   * The `tools` parameter of a chat completion request. Page-side tools are offered only when
+   * `page` has them (a page that registered none gets none).
+   */
+  definitions(page?: Pick<PageTools, 'has'>): ChatCompletionTool[] {
+    return [...this.byName.values()]
+      .filter(({ tool }) => !tool.client || page?.has(tool.name) === true)
+      .map(({ tool }) => ({
+        type: 'function',
+        function: { name: tool.name, description: tool.description, parameters: tool.parameters },
+      }));
   }
 
   async run(

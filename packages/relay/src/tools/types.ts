@@ -1,3 +1,5 @@
+import type { ServerMessage } from '@voice-bot/protocol';
+
 /** A JSON Schema object describing a tool's arguments (as OpenAI function calling expects). */
 export type JsonSchema = Record<string, unknown>;
 
@@ -10,6 +12,29 @@ export interface ToolContext {
   signal: AbortSignal;
   /** Sets conversation metadata (flat keys, e.g. `customer.first_name`), usable in prompt templates. */
   setMetadata(values: Record<string, string | number | boolean>): void;
+  /** The turn the call belongs to (`turn_id` of the messages it sends). */
+  turnId: number;
+  /** Sends a protocol message to the page of this session (e.g. `handoff`), in order with the turn's. */
+  notify(message: ServerMessage): void;
+  /**
+   * Trusted claims of a signed-in visitor (a visitor token the site signed; `id` is its subject),
+   * or undefined for an anonymous one. Unlike `metadata`, the page cannot change these.
+   */
+  user?: Readonly<Record<string, string | number | boolean>> | undefined;
+  /** The session's page, for page-side tools (`clientTools`). */
+  page?: PageTools | undefined;
+}
+
+/** The page of a session, as page-side tools see it. */
+export interface PageTools {
+  /** The page has registered a tool of this name. */
+  has(name: string): boolean;
+  /** Sends the call to the page and resolves with its result (rejects with a `ToolError`). */
+  call(
+    name: string,
+    args: unknown,
+    context: Pick<ToolContext, 'turnId' | 'notify' | 'signal'>,
+  ): Promise<unknown>;
 }
 
 export interface ToolDefinition<Args = Record<string, unknown>> {
@@ -22,6 +47,8 @@ export interface ToolDefinition<Args = Record<string, unknown>> {
   timeoutMs?: number;
   /** Public tools may show their arguments and result to the page; others show only name and state. */
   public?: boolean;
+  /** A page-side tool: offered to the model only when the session's page has registered it. */
+  client?: boolean;
 }
 
 /** Declares a code tool for `createRelay({ tools })`. */

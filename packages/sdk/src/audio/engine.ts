@@ -76,12 +76,19 @@ export function workletUrls(assetBaseUrl?: string | URL): { capture: string; pla
  * module, or under `assetBaseUrl`), never `blob:` URLs, so strict CSPs work.
  */
 export class AudioEngine {
-  private stream: MediaStream | undefined;
-  private source: MediaStreamAudioSourceNode | undefined;
-  private capture: AudioWorkletNode | undefined;
-  private playback: AudioWorkletNode | undefined;
+  /** @internal The microphone (client/devices.ts moves the capture to another one). */
+  stream: MediaStream | undefined;
+  /** @internal */
+  source: MediaStreamAudioSourceNode | undefined;
+  /** @internal */
+  capture: AudioWorkletNode | undefined;
+  /** @internal The replies' audio (the output level and `outputStream()` tap it). */
+  playback: AudioWorkletNode | undefined;
   private pendingStop: ((report: PlaybackReport & Partial<PlaybackStats>) => void) | undefined;
-  private speaker: HTMLAudioElement | undefined;
+  /** @internal The element playing the replies while a microphone is open (`setSinkId` goes to it). */
+  speaker: HTMLAudioElement | undefined;
+  /** @internal `outputStream()`: the replies' audio as a MediaStream. */
+  outputTap: MediaStreamAudioDestinationNode | undefined;
   private closed = false;
 
   private constructor(
@@ -205,7 +212,8 @@ export class AudioEngine {
     playback.connect(this.context.destination);
   }
 
-  private async openMic(mic: MicOptions): Promise<MediaStream> {
+  /** @internal */
+  async openMic(mic: MicOptions): Promise<MediaStream> {
     if (!navigator.mediaDevices?.getUserMedia) {
       throw new VoiceBotError(
         'mic_unavailable',

@@ -8,6 +8,7 @@ const frame = (id: number): Int16Array => Int16Array.of(id);
 /** A controller whose hooks are logged: `send id`, `pause`, `resume`, `end`. */
 function recorded(settings: Partial<TurnTakingSettings> = {}, speculative = true) {
   const log: string[] = [];
+  const pauseIds: number[] = [];
   const turns = new TurnTaking(
     {
       pauseMs: 220,
@@ -20,7 +21,10 @@ function recorded(settings: Partial<TurnTakingSettings> = {}, speculative = true
     },
     {
       send: (f) => log.push(`send ${f[0]}`),
-      pause: () => log.push('pause'),
+      pause: (id) => {
+        log.push('pause');
+        pauseIds.push(id);
+      },
       resume: () => log.push('resume'),
       end: () => log.push('end'),
     },
@@ -33,7 +37,7 @@ function recorded(settings: Partial<TurnTakingSettings> = {}, speculative = true
       turns.silenceAfterFrame(ms);
     }
   };
-  return { turns, log, silence };
+  return { turns, log, silence, pauseIds };
 }
 
 describe('TurnTaking', () => {
@@ -55,13 +59,25 @@ describe('TurnTaking', () => {
     assert.deepEqual(log.slice(3), ['send 2'], 'the held silence was dropped, not sent');
   });
 
-  it('a transcript that arrives after the silence was already long enough commits at once', () => {
+  it('a transcript that arrives after the silence was already long enough commits on the next silent frame', () => {
     const { turns, log, silence } = recorded();
     turns.pause(220);
     silence(240, 500);
     assert.ok(!log.includes('end'), 'without a transcript the wait is the fallback (700)');
     turns.tentative('Can you book me a table for two?');
+    assert.notEqual(log.at(-1), 'end', 'not in the frame the detector has not judged yet');
+    turns.silenceAfterFrame(500);
+    assert.notEqual(log.at(-1), 'end', 'a frame that did not add silence (speech maybe starting)');
+    silence(520, 520);
     assert.equal(log.at(-1), 'end');
+
+    const late = recorded();
+    late.turns.pause(220);
+    late.silence(240, 500);
+    late.turns.tentative('Stop.');
+    late.turns.resume();
+    late.silence(20, 20);
+    assert.ok(!late.log.includes('end'), 'the visitor went on: no commit');
   });
 
   it('an unfinished clause waits long; speech before that resumes the utterance with the held frames, in order', () => {
@@ -83,6 +99,31 @@ describe('TurnTaking', () => {
       turns.neededMs(),
       700,
       'the stale transcript was ignored: no speculative turn ran',
+    );
+  });
+
+  it('a late transcript of an earlier pause (sent before the relay saw the resume) is not taken for the next pause', () => {
+    const { turns, log, silence, pauseIds } = recorded();
+    turns.pause(220);
+    turns.resume();
+    turns.pause(220);
+    assert.equal(new Set(pauseIds).size, 2, `each pause has its own id: ${pauseIds.join(',')}`);
+    const [first, second] = pauseIds as [number, number];
+    turns.tentative('Stop.', first);
+    assert.equal(
+      turns.neededMs(),
+      700,
+      'the first pause’s complete sentence does not shorten the wait',
+    );
+    silence(240, 400);
+    assert.ok(!log.includes('end'));
+    turns.tentative('Stop. Actually,', second);
+    assert.equal(turns.neededMs(), 1200, 'its own transcript counts');
+    turns.tentative('What time do you open?');
+    assert.equal(
+      turns.neededMs(),
+      350,
+      'a transcript without an id (an older relay) is the current one',
     );
   });
 
@@ -118,6 +159,7 @@ describe('TurnTaking', () => {
     });
     turns.pause(220);
     turns.tentative('Ich hätte gern einen Tisch und');
+    turns.silenceAfterFrame(240);
     assert.deepEqual(seen.at(-1), {
       transcript: 'Ich hätte gern einen Tisch und',
       pauseMs: 220,

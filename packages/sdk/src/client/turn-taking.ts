@@ -36,8 +36,8 @@ export interface TurnTakingSettings {
 export interface TurnTakingHooks {
   /** A frame of the utterance for the relay. */
   send(frame: Int16Array): void;
-  /** Sends what the uplink holds, then `pause`. */
-  pause(): void;
+  /** Sends what the uplink holds, then `pause` with `pauseId` (its `tentative_transcript` echoes it). */
+  pause(pauseId: number): void;
   /** Sends `resume`. */
   resume(): void;
   /** The turn ends now: commit it. */
@@ -49,11 +49,15 @@ export class TurnTaking {
   speculative = false;
   /** A `pause` was sent and neither `resume` nor `commit` since. */
   private paused = false;
+  /** Numbers this client's pauses: a late `tentative_transcript` for an earlier one is not this one's. */
+  private pauseId = 0;
   private transcript: string | undefined;
   /** Frames after the pause, held back (bounded: the detector ends speech at `maxSilenceMs`). */
   private held: Int16Array[] = [];
   private readonly maxHeld: number;
   private silence = 0;
+  /** The silence when the transcript was read: the turn ends on a silent frame after it. */
+  private silenceAtTranscript = 0;
 
   constructor(
     readonly settings: TurnTakingSettings,
@@ -100,7 +104,8 @@ export class TurnTaking {
     if (!this.speculative || this.paused) return;
     this.paused = true;
     this.transcript = undefined;
-    this.hooks.pause();
+    this.pauseId = (this.pauseId + 1) % Number.MAX_SAFE_INTEGER;
+    this.hooks.pause(this.pauseId);
   }
 
   /** The detector's `resume`: the visitor goes on. */
@@ -117,12 +122,16 @@ export class TurnTaking {
 
   /**
    * The relay's `tentative_transcript`. Ignored unless a speculative turn is running: one that
-   * arrives after `resume` belongs to the speculative turn that was dropped.
+   * arrives after `resume` belongs to the speculative turn that was dropped, and so does one whose
+   * `pauseId` is an earlier pause's (sent before the relay saw the `resume`, read after the next
+   * `pause`). Without `pauseId` (a relay before protocol 1.2) it is taken for the current pause.
+   * When the silence is already long enough, the turn ends on the next silent frame, not at once:
+   * the visitor may have started again in the frame the detector has not called speech yet.
    */
-  tentative(text: string): void {
-    if (!this.paused) return;
+  tentative(text: string, pauseId?: number): void {
+    if (!this.paused || (pauseId !== undefined && pauseId !== this.pauseId)) return;
     this.transcript = text;
-    this.check();
+    this.silenceAtTranscript = this.silence;
   }
 
   /** The detector's silence count after a frame of confirmed speech: ends the turn when long enough. */
@@ -152,7 +161,12 @@ export class TurnTaking {
   }
 
   private check(): void {
-    if (this.silence > 0 && this.silence >= this.neededMs()) this.hooks.end();
+    if (
+      this.silence > 0 &&
+      this.silence >= this.neededMs() &&
+      (this.transcript === undefined || this.silence > this.silenceAtTranscript)
+    )
+      this.hooks.end();
   }
 
   private clear(): void {

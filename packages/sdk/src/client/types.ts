@@ -3,13 +3,17 @@ import type { EchoGateOptions } from '../audio/echo-gate.js';
 import type { MicOptions } from '../audio/engine.js';
 import type { VoiceBotError } from '../errors.js';
 import type { ConversationPersistence } from '../persistence.js';
-import type { HistoryMessage, ToolState } from '../protocol/index.js';
+import type { HandoffUrgency, HistoryMessage, ToolState } from '../protocol/index.js';
 import type { SttProgress, WhisperOptions } from '../stt.js';
 import type { ReconnectOptions, TransportFactory } from '../transport.js';
 import type { VadSettings } from '../vad.js';
 import type { EndOfTurnPolicy } from './end-of-turn.js';
+import type { AudioDevices } from './devices.js';
+import type { ClientTool } from './page-tools.js';
 import type { ClientMetrics } from './reply-tracker.js';
 import type { VoiceBotState } from './status.js';
+
+export type { ClientTool } from './page-tools.js';
 
 export interface VoiceBotOptions {
   /** Base URL of the relay, e.g. `https://relay.example.com`. */
@@ -54,13 +58,24 @@ export interface VoiceBotOptions {
    */
   assetBaseUrl?: string | URL;
   mic?: MicOptions;
+  /**
+   * While the tab is hidden, pause the microphone and stop a reply playing (default true); listening
+   * resumes when it is shown again. Mobile browsers suspend a hidden page's audio anyway.
+   */
+  pauseWhenHidden?: boolean;
   /** Keep the conversation across page loads in IndexedDB (default true). */
   persistence?: boolean | ConversationPersistence;
   reconnect?: ReconnectOptions;
   /** How long the session request and the WebSocket handshake may each take before the attempt fails (default 10 000 ms). */
   connectTimeoutMs?: number;
-  /** Non-secret context for the bot (page URL, a signed-in visitor's first name…). */
+  /** Non-secret context for the bot (page URL, a signed-in visitor's first name…). Untrusted: the page sets it. */
   metadata?: Record<string, string | number | boolean>;
+  /**
+   * A signed-in visitor: the visitor token your server signed with the key's visitor secret (README
+   * "Signed-in visitors"), or a function returning a fresh one (called before every session
+   * request, reconnects included: tokens live at most 10 minutes).
+   */
+  visitorToken?: string | (() => string | undefined | Promise<string | undefined>);
   /**
    * Who turns speech into text. `relay` (default): audio goes to the relay. `browser`: Whisper
    * runs in the page (a Web Worker) and only text leaves the device.
@@ -84,7 +99,7 @@ export interface VoiceBotOptions {
 }
 
 export interface EndOfTurnOptions {
-  /** Silence inside speech that starts a speculative turn (default 220 ms). */
+  /** Silence inside speech that starts a speculative turn (default 128 ms: four Silero frames). */
   pauseMs?: number;
   /** Shortest silence that ends a turn, whatever the policy says (default 300 ms). */
   minSilenceMs?: number;
@@ -106,14 +121,15 @@ export interface EndOfTurnOptions {
 }
 
 /**
- * Playback starts once a reply has been streaming for `targetMs` (or is complete), so that audio
- * arriving a little late does not leave a gap. After a gap the target grows (up to `maxMs`); while
+ * Playback starts once a reply has been streaming for `targetMs` (or is complete, or is ahead:
+ * the target plus its largest chunk is buffered), so that audio arriving a little late does not
+ * leave a gap. After a gap the target grows (up to `maxMs`); while
  * the stream stays ahead it shrinks slowly (down to `minMs`).
  */
 export interface JitterBufferOptions {
-  /** Initial target (default 100 ms). */
+  /** Initial target (default 50 ms). */
   targetMs?: number;
-  /** Default 60 ms. */
+  /** Default 50 ms. */
   minMs?: number;
   /** Default 400 ms. */
   maxMs?: number;
@@ -134,9 +150,31 @@ export interface ToolEvent {
   result?: unknown;
 }
 
+/** The bot handed the conversation to a person (the relay's `handoff` tool). */
+export interface HandoffEvent {
+  turnId: number;
+  /** Why, in the model's words (e.g. "asked for a person"). */
+  reason: string;
+  urgency: HandoffUrgency;
+  /** A short summary of the conversation, e.g. to open your own live chat with. */
+  summary: string;
+  /** How the visitor can reach a person, as the bot's config lists them. */
+  targets: { phone?: string; email?: string; chatUrl?: string };
+  /** What happens next, in the site owner's words. */
+  message?: string;
+}
+
 export interface VoiceBotEvents {
   state: VoiceBotState;
-  ready: { conversationId: string; resumed: boolean; history: HistoryMessage[] };
+  ready: {
+    conversationId: string;
+    resumed: boolean;
+    history: HistoryMessage[];
+    /** What the relay offers in this session (`ready.features`), e.g. `handoff`, `feedback`. */
+    features: string[];
+    /** Hosts replies may link to besides the page's own (`ready.link_hosts`). */
+    linkHosts: string[];
+  };
   /** What the visitor said (from the relay's STT) or typed. */
   transcript: { turnId: number; text: string; final: boolean };
   'text-delta': { turnId: number; delta: string; text: string };
@@ -144,8 +182,24 @@ export interface VoiceBotEvents {
   message: { turnId: number; text: string; interrupted: boolean };
   /** A tool the bot runs on the relay; `args` and `result` only for tools the relay marks public. */
   tool: ToolEvent;
-  /** Microphone and playback levels, 0..1, for a visualiser. */
+  /** The bot handed the conversation to a person: show the ways to reach them, or open your own live chat. */
+  handoff: HandoffEvent;
+  /** Microphone and playback levels, 0..1, for a visualiser (every 20 ms frame). */
   level: { input: number; output: number };
+  /**
+   * The microphone's level (RMS, 0..1; dBFS = 20·log10), at most 20 times a second, only computed
+   * while someone listens. For meters and avatars.
+   */
+  'input-level': number;
+  /** The replies' playback level (RMS, 0..1), at most 20 times a second; 0 when a reply ends. */
+  'output-level': number;
+  /**
+   * `true`: the tab was hidden during a voice session, so the microphone is paused and a reply
+   * playing was stopped (the relay keeps what was heard); `false`: shown again, listening resumed.
+   */
+  paused: boolean;
+  /** The audio devices changed during a voice session (a headset plugged in or out). */
+  devices: AudioDevices;
   metrics: ClientMetrics;
   error: VoiceBotError;
   history: HistoryMessage[];

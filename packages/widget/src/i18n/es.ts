@@ -1,7 +1,7 @@
 /** Spanish. Loaded on demand: only pages with `lang="es"` download it. */
-import type { UiStrings } from '../i18n.js';
+import type { ExtraStrings, UiStrings } from '../i18n.js';
 
-export const strings: UiStrings = {
+export const strings: UiStrings & ExtraStrings = {
   title: 'Asistente de voz',
   open: 'Abrir el asistente de voz',
   close: 'Cerrar',
@@ -62,4 +62,17 @@ export const strings: UiStrings = {
   upstream: 'El asistente tuvo un problema al responder. Inténtalo de nuevo en un momento.',
   tooLong: 'Es demasiado largo. Intenta acortarlo.',
   generic: 'Algo salió mal. Inténtalo de nuevo.',
+  handoffTitle: 'Hablar con una persona',
+  handoffText: 'Nuestro equipo puede ayudarte. Elige cómo contactar:',
+  handoffNotified: 'Hemos avisado a nuestro equipo y se pondrá en contacto contigo.',
+  handoffCall: 'Llamar al {phone}',
+  handoffEmail: 'Escribir a {email}',
+  handoffChat: 'Abrir el chat en vivo',
+  handoffClose: 'Cerrar',
+  feedbackUp: 'Respuesta útil',
+  feedbackDown: 'Respuesta poco útil',
+  feedbackComment: '¿Qué faltó? (opcional)',
+  feedbackSend: 'Enviar',
+  feedbackThanks: 'Gracias por tu opinión',
+  newTab: '(se abre en una pestaña nueva)',
 };

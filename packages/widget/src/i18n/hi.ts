@@ -1,7 +1,7 @@
 /** Hindi (Devanagari). Loaded on demand: only pages with `lang="hi"` download it. */
-import type { UiStrings } from '../i18n.js';
+import type { ExtraStrings, UiStrings } from '../i18n.js';
 
-export const strings: UiStrings = {
+export const strings: UiStrings & ExtraStrings = {
   title: 'वॉइस असिस्टेंट',
   open: 'वॉइस असिस्टेंट खोलें',
   close: 'बंद करें',
@@ -58,4 +58,17 @@ export const strings: UiStrings = {
   upstream: 'असिस्टेंट को जवाब देने में दिक्कत हुई। कृपया थोड़ी देर में फिर से कोशिश करें।',
   tooLong: 'यह बहुत लंबा है। कृपया थोड़ा छोटा करके कहें।',
   generic: 'कुछ गड़बड़ हो गई। कृपया फिर से कोशिश करें।',
+  handoffTitle: 'किसी व्यक्ति से बात करें',
+  handoffText: 'हमारी टीम आपकी मदद कर सकती है। संपर्क का तरीका चुनें:',
+  handoffNotified: 'हमने अपनी टीम को बता दिया है, वे आपसे संपर्क करेंगे।',
+  handoffCall: '{phone} पर कॉल करें',
+  handoffEmail: '{email} पर ईमेल करें',
+  handoffChat: 'लाइव चैट खोलें',
+  handoffClose: 'बंद करें',
+  feedbackUp: 'जवाब उपयोगी था',
+  feedbackDown: 'जवाब उपयोगी नहीं था',
+  feedbackComment: 'क्या कमी थी? (वैकल्पिक)',
+  feedbackSend: 'भेजें',
+  feedbackThanks: 'आपकी राय के लिए धन्यवाद',
+  newTab: '(नए टैब में खुलता है)',
 };

@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { APIError, APIUserAbortError } from 'openai';
+import { APIError, APIUserAbortError } from 'openai/core/error';
 import type {
   ChatCompletionMessageParam,
   ChatCompletionTool,

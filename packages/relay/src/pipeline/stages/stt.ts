@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { APIUserAbortError } from 'openai';
+import { APIUserAbortError } from 'openai/core/error';
 import { INPUT_SAMPLE_RATE } from '@voice-bot/protocol';
 import { WAV_HEADER_BYTES, writeWavHeader } from '../wav.js';
 import { readBody, type UpstreamClient } from '../../providers/upstream.js';

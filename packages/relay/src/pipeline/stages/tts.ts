@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { APIUserAbortError } from 'openai';
+import { APIUserAbortError } from 'openai/core/error';
 import {
   JSON_TYPE,
   discard,
@@ -136,6 +136,8 @@ export class SpeechPipeline {
       }
       onSegment(item.segment);
       await this.forward(response.body, item.segment, onAudio);
+      // The session keeps its last turns (and with them this pipeline): not their spent responses.
+      item.response = undefined;
       item.segment.complete = true;
       this.consumed++;
       this.pump();

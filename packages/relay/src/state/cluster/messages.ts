@@ -19,7 +19,7 @@ export interface Requests {
   'usage.sync': { args: { seq: number; days: UsageDays }; result: QuotaTotals };
   'usage.history': { args: { keyId: string; days: number }; result: DayUsage[] };
   'conversation.open': {
-    args: { requestedId: string | undefined; keyId: string; bot: string };
+    args: { requestedId: string | undefined; keyId: string; bot: string; userId?: string };
     result: OpenedConversation;
   };
   /** Prometheus text of every worker's registry, summed. */

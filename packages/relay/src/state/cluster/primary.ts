@@ -119,6 +119,7 @@ export class PrimaryState {
           message.args.requestedId,
           message.args.keyId,
           message.args.bot,
+          message.args.userId,
         );
     }
   }

@@ -235,8 +235,18 @@ class PrimarySlots implements ConcurrencySlots {
 class PrimaryConversations implements ConversationStore {
   constructor(private readonly link: PrimaryLink) {}
 
-  open(requestedId: string | undefined, keyId: string, bot: string): Promise<OpenedConversation> {
-    return this.link.request('conversation.open', { requestedId, keyId, bot });
+  open(
+    requestedId: string | undefined,
+    keyId: string,
+    bot: string,
+    userId?: string,
+  ): Promise<OpenedConversation> {
+    return this.link.request('conversation.open', {
+      requestedId,
+      keyId,
+      bot,
+      ...(userId === undefined ? {} : { userId }),
+    });
   }
 
   touch(conversation: Conversation): void {

@@ -15,11 +15,13 @@
  *
  * Node options (`new AudioWorkletNode(ctx, 'voicebot-playback', { numberOfInputs: 0, outputChannelCount: [1], processorOptions })`):
  *   `{ inputRate?: number = 24000, capacitySeconds?: number = 60, progressMs?: number = 100,
- *      jitter?: { targetMs?: number = 100, minMs?: number = 80, maxMs?: number = 400 } }`
+ *      jitter?: { targetMs?: number = 50, minMs?: number = 40, maxMs?: number = 400 } }`
  *
  * With `jitter`, an adaptive jitter buffer for streams that arrive at about real time: a turn starts
- * playing once `targetMs` have passed since its first audio arrived (or twice the target, at least
- * `maxMs`, is buffered, or the turn is complete). The end of a turn is known from an `end` message
+ * playing once `targetMs` have passed since its first audio arrived, or sooner when the stream is
+ * ahead: the target plus the turn's largest push is buffered (a chunk that late would still come in
+ * time: held audio released at once, a provider faster than real time), or `maxMs` (at least twice
+ * the target) is, or the turn is complete. The end of a turn is known from an `end` message
  * (or the next turn's first push): running dry before it is an underrun, counted per turn; playback
  * waits for the target again, and the target grows ×1.5 (up to `maxMs`). While the buffered audio
  * stays above the target for a second of playback, the target shrinks by 10 ms (down to `minMs`).
@@ -108,11 +110,11 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
 
     const jitter = po.jitter;
     /** @private */ this.jitter = Boolean(jitter);
-    /** @private */ this.minMs = msOption(jitter?.minMs, 80);
+    /** @private */ this.minMs = msOption(jitter?.minMs, 50);
     /** @private */ this.maxMs = Math.max(this.minMs, msOption(jitter?.maxMs, 400));
     /** @private */ this.targetMs = Math.min(
       this.maxMs,
-      Math.max(this.minMs, msOption(jitter?.targetMs, 100)),
+      Math.max(this.minMs, msOption(jitter?.targetMs, 50)),
     );
     /** @private waiting for the target before (re)starting */ this.buffering = false;
     /** @private context frame where the current wait started */ this.bufferingSince = 0;
@@ -120,6 +122,7 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     /** @private abs input index up to which all pushed audio belongs to ended turns */
     this.endedAbs = 0;
     /** @private underruns of the current turn */ this.underruns = 0;
+    /** @private the largest push since the wait began, in input samples */ this.largestPush = 0;
     /** @private lowest buffered audio (ms) in the current shrink window */ this.cushionMin =
       Infinity;
     /** @private output frames in the current shrink window */ this.cushionFrames = 0;
@@ -168,6 +171,7 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
         this.wait();
       }
       this.starved = false;
+      if (n > this.largestPush) this.largestPush = n;
     }
     // the resampler is in its reset state if we were idle or its tail has been flushed already
     this.playing = true;
@@ -204,6 +208,7 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
   wait() {
     this.buffering = true;
     this.bufferingSince = this.nextQuantumFrame;
+    this.largestPush = 0;
     this.cushionMin = Infinity;
     this.cushionFrames = 0;
   }
@@ -224,6 +229,7 @@ class VoicebotPlaybackProcessor extends AudioWorkletProcessor {
     const buffered = this.bufferedMs();
     return (
       waitedMs >= this.targetMs ||
+      buffered >= this.targetMs + (this.largestPush * 1000) / this.inputRate ||
       buffered >= Math.max(2 * this.targetMs, this.maxMs) ||
       this.allEnded()
     );
