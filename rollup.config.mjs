@@ -35,6 +35,7 @@ const SDK_AUDIO = 'packages/sdk/dist/audio';
 const STT_DIST = 'packages/stt-whisper/dist';
 const WIDGET_OUT = 'packages/widget/dist/browser';
 const SDK_OUT = 'packages/sdk/dist/browser';
+const CONSOLE_OUT = 'packages/console/dist/browser';
 /** First download of the script tag: loader + widget module, gzip. */
 export const FIRST_DOWNLOAD_BUDGET = 30 * 1024;
 
@@ -379,6 +380,48 @@ const bundles = [
   },
 ];
 
+// The admin console (served by the relay at /console/; never part of the widget's download):
+// Lit and the screens in console.js, uPlot in a lazy chunk, the page's stylesheet beside them.
+bundles.push({
+  input: 'packages/console/dist/index.js',
+  preserveEntrySignatures: 'allow-extension',
+  output: {
+    dir: CONSOLE_OUT,
+    format: 'es',
+    entryFileNames: 'console.js',
+    chunkFileNames: 'chunks/[name]-[hash].js',
+    sourcemap: true,
+  },
+  plugins: [
+    clean(join(CONSOLE_OUT, 'chunks')),
+    nodeResolve({ browser: true }),
+    minifyHtmlLiterals({
+      filter: (id) => id.includes(`${join(ROOT, 'packages/console/dist')}/`),
+      failOnError: true,
+      options: {
+        shouldMinifyCSS: (template) =>
+          defaultShouldMinifyCSS(template) && template.parts.some((p) => p.text.includes('{')),
+      },
+    }),
+    minify(),
+    track(),
+    {
+      name: 'console-page-files',
+      async writeBundle(_options, bundle) {
+        await copyFile('packages/console/src/console.css', join(CONSOLE_OUT, 'console.css'));
+        written.add(resolve(CONSOLE_OUT, 'console.css'));
+        let total = 0;
+        for (const file of Object.values(bundle))
+          if (file.type === 'chunk') total += gzipSize(file.code);
+        const entry = await readFile(join(CONSOLE_OUT, 'console.js'));
+        console.log(
+          `  ${CONSOLE_OUT}/console.js: ${kb(entry.byteLength)} raw, ${kb(gzipSize(entry))} gzip (console pages only; ${kb(total)} gzip with its lazy chunks)`,
+        );
+      },
+    },
+  ],
+});
+
 // ---------------------------------------------------------------------------------------------
 // 3. After the last bundle: what a former build left in the bundle folders goes, then .br/.gz
 // beside every file (the relay serves them; the packages' `files` leave them out).
@@ -393,7 +436,7 @@ async function* filesUnder(dir) {
 
 /** Deletes what no config wrote this time, except `models/` (where owners put in-browser Whisper models). */
 async function pruneStale() {
-  for (const dir of [SDK_OUT, WIDGET_OUT]) {
+  for (const dir of [SDK_OUT, WIDGET_OUT, CONSOLE_OUT]) {
     for await (const file of filesUnder(resolve(dir))) {
       if (relative(resolve(dir), file).split(/[\\/]/)[0] === 'models') continue;
       const base = file.replace(/\.(br|gz)$/, '');
@@ -404,7 +447,10 @@ async function pruneStale() {
 
 const finish = {
   name: 'prune-and-precompress',
-  closeBundle: async () => (await pruneStale(), await precompress([SDK_OUT, WIDGET_OUT])),
+  closeBundle: async () => (
+    await pruneStale(),
+    await precompress([SDK_OUT, WIDGET_OUT, CONSOLE_OUT])
+  ),
 };
 
 export default [

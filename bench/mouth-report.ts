@@ -227,6 +227,13 @@ export function renderMouth(r: BenchResults, measuredBy: string | undefined): st
     );
   }
   out.push('');
+  out.push(
+    "**What the page and the relay add to it** (the SDK's defaults). Last speech → `pause`: the Silero frame the last word ends in (32 ms frames: half of one on average), one more frame the model still calls speech, then `endOfTurn.pauseMs` 128 ms (four frames) of silence. " +
+      'The first clause goes to TTS as soon as its comma arrives (the token after it, with the space, is not waited for). ' +
+      "The jitter buffer starts a reply 50 ms after its first audio: the proxy delays chunks by up to 40 ms, so 10 ms are left for the machine's own delays; on a loaded machine a reply can run dry, after which the target grows ×1.5. " +
+      'A `tentative_transcript` that arrives when the silence is already long enough commits on the next silent frame, and carries the `pause_id` of the `pause` it answers.',
+  );
+  out.push('');
   const names = m.utterances.map((u) => u.name);
   out.push('Per utterance: mouth to ear median (false cut-ins over all rounds).');
   out.push('');

@@ -9,7 +9,7 @@
 import { createServer } from 'node:http';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-// The README's verification snippet ("Webhooks"), unchanged.
+// The README's verification snippet ("Webhooks"); only its formatting differs.
 export function verifyWebhook(secret, headers, rawBody) {
   const id = headers['webhook-id'];
   const timestamp = headers['webhook-timestamp'];

@@ -15,6 +15,7 @@ const roots = [
   'packages/fake-provider/src',
   'packages/relay/src',
   'packages/widget/src',
+  'packages/console/src',
   'test',
 ];
 const filter = process.argv.slice(2);

@@ -5,7 +5,8 @@
 import { AudioEngine } from '../../packages/sdk/src/audio/engine.js';
 import { VoiceBotError, assetError, micError } from '../../packages/sdk/src/errors.js';
 import { describeError } from '../../packages/widget/src/error-help.js';
-import { ENGLISH, loadStrings } from '../../packages/widget/src/i18n.js';
+import { EXTRA_STRINGS_EN } from '../../packages/widget/src/extras.js';
+import { loadStrings } from '../../packages/widget/src/i18n.js';
 import { equal, match, mockRelay, msw, ok, rejection } from './support.js';
 
 const { http, HttpResponse } = msw;
@@ -99,7 +100,8 @@ describe('errors', () => {
 
   it('the widget explains assets_unavailable in every UI language, with a hint for the site owner', async () => {
     for (const language of ['en', 'es', 'hi'] as const) {
-      const strings = language === 'en' ? ENGLISH : await loadStrings(language);
+      // The error area's strings load with it (the extras chunk), English as the base.
+      const strings = { ...EXTRA_STRINGS_EN, ...(await loadStrings(language)) };
       const help = describeError('assets_unavailable', strings);
       equal(help.kind, 'setup', language);
       equal(help.typeInstead, true);

@@ -75,7 +75,10 @@ let worker: ReturnType<Msw['setupWorker']> | undefined;
  */
 export async function mockRelay(): Promise<ReturnType<Msw['setupWorker']>> {
   if (!worker) {
-    worker = msw.setupWorker();
+    // The widget asks for the bot's name and greeting when its attributes give none: none here.
+    worker = msw.setupWorker(
+      msw.http.post(`${RELAY}/v1/bot-info`, () => new msw.HttpResponse(null, { status: 404 })),
+    );
     await worker.start({
       serviceWorker: { url: '/mockServiceWorker.js' },
       quiet: true,

@@ -193,6 +193,13 @@ function query(params: Record<string, string | number | undefined>): string {
   return text ? `?${text}` : '';
 }
 
+/** A "to" date (`YYYY-MM-DD`) includes that day: the API's bound is exclusive, so the next day's start. */
+function inclusive(filter: ConversationFilter): ConversationFilter {
+  if (!filter.to || !/^\d{4}-\d{2}-\d{2}$/.test(filter.to)) return filter;
+  const next = new Date(Date.parse(`${filter.to}T00:00:00Z`) + 86_400_000);
+  return { ...filter, to: next.toISOString().slice(0, 10) };
+}
+
 export class ConsoleApi {
   private csrf: string | undefined;
   private readonly fetch: Fetch;
@@ -288,6 +295,10 @@ export class ConsoleApi {
     return (await this.request<{ keys: ClientKey[] }>('GET', '/admin/keys')).keys;
   }
 
+  key(id: string): Promise<ClientKey> {
+    return this.request('GET', `/admin/keys/${encodeURIComponent(id)}`);
+  }
+
   createKey(input: {
     label: string;
     origins: string[];
@@ -299,12 +310,19 @@ export class ConsoleApi {
 
   updateKey(
     id: string,
-    patch: { label?: string; origins?: string[]; bots?: string[]; limits?: Record<string, number | null> },
+    patch: {
+      label?: string;
+      origins?: string[];
+      bots?: string[];
+      limits?: Record<string, number | null>;
+    },
   ): Promise<ClientKey> {
     return this.request('PATCH', `/admin/keys/${encodeURIComponent(id)}`, patch);
   }
 
-  revokeKey(id: string): Promise<{ id: string; revoked_at: string | null; closed_sessions: number }> {
+  revokeKey(
+    id: string,
+  ): Promise<{ id: string; revoked_at: string | null; closed_sessions: number }> {
     return this.request('POST', `/admin/keys/${encodeURIComponent(id)}/revoke`);
   }
 
@@ -330,7 +348,7 @@ export class ConsoleApi {
   ): Promise<{ conversations: ConversationSummary[]; next_cursor: string | null }> {
     return this.request(
       'GET',
-      `/admin/conversations${query({ ...filter, limit: 50, cursor })}`,
+      `/admin/conversations${query({ ...inclusive(filter), limit: 50, cursor })}`,
     );
   }
 
@@ -344,14 +362,15 @@ export class ConsoleApi {
 
   /** The export's URL (a GET the browser downloads with the session cookie). */
   exportUrl(filter: ConversationFilter): string {
-    return `${this.base}/admin/conversations/export${query({ ...filter })}`;
+    return `${this.base}/admin/conversations/export${query({ ...inclusive(filter) })}`;
   }
 
   // ---- knowledge -----------------------------------------------------------------------------
 
   async collections(): Promise<Collection[]> {
-    return (await this.request<{ collections: Collection[] }>('GET', '/admin/knowledge/collections'))
-      .collections;
+    return (
+      await this.request<{ collections: Collection[] }>('GET', '/admin/knowledge/collections')
+    ).collections;
   }
 
   createCollection(name: string): Promise<Collection> {
@@ -375,6 +394,13 @@ export class ConsoleApi {
       'POST',
       `/admin/knowledge/collections/${encodeURIComponent(collection)}/documents`,
       input,
+    );
+  }
+
+  removeDocument(collection: string, id: number): Promise<{ id: number; deleted: boolean }> {
+    return this.request(
+      'DELETE',
+      `/admin/knowledge/collections/${encodeURIComponent(collection)}/documents/${id}`,
     );
   }
 

@@ -44,3 +44,22 @@ export const MAX_VISITOR_TOKEN_CHARS = 2048;
 export interface ErrorBody {
   error: { code: ErrorCodeOrUnknown; message: string };
 }
+
+/**
+ * `POST /v1/bot-info?key=vb_pk_…&bot=…` (no body): what a page may show before any session — the
+ * bot's name and greeting — under the same key, origin and bot checks as `POST /v1/sessions` (the
+ * same errors). A POST because browsers send no `Origin` with a same-origin GET.
+ */
+export const BOT_INFO_PATH = '/v1/bot-info';
+
+/** `200 OK` answer to `POST /v1/bot-info`. */
+export interface BotInfo {
+  bot: string;
+  /** The bot's `name`. */
+  name: string;
+  /**
+   * The bot's `greeting`, which the relay speaks as turn 1 of a new conversation; absent when the
+   * bot has none or it has `{{…}}` placeholders (filled per conversation).
+   */
+  greeting?: string;
+}

@@ -32,6 +32,7 @@ export {
 } from './auth/keys.js';
 export { Storage, createStorage, openStorage, type StorageOptions } from './store/storage.js';
 export { StorageError, redactUrl, type Engine } from './store/database.js';
+export { MissingDependencyError } from './dependencies.js';
 export type { AuditEntry } from './store/keys.js';
 export type { DbConversationStore } from './store/conversations.js';
 export type { HardeningOptions, ShutdownOptions } from './http/hardening.js';

@@ -49,7 +49,7 @@ import { KnowledgeBase } from './knowledge/knowledge-base.js';
 import { SEARCH_KNOWLEDGE_TOOL, searchKnowledgeTool } from './knowledge/tool.js';
 import { HANDOFF_TOOL_NAME, createHandoffTool, promptWithHandoff } from './handoff/handoff.js';
 import type { WebhookSink } from './webhooks/outbox.js';
-import { DbWebhookOutbox } from './webhooks/queue.js';
+import { DbWebhookOutbox, endpointsFor } from './webhooks/queue.js';
 import { WebhookDispatcher } from './webhooks/dispatcher.js';
 import type { RetrySchedule } from './webhooks/backoff.js';
 import { ConversationRecords } from './records/records.js';
@@ -283,7 +283,6 @@ export function createRelay(given: RelayOptions = {}): Relay {
   validateBots(bots);
   const limits: LimitsConfig = { ...DEFAULT_LIMITS, ...options.limits };
   const providers = options.providers ?? providersFromEnv();
-  const clients = createProviderClients(providers, options.upstreamFetch);
   const state =
     options.state ??
     localState({
@@ -305,6 +304,15 @@ export function createRelay(given: RelayOptions = {}): Relay {
     options.webhooks ?? [],
     options.webhookEnv ?? processEnv(),
   );
+  for (const bot of bots)
+    if (
+      bot.handoff?.targets?.webhook &&
+      endpointsFor(webhookEndpoints, bot.id, 'handoff.requested').length === 0
+    )
+      logger.warn(
+        { bot: bot.id },
+        'handoff.targets.webhook is on but no webhook endpoint takes handoff.requested: nobody is notified (add one to webhooks)',
+      );
   const timing = options.recordsTiming ?? {};
   const outbox = new DbWebhookOutbox(storage, webhookEndpoints, timing.webhookRetry);
   const dispatcher = new WebhookDispatcher({
@@ -349,6 +357,10 @@ export function createRelay(given: RelayOptions = {}): Relay {
   const sessions = new Set<TalkSession>();
   const servers = new Set<ServerType>();
   const hardening = new Hardening({ options, limits, keys, bots, logger, state, storage });
+  const clients = createProviderClients(providers, options.upstreamFetch, {
+    observer: hardening.metrics,
+    log: logger,
+  });
   const records = new ConversationRecords({
     storage,
     bots,

@@ -12,6 +12,7 @@ import { Connection, restingState, type VoiceBotState } from './client/status.js
 import { TurnTaking, type TurnTakingSettings } from './client/turn-taking.js';
 import type { ClientTool, VoiceBotEvents, VoiceBotOptions } from './client/types.js';
 import type { PageToolRunner } from './client/page-tools.js';
+import type { AudioDevices, SessionWatch } from './client/devices.js';
 import { Emitter } from './emitter.js';
 import { VoiceBotError } from './errors.js';
 import {
@@ -107,7 +108,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private readonly whisper: BrowserSttSession | undefined;
   /** `tts: 'browser'` with spoken output: the browser's speech synthesis. */
   private readonly speech: BrowserTts | undefined;
-  private engine: AudioEngine | undefined;
+  /** @internal */
+  engine: AudioEngine | undefined;
   private vad: VoiceActivityDetector | undefined;
   private vadQueue: Promise<void> = Promise.resolve();
   private stateValue: VoiceBotState = 'idle';
@@ -116,6 +118,14 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   /** Page-side tools (`registerTool`); their runner loads with the first `tool_call`. */
   private readonly tools = new Map<string, ClientTool>();
   private toolRunner: Promise<PageToolRunner> | undefined;
+  /** Levels, silence, devices and the tab's visibility while audio runs (client/devices.ts, loaded at start). */
+  private watch: SessionWatch | undefined;
+  /** @internal The chosen microphone and speaker (`setInputDevice`, `setOutputDevice`). */
+  inputDevice: string | undefined;
+  /** @internal */
+  outputDevice: string | undefined;
+  /** A new conversation's greeting: 0 until the relay's first status tells, then its turn id (1). */
+  private greetingTurn: number | undefined;
 
   constructor(readonly options: VoiceBotOptions) {
     super();
@@ -290,13 +300,17 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
    * browsers only allow audio after a user gesture.
    */
   async start(): Promise<void> {
-    if (this.engine) return;
+    // Again inside a gesture (the visitor's "try again"): iOS lets a suspended AudioContext resume only so.
+    if (this.engine) return this.engine.context.resume().catch(() => undefined);
+    const extras = this.devices().catch(() => undefined);
     const wantsMic = (this.options.input ?? 'audio') === 'audio';
     const enginePromise =
       wantsMic || this.relayAudio
         ? AudioEngine.open({
             assetBaseUrl: this.options.assetBaseUrl,
-            mic: wantsMic ? (this.options.mic ?? {}) : false,
+            mic: wantsMic
+              ? { ...this.options.mic, deviceId: this.inputDevice ?? this.options.mic?.deviceId }
+              : false,
             jitter:
               this.options.jitterBuffer === false ? undefined : (this.options.jitterBuffer ?? {}),
             handlers: {
@@ -310,6 +324,13 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     try {
       const [engine] = await Promise.all([enginePromise, this.connect()]);
       this.engine = engine;
+      const m = engine && (await extras);
+      if (m)
+        this.watch = new m.SessionWatch(
+          this,
+          (...args) => this.emit(...args),
+          (e) => this.listens(e),
+        );
     } catch (error) {
       const engine = await enginePromise.catch(() => undefined);
       await engine?.close();
@@ -409,6 +430,7 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         if (turns.speculative && turns.settings.policy instanceof DefaultPolicy)
           turns.settings.policy.load();
         this.record.replace(message.conversation_id, message.history);
+        this.greetingTurn = message.resumed ? undefined : 0;
         this.replies.outputSampleRate = message.output_sample_rate;
         this.emit('ready', {
           conversationId: message.conversation_id,
@@ -477,6 +499,9 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
         if (!message.fatal && this.replies.status === 'idle') this.settle();
         return;
       case 'status':
+        // A greeting is turn 1 of a new conversation: the relay says `thinking` first, else `listening`.
+        if (this.greetingTurn === 0)
+          this.greetingTurn = message.state === 'thinking' ? 1 : undefined;
         if (message.state === 'thinking' && this.stateValue !== 'user-speaking')
           this.setState('thinking');
         return;
@@ -505,8 +530,12 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     interrupted: boolean,
     metrics: ClientMetrics,
   ): void {
+    // The greeting stays first, even when the visitor typed before it arrived.
     if (text)
-      this.pushMessage({ role: 'assistant', text, ...(interrupted ? { interrupted: true } : {}) });
+      this.pushMessage(
+        { role: 'assistant', text, ...(interrupted ? { interrupted: true } : {}) },
+        turnId === this.greetingTurn,
+      );
     this.emit('message', { turnId, text, interrupted });
     if (!interrupted) this.speech?.reply(turnId, text, true);
     this.emit('metrics', metrics);
@@ -523,17 +552,20 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
   private onPlayed(report: PlaybackReport & { level: number }): void {
     this.replies.played(report.turnId, report.playedMs);
     this.emit('level', { input: this.inputLevel, output: report.level });
+    this.watch?.output(report.level);
   }
 
   private onDrained(report: PlaybackReport & Partial<PlaybackStats>): void {
     if (!this.replies.drained(report.turnId, report)) return;
     this.emit('level', { input: this.inputLevel, output: 0 });
+    this.watch?.output(0);
     this.settle();
   }
 
   private onMicFrame(pcm: Int16Array, level: number, referenceLevel: number): void {
     this.inputLevel = level;
     if (this.replies.playing === undefined) this.emit('level', { input: level, output: 0 });
+    this.watch?.input(level, this.replies.playing !== undefined);
     const vad = this.vad;
     if (!vad || this.muted || !this.connection.ready) return;
     const notEcho =
@@ -584,7 +616,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.transport.send({ type: 'commit' });
   }
 
-  private resetUtterance(): void {
+  /** @internal */
+  resetUtterance(): void {
     // A speculative turn of the abandoned utterance must not be confirmed by the next commit.
     if (this.turns.abandon()) this.transport.send({ type: 'resume' });
     this.uplink.discard();
@@ -688,8 +721,8 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.engine?.setMuted(false);
   }
 
-  private pushMessage(message: HistoryMessage): void {
-    this.record.push(message);
+  private pushMessage(message: HistoryMessage, first?: boolean): void {
+    this.record.push(message, first);
     this.emit('history', [...this.record.messages]);
   }
 
@@ -709,11 +742,49 @@ export class VoiceBotClient extends Emitter<VoiceBotEvents> {
     this.whisper?.stop();
     const engine = this.engine;
     this.engine = undefined;
+    this.watch?.dispose();
+    this.watch = undefined;
     await engine?.close();
     this.connection.set('idle');
     this.replies.stop();
     this.resetUtterance();
     this.setState('idle');
+  }
+
+  private devices(): Promise<typeof import('./client/devices.js')> {
+    return import('./client/devices.js');
+  }
+
+  /** The page's microphones and speakers (labels once the page has microphone permission). */
+  async listDevices(): Promise<AudioDevices> {
+    return (await this.devices()).listDevices();
+  }
+
+  /**
+   * Uses this microphone (`deviceId` from `listDevices()`; undefined: the default), now if a session
+   * runs — without dropping it — and for later sessions.
+   */
+  async setInputDevice(deviceId: string | undefined): Promise<void> {
+    this.inputDevice = deviceId;
+    await (await this.devices()).switchMic(this, deviceId);
+    this.watch?.watchTrack();
+  }
+
+  /**
+   * Plays the replies on this speaker (`''`: the default), now and for later sessions. Throws
+   * `output_unsupported` where the browser cannot choose (`listDevices().canChooseOutput`).
+   */
+  async setOutputDevice(deviceId: string): Promise<void> {
+    await (await this.devices()).setOutput(this.engine, deviceId);
+    this.outputDevice = deviceId;
+  }
+
+  /**
+   * The replies' audio as a `MediaStream` (for an avatar's lip sync, a meter, a recorder), once
+   * `start()` resolved; undefined before. Each `start()` makes a new one.
+   */
+  outputStream(): MediaStream | undefined {
+    return this.watch?.outputStream();
   }
 
   /** Same as `stop()`. */

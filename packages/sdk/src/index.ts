@@ -12,6 +12,7 @@ export {
   type VoiceBotState,
 } from './client.js';
 export { VoiceBotError, type ClientErrorCode, type VoiceBotErrorCode } from './errors.js';
+export type { AudioDevice, AudioDevices } from './client/devices.js';
 export {
   DEFAULT_WHISPER_MODEL,
   WHISPER_DTYPES,

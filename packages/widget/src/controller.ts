@@ -83,6 +83,8 @@ export const SDK_EVENTS = [
   'stt-ready',
   'stt-fallback',
   'handoff',
+  'paused',
+  'devices',
 ] as const satisfies readonly (keyof VoiceBotEvents)[];
 
 type Host = ReactiveControllerHost & HTMLElement;

@@ -1,5 +1,5 @@
 import type { VoiceBotErrorCode } from '@voice-bot/sdk';
-import type { UiStrings } from './i18n.js';
+import type { ExtraStrings } from './i18n.js';
 
 /** What the error area says for one error code, and which ways out it offers. */
 export interface ErrorHelp {
@@ -12,7 +12,7 @@ export interface ErrorHelp {
 }
 
 /** Maps an SDK / relay error code to words a visitor can act on. */
-export function describeError(code: VoiceBotErrorCode | string, s: UiStrings): ErrorHelp {
+export function describeError(code: VoiceBotErrorCode | string, s: ExtraStrings): ErrorHelp {
   switch (code) {
     case 'mic_permission_denied':
       return {
@@ -26,6 +26,8 @@ export function describeError(code: VoiceBotErrorCode | string, s: UiStrings): E
       return { kind: 'mic', text: s.micNotFound, retry: true, typeInstead: true };
     case 'mic_unavailable':
       return { kind: 'mic', text: s.micUnavailable, retry: true, typeInstead: true };
+    case 'mic_silent':
+      return { kind: 'mic', text: s.micSilent, retry: false, typeInstead: true };
     case 'relay_unreachable':
     case 'connection_lost':
       return { kind: 'network', text: s.unreachable, retry: true, typeInstead: false };

@@ -1,7 +1,8 @@
 /**
  * The parts of `<voice-bot>` that most conversations never need, in a chunk of their own (the
  * script tag's first download has a hard budget): the handoff card, the feedback buttons under
- * replies, and links in replies. The element imports this module the first time it needs one.
+ * replies, links in replies, the recording-consent notice and the audio device menu. The element
+ * imports this module the first time it needs one.
  */
 import {
   adoptStyles,
@@ -12,7 +13,14 @@ import {
   svg,
   type TemplateResult,
 } from 'lit';
-import type { HandoffEvent, HistoryMessage, VoiceBotError, VoiceBotEvents } from '@voice-bot/sdk';
+import type {
+  AudioDevices,
+  BotInfo,
+  HandoffEvent,
+  HistoryMessage,
+  VoiceBotError,
+  VoiceBotEvents,
+} from '@voice-bot/sdk';
 import type { VoiceBotController } from './controller.js';
 import type { ExtraStrings, UiStrings } from './i18n.js';
 import { describeError } from './error-help.js';
@@ -27,6 +35,9 @@ export interface ExtrasHost extends HTMLElement {
   readonly updateComplete: Promise<boolean>;
   /** Set by {@link install}. */
   extrasApi: Extras | undefined;
+  /** The `greeting` and `bot-name` attributes (filled from the relay when the page gives none). */
+  greeting: string;
+  botName: string;
 }
 
 /** What the element renders with this module. */
@@ -34,6 +45,13 @@ export interface Extras {
   card(host: ExtrasHost, handoff: HandoffEvent): TemplateResult;
   reply(host: ExtrasHost, message: HistoryMessage): TemplateResult;
   error(host: ExtrasHost, error: VoiceBotError, actions: ErrorActions): TemplateResult;
+  /**
+   * Before the microphone opens: true when the site asks no consent (`consent` attribute) or the
+   * visitor gave it; otherwise shows the notice and returns false (its Accept button starts).
+   */
+  consented(host: ExtrasHost): boolean;
+  /** Above the controls: the consent notice while it is shown, and the device menu while talking. */
+  panel(host: ExtrasHost): TemplateResult;
 }
 
 /** The element's handlers for the error's buttons (retry must run inside the click: it may open the mic). */
@@ -57,6 +75,41 @@ const en: ExtraStrings = {
   feedbackSend: 'Send',
   feedbackThanks: 'Thanks for your feedback',
   newTab: '(opens in a new tab)',
+  consentAccept: 'Accept and talk',
+  consentDecline: 'Not now',
+  consentLink: 'Privacy notice',
+  devices: 'Audio devices',
+  microphone: 'Microphone',
+  speaker: 'Speaker',
+  defaultDevice: 'System default',
+  micSilent:
+    'Your microphone is on but sends only silence. Check its mute switch or your system’s sound settings, or choose another microphone.',
+  retry: 'Try again',
+  typeInstead: 'Type instead',
+  dismiss: 'Dismiss',
+  errorCode: 'Error code',
+  micDeniedTitle: 'Microphone access is blocked',
+  micDeniedHelp:
+    'To talk, click the lock or camera icon in the address bar, allow the microphone for this site, then press Try again. You can also type your question instead.',
+  micNotFound: 'No microphone was found. Connect one and try again, or type your question instead.',
+  micUnavailable:
+    'The microphone is being used by another app or could not start. Close that app and try again, or type instead.',
+  unreachable: 'The assistant can’t be reached right now. Please try again later.',
+  notSetUp: 'This assistant isn’t set up for this website.',
+  notSetUpHelp:
+    'If you own this site, check that the assistant’s client key allows this website’s address.',
+  audioBlocked: 'Your browser blocked sound. Press the talk button again to allow it.',
+  audioUnsupported: 'This browser can’t use voice here. You can type your question instead.',
+  assetsUnavailable:
+    'Voice isn’t working on this site right now: some of its files could not be loaded. You can type your question instead.',
+  assetsUnavailableHelp:
+    'If you own this site, the browser console and the error code below name the file that is missing.',
+  sttUnavailable:
+    'Speech recognition isn’t working in this browser right now. Try again, or type your question instead.',
+  turnLost: 'The connection dropped before the answer arrived. Please ask again.',
+  upstream: 'The assistant had trouble answering. Please try again in a moment.',
+  tooLong: 'That was too long. Please keep it shorter.',
+  generic: 'Something went wrong. Please try again.',
 };
 
 export const EXTRA_STRINGS_EN = en;
@@ -80,6 +133,37 @@ interface Feedback {
 /** Replies of this page's sessions that can be rated: the stored message → its turn. */
 const feedbackOf = new WeakMap<HistoryMessage, Feedback>();
 const installed = new WeakSet<ExtrasHost>();
+
+interface PanelState {
+  /** The consent notice is shown. */
+  asking: boolean;
+  /** Consent given where the page cannot store it (storage blocked): for this page load. */
+  given: Set<string>;
+  devices: AudioDevices | undefined;
+  /** The device list is being read for the current voice session. */
+  listed: boolean;
+  input: string;
+  output: string;
+  /** The bot's name and greeting were asked for (`botInfo`). */
+  askedInfo: boolean;
+}
+const panels = new WeakMap<ExtrasHost, PanelState>();
+const panelOf = (host: ExtrasHost): PanelState => {
+  let state = panels.get(host);
+  if (!state) {
+    state = {
+      asking: false,
+      given: new Set(),
+      devices: undefined,
+      listed: false,
+      input: '',
+      output: '',
+      askedInfo: false,
+    };
+    panels.set(host, state);
+  }
+  return state;
+};
 
 /** A thumb up; the "down" button turns it over (CSS). */
 const thumb = svg`<svg viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false"><path d="M7 10v11H4V10zM7 10l4-7a2 2 0 0 1 3 2l-1 5h6a2 2 0 0 1 2 2.3l-1.4 7A2 2 0 0 1 17.6 21H7"/></svg>`;
@@ -146,6 +230,43 @@ const styles = css`
   .feedback small {
     padding: 4px 6px;
   }
+  .consent {
+    margin: 0 12px 8px;
+    padding: 10px 12px;
+    border: 1px solid var(--_border);
+    border-radius: 14px;
+    background: var(--_surface);
+  }
+  .consent p {
+    margin: 0 0 8px;
+  }
+  .consent a {
+    color: inherit;
+    text-decoration: underline;
+  }
+  .devices {
+    margin: 0 12px 6px;
+    color: var(--_muted);
+    font-size: 0.85em;
+  }
+  .devices summary {
+    cursor: pointer;
+    width: fit-content;
+  }
+  .devices label {
+    display: flex;
+    flex-direction: column;
+    gap: 2px;
+    margin-top: 6px;
+  }
+  .devices select {
+    font: inherit;
+    color: var(--_fg);
+    background: var(--_bg);
+    border: 1px solid var(--_border);
+    border-radius: 8px;
+    padding: 4px 6px;
+  }
   .handoff {
     --_handoff-accent: var(--voice-bot-handoff-accent, var(--_accent));
     margin: 0 12px 8px;
@@ -210,7 +331,7 @@ const styles = css`
 export function install(host: ExtrasHost): void {
   if (installed.has(host)) return;
   installed.add(host);
-  host.extrasApi = { card, reply, error };
+  host.extrasApi = { card, reply, error, consented, panel };
   host.requestUpdate();
   const root = host.shadowRoot;
   if (root) {
@@ -218,6 +339,14 @@ export function install(host: ExtrasHost): void {
       root.adoptedStyleSheets = [...root.adoptedStyleSheets, styles.styleSheet];
     else adoptStyles(root, [styles]);
   }
+  host.addEventListener('voice-bot:devices', (event) => {
+    panelOf(host).devices = (event as CustomEvent<AudioDevices>).detail;
+    host.requestUpdate();
+  });
+  host.addEventListener('voice-bot:state', (event) => {
+    // A new voice session reads the device list again (labels appear once the mic is allowed).
+    if ((event as CustomEvent<string>).detail === 'idle') panelOf(host).listed = false;
+  });
   host.addEventListener('voice-bot:message', (event) => {
     const { turnId, text } = (event as CustomEvent<VoiceBotEvents['message']>).detail;
     const last = host.controller.messages.at(-1);
@@ -385,7 +514,7 @@ export function error(
   error: VoiceBotError,
   actions: ErrorActions,
 ): TemplateResult {
-  const s = host.ui;
+  const s = strings(host);
   const help = describeError(error.code, s);
   const canType = help.typeInstead && host.controller.inputMode === 'audio';
   return html`<div
@@ -405,4 +534,187 @@ export function error(
     </div>
     <small class="code">${s.errorCode}: <code>${error.code}</code></small>
   </div>`;
+}
+
+/** Where the visitor's consent is kept: per site (localStorage), relay, bot and notice text. */
+function consentKey(host: ExtrasHost, text: string): string {
+  let hash = 5381;
+  for (let i = 0; i < text.length; i++) hash = (hash * 33) ^ text.charCodeAt(i);
+  const relay = host.getAttribute('relay') ?? '';
+  return `voice-bot:consent|${relay}|${host.getAttribute('bot') ?? ''}|${(hash >>> 0).toString(36)}`;
+}
+
+export function consented(host: ExtrasHost): boolean {
+  const text = host.getAttribute('consent')?.trim();
+  if (!text) return true;
+  const key = consentKey(host, text);
+  const state = panelOf(host);
+  let stored: string | null = null;
+  try {
+    stored = localStorage.getItem(key);
+  } catch {
+    // storage blocked (a sandboxed frame, a privacy mode): this page load's answer only
+  }
+  if (stored || state.given.has(key)) return true;
+  state.asking = true;
+  host.requestUpdate();
+  void host.updateComplete.then(() =>
+    host.shadowRoot?.querySelector<HTMLButtonElement>('[part~="consent-accept"]')?.focus(),
+  );
+  return false;
+}
+
+function accept(host: ExtrasHost): void {
+  const text = host.getAttribute('consent')?.trim() ?? '';
+  const key = consentKey(host, text);
+  const state = panelOf(host);
+  state.asking = false;
+  state.given.add(key);
+  try {
+    localStorage.setItem(key, new Date().toISOString());
+  } catch {
+    // kept in memory for this page load
+  }
+  // Inside the Accept click: the SDK opens audio before its first await.
+  void host.controller.start();
+  host.requestUpdate();
+}
+
+function renderConsent(host: ExtrasHost, s: ExtraStrings): TemplateResult {
+  const link = chatHref(host.getAttribute('consent-link') ?? undefined);
+  return html`<div part="consent" class="consent" role="group" aria-label=${s.consentLink}>
+    <p>
+      ${host.getAttribute('consent')}
+      ${
+        link
+          ? html`<a part="consent-link" href=${link} target="_blank" rel="noopener noreferrer"
+              >${host.getAttribute('consent-link-text') || s.consentLink}<span class="sr-only">
+                ${s.newTab}</span
+              ></a
+            >`
+          : nothing
+      }
+    </p>
+    <div class="error-actions">
+      <button class="primary" part="consent-accept" @click=${() => accept(host)}>
+        ${s.consentAccept}
+      </button>
+      <button
+        part="consent-decline"
+        @click=${() => {
+          panelOf(host).asking = false;
+          host.requestUpdate();
+          void host.updateComplete.then(() =>
+            host.shadowRoot?.querySelector<HTMLInputElement>('[part~="input"]')?.focus(),
+          );
+        }}
+      >
+        ${s.consentDecline}
+      </button>
+    </div>
+  </div>`;
+}
+
+/** The device menu: only with more than one microphone, or where the speaker can be chosen. */
+function renderDevices(host: ExtrasHost, s: ExtraStrings): TemplateResult | typeof nothing {
+  const state = panelOf(host);
+  const client = host.controller.client;
+  if (!client || !host.controller.talking) return nothing;
+  if (!state.listed) {
+    state.listed = true;
+    void client.listDevices().then(
+      (devices) => {
+        state.devices = devices;
+        host.requestUpdate();
+      },
+      () => undefined,
+    );
+  }
+  const devices = state.devices;
+  if (!devices || !(devices.inputs.length > 1 || devices.canChooseOutput)) return nothing;
+  const options = (list: AudioDevices['inputs'], chosen: string, unnamed: string) =>
+    html`<option value="" ?selected=${!chosen}>${s.defaultDevice}</option>
+      ${list
+        .filter((d) => d.id !== 'default')
+        .map(
+          (d, i) =>
+            html`<option value=${d.id} ?selected=${d.id === chosen}>
+              ${d.label || `${unnamed} ${i + 1}`}
+            </option>`,
+        )}`;
+  return html`<details part="devices" class="devices">
+    <summary>${s.devices}</summary>
+    ${
+      devices.inputs.length > 1
+        ? html`<label
+            >${s.microphone}
+            <select
+              part="device-input"
+              @change=${(event: Event) => {
+                const id = (event.target as HTMLSelectElement).value;
+                state.input = id;
+                void client.setInputDevice(id || undefined).catch((e: unknown) => {
+                  console.warn('[voice-bot] microphone not changed', e);
+                });
+              }}
+            >
+              ${options(devices.inputs, state.input, s.microphone)}
+            </select></label
+          >`
+        : nothing
+    }
+    ${
+      devices.canChooseOutput
+        ? html`<label
+            >${s.speaker}
+            <select
+              part="device-output"
+              @change=${(event: Event) => {
+                const id = (event.target as HTMLSelectElement).value;
+                state.output = id;
+                void client.setOutputDevice(id).catch((e: unknown) => {
+                  console.warn('[voice-bot] speaker not changed', e);
+                });
+              }}
+            >
+              ${options(devices.outputs, state.output, s.speaker)}
+            </select></label
+          >`
+        : nothing
+    }
+  </details>`;
+}
+
+export function panel(host: ExtrasHost): TemplateResult {
+  const s = strings(host);
+  const state = panelOf(host);
+  // Once the element has a key (a page may set it after the element renders).
+  if (!state.askedInfo && host.getAttribute('key')) {
+    state.askedInfo = true;
+    void botInfo(host);
+  }
+  return html`${state.asking && !host.controller.talking ? renderConsent(host, s) : nothing}${renderDevices(host, s)}`;
+}
+
+/**
+ * The bot's name and greeting from the relay (`POST /v1/bot-info`) when the page gives no `bot-name`
+ * or `greeting`: the panel shows them before any session, in the bot's own words.
+ */
+async function botInfo(host: ExtrasHost): Promise<void> {
+  const key = host.getAttribute('key');
+  if (!key || (host.greeting && host.botName)) return;
+  const relay = host.getAttribute('relay') || new URL(import.meta.url).origin;
+  const url = new URL(`${relay.replace(/\/+$/, '')}/v1/bot-info`);
+  url.searchParams.set('key', key);
+  const bot = host.getAttribute('bot');
+  if (bot) url.searchParams.set('bot', bot);
+  try {
+    const response = await fetch(url, { method: 'POST', credentials: 'omit' });
+    if (!response.ok) return; // the session request explains a refused key or origin
+    const info = (await response.json()) as BotInfo;
+    if (!host.botName && typeof info.name === 'string') host.botName = info.name;
+    if (!host.greeting && typeof info.greeting === 'string') host.greeting = info.greeting;
+  } catch {
+    // an older relay or no network: the defaults stay
+  }
 }

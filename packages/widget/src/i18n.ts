@@ -3,8 +3,9 @@
  * `strings` property overrides any subset (e.g. your own wording, or a language we don't ship).
  */
 /**
- * Strings of the parts that load on demand (the handoff card, the feedback buttons): their English
- * lives with them (`extras.ts`), the other languages' tables carry them too.
+ * Strings of the parts that load on demand (the handoff card, the feedback buttons, the consent
+ * notice, the device menu, the error area): their English lives with them (`extras.ts`), the other
+ * languages' tables carry them too.
  */
 export interface ExtraStrings {
   /** The handoff card's heading. */
@@ -31,6 +32,41 @@ export interface ExtraStrings {
   feedbackThanks: string;
   /** After a link that opens in a new tab, for screen readers. */
   newTab: string;
+  /** The recording-consent notice (`consent` attribute): its buttons, and its link's default text. */
+  consentAccept: string;
+  consentDecline: string;
+  consentLink: string;
+  /** The device menu (while talking): its summary, its two choices, and the system default. */
+  devices: string;
+  microphone: string;
+  speaker: string;
+  defaultDevice: string;
+  /** `mic_silent`: the microphone delivers only digital silence. */
+  micSilent: string;
+  // the error area (error-help.ts)
+  retry: string;
+  typeInstead: string;
+  dismiss: string;
+  errorCode: string;
+  micDeniedTitle: string;
+  micDeniedHelp: string;
+  micNotFound: string;
+  micUnavailable: string;
+  unreachable: string;
+  notSetUp: string;
+  notSetUpHelp: string;
+  audioBlocked: string;
+  audioUnsupported: string;
+  /** A file voice needs (an audio worklet) could not be loaded from the site (`assets_unavailable`). */
+  assetsUnavailable: string;
+  /** For the site owner, under `assetsUnavailable`. */
+  assetsUnavailableHelp: string;
+  /** In-browser speech recognition could not load (`stt="browser"` without a relay fallback). */
+  sttUnavailable: string;
+  turnLost: string;
+  upstream: string;
+  tooLong: string;
+  generic: string;
 }
 
 export interface UiStrings extends Partial<ExtraStrings> {
@@ -70,30 +106,6 @@ export interface UiStrings extends Partial<ExtraStrings> {
   toolRunning: string;
   /** In-browser speech recognition loading (`stt="browser"`); `{percent}` is replaced. */
   preparingStt: string;
-  // error area
-  retry: string;
-  typeInstead: string;
-  dismiss: string;
-  errorCode: string;
-  micDeniedTitle: string;
-  micDeniedHelp: string;
-  micNotFound: string;
-  micUnavailable: string;
-  unreachable: string;
-  notSetUp: string;
-  notSetUpHelp: string;
-  audioBlocked: string;
-  audioUnsupported: string;
-  /** A file voice needs (an audio worklet) could not be loaded from the site (`assets_unavailable`). */
-  assetsUnavailable: string;
-  /** For the site owner, under `assetsUnavailable`. */
-  assetsUnavailableHelp: string;
-  /** In-browser speech recognition could not load (`stt="browser"` without a relay fallback). */
-  sttUnavailable: string;
-  turnLost: string;
-  upstream: string;
-  tooLong: string;
-  generic: string;
 }
 
 const en: UiStrings = {
@@ -127,32 +139,6 @@ const en: UiStrings = {
   stateError: 'Something went wrong',
   toolRunning: 'Looking that up…',
   preparingStt: 'Preparing speech recognition… {percent} %',
-  retry: 'Try again',
-  typeInstead: 'Type instead',
-  dismiss: 'Dismiss',
-  errorCode: 'Error code',
-  micDeniedTitle: 'Microphone access is blocked',
-  micDeniedHelp:
-    'To talk, click the lock or camera icon in the address bar, allow the microphone for this site, then press Try again. You can also type your question instead.',
-  micNotFound: 'No microphone was found. Connect one and try again, or type your question instead.',
-  micUnavailable:
-    'The microphone is being used by another app or could not start. Close that app and try again, or type instead.',
-  unreachable: 'The assistant can’t be reached right now. Please try again later.',
-  notSetUp: 'This assistant isn’t set up for this website.',
-  notSetUpHelp:
-    'If you own this site, check that the assistant’s client key allows this website’s address.',
-  audioBlocked: 'Your browser blocked sound. Press the talk button again to allow it.',
-  audioUnsupported: 'This browser can’t use voice here. You can type your question instead.',
-  assetsUnavailable:
-    'Voice isn’t working on this site right now: some of its files could not be loaded. You can type your question instead.',
-  assetsUnavailableHelp:
-    'If you own this site, the browser console and the error code below name the file that is missing.',
-  sttUnavailable:
-    'Speech recognition isn’t working in this browser right now. Try again, or type your question instead.',
-  turnLost: 'The connection dropped before the answer arrived. Please ask again.',
-  upstream: 'The assistant had trouble answering. Please try again in a moment.',
-  tooLong: 'That was too long. Please keep it shorter.',
-  generic: 'Something went wrong. Please try again.',
 };
 
 /** The tables besides English load on demand (a separate chunk each), keeping the first download small. */

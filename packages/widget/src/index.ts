@@ -13,6 +13,7 @@ export { describeError, type ErrorHelp } from './error-help.js';
 /** For `stt="browser"` in a bundled app: `setWhisperLoader(() => import('@voice-bot/stt-whisper'))`. */
 export { setWhisperLoader } from '@voice-bot/sdk';
 export type {
+  AudioDevices,
   ClientMetrics,
   HandoffEvent,
   HistoryMessage,

@@ -142,9 +142,17 @@ export class VoiceBotElement extends LitElement {
     return this.controller.state;
   }
 
-  /** Starts talking. Call from a click/key handler: audio must begin inside a user gesture. */
+  /**
+   * Starts talking. Call from a click/key handler: audio must begin inside a user gesture. With a
+   * `consent` notice not yet accepted, shows it instead (its Accept button starts).
+   */
   start(): Promise<void> {
-    return this.controller.start();
+    return this.consented() ? this.controller.start() : Promise.resolve();
+  }
+
+  /** No microphone before the `consent` notice was accepted (the extras chunk asks and remembers). */
+  private consented(): boolean {
+    return this.extrasApi?.consented(this) ?? !this.hasAttribute('consent');
   }
 
   /** Ends the conversation (the transcript stays). */
@@ -290,8 +298,16 @@ export class VoiceBotElement extends LitElement {
     const floating = this.mode !== 'inline';
     const c = this.controller;
     const s = this.ui;
-    // Loaded before the first reply, so every reply can be rated.
-    if (c.session?.features.includes('feedback')) this.extras();
+    // Loaded before the first reply, so every reply can be rated; before the microphone opens (its
+    // consent notice); while talking (the device menu); inline without a greeting or name (the
+    // relay's are fetched; a floating panel loads the chunk when it opens).
+    if (
+      c.session?.features.includes('feedback') ||
+      this.hasAttribute('consent') ||
+      c.talking ||
+      !(floating || (this.greeting && this.botName))
+    )
+      this.extras();
     return html`
       <div
         class="${floating ? 'floating' : 'inline'} ${this.isOpen ? 'open' : ''}"
@@ -343,7 +359,13 @@ export class VoiceBotElement extends LitElement {
             aria-label=${s.transcriptLabel}
             tabindex="0"
           >
-            ${this.greeting ? this.renderMessage({ role: 'assistant', text: this.greeting }) : nothing}
+            ${
+              // Until the relay's own greeting (the conversation's first message) takes its place.
+              this.greeting &&
+              (c.messages[0]?.role ?? (c.draft === undefined ? 'user' : 'assistant')) != 'assistant'
+                ? this.renderMessage({ role: 'assistant', text: this.greeting })
+                : nothing
+            }
             ${c.messages.map((m) => this.renderMessage(m))}
             ${c.interim ? html`<div part="message message-user" class="msg user interim"><span class="sr-only">${s.you}: </span>${c.interim}</div>` : nothing}
             ${
@@ -357,6 +379,7 @@ export class VoiceBotElement extends LitElement {
             }
           </div>
           ${c.handoff && this.extras()?.card(this, c.handoff)} ${this.renderError()}
+          ${this.extrasApi?.panel(this)}
           <div class="controls">
             ${this.renderStatus()} ${this.renderSttProgress()} ${this.renderButtons()}
           </div>
@@ -508,7 +531,7 @@ export class VoiceBotElement extends LitElement {
   private readonly onTalk = (): void => {
     // Synchronously inside the click: the SDK creates the AudioContext before its first await.
     if (this.controller.talking) void this.controller.stop();
-    else void this.controller.start();
+    else void this.start();
   };
 
   private readonly onMute = (): void => this.controller.toggleMute();

@@ -37,6 +37,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { InvalidOriginPattern } from '../auth/origins.js';
 import { processEnv, readConfigFile, relayEnv, serveEnv } from '../config/settings.js';
 import { StorageError } from '../store/database.js';
+import { MissingDependencyError } from '../dependencies.js';
 import { createStorage, openStorage, type Storage } from '../store/storage.js';
 import { widgetAssetsDir } from '../http/widget-assets.js';
 import { KB_USAGE, KbUsageError, kbCommand } from './kb.js';
@@ -65,6 +66,7 @@ Environment:
                              every relay of a fleet needs the same one)
   OPENAI_API_KEY, OPENAI_BASE_URL              provider for every stage
   VOICEBOT_{STT,LLM,TTS}_{BASE_URL,API_KEY,MODEL}  per-stage overrides; VOICEBOT_TTS_VOICE
+  VOICEBOT_{STT,LLM,TTS}_FALLBACK_{BASE_URL,API_KEY,MODEL}  a provider each stage fails over to
   VOICEBOT_EMBEDDINGS_{BASE_URL,API_KEY,MODEL}      the knowledge base's embeddings (default text-embedding-3-small)
   VOICEBOT_ADMIN_TOKEN       enables the admin API under /admin (≥ 16 chars)
   VOICEBOT_METRICS_TOKEN     enables GET /metrics behind this bearer token (VOICEBOT_METRICS=public: no token, =off: never)
@@ -481,6 +483,7 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     error instanceof ConfigError ||
     error instanceof InvalidOriginPattern ||
     error instanceof StorageError ||
+    error instanceof MissingDependencyError ||
     error instanceof KbUsageError ||
     error instanceof KnowledgeError ||
     (error instanceof Error && error.name === 'TypeError' && 'code' in error)

@@ -53,8 +53,8 @@ export interface ConsoleSession {
 /** The `@voice-bot/console` browser build, when that package is installed beside the relay. */
 export function consoleAssetsDir(): string | undefined {
   try {
-    const entry = createRequire(import.meta.url).resolve('@voice-bot/console'); // …/dist/index.js
-    const dir = join(dirname(entry), 'browser');
+    const manifest = createRequire(import.meta.url).resolve('@voice-bot/console/package.json');
+    const dir = join(dirname(manifest), 'dist', 'browser');
     return existsSync(join(dir, 'console.js')) ? dir : undefined;
   } catch {
     return undefined;
@@ -68,15 +68,18 @@ const sameSecret = (a: string, b: string) => timingSafeEqual(sha256(a), sha256(b
 export class ConsoleSessions {
   private readonly sessions = new Map<string, ConsoleSession>();
   private readonly requests = new WeakMap<Request, ConsoleSession>();
+  /** Sessions pushed out by newer ones, for the next `sweep` to hand over. */
+  private evicted: ConsoleSession[] = [];
 
   constructor(private readonly now: () => number = Date.now) {}
 
   create(ip: string): ConsoleSession {
     this.sweep();
     while (this.sessions.size >= MAX_SESSIONS) {
-      const oldest = this.sessions.keys().next().value;
-      if (oldest === undefined) break;
-      this.sessions.delete(oldest);
+      const [oldest] = this.sessions;
+      if (!oldest) break;
+      this.sessions.delete(oldest[0]);
+      this.evicted.push(oldest[1]);
     }
     const session: ConsoleSession = {
       id: randomBytes(32).toString('base64url'),
@@ -97,10 +100,8 @@ export class ConsoleSessions {
     if (!id || id.length > 100) return undefined;
     const session = this.sessions.get(sha256(id).toString('hex'));
     if (!session) return undefined;
-    if (session.expiresAt <= this.now()) {
-      this.sessions.delete(sha256(id).toString('hex'));
-      return undefined;
-    }
+    // Expired: `sweep` removes it (and its try-out keys are revoked then).
+    if (session.expiresAt <= this.now()) return undefined;
     this.requests.set(c.req.raw, session);
     return session;
   }
@@ -113,10 +114,11 @@ export class ConsoleSessions {
     this.sessions.delete(sha256(session.id).toString('hex'));
   }
 
-  /** Sessions that expired (their try-out keys are the caller's to revoke). */
+  /** Sessions that expired or were pushed out (their try-out keys are the caller's to revoke). */
   sweep(): ConsoleSession[] {
     const now = this.now();
-    const expired: ConsoleSession[] = [];
+    const expired = this.evicted;
+    this.evicted = [];
     for (const [hash, session] of this.sessions)
       if (session.expiresAt <= now) {
         this.sessions.delete(hash);
@@ -270,10 +272,11 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
       rewriteRequestPath: (path) => path.slice('/console/assets'.length),
     });
     app.use('/console/assets/*', async (c, next) => {
-      await serve(c, next);
+      await next();
       if (c.res.status === 200 && /\/chunks\/[^/]+-[\w-]{6,}\.js$/.test(c.req.path))
         c.res.headers.set('Cache-Control', 'public, max-age=31536000, immutable');
     });
+    app.use('/console/assets/*', serve);
   } else {
     log.warn(
       'the console page is served but @voice-bot/console is not built (npm run build): /console/ will not load',
@@ -323,6 +326,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     }
     failures.delete(ip);
     const session = sessions.create(ip);
+    sweep();
     c.header(
       'Set-Cookie',
       `${CONSOLE_COOKIE}=${session.id}${cookieFlags(c, CONSOLE_SESSION_MS / 1000)}`,
@@ -333,6 +337,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
   });
 
   const signedIn = (c: Context): ConsoleSession => {
+    sweep();
     const session = sessions.of(c);
     if (!session) throw new RelayError('unauthorized', 401, 'not signed in to the console');
     return session;

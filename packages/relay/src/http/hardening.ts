@@ -15,7 +15,6 @@ import { SessionGuard } from '../policy/guard.js';
 import { Limiters, effectiveLimits, validateLimits } from '../policy/limits.js';
 import type { Logger } from '../logger.js';
 import { RelayMetrics } from '../policy/metrics.js';
-import type { SessionSocket } from '../conversation/session.js';
 import type { SharedState, StateStatus } from '../state/shared-state.js';
 import type { UsageStore } from '../policy/usage.js';
 
@@ -233,22 +232,6 @@ export class Hardening {
       log,
       draining: () => this.draining,
     });
-  }
-
-  /** Wraps the raw socket so bytes out are counted. */
-  countingSocket(raw: SessionSocket): SessionSocket {
-    return {
-      send: (data) => {
-        raw.send(data);
-        if (typeof data === 'string') this.metrics.bytesOut('json', Buffer.byteLength(data));
-        else this.metrics.bytesOut('audio', data.byteLength);
-      },
-      close: (code, reason) => raw.close(code, reason),
-      get bufferedAmount() {
-        return raw.bufferedAmount;
-      },
-      terminate: () => raw.terminate(),
-    };
   }
 
   opened(entry: OpenSession): void {

@@ -97,6 +97,28 @@ describe('http routes', () => {
     assert.equal((await tokens.verify(grant.token)).origin, ORIGIN);
   });
 
+  test("POST /v1/bot-info: the bot's name and greeting for an allowed origin, the session checks' refusals otherwise", async () => {
+    const info = (query: string, origin?: string) =>
+      app.request(`/v1/bot-info?${query}`, {
+        method: 'POST',
+        headers: origin ? { origin } : {},
+      });
+    const ok = await info(`key=${key}`, ORIGIN);
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { bot: DEFAULT_BOT.id, name: DEFAULT_BOT.name });
+    assert.equal(ok.headers.get('access-control-allow-origin'), ORIGIN);
+    for (const [query, origin, code] of [
+      [`key=${key}`, 'https://elsewhere.example', 'origin_not_allowed'],
+      [`key=${key}`, undefined, 'missing_origin'],
+      ['key=vb_pk_unknown', ORIGIN, 'invalid_key'],
+      [`key=${key}&bot=nobody`, ORIGIN, 'unknown_bot'],
+    ] as const) {
+      const res = await info(query, origin);
+      assert.equal(((await res.json()) as ErrorBody).error.code, code);
+      if (origin) assert.equal(res.headers.get('access-control-allow-origin'), origin);
+    }
+  });
+
   test('refusals are typed: status, JSON body, X-Voicebot-Error, CORS for any origin, counted', async () => {
     const cases: [Parameters<typeof post>[0], number, string][] = [
       [{ origin: ORIGIN }, 401, 'invalid_key'],

@@ -1,8 +1,10 @@
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import {
+  BOT_INFO_PATH,
   SESSIONS_PATH,
   TALK_PATH,
+  type BotInfo,
   type SessionGrant,
   type VisitorClaims,
 } from '@voice-bot/protocol';
@@ -177,6 +179,31 @@ export function sessionRoutes(deps: SessionRouteDeps): Hono {
       ...(user ? { user } : {}),
     };
     return c.json(grant, 201);
+  });
+  // What a page shows before any session: no token, no rate-limited session budget spent. A POST
+  // (without a body) because browsers send no Origin header with a same-origin GET.
+  app.use(BOT_INFO_PATH, cors({ origin: (origin) => origin, allowMethods: ['POST'], maxAge: 600 }));
+  app.post(BOT_INFO_PATH, async (c) => {
+    let bot: BotConfig;
+    try {
+      ({ bot } = await authorise(
+        deps,
+        c.req.query('key'),
+        c.req.header('origin'),
+        c.req.query('bot'),
+      ));
+    } catch (error) {
+      if (error instanceof RelayError) throw error;
+      deps.logger.warn({ err: String(error) }, 'bot info refused: key lookup failed');
+      throw storageUnavailableError();
+    }
+    const greeting = bot.greeting?.trim();
+    const info: BotInfo = {
+      bot: bot.id,
+      name: bot.name,
+      ...(greeting && !greeting.includes('{{') ? { greeting } : {}),
+    };
+    return c.json(info);
   });
   return app;
 }

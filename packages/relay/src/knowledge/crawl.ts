@@ -7,9 +7,9 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { parseHTML } from 'linkedom';
 import { assertLiteralAllowed, guardedLookup, type AddressPolicy } from '../tools/ssrf.js';
 import { KnowledgeError } from './errors.js';
+import { loadLinkedom } from './extract.js';
 
 export const DEFAULT_MAX_PAGES = 50;
 export const MAX_PAGES_LIMIT = 2_000;
@@ -185,7 +185,8 @@ const SKIPPED =
   /\.(png|jpe?g|gif|webp|svg|ico|css|js|mjs|json|zip|gz|tgz|rar|7z|mp[34]|m4a|wav|ogg|webm|mov|avi|woff2?|ttf|eot|exe|dmg|iso|xml)$/i;
 
 /** Same-origin links of an HTML page, without fragments. */
-export function pageLinks(html: string, base: string): string[] {
+export async function pageLinks(html: string, base: string): Promise<string[]> {
+  const { parseHTML } = await loadLinkedom();
   const { document } = parseHTML(html);
   const origin = new URL(base).origin;
   const baseHref = document.querySelector('base[href]')?.getAttribute('href');
@@ -254,10 +255,10 @@ export async function* crawl(start: string, options: CrawlOptions): AsyncGenerat
   } else {
     fetched = 1;
     yield { page: first };
-    if (isHtml(first)) enqueue(first);
+    if (isHtml(first)) await enqueue(first);
   }
-  function enqueue(page: FetchedPage) {
-    for (const link of pageLinks(page.body.toString('utf8'), page.url)) {
+  async function enqueue(page: FetchedPage) {
+    for (const link of await pageLinks(page.body.toString('utf8'), page.url)) {
       if (seen.has(link) || queue.length >= MAX_QUEUE) continue;
       seen.add(link);
       queue.push(link);
@@ -276,7 +277,7 @@ export async function* crawl(start: string, options: CrawlOptions): AsyncGenerat
     }
     seen.add(page.url);
     yield { page };
-    if (followLinks && isHtml(page)) enqueue(page);
+    if (followLinks && isHtml(page)) await enqueue(page);
   }
 }
 

@@ -1,11 +1,12 @@
 /**
  * Texts → unit vectors, from any OpenAI-compatible `/v1/embeddings` endpoint (the `embeddings`
- * provider stage). Not on a turn's hot path except for the one query a search embeds, so the
- * `openai` client is used as is. Requests are batched; vectors come back normalised, so cosine
+ * provider stage), through the relay's own upstream client (its timeout, retries and error types,
+ * without loading the `openai` SDK). Requests are batched; vectors come back normalised, so cosine
  * similarity is a dot product.
  */
-import OpenAI from 'openai';
+import { APIError } from 'openai/core/error';
 import type { StageConfig } from '../config/config.js';
+import { JSON_TYPE, UpstreamClient, readBody, undiciTransport } from '../providers/upstream.js';
 import { KnowledgeError } from './errors.js';
 
 /** Inputs per request, and characters per request (a provider's token limit is ≈ 300 k per request). */
@@ -13,6 +14,12 @@ const BATCH_INPUTS = 64;
 const BATCH_CHARS = 120_000;
 /** Characters of one input: a chunk is far smaller; a query the model writes is cut here. */
 const MAX_INPUT_CHARS = 8_000;
+/** Bytes of one response read at most (64 vectors of 3072 dimensions are ≈ 1 MB of base64). */
+const MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+
+interface EmbeddingsResponse {
+  data: { index: number; embedding: unknown }[];
+}
 
 export interface Embedder {
   /** The model the vectors come from (stored with each chunk: vectors of two models never mix). */
@@ -46,6 +53,35 @@ function decode(value: unknown): Float32Array {
   );
 }
 
+function parseResponse(text: string): EmbeddingsResponse {
+  if (text.length >= MAX_RESPONSE_BYTES)
+    throw new KnowledgeError(
+      'embeddings_failed',
+      `the embeddings provider sent more than ${MAX_RESPONSE_BYTES} bytes`,
+    );
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const data = (parsed as { data?: unknown } | undefined)?.data;
+  if (
+    !Array.isArray(data) ||
+    !data.every(
+      (item: unknown) =>
+        typeof item === 'object' &&
+        item !== null &&
+        typeof (item as { index?: unknown }).index === 'number',
+    )
+  )
+    throw new KnowledgeError(
+      'embeddings_failed',
+      'the embeddings provider sent a response that is not a list of embeddings',
+    );
+  return { data: data as EmbeddingsResponse['data'] };
+}
+
 function batches(texts: readonly string[]): string[][] {
   const out: string[][] = [];
   let current: string[] = [];
@@ -68,28 +104,26 @@ function batches(texts: readonly string[]): string[][] {
 }
 
 export function createEmbedder(stage: StageConfig): Embedder {
-  const client = new OpenAI({
-    apiKey: stage.apiKey ?? 'none',
-    ...(stage.baseURL ? { baseURL: stage.baseURL } : {}),
-    timeout: stage.timeoutMs,
-    maxRetries: stage.maxRetries,
-  });
+  const client = new UpstreamClient(stage, undiciTransport());
+  const unaborted = new AbortController().signal;
   return {
     model: stage.model,
     async embed(texts, signal) {
       const vectors: Float32Array[] = [];
       let dimensions: number | undefined;
       for (const input of batches(texts)) {
-        let response: { data: { index: number; embedding: unknown }[] };
+        let response: EmbeddingsResponse;
         try {
-          response = await client.embeddings.create(
-            { model: stage.model, input, encoding_format: 'base64' },
-            signal ? { signal } : {},
+          const { body } = await client.post(
+            '/embeddings',
+            JSON.stringify({ model: stage.model, input, encoding_format: 'base64' }),
+            JSON_TYPE,
+            signal ?? unaborted,
           );
+          response = parseResponse(await readBody(body, MAX_RESPONSE_BYTES));
         } catch (error) {
-          if (signal?.aborted) throw error;
-          const status =
-            error instanceof OpenAI.APIError && error.status ? ` (HTTP ${error.status})` : '';
+          if (signal?.aborted || error instanceof KnowledgeError) throw error;
+          const status = error instanceof APIError && error.status ? ` (HTTP ${error.status})` : '';
           throw new KnowledgeError(
             'embeddings_failed',
             `the embeddings provider failed${status}: ${(error as Error).message}`,

@@ -49,7 +49,7 @@ describe('extract', () => {
     );
   });
 
-  test('HTML: the main content only, never navigation, header, footer or scripts', () => {
+  test('HTML: the main content only, never navigation, header, footer or scripts', async () => {
     const html = `<!doctype html><html><head><title>Insurance | Acme Dental</title><style>.x{}</style></head>
       <body><header><a href="/">Acme Dental</a> HEADERCHROME</header>
       <nav><a href="/services">Services</a> NAVCHROME</nav>
@@ -57,7 +57,7 @@ describe('extract', () => {
         <h2>Claims</h2><p>We file claims for you.</p><script>var SCRIPTCHROME = 1;</script>
         <aside>ASIDECHROME</aside></main>
       <footer>FOOTERCHROME © Acme</footer></body></html>`;
-    const doc = extractHtml(html, 'fallback');
+    const doc = await extractHtml(html, 'fallback');
     assert.equal(doc.title, 'Insurance');
     assert.deepEqual(doc.sections, [
       { headings: ['Insurance'], text: 'We accept BlueCross and Delta plans.' },
@@ -66,14 +66,14 @@ describe('extract', () => {
     assert.doesNotMatch(allText(doc), /CHROME/);
   });
 
-  test('HTML without <main>: Readability finds the article; the chrome stays out', () => {
+  test('HTML without <main>: Readability finds the article; the chrome stays out', async () => {
     const para = (n: number) =>
       `<p>Paragraph ${n} about root canal treatment at the clinic, what happens before, during and after it, and how long recovery takes for most patients.</p>`;
     const html = `<html><head><title>Root canals</title></head><body>
       <div class="menu"><a href="/a">Home</a> | <a href="/b">About</a> | <a href="/c">Contact</a></div>
       <div class="content"><h2>What to expect</h2>${[1, 2, 3, 4].map(para).join('')}</div>
       <div class="footer"><a href="/privacy">Privacy</a> | <a href="/terms">Terms</a></div></body></html>`;
-    const doc = extractHtml(html, 'fallback');
+    const doc = await extractHtml(html, 'fallback');
     assert.equal(doc.title, 'Root canals');
     const text = allText(doc);
     assert.match(text, /Paragraph 4 about root canal/);

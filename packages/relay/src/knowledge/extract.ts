@@ -2,11 +2,26 @@
  * Documents → titled sections of plain text, each under its heading path. Markdown by its
  * headings; HTML by its main content only (`<main>`/`<article>` when the page marks it, else
  * Readability's guess, else the body), never the navigation, header, footer or scripts around it;
- * plain text as it is; PDF page by page (unpdf, loaded only when a PDF comes).
+ * plain text as it is; PDF page by page. The parsers (linkedom and Readability for HTML, unpdf
+ * for PDF) are loaded by the first document that needs them.
  */
-import { Readability } from '@mozilla/readability';
-import { parseHTML } from 'linkedom';
+import { MissingDependencyError, importOptional } from '../dependencies.js';
 import { KnowledgeError } from './errors.js';
+
+/** A parser of a document format, loaded on first use; not installed → KnowledgeError `unsupported`. */
+async function parser<T>(packageName: string, format: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await importOptional(packageName, `Reading ${format}`, load);
+  } catch (error) {
+    if (error instanceof MissingDependencyError)
+      throw new KnowledgeError('unsupported', error.message);
+    throw error;
+  }
+}
+
+export const loadLinkedom = () => parser('linkedom', 'HTML', () => import('linkedom'));
+const loadReadability = () =>
+  parser('@mozilla/readability', 'HTML', () => import('@mozilla/readability'));
 
 export type DocumentFormat = 'markdown' | 'html' | 'text' | 'pdf';
 
@@ -292,7 +307,8 @@ function stripChrome(root: ElementLike): void {
 
 const textLength = (sections: Section[]) => sections.reduce((n, s) => n + s.text.length, 0);
 
-export function extractHtml(html: string, fallbackTitle: string): ExtractedDocument {
+export async function extractHtml(html: string, fallbackTitle: string): Promise<ExtractedDocument> {
+  const [{ parseHTML }, { Readability }] = await Promise.all([loadLinkedom(), loadReadability()]);
   const parse = () => parseHTML(html).document as unknown as HtmlDocument;
   const document = parse();
   const h1 = collapse(document.querySelector('h1')?.textContent ?? '');
@@ -334,7 +350,11 @@ export async function extractPdf(
   bytes: Uint8Array,
   fallbackTitle: string,
 ): Promise<ExtractedDocument> {
-  const { getDocumentProxy, extractText: pdfText, getMeta } = await import('unpdf');
+  const {
+    getDocumentProxy,
+    extractText: pdfText,
+    getMeta,
+  } = await parser('unpdf', 'PDF', () => import('unpdf'));
   let pages: string[];
   let metaTitle: unknown;
   try {

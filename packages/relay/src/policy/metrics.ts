@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ErrorCode, TurnMetrics } from '@voice-bot/protocol';
+import type { CircuitReading, ProviderObserver, ProviderOutcome } from '../providers/failover.js';
 
 /** Latency buckets in milliseconds: 25 ms … 30 s. */
 const MS_BUCKETS = [
@@ -31,7 +32,7 @@ type StageField = keyof typeof STAGE_HISTOGRAMS;
  * Prometheus metrics of one relay, in its own registry (so several relays — or tests — in one
  * process never share or clash). Exposed at `GET /metrics` when enabled.
  */
-export class RelayMetrics {
+export class RelayMetrics implements ProviderObserver {
   readonly registry = new Registry();
   private readonly sessionsTotal: Counter;
   private readonly sessionRequests: Counter<'result'>;
@@ -42,6 +43,9 @@ export class RelayMetrics {
   /** WebSocket payload bytes, added up here (per frame) and handed to prom-client at scrape time. */
   private readonly byteTotals = { in: { audio: 0, json: 0 }, out: { audio: 0, json: 0 } };
   private readonly histograms: Record<StageField, Histogram>;
+  private readonly providerRequests: Counter<'stage' | 'provider' | 'outcome'>;
+  private readonly providerFailovers: Counter<'stage' | 'from' | 'to'>;
+  private circuitReadings: () => CircuitReading[] = () => [];
 
   constructor(activeSessions: () => number) {
     const registers = [this.registry];
@@ -111,6 +115,43 @@ export class RelayMetrics {
         new Histogram({ name, help, buckets: MS_BUCKETS, registers }),
       ]),
     ) as Record<StageField, Histogram>;
+    this.providerRequests = new Counter({
+      name: 'voicebot_provider_requests_total',
+      help: 'Requests to each provider by stage and outcome (ok, rate_limited, server_error, auth_error, client_error, connect_error, timeout, aborted).',
+      labelNames: ['stage', 'provider', 'outcome'],
+      registers,
+    });
+    this.providerFailovers = new Counter({
+      name: 'voicebot_provider_failovers_total',
+      help: 'Requests moved from a failing provider to the next one of the stage.',
+      labelNames: ['stage', 'from', 'to'],
+      registers,
+    });
+    const readings = () => this.circuitReadings();
+    new Gauge({
+      name: 'voicebot_provider_circuit_state',
+      help: "Each provider's circuit breaker: 0 closed, 1 half-open (probing), 2 open (skipped).",
+      labelNames: ['stage', 'provider'],
+      registers,
+      // `serve --workers`: each worker has its own circuits; the worst state is reported.
+      aggregator: 'max',
+      collect() {
+        for (const { stage, provider, state } of readings())
+          this.set({ stage, provider }, CIRCUIT_VALUES[state]);
+      },
+    });
+  }
+
+  providerRequest(stage: string, provider: string, outcome: ProviderOutcome): void {
+    this.providerRequests.inc({ stage, provider, outcome });
+  }
+
+  providerFailover(stage: string, from: string, to: string): void {
+    this.providerFailovers.inc({ stage, from, to });
+  }
+
+  watchCircuits(read: () => CircuitReading[]): void {
+    this.circuitReadings = read;
   }
 
   sessionOpened(): void {
@@ -149,6 +190,8 @@ export class RelayMetrics {
     this.byteTotals.out[kind] += bytes;
   }
 }
+
+const CIRCUIT_VALUES = { closed: 0, half_open: 1, open: 2 } as const;
 
 /** `upstream_stt|llm|tts` name their stage; `upstream_timeout` names it in its message. */
 function upstreamStage(code: string, message = ''): string {

@@ -82,7 +82,8 @@ export function fetchTransport(upstreamFetch: typeof fetch): UpstreamTransport {
       response = await upstreamFetch(req.url, {
         method: 'POST',
         headers: req.headers,
-        body: req.body,
+        // Bodies are Buffers over plain ArrayBuffers, never shared memory.
+        body: req.body as string | Uint8Array<ArrayBuffer>,
         signal: controller.signal,
       });
     } catch (error) {

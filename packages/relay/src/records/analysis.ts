@@ -2,11 +2,13 @@
  * The end-of-conversation analysis: one chat completion with JSON-schema structured output over
  * the recorded transcript (truncated to a token budget), checked against that schema.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { Ajv, ValidateFunction } from 'ajv';
 import type { BotConfig } from '../config/config.js';
 import { estimateTokens } from '../pipeline/stages/llm.js';
-import { JSON_TYPE, readBody, type UpstreamClient } from '../providers/upstream.js';
+import type { ProviderClient } from '../providers/failover.js';
+import { JSON_TYPE, readBody } from '../providers/upstream.js';
 import type { Analysis, FullRecord, Sentiment, Urgency } from './store.js';
+import { createAjv } from '../tools/json-schema.js';
 
 /** Transcript tokens sent at most (the latest turns are kept, with the first). */
 export const TRANSCRIPT_TOKEN_BUDGET = 6_000;
@@ -111,7 +113,7 @@ export function analysisRequest(
 }
 
 const validators = new WeakMap<BotConfig, ValidateFunction>();
-const ajv = new Ajv({ strict: false, allErrors: false });
+let ajv: Ajv | undefined;
 
 export interface AnalysisOutcome {
   analysis: Analysis;
@@ -128,6 +130,7 @@ export function parseAnalysis(bot: BotConfig, content: string): Analysis {
   }
   let validate = validators.get(bot);
   if (!validate) {
+    ajv ??= createAjv({ strict: false, allErrors: false });
     validate = ajv.compile(analysisSchema(bot));
     validators.set(bot, validate);
   }
@@ -153,7 +156,7 @@ export function parseAnalysis(bot: BotConfig, content: string): Analysis {
 
 /** Sends the request and reads the answer (throws on an upstream failure or a bad answer). */
 export async function runAnalysis(
-  client: UpstreamClient,
+  client: ProviderClient,
   bot: BotConfig,
   request: AnalysisRequest,
   signal: AbortSignal,

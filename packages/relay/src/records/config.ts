@@ -2,7 +2,7 @@
  * Checks, at start, what bots say about records, extraction, feedback and webhooks, and reads the
  * webhook secrets from the environment. Every mistake is a ConfigError naming the field.
  */
-import { Ajv } from 'ajv';
+import type { Ajv } from 'ajv';
 import {
   ConfigError,
   type BotConfig,
@@ -15,6 +15,7 @@ import {
   type WebhookEndpoints,
   type WebhookEvent,
 } from '../webhooks/outbox.js';
+import { createAjv } from '../tools/json-schema.js';
 
 /** Extracted fields a bot may ask for at most. */
 export const MAX_EXTRACT_FIELDS = 50;
@@ -71,7 +72,7 @@ export function resolveWebhooks(
 
 /** Checks `records`, `extract` and `feedback` of every bot. */
 export function validateRecordsConfig(bots: readonly BotConfig[]): void {
-  const ajv = new Ajv({ strict: false });
+  let ajv: Ajv | undefined;
   for (const bot of bots) {
     const where = `bot ${bot.id}`;
     const records = bot.records;
@@ -97,6 +98,7 @@ export function validateRecordsConfig(bots: readonly BotConfig[]): void {
     if (bot.extract !== undefined) {
       if (records === undefined)
         throw new ConfigError(`${where}: extract needs records (the fields are stored with them)`);
+      ajv ??= createAjv({ strict: false });
       checkExtract(bot.extract, `${where}: extract`, ajv);
     }
   }

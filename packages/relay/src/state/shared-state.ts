@@ -13,9 +13,10 @@
  * - metrics, served for the whole relay.
  */
 import type { Registry } from 'prom-client';
-import { RateLimiterMemory, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import { MemoryConversationStore, type ConversationStore } from '../conversation/conversations.js';
 import { UsageTracker, type UsageLedger, type UsageStore } from '../policy/usage.js';
+import { rateLimiterMemory } from './rate-limiters.js';
 
 /** Session token ids already used, each kept until its token expires. */
 export interface TokenReplays {
@@ -203,7 +204,7 @@ export function localState(options: LocalStateOptions): SharedState {
       return replay.claim(jti, expiresAt);
     },
     rateLimiter: ({ keyPrefix, points, durationSec }) =>
-      new RateLimiterMemory({ keyPrefix, points, duration: durationSec }),
+      new (rateLimiterMemory())({ keyPrefix, points, duration: durationSec }),
     slots: new LocalSlots(),
     usage,
     conversations,

@@ -5,9 +5,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
-import pg from 'pg';
+import type { Pool } from 'pg';
+import { importOptional } from '../dependencies.js';
 import type { Schema } from './schema.js';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -76,9 +77,14 @@ export function resolveTarget(options: {
  * better-sqlite3 is synchronous: a long busy timeout would block the event loop (and deadlock two
  * connections of one process), so it is short and {@link writeTransaction} retries asynchronously.
  */
-function openSqlite(file: string): Database.Database {
+async function openSqlite(file: string): Promise<Database.Database> {
+  const { default: Sqlite } = await importOptional(
+    'better-sqlite3',
+    'The SQLite database',
+    () => import('better-sqlite3'),
+  );
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const db = new Database(file);
+  const db = new Sqlite(file);
   db.pragma('busy_timeout = 2000');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -136,25 +142,39 @@ export interface OpenedDatabase {
   onIdleError(listener: (error: Error) => void): void;
 }
 
+/**
+ * The database behind Kysely. Its driver (better-sqlite3 or pg) is loaded by the first query, so
+ * a relay on SQLite never loads pg, and the reverse.
+ */
 export function openDatabase(target: Target): OpenedDatabase {
   let idleError: (error: Error) => void = () => undefined;
   if (target.engine === 'sqlite') {
     const file = target.file ?? join('.voicebot', SQLITE_FILE);
     const db = new Kysely<Schema>({
-      dialect: new SqliteDialect({ database: async () => cachingStatements(openSqlite(file)) }),
+      dialect: new SqliteDialect({
+        database: async () => cachingStatements(await openSqlite(file)),
+      }),
     });
     return { db, onIdleError: () => undefined };
   }
-  const pool = new pg.Pool({
-    connectionString: target.url,
-    max: 10,
-    connectionTimeoutMillis: 5_000,
-    idleTimeoutMillis: 30_000,
-    query_timeout: 15_000,
-  });
-  // An idle client whose server went away emits 'error' on the pool: without a listener it would crash the process.
-  pool.on('error', (error) => idleError(error));
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const connect = async (): Promise<Pool> => {
+    const { default: pg } = await importOptional(
+      'pg',
+      'A PostgreSQL DATABASE_URL',
+      () => import('pg'),
+    );
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: 10,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      query_timeout: 15_000,
+    });
+    // An idle client whose server went away emits 'error' on the pool: without a listener it would crash the process.
+    pool.on('error', (error) => idleError(error));
+    return pool;
+  };
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: connect }) });
   return {
     db,
     onIdleError: (listener) => {

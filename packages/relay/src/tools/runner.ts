@@ -1,5 +1,6 @@
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { ChatCompletionTool } from 'openai/resources/chat/completions';
+import { createAjv } from './json-schema.js';
 import { ToolError, type PageTools, type ToolContext, type ToolDefinition } from './types.js';
 
 export interface ToolCall {
@@ -26,7 +27,8 @@ export class ToolRunner {
   private readonly byName = new Map<string, { tool: ToolDefinition; validate: ValidateFunction }>();
 
   constructor(tools: readonly ToolDefinition[]) {
-    const ajv = new Ajv({ allErrors: true, strict: false });
+    if (tools.length === 0) return;
+    const ajv = createAjv({ allErrors: true, strict: false });
     for (const tool of tools) {
       if (this.byName.has(tool.name)) throw new Error(`tool ${tool.name} is defined twice`);
       this.byName.set(tool.name, { tool, validate: ajv.compile(tool.parameters) });

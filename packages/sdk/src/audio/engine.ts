@@ -119,7 +119,8 @@ export class AudioEngine {
     const resumed = context.resume();
     const audioSession = (navigator as Navigator & { audioSession?: { type: string } })
       .audioSession;
-    if (audioSession && options.mic) audioSession.type = 'play-and-record';
+    // iOS 17+: `playback` plays through the silent switch; `play-and-record` keeps the mic's route.
+    if (audioSession) audioSession.type = options.mic ? 'play-and-record' : 'playback';
     const engine = new AudioEngine(context, options.handlers);
     return engine.init(options, resumed).catch(async (error: unknown) => {
       await engine.close();

@@ -44,8 +44,10 @@ export class ConversationRecord {
     this.save();
   }
 
-  push(message: HistoryMessage): void {
-    this.messages.push(message);
+  /** `first`: before every other message (a greeting that arrived after the visitor's words). */
+  push(message: HistoryMessage, first?: boolean): void {
+    if (first) this.messages.unshift(message);
+    else this.messages.push(message);
     this.save();
   }
 

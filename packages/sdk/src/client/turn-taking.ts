@@ -104,8 +104,7 @@ export class TurnTaking {
     if (!this.speculative || this.paused) return;
     this.paused = true;
     this.transcript = undefined;
-    this.pauseId = (this.pauseId + 1) % Number.MAX_SAFE_INTEGER;
-    this.hooks.pause(this.pauseId);
+    this.hooks.pause(++this.pauseId);
   }
 
   /** The detector's `resume`: the visitor goes on. */

@@ -9,7 +9,6 @@ import type { ReconnectOptions, TransportFactory } from '../transport.js';
 import type { VadSettings } from '../vad.js';
 import type { EndOfTurnPolicy } from './end-of-turn.js';
 import type { AudioDevices } from './devices.js';
-import type { ClientTool } from './page-tools.js';
 import type { ClientMetrics } from './reply-tracker.js';
 import type { VoiceBotState } from './status.js';
 

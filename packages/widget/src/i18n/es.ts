@@ -75,4 +75,13 @@ export const strings: UiStrings & ExtraStrings = {
   feedbackSend: 'Enviar',
   feedbackThanks: 'Gracias por tu opinión',
   newTab: '(se abre en una pestaña nueva)',
+  consentAccept: 'Aceptar y hablar',
+  consentDecline: 'Ahora no',
+  consentLink: 'Aviso de privacidad',
+  devices: 'Dispositivos de audio',
+  microphone: 'Micrófono',
+  speaker: 'Altavoz',
+  defaultDevice: 'Predeterminado del sistema',
+  micSilent:
+    'Tu micrófono está encendido pero solo envía silencio. Revisa su interruptor de silencio o los ajustes de sonido del sistema, o elige otro micrófono.',
 };

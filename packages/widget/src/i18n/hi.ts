@@ -71,4 +71,13 @@ export const strings: UiStrings & ExtraStrings = {
   feedbackSend: 'भेजें',
   feedbackThanks: 'आपकी राय के लिए धन्यवाद',
   newTab: '(नए टैब में खुलता है)',
+  consentAccept: 'स्वीकार करें और बात करें',
+  consentDecline: 'अभी नहीं',
+  consentLink: 'गोपनीयता सूचना',
+  devices: 'ऑडियो डिवाइस',
+  microphone: 'माइक्रोफ़ोन',
+  speaker: 'स्पीकर',
+  defaultDevice: 'सिस्टम डिफ़ॉल्ट',
+  micSilent:
+    'आपका माइक्रोफ़ोन चालू है, पर केवल खामोशी भेज रहा है। उसका म्यूट स्विच या सिस्टम की साउंड सेटिंग देखें, या कोई दूसरा माइक्रोफ़ोन चुनें।',
 };

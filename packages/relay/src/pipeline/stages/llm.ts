@@ -6,7 +6,8 @@ import type {
 } from 'openai/resources/chat/completions';
 import type { ToolCall } from '../../tools/runner.js';
 import { SseParser } from '../../providers/sse.js';
-import { JSON_TYPE, discard, toHeaders, type UpstreamClient } from '../../providers/upstream.js';
+import type { ProviderClient } from '../../providers/failover.js';
+import { JSON_TYPE, discard, toHeaders } from '../../providers/upstream.js';
 
 export interface ChatRequest {
   model: string;
@@ -71,7 +72,7 @@ interface ChatChunk {
  * The server-sent events are parsed straight off the Node stream of the response body.
  */
 export async function streamChat(
-  client: UpstreamClient,
+  client: ProviderClient,
   request: ChatRequest,
   signal: AbortSignal,
   onText: OnChatText,

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { APIUserAbortError } from 'openai/core/error';
 import { INPUT_SAMPLE_RATE } from '@voice-bot/protocol';
 import { WAV_HEADER_BYTES, writeWavHeader } from '../wav.js';
-import { readBody, type UpstreamClient } from '../../providers/upstream.js';
+import type { ProviderClient } from '../../providers/failover.js';
+import { readBody } from '../../providers/upstream.js';
 
 export interface TranscribeRequest {
   /** The utterance: 16 kHz PCM16 mono, as the frames it arrived in. */
@@ -56,7 +57,7 @@ const RESPONSE_LIMIT = 4 * 2 ** 20;
 
 /** One utterance of 16 kHz PCM16 → text, through `POST /audio/transcriptions` (multipart WAV upload). */
 export async function transcribe(
-  client: UpstreamClient,
+  client: ProviderClient,
   request: TranscribeRequest,
   signal: AbortSignal,
 ): Promise<string> {

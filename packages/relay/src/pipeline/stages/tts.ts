@@ -1,11 +1,7 @@
 import type { Readable } from 'node:stream';
 import { APIUserAbortError } from 'openai/core/error';
-import {
-  JSON_TYPE,
-  discard,
-  type UpstreamClient,
-  type UpstreamResponse,
-} from '../../providers/upstream.js';
+import { JSON_TYPE, discard, type UpstreamResponse } from '../../providers/upstream.js';
+import type { ProviderClient } from '../../providers/failover.js';
 import { Pcm16Framer } from './pcm.js';
 
 export interface SpeechSettings {
@@ -59,7 +55,7 @@ export class SpeechPipeline {
   firstByteAt: number | undefined;
 
   constructor(
-    private readonly client: UpstreamClient,
+    private readonly client: ProviderClient,
     private readonly settings: SpeechSettings,
     private readonly signal: AbortSignal,
     private readonly budget: SpeechBudget = { charge: () => true, room: () => undefined },

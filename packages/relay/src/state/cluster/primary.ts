@@ -6,7 +6,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import { RateLimiterClusterMaster } from 'rate-limiter-flexible';
 import {
   MemoryConversationStore,
   type ConversationStore,
@@ -15,6 +14,7 @@ import type { Env } from '../../config/config.js';
 import type { Logger } from '../../logger.js';
 import { processEnv } from '../../config/settings.js';
 import { ReplaySet, SlotTable, heldAcross, type TokenReplays } from '../shared-state.js';
+import { rateLimiterCluster } from '../rate-limiters.js';
 import { UsageTracker, type UsageLedger } from '../../policy/usage.js';
 import {
   CHANNEL,
@@ -203,7 +203,7 @@ export function startClusterPrimary(options: ClusterPrimaryOptions): ClusterPrim
   const state = new PrimaryState(options);
   const loaded = state.usage.load();
   // rate-limiter-flexible answers its own messages on the same channel.
-  new RateLimiterClusterMaster();
+  new (rateLimiterCluster().RateLimiterClusterMaster)();
   const env = { ...options.env, [WORKER_MARK]: '1' };
   const killAfterMs = options.killAfterMs ?? (options.shutdownGraceMs ?? 10_000) + 10_000;
   let stopping = false;

@@ -4,13 +4,13 @@
  * every `usageSyncMs`, because quotas are checked on every audio frame.
  */
 import type { Registry } from 'prom-client';
-import { RateLimiterCluster } from 'rate-limiter-flexible';
 import type {
   Conversation,
   ConversationStore,
   OpenedConversation,
 } from '../../conversation/conversations.js';
 import type { ConcurrencySlots, SharedState, SlotCount } from '../shared-state.js';
+import { rateLimiterCluster } from '../rate-limiters.js';
 import {
   UsageTracker,
   type DayUsage,
@@ -263,7 +263,12 @@ export function clusterWorkerState(options: ClusterWorkerOptions = {}): ClusterW
   return {
     claimToken: (jti, expiresAt) => link.request('token.claim', { jti, expiresAt }),
     rateLimiter: ({ keyPrefix, points, durationSec }) =>
-      new RateLimiterCluster({ keyPrefix, points, duration: durationSec, timeoutMs }),
+      new (rateLimiterCluster().RateLimiterCluster)({
+        keyPrefix,
+        points,
+        duration: durationSec,
+        timeoutMs,
+      }),
     slots: new PrimarySlots(link),
     usage,
     conversations: new PrimaryConversations(link),

@@ -2,7 +2,8 @@
  * Connections to Redis: configured to fail fast while Redis is unreachable (no offline queue, one
  * attempt per command, a command timeout) and to reconnect by themselves with a capped backoff.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { importOptional } from '../../dependencies.js';
 
 /** A shared-state call failed because Redis did not answer: the relay should answer 503. */
 export class SharedStateUnavailableError extends Error {
@@ -84,22 +85,41 @@ export function redisOptions(options: RedisConnectionOptions = {}) {
  * An ioredis client that counts its round trips: each command written on its own, and each
  * pipeline or transaction once, however many commands it holds.
  */
-export class CountingRedis extends Redis {
-  private sent = 0;
-  private readonly batches = new WeakSet<object>();
+export interface CountingRedis extends Redis {
+  readonly roundTrips: number;
+}
 
-  get roundTrips(): number {
-    return this.sent;
-  }
+type CountingRedisClass = new (url: string, options: RedisOptions) => CountingRedis;
 
-  override sendCommand(...[command, stream]: Parameters<Redis['sendCommand']>): unknown {
-    if (!stream) this.sent++;
-    else if (!this.batches.has(stream)) {
-      this.batches.add(stream);
-      this.sent++;
-    }
-    return super.sendCommand(command, stream);
-  }
+let countingRedis: Promise<CountingRedisClass> | undefined;
+
+/** The {@link CountingRedis} class, made once ioredis is loaded (by the first connection). */
+function countingRedisClass(): Promise<CountingRedisClass> {
+  countingRedis ??= importOptional('ioredis', 'REDIS_URL', () => import('ioredis')).then(
+    ({ Redis }) =>
+      class extends Redis implements CountingRedis {
+        private sent = 0;
+        private readonly batches = new WeakSet<object>();
+
+        get roundTrips(): number {
+          return this.sent;
+        }
+
+        override sendCommand(...[command, stream]: Parameters<Redis['sendCommand']>): unknown {
+          if (!stream) this.sent++;
+          else if (!this.batches.has(stream)) {
+            this.batches.add(stream);
+            this.sent++;
+          }
+          return super.sendCommand(command, stream);
+        }
+      },
+    (error: unknown) => {
+      countingRedis = undefined;
+      throw error;
+    },
+  );
+  return countingRedis;
 }
 
 export interface ConnectRedisOptions extends RedisConnectionOptions {
@@ -117,7 +137,7 @@ export async function connectRedis(
 ): Promise<CountingRedis> {
   checkRedisUrl(url);
   const target = redisTarget(url);
-  const client = new CountingRedis(url, redisOptions(options));
+  const client = new (await countingRedisClass())(url, redisOptions(options));
   let lastError: Error | undefined;
   const remember = (error: Error) => {
     lastError = error;

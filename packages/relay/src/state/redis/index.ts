@@ -16,7 +16,7 @@ import {
   type ConnectRedisOptions,
   type CountingRedis,
 } from './connection.js';
-import { redisRateLimiter } from './rate-limits.js';
+import { loadRedisRateLimiter } from './rate-limits.js';
 import { RevocationChannel } from './revocations.js';
 import { RedisSlots } from './slots.js';
 import { RedisUsage } from './usage.js';
@@ -68,6 +68,7 @@ export async function redisState(options: RedisStateOptions): Promise<RedisState
   const relayId = options.relayId ?? randomBytes(6).toString('hex');
   const logger = options.logger;
   const target = redisTarget(options.url);
+  const redisRateLimiter = await loadRedisRateLimiter();
   const client = await connectRedis(options.url, {
     ...options,
     connectionName: `voicebot-relay-${relayId}`,

@@ -1,0 +1,361 @@
+import { css, html, nothing, type TemplateResult } from 'lit';
+import type { Collection, IngestReport, KnowledgeDocument, SearchResult } from './api.js';
+import { Screen, formatDate, lines } from './screen.js';
+import { base } from './styles.js';
+
+/** Files read in the browser and sent base64 (the relay's upload limit is 32 MiB per request). */
+const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
+
+function base64(bytes: ArrayBuffer): string {
+  const view = new Uint8Array(bytes);
+  let text = '';
+  for (let i = 0; i < view.length; i += 0x8000)
+    text += String.fromCharCode(...view.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+/** `<vb-knowledge>`: collections, their documents, add URLs or files, re-index, try a search. */
+export class KnowledgeScreen extends Screen {
+  static override styles = [
+    base,
+    css`
+      .results li {
+        margin-bottom: 0.75rem;
+      }
+      .results blockquote {
+        margin: 0.25rem 0 0;
+        padding-left: 0.6rem;
+        border-left: 3px solid var(--line);
+        white-space: pre-wrap;
+      }
+      input[type='url'],
+      input[type='search'] {
+        flex: 1 1 16rem;
+      }
+    `,
+  ];
+
+  static override properties = {
+    ...Screen.properties,
+    collections: { state: true },
+    selected: { state: true },
+    documents: { state: true },
+    docStatus: { state: true },
+    busy: { state: true },
+    message: { state: true },
+    report: { state: true },
+    results: { state: true },
+    searchStatus: { state: true },
+  };
+
+  declare collections: Collection[];
+  declare selected: string;
+  declare documents: KnowledgeDocument[];
+  declare docStatus: 'idle' | 'loading' | 'ready' | 'error';
+  declare busy: boolean;
+  declare message: string;
+  declare report: IngestReport | undefined;
+  declare results: SearchResult[] | undefined;
+  declare searchStatus: string;
+
+  constructor() {
+    super();
+    this.collections = [];
+    this.selected = '';
+    this.documents = [];
+    this.docStatus = 'idle';
+    this.busy = false;
+    this.message = '';
+    this.report = undefined;
+    this.results = undefined;
+    this.searchStatus = '';
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.refresh();
+  }
+
+  private refresh(): Promise<void> {
+    return this.load(async () => {
+      this.collections = await this.api.collections();
+      if (!this.selected || !this.collections.some((c) => c.name === this.selected))
+        this.selected = this.collections[0]?.name ?? '';
+      await this.loadDocuments();
+    });
+  }
+
+  private async loadDocuments(): Promise<void> {
+    if (!this.selected) {
+      this.documents = [];
+      return;
+    }
+    this.docStatus = 'loading';
+    try {
+      this.documents = await this.api.documents(this.selected);
+      this.docStatus = 'ready';
+    } catch (error) {
+      this.message = this.describe(error);
+      this.docStatus = 'error';
+    }
+  }
+
+  /** Runs a change; its outcome (or what went wrong) is announced. */
+  private async change(task: () => Promise<string>): Promise<void> {
+    this.busy = true;
+    this.message = '';
+    try {
+      this.message = await task();
+      const keep = this.selected;
+      this.collections = await this.api.collections();
+      this.selected = keep;
+      await this.loadDocuments();
+    } catch (error) {
+      this.message = `Failed: ${this.describe(error)}`;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private createCollection(event: SubmitEvent): void {
+    event.preventDefault();
+    const form = event.target as HTMLFormElement;
+    const name = String(new FormData(form).get('name') ?? '').trim();
+    if (!name) {
+      this.message = 'Failed: give the collection a name (letters, digits, - and _).';
+      return;
+    }
+    void this.change(async () => {
+      await this.api.createCollection(name);
+      this.selected = name;
+      form.reset();
+      return `Collection ${name} created.`;
+    });
+  }
+
+  private summarise(report: IngestReport): string {
+    this.report = report;
+    return `${report.added} added, ${report.updated} updated, ${report.unchanged} unchanged, ${report.failed} failed.`;
+  }
+
+  private addUrls(event: SubmitEvent): void {
+    event.preventDefault();
+    const form = event.target as HTMLFormElement;
+    const urls = lines(String(new FormData(form).get('urls') ?? ''));
+    const bad = urls.find((u) => !/^https?:\/\/\S+$/i.test(u));
+    if (urls.length === 0 || bad !== undefined) {
+      this.message = `Failed: ${bad ? `${bad} is not an http(s) URL` : 'give a URL (https://…)'}.`;
+      return;
+    }
+    void this.change(async () => {
+      const report = await this.api.addDocuments(this.selected, { urls });
+      form.reset();
+      return this.summarise(report);
+    });
+  }
+
+  private upload(event: SubmitEvent): void {
+    event.preventDefault();
+    const form = event.target as HTMLFormElement;
+    const input = form.elements.namedItem('files') as HTMLInputElement;
+    const files = [...(input.files ?? [])];
+    const size = files.reduce((n, f) => n + f.size, 0);
+    if (files.length === 0) {
+      this.message = 'Failed: choose a file (PDF, HTML, Markdown or text).';
+      return;
+    }
+    if (size > MAX_UPLOAD_BYTES) {
+      this.message = `Failed: at most ${MAX_UPLOAD_BYTES / 1024 / 1024} MB at once.`;
+      return;
+    }
+    void this.change(async () => {
+      const payload = await Promise.all(
+        files.map(async (f) => ({ filename: f.name, content: base64(await f.arrayBuffer()) })),
+      );
+      const report = await this.api.addDocuments(this.selected, { files: payload });
+      form.reset();
+      return this.summarise(report);
+    });
+  }
+
+  private removeDocument(document: KnowledgeDocument): void {
+    if (!confirm(`Remove ${document.title || document.source} from ${this.selected}?`)) return;
+    void this.change(async () => {
+      await this.api.removeDocument(this.selected, document.id);
+      return `Removed ${document.title || document.source}.`;
+    });
+  }
+
+  private async search(event: SubmitEvent): Promise<void> {
+    event.preventDefault();
+    const q = String(new FormData(event.target as HTMLFormElement).get('q') ?? '').trim();
+    if (!q) return;
+    this.searchStatus = 'Searching…';
+    try {
+      const answer = await this.api.search(q, this.selected ? [this.selected] : undefined);
+      this.results = answer.results;
+      this.searchStatus = `${answer.results.length} chunk(s) in ${answer.took_ms} ms.`;
+    } catch (error) {
+      this.results = undefined;
+      this.searchStatus = `Failed: ${this.describe(error)}`;
+    }
+  }
+
+  private renderDocuments(): TemplateResult {
+    if (this.docStatus === 'loading') return html`<p role="status">Loading documents…</p>`;
+    if (this.documents.length === 0)
+      return html`<p>No documents yet: add a URL or upload a file.</p>`;
+    return html`<div class="table-wrap">
+      <table class="cards">
+        <thead>
+          <tr>
+            <th scope="col">Document</th>
+            <th scope="col">Status</th>
+            <th scope="col">Chunks</th>
+            <th scope="col">Updated</th>
+            <th scope="col"><span class="sr-only">Actions</span></th>
+          </tr>
+        </thead>
+        <tbody>
+          ${this.documents.map(
+            (d) =>
+              html`<tr>
+                <td data-label="Document">
+                  <strong>${d.title || d.source}</strong><br /><span class="hint"
+                    >${d.url ?? d.source}</span
+                  >
+                </td>
+                <td data-label="Status">
+                  <span class="badge ${d.status}">${d.status}</span>
+                  ${d.error ? html`<br /><span class="error">${d.error}</span>` : nothing}
+                </td>
+                <td data-label="Chunks">${d.chunk_count}</td>
+                <td data-label="Updated">${formatDate(d.updated_at)}</td>
+                <td>
+                  <button
+                    class="link"
+                    aria-label="Remove ${d.title || d.source}"
+                    ?disabled=${this.busy}
+                    @click=${() => this.removeDocument(d)}
+                  >
+                    Remove
+                  </button>
+                </td>
+              </tr>`,
+          )}
+        </tbody>
+      </table>
+    </div>`;
+  }
+
+  override render(): TemplateResult {
+    const current = this.collections.find((c) => c.name === this.selected);
+    return html`<section aria-labelledby="knowledge-title">
+      <h2 id="knowledge-title">Knowledge</h2>
+      ${this.status === 'loading' ? html`<p role="status">Loading collections…</p>` : nothing}
+      ${this.error ? html`<p role="alert" class="error">${this.error}</p>` : nothing}
+      <div class="panel">
+        <div class="row">
+          <label class="inline"
+            >Collection
+            <select
+              @change=${(e: Event) => {
+                this.selected = (e.target as HTMLSelectElement).value;
+                void this.loadDocuments();
+              }}
+            >
+              ${this.collections.map(
+                (c) =>
+                  html`<option value=${c.name} ?selected=${c.name === this.selected}>
+                    ${c.name} (${c.documents} documents, ${c.chunks} chunks)
+                  </option>`,
+              )}
+            </select></label
+          >
+          ${
+            current
+              ? html`<button
+                  class="secondary"
+                  ?disabled=${this.busy}
+                  @click=${() =>
+                    this.change(async () => this.summarise(await this.api.reindex(current.name)))}
+                >
+                  Re-index
+                </button>`
+              : nothing
+          }
+        </div>
+        <form class="row" @submit=${this.createCollection} aria-label="New collection">
+          <label class="inline">New collection <input name="name" pattern="[\\w-]+" /></label>
+          <button type="submit" class="secondary" ?disabled=${this.busy}>Create</button>
+        </form>
+      </div>
+      <p role="status" class=${this.message.startsWith('Failed') ? 'error' : 'ok'}>
+        ${this.busy ? 'Working… (crawling and embedding can take a while)' : this.message}
+      </p>
+      ${
+        this.report && this.report.failed
+          ? html`<ul class="error">
+              ${this.report.documents
+                .filter((d) => d.status === 'failed')
+                .map((d) => html`<li>${d.source}: ${d.error}</li>`)}
+            </ul>`
+          : nothing
+      }
+      ${
+        current
+          ? html`<h3>Add to ${current.name}</h3>
+              <form class="row" @submit=${this.addUrls} aria-label="Add URLs">
+                <label class="sr-only" for="urls">URLs</label>
+                <input
+                  id="urls"
+                  name="urls"
+                  type="url"
+                  placeholder="https://www.example.com/help"
+                />
+                <button type="submit" ?disabled=${this.busy}>Add URL</button>
+              </form>
+              <p class="hint">
+                A site's start page or sitemap.xml: its pages on the same site are read.
+              </p>
+              <form class="row" @submit=${this.upload} aria-label="Upload files">
+                <label class="sr-only" for="files">Files</label>
+                <input
+                  id="files"
+                  name="files"
+                  type="file"
+                  multiple
+                  accept=".pdf,.html,.htm,.md,.txt"
+                />
+                <button type="submit" ?disabled=${this.busy}>Upload</button>
+              </form>
+              <h3>Documents</h3>
+              ${this.renderDocuments()}`
+          : nothing
+      }
+      <h3>Try a search</h3>
+      <form class="row" @submit=${this.search} aria-label="Try a search">
+        <label class="sr-only" for="q">Question</label>
+        <input id="q" name="q" type="search" placeholder="A question a visitor might ask" />
+        <button type="submit">Search</button>
+      </form>
+      <p role="status">${this.searchStatus}</p>
+      ${
+        this.results
+          ? html`<ol class="results">
+              ${this.results.map(
+                (r) =>
+                  html`<li>
+                    <strong>${r.title}</strong>${r.heading ? ` › ${r.heading}` : ''}
+                    <span class="hint">(${r.collection}, score ${r.score.toFixed(3)})</span>
+                    <blockquote>${r.text}</blockquote>
+                  </li>`,
+              )}
+            </ol>`
+          : nothing
+      }
+    </section>`;
+  }
+}
+
+customElements.define('vb-knowledge', KnowledgeScreen);
