@@ -368,6 +368,9 @@ const bundles = [
         failOnError: true,
         // A fragment of declarations (no rule of its own) is not a stylesheet LightningCSS parses.
         options: {
+          // SVG children are self-closing (`<rect/><path/>`): without the slash the HTML parser
+          // nests the path inside the rect, and it is not drawn.
+          minifyOptions: { keepClosingSlash: true },
           shouldMinifyCSS: (template) =>
             defaultShouldMinifyCSS(template) && template.parts.some((p) => p.text.includes('{')),
         },

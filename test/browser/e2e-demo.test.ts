@@ -122,15 +122,20 @@ describe('end to end: the demo site with the one-tag widget, spoken turn', () =>
           (window as unknown as { widgetEvents: { type: string; detail: unknown }[] }).widgetEvents,
       );
     // the bot greets first (relay-side greeting), then answers the spoken question
-    await page.waitForFunction(
-      () =>
-        (
-          window as unknown as { widgetEvents: { type: string; detail: { text?: string } }[] }
-        ).widgetEvents.some(
-          (e) => e.type === 'message' && /offline demo/i.test(e.detail.text ?? ''),
-        ),
-      { timeout: 30_000, polling: 100 },
-    );
+    await page
+      .waitForFunction(
+        () =>
+          (
+            window as unknown as { widgetEvents: { type: string; detail: { text?: string } }[] }
+          ).widgetEvents.some(
+            (e) => e.type === 'message' && /offline demo/i.test(e.detail.text ?? ''),
+          ),
+        { timeout: 30_000, polling: 100 },
+      )
+      .catch(async (error: unknown) => {
+        console.error('widget events so far:', JSON.stringify(await events()).slice(0, 4000));
+        throw error;
+      });
 
     const all = await events();
     const errors = all.filter((e) => e.type === 'error');

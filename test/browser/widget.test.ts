@@ -165,8 +165,16 @@ describe('<voice-bot> widget', () => {
           ?.getAttribute('aria-expanded'),
         panelHidden: element?.shadowRoot?.querySelector('[part~="panel"]')?.hasAttribute('hidden'),
         scripts: scripts.filter((path) => path.endsWith('.js')),
+        icons: element?.shadowRoot?.querySelectorAll('svg').length ?? 0,
+        // A shape inside a shape is an icon whose markup lost its self-closing slashes (not drawn).
+        nestedShapes:
+          element?.shadowRoot?.querySelectorAll(
+            'svg :is(path, rect, circle, line) > :is(path, rect, circle, line)',
+          ).length ?? -1,
       };
     });
+    assert.ok(info.icons > 0);
+    assert.equal(info.nestedShapes, 0, 'every icon shape is drawn');
     assert.equal(info.defined, true);
     assert.equal(info.open, 'open');
     assert.equal(info.launcher, 'Open voice assistant');

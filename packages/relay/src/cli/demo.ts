@@ -171,7 +171,6 @@ export async function startDemoUpstream(): Promise<{
   providers: ProvidersConfig;
   close(): Promise<void>;
 }> {
-  let turn = 0;
   const upstream = createFakeUpstream({
     latency: { sttMs: 150, llmTtftMs: 200, tokensPerSecond: 40, ttsTtfbMs: 80, ttsRealtime: false },
     transcribe: (request: TranscriptionRequest) =>
@@ -217,7 +216,12 @@ export async function startDemoUpstream(): Promise<{
         return {
           toolCalls: [{ name: SEARCH_KNOWLEDGE_TOOL, arguments: JSON.stringify({ query: said }) }],
         };
-      const reply = DEMO_REPLIES[turn++ % DEMO_REPLIES.length] ?? '';
+      // By the visitor's turn in this conversation, so a speculative request that was discarded
+      // (the visitor talked on) and the confirmed one give the same reply.
+      const visitorTurns = request.messages.filter(
+        (m) => (m as { role?: unknown }).role === 'user',
+      ).length;
+      const reply = DEMO_REPLIES[Math.max(0, visitorTurns - 1) % DEMO_REPLIES.length] ?? '';
       const echo = said.startsWith('(demo:') ? '' : ` You wrote ${said.length} characters.`;
       return { content: `${reply}${echo}` };
     },
