@@ -20,6 +20,7 @@
 import { Hono, type Context, type ErrorHandler, type NotFoundHandler } from 'hono';
 import { limitBody } from './body-limit.js';
 import { RelayError } from './errors.js';
+import { jsonObject } from './json-body.js';
 import type { Logger } from '../logger.js';
 import { KnowledgeError } from '../knowledge/errors.js';
 import type { KnowledgeBase, UploadedFile } from '../knowledge/knowledge-base.js';
@@ -38,19 +39,6 @@ export interface KnowledgeAdminDeps {
 }
 
 const badRequest = (message: string) => new RelayError('bad_request', 400, message);
-
-async function jsonBody(c: Context): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
-  let parsed: unknown;
-  try {
-    parsed = text.trim() ? JSON.parse(text) : {};
-  } catch {
-    throw badRequest('request body must be JSON');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw badRequest('request body must be a JSON object');
-  return parsed as Record<string, unknown>;
-}
 
 function urls(value: unknown): string[] {
   if (value === undefined) return [];
@@ -117,7 +105,7 @@ export function knowledgeAdmin(deps: KnowledgeAdminDeps): Hono {
   app.get('/collections', async (c) => c.json({ collections: await knowledge.collections() }));
 
   app.post('/collections', async (c) => {
-    const input = await jsonBody(c);
+    const input = await jsonObject(c);
     if (typeof input.name !== 'string') throw badRequest('name must be a string');
     await knowledge.createCollection(input.name);
     log.info({ collection: input.name }, 'admin: knowledge collection created');
@@ -137,7 +125,7 @@ export function knowledgeAdmin(deps: KnowledgeAdminDeps): Hono {
 
   app.post('/collections/:name/documents', async (c) => {
     const collection = c.req.param('name');
-    const input = await jsonBody(c);
+    const input = await jsonObject(c);
     const known = new Set(['urls', 'files', 'max_pages', 'force']);
     const extra = Object.keys(input).find((field) => !known.has(field));
     if (extra !== undefined)
@@ -195,7 +183,7 @@ export function knowledgeAdmin(deps: KnowledgeAdminDeps): Hono {
 
   app.post('/collections/:name/reindex', async (c) => {
     const collection = await collectionOf(c);
-    const input = await jsonBody(c);
+    const input = await jsonObject(c);
     const report = await knowledge.reindex(collection, {
       force: optionalBoolean(input.force, 'force'),
       signal: c.req.raw.signal,

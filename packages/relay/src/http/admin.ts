@@ -25,6 +25,7 @@ import { usageAdmin } from './admin-usage.js';
 import type { Schema } from '../store/schema.js';
 import type { Kysely } from 'kysely';
 import { RelayError } from './errors.js';
+import { jsonObject } from './json-body.js';
 import type { BotConfig, LimitsConfig } from '../config/config.js';
 import type { AuditActor, ClientKeyRecord, KeyPatch, KeyStore } from '../auth/keys.js';
 import { MAX_AUDIT_LIMIT, type AuditEntry } from '../store/keys.js';
@@ -131,19 +132,6 @@ export function createAdminApp(deps: AdminDeps): Hono {
     );
   app.use('*', limitBody(MAX_ADMIN_BODY_BYTES));
 
-  async function body(c: Context): Promise<Record<string, unknown>> {
-    const text = await c.req.text();
-    let parsed: unknown;
-    try {
-      parsed = text.trim() ? JSON.parse(text) : {};
-    } catch {
-      throw badRequest('request body must be JSON');
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-      throw badRequest('request body must be a JSON object');
-    return parsed as Record<string, unknown>;
-  }
-
   function strings(value: unknown, field: string): string[] {
     if (
       !Array.isArray(value) ||
@@ -199,7 +187,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
   );
 
   app.post('/keys', async (c) => {
-    const input = await body(c);
+    const input = await jsonObject(c);
     const created = await keys.create(
       {
         origins: origins(input.origins),
@@ -232,7 +220,7 @@ export function createAdminApp(deps: AdminDeps): Hono {
     const id = c.req.param('id');
     const current = await keys.get(id);
     if (!current) throw notFound();
-    const input = await body(c);
+    const input = await jsonObject(c);
     const known = new Set(['origins', 'bots', 'label', 'limits']);
     const extra = Object.keys(input).find((field) => !known.has(field));
     if (extra !== undefined)

@@ -16,6 +16,7 @@ import type { BotConfig } from '../config/config.js';
 import type { Logger } from '../logger.js';
 import { MAX_SESSION_BODY_BYTES, limitBody } from './body-limit.js';
 import { RelayError } from './errors.js';
+import { parseJsonObject } from './json-body.js';
 import {
   refusalError,
   shuttingDownError,
@@ -88,18 +89,8 @@ async function visitorClaims(
   return verified.claims;
 }
 
-function parseBody(text: string): { key?: unknown; bot?: unknown; visitor_token?: unknown } {
-  if (!text.trim()) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
-    throw new RelayError('bad_request', 400, 'request body must be a JSON object');
-  return parsed as { key?: unknown; bot?: unknown; visitor_token?: unknown };
-}
+const parseBody = (text: string): { key?: unknown; bot?: unknown; visitor_token?: unknown } =>
+  parseJsonObject(text);
 
 /**
  * `POST /v1/sessions`: a client key, the page's origin and a bot → a short-lived token for one
