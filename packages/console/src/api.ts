@@ -181,6 +181,64 @@ export interface SearchResult {
   chunk_id: number;
 }
 
+/** Who made an audit-log change (the relay's `AuditActor`). */
+export type AuditActor =
+  | { kind: 'admin-api'; ip: string }
+  | { kind: 'console'; ip: string }
+  | { kind: 'cli'; user: string }
+  | { kind: 'import'; file: string }
+  | { kind: 'code'; name?: string };
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: AuditActor;
+  action: string;
+  key_id: string | null;
+  detail: Record<string, unknown>;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+export type WebhookEvent = 'conversation.ended' | 'handoff.requested';
+
+export interface Delivery {
+  id: string;
+  message_id: string;
+  event: string;
+  bot: string;
+  conversation_id: string | null;
+  url: string;
+  status: DeliveryStatus;
+  attempts: number;
+  created_at: string;
+  next_attempt_at: string | null;
+  delivered_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  log: { at: string; status?: number; error?: string; ms: number }[];
+}
+
+export interface DeliveryFilter {
+  status?: DeliveryStatus;
+  event?: WebhookEvent;
+  conversation?: string;
+}
+
+export interface DeliveryPage {
+  deliveries: Delivery[];
+  next_cursor: string | null;
+  /** Whether the relay has any webhook endpoint (older relays leave it out). */
+  configured?: boolean;
+}
+
+/** The relay's cap on one knowledge request body (`MAX_KNOWLEDGE_BODY_BYTES`, http/admin-knowledge.ts). */
+export const MAX_KNOWLEDGE_BODY_BYTES = 32 * 1024 * 1024;
+/** Room left in the body for the JSON around the files (names, quotes, commas). */
+const JSON_ALLOWANCE_BYTES = 64 * 1024;
+/** The most file bytes one upload takes: files go base64 (4 characters per 3 bytes) in JSON. */
+export const MAX_UPLOAD_BYTES =
+  Math.floor((MAX_KNOWLEDGE_BODY_BYTES - JSON_ALLOWANCE_BYTES) / 4) * 3;
+
 type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
 const SAFE = new Set(['GET', 'HEAD']);
@@ -326,6 +384,36 @@ export class ConsoleApi {
     return this.request('POST', `/admin/keys/${encodeURIComponent(id)}/revoke`);
   }
 
+  // ---- audit log -----------------------------------------------------------------------------
+
+  /** Newest first (the relay caps `limit` at 500). */
+  async audit(options: { limit?: number; key?: string } = {}): Promise<AuditEntry[]> {
+    return (
+      await this.request<{ entries: AuditEntry[] }>(
+        'GET',
+        `/admin/audit${query({ limit: options.limit, key: options.key })}`,
+      )
+    ).entries;
+  }
+
+  // ---- webhooks ------------------------------------------------------------------------------
+
+  deliveries(filter: DeliveryFilter = {}, cursor?: string): Promise<DeliveryPage> {
+    return this.request(
+      'GET',
+      `/admin/webhooks/deliveries${query({ ...filter, limit: 50, cursor })}`,
+    );
+  }
+
+  delivery(id: string): Promise<Delivery> {
+    return this.request('GET', `/admin/webhooks/deliveries/${encodeURIComponent(id)}`);
+  }
+
+  /** Queues the delivery again now (a fresh day of retries); the row as it is afterwards. */
+  retryDelivery(id: string): Promise<Delivery> {
+    return this.request('POST', `/admin/webhooks/deliveries/${encodeURIComponent(id)}/retry`);
+  }
+
   // ---- usage ---------------------------------------------------------------------------------
 
   usage(days: number, key?: string): Promise<UsageReport> {
@@ -375,6 +463,10 @@ export class ConsoleApi {
 
   createCollection(name: string): Promise<Collection> {
     return this.request('POST', '/admin/knowledge/collections', { name });
+  }
+
+  deleteCollection(name: string): Promise<{ name: string; deleted: boolean }> {
+    return this.request('DELETE', `/admin/knowledge/collections/${encodeURIComponent(name)}`);
   }
 
   async documents(collection: string): Promise<KnowledgeDocument[]> {

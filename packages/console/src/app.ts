@@ -2,10 +2,6 @@ import { LitElement, css, html, nothing, type TemplateResult } from 'lit';
 import { ApiError, ConsoleApi, type SessionInfo } from './api.js';
 import { base } from './styles.js';
 import './keys.js';
-import './usage.js';
-import './conversations.js';
-import './knowledge.js';
-import './try.js';
 
 export const SCREENS = [
   { id: 'keys', title: 'Keys' },
@@ -13,8 +9,20 @@ export const SCREENS = [
   { id: 'conversations', title: 'Conversations' },
   { id: 'knowledge', title: 'Knowledge' },
   { id: 'try', title: 'Try the bot' },
+  { id: 'audit', title: 'Audit log' },
+  { id: 'webhooks', title: 'Webhooks' },
 ] as const;
 export type ScreenId = (typeof SCREENS)[number]['id'];
+
+/** Screens in lazy chunks (console.js holds the sign-in and Keys): rendered once defined. */
+const LAZY: Partial<Record<ScreenId, () => Promise<unknown>>> = {
+  usage: () => import('./usage.js'),
+  conversations: () => import('./conversations.js'),
+  knowledge: () => import('./knowledge.js'),
+  try: () => import('./try.js'),
+  audit: () => import('./audit.js'),
+  webhooks: () => import('./webhooks.js'),
+};
 
 type Status = 'loading' | 'signed-out' | 'signing-in' | 'ready' | 'error';
 
@@ -95,15 +103,20 @@ export class ConsoleApp extends LitElement {
     error: { state: true },
     session: { state: true },
     screen: { state: true },
+    loaded: { state: true },
   };
 
   declare status: Status;
   declare error: string;
   declare session: SessionInfo | undefined;
   declare screen: ScreenId;
+  declare loaded: ReadonlySet<ScreenId>;
   readonly api = new ConsoleApi();
   private readonly onHash = () => {
-    this.screen = screenOf(location.hash);
+    const next = screenOf(location.hash);
+    if (next === this.screen) return;
+    this.screen = next;
+    void this.focusHeading();
   };
 
   constructor() {
@@ -112,6 +125,30 @@ export class ConsoleApp extends LitElement {
     this.error = '';
     this.session = undefined;
     this.screen = screenOf(location.hash);
+    this.loaded = new Set();
+  }
+
+  /** After a change of screen, focus goes to its heading (screen readers announce where you are). */
+  private async focusHeading(): Promise<void> {
+    await this.ensureLoaded(this.screen);
+    await this.updateComplete;
+    const screen = this.renderRoot.querySelector<
+      HTMLElement & { updateComplete?: Promise<unknown> }
+    >('main > *');
+    await screen?.updateComplete;
+    screen?.shadowRoot?.querySelector<HTMLElement>('h2')?.focus();
+  }
+
+  private async ensureLoaded(id: ScreenId): Promise<void> {
+    const load = LAZY[id];
+    if (!load || this.loaded.has(id)) return;
+    try {
+      await load();
+      this.loaded = new Set([...this.loaded, id]);
+    } catch (error) {
+      this.status = 'error';
+      this.error = `the ${id} screen did not load (${error instanceof Error ? error.message : String(error)})`;
+    }
   }
 
   override connectedCallback(): void {
@@ -159,6 +196,7 @@ export class ConsoleApp extends LitElement {
       this.session = await this.api.signIn(token);
       form.reset();
       this.status = 'ready';
+      void this.focusHeading();
     } catch (error) {
       this.status = 'signed-out';
       this.error =
@@ -177,6 +215,8 @@ export class ConsoleApp extends LitElement {
       // Signed out either way: the cookie is gone or was never valid.
     }
     this.signedOut('Signed out.');
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLElement>('#token')?.focus();
   }
 
   private renderSignIn(): TemplateResult {
@@ -209,7 +249,15 @@ export class ConsoleApp extends LitElement {
 
   private renderScreen(): TemplateResult {
     const session = this.session as SessionInfo;
+    if (LAZY[this.screen] && !this.loaded.has(this.screen)) {
+      void this.ensureLoaded(this.screen);
+      return html`<p role="status">Loading…</p>`;
+    }
     switch (this.screen) {
+      case 'audit':
+        return html`<vb-audit .api=${this.api}></vb-audit>`;
+      case 'webhooks':
+        return html`<vb-webhooks .api=${this.api}></vb-webhooks>`;
       case 'usage':
         return html`<vb-usage .api=${this.api}></vb-usage>`;
       case 'conversations':
@@ -223,6 +271,26 @@ export class ConsoleApp extends LitElement {
     }
   }
 
+  /** Arrow keys (and Home/End) move between the navigation's links; Tab leaves it. */
+  private navKey(event: KeyboardEvent): void {
+    const links = [...this.renderRoot.querySelectorAll<HTMLAnchorElement>('nav a')];
+    const at = links.indexOf(event.target as HTMLAnchorElement);
+    if (at < 0) return;
+    const next =
+      event.key === 'ArrowRight' || event.key === 'ArrowDown'
+        ? (at + 1) % links.length
+        : event.key === 'ArrowLeft' || event.key === 'ArrowUp'
+          ? (at - 1 + links.length) % links.length
+          : event.key === 'Home'
+            ? 0
+            : event.key === 'End'
+              ? links.length - 1
+              : undefined;
+    if (next === undefined) return;
+    event.preventDefault();
+    links[next]?.focus();
+  }
+
   override render(): TemplateResult {
     if (this.status === 'loading') return html`<main><p role="status">Loading…</p></main>`;
     if (this.status === 'error')
@@ -232,7 +300,7 @@ export class ConsoleApp extends LitElement {
     if (this.status !== 'ready' || !this.session) return this.renderSignIn();
     return html`<header>
         <h1>Voice bot console</h1>
-        <nav aria-label="Console sections">
+        <nav aria-label="Console sections" @keydown=${this.navKey}>
           <ul>
             ${SCREENS.map(
               (s) =>

@@ -288,7 +288,7 @@ export class ConversationsScreen extends Screen {
 
   private renderList(): TemplateResult {
     return html`<section aria-labelledby="conversations-title">
-      <h2 id="conversations-title">Conversations</h2>
+      <h2 id="conversations-title" tabindex="-1">Conversations</h2>
       ${this.renderFilters()}
       ${this.status === 'loading' ? html`<p role="status">Loading conversations…</p>` : nothing}
       ${this.error ? html`<p role="alert" class="error">${this.error}</p>` : nothing}

@@ -24,7 +24,24 @@ interface Created {
   secret: string;
 }
 
-/** Reads the key form: what is wrong is said per field, before anything is sent. */
+/** What is wrong with the key form: per field (`origins`, `bots`, `label`, a limit), or in general. */
+export interface Problems {
+  fields: Record<string, string>;
+  general: string[];
+}
+
+const NO_PROBLEMS: Problems = { fields: {}, general: [] };
+
+/** The field a message of the relay's key validation is about (it names the field first). */
+export function fieldOf(message: string): string | undefined {
+  if (/^(not an origin|origins)\b/.test(message)) return 'origins';
+  if (/^(there is no bot|bots)\b/.test(message)) return 'bots';
+  if (/^label\b/.test(message)) return 'label';
+  const limit = /^limits\.(\w+)/.exec(message)?.[1];
+  return EDITABLE_LIMITS.some(([field]) => field === limit) ? limit : undefined;
+}
+
+/** Reads the key form. Only what the browser can tell is checked here; the relay checks the rest. */
 function readForm(
   form: HTMLFormElement,
   creating: boolean,
@@ -35,20 +52,15 @@ function readForm(
     bots: string[];
     limits: Record<string, number | null>;
   };
-  problems: string[];
+  problems: Problems;
 } {
   const data = new FormData(form);
-  const problems: string[] = [];
+  const fields: Record<string, string> = {};
   const origins = lines(String(data.get('origins') ?? ''));
   if (origins.length === 0)
-    problems.push('Origins: give at least one, e.g. https://www.example.com');
-  for (const origin of origins)
-    if (!/^https?:\/\/(\*\.)?[\w.-]+(:\d+)?$/.test(origin) && origin !== '*')
-      problems.push(
-        `Origins: ${origin} is not an origin (scheme and host, no path: https://www.example.com)`,
-      );
+    fields.origins = 'Give at least one origin, e.g. https://www.example.com';
   const limits: Record<string, number | null> = {};
-  for (const [field, title] of EDITABLE_LIMITS) {
+  for (const [field] of EDITABLE_LIMITS) {
     const raw = String(data.get(field) ?? '').trim();
     if (raw === '') {
       if (!creating) limits[field] = null;
@@ -56,12 +68,13 @@ function readForm(
     }
     const n = Number(raw);
     if (!Number.isFinite(n) || n < 0)
-      problems.push(`${title}: must be a number ≥ 0 (empty = the relay's default)`);
+      fields[field] = "Must be a number ≥ 0 (empty = the relay's default)";
     else limits[field] = n;
   }
   const label = String(data.get('label') ?? '').trim();
-  if (label.length > 200) problems.push('Label: at most 200 characters');
-  return problems.length
+  if (label.length > 200) fields.label = 'At most 200 characters';
+  const problems = { fields, general: [] };
+  return Object.keys(fields).length
     ? { problems }
     : { value: { label, origins, bots: data.getAll('bots').map(String), limits }, problems };
 }
@@ -112,7 +125,7 @@ export class KeysScreen extends Screen {
   declare editing: string | undefined;
   declare creating: boolean;
   declare created: Created | undefined;
-  declare problems: string[];
+  declare problems: Problems;
   declare notice: string;
   declare revoking: ClientKey | undefined;
   declare copied: string;
@@ -125,7 +138,7 @@ export class KeysScreen extends Screen {
     this.editing = undefined;
     this.creating = false;
     this.created = undefined;
-    this.problems = [];
+    this.problems = NO_PROBLEMS;
     this.notice = '';
     this.revoking = undefined;
     this.copied = '';
@@ -151,7 +164,7 @@ export class KeysScreen extends Screen {
     const form = event.target as HTMLFormElement;
     const { value, problems } = readForm(form, true);
     this.problems = problems;
-    if (!value) return;
+    if (!value) return this.focusProblem();
     try {
       const { key: secret, ...key } = await this.api.createKey({
         label: value.label,
@@ -168,22 +181,59 @@ export class KeysScreen extends Screen {
       await this.updateComplete;
       this.renderRoot.querySelector<HTMLElement>('#created-title')?.focus();
     } catch (error) {
-      this.problems = [this.describe(error)];
+      await this.refused(error);
     }
+  }
+
+  /** A refusal of the relay: next to the field it names, or under the form. */
+  private async refused(error: unknown): Promise<void> {
+    const message = this.describe(error);
+    const field = fieldOf(message);
+    this.problems = field
+      ? { fields: { [field]: message }, general: [] }
+      : { fields: {}, general: [message] };
+    await this.focusProblem();
+  }
+
+  /** Focus goes to the first field with a problem (its message is its description). */
+  private async focusProblem(): Promise<void> {
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLElement>('form.key-form [aria-invalid="true"]')?.focus();
+  }
+
+  private async openForm(key: ClientKey | undefined): Promise<void> {
+    this.problems = NO_PROBLEMS;
+    if (key) this.editing = key.id;
+    else this.creating = true;
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLElement>(`#label-${key?.id ?? 'new'}`)?.focus();
+  }
+
+  private async closeForm(): Promise<void> {
+    const editing = this.editing;
+    this.editing = undefined;
+    this.creating = false;
+    this.problems = NO_PROBLEMS;
+    await this.updateComplete;
+    this.renderRoot
+      .querySelector<HTMLElement>(
+        editing ? `tr[data-key="${editing}"] button.secondary` : '#new-key',
+      )
+      ?.focus();
   }
 
   private async save(event: SubmitEvent, key: ClientKey): Promise<void> {
     event.preventDefault();
     const { value, problems } = readForm(event.target as HTMLFormElement, false);
     this.problems = problems;
-    if (!value) return;
+    if (!value) return this.focusProblem();
     try {
-      await this.api.updateKey(key.id, value);
-      this.editing = undefined;
-      this.notice = `Saved ${key.label || key.id}.`;
+      const saved = await this.api.updateKey(key.id, value);
+      this.notice = `Saved ${saved.label || saved.id}.`;
       await this.refresh();
+      await this.closeForm();
     } catch (error) {
-      this.problems = [this.describe(error)];
+      await this.refused(error);
     }
   }
 
@@ -208,6 +258,9 @@ export class KeysScreen extends Screen {
       this.notice = '';
       this.error = this.describe(error);
     }
+    // The key's buttons are gone: focus goes to the heading, the outcome is announced.
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLElement>('#keys-title')?.focus();
   }
 
   private async copy(text: string, what: string): Promise<void> {
@@ -221,6 +274,15 @@ export class KeysScreen extends Screen {
 
   private renderForm(key: ClientKey | undefined): TemplateResult {
     const id = key?.id ?? 'new';
+    const { fields, general } = this.problems;
+    /** `aria-invalid` and the error's id among the field's descriptions, when it has a problem. */
+    const invalid = (field: string) => (fields[field] ? 'true' : nothing);
+    const described = (field: string, ...others: string[]) =>
+      [...others, ...(fields[field] ? [`${field}-error-${id}`] : [])].join(' ') || nothing;
+    const error = (field: string) =>
+      fields[field]
+        ? html`<p id="${field}-error-${id}" class="error field-error">${fields[field]}</p>`
+        : nothing;
     return html`<form
       class="panel key-form"
       aria-label=${key ? `Edit ${key.label || key.id}` : 'New key'}
@@ -228,20 +290,30 @@ export class KeysScreen extends Screen {
       novalidate
     >
       <label for="label-${id}">Label</label>
-      <input id="label-${id}" name="label" .value=${key?.label ?? ''} maxlength="200" />
+      <input
+        id="label-${id}"
+        name="label"
+        .value=${key?.label ?? ''}
+        maxlength="200"
+        aria-invalid=${invalid('label')}
+        aria-describedby=${described('label')}
+      />
+      ${error('label')}
       <label for="origins-${id}">Origins (one a line)</label>
       <textarea
         id="origins-${id}"
         name="origins"
         placeholder="https://www.example.com"
-        aria-describedby="origins-hint-${id}"
+        aria-invalid=${invalid('origins')}
+        aria-describedby=${described('origins', `origins-hint-${id}`)}
         .value=${key?.origins.join('\n') ?? ''}
       ></textarea>
+      ${error('origins')}
       <p id="origins-hint-${id}" class="hint">
         The sites that may use the key: scheme and host, e.g. https://www.example.com or
         https://*.example.com.
       </p>
-      <fieldset>
+      <fieldset aria-describedby=${described('bots')}>
         <legend>Bots (none ticked = every bot)</legend>
         ${this.bots.map(
           (bot) =>
@@ -250,12 +322,14 @@ export class KeysScreen extends Screen {
                 type="checkbox"
                 name="bots"
                 value=${bot.id}
+                aria-invalid=${invalid('bots')}
                 ?checked=${key?.bots.includes(bot.id) ?? false}
               />${bot.name ?? bot.id}</label
             >`,
         )}
+        ${error('bots')}
       </fieldset>
-      <details>
+      <details ?open=${EDITABLE_LIMITS.some(([field]) => fields[field])}>
         <summary>Limits for this key (empty = the relay's default)</summary>
         ${EDITABLE_LIMITS.map(
           ([field, title]) =>
@@ -264,37 +338,37 @@ export class KeysScreen extends Screen {
                 id="${field}-${id}"
                 name=${field}
                 inputmode="decimal"
+                aria-invalid=${invalid(field)}
+                aria-describedby=${described(field)}
                 .value=${key?.limits[field] === undefined ? '' : String(key.limits[field])}
                 placeholder=${
                   key?.effective_limits[field] === undefined
                     ? ''
                     : `default ${key.effective_limits[field]}`
                 }
-              />`,
+              />
+              ${error(field)}`,
         )}
       </details>
       <div role="alert" class="error">
         ${
-          this.problems.length
+          general.length || Object.keys(fields).length
             ? html`<ul>
-                ${this.problems.map((p) => html`<li>${p}</li>`)}
+                ${general.map((p) => html`<li>${p}</li>`)}
+                ${
+                  Object.keys(fields).length
+                    ? html`<li>
+                        Check the marked field${Object.keys(fields).length > 1 ? 's' : ''}.
+                      </li>`
+                    : nothing
+                }
               </ul>`
             : nothing
         }
       </div>
       <div class="row">
         <button type="submit">${key ? 'Save' : 'Create key'}</button>
-        <button
-          type="button"
-          class="secondary"
-          @click=${() => {
-            this.editing = undefined;
-            this.creating = false;
-            this.problems = [];
-          }}
-        >
-          Cancel
-        </button>
+        <button type="button" class="secondary" @click=${() => this.closeForm()}>Cancel</button>
       </div>
     </form>`;
   }
@@ -346,6 +420,15 @@ export class KeysScreen extends Screen {
     return html`<tr data-key=${key.id}>
         <td data-label="Label">
           <strong>${key.label || '(no label)'}</strong><br /><code>${key.id}</code>
+          ${
+            Object.keys(key.limits).length
+              ? html`<br /><span class="hint" data-limits
+                    >${EDITABLE_LIMITS.filter(([field]) => key.limits[field] !== undefined)
+                      .map(([field, title]) => `${title}: ${key.limits[field]}`)
+                      .join(', ')}</span
+                  >`
+              : nothing
+          }
         </td>
         <td data-label="Origins">${key.origins.join(', ')}</td>
         <td data-label="Bots">${key.bots.length ? key.bots.join(', ') : 'every bot'}</td>
@@ -372,10 +455,7 @@ export class KeysScreen extends Screen {
                   <button
                     class="secondary"
                     aria-label="Edit ${key.label || key.id}"
-                    @click=${() => {
-                      this.editing = key.id;
-                      this.problems = [];
-                    }}
+                    @click=${() => this.openForm(key)}
                   >
                     Edit
                   </button>
@@ -402,19 +482,12 @@ export class KeysScreen extends Screen {
   override render(): TemplateResult {
     return html`<section aria-labelledby="keys-title">
       <div class="row">
-        <h2 id="keys-title">Keys</h2>
+        <h2 id="keys-title" tabindex="-1">Keys</h2>
         <span class="spacer"></span>
         ${
           this.creating
             ? nothing
-            : html`<button
-                @click=${() => {
-                  this.creating = true;
-                  this.problems = [];
-                }}
-              >
-                New key
-              </button>`
+            : html`<button id="new-key" @click=${() => this.openForm(undefined)}>New key</button>`
         }
       </div>
       <p class="hint">A key lets the widget on your sites talk to this relay.</p>

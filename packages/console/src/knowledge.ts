@@ -1,10 +1,27 @@
 import { css, html, nothing, type TemplateResult } from 'lit';
-import type { Collection, IngestReport, KnowledgeDocument, SearchResult } from './api.js';
+import {
+  MAX_KNOWLEDGE_BODY_BYTES,
+  MAX_UPLOAD_BYTES,
+  type Collection,
+  type IngestReport,
+  type KnowledgeDocument,
+  type SearchResult,
+} from './api.js';
 import { Screen, formatDate, lines } from './screen.js';
 import { base } from './styles.js';
 
-/** Files read in the browser and sent base64 (the relay's upload limit is 32 MiB per request). */
-const MAX_UPLOAD_BYTES = 20 * 1024 * 1024;
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+/** A limit in MB, rounded down (a file of the shown size must pass). */
+const mbLimit = (bytes: number) => `${(Math.floor((bytes / 1024 / 1024) * 10) / 10).toFixed(1)} MB`;
+
+/** What is wrong with the chosen files (nothing is read yet), or undefined when they may go. */
+export function uploadProblem(files: readonly { size: number }[]): string | undefined {
+  if (files.length === 0) return 'choose a file (PDF, HTML, Markdown or text).';
+  const size = files.reduce((n, f) => n + f.size, 0);
+  if (size > MAX_UPLOAD_BYTES)
+    return `${files.length > 1 ? 'the chosen files come to' : 'the chosen file is'} ${mb(size)}; one upload takes at most ${mbLimit(MAX_UPLOAD_BYTES)} (the relay's ${mbLimit(MAX_KNOWLEDGE_BODY_BYTES)} request limit, with files sent base64). Upload fewer or smaller files, or add them by URL.`;
+  return undefined;
+}
 
 function base64(bytes: ArrayBuffer): string {
   const view = new Uint8Array(bytes);
@@ -46,6 +63,8 @@ export class KnowledgeScreen extends Screen {
     report: { state: true },
     results: { state: true },
     searchStatus: { state: true },
+    deleting: { state: true },
+    fileProblem: { state: true },
   };
 
   declare collections: Collection[];
@@ -57,6 +76,8 @@ export class KnowledgeScreen extends Screen {
   declare report: IngestReport | undefined;
   declare results: SearchResult[] | undefined;
   declare searchStatus: string;
+  declare deleting: Collection | undefined;
+  declare fileProblem: string;
 
   constructor() {
     super();
@@ -69,6 +90,8 @@ export class KnowledgeScreen extends Screen {
     this.report = undefined;
     this.results = undefined;
     this.searchStatus = '';
+    this.deleting = undefined;
+    this.fileProblem = '';
   }
 
   override connectedCallback(): void {
@@ -108,7 +131,9 @@ export class KnowledgeScreen extends Screen {
       this.message = await task();
       const keep = this.selected;
       this.collections = await this.api.collections();
-      this.selected = keep;
+      this.selected = this.collections.some((c) => c.name === keep)
+        ? keep
+        : (this.collections[0]?.name ?? '');
       await this.loadDocuments();
     } catch (error) {
       this.message = `Failed: ${this.describe(error)}`;
@@ -159,13 +184,11 @@ export class KnowledgeScreen extends Screen {
     const form = event.target as HTMLFormElement;
     const input = form.elements.namedItem('files') as HTMLInputElement;
     const files = [...(input.files ?? [])];
-    const size = files.reduce((n, f) => n + f.size, 0);
-    if (files.length === 0) {
-      this.message = 'Failed: choose a file (PDF, HTML, Markdown or text).';
-      return;
-    }
-    if (size > MAX_UPLOAD_BYTES) {
-      this.message = `Failed: at most ${MAX_UPLOAD_BYTES / 1024 / 1024} MB at once.`;
+    const problem = uploadProblem(files);
+    this.fileProblem = files.length ? (problem ?? '') : '';
+    if (problem) {
+      this.message = `Failed: ${problem}`;
+      input.focus();
       return;
     }
     void this.change(async () => {
@@ -175,6 +198,31 @@ export class KnowledgeScreen extends Screen {
       const report = await this.api.addDocuments(this.selected, { files: payload });
       form.reset();
       return this.summarise(report);
+    });
+  }
+
+  /** Checked as soon as files are chosen, before anything is read. */
+  private chosen(event: Event): void {
+    const files = [...((event.target as HTMLInputElement).files ?? [])];
+    this.fileProblem = files.length ? (uploadProblem(files) ?? '') : '';
+  }
+
+  private async askDelete(collection: Collection): Promise<void> {
+    this.deleting = collection;
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLDialogElement>('dialog#delete-collection')?.showModal();
+  }
+
+  private deleteCollection(): void {
+    const collection = this.deleting;
+    this.renderRoot.querySelector<HTMLDialogElement>('dialog#delete-collection')?.close();
+    if (!collection) return;
+    void this.change(async () => {
+      await this.api.deleteCollection(collection.name);
+      return `Collection ${collection.name} deleted with its ${collection.documents} document(s).`;
+    }).then(async () => {
+      await this.updateComplete;
+      this.renderRoot.querySelector<HTMLElement>('#knowledge-title')?.focus();
     });
   }
 
@@ -251,7 +299,7 @@ export class KnowledgeScreen extends Screen {
   override render(): TemplateResult {
     const current = this.collections.find((c) => c.name === this.selected);
     return html`<section aria-labelledby="knowledge-title">
-      <h2 id="knowledge-title">Knowledge</h2>
+      <h2 id="knowledge-title" tabindex="-1">Knowledge</h2>
       ${this.status === 'loading' ? html`<p role="status">Loading collections…</p>` : nothing}
       ${this.error ? html`<p role="alert" class="error">${this.error}</p>` : nothing}
       <div class="panel">
@@ -275,13 +323,21 @@ export class KnowledgeScreen extends Screen {
           ${
             current
               ? html`<button
-                  class="secondary"
-                  ?disabled=${this.busy}
-                  @click=${() =>
-                    this.change(async () => this.summarise(await this.api.reindex(current.name)))}
-                >
-                  Re-index
-                </button>`
+                    class="secondary"
+                    ?disabled=${this.busy}
+                    @click=${() =>
+                      this.change(async () => this.summarise(await this.api.reindex(current.name)))}
+                  >
+                    Re-index
+                  </button>
+                  <button
+                    class="danger"
+                    ?disabled=${this.busy}
+                    aria-label="Delete collection ${current.name}"
+                    @click=${() => this.askDelete(current)}
+                  >
+                    Delete collection
+                  </button>`
               : nothing
           }
         </div>
@@ -326,9 +382,22 @@ export class KnowledgeScreen extends Screen {
                   type="file"
                   multiple
                   accept=".pdf,.html,.htm,.md,.txt"
+                  aria-describedby="files-limit${this.fileProblem ? ' files-problem' : ''}"
+                  aria-invalid=${this.fileProblem ? 'true' : nothing}
+                  @change=${this.chosen}
                 />
-                <button type="submit" ?disabled=${this.busy}>Upload</button>
+                <button type="submit" ?disabled=${this.busy || this.fileProblem !== ''}>
+                  Upload
+                </button>
               </form>
+              <p id="files-limit" class="hint">
+                PDF, HTML, Markdown or text; at most ${mbLimit(MAX_UPLOAD_BYTES)} per upload.
+              </p>
+              ${
+                this.fileProblem
+                  ? html`<p id="files-problem" role="alert" class="error">${this.fileProblem}</p>`
+                  : nothing
+              }
               <h3>Documents</h3>
               ${this.renderDocuments()}`
           : nothing
@@ -340,6 +409,29 @@ export class KnowledgeScreen extends Screen {
         <button type="submit">Search</button>
       </form>
       <p role="status">${this.searchStatus}</p>
+      <dialog
+        id="delete-collection"
+        aria-labelledby="delete-collection-title"
+        @close=${() => (this.deleting = undefined)}
+      >
+        <h2 id="delete-collection-title">Delete collection ${this.deleting?.name}?</h2>
+        <p>
+          Its ${this.deleting?.documents ?? 0} document(s) and ${this.deleting?.chunks ?? 0}
+          chunk(s) go with it; bots that search it find nothing there until you add documents again.
+          This cannot be undone.
+        </p>
+        <div class="row">
+          <button class="danger" @click=${this.deleteCollection}>Delete collection</button>
+          <button
+            class="secondary"
+            autofocus
+            @click=${() =>
+              this.renderRoot.querySelector<HTMLDialogElement>('dialog#delete-collection')?.close()}
+          >
+            Keep it
+          </button>
+        </div>
+      </dialog>
       ${
         this.results
           ? html`<ol class="results">

@@ -52,7 +52,7 @@ export class TryScreen extends Screen {
   override render(): TemplateResult {
     const bots = this.session?.bots ?? [];
     return html`<section aria-labelledby="try-title">
-      <h2 id="try-title">Try the bot</h2>
+      <h2 id="try-title" tabindex="-1">Try the bot</h2>
       <p class="hint">
         Talk to a bot as a visitor would, with the relay's current settings. The console makes a key
         for this page's origin (labelled "console try-out"); it is revoked when you sign out.

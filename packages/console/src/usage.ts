@@ -249,7 +249,7 @@ export class UsageScreen extends Screen {
     const specs = this.report ? chartSpecs(this.report, this.latency) : [];
     const recordedTurns = this.latency?.series.reduce((n, d) => n + d.turns, 0) ?? 0;
     return html`<section aria-labelledby="usage-title">
-      <h2 id="usage-title">Usage</h2>
+      <h2 id="usage-title" tabindex="-1">Usage</h2>
       ${this.renderLive()}
       <div class="row">
         <label class="inline"

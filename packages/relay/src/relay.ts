@@ -31,6 +31,7 @@ import {
   type HardeningOptions,
   type ShutdownOptions,
 } from './http/hardening.js';
+import { RequestRate } from './state/rate-limiters.js';
 import { localState, type SharedState } from './state/shared-state.js';
 import type { UsageStore } from './policy/usage.js';
 import type { KeyStore } from './auth/keys.js';
@@ -477,7 +478,15 @@ export function createRelay(given: RelayOptions = {}): Relay {
   }
   app.route(
     '/',
-    sessionRoutes({ keys, bots, tokens, hardening, logger, publicUrl: options.publicUrl }),
+    sessionRoutes({
+      keys,
+      bots,
+      tokens,
+      hardening,
+      logger,
+      publicUrl: options.publicUrl,
+      botInfoRate: new RequestRate(state, 'bot-info-ip', limits.botInfoPerMinutePerIp),
+    }),
   );
   app.route(
     '/',

@@ -140,6 +140,8 @@ export interface LimitsConfig {
   sessionsPerMinutePerKey: number;
   /** `POST /v1/sessions` per client IP per minute (all keys together). */
   sessionsPerMinutePerIp: number;
+  /** `POST /v1/bot-info` per client IP per minute (a budget of its own; relay-wide only). */
+  botInfoPerMinutePerIp: number;
   /** Open sockets per key. */
   maxConcurrentSessionsPerKey: number;
   /** Visitor audio received per key per UTC day, in minutes (fractions allowed). */
@@ -187,6 +189,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxSessionMs: 30 * 60_000,
   sessionsPerMinutePerKey: 120,
   sessionsPerMinutePerIp: 30,
+  botInfoPerMinutePerIp: 60,
   maxConcurrentSessionsPerKey: 50,
   audioMinutesPerKeyPerDay: 600,
   llmTokensPerKeyPerDay: 2_000_000,

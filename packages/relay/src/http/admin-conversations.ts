@@ -7,7 +7,8 @@
  *   GET    /admin/conversations/export      the same filters, every match with its turns, as JSON Lines
  *   GET    /admin/conversations/:id         one record with its turns
  *   DELETE /admin/conversations/:id         erasure: the record, the conversation's state, its webhook rows
- *   GET    /admin/webhooks/deliveries       the outbox and its delivery log (?status ?event ?conversation ?limit ?cursor)
+ *   GET    /admin/webhooks/deliveries       the outbox and its delivery log (?status ?event ?conversation ?limit ?cursor);
+ *                                            `configured`: whether any webhook endpoint is set up
  *   GET    /admin/webhooks/deliveries/:id   one delivery
  *   POST   /admin/webhooks/deliveries/:id/retry   queue it again now (a fresh day of retries)
  */
@@ -159,6 +160,7 @@ export function conversationsAdmin({ records, webhooks }: ConversationsAdminDeps
     return c.json({
       deliveries: page,
       next_cursor: last && page.length === limit ? last.id : null,
+      configured: webhooks.configured,
     });
   });
 

@@ -10,10 +10,10 @@
  *
  * The admin API accepts the session cookie instead of the bearer token ({@link adminAuth}); a
  * request that changes anything must also carry the session's CSRF token in `x-voicebot-csrf`.
- * Sessions live in this relay's memory: in a fleet, sign in on each relay (or route /console and
- * /admin of one browser to one relay).
+ * Sessions live in the relay's database (`store/console-sessions.ts`) and failed sign-ins are
+ * counted in its shared state, so behind a load balancer every relay of a fleet knows them.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -22,10 +22,14 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { requireBearer } from './bearer.js';
 import { RelayError } from './errors.js';
+import { storageUnavailableError } from './hardening.js';
 import { MAX_ADMIN_BODY_BYTES, limitBody } from './body-limit.js';
 import type { AuditActor, KeyStore } from '../auth/keys.js';
 import type { BotConfig } from '../config/config.js';
 import type { Logger } from '../logger.js';
+import { RequestRate } from '../state/rate-limiters.js';
+import type { SharedState } from '../state/shared-state.js';
+import { ConsoleSessionStore, type EndedConsoleSession } from '../store/console-sessions.js';
 import type { Storage } from '../store/storage.js';
 import { writeAudit } from '../store/keys.js';
 
@@ -33,21 +37,18 @@ export const CONSOLE_COOKIE = 'vb_console';
 export const CSRF_HEADER = 'x-voicebot-csrf';
 /** How long a console session lasts after sign-in. */
 export const CONSOLE_SESSION_MS = 8 * 60 * 60 * 1000;
-/** Sessions kept at once (the oldest is signed out beyond it). */
-const MAX_SESSIONS = 64;
 /** Failed sign-ins per address per minute before 429. */
 const MAX_FAILURES_PER_MINUTE = 10;
-const MAX_FAILURE_ENTRIES = 1000;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
 export interface ConsoleSession {
+  /** The cookie's value (never stored: the database keys the session by its SHA-256). */
   id: string;
+  hash: string;
   csrf: string;
   ip: string;
   expiresAt: number;
-  /** Try-out keys made for this session (bot → key id), revoked at sign-out. */
-  tryKeys: Map<string, string>;
 }
 
 /** The `@voice-bot/console` browser build, when that package is installed beside the relay. */
@@ -63,45 +64,51 @@ export function consoleAssetsDir(): string | undefined {
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 const sameSecret = (a: string, b: string) => timingSafeEqual(sha256(a), sha256(b));
+/** The CSRF token is derived from the session id, so the database holds neither. */
+const csrfOf = (id: string) =>
+  createHmac('sha256', id).update('voicebot console csrf').digest('base64url');
 
-/** Console sign-ins of this relay, in memory. */
+function sessionOf(id: string, ip: string, expiresAt: number): ConsoleSession {
+  return { id, hash: sha256(id).toString('hex'), csrf: csrfOf(id), ip, expiresAt };
+}
+
+/** Console sign-ins, kept in the relay's database ({@link ConsoleSessionStore}). */
 export class ConsoleSessions {
-  private readonly sessions = new Map<string, ConsoleSession>();
+  readonly store: ConsoleSessionStore;
   private readonly requests = new WeakMap<Request, ConsoleSession>();
-  /** Sessions pushed out by newer ones, for the next `sweep` to hand over. */
-  private evicted: ConsoleSession[] = [];
 
-  constructor(private readonly now: () => number = Date.now) {}
-
-  create(ip: string): ConsoleSession {
-    this.sweep();
-    while (this.sessions.size >= MAX_SESSIONS) {
-      const [oldest] = this.sessions;
-      if (!oldest) break;
-      this.sessions.delete(oldest[0]);
-      this.evicted.push(oldest[1]);
-    }
-    const session: ConsoleSession = {
-      id: randomBytes(32).toString('base64url'),
-      csrf: randomBytes(32).toString('base64url'),
-      ip,
-      expiresAt: this.now() + CONSOLE_SESSION_MS,
-      tryKeys: new Map(),
-    };
-    this.sessions.set(sha256(session.id).toString('hex'), session);
-    return session;
+  constructor(
+    storage: Pick<Storage, 'db' | 'ready' | 'engine'>,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.store = new ConsoleSessionStore(storage, now);
   }
 
-  /** The live session the request's cookie names, if any. */
-  of(c: Context): ConsoleSession | undefined {
+  /** A new session, and the ones that ended to make room (their try-out keys are to be revoked). */
+  async create(ip: string): Promise<{ session: ConsoleSession; ended: EndedConsoleSession[] }> {
+    const session = sessionOf(
+      randomBytes(32).toString('base64url'),
+      ip,
+      this.now() + CONSOLE_SESSION_MS,
+    );
+    const ended = await this.store.create(session.hash, ip, session.expiresAt);
+    return { session, ended };
+  }
+
+  /** The live session the request's cookie names, if any (looked up once per request). */
+  async of(c: Context): Promise<ConsoleSession | undefined> {
     const cached = this.requests.get(c.req.raw);
     if (cached) return cached;
     const id = getCookie(c, CONSOLE_COOKIE);
     if (!id || id.length > 100) return undefined;
-    const session = this.sessions.get(sha256(id).toString('hex'));
-    if (!session) return undefined;
-    // Expired: `sweep` removes it (and its try-out keys are revoked then).
-    if (session.expiresAt <= this.now()) return undefined;
+    let stored: Awaited<ReturnType<ConsoleSessionStore['find']>>;
+    try {
+      stored = await this.store.find(sha256(id).toString('hex'));
+    } catch {
+      throw storageUnavailableError();
+    }
+    if (!stored) return undefined;
+    const session = sessionOf(id, stored.ip, stored.expiresAt);
     this.requests.set(c.req.raw, session);
     return session;
   }
@@ -110,21 +117,14 @@ export class ConsoleSessions {
     return header !== undefined && header.length <= 100 && sameSecret(header, session.csrf);
   }
 
-  delete(session: ConsoleSession): void {
-    this.sessions.delete(sha256(session.id).toString('hex'));
+  /** Signs the session out: what it held, or undefined when another request ended it first. */
+  end(session: ConsoleSession): Promise<EndedConsoleSession | undefined> {
+    return this.store.delete(session.hash);
   }
 
-  /** Sessions that expired or were pushed out (their try-out keys are the caller's to revoke). */
-  sweep(): ConsoleSession[] {
-    const now = this.now();
-    const expired = this.evicted;
-    this.evicted = [];
-    for (const [hash, session] of this.sessions)
-      if (session.expiresAt <= now) {
-        this.sessions.delete(hash);
-        expired.push(session);
-      }
-    return expired;
+  /** Sessions that expired, each handed to one caller in the whole fleet. */
+  sweep(): Promise<EndedConsoleSession[]> {
+    return this.store.sweep();
   }
 
   /** The audit actor of a request the console made, or undefined. */
@@ -145,7 +145,7 @@ export function adminAuth(
 ): MiddlewareHandler {
   const bearer = requireBearer(token, 'voicebot-admin', onRefused);
   return async (c, next) => {
-    const session = sessions && !c.req.header('authorization') ? sessions.of(c) : undefined;
+    const session = sessions && !c.req.header('authorization') ? await sessions.of(c) : undefined;
     if (!session) return bearer(c, next);
     if (!SAFE_METHODS.has(c.req.method) && !sessions?.csrfOk(session, c.req.header(CSRF_HEADER))) {
       onRefused(c);
@@ -210,6 +210,8 @@ export interface ConsoleDeps {
   keys: KeyStore;
   bots: readonly BotConfig[];
   storage: Pick<Storage, 'db' | 'ready'>;
+  /** Where failed sign-ins are counted (per address, across the fleet with Redis). */
+  state: Pick<SharedState, 'rateLimiter'>;
   clientIp(c: Context): string;
   log: Logger;
   /** Where the console's browser build is (default: the installed `@voice-bot/console`). */
@@ -234,19 +236,31 @@ export async function consoleAudit(
 export function consoleRoutes(deps: ConsoleDeps): Hono {
   const { sessions, keys, log } = deps;
   const app = new Hono();
-  const failures = new Map<string, { count: number; since: number }>();
+  const attempts = new RequestRate(deps.state, 'console-sign-in-ip', MAX_FAILURES_PER_MINUTE);
   const actor = (c: Context): AuditActor => ({ kind: 'console', ip: deps.clientIp(c) });
 
-  async function revokeTryKeys(session: ConsoleSession, who: AuditActor): Promise<void> {
-    for (const id of session.tryKeys.values()) {
+  async function revoke(keyIds: readonly string[], who: AuditActor): Promise<void> {
+    for (const id of keyIds) {
       await keys.revoke(id, who).catch(() => false);
       deps.closeKey(id);
     }
-    session.tryKeys.clear();
   }
-  const sweep = () => {
-    for (const expired of sessions.sweep())
-      void revokeTryKeys(expired, { kind: 'console', ip: expired.ip });
+  /** Revokes the try-out keys of sessions that ended by themselves (expired, or pushed out). */
+  async function endedByThemselves(ended: readonly EndedConsoleSession[]): Promise<void> {
+    for (const session of ended) {
+      await revoke(session.keyIds, { kind: 'console', ip: session.ip });
+      log.info(
+        { ip: session.ip, reason: session.reason, revoked_keys: session.keyIds.length },
+        'console: session ended',
+      );
+    }
+  }
+  const sweep = async () => {
+    try {
+      await endedByThemselves(await sessions.sweep());
+    } catch {
+      throw storageUnavailableError();
+    }
   };
 
   const headers: MiddlewareHandler = async (c, next) => {
@@ -304,29 +318,40 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     widget_url: deps.widgetUrl ?? null,
   });
 
-  app.post('/console/session', async (c) => {
-    sweep();
-    const ip = deps.clientIp(c);
-    const now = Date.now();
-    const failed = failures.get(ip);
-    if (failed && now - failed.since < 60_000 && failed.count >= MAX_FAILURES_PER_MINUTE)
+  /** Every attempt counts (so a burst of parallel guesses cannot all get through); success clears. */
+  async function countAttempt(ip: string): Promise<void> {
+    let wait: number | undefined;
+    try {
+      wait = await attempts.take(ip);
+    } catch {
+      throw storageUnavailableError();
+    }
+    if (wait !== undefined)
       throw new RelayError('rate_limited', 429, 'too many failed sign-ins: wait a minute', {
-        retryAfter: 60,
+        retryAfter: wait,
       });
+  }
+
+  app.post('/console/session', async (c) => {
+    await sweep();
+    const ip = deps.clientIp(c);
     const input = await jsonBody(c);
+    await countAttempt(ip);
     const token = input.token;
     if (typeof token !== 'string' || token.length > 1000 || !sameSecret(token, deps.token)) {
-      if (!failures.has(ip) && failures.size >= MAX_FAILURE_ENTRIES) failures.clear();
-      const entry = failed && now - failed.since < 60_000 ? failed : { count: 0, since: now };
-      entry.count += 1;
-      failures.set(ip, entry);
       log.warn({ ip }, 'console: sign-in refused');
       await consoleAudit(deps.storage, actor(c), 'console.sign_in_failed').catch(() => undefined);
       throw new RelayError('unauthorized', 401, 'that is not the admin token');
     }
-    failures.delete(ip);
-    const session = sessions.create(ip);
-    sweep();
+    await attempts.clear(ip).catch(() => undefined);
+    let created: Awaited<ReturnType<ConsoleSessions['create']>>;
+    try {
+      created = await sessions.create(ip);
+    } catch {
+      throw storageUnavailableError();
+    }
+    const { session } = created;
+    await endedByThemselves(created.ended);
     c.header(
       'Set-Cookie',
       `${CONSOLE_COOKIE}=${session.id}${cookieFlags(c, CONSOLE_SESSION_MS / 1000)}`,
@@ -336,14 +361,14 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     return c.json(sessionView(session), 201);
   });
 
-  const signedIn = (c: Context): ConsoleSession => {
-    sweep();
-    const session = sessions.of(c);
+  const signedIn = async (c: Context): Promise<ConsoleSession> => {
+    await sweep();
+    const session = await sessions.of(c);
     if (!session) throw new RelayError('unauthorized', 401, 'not signed in to the console');
     return session;
   };
-  const checkedCsrf = (c: Context): ConsoleSession => {
-    const session = signedIn(c);
+  const checkedCsrf = async (c: Context): Promise<ConsoleSession> => {
+    const session = await signedIn(c);
     if (!sessions.csrfOk(session, c.req.header(CSRF_HEADER)))
       throw new RelayError(
         'unauthorized',
@@ -353,12 +378,12 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     return session;
   };
 
-  app.get('/console/session', (c) => c.json(sessionView(signedIn(c))));
+  app.get('/console/session', async (c) => c.json(sessionView(await signedIn(c))));
 
   app.delete('/console/session', async (c) => {
-    const session = checkedCsrf(c);
-    await revokeTryKeys(session, actor(c));
-    sessions.delete(session);
+    const session = await checkedCsrf(c);
+    const ended = await sessions.end(session);
+    if (ended) await revoke(ended.keyIds, actor(c));
     c.header('Set-Cookie', `${CONSOLE_COOKIE}=${cookieFlags(c, 0)}`);
     await consoleAudit(deps.storage, actor(c), 'console.sign_out');
     log.info({ ip: deps.clientIp(c) }, 'console: signed out');
@@ -366,7 +391,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
   });
 
   app.post('/console/try-key', async (c) => {
-    const session = checkedCsrf(c);
+    const session = await checkedCsrf(c);
     const input = await jsonBody(c);
     const bot = deps.bots.find((b) => b.id === input.bot);
     if (!bot)
@@ -374,16 +399,17 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     const origin = c.req.header('origin');
     if (!origin || !/^https?:\/\/[\w.:[\]-]+$/.test(origin))
       throw new RelayError('missing_origin', 400, 'the request has no Origin header');
-    const old = session.tryKeys.get(bot.id);
-    if (old) {
-      await keys.revoke(old, actor(c));
-      deps.closeKey(old);
-    }
     const created = await keys.create(
       { origins: [origin], bots: [bot.id], label: 'console try-out' },
       actor(c),
     );
-    session.tryKeys.set(bot.id, created.record.id);
+    const recorded = await sessions.store.setTryKey(session.hash, bot.id, created.record.id);
+    if (!recorded) {
+      // Signed out (on any relay) while the key was being made.
+      await revoke([created.record.id], actor(c));
+      throw new RelayError('unauthorized', 401, 'not signed in to the console');
+    }
+    if (recorded.replaced) await revoke([recorded.replaced], actor(c));
     return c.json({ bot: bot.id, key_id: created.record.id, key: created.secret }, 201);
   });
 
@@ -392,11 +418,11 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
 
 /** What the admin API needs from the console: its sessions, and an audit row per console change. */
 export function consoleAdminDeps(
-  storage: Pick<Storage, 'db' | 'ready'>,
+  storage: Pick<Storage, 'db' | 'ready' | 'engine'>,
   clientIp: (c: Context) => string,
 ): { sessions: ConsoleSessions; audit(c: Context, session: ConsoleSession): Promise<void> } {
   return {
-    sessions: new ConsoleSessions(),
+    sessions: new ConsoleSessions(storage),
     // Key changes are written by the key store itself (with the console as their actor).
     audit: async (c) => {
       if (/^\/admin\/keys(\/|$)/.test(c.req.path)) return;

@@ -14,6 +14,7 @@ import { isOriginAllowed, normaliseOrigin } from '../auth/origins.js';
 import type { SessionTokens } from '../auth/tokens.js';
 import type { BotConfig } from '../config/config.js';
 import type { Logger } from '../logger.js';
+import type { RequestRate } from '../state/rate-limiters.js';
 import { MAX_SESSION_BODY_BYTES, limitBody } from './body-limit.js';
 import { RelayError } from './errors.js';
 import { parseJsonObject } from './json-body.js';
@@ -32,6 +33,8 @@ export interface SessionRouteDeps {
   logger: Logger;
   /** Public base URL for `ws_url` (default: the request's own). */
   publicUrl: string | undefined;
+  /** `POST /v1/bot-info` per client IP (`limits.botInfoPerMinutePerIp`); absent: not limited. */
+  botInfoRate?: RequestRate | undefined;
 }
 
 /** Key, origin and bot of a session request; the first failure is thrown. */
@@ -171,10 +174,23 @@ export function sessionRoutes(deps: SessionRouteDeps): Hono {
     };
     return c.json(grant, 201);
   });
-  // What a page shows before any session: no token, no rate-limited session budget spent. A POST
-  // (without a body) because browsers send no Origin header with a same-origin GET.
+  // What a page shows before any session: no token, no session budget spent (it has a per-address
+  // budget of its own). A POST (without a body) because browsers send no Origin header with a
+  // same-origin GET.
   app.use(BOT_INFO_PATH, cors({ origin: (origin) => origin, allowMethods: ['POST'], maxAge: 600 }));
   app.post(BOT_INFO_PATH, async (c) => {
+    // Before the key lookup: each call costs one.
+    let wait: number | undefined;
+    try {
+      wait = await deps.botInfoRate?.take(deps.hardening.clientIp(c));
+    } catch (error) {
+      deps.logger.warn({ err: String(error) }, 'bot info refused: shared state unreachable');
+      throw storageUnavailableError();
+    }
+    if (wait !== undefined)
+      throw new RelayError('rate_limited', 429, 'too many bot-info requests; slow down', {
+        retryAfter: wait,
+      });
     let bot: BotConfig;
     try {
       ({ bot } = await authorise(

@@ -212,6 +212,19 @@ export interface KnowledgeChunksTable {
   vector: Uint8Array;
 }
 
+/** Migration 008: console sign-ins (store/console-sessions.ts). */
+export interface ConsoleSessionsTable {
+  /** SHA-256 (hex) of the session id in the cookie. */
+  id_hash: string;
+  /** The address that signed in (the actor of what happens when the session ends by itself). */
+  ip: string;
+  /** Epoch milliseconds. */
+  created_at: Count;
+  expires_at: Count;
+  /** JSON object: bot id → id of the try-out key made for this session. */
+  try_keys: ColumnType<string, string | undefined, string>;
+}
+
 export interface Schema {
   meta: MetaTable;
   client_keys: ClientKeysTable;
@@ -225,4 +238,5 @@ export interface Schema {
   conversation_records: ConversationRecordsTable;
   conversation_record_turns: ConversationRecordTurnsTable;
   webhook_outbox: WebhookOutboxTable;
+  console_sessions: ConsoleSessionsTable;
 }

@@ -86,6 +86,14 @@ export class DbWebhookOutbox implements WebhookSink {
     private readonly retry: RetrySchedule = DEFAULT_RETRY,
   ) {}
 
+  /** Whether any endpoint is configured (the admin console says "not configured" otherwise). */
+  get configured(): boolean {
+    return (
+      this.endpoints.global.length > 0 ||
+      [...this.endpoints.byBot.values()].some((list) => list.length > 0)
+    );
+  }
+
   private async db(): Promise<Kysely<Schema>> {
     await this.storage.ready();
     return this.storage.db;

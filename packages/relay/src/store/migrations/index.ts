@@ -12,6 +12,7 @@ import { records } from './004_records.js';
 import { webhooks } from './005_webhooks.js';
 import { visitorSecrets } from './006_visitor_secrets.js';
 import { conversationUser } from './007_conversation_user.js';
+import { consoleSessions } from './008_console_sessions.js';
 
 export function migrations(engine: Engine): Record<string, Migration> {
   return {
@@ -22,5 +23,6 @@ export function migrations(engine: Engine): Record<string, Migration> {
     '005_webhooks': webhooks(),
     '006_visitor_secrets': visitorSecrets(),
     '007_conversation_user': conversationUser(),
+    '008_console_sessions': consoleSessions(),
   };
 }
