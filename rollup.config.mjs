@@ -425,6 +425,29 @@ bundles.push({
   ],
 });
 
+// The relay's runtime build (what `@voice-bot/relay` and `voicebot-relay` load): its modules and
+// its pure-ESM dependencies in one module graph, dist/bundle/{index,cli}.js with shared chunks
+// beside them (the same folder depth as dist/cli/, which the CLI's demo paths count on). Hundreds
+// of ESM module records (Kysely's query builders and dialects, valibot, jose) make every full GC
+// of a busy relay slower, and the audio it moves triggers one about every second: see
+// docs/benchmarks.md §8. Everything else (native, optional, CommonJS, Hono, which integrators
+// mount the relay's app into) stays an import of the installed package.
+const RELAY_OUT = 'packages/relay/dist/bundle';
+const RELAY_INLINED = new Set(['kysely', 'valibot', 'jose', '@voice-bot/protocol']);
+const packageOf = (id) =>
+  id
+    .split('/')
+    .slice(0, id.startsWith('@') ? 2 : 1)
+    .join('/');
+bundles.push({
+  input: { index: 'packages/relay/dist/index.js', cli: 'packages/relay/dist/cli/cli.js' },
+  preserveEntrySignatures: 'strict',
+  external: (id, _importer, isResolved) =>
+    !isResolved && !id.startsWith('.') && !id.startsWith('/') && !RELAY_INLINED.has(packageOf(id)),
+  output: { dir: RELAY_OUT, format: 'es', chunkFileNames: '[name]-[hash].js' },
+  plugins: [clean(RELAY_OUT), nodeResolve({ exportConditions: ['node'], preferBuiltins: true })],
+});
+
 // ---------------------------------------------------------------------------------------------
 // 3. After the last bundle: what a former build left in the bundle folders goes, then .br/.gz
 // beside every file (the relay serves them; the packages' `files` leave them out).

@@ -60,7 +60,13 @@ export function makeCopy(name: string, patches: Patch[] = []): string {
       );
     writeFileSync(file, text.replace(patch.find, patch.replace));
   }
-  return join(dir, 'dist/index.js');
+  return entryOf(dir);
+}
+
+/** A build's entry module: its bundle (what the package loads), or the tsc output of older builds. */
+function entryOf(dir: string): string {
+  const bundle = join(dir, 'dist/bundle/index.js');
+  return existsSync(bundle) ? bundle : join(dir, 'dist/index.js');
 }
 
 interface Row {
@@ -140,7 +146,7 @@ const COMPARED = [
 async function main(): Promise<void> {
   const arg = (name: string) =>
     process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  if (!existsSync(join(REPO_ROOT, 'packages/relay/dist/index.js')))
+  if (!existsSync(join(REPO_ROOT, 'packages/relay/dist/bundle/index.js')))
     throw new Error('run npm run build first');
   const save = arg('save');
   if (save) {
@@ -196,13 +202,13 @@ async function main(): Promise<void> {
     throw new Error(
       'nothing to compare: give --before=NAME (a build saved with --save=NAME), --patches=…, --before-frame-ms=…, --before-node-options=…, --before-workers=… or --before-pin-relay=…',
     );
-  if (before && !existsSync(join(AB_DIR, before, 'dist/index.js')))
+  if (before && !existsSync(entryOf(join(AB_DIR, before))))
     throw new Error(
       `no saved build test-output/relay-ab/${before} (make one with --save=${before})`,
     );
   setBenchNiceness(arg('nice') !== undefined ? Number(arg('nice')) : -10);
   const variants = {
-    before: before ? join(AB_DIR, before, 'dist/index.js') : makeCopy('before'),
+    before: before ? entryOf(join(AB_DIR, before)) : makeCopy('before'),
     after: makeCopy('after', patches),
   };
   console.log(
