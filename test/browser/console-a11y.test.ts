@@ -1,8 +1,9 @@
 /**
  * The admin console for keyboard and screen-reader users, in real Chromium against a real relay
  * (SQLite, the fake provider): axe-core finds no serious or critical violation on any screen at
- * 390 and 1280 px; sign-in, every screen, and create → revoke a key (its confirmation dialog
- * included) work from the keyboard alone with a visible focus ring and focus that follows
+ * 390 and 1280 px (the confirmation dialogs open included); sign-in, every screen, create → revoke
+ * a key, remove a document and delete a conversation (their confirmation dialogs included) work
+ * from the keyboard alone with a visible focus ring and focus that follows
  * dialogs; the accessibility tree names the navigation, headings, charts, fields and live regions.
  *
  * Run: npm run build && node --conditions=source --import tsx --test test/browser/console-a11y.test.ts
@@ -279,6 +280,19 @@ describe('admin console: keyboard and screen readers', () => {
       await waitFor('vb-keys >>> #label-new');
       found.push(...(await axeViolations()).map((v) => `key form @${width}: ${v}`));
       await page.click(q('vb-keys >>> form.key-form button.secondary'));
+      // The remove-document and delete-conversation dialogs, open.
+      await show('knowledge', READY.knowledge ?? '');
+      await page.click(q('vb-knowledge >>> button[aria-label="Remove Parking"]'));
+      await waitFor('vb-knowledge >>> dialog#remove-document[open]');
+      found.push(...(await axeViolations()).map((v) => `remove document @${width}: ${v}`));
+      await page.keyboard.press('Escape');
+      await show('conversations', READY.conversations ?? '');
+      await page.click(q('vb-conversations >>> tr[data-conversation] a'));
+      await waitFor('vb-conversations >>> article > .row button.danger');
+      await page.click(q('vb-conversations >>> article > .row button.danger'));
+      await waitFor('vb-conversations >>> dialog#delete-conversation[open]');
+      found.push(...(await axeViolations()).map((v) => `delete conversation @${width}: ${v}`));
+      await page.keyboard.press('Escape');
     }
     await page.setViewport({ width: 1280, height: 900 });
     assert.deepEqual(found, []);
@@ -354,6 +368,62 @@ describe('admin console: keyboard and screen readers', () => {
           n.role === 'button' && /^Retry now: handoff\.requested delivery whd_/.test(n.name ?? ''),
       ),
     );
+  });
+
+  test('keyboard only: removing a document and deleting a conversation ask in a dialog; Escape keeps them, focus comes back', async () => {
+    // The webhooks test's page came to the front: a background page's focus does not move.
+    await page.bringToFront();
+    await show('knowledge', READY.knowledge ?? '');
+    await tabTo((f) => f.label === 'Remove Parking');
+    await page.keyboard.press('Enter');
+    await waitFor('vb-knowledge >>> dialog#remove-document[open]');
+    const keep = await focusedIs('the dialog', (f) => f.inDialog);
+    assert.equal(keep.text, 'Keep it', 'the safe choice has focus');
+    await page.keyboard.press('Escape');
+    await focusedIs('the Remove button again', (f) => f.label === 'Remove Parking');
+    assert.equal(await page.$(q('vb-knowledge >>> dialog#remove-document[open]')), null);
+    assert.equal((await harness.relay.knowledge.documents('clinic')).length, 1, 'Escape keeps it');
+    await page.keyboard.press('Enter');
+    await focusedIs('the dialog', (f) => f.inDialog);
+    await tabTo((f) => f.inDialog && f.text === 'Remove document', true, 4);
+    await page.keyboard.press('Enter');
+    await focusedIs('the Documents heading', (f) => f.tag === 'h3' && f.text === 'Documents');
+    await until(
+      () => harness.relay.knowledge.documents('clinic'),
+      (docs) => docs.length === 0,
+      'the document was not removed',
+    );
+
+    await show('conversations', READY.conversations ?? '');
+    await tabTo((f) => f.tag === 'a' && f.id === '' && /\d/.test(f.text));
+    await page.keyboard.press('Enter');
+    await focusedIs('the conversation heading', (f) => f.id === 'conversation-title');
+    const id = (await focused()).text.replace(/^Conversation /, '');
+    const erase = await tabTo((f) => f.tag === 'button' && f.text === 'Delete conversation');
+    assert.equal(erase.outline, 'solid 3px');
+    await page.keyboard.press('Enter');
+    await waitFor('vb-conversations >>> dialog#delete-conversation[open]');
+    assert.equal((await focusedIs('the dialog', (f) => f.inDialog)).text, 'Keep it');
+    await page.keyboard.press('Escape');
+    await focusedIs(
+      'the Delete button again',
+      (f) => !f.inDialog && f.text === 'Delete conversation',
+    );
+    assert.ok(await harness.relay.records.store.get(id), 'Escape keeps it');
+    await page.keyboard.press('Enter');
+    await focusedIs('the dialog', (f) => f.inDialog);
+    await tabTo((f) => f.inDialog && f.text === 'Delete conversation', true, 4);
+    await page.keyboard.press('Enter');
+    await focusedIs(
+      'the Conversations heading',
+      (f) => f.tag === 'h2' && f.text === 'Conversations',
+    );
+    assert.equal(await harness.relay.records.store.get(id), undefined, 'erased');
+    const status = await page.$eval(
+      q('vb-conversations >>> p[role="status"].ok'),
+      (el) => el.textContent,
+    );
+    assert.equal(status, `Conversation ${id} deleted.`);
   });
 });
 

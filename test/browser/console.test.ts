@@ -2,8 +2,9 @@
  * The admin console in real Chromium against a real relay (SQLite, the fake provider): sign-in
  * and its cookie, CSRF refusal, create → copy → revoke a key (a socket of that key closes), edit
  * a key (the relay's refusal next to its field; the change in the list and the audit log), a
- * usage chart from seeded usage, a conversation opened from the list, knowledge upload, search,
- * the upload size guard and deleting a collection, a failed webhook retried, sign-out. No CSP
+ * usage chart from seeded usage, a conversation opened from the list and deleted through its
+ * dialog, knowledge upload, search, a document removed through its dialog, the upload size guard
+ * and deleting a collection, a failed webhook retried, sign-out. No CSP
  * violation on the way. Screenshots in test-output/console-*.png.
  *
  * Run: npm run build && node --conditions=source --import tsx --test test/browser/console.test.ts
@@ -428,6 +429,38 @@ describe('admin console', () => {
     await shot('conversation');
   });
 
+  test('deleting a conversation asks in a dialog that says what goes; "Keep it" keeps it', async () => {
+    const id = await page.$eval(q('vb-conversations >>> h2'), (el) =>
+      (el.textContent ?? '').replace(/^Conversation /, '').trim(),
+    );
+    assert.match(id, /^conv_/);
+    const erase = 'vb-conversations >>> article > .row button.danger';
+    await page.click(q(erase));
+    await waitFor('vb-conversations >>> dialog#delete-conversation[open]');
+    assert.match(
+      await text('vb-conversations >>> dialog#delete-conversation'),
+      new RegExp(
+        `^Delete conversation ${id}\\?\\s*Its transcript \\(1 turn\\(s\\)\\), timing, summary, feedback and webhook deliveries go; the daily usage figures stay`,
+      ),
+    );
+    await shot('conversation-delete');
+    await page.click(q('vb-conversations >>> dialog#delete-conversation button.secondary'));
+    assert.equal(await page.$(q('vb-conversations >>> dialog#delete-conversation[open]')), null);
+    assert.ok(await harness.relay.records.store.get(id), 'kept');
+
+    await page.click(q(erase));
+    await waitFor('vb-conversations >>> dialog#delete-conversation[open]');
+    await page.click(q('vb-conversations >>> dialog#delete-conversation button.danger'));
+    await waitForText('vb-conversations >>> p[role="status"].ok', /deleted/);
+    assert.equal(
+      await text('vb-conversations >>> p[role="status"].ok'),
+      `Conversation ${id} deleted.`,
+    );
+    assert.equal(await page.evaluate(() => location.hash), '#conversations');
+    assert.equal(await page.$(q('vb-conversations >>> tr[data-conversation]')), null);
+    assert.equal(await harness.relay.records.store.get(id), undefined, 'erased');
+  });
+
   test('knowledge: make a collection, upload a file, try a search', async () => {
     await page.goto(`${harness.url}/console/#knowledge`);
     await waitFor('vb-knowledge >>> form[aria-label="New collection"] input');
@@ -447,7 +480,50 @@ describe('admin console', () => {
     await page.click(q('vb-knowledge >>> form[aria-label="Try a search"] button'));
     await waitFor('vb-knowledge >>> .results li');
     assert.match(await text('vb-knowledge >>> .results'), /Racks by the front door/);
+    const hits = await page.$$eval(q('vb-knowledge >>> .results li'), (els) =>
+      els.map((el) => (el.textContent ?? '').replace(/\s+/g, ' ').trim()),
+    );
+    assert.ok(
+      hits.some((hit) =>
+        /^Parking › Bicycles \(clinic, score [\d.]+\)\s*Racks by the front door/.test(hit),
+      ),
+      `the title is not repeated in the section: ${hits.join(' | ')}`,
+    );
     await shot('knowledge');
+
+    // Removing one document: a dialog names it and its chunks; "Keep it" keeps it.
+    const hours = join(files, 'hours.md');
+    await writeFile(hours, '# Opening hours\n\nWeekdays 8 to 18.\n');
+    const picker = await page.$(q('vb-knowledge >>> #files'));
+    await (picker as unknown as { uploadFile(path: string): Promise<void> }).uploadFile(hours);
+    await page.click(q('vb-knowledge >>> form[aria-label="Upload files"] button'));
+    await waitForText('vb-knowledge >>> p[role="status"]', /1 added|Failed/);
+    await waitFor('vb-knowledge >>> button[aria-label="Remove Opening hours"]');
+    await page.click(q('vb-knowledge >>> button[aria-label="Remove Opening hours"]'));
+    await waitFor('vb-knowledge >>> dialog#remove-document[open]');
+    assert.match(
+      await text('vb-knowledge >>> dialog#remove-document'),
+      /^Remove Opening hours from clinic\?\s*Its 1 chunk\(s\) are deleted: bots no longer find it/,
+    );
+    await shot('knowledge-remove');
+    await page.click(q('vb-knowledge >>> dialog#remove-document button.secondary'));
+    assert.equal(await page.$(q('vb-knowledge >>> dialog#remove-document[open]')), null);
+    const titles = async () =>
+      (await harness.relay.knowledge.documents('clinic')).map((d) => d.title).sort();
+    assert.deepEqual(await titles(), ['Opening hours', 'Parking']);
+    await page.click(q('vb-knowledge >>> button[aria-label="Remove Opening hours"]'));
+    await waitFor('vb-knowledge >>> dialog#remove-document[open]');
+    await page.click(q('vb-knowledge >>> dialog#remove-document button.danger'));
+    await waitForText('vb-knowledge >>> p[role="status"]', /Removed|Failed/);
+    assert.equal(
+      await text('vb-knowledge >>> p[role="status"]'),
+      'Removed Opening hours from clinic.',
+    );
+    assert.deepEqual(await titles(), ['Parking']);
+    assert.equal(
+      await page.$(q('vb-knowledge >>> button[aria-label="Remove Opening hours"]')),
+      null,
+    );
 
     // Too large to send: said before anything is read, and nothing is sent.
     const large = join(files, 'scans.pdf');

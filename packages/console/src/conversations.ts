@@ -140,6 +140,8 @@ export class ConversationsScreen extends Screen {
     open: { state: true },
     openStatus: { state: true },
     openError: { state: true },
+    erasing: { state: true },
+    notice: { state: true },
   };
 
   declare bots: Bot[];
@@ -149,6 +151,9 @@ export class ConversationsScreen extends Screen {
   declare open: Conversation | undefined;
   declare openStatus: 'idle' | 'loading' | 'ready' | 'error';
   declare openError: string;
+  declare erasing: Conversation | undefined;
+  /** The outcome of the last deletion, announced on the list. */
+  declare notice: string;
   private readonly onHash = () => void this.follow();
 
   constructor() {
@@ -160,6 +165,8 @@ export class ConversationsScreen extends Screen {
     this.open = undefined;
     this.openStatus = 'idle';
     this.openError = '';
+    this.erasing = undefined;
+    this.notice = '';
   }
 
   override connectedCallback(): void {
@@ -197,6 +204,7 @@ export class ConversationsScreen extends Screen {
   }
 
   private async show(id: string): Promise<void> {
+    this.notice = '';
     this.openStatus = 'loading';
     this.openError = '';
     try {
@@ -220,15 +228,24 @@ export class ConversationsScreen extends Screen {
     void this.search();
   }
 
-  private async erase(conversation: Conversation): Promise<void> {
-    if (
-      !confirm(`Delete conversation ${conversation.id} and its transcript? This cannot be undone.`)
-    )
-      return;
+  private async askErase(conversation: Conversation): Promise<void> {
+    this.erasing = conversation;
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLDialogElement>('dialog#delete-conversation')?.showModal();
+  }
+
+  private async erase(): Promise<void> {
+    const conversation = this.erasing;
+    this.renderRoot.querySelector<HTMLDialogElement>('dialog#delete-conversation')?.close();
+    if (!conversation) return;
     try {
       await this.api.deleteConversation(conversation.id);
       this.list = this.list.filter((c) => c.id !== conversation.id);
+      this.notice = `Conversation ${conversation.id} deleted.`;
       location.hash = '#conversations';
+      await this.follow();
+      await this.updateComplete;
+      this.renderRoot.querySelector<HTMLElement>('#conversations-title')?.focus();
     } catch (error) {
       this.openError = this.describe(error);
     }
@@ -291,6 +308,7 @@ export class ConversationsScreen extends Screen {
       <h2 id="conversations-title" tabindex="-1">Conversations</h2>
       ${this.renderFilters()}
       ${this.status === 'loading' ? html`<p role="status">Loading conversations…</p>` : nothing}
+      <p role="status" class="ok">${this.notice}</p>
       ${this.error ? html`<p role="alert" class="error">${this.error}</p>` : nothing}
       ${
         this.status === 'ready' && this.list.length === 0
@@ -324,7 +342,7 @@ export class ConversationsScreen extends Screen {
                         <td data-label="Key"><code>${c.key_id}</code></td>
                         <td data-label="Turns">${c.turn_count}</td>
                         <td data-label="Summary">
-                          ${c.summary ?? html`<span class="hint">${c.status}</span>`}
+                          ${c.summary ?? html`<span class="hint">${pending(c.status)}</span>`}
                         </td>
                         <td data-label="Flags">${flags(c)}</td>
                       </tr>`,
@@ -443,8 +461,33 @@ export class ConversationsScreen extends Screen {
         <a href=${`/admin/conversations/${encodeURIComponent(c.id)}`} download="${c.id}.json"
           >Download as JSON</a
         >
-        <button class="danger" @click=${() => this.erase(c)}>Delete conversation</button>
+        <button class="danger" @click=${() => this.askErase(c)}>Delete conversation</button>
       </div>
+      <dialog
+        id="delete-conversation"
+        aria-labelledby="delete-conversation-title"
+        @close=${() => (this.erasing = undefined)}
+      >
+        <h2 id="delete-conversation-title">Delete conversation ${this.erasing?.id}?</h2>
+        <p>
+          Its transcript (${this.erasing?.turns.length ?? 0} turn(s)), timing, summary, feedback and
+          webhook deliveries go; the daily usage figures stay, and copies already downloaded or
+          exported are not touched. This cannot be undone.
+        </p>
+        <div class="row">
+          <button class="danger" @click=${this.erase}>Delete conversation</button>
+          <button
+            class="secondary"
+            autofocus
+            @click=${() =>
+              this.renderRoot
+                .querySelector<HTMLDialogElement>('dialog#delete-conversation')
+                ?.close()}
+          >
+            Keep it
+          </button>
+        </div>
+      </dialog>
     </article>`;
   }
 
@@ -456,6 +499,13 @@ export class ConversationsScreen extends Screen {
     if (this.open) return this.renderConversation(this.open);
     return this.renderList();
   }
+}
+
+/** What a conversation without a summary is waiting for. */
+function pending(status: string): string {
+  if (status === 'open') return 'in progress: summarised when it ends';
+  if (status === 'analysing') return 'being summarised';
+  return 'no summary';
 }
 
 function flags(c: ConversationSummary): TemplateResult {

@@ -23,6 +23,18 @@ export function uploadProblem(files: readonly { size: number }[]): string | unde
   return undefined;
 }
 
+/** A search hit's heading without the document title it repeats (`Parking › Bicycles` → `Bicycles`). */
+export function sectionOf(title: string, heading: string): string {
+  if (heading === title) return '';
+  return heading.startsWith(`${title} › `) ? heading.slice(title.length + 3) : heading;
+}
+
+/** A failed document's error without the source the relay puts in front of it. */
+function failure(error: string | null | undefined, ...sources: (string | null | undefined)[]) {
+  const prefix = sources.find((s) => s && error?.startsWith(`${s}: `));
+  return prefix && error ? error.slice(prefix.length + 2) : (error ?? 'failed');
+}
+
 function base64(bytes: ArrayBuffer): string {
   const view = new Uint8Array(bytes);
   let text = '';
@@ -64,6 +76,7 @@ export class KnowledgeScreen extends Screen {
     results: { state: true },
     searchStatus: { state: true },
     deleting: { state: true },
+    removing: { state: true },
     fileProblem: { state: true },
   };
 
@@ -77,6 +90,7 @@ export class KnowledgeScreen extends Screen {
   declare results: SearchResult[] | undefined;
   declare searchStatus: string;
   declare deleting: Collection | undefined;
+  declare removing: KnowledgeDocument | undefined;
   declare fileProblem: string;
 
   constructor() {
@@ -91,6 +105,7 @@ export class KnowledgeScreen extends Screen {
     this.results = undefined;
     this.searchStatus = '';
     this.deleting = undefined;
+    this.removing = undefined;
     this.fileProblem = '';
   }
 
@@ -127,6 +142,7 @@ export class KnowledgeScreen extends Screen {
   private async change(task: () => Promise<string>): Promise<void> {
     this.busy = true;
     this.message = '';
+    this.report = undefined;
     try {
       this.message = await task();
       const keep = this.selected;
@@ -226,11 +242,24 @@ export class KnowledgeScreen extends Screen {
     });
   }
 
-  private removeDocument(document: KnowledgeDocument): void {
-    if (!confirm(`Remove ${document.title || document.source} from ${this.selected}?`)) return;
+  private async askRemove(document: KnowledgeDocument): Promise<void> {
+    this.removing = document;
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLDialogElement>('dialog#remove-document')?.showModal();
+  }
+
+  private removeDocument(): void {
+    const document = this.removing;
+    this.renderRoot.querySelector<HTMLDialogElement>('dialog#remove-document')?.close();
+    if (!document) return;
+    const collection = this.selected;
     void this.change(async () => {
-      await this.api.removeDocument(this.selected, document.id);
-      return `Removed ${document.title || document.source}.`;
+      await this.api.removeDocument(collection, document.id);
+      return `Removed ${document.title || document.source} from ${collection}.`;
+    }).then(async () => {
+      // Its row (and the button that had focus) is gone: focus goes to the list's heading.
+      await this.updateComplete;
+      this.renderRoot.querySelector<HTMLElement>('#documents-title')?.focus();
     });
   }
 
@@ -275,7 +304,11 @@ export class KnowledgeScreen extends Screen {
                 </td>
                 <td data-label="Status">
                   <span class="badge ${d.status}">${d.status}</span>
-                  ${d.error ? html`<br /><span class="error">${d.error}</span>` : nothing}
+                  ${
+                    d.error
+                      ? html`<br /><span class="error">${failure(d.error, d.url, d.source)}</span>`
+                      : nothing
+                  }
                 </td>
                 <td data-label="Chunks">${d.chunk_count}</td>
                 <td data-label="Updated">${formatDate(d.updated_at)}</td>
@@ -284,7 +317,7 @@ export class KnowledgeScreen extends Screen {
                     class="link"
                     aria-label="Remove ${d.title || d.source}"
                     ?disabled=${this.busy}
-                    @click=${() => this.removeDocument(d)}
+                    @click=${() => this.askRemove(d)}
                   >
                     Remove
                   </button>
@@ -346,7 +379,10 @@ export class KnowledgeScreen extends Screen {
           <button type="submit" class="secondary" ?disabled=${this.busy}>Create</button>
         </form>
       </div>
-      <p role="status" class=${this.message.startsWith('Failed') ? 'error' : 'ok'}>
+      <p
+        role="status"
+        class=${this.message.startsWith('Failed') || this.report?.failed ? 'error' : 'ok'}
+      >
         ${this.busy ? 'Working… (crawling and embedding can take a while)' : this.message}
       </p>
       ${
@@ -354,7 +390,7 @@ export class KnowledgeScreen extends Screen {
           ? html`<ul class="error">
               ${this.report.documents
                 .filter((d) => d.status === 'failed')
-                .map((d) => html`<li>${d.source}: ${d.error}</li>`)}
+                .map((d) => html`<li>${d.source}: ${failure(d.error, d.source)}</li>`)}
             </ul>`
           : nothing
       }
@@ -398,7 +434,7 @@ export class KnowledgeScreen extends Screen {
                   ? html`<p id="files-problem" role="alert" class="error">${this.fileProblem}</p>`
                   : nothing
               }
-              <h3>Documents</h3>
+              <h3 id="documents-title" tabindex="-1">Documents</h3>
               ${this.renderDocuments()}`
           : nothing
       }
@@ -432,13 +468,39 @@ export class KnowledgeScreen extends Screen {
           </button>
         </div>
       </dialog>
+      <dialog
+        id="remove-document"
+        aria-labelledby="remove-document-title"
+        @close=${() => (this.removing = undefined)}
+      >
+        <h2 id="remove-document-title">
+          Remove ${this.removing?.title || this.removing?.source} from ${this.selected}?
+        </h2>
+        <p>
+          Its ${this.removing?.chunk_count ?? 0} chunk(s) are deleted: bots no longer find it when
+          they search ${this.selected}. To have it back, add the URL or upload the file again.
+        </p>
+        <div class="row">
+          <button class="danger" @click=${this.removeDocument}>Remove document</button>
+          <button
+            class="secondary"
+            autofocus
+            @click=${() =>
+              this.renderRoot.querySelector<HTMLDialogElement>('dialog#remove-document')?.close()}
+          >
+            Keep it
+          </button>
+        </div>
+      </dialog>
       ${
         this.results
           ? html`<ol class="results">
               ${this.results.map(
                 (r) =>
                   html`<li>
-                    <strong>${r.title}</strong>${r.heading ? ` › ${r.heading}` : ''}
+                    <strong
+                      >${r.url && /^https?:\/\//i.test(r.url) ? html`<a href=${r.url} target="_blank" rel="noopener">${r.title}</a>` : r.title}</strong
+                    >${sectionOf(r.title, r.heading) ? ` › ${sectionOf(r.title, r.heading)}` : ''}
                     <span class="hint">(${r.collection}, score ${r.score.toFixed(3)})</span>
                     <blockquote>${r.text}</blockquote>
                   </li>`,
