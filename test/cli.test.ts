@@ -14,6 +14,9 @@ describe('voicebot-relay CLI', () => {
   let env: NodeJS.ProcessEnv;
   let relay: ChildProcess | undefined;
   let relayUrl = '';
+  let listening: { url?: string; console?: string } = {};
+  const relayOutput: string[] = [];
+  const ADMIN_TOKEN = 'cli-admin-token-0123456789';
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'voicebot-cli-'));
@@ -24,17 +27,20 @@ describe('voicebot-relay CLI', () => {
       OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
     };
     relay = spawn(process.execPath, [CLI, 'serve', '--port', '0'], {
-      env,
+      env: { ...env, VOICEBOT_ADMIN_TOKEN: ADMIN_TOKEN },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const lines = createInterface({ input: relay.stdout as NodeJS.ReadableStream });
     relayUrl = await new Promise<string>((resolve, reject) => {
       relay?.once('exit', (code) => reject(new Error(`relay exited with ${code}`)));
       lines.on('line', (line) => {
+        relayOutput.push(line);
         try {
-          const entry = JSON.parse(line) as { msg?: string; url?: string };
-          if (entry.msg === 'relay listening' && entry.url)
+          const entry = JSON.parse(line) as { msg?: string; url?: string; console?: string };
+          if (entry.msg === 'relay listening' && entry.url) {
+            listening = entry;
             resolve(entry.url.replace('localhost', '127.0.0.1'));
+          }
         } catch {
           // not a log line
         }
@@ -51,6 +57,14 @@ describe('voicebot-relay CLI', () => {
     const result = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8' });
     return { code: result.status, stdout: result.stdout, stderr: result.stderr };
   }
+
+  test('serve with an admin token prints where the console is, never the token', async () => {
+    assert.equal(listening.console, `${listening.url}/console/`);
+    const page = await fetch(`${relayUrl}/console/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<vb-console>/);
+    assert.ok(!relayOutput.join('\n').includes(ADMIN_TOKEN));
+  });
 
   test('keys create prints the secret once; the store keeps only a hash', async () => {
     const created = cli(

@@ -160,6 +160,24 @@ describe('admin API', () => {
     assert.equal((await admin('GET', '/keys')).status, 200);
   });
 
+  test('usage/live counts a turn the moment it ends: turns per minute on the first look after it', async () => {
+    const live = async () => {
+      const res = await admin('GET', '/usage/live');
+      assert.equal(res.status, 200);
+      return res.json as { turns_per_minute: number | null; turns_today: number };
+    };
+    const before = await live();
+    assert.equal(before.turns_per_minute, 0, 'no turn yet: zero, not unknown');
+    const client = await talk(h.key);
+    client.send({ type: 'text', text: 'hello' });
+    await client.next('done');
+    const after = await live();
+    assert.ok((after.turns_per_minute ?? 0) >= 0.9, JSON.stringify(after));
+    assert.equal(after.turns_today, before.turns_today + 1);
+    client.close();
+    await client.closed;
+  });
+
   test('creates a key: the secret is shown once, prefixed and long; only its hash is stored', async () => {
     const view = await create({
       origins: [ORIGIN],

@@ -410,3 +410,37 @@ function suite(engine: 'sqlite' | 'postgres') {
 
 suite('sqlite');
 suite('postgres');
+
+describe('records: a revoked key', () => {
+  let h: RelayHarness;
+  before(async () => {
+    h = await startRelay({
+      upstream: { chat },
+      relay: {
+        adminToken: ADMIN,
+        bots: [clinic],
+        tools: [handoff],
+        // Far longer than the test: only the revocation can end the conversation in time.
+        limits: { conversationTtlMs: 30 * 60_000 },
+        recordsTiming: { sweepMs: 100, webhookPollMs: 100 },
+      },
+    });
+  });
+  after(async () => h?.close());
+
+  test('its open conversation ends when the revocation closes the socket, not after the TTL', async () => {
+    const client = await talk(h, 'clinic');
+    const conversationId = client.of('ready')[0]?.conversation_id as string;
+    await say(client, 'I would like an appointment on Friday.');
+    const record = async () => json<RecordJson>(await admin(h, `/conversations/${conversationId}`));
+    assert.equal((await record()).status, 'open');
+    await json(await admin(h, `/keys/${h.keyId}/revoke`, { method: 'POST' }));
+    assert.equal((await client.closed).code, 4003);
+    const ended = await until('the conversation to end', async () => {
+      const current = await record();
+      return current.status === 'ended' ? current : undefined;
+    });
+    assert.equal(ended.turn_count, 1);
+    assert.ok(ended.summary, 'the end-of-conversation analysis ran');
+  });
+});

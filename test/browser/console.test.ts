@@ -417,6 +417,26 @@ describe('admin console', () => {
   test('conversations: the recorded one opens from the list with its transcript and timing', async () => {
     await page.goto(`${harness.url}/console/#conversations`);
     await waitFor('vb-conversations >>> tr[data-conversation] a');
+    // The bot by its name, the key by its label (its id small under it), as on the Audit screen.
+    const row = 'vb-conversations >>> tr[data-conversation]';
+    assert.equal(await text(`${row} td[data-label="Bot"]`), 'Front desk');
+    await waitForText(`${row} td[data-label="Key"]`, /Clinic site/);
+    assert.equal(await text(`${row} td[data-label="Key"] code`), harness.keyId);
+    // The key filter is a picker of labels: another key's conversations are none of these.
+    const options = await page.$$eval(q('vb-conversations >>> #f-key option'), (els) =>
+      els.map((el) => ({ value: (el as HTMLOptionElement).value, label: el.textContent?.trim() })),
+    );
+    assert.ok(options.some((o) => o.value === harness.keyId && o.label === 'Clinic site'));
+    const other = options.find((o) => o.value && o.value !== harness.keyId);
+    assert.ok(other, JSON.stringify(options));
+    const filterBy = async (id: string) => {
+      await page.select(q('vb-conversations >>> #f-key'), id);
+      await page.click(q('vb-conversations >>> form.filters button[type="submit"]'));
+    };
+    await filterBy(other.value);
+    await waitForText('vb-conversations >>> section', /No conversations match/);
+    await filterBy(harness.keyId);
+    await waitFor('vb-conversations >>> tr[data-conversation] a');
     await shot('conversations');
     await page.click(q('vb-conversations >>> tr[data-conversation] a'));
     await waitFor('vb-conversations >>> .transcript .turn');

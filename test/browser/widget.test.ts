@@ -67,7 +67,7 @@ after(async () => {
 async function openPage(
   params: Record<string, string>,
   { micDenied = false } = {},
-): Promise<{ page: Page; errors: string[] }> {
+): Promise<{ page: Page; errors: string[]; botInfo: Promise<number> }> {
   const context = await browser.createBrowserContext();
   if (micDenied)
     await context.setPermission(origin, { permission: { name: 'microphone' }, state: 'denied' });
@@ -75,9 +75,19 @@ async function openPage(
   await page.setViewport({ width: 1024, height: 760 });
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(String(error)));
+  /** The status of the widget's first `POST /v1/bot-info` (0: it failed, no answer). */
+  const botInfo = new Promise<number>((resolve) => {
+    const isBotInfo = (url: string) => url.includes('/v1/bot-info');
+    page.on('response', (r) => {
+      if (isBotInfo(r.url()) && r.request().method() === 'POST') resolve(r.status());
+    });
+    page.on('requestfailed', (r) => {
+      if (isBotInfo(r.url())) resolve(0);
+    });
+  });
   await page.goto(`${harness.url}/widget-test.html?${new URLSearchParams(params)}`);
   await waitInWidget(page, '.panel');
-  return { page, errors };
+  return { page, errors, botInfo };
 }
 
 const events = (page: Page): Promise<RecordedEvent[]> => page.evaluate(() => window.__events);
@@ -137,6 +147,16 @@ const waitForText = (page: Page, role: 'user' | 'bot', text: string): Promise<un
     role,
     text,
   );
+
+/** Whether the talk button and the text box are there to use (shown, not hidden by a refusal). */
+const offered = (page: Page): Promise<{ talk: boolean; input: boolean }> =>
+  page.evaluate(() => {
+    const root = document.querySelector('voice-bot')?.shadowRoot;
+    const [talk, input] = ['[part~="talk-button"]', '[part~="input"]'].map(
+      (selector) => (root?.querySelector(selector)?.getClientRects().length ?? 0) > 0,
+    );
+    return { talk: talk ?? false, input: input ?? false };
+  });
 
 async function typeAndSend(page: Page, text: string): Promise<void> {
   await page.click('voice-bot >>> input');
@@ -364,40 +384,126 @@ describe('<voice-bot> widget', () => {
     await page.browserContext().close();
   });
 
-  test('a key that does not allow this origin: "not set up for this website" with the code', async () => {
+  test('a key that does not allow this origin: "not set up for this website" as the panel opens, nothing to press', async () => {
     const other = (
       await harness.keys.create({ origins: ['https://another-site.example'], label: 'elsewhere' })
     ).secret;
     const { page, errors } = await openPage({ key: other, input: 'text' });
     await page.click('voice-bot >>> [part~="launcher"]');
-    await typeAndSend(page, 'Hello?');
-    const error = await waitInWidget(page, '[part~="error"][data-code="origin_not_allowed"]');
+    const error = await waitInWidget(
+      page,
+      '[part~="error"][data-code="origin_not_allowed"][data-refused]',
+    );
     const text = await error.evaluate((node) => node.textContent ?? '');
     assert.match(text, /This assistant isn’t set up for this website/);
-    assert.match(text, /origin_not_allowed/);
     assert.equal(
       await page.$eval('voice-bot >>> .code', (node) =>
         node.textContent?.replace(/\s+/g, ' ').trim(),
       ),
       'Error code: origin_not_allowed',
     );
-    assert.equal(
-      await page.$('voice-bot >>> [part~="retry-button"]'),
-      null,
-      'retrying cannot help the visitor',
-    );
-    // The unsent words go back into the text box.
-    await page.waitForFunction(
-      () =>
-        document.querySelector('voice-bot')?.shadowRoot?.querySelector('input')?.value === 'Hello?',
-    );
+    for (const part of ['retry-button', 'dismiss-button'])
+      assert.equal(await page.$(`voice-bot >>> [part~="${part}"]`), null, `no ${part}`);
+    assert.deepEqual(await offered(page), { talk: false, input: false });
     const recorded = await events(page);
     assert.ok(
       recorded.some(
         (e) => e.name === 'error' && (e.detail as { code: string }).code === 'origin_not_allowed',
       ),
+      'the page hears of it as a voice-bot:error',
     );
     await page.screenshot({ path: resolve(OUTPUT, 'widget-not-set-up.png') });
+    assert.deepEqual(errors, []);
+    await page.browserContext().close();
+  });
+
+  test('a revoked key: the open conversation is told; after a reload the refusal shows before any click, over the old transcript', async () => {
+    const created = await harness.keys.create({ origins: [origin], label: 'revoked later' });
+    const params = { key: created.secret, mode: 'inline', output: 'text' };
+    const { page, errors } = await openPage(params);
+    const warnings: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'warn') warnings.push(message.text());
+    });
+    assert.deepEqual(await offered(page), { talk: true, input: true });
+    await typeAndSend(page, 'Hello there');
+    await waitForText(page, 'bot', REPLY);
+    await harness.keys.revoke(created.record.id);
+    // The relay closes the socket of a revoked key (4003); the widget says so at once.
+    await waitInWidget(page, '[part~="error"][data-code="key_revoked"][data-refused]');
+    assert.deepEqual(await offered(page), { talk: false, input: false });
+
+    const sessionRequests: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/v1/sessions')) sessionRequests.push(request.url());
+    });
+    await page.reload();
+    const error = await waitInWidget(page, '[part~="error"][data-code="key_revoked"]');
+    assert.match(
+      await error.evaluate((node) => node.textContent ?? ''),
+      /This assistant isn’t available on this website right now\./,
+    );
+    assert.doesNotMatch(await error.evaluate((node) => node.textContent ?? ''), /origin|address/);
+    for (const part of ['retry-button', 'dismiss-button'])
+      assert.equal(await page.$(`voice-bot >>> [part~="${part}"]`), null, `no ${part}`);
+    assert.deepEqual(await offered(page), { talk: false, input: false });
+    // The kept transcript still reads; no session was asked for.
+    assert.ok((await transcript(page)).some((m) => m.role === 'user' && m.text === 'Hello there'));
+    assert.deepEqual(sessionRequests, []);
+    // The site owner finds what to do in the browser's console.
+    assert.ok(
+      warnings.some((w) => /key_revoked: .*revoked: issue a new one/.test(w)),
+      warnings.join('\n'),
+    );
+    // A message sent anyway (the page's own sendText) is refused where the visitor sees it.
+    await page.evaluate(() =>
+      (
+        document.querySelector('voice-bot') as HTMLElement & { sendText(t: string): Promise<void> }
+      ).sendText('Anyone there?'),
+    );
+    await waitInWidget(page, '[part~="error"][data-code="key_revoked"]');
+    assert.equal((await transcript(page)).filter((m) => m.text === 'Anyone there?').length, 0);
+    await page.screenshot({ path: resolve(OUTPUT, 'widget-key-revoked.png') });
+    assert.deepEqual(errors, []);
+    await page.browserContext().close();
+  });
+
+  test('a relay that is unreachable or answers 429 before any session does not lock the widget', async () => {
+    const limited = await startRelay({
+      upstream: { chat: () => ({ content: REPLY }) },
+      relay: { limits: { botInfoPerMinutePerIp: 1 } },
+    });
+    try {
+      const limitedKey = (await limited.keys.create({ origins: [origin], label: 'limited' }))
+        .secret;
+      const params = { key: limitedKey, relay: limited.url, mode: 'inline', output: 'text' };
+      // The first page takes the one bot-info request of this minute…
+      const first = await openPage(params);
+      assert.equal(await first.botInfo, 200);
+      await first.page.browserContext().close();
+      // …so this one is answered 429: it still offers talking and typing, and typing works.
+      const { page, errors, botInfo } = await openPage(params);
+      assert.equal(await botInfo, 429);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await page.$('voice-bot >>> [part~="error"]'), null);
+      assert.deepEqual(await offered(page), { talk: true, input: true });
+      await typeAndSend(page, 'Still there?');
+      await waitForText(page, 'bot', REPLY);
+      assert.deepEqual(errors, []);
+      await page.browserContext().close();
+    } finally {
+      await limited.close();
+    }
+    // Nothing listens at the relay's address: bot-info fails, the widget waits for the visitor.
+    const { page, errors, botInfo } = await openPage({
+      key,
+      relay: 'http://127.0.0.1:9',
+      mode: 'inline',
+    });
+    assert.equal(await botInfo, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await page.$('voice-bot >>> [part~="error"]'), null);
+    assert.deepEqual(await offered(page), { talk: true, input: true });
     assert.deepEqual(errors, []);
     await page.browserContext().close();
   });

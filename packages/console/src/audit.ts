@@ -1,5 +1,6 @@
 import { css, html, nothing, type TemplateResult } from 'lit';
 import type { AuditActor, AuditEntry, ClientKey } from './api.js';
+import { keyName, keyOptions } from './key-picker.js';
 import { Screen, formatDate } from './screen.js';
 import { base } from './styles.js';
 
@@ -92,12 +93,6 @@ export class AuditScreen extends Screen {
     void this.refresh();
   }
 
-  private keyName(id: string | null): TemplateResult | string {
-    if (!id) return '—';
-    const key = this.keys.find((k) => k.id === id);
-    return key?.label ? html`${key.label}<br /><code>${id}</code>` : html`<code>${id}</code>`;
-  }
-
   override render(): TemplateResult {
     const more = this.entries.length === this.limit && this.limit < MAX_ENTRIES;
     return html`<section aria-labelledby="audit-title">
@@ -106,18 +101,7 @@ export class AuditScreen extends Screen {
       <div class="row">
         <label for="audit-key">Key</label>
         <select id="audit-key" @change=${this.filter}>
-          <option value="">All keys</option>
-          ${this.keys.map(
-            (k) =>
-              html`<option value=${k.id} ?selected=${k.id === this.key}>
-                ${k.label || k.id}${k.revoked_at ? ' (revoked)' : ''}
-              </option>`,
-          )}
-          ${
-            this.key && !this.keys.some((k) => k.id === this.key)
-              ? html`<option value=${this.key} selected>${this.key}</option>`
-              : nothing
-          }
+          ${keyOptions(this.keys, this.key)}
         </select>
       </div>
       <p role="status">
@@ -152,7 +136,7 @@ export class AuditScreen extends Screen {
                           ${actorLabel(e.actor)}
                         </td>
                         <td data-label="Action"><code>${e.action}</code></td>
-                        <td data-label="Key">${this.keyName(e.key_id)}</td>
+                        <td data-label="Key">${keyName(this.keys, e.key_id)}</td>
                         <td data-label="Detail" class="detail">${detailText(e) || '—'}</td>
                       </tr>`,
                   )}

@@ -1,12 +1,14 @@
 import { css, html, nothing, svg, type TemplateResult } from 'lit';
 import type {
   Bot,
+  ClientKey,
   Conversation,
   ConversationFilter,
   ConversationSummary,
   ConversationTurn,
   TurnMetrics,
 } from './api.js';
+import { botName, keyName, keyOptions } from './key-picker.js';
 import { Screen, formatDate } from './screen.js';
 import { base } from './styles.js';
 
@@ -134,6 +136,7 @@ export class ConversationsScreen extends Screen {
   static override properties = {
     ...Screen.properties,
     bots: { attribute: false },
+    keys: { state: true },
     filter: { state: true },
     list: { state: true },
     next: { state: true },
@@ -145,6 +148,8 @@ export class ConversationsScreen extends Screen {
   };
 
   declare bots: Bot[];
+  /** For the Key column and the key picker (labels instead of bare ids). */
+  declare keys: ClientKey[];
   declare filter: ConversationFilter;
   declare list: ConversationSummary[];
   declare next: string | null;
@@ -159,6 +164,7 @@ export class ConversationsScreen extends Screen {
   constructor() {
     super();
     this.bots = [];
+    this.keys = [];
     this.filter = {};
     this.list = [];
     this.next = null;
@@ -173,6 +179,10 @@ export class ConversationsScreen extends Screen {
     super.connectedCallback();
     window.addEventListener('hashchange', this.onHash);
     void this.follow();
+    this.api.keys().then(
+      (keys) => (this.keys = keys),
+      (error: unknown) => this.describe(error),
+    );
   }
 
   override disconnectedCallback(): void {
@@ -258,8 +268,10 @@ export class ConversationsScreen extends Screen {
       aria-label="Filter conversations"
     >
       <div>
-        <label for="f-key">Key id</label>
-        <input id="f-key" name="key" .value=${this.filter.key ?? ''} />
+        <label for="f-key">Key</label>
+        <select id="f-key" name="key">
+          ${keyOptions(this.keys, this.filter.key ?? '')}
+        </select>
       </div>
       <div>
         <label for="f-bot">Bot</label>
@@ -338,8 +350,8 @@ export class ConversationsScreen extends Screen {
                         <td data-label="Started">
                           <a href="#conversations/${c.id}">${formatDate(c.started_at)}</a>
                         </td>
-                        <td data-label="Bot">${c.bot}</td>
-                        <td data-label="Key"><code>${c.key_id}</code></td>
+                        <td data-label="Bot">${botName(this.bots, c.bot)}</td>
+                        <td data-label="Key">${keyName(this.keys, c.key_id)}</td>
                         <td data-label="Turns">${c.turn_count}</td>
                         <td data-label="Summary">
                           ${c.summary ?? html`<span class="hint">${pending(c.status)}</span>`}
@@ -415,8 +427,10 @@ export class ConversationsScreen extends Screen {
       <dl class="panel">
         <dt>Started</dt>
         <dd>${formatDate(c.started_at)}</dd>
-        <dt>Bot / key</dt>
-        <dd>${c.bot} / <code>${c.key_id}</code></dd>
+        <dt>Bot</dt>
+        <dd>${botName(this.bots, c.bot)}</dd>
+        <dt>Key</dt>
+        <dd>${keyName(this.keys, c.key_id)}</dd>
         <dt>Status</dt>
         <dd>${c.status}</dd>
         <dt>Summary</dt>

@@ -9,7 +9,24 @@ export interface ErrorHelp {
   help?: string;
   retry: boolean;
   typeInstead: boolean;
+  /**
+   * A refusal that will not go away by itself (the site's key or setup): the widget offers no
+   * talking or typing, and no dismissing, while it stands.
+   */
+  refused?: boolean;
+  /** For the site owner, in the browser's console (English: developers read it there). */
+  owner?: string;
 }
+
+/** Refusals of the key, origin or bot: asking again cannot help until the site owner acts. */
+export const REFUSALS: ReadonlySet<string> = new Set([
+  'origin_not_allowed',
+  'invalid_key',
+  'key_revoked',
+  'bot_not_allowed',
+  'unknown_bot',
+  'missing_origin',
+]);
 
 /** Maps an SDK / relay error code to words a visitor can act on. */
 export function describeError(code: VoiceBotErrorCode | string, s: ExtraStrings): ErrorHelp {
@@ -32,9 +49,18 @@ export function describeError(code: VoiceBotErrorCode | string, s: ExtraStrings)
     case 'connection_lost':
       return { kind: 'network', text: s.unreachable, retry: true, typeInstead: false };
     // The site owner's problem: the visitor can do nothing but leave; say so plainly.
+    case 'key_revoked':
+      return {
+        kind: 'setup',
+        text: s.unavailable,
+        retry: false,
+        typeInstead: false,
+        refused: true,
+        owner:
+          'the client key in this page was revoked: issue a new one (the console’s Keys screen, or voicebot-relay keys create) and put it in the page',
+      };
     case 'origin_not_allowed':
     case 'invalid_key':
-    case 'key_revoked':
     case 'bot_not_allowed':
     case 'unknown_bot':
     case 'missing_origin':
@@ -44,6 +70,7 @@ export function describeError(code: VoiceBotErrorCode | string, s: ExtraStrings)
         help: s.notSetUpHelp,
         retry: false,
         typeInstead: false,
+        refused: true,
       };
     case 'audio_blocked':
       return { kind: 'audio', text: s.audioBlocked, retry: true, typeInstead: true };

@@ -13,17 +13,17 @@ import {
   svg,
   type TemplateResult,
 } from 'lit';
-import type {
-  AudioDevices,
-  BotInfo,
-  HandoffEvent,
-  HistoryMessage,
+import {
   VoiceBotError,
-  VoiceBotEvents,
+  type AudioDevices,
+  type BotInfo,
+  type HandoffEvent,
+  type HistoryMessage,
+  type VoiceBotEvents,
 } from '@voice-bot/sdk';
 import type { VoiceBotController } from './controller.js';
 import type { ExtraStrings, UiStrings } from './i18n.js';
-import { describeError } from './error-help.js';
+import { REFUSALS, describeError } from './error-help.js';
 import { icons } from './icons.js';
 import { linkify } from './links.js';
 
@@ -98,6 +98,7 @@ const en: ExtraStrings = {
   notSetUp: 'This assistant isn’t set up for this website.',
   notSetUpHelp:
     'If you own this site, check that the assistant’s client key allows this website’s address.',
+  unavailable: 'This assistant isn’t available on this website right now.',
   audioBlocked: 'Your browser blocked sound. Press the talk button again to allow it.',
   audioUnsupported: 'This browser can’t use voice here. You can type your question instead.',
   assetsUnavailable:
@@ -133,6 +134,8 @@ interface Feedback {
 /** Replies of this page's sessions that can be rated: the stored message → its turn. */
 const feedbackOf = new WeakMap<HistoryMessage, Feedback>();
 const installed = new WeakSet<ExtrasHost>();
+/** Errors whose hint for the site owner was written to the browser's console. */
+const warned = new WeakSet<VoiceBotError>();
 
 interface PanelState {
   /** The consent notice is shown. */
@@ -144,8 +147,10 @@ interface PanelState {
   listed: boolean;
   input: string;
   output: string;
-  /** The bot's name and greeting were asked for (`botInfo`). */
-  askedInfo: boolean;
+  /** The key `botInfo` asked about (the relay's answer names the bot, or refuses the key). */
+  askedInfo: string;
+  /** The relay refused the key, origin or bot before any session: shown until the page changes them. */
+  refused: VoiceBotError | undefined;
 }
 const panels = new WeakMap<ExtrasHost, PanelState>();
 const panelOf = (host: ExtrasHost): PanelState => {
@@ -158,7 +163,8 @@ const panelOf = (host: ExtrasHost): PanelState => {
       listed: false,
       input: '',
       output: '',
-      askedInfo: false,
+      askedInfo: '',
+      refused: undefined,
     };
     panels.set(host, state);
   }
@@ -169,6 +175,10 @@ const panelOf = (host: ExtrasHost): PanelState => {
 const thumb = svg`<svg viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false"><path d="M7 10v11H4V10zM7 10l4-7a2 2 0 0 1 3 2l-1 5h6a2 2 0 0 1 2 2.3l-1.4 7A2 2 0 0 1 17.6 21H7"/></svg>`;
 
 const styles = css`
+  /* Refused key, origin or bot: nothing to press that could work. */
+  .panel:has(> [data-refused]) > :is(.controls, form) {
+    display: none;
+  }
   .msg a {
     color: inherit;
     text-decoration: underline;
@@ -517,12 +527,17 @@ export function error(
   const s = strings(host);
   const help = describeError(error.code, s);
   const canType = help.typeInstead && host.controller.inputMode === 'audio';
+  if (help.owner && !warned.has(error)) {
+    warned.add(error);
+    console.warn(`[voice-bot] ${error.code}: ${help.owner}`);
+  }
   return html`<div
     part="error"
     class="error"
     role="alert"
     data-code=${error.code}
     data-kind=${help.kind}
+    ?data-refused=${help.refused}
   >
     ${help.title ? html`<strong>${help.title}</strong>` : nothing}
     <p>${help.text}</p>
@@ -530,7 +545,7 @@ export function error(
     <div class="error-actions">
       ${help.retry ? html`<button class="primary" part="retry-button" @click=${actions.retry}>${s.retry}</button>` : nothing}
       ${canType ? html`<button part="type-instead-button" @click=${actions.typeInstead}>${s.typeInstead}</button>` : nothing}
-      <button part="dismiss-button" @click=${actions.dismiss}>${s.dismiss}</button>
+      ${help.refused ? nothing : html`<button part="dismiss-button" @click=${actions.dismiss}>${s.dismiss}</button>`}
     </div>
     <small class="code">${s.errorCode}: <code>${error.code}</code></small>
   </div>`;
@@ -688,21 +703,31 @@ function renderDevices(host: ExtrasHost, s: ExtraStrings): TemplateResult | type
 export function panel(host: ExtrasHost): TemplateResult {
   const s = strings(host);
   const state = panelOf(host);
-  // Once the element has a key (a page may set it after the element renders).
-  if (!state.askedInfo && host.getAttribute('key')) {
-    state.askedInfo = true;
-    void botInfo(host);
+  // Once the element has a key (a page may set it after the element renders), and again for another.
+  const asking = `${host.getAttribute('relay')}|${host.getAttribute('key')}|${host.getAttribute('bot')}`;
+  if (state.askedInfo !== asking && host.getAttribute('key')) {
+    state.askedInfo = asking;
+    state.refused = undefined;
+    void botInfo(host, state, asking);
+  }
+  if (host.controller.connected) state.refused = undefined;
+  // The refusal stands (a typed message or a retry cleared it): show it again.
+  if (state.refused && !host.controller.error) {
+    host.controller.error = state.refused;
+    host.requestUpdate();
   }
   return html`${state.asking && !host.controller.talking ? renderConsent(host, s) : nothing}${renderDevices(host, s)}`;
 }
 
 /**
- * The bot's name and greeting from the relay (`POST /v1/bot-info`) when the page gives no `bot-name`
- * or `greeting`: the panel shows them before any session, in the bot's own words.
+ * Asks the relay about the key before any session (`POST /v1/bot-info`). The bot's name and
+ * greeting fill what the page leaves out; a refusal of the key, origin or bot that asking again
+ * cannot fix shows at once, in the error area, instead of a widget that looks ready. Anything else
+ * (no network, 429, 5xx, an older relay) changes nothing: the session request decides.
  */
-async function botInfo(host: ExtrasHost): Promise<void> {
+async function botInfo(host: ExtrasHost, state: PanelState, asked: string): Promise<void> {
   const key = host.getAttribute('key');
-  if (!key || (host.greeting && host.botName)) return;
+  if (!key) return;
   const relay = host.getAttribute('relay') || new URL(import.meta.url).origin;
   const url = new URL(`${relay.replace(/\/+$/, '')}/v1/bot-info`);
   url.searchParams.set('key', key);
@@ -710,7 +735,26 @@ async function botInfo(host: ExtrasHost): Promise<void> {
   if (bot) url.searchParams.set('bot', bot);
   try {
     const response = await fetch(url, { method: 'POST', credentials: 'omit' });
-    if (!response.ok) return; // the session request explains a refused key or origin
+    if (!response.ok) {
+      if (response.status !== 401 && response.status !== 403) return;
+      const body = (await response.json()) as { error?: { code?: unknown; message?: unknown } };
+      const code = body.error?.code;
+      if (typeof code !== 'string' || !REFUSALS.has(code) || state.askedInfo !== asked) return;
+      const message = typeof body.error?.message === 'string' ? body.error.message : code;
+      state.refused = new VoiceBotError(code, message, { fatal: true, status: response.status });
+      // Not over a conversation in progress: its socket is closed by the relay, which says why.
+      if (!host.controller.active) host.controller.error = state.refused;
+      host.requestUpdate();
+      // As the SDK's errors are: a page may report it.
+      host.dispatchEvent(
+        new CustomEvent('voice-bot:error', {
+          detail: state.refused,
+          bubbles: true,
+          composed: true,
+        }),
+      );
+      return;
+    }
     const info = (await response.json()) as BotInfo;
     if (!host.botName && typeof info.name === 'string') host.botName = info.name;
     if (!host.greeting && typeof info.greeting === 'string') host.greeting = info.greeting;

@@ -55,6 +55,8 @@ export interface ExtraStrings {
   unreachable: string;
   notSetUp: string;
   notSetUpHelp: string;
+  /** The site's client key was revoked (`key_revoked`): the assistant is off here for now. */
+  unavailable: string;
   audioBlocked: string;
   audioUnsupported: string;
   /** A file voice needs (an audio worklet) could not be loaded from the site (`assets_unavailable`). */

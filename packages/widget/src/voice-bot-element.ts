@@ -299,13 +299,13 @@ export class VoiceBotElement extends LitElement {
     const c = this.controller;
     const s = this.ui;
     // Loaded before the first reply, so every reply can be rated; before the microphone opens (its
-    // consent notice); while talking (the device menu); inline without a greeting or name (the
-    // relay's are fetched; a floating panel loads the chunk when it opens).
+    // consent notice); while talking (the device menu); inline at once (it asks the relay about the
+    // key: a refused one shows before any click; a floating panel loads the chunk when it opens).
     if (
       c.session?.features.includes('feedback') ||
       this.hasAttribute('consent') ||
       c.talking ||
-      !(floating || (this.greeting && this.botName))
+      !floating
     )
       this.extras();
     return html`

@@ -40,6 +40,7 @@ import { StorageError } from '../store/database.js';
 import { MissingDependencyError } from '../dependencies.js';
 import { createStorage, openStorage, type Storage } from '../store/storage.js';
 import { widgetAssetsDir } from '../http/widget-assets.js';
+import { consoleAssetsDir } from '../http/console.js';
 import { KB_USAGE, KbUsageError, kbCommand } from './kb.js';
 import { KnowledgeError } from '../knowledge/errors.js';
 
@@ -214,10 +215,21 @@ async function serveCommand(args: string[]): Promise<void> {
         'demo knowledge base ready',
       );
   }
-  relay.logger.info({ url: shown, demo: values.demo, offline }, 'relay listening');
+  // The console is served when there is an admin token; its address is worth printing, the token never.
+  const consoleUrl =
+    vars.adminToken !== undefined && consoleAssetsDir() !== undefined
+      ? `${shown}/console/`
+      : undefined;
+  relay.logger.info(
+    { url: shown, demo: values.demo, offline, ...(consoleUrl ? { console: consoleUrl } : {}) },
+    'relay listening',
+  );
   if (values.demo) {
     process.stdout.write(
       `\n  voice-bot demo:   ${shown}/\n  dev client key:   ${demoKeySecret} (allowed on http://localhost:${boundPort})\n` +
+        (consoleUrl
+          ? `  console:          ${consoleUrl} (sign in with VOICEBOT_ADMIN_TOKEN)\n`
+          : '') +
         (offline
           ? '  provider:         OFFLINE DEMO (scripted replies, tone instead of voice).\n' +
             '                    Set OPENAI_API_KEY (or VOICEBOT_*_BASE_URL for a local server) for real answers.\n\n'

@@ -253,7 +253,8 @@ export class TalkSession {
     this.currentTurn?.cancel();
     this.page.cancelAll();
     this.dropSpeculation('closed');
-    this.endRecording();
+    // A revoked key cannot resume the conversation: its record ends now, not after the TTL.
+    this.endRecording(code === CLOSE_CODES.keyRevoked);
     this.deps.socket.close(code, reason);
   }
 
@@ -268,10 +269,10 @@ export class TalkSession {
   }
 
   /** The record learns the socket closed once its last turn has ended (and been recorded). */
-  private endRecording(): void {
+  private endRecording(final = false): void {
     const recorder = this.recorder;
     this.recorder = undefined;
-    if (recorder) void this.turnChain.finally(() => recorder.closed());
+    if (recorder) void this.turnChain.finally(() => recorder.closed(final));
   }
 
   /** `feedback`: stored with the record, or a typed error. */

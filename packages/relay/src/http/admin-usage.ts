@@ -2,7 +2,8 @@
  * Usage across keys, for the console's charts (mounted by admin.ts, behind its authentication):
  *
  *   GET /admin/usage?days=7|30|90[&key=ID]   per UTC day (oldest first): totals and per key
- *   GET /admin/usage/live                    open sessions now, turns in the last minute
+ *   GET /admin/usage/live                    open sessions now, turns in the last minute (fleet-wide,
+ *                                            counted as turns end: policy/turn-rate.ts)
  *   GET /admin/usage/latency?days=7|30|90    per-turn latency percentiles per day (p50, p90, p99
  *                                            of STT, time to first token, first audio), from the
  *                                            turns conversation records stored (bots with records)
@@ -15,18 +16,17 @@ import type { KeyStore } from '../auth/keys.js';
 import type { SharedState } from '../state/shared-state.js';
 import type { DayUsage, UsageStore } from '../policy/usage.js';
 import type { Schema } from '../store/schema.js';
+import { TurnRate } from '../policy/turn-rate.js';
 
 const DAYS = new Set([1, 7, 30, 90]);
 const DAY_MS = 86_400_000;
 /** Turns read for the latency figures at most (the newest). */
 const MAX_LATENCY_TURNS = 50_000;
-/** Samples of the turn total kept for "turns per minute". */
-const MAX_SAMPLES = 120;
 
 export interface UsageAdminDeps {
   keys: KeyStore;
   usage: UsageStore;
-  state: Pick<SharedState, 'slots'>;
+  state: Pick<SharedState, 'slots' | 'rateLimiter'>;
   /** The relay's database (records' turns), read for the latency figures. */
   db?: () => Promise<Kysely<Schema>>;
   now?: () => number;
@@ -80,7 +80,7 @@ const FIGURES = ['stt_ms', 'llm_ttft_ms', 'first_audio_ms'] as const;
 export function usageAdmin(deps: UsageAdminDeps): Hono {
   const app = new Hono();
   const now = deps.now ?? Date.now;
-  const samples: { at: number; turns: number }[] = [];
+  const turnRate = TurnRate.of(deps.state);
 
   const daysOf = (value: string | undefined, fallback: number): number => {
     const days = Number(value ?? fallback);
@@ -139,15 +139,8 @@ export function usageAdmin(deps: UsageAdminDeps): Hono {
     const today = await Promise.all(keys.map((k) => deps.usage.history(k.id, 1)));
     const turns = today.reduce((n, list) => n + (list[0]?.turns ?? 0), 0);
     const at = now();
-    // Turns per minute: today's turn count now against the sample closest to a minute ago.
-    const reference = samples.find((s) => at - s.at <= 5 * 60_000 && at - s.at >= 10_000);
-    samples.push({ at, turns });
-    while (samples.length > MAX_SAMPLES || (samples[0] && at - samples[0].at > 5 * 60_000))
-      samples.shift();
-    const perMinute =
-      reference && turns >= reference.turns
-        ? Math.round(((turns - reference.turns) / ((at - reference.at) / 60_000)) * 10) / 10
-        : null;
+    // Null only when the shared state (Redis) does not answer.
+    const perMinute = await turnRate.perMinute().catch(() => null);
     return c.json({
       at: new Date(at).toISOString(),
       open_sessions: open,

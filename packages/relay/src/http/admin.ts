@@ -50,7 +50,7 @@ export interface AdminDeps {
   /** This process's sockets (to close a revoked key's). */
   registry: SessionRegistry;
   /** The whole relay's open sockets and revocations (every worker of a cluster). */
-  state: Pick<SharedState, 'slots' | 'announceRevoked'>;
+  state: Pick<SharedState, 'slots' | 'announceRevoked' | 'rateLimiter'>;
   bots: readonly BotConfig[];
   limits: LimitsConfig;
   log: Logger;

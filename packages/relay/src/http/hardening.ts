@@ -11,6 +11,7 @@ import { RelayError } from './errors.js';
 import type { BotConfig, LimitsConfig } from '../config/config.js';
 import type { ClientKeyRecord, KeyStore } from '../auth/keys.js';
 import { SessionRegistry, type OpenSession } from '../policy/lifecycle.js';
+import { TurnRate } from '../policy/turn-rate.js';
 import { SessionGuard } from '../policy/guard.js';
 import { Limiters, effectiveLimits, validateLimits } from '../policy/limits.js';
 import type { Logger } from '../logger.js';
@@ -231,6 +232,7 @@ export class Hardening {
       metrics: this.metrics,
       log,
       draining: () => this.draining,
+      turnEnded: () => TurnRate.of(this.deps.state).ended(),
     });
   }
 

@@ -34,6 +34,8 @@ export interface SessionGuardDeps {
   log: Logger;
   /** True once the relay is shutting down: no new turns. */
   draining(): boolean;
+  /** A turn ended (the admin API's turns per minute). */
+  turnEnded?: () => void;
 }
 
 /**
@@ -341,6 +343,7 @@ export class SessionGuard {
       if (message.turn_id !== undefined) {
         metrics.turnEnded('error');
         usage.add(keyId, { turns: 1 });
+        this.deps.turnEnded?.();
         this.lastActivity = Date.now();
       }
       return undefined;
@@ -350,6 +353,7 @@ export class SessionGuard {
     const m = message.metrics;
     metrics.turnEnded(message.interrupted ? 'interrupted' : 'done', m);
     usage.add(keyId, { turns: 1, audio_out_ms: m.audio_out_ms ?? 0 });
+    this.deps.turnEnded?.();
     const quota = limits.llmTokensPerKeyPerDay;
     // Over (not at) the quota: the turn that crossed it has been delivered; the session ends now.
     return quota > 0 && usage.tokensToday(keyId) > quota ? this.quotaExceeded('llm') : undefined;

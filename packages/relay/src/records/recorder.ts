@@ -36,8 +36,11 @@ export interface SessionRecorder extends TurnObserver {
     rating: 'up' | 'down',
     comment: string | undefined,
   ): Promise<'ok' | 'unknown_turn' | 'failed'>;
-  /** The socket closed. */
-  closed(): void;
+  /**
+   * The socket closed. `final`: the conversation cannot be resumed (its key was revoked), so it
+   * ends now rather than after the TTL a visitor has to come back.
+   */
+  closed(final?: boolean): void;
 }
 
 /** The name of the built-in tool whose call marks a record as handed off. */
@@ -69,8 +72,8 @@ export interface SessionRecordDeps {
   /** The longest a socket stays open (its end is at most this far away while it is). */
   openMs: number;
   log: Logger;
-  /** The socket's closing was written: nothing more will be. */
-  onClosed?: () => void;
+  /** The socket's closing was written: nothing more will be (`final`: the conversation is due now). */
+  onClosed?: (final: boolean) => void;
 }
 
 export class SessionRecord implements SessionRecorder {
@@ -193,9 +196,11 @@ export class SessionRecord implements SessionRecorder {
     return found ? 'ok' : 'unknown_turn';
   }
 
-  closed(): void {
+  closed(final = false): void {
     const { store, conversationId, ttlMs, onClosed } = this.deps;
-    void this.run(() => store.closed(conversationId, Date.now() + ttlMs)).finally(onClosed);
+    void this.run(() => store.closed(conversationId, Date.now() + (final ? 0 : ttlMs))).finally(
+      () => onClosed?.(final),
+    );
   }
 
   /** Settles when the writes queued so far are done (tests, shutdown). */

@@ -94,7 +94,10 @@ export class ConversationRecords {
         (limits.maxSessionMs > 0 ? limits.maxSessionMs : OPEN_FALLBACK_MS) +
         limits.conversationTtlMs,
       log: input.log,
-      onClosed: () => this.sessions.delete(session),
+      onClosed: (final) => {
+        this.sessions.delete(session);
+        if (final && this.timer) void this.sweep();
+      },
     });
     this.sessions.add(session);
     return session;

@@ -48,6 +48,7 @@ export const strings: UiStrings & ExtraStrings = {
   notSetUp: 'Este asistente no está configurado para este sitio web.',
   notSetUpHelp:
     'Si el sitio es tuyo, comprueba que la clave de cliente del asistente permita la dirección de este sitio.',
+  unavailable: 'Este asistente no está disponible en este sitio web en este momento.',
   audioBlocked:
     'El navegador bloqueó el sonido. Pulsa de nuevo el botón de hablar para permitirlo.',
   audioUnsupported: 'Este navegador no permite usar la voz aquí. Puedes escribir tu pregunta.',
