@@ -6,6 +6,7 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { Hono, type Context } from 'hono';
 import type { ErrorCode } from '@voice-bot/protocol';
+import { addressBucket } from './client-address.js';
 import { checkBearerToken, requireBearer } from './bearer.js';
 import { RelayError } from './errors.js';
 import type { BotConfig, LimitsConfig } from '../config/config.js';
@@ -194,7 +195,11 @@ export class Hardening {
     if (this.draining) return SHUTTING_DOWN;
     if (!this.health().ok) return STORAGE_UNAVAILABLE;
     await this.ready;
-    const refusal = await this.limiters.admitSession(key.id, this.clientIp(c), this.keyLimits(key));
+    const refusal = await this.limiters.admitSession(
+      key.id,
+      addressBucket(this.clientIp(c)),
+      this.keyLimits(key),
+    );
     if (refusal) {
       this.usage.error(key.id, refusal.code);
       this.deps.logger.info({ key_id: key.id, code: refusal.code }, 'session refused');

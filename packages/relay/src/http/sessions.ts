@@ -8,6 +8,7 @@ import {
   type SessionGrant,
   type VisitorClaims,
 } from '@voice-bot/protocol';
+import { addressBucket } from './client-address.js';
 import type { ClientKeyRecord, KeyStore } from '../auth/keys.js';
 import { verifyVisitorToken } from '../auth/visitor-tokens.js';
 import { isOriginAllowed, normaliseOrigin } from '../auth/origins.js';
@@ -182,7 +183,7 @@ export function sessionRoutes(deps: SessionRouteDeps): Hono {
     // Before the key lookup: each call costs one.
     let wait: number | undefined;
     try {
-      wait = await deps.botInfoRate?.take(deps.hardening.clientIp(c));
+      wait = await deps.botInfoRate?.take(addressBucket(deps.hardening.clientIp(c)));
     } catch (error) {
       deps.logger.warn({ err: String(error) }, 'bot info refused: shared state unreachable');
       throw storageUnavailableError();
