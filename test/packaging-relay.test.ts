@@ -74,6 +74,30 @@ describe('@voice-bot/relay installed on its own', () => {
       assert.ok(!names.includes(name), `${name} was installed`);
   });
 
+  test('serve --demo from the installed package: offline, and says the demo pages ship with the repository instead of serving /', async () => {
+    const app = join(dir, 'app');
+    const env = { ...process.env, VOICEBOT_DATA_DIR: join(dir, 'demo-data') } as NodeJS.ProcessEnv;
+    for (const name of Object.keys(env))
+      if (name.startsWith('OPENAI_') || name === 'VOICEBOT_ADMIN_TOKEN') delete env[name];
+    const bin = join(app, 'node_modules/@voice-bot/relay/bin/voicebot-relay.js');
+    const demo = await startSnippet(
+      app,
+      env,
+      [bin, 'serve', '--demo', '--port', '0', '--host', '127.0.0.1'],
+      /"url":"(http:\/\/[^"]+)"/,
+    );
+    try {
+      assert.ok(
+        demo.logs.some((l) => l.includes('the demo pages ship with the repository')),
+        demo.logs.join('\n'),
+      );
+      assert.equal((await fetch(`${demo.url}/healthz`)).status, 200);
+      assert.equal((await fetch(`${demo.url}/`)).status, 404);
+    } finally {
+      demo.stop();
+    }
+  });
+
   test("the README's snippet runs verbatim: logs its URL on 127.0.0.1, warns about what is missing, and serves a turn", async () => {
     const app = join(dir, 'app');
     const snippet = readmeSnippet(
@@ -138,8 +162,10 @@ describe('@voice-bot/relay installed on its own', () => {
 async function startSnippet(
   cwd: string,
   env: NodeJS.ProcessEnv,
+  args = ['relay.mjs'],
+  logged = /voice-bot relay on (http:\/\/\S+)/,
 ): Promise<{ url: string; logs: string[]; stop(): void }> {
-  const child = spawn(process.execPath, ['relay.mjs'], {
+  const child = spawn(process.execPath, args, {
     cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -151,12 +177,12 @@ async function startSnippet(
       20_000,
     );
     child.once('exit', (code) =>
-      reject(new Error(`relay.mjs exited with ${code}:\n${logs.join('\n')}`)),
+      reject(new Error(`${args.join(' ')} exited with ${code}:\n${logs.join('\n')}`)),
     );
     for (const stream of [child.stdout, child.stderr]) {
       createInterface({ input: stream }).on('line', (line) => {
         logs.push(line);
-        const found = /voice-bot relay on (http:\/\/\S+)/.exec(line);
+        const found = logged.exec(line);
         if (found?.[1]) {
           clearTimeout(timer);
           resolve(found[1]);

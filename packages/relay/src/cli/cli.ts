@@ -151,13 +151,14 @@ async function serveCommand(args: string[]): Promise<void> {
     );
   const sdkDist = resolve(repoRoot, 'packages/sdk/dist/browser');
   if (values.demo && existsSync(sdkDist)) staticDirs.push({ urlPath: '/sdk/', dir: sdkDist });
-  // The demo's pages and scripts only: its folder also holds voicebot.config.json.
-  if (values.demo)
-    staticDirs.push({
-      urlPath: '/',
-      dir: resolve(repoRoot, 'demo'),
-      extensions: ['.html', '.css', '.js'],
-    });
+  // The demo's pages and scripts only: its folder also holds voicebot.config.json. They ship with
+  // the repository, not the npm package (installed, `repoRoot` is the project's node_modules).
+  const demoDir = resolve(repoRoot, 'demo');
+  const demoPages = existsSync(resolve(demoDir, 'voicebot.config.json'));
+  if (values.demo && demoPages)
+    staticDirs.push({ urlPath: '/', dir: demoDir, extensions: ['.html', '.css', '.js'] });
+  else if (values.demo)
+    logger.warn('the demo pages ship with the repository, not the npm package: / is not served');
 
   const relay = createRelay({
     ...settings,
@@ -197,7 +198,7 @@ async function serveCommand(args: string[]): Promise<void> {
   }
   if (values.demo) {
     // The assistant answers from the clinic's pages, indexed from the files this relay serves.
-    const indexed = await ingestDemoClinic(relay.knowledge, resolve(repoRoot, 'demo'), shown).catch(
+    const indexed = await ingestDemoClinic(relay.knowledge, demoDir, shown).catch(
       (error: unknown) => {
         relay.logger.warn({ err: (error as Error).message }, 'demo knowledge base not indexed');
         return undefined;
