@@ -19,7 +19,7 @@ import {
   type WebhookEndpointConfig,
 } from './config/config.js';
 import { createAdminApp } from './http/admin.js';
-import { consoleAdminDeps, consoleRoutes } from './http/console.js';
+import { consoleAdminDeps, consoleRoutes, type ConsoleRoutes } from './http/console.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { securityHeaders } from './http/security.js';
 import { sessionRoutes } from './http/sessions.js';
@@ -135,6 +135,8 @@ export interface RelayOptions extends HardeningOptions {
    * (default 30 s doubling, capped at 1 h, for a day).
    */
   recordsTiming?: { sweepMs?: number; webhookPollMs?: number; webhookRetry?: RetrySchedule };
+  /** How often expired console sessions end and their try-out keys are revoked (default 60 s; for tests). */
+  consoleSweepMs?: number;
 }
 
 export interface Relay {
@@ -446,6 +448,7 @@ export function createRelay(given: RelayOptions = {}): Relay {
   app.use('/admin', waitReady);
   const metricsRoutes = hardening.metricsRoutes();
   if (metricsRoutes) app.route('/', metricsRoutes);
+  let consoleApp: ConsoleRoutes | undefined;
   if (hardening.adminToken !== undefined) {
     const admin = {
       token: hardening.adminToken,
@@ -465,16 +468,16 @@ export function createRelay(given: RelayOptions = {}): Relay {
       db: async () => (await storage.ready(), storage.db),
     };
     app.route('/admin', createAdminApp(admin));
-    app.route(
-      '/',
-      consoleRoutes({
-        ...admin,
-        ...admin.console,
-        storage,
-        widgetUrl: options.widget ? '/widget/voice-bot.esm.js' : undefined,
-        closeKey: (id) => (state.announceRevoked(id), hardening.registry.closeKey(id)),
-      }),
-    );
+    consoleApp = consoleRoutes({
+      ...admin,
+      ...admin.console,
+      storage,
+      widgetUrl: options.widget ? '/widget/voice-bot.esm.js' : undefined,
+      closeKey: (id) => (state.announceRevoked(id), hardening.registry.closeKey(id)),
+      publicUrl: options.publicUrl,
+      sweepMs: options.consoleSweepMs,
+    });
+    app.route('/', consoleApp.app);
   }
   app.route(
     '/',
@@ -568,6 +571,7 @@ export function createRelay(given: RelayOptions = {}): Relay {
     },
     async close() {
       await hardening.close();
+      consoleApp?.close();
       for (const session of sessions) session.close(CLOSE_CODES.goingAway, 'relay shutting down');
       sessions.clear();
       await Promise.all(

@@ -20,6 +20,7 @@ import { dirname, join } from 'node:path';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
+import { addressBucket } from './client-address.js';
 import { requireBearer } from './bearer.js';
 import { RelayError } from './errors.js';
 import { storageUnavailableError } from './hardening.js';
@@ -84,14 +85,20 @@ export class ConsoleSessions {
     this.store = new ConsoleSessionStore(storage, now);
   }
 
-  /** A new session, and the ones that ended to make room (their try-out keys are to be revoked). */
-  async create(ip: string): Promise<{ session: ConsoleSession; ended: EndedConsoleSession[] }> {
+  /**
+   * A new session, and the ones that ended (`previous`, the one this browser held, and those that
+   * made room), their try-out keys revoked.
+   */
+  async create(
+    ip: string,
+    previous?: ConsoleSession,
+  ): Promise<{ session: ConsoleSession; ended: EndedConsoleSession[] }> {
     const session = sessionOf(
       randomBytes(32).toString('base64url'),
       ip,
       this.now() + CONSOLE_SESSION_MS,
     );
-    const ended = await this.store.create(session.hash, ip, session.expiresAt);
+    const ended = await this.store.create(session.hash, ip, session.expiresAt, previous?.hash);
     return { session, ended };
   }
 
@@ -117,12 +124,12 @@ export class ConsoleSessions {
     return header !== undefined && header.length <= 100 && sameSecret(header, session.csrf);
   }
 
-  /** Signs the session out: what it held, or undefined when another request ended it first. */
-  end(session: ConsoleSession): Promise<EndedConsoleSession | undefined> {
-    return this.store.delete(session.hash);
+  /** Signs the session out from `ip`: what it held, or undefined when another request ended it first. */
+  end(session: ConsoleSession, ip: string): Promise<EndedConsoleSession | undefined> {
+    return this.store.delete(session.hash, ip);
   }
 
-  /** Sessions that expired, each handed to one caller in the whole fleet. */
+  /** Sessions that expired (their try-out keys revoked), each handed to one caller in the whole fleet. */
   sweep(): Promise<EndedConsoleSession[]> {
     return this.store.sweep();
   }
@@ -160,10 +167,22 @@ export function adminAuth(
   };
 }
 
-/** `Secure` unless the browser talks to this relay on a loopback name (plain http in development). */
-function cookieFlags(c: Context, maxAgeSeconds: number): string {
+/**
+ * `Secure`, except in plain-http development: the Host is a loopback name, no proxy header says
+ * the browser is elsewhere, and the relay's public URL (if set) is not https. A proxy in front
+ * (nginx's `proxy_pass http://127.0.0.1:8080` sends that Host) always gets `Secure`.
+ */
+export function cookieFlags(
+  c: Context,
+  maxAgeSeconds: number,
+  publicUrl: string | undefined,
+): string {
   const host = (c.req.header('host') ?? '').replace(/:\d+$/, '').toLowerCase();
-  const secure = LOCAL_HOSTS.has(host) ? '' : '; Secure';
+  const development =
+    LOCAL_HOSTS.has(host) &&
+    !['x-forwarded-proto', 'x-forwarded-for', 'forwarded'].some((h) => c.req.header(h)) &&
+    !/^https:/i.test(publicUrl ?? '');
+  const secure = development ? '' : '; Secure';
   return `; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeSeconds}${secure}`;
 }
 
@@ -220,6 +239,21 @@ export interface ConsoleDeps {
   widgetUrl?: string | undefined;
   /** Closes a revoked key's sockets (the admin API's revoke path). */
   closeKey(keyId: string): void;
+  /** The relay's public address (`publicUrl`): when https, the cookie is always `Secure`. */
+  publicUrl?: string | undefined;
+  /** How often expired sessions are ended and their try-out keys revoked (default 60 s). */
+  sweepMs?: number | undefined;
+}
+
+/** How often expired console sessions are swept by default. */
+export const CONSOLE_SWEEP_MS = 60_000;
+
+export interface ConsoleRoutes {
+  app: Hono;
+  /** Ends expired sessions now (what the timer does). */
+  sweep(): Promise<void>;
+  /** Stops the sweep timer. */
+  close(): void;
 }
 
 /** Writes an audit row for a console action (key changes write their own, through the key store). */
@@ -233,35 +267,44 @@ export async function consoleAudit(
   await writeAudit(storage.db, actor, action, null, detail);
 }
 
-export function consoleRoutes(deps: ConsoleDeps): Hono {
+export function consoleRoutes(deps: ConsoleDeps): ConsoleRoutes {
   const { sessions, keys, log } = deps;
   const app = new Hono();
   const attempts = new RequestRate(deps.state, 'console-sign-in-ip', MAX_FAILURES_PER_MINUTE);
   const actor = (c: Context): AuditActor => ({ kind: 'console', ip: deps.clientIp(c) });
 
-  async function revoke(keyIds: readonly string[], who: AuditActor): Promise<void> {
-    for (const id of keyIds) {
-      await keys.revoke(id, who).catch(() => false);
-      deps.closeKey(id);
-    }
-  }
-  /** Revokes the try-out keys of sessions that ended by themselves (expired, or pushed out). */
-  async function endedByThemselves(ended: readonly EndedConsoleSession[]): Promise<void> {
+  /** The store revoked the keys of the sessions that ended; their open sockets close here. */
+  function closed(ended: readonly EndedConsoleSession[]): void {
     for (const session of ended) {
-      await revoke(session.keyIds, { kind: 'console', ip: session.ip });
+      for (const id of session.keyIds) deps.closeKey(id);
       log.info(
         { ip: session.ip, reason: session.reason, revoked_keys: session.keyIds.length },
         'console: session ended',
       );
     }
   }
-  const sweep = async () => {
+  /** A failed database call: 503 `storage_unavailable`, never a 500. */
+  async function stored<T>(work: Promise<T>): Promise<T> {
     try {
-      await endedByThemselves(await sessions.sweep());
+      return await work;
     } catch {
       throw storageUnavailableError();
     }
-  };
+  }
+
+  let sweeping: Promise<void> | undefined;
+  const sweep = () =>
+    (sweeping ??= sessions
+      .sweep()
+      .then(closed, (error: unknown) =>
+        log.warn(
+          { err: (error as Error).message },
+          'console: expired sessions not swept (retried)',
+        ),
+      )
+      .finally(() => (sweeping = undefined)));
+  const timer = setInterval(() => void sweep(), deps.sweepMs ?? CONSOLE_SWEEP_MS);
+  timer.unref();
 
   const headers: MiddlewareHandler = async (c, next) => {
     await next();
@@ -322,7 +365,7 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
   async function countAttempt(ip: string): Promise<void> {
     let wait: number | undefined;
     try {
-      wait = await attempts.take(ip);
+      wait = await attempts.take(addressBucket(ip));
     } catch {
       throw storageUnavailableError();
     }
@@ -333,7 +376,6 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
   }
 
   app.post('/console/session', async (c) => {
-    await sweep();
     const ip = deps.clientIp(c);
     const input = await jsonBody(c);
     await countAttempt(ip);
@@ -343,26 +385,20 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
       await consoleAudit(deps.storage, actor(c), 'console.sign_in_failed').catch(() => undefined);
       throw new RelayError('unauthorized', 401, 'that is not the admin token');
     }
-    await attempts.clear(ip).catch(() => undefined);
-    let created: Awaited<ReturnType<ConsoleSessions['create']>>;
-    try {
-      created = await sessions.create(ip);
-    } catch {
-      throw storageUnavailableError();
-    }
-    const { session } = created;
-    await endedByThemselves(created.ended);
+    await attempts.clear(addressBucket(ip)).catch(() => undefined);
+    // The sign-in and its audit row commit together; the session the browser held ends with it.
+    const previous = await sessions.of(c);
+    const { session, ended } = await stored(sessions.create(ip, previous));
+    closed(ended);
     c.header(
       'Set-Cookie',
-      `${CONSOLE_COOKIE}=${session.id}${cookieFlags(c, CONSOLE_SESSION_MS / 1000)}`,
+      `${CONSOLE_COOKIE}=${session.id}${cookieFlags(c, CONSOLE_SESSION_MS / 1000, deps.publicUrl)}`,
     );
-    await consoleAudit(deps.storage, actor(c), 'console.sign_in');
     log.info({ ip }, 'console: signed in');
     return c.json(sessionView(session), 201);
   });
 
   const signedIn = async (c: Context): Promise<ConsoleSession> => {
-    await sweep();
     const session = await sessions.of(c);
     if (!session) throw new RelayError('unauthorized', 401, 'not signed in to the console');
     return session;
@@ -382,10 +418,9 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
 
   app.delete('/console/session', async (c) => {
     const session = await checkedCsrf(c);
-    const ended = await sessions.end(session);
-    if (ended) await revoke(ended.keyIds, actor(c));
-    c.header('Set-Cookie', `${CONSOLE_COOKIE}=${cookieFlags(c, 0)}`);
-    await consoleAudit(deps.storage, actor(c), 'console.sign_out');
+    const ended = await stored(sessions.end(session, deps.clientIp(c)));
+    if (ended) closed([ended]);
+    c.header('Set-Cookie', `${CONSOLE_COOKIE}=${cookieFlags(c, 0, deps.publicUrl)}`);
     log.info({ ip: deps.clientIp(c) }, 'console: signed out');
     return c.json({ signed_out: true });
   });
@@ -399,21 +434,35 @@ export function consoleRoutes(deps: ConsoleDeps): Hono {
     const origin = c.req.header('origin');
     if (!origin || !/^https?:\/\/[\w.:[\]-]+$/.test(origin))
       throw new RelayError('missing_origin', 400, 'the request has no Origin header');
-    const created = await keys.create(
-      { origins: [origin], bots: [bot.id], label: 'console try-out' },
-      actor(c),
+    const created = await stored(
+      keys.create({ origins: [origin], bots: [bot.id], label: 'console try-out' }, actor(c)),
     );
-    const recorded = await sessions.store.setTryKey(session.hash, bot.id, created.record.id);
+    const keyId = created.record.id;
+    let recorded: Awaited<ReturnType<ConsoleSessionStore['setTryKey']>>;
+    try {
+      recorded = await sessions.store.setTryKey(session.hash, bot.id, keyId, deps.clientIp(c));
+    } catch {
+      // Nothing links the new key to the session: it must not stay live.
+      await keys
+        .revoke(keyId, actor(c))
+        .catch((error: unknown) =>
+          log.error(
+            { key_id: keyId, err: (error as Error).message },
+            'console: a try-out key could not be recorded nor revoked: revoke it by hand',
+          ),
+        );
+      throw storageUnavailableError();
+    }
     if (!recorded) {
-      // Signed out (on any relay) while the key was being made.
-      await revoke([created.record.id], actor(c));
+      // Signed out (on any relay) while the key was being made: the store revoked it.
+      deps.closeKey(keyId);
       throw new RelayError('unauthorized', 401, 'not signed in to the console');
     }
-    if (recorded.replaced) await revoke([recorded.replaced], actor(c));
-    return c.json({ bot: bot.id, key_id: created.record.id, key: created.secret }, 201);
+    if (recorded.replaced) deps.closeKey(recorded.replaced);
+    return c.json({ bot: bot.id, key_id: keyId, key: created.secret }, 201);
   });
 
-  return app;
+  return { app, sweep, close: () => clearInterval(timer) };
 }
 
 /** What the admin API needs from the console: its sessions, and an audit row per console change. */

@@ -1,12 +1,15 @@
 /**
  * Console sign-ins in the relay's database (`console_sessions`, migration 008), so every relay of a
  * fleet knows them. A row is keyed by the SHA-256 of the session id: the cookie's value is never
- * stored. Rows leave only through `delete … returning`, so when two relays end the same session at
- * once (sign-out, expiry, pushed out by a newer one), exactly one of them gets its try-out keys to
- * revoke.
+ * stored. Rows leave only through `delete … returning`, and the try-out keys of the rows a
+ * transaction deletes are revoked (with a `key.revoke` audit row naming the reason) in that same
+ * transaction: a session never ends without its keys, and when two relays end the same session at
+ * once (sign-out, expiry, pushed out by a newer one) exactly one of them revokes them.
  */
 import { sql, type Kysely, type Selectable } from 'kysely';
+import type { AuditActor } from '../auth/keys.js';
 import { writeTransaction } from './database.js';
+import { writeAudit } from './keys.js';
 import type { Schema } from './schema.js';
 import type { Storage } from './storage.js';
 
@@ -26,11 +29,13 @@ export interface StoredConsoleSession {
   tryKeys: Map<string, string>;
 }
 
-/** A session that ended: the try-out keys it held are for the caller to revoke. */
+export type ConsoleSessionEnd = 'expired' | 'pushed_out' | 'signed_out' | 'signed_in_again';
+
+/** A session that ended: the try-out keys it held, revoked already (their sockets are the caller's to close). */
 export interface EndedConsoleSession {
   hash: string;
   ip: string;
-  reason: 'expired' | 'pushed_out' | 'signed_out';
+  reason: ConsoleSessionEnd;
   keyIds: string[];
 }
 
@@ -59,6 +64,38 @@ const ended = (
     keyIds: [...parseKeys(row.try_keys).values()],
   }));
 
+const consoleActor = (ip: string): AuditActor => ({ kind: 'console', ip });
+
+/** Revokes try-out keys inside the caller's transaction; `reason` goes into the audit row's detail. */
+async function revokeKeys(
+  trx: Kysely<Schema>,
+  keyIds: readonly string[],
+  actor: AuditActor,
+  reason: ConsoleSessionEnd | 'replaced',
+): Promise<void> {
+  for (const id of keyIds) {
+    const changed = await trx
+      .updateTable('client_keys')
+      .set({ revoked_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(changed.numUpdatedRows) > 0)
+      await writeAudit(trx, actor, 'key.revoke', id, { reason });
+  }
+}
+
+/** Revokes the keys of sessions that ended, each as its own admin (`actor` overrides). */
+async function revokeEnded(
+  trx: Kysely<Schema>,
+  sessions: readonly EndedConsoleSession[],
+  actor?: AuditActor,
+): Promise<EndedConsoleSession[]> {
+  for (const session of sessions)
+    await revokeKeys(trx, session.keyIds, actor ?? consoleActor(session.ip), session.reason);
+  return [...sessions];
+}
+
 export class ConsoleSessionStore {
   constructor(
     private readonly storage: Pick<Storage, 'db' | 'ready' | 'engine'>,
@@ -79,14 +116,28 @@ export class ConsoleSessionStore {
   }
 
   /**
-   * Stores a new session. Returns the sessions that ended to make room: the expired ones, and the
-   * oldest live ones beyond {@link MAX_CONSOLE_SESSIONS}.
+   * Stores a new session and its `console.sign_in` audit row. Returns the sessions that ended
+   * (their try-out keys revoked): the one the browser held before (`replaces`), the expired ones,
+   * and the oldest live ones beyond {@link MAX_CONSOLE_SESSIONS}.
    */
-  async create(hash: string, ip: string, expiresAt: number): Promise<EndedConsoleSession[]> {
+  async create(
+    hash: string,
+    ip: string,
+    expiresAt: number,
+    replaces?: string,
+  ): Promise<EndedConsoleSession[]> {
     const now = this.now();
     return this.write(async (trx) => {
       if (this.storage.engine === 'postgres')
         await sql`select pg_advisory_xact_lock(${CREATE_LOCK})`.execute(trx);
+      const previous =
+        replaces === undefined
+          ? []
+          : await trx
+              .deleteFrom('console_sessions')
+              .where('id_hash', '=', replaces)
+              .returning(['id_hash', 'ip', 'try_keys'])
+              .execute();
       const expired = await ConsoleSessionStore.expire(trx, now);
       const { live } = await trx
         .selectFrom('console_sessions')
@@ -112,7 +163,13 @@ export class ConsoleSessionStore {
         .insertInto('console_sessions')
         .values({ id_hash: hash, ip, created_at: now, expires_at: expiresAt })
         .execute();
-      return [...ended(expired, 'expired'), ...ended(pushedOut, 'pushed_out')];
+      const gone = await revokeEnded(trx, [
+        ...ended(previous, 'signed_in_again').map((s) => ({ ...s, ip })),
+        ...ended(expired, 'expired'),
+        ...ended(pushedOut, 'pushed_out'),
+      ]);
+      await writeAudit(trx, consoleActor(ip), 'console.sign_in', null);
+      return gone;
     });
   }
 
@@ -135,25 +192,32 @@ export class ConsoleSessionStore {
     };
   }
 
-  /** Signs a session out: its try-out keys, or undefined when it had ended already. */
-  async delete(hash: string): Promise<EndedConsoleSession | undefined> {
-    await this.storage.ready();
-    const rows = await this.storage.db
-      .deleteFrom('console_sessions')
-      .where('id_hash', '=', hash)
-      .returning(['id_hash', 'ip', 'try_keys'])
-      .execute();
-    return ended(rows, 'signed_out')[0];
+  /**
+   * Signs a session out from `ip` (revoking its try-out keys, with a `console.sign_out` audit row):
+   * what it held, or undefined when it had ended already.
+   */
+  async delete(hash: string, ip: string): Promise<EndedConsoleSession | undefined> {
+    return this.write(async (trx) => {
+      const rows = await trx
+        .deleteFrom('console_sessions')
+        .where('id_hash', '=', hash)
+        .returning(['id_hash', 'ip', 'try_keys'])
+        .execute();
+      const [session] = await revokeEnded(trx, ended(rows, 'signed_out'), consoleActor(ip));
+      await writeAudit(trx, consoleActor(ip), 'console.sign_out', null);
+      return session;
+    });
   }
 
   /**
-   * Records the try-out key made for `bot`. Returns the key it replaces (for the caller to
-   * revoke), or undefined when the session is gone: then the new key is the caller's to revoke.
+   * Records the try-out key made for `bot` from `ip`, revoking the key it replaces. Returns that
+   * key's id, or undefined when the session is gone: then the new key is revoked instead.
    */
   async setTryKey(
     hash: string,
     bot: string,
     keyId: string,
+    ip: string,
   ): Promise<{ replaced: string | undefined } | undefined> {
     const now = this.now();
     return this.write(async (trx) => {
@@ -164,7 +228,10 @@ export class ConsoleSessionStore {
         .where('expires_at', '>', now)
         .$if(this.storage.engine === 'postgres', (qb) => qb.forUpdate())
         .executeTakeFirst();
-      if (!row) return undefined;
+      if (!row) {
+        await revokeKeys(trx, [keyId], consoleActor(ip), 'signed_out');
+        return undefined;
+      }
       const keys = parseKeys(row.try_keys);
       const replaced = keys.get(bot);
       keys.set(bot, keyId);
@@ -173,13 +240,19 @@ export class ConsoleSessionStore {
         .set({ try_keys: JSON.stringify(Object.fromEntries(keys)) })
         .where('id_hash', '=', hash)
         .execute();
+      if (replaced !== undefined) await revokeKeys(trx, [replaced], consoleActor(ip), 'replaced');
       return { replaced };
     });
   }
 
-  /** Deletes the expired sessions; each is returned to exactly one caller, fleet-wide. */
+  /**
+   * Deletes the expired sessions and revokes their try-out keys; each is returned to exactly one
+   * caller, fleet-wide.
+   */
   async sweep(): Promise<EndedConsoleSession[]> {
-    await this.storage.ready();
-    return ended(await ConsoleSessionStore.expire(this.storage.db, this.now()), 'expired');
+    const now = this.now();
+    return this.write(async (trx) =>
+      revokeEnded(trx, ended(await ConsoleSessionStore.expire(trx, now), 'expired')),
+    );
   }
 }
