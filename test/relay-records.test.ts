@@ -83,8 +83,13 @@ function chat(req: ChatRequest): ChatScript {
   return { content: `Noted: ${text}` };
 }
 
-async function talk(h: RelayHarness, bot: string, conversationId?: string): Promise<TalkClient> {
-  const session = await createSession(h.url, { key: h.key, origin: ORIGIN, bot });
+async function talk(
+  h: RelayHarness,
+  bot: string,
+  conversationId?: string,
+  key = h.key,
+): Promise<TalkClient> {
+  const session = await createSession(h.url, { key, origin: ORIGIN, bot });
   assert.equal(session.status, 201, JSON.stringify(session.body));
   const client = await connectTalk(session.body.ws_url as string, session.body.token, ORIGIN);
   assert.ok(client instanceof TalkClient);
@@ -420,9 +425,9 @@ describe('records: a revoked key', () => {
         adminToken: ADMIN,
         bots: [clinic],
         tools: [handoff],
-        // Far longer than the test: only the revocation can end the conversation in time.
+        // Both far longer than the test: only the revocation can end a conversation in time.
         limits: { conversationTtlMs: 30 * 60_000 },
-        recordsTiming: { sweepMs: 100, webhookPollMs: 100 },
+        recordsTiming: { sweepMs: 10 * 60_000, webhookPollMs: 100 },
       },
     });
   });
@@ -442,5 +447,61 @@ describe('records: a revoked key', () => {
     });
     assert.equal(ended.turn_count, 1);
     assert.ok(ended.summary, 'the end-of-conversation analysis ran');
+  });
+
+  /** A conversation of a new key, said one thing to, its socket closed: waiting to be resumed. */
+  async function waiting(): Promise<{ keyId: string; record: () => Promise<RecordJson> }> {
+    const created = await h.keys.create({ origins: [ORIGIN], label: 'revoked later' });
+    const client = await talk(h, 'clinic', undefined, created.secret);
+    const conversationId = client.of('ready')[0]?.conversation_id as string;
+    await say(client, 'Please call me back on Monday.');
+    client.close();
+    await client.closed;
+    const record = async () => json<RecordJson>(await admin(h, `/conversations/${conversationId}`));
+    await until('the socket close to be written', async () => {
+      const ends = await h.storage.db
+        .selectFrom('conversation_records')
+        .select('ends_at')
+        .where('id', '=', conversationId)
+        .executeTakeFirst();
+      return Number(ends?.ends_at) > Date.now() + 60_000 ? true : undefined;
+    });
+    assert.equal((await record()).status, 'open');
+    return { keyId: created.record.id, record };
+  }
+
+  const ended = (record: () => Promise<RecordJson>) =>
+    until(
+      'the conversation to end',
+      async () => {
+        const current = await record();
+        return current.status === 'ended' ? current : undefined;
+      },
+      5_000,
+    );
+
+  test('revoked through the admin API, its conversation waiting to be resumed ends at once', async () => {
+    const { keyId, record } = await waiting();
+    await json(await admin(h, `/keys/${keyId}/revoke`, { method: 'POST' }));
+    const done = await ended(record);
+    assert.equal(done.turn_count, 1);
+    assert.ok(done.summary, 'the end-of-conversation analysis ran');
+  });
+
+  test('revoked by another process (the CLI), its waiting conversation ends at the next sweep', async () => {
+    const { keyId, record } = await waiting();
+    assert.equal(await h.keys.revoke(keyId), true);
+    await h.relay.records.sweep();
+    await ended(record);
+  });
+
+  test('a sweep asked for while one runs is not lost: it runs after it', async () => {
+    const { record } = await waiting();
+    const now = Date.now();
+    const running = h.relay.records.sweep(now);
+    // Asked with a time past the conversation's TTL: only this second sweep can end it.
+    await h.relay.records.sweep(now + 31 * 60_000);
+    await running;
+    await ended(record);
   });
 });

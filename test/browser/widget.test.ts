@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ElementHandle } from 'puppeteer-core';
+import type { ElementHandle, HTTPRequest } from 'puppeteer-core';
 import { launchChromium, type Browser, type Page } from '../support/browser.js';
 import { REPO_ROOT, startRelay, type RelayHarness } from '../support/relay.js';
 
@@ -157,6 +157,32 @@ const offered = (page: Page): Promise<{ talk: boolean; input: boolean }> =>
     );
     return { talk: talk ?? false, input: input ?? false };
   });
+
+/** Holds the page's requests whose URL matches (to answer later: `continue()`); lets the rest through. */
+async function holdRequests(page: Page, match: (url: string) => boolean): Promise<HTTPRequest[]> {
+  const held: HTTPRequest[] = [];
+  await page.setRequestInterception(true);
+  page.on('request', (request) => {
+    if (match(request.url())) held.push(request);
+    else void request.continue();
+  });
+  return held;
+}
+
+const until = async (what: string, ok: () => boolean | Promise<boolean>): Promise<void> => {
+  const deadline = Date.now() + TIMEOUT;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
+const setAttribute = (page: Page, name: string, value: string): Promise<void> =>
+  page.evaluate(
+    (name, value) => document.querySelector('voice-bot')?.setAttribute(name, value),
+    name,
+    value,
+  );
 
 async function typeAndSend(page: Page, text: string): Promise<void> {
   await page.click('voice-bot >>> input');
@@ -506,6 +532,138 @@ describe('<voice-bot> widget', () => {
     assert.deepEqual(await offered(page), { talk: true, input: true });
     assert.deepEqual(errors, []);
     await page.browserContext().close();
+  });
+
+  test('a bot the relay does not know (yet, mid-deploy) does not lock the widget: Try again is offered', async () => {
+    const { page, errors, botInfo } = await openPage({
+      key,
+      bot: 'added-in-this-deploy',
+      mode: 'inline',
+      output: 'text',
+    });
+    assert.equal(await botInfo, 403);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await page.$('voice-bot >>> [part~="error"]'), null);
+    assert.deepEqual(await offered(page), { talk: true, input: true });
+    await typeAndSend(page, 'Hello?');
+    const error = await waitInWidget(page, '[part~="error"][data-code="unknown_bot"]');
+    assert.equal(await error.evaluate((node) => node.hasAttribute('data-refused')), false);
+    assert.ok(await page.$('voice-bot >>> [part~="retry-button"]'), 'Try again is offered');
+    assert.deepEqual(await offered(page), { talk: true, input: true });
+    assert.deepEqual(errors, []);
+    await page.browserContext().close();
+  });
+
+  test('a refusal answered while a session connects shows once, as the session’s, with one voice-bot:error', async () => {
+    const other = (
+      await harness.keys.create({ origins: ['https://another-site.example'], label: 'elsewhere' })
+    ).secret;
+    const context = await browser.createBrowserContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(String(error)));
+    const held = await holdRequests(page, (url) => /\/v1\/(bot-info|sessions)/.test(url));
+    const query = new URLSearchParams({
+      key: other,
+      mode: 'inline',
+      input: 'text',
+      output: 'text',
+    });
+    await page.goto(`${harness.url}/widget-test.html?${query}`);
+    await until('the bot-info request', () => held.length === 1);
+    // The page sends a message before the relay has answered about the key: a session connects.
+    await page.evaluate(() => {
+      const element = document.querySelector('voice-bot') as HTMLElement & {
+        sendText(t: string): Promise<void>;
+      };
+      void element.sendText('Hello?');
+    });
+    await until('the session request', () => held.length === 2);
+    const [info, session] = held;
+    assert.match(info?.url() ?? '', /bot-info/);
+    const answered = page.waitForResponse((r) => r.url().includes('/v1/bot-info'));
+    await info?.continue();
+    assert.equal((await answered).status(), 403);
+    await new Promise((r) => setTimeout(r, 300));
+    // Not over the connecting session: it gets its own answer.
+    assert.equal(await page.$('voice-bot >>> [part~="error"]'), null);
+    const errorEvents = async () => (await events(page)).filter((e) => e.name === 'error');
+    assert.deepEqual(await errorEvents(), []);
+    await session?.continue();
+    await waitInWidget(page, '[part~="error"][data-code="origin_not_allowed"][data-refused]');
+    await new Promise((r) => setTimeout(r, 300));
+    const codes = async () => (await errorEvents()).map((e) => (e.detail as { code: string }).code);
+    assert.deepEqual(await codes(), ['origin_not_allowed']);
+    assert.deepEqual(await offered(page), { talk: false, input: false });
+    // Clearing the conversation neither unlocks the widget nor reports the refusal again.
+    await page.click('voice-bot >>> [part~="clear-button"]');
+    await new Promise((r) => setTimeout(r, 300));
+    await waitInWidget(page, '[part~="error"][data-code="origin_not_allowed"][data-refused]');
+    assert.deepEqual(await offered(page), { talk: false, input: false });
+    assert.deepEqual(await codes(), ['origin_not_allowed']);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  test('the bot name and greeting follow the bot attribute; the page’s own name stays; a late answer is ignored', async () => {
+    const bots = await startRelay({
+      upstream: { chat: () => ({ content: REPLY }) },
+      relay: {
+        bots: [
+          {
+            id: 'dental',
+            name: 'Acme Dental',
+            systemPrompt: 'Hi.',
+            greeting: 'Welcome to the dentist.',
+          },
+          { id: 'vet', name: 'Paws Vet', systemPrompt: 'Hi.', greeting: 'Welcome to the vet.' },
+        ],
+      },
+    });
+    try {
+      const botsKey = (await bots.keys.create({ origins: [origin], label: 'two bots' })).secret;
+      const { page, errors } = await openPage({
+        key: botsKey,
+        relay: bots.url,
+        bot: 'dental',
+        mode: 'inline',
+      });
+      const shown = async () => ({
+        name: await page.$eval('voice-bot >>> h2', (node) => node.textContent ?? ''),
+        greeting: (await transcript(page))[0]?.text,
+      });
+      const showing = (name: string, greeting: string | undefined) =>
+        until(`${name} / ${greeting}`, async () => {
+          const now = await shown();
+          return now.name === name && now.greeting === greeting;
+        });
+      await showing('Acme Dental', 'Welcome to the dentist.');
+      await setAttribute(page, 'bot', 'vet');
+      await showing('Paws Vet', 'Welcome to the vet.');
+
+      // The answer about dental comes after the page moved on to vet: vet's stay.
+      const held = await holdRequests(page, (url) => url.includes('bot=dental'));
+      await setAttribute(page, 'bot', 'dental');
+      await until('the dental request', () => held.length === 1);
+      await setAttribute(page, 'bot', 'vet');
+      await showing('Paws Vet', 'Welcome to the vet.');
+      const late = page.waitForResponse((r) => r.url().includes('bot=dental'));
+      await held[0]?.continue();
+      await late;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(await shown(), { name: 'Paws Vet', greeting: 'Welcome to the vet.' });
+
+      // The page's own name wins over every answer; the greeting still follows the bot.
+      await setAttribute(page, 'bot-name', 'Front desk');
+      await setAttribute(page, 'bot', 'dental');
+      await until('the second dental request', () => held.length === 2);
+      await held[1]?.continue();
+      await showing('Front desk', 'Welcome to the dentist.');
+      assert.deepEqual(errors, []);
+      await page.browserContext().close();
+    } finally {
+      await bots.close();
+    }
   });
 
   test('keyboard only: Tab to the launcher, Enter opens, type + Enter sends, Escape closes', async () => {

@@ -18,13 +18,15 @@ export interface ErrorHelp {
   owner?: string;
 }
 
-/** Refusals of the key, origin or bot: asking again cannot help until the site owner acts. */
+/**
+ * Refusals of the key, origin or bot: asking again cannot help until the site owner acts. Not
+ * `unknown_bot`: while a deploy that adds the bot rolls out, an older relay may still answer.
+ */
 export const REFUSALS: ReadonlySet<string> = new Set([
   'origin_not_allowed',
   'invalid_key',
   'key_revoked',
   'bot_not_allowed',
-  'unknown_bot',
   'missing_origin',
 ]);
 
@@ -59,10 +61,18 @@ export function describeError(code: VoiceBotErrorCode | string, s: ExtraStrings)
         owner:
           'the client key in this page was revoked: issue a new one (the console’s Keys screen, or voicebot-relay keys create) and put it in the page',
       };
+    case 'unknown_bot':
+      return {
+        kind: 'setup',
+        text: s.generic,
+        retry: true,
+        typeInstead: false,
+        owner:
+          'the relay knows no bot named by this page’s bot attribute: check it and the relay’s bots (while a deploy that adds the bot rolls out, an older relay may still answer this; Try again reaches a newer one)',
+      };
     case 'origin_not_allowed':
     case 'invalid_key':
     case 'bot_not_allowed':
-    case 'unknown_bot':
     case 'missing_origin':
       return {
         kind: 'setup',

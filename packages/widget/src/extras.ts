@@ -151,6 +151,10 @@ interface PanelState {
   askedInfo: string;
   /** The relay refused the key, origin or bot before any session: shown until the page changes them. */
   refused: VoiceBotError | undefined;
+  /** The page heard of `refused` (a `voice-bot:error` from here or from the session). */
+  reported: boolean;
+  /** The bot name and greeting `botInfo` put in the element ('' for none): the page's own stay. */
+  filled: { botName: string; greeting: string };
 }
 const panels = new WeakMap<ExtrasHost, PanelState>();
 const panelOf = (host: ExtrasHost): PanelState => {
@@ -165,6 +169,8 @@ const panelOf = (host: ExtrasHost): PanelState => {
       output: '',
       askedInfo: '',
       refused: undefined,
+      reported: false,
+      filled: { botName: '', greeting: '' },
     };
     panels.set(host, state);
   }
@@ -703,20 +709,48 @@ function renderDevices(host: ExtrasHost, s: ExtraStrings): TemplateResult | type
 export function panel(host: ExtrasHost): TemplateResult {
   const s = strings(host);
   const state = panelOf(host);
+  const c = host.controller;
   // Once the element has a key (a page may set it after the element renders), and again for another.
   const asking = `${host.getAttribute('relay')}|${host.getAttribute('key')}|${host.getAttribute('bot')}`;
   if (state.askedInfo !== asking && host.getAttribute('key')) {
     state.askedInfo = asking;
-    state.refused = undefined;
     void botInfo(host, state, asking);
   }
-  if (host.controller.connected) state.refused = undefined;
-  // The refusal stands (a typed message or a retry cleared it): show it again.
-  if (state.refused && !host.controller.error) {
-    host.controller.error = state.refused;
-    host.requestUpdate();
-  }
-  return html`${state.asking && !host.controller.talking ? renderConsent(host, s) : nothing}${renderDevices(host, s)}`;
+  if (c.connected) state.refused = undefined;
+  if (state.refused && c.error?.code === state.refused.code) state.reported = true;
+  // The refusal stands (a typed message or a retry cleared it): show it again, after this render.
+  if (state.refused && !c.error && !c.active)
+    void host.updateComplete.then(() => showRefusal(host, state));
+  return html`${state.asking && !c.talking ? renderConsent(host, s) : nothing}${renderDevices(host, s)}`;
+}
+
+/**
+ * Shows the standing refusal in the error area, unless a session is open or opening (the relay
+ * tells that one why, and the page hears it from the session), and tells the page once.
+ */
+function showRefusal(host: ExtrasHost, state: PanelState): void {
+  const c = host.controller;
+  const refused = state.refused;
+  if (!refused || c.error || c.active) return;
+  c.error = refused;
+  host.requestUpdate();
+  if (state.reported) return;
+  state.reported = true;
+  // As the SDK's errors are: a page may report it.
+  host.dispatchEvent(
+    new CustomEvent('voice-bot:error', { detail: refused, bubbles: true, composed: true }),
+  );
+}
+
+/** Puts the relay's bot name or greeting in the element, unless the page gave its own. */
+function fill(
+  host: ExtrasHost,
+  state: PanelState,
+  field: 'botName' | 'greeting',
+  value: unknown,
+): void {
+  if (typeof value !== 'string' || host[field] !== state.filled[field]) return;
+  host[field] = state.filled[field] = value;
 }
 
 /**
@@ -733,6 +767,14 @@ async function botInfo(host: ExtrasHost, state: PanelState, asked: string): Prom
   url.searchParams.set('key', key);
   const bot = host.getAttribute('bot');
   if (bot) url.searchParams.set('bot', bot);
+  // Outside the render that asked: what the relay said about the page's previous key or bot goes.
+  await host.updateComplete;
+  if (state.askedInfo !== asked) return;
+  const c = host.controller;
+  state.refused = undefined;
+  if (c.error && REFUSALS.has(c.error.code) && !c.active) c.dismissError();
+  fill(host, state, 'botName', '');
+  fill(host, state, 'greeting', '');
   try {
     const response = await fetch(url, { method: 'POST', credentials: 'omit' });
     if (!response.ok) {
@@ -742,22 +784,15 @@ async function botInfo(host: ExtrasHost, state: PanelState, asked: string): Prom
       if (typeof code !== 'string' || !REFUSALS.has(code) || state.askedInfo !== asked) return;
       const message = typeof body.error?.message === 'string' ? body.error.message : code;
       state.refused = new VoiceBotError(code, message, { fatal: true, status: response.status });
-      // Not over a conversation in progress: its socket is closed by the relay, which says why.
-      if (!host.controller.active) host.controller.error = state.refused;
-      host.requestUpdate();
-      // As the SDK's errors are: a page may report it.
-      host.dispatchEvent(
-        new CustomEvent('voice-bot:error', {
-          detail: state.refused,
-          bubbles: true,
-          composed: true,
-        }),
-      );
+      // A session that was refused too already told the page.
+      state.reported = host.controller.error?.code === code;
+      showRefusal(host, state);
       return;
     }
     const info = (await response.json()) as BotInfo;
-    if (!host.botName && typeof info.name === 'string') host.botName = info.name;
-    if (!host.greeting && typeof info.greeting === 'string') host.greeting = info.greeting;
+    if (state.askedInfo !== asked) return;
+    fill(host, state, 'botName', info.name);
+    fill(host, state, 'greeting', info.greeting);
   } catch {
     // an older relay or no network: the defaults stay
   }

@@ -6,6 +6,7 @@
  *   GET    /admin/keys/:id             one key, with its effective limits and open sessions
  *   PATCH  /admin/keys/:id             change origins, bots, label, limits
  *   POST   /admin/keys/:id/revoke      revoke (also DELETE /admin/keys/:id); closes its open sessions
+ *                                      and ends its conversations now (no resuming them)
  *   GET    /admin/keys/:id/usage       usage per UTC day (?days=1..31)
  *   POST   /admin/keys/:id/visitor-secret  a new visitor secret (signs visitor tokens; shown once);
  *                                          DELETE removes it
@@ -244,8 +245,13 @@ export function createAdminApp(deps: AdminDeps): Hono {
     if (!(await keys.revoke(id, actor(c)))) throw notFound();
     state.announceRevoked(id);
     const closed = Math.max(open, registry.closeKey(id));
+    // Its conversations waiting to be resumed cannot be: they end now, not after their TTL.
+    const ended = (await deps.conversations?.records.endKey(id, Date.now())) ?? 0;
     const key = await keys.get(id);
-    log.info({ key_id: id, closed_sessions: closed }, 'admin: key revoked');
+    log.info(
+      { key_id: id, closed_sessions: closed, ended_conversations: ended },
+      'admin: key revoked',
+    );
     return c.json({ id, revoked_at: key?.revoked_at ?? null, closed_sessions: closed });
   };
   app.post('/keys/:id/revoke', revoke);

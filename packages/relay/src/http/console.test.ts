@@ -143,7 +143,7 @@ const revocationsOf = async (keyId: string) =>
 async function failing<T>(
   table: string,
   statement: 'insert' | 'update' | 'delete',
-  work: () => Promise<T>,
+  work: () => T | Promise<T>,
 ): Promise<T> {
   const trigger = sql.raw(`fail_${table}_${statement}`);
   await sql`create trigger ${trigger} before ${sql.raw(statement)} on ${sql.table(table)} begin select raise(abort, 'test: refused'); end`.execute(

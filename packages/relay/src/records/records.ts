@@ -54,13 +54,17 @@ export class ConversationRecords {
   private running = 0;
   private timer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
+  /** A sweep asked for (its `now`) that the one running may have missed: it runs next. */
+  private requested: number | undefined;
   private readonly analyses = new Set<Promise<void>>();
   /** Sessions whose record writes may still be queued. */
   private readonly sessions = new Set<SessionRecord>();
   private closed = false;
 
   constructor(private readonly options: RecordsOptions) {
-    this.store = new RecordStore(options.storage);
+    this.store = new RecordStore(options.storage, () => {
+      if (this.timer) void this.sweep();
+    });
     this.bots = new Map(options.bots.map((bot) => [bot.id, bot]));
     this.maxConcurrent = options.maxConcurrent ?? 2;
   }
@@ -109,20 +113,30 @@ export class ConversationRecords {
     this.timer.unref();
   }
 
-  /** Ends due conversations (analysis started, not awaited) and purges expired records. */
+  /**
+   * Ends due conversations (analysis started, not awaited) and purges expired records. Asked while
+   * a sweep runs (which may have looked before a record became due), it sweeps once more after it.
+   */
   sweep(now = Date.now()): Promise<void> {
-    this.sweeping ??= this.sweepOnce(now)
-      .catch((error: unknown) =>
-        this.options.log.warn({ err: String(error) }, 'records sweep failed; retrying later'),
-      )
-      .finally(() => {
-        this.sweeping = undefined;
-      });
+    this.requested = Math.max(this.requested ?? now, now);
+    this.sweeping ??= this.sweepWhileAsked();
     return this.sweeping;
+  }
+
+  private async sweepWhileAsked(): Promise<void> {
+    for (let now = this.requested; now !== undefined; now = this.requested) {
+      this.requested = undefined;
+      await this.sweepOnce(now).catch((error: unknown) =>
+        this.options.log.warn({ err: String(error) }, 'records sweep failed; retrying later'),
+      );
+    }
+    this.sweeping = undefined;
   }
 
   private async sweepOnce(now: number): Promise<void> {
     await this.store.purge(now);
+    // Keys revoked elsewhere (the CLI, another relay): their conversations cannot be resumed.
+    await this.store.endRevoked(now);
     const free = this.maxConcurrent - this.running;
     if (free <= 0 || this.closed) return;
     for (const id of await this.store.due(now, free)) {

@@ -159,7 +159,11 @@ export function decodeCursor(cursor: string): { startedAt: number; id: string } 
 }
 
 export class RecordStore {
-  constructor(private readonly storage: Storage) {}
+  /** `ended`: told when records were made due at once (a revoked key's), to end them now. */
+  constructor(
+    private readonly storage: Storage,
+    private readonly ended?: () => void,
+  ) {}
 
   private async db(): Promise<Kysely<Schema>> {
     await this.storage.ready();
@@ -246,6 +250,39 @@ export class RecordStore {
       .where('id', '=', id)
       .where('status', '=', 'open')
       .execute();
+  }
+
+  /**
+   * The key was revoked: its open conversations cannot be resumed, so they are due now rather than
+   * after their TTL. Returns how many were.
+   */
+  async endKey(keyId: string, now: number): Promise<number> {
+    const db = await this.db();
+    const result = await db
+      .updateTable('conversation_records')
+      .set({ ends_at: now })
+      .where('key_id', '=', keyId)
+      .where('status', '=', 'open')
+      .where('ends_at', '>', now)
+      .executeTakeFirst();
+    const ended = Number(result.numUpdatedRows);
+    if (ended > 0) this.ended?.();
+    return ended;
+  }
+
+  /** As {@link endKey}, for every revoked key (revoked by another process, e.g. the CLI). */
+  async endRevoked(now: number): Promise<number> {
+    const db = await this.db();
+    const result = await db
+      .updateTable('conversation_records')
+      .set({ ends_at: now })
+      .where('status', '=', 'open')
+      .where('ends_at', '>', now)
+      .where('key_id', 'in', (eb) =>
+        eb.selectFrom('client_keys').select('id').where('revoked_at', 'is not', null),
+      )
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
   }
 
   /** Stores one ended turn; `handoff` marks the record. False when the record is full or gone. */
