@@ -257,29 +257,31 @@ export class RecordStore {
    * after their TTL. Returns how many were.
    */
   async endKey(keyId: string, now: number): Promise<number> {
-    const db = await this.db();
-    const result = await db
-      .updateTable('conversation_records')
-      .set({ ends_at: now })
-      .where('key_id', '=', keyId)
-      .where('status', '=', 'open')
-      .where('ends_at', '>', now)
-      .executeTakeFirst();
-    const ended = Number(result.numUpdatedRows);
+    const ended = await this.endOpen(now, { keyId });
     if (ended > 0) this.ended?.();
     return ended;
   }
 
   /** As {@link endKey}, for every revoked key (revoked by another process, e.g. the CLI). */
-  async endRevoked(now: number): Promise<number> {
+  endRevoked(now: number): Promise<number> {
+    return this.endOpen(now, { revoked: true });
+  }
+
+  private async endOpen(now: number, keys: { keyId: string } | { revoked: true }): Promise<number> {
     const db = await this.db();
     const result = await db
       .updateTable('conversation_records')
       .set({ ends_at: now })
       .where('status', '=', 'open')
       .where('ends_at', '>', now)
-      .where('key_id', 'in', (eb) =>
-        eb.selectFrom('client_keys').select('id').where('revoked_at', 'is not', null),
+      .where((eb) =>
+        'keyId' in keys
+          ? eb('key_id', '=', keys.keyId)
+          : eb(
+              'key_id',
+              'in',
+              eb.selectFrom('client_keys').select('id').where('revoked_at', 'is not', null),
+            ),
       )
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
