@@ -9,7 +9,7 @@ import type {
   TurnMetrics,
 } from './api.js';
 import { botName, keyName, keyOptions } from './key-picker.js';
-import { Screen, formatDate } from './screen.js';
+import { Screen, forgetWhenClosed, formatDate } from './screen.js';
 import { base } from './styles.js';
 
 export interface TimingSegment {
@@ -480,7 +480,7 @@ export class ConversationsScreen extends Screen {
       <dialog
         id="delete-conversation"
         aria-labelledby="delete-conversation-title"
-        @close=${() => (this.erasing = undefined)}
+        @close=${forgetWhenClosed(() => (this.erasing = undefined))}
       >
         <h2 id="delete-conversation-title">Delete conversation ${this.erasing?.id}?</h2>
         <p>

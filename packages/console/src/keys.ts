@@ -1,6 +1,6 @@
 import { css, html, nothing, type TemplateResult } from 'lit';
 import type { Bot, ClientKey, DayUsage } from './api.js';
-import { Screen, formatDate, lines } from './screen.js';
+import { Screen, forgetWhenClosed, formatDate, lines } from './screen.js';
 import { base } from './styles.js';
 
 /** Per-key limits the console edits (the rest stay as the relay's defaults or the API sets them). */
@@ -529,7 +529,7 @@ export class KeysScreen extends Screen {
       <dialog
         id="revoke"
         aria-labelledby="revoke-title"
-        @close=${() => (this.revoking = undefined)}
+        @close=${forgetWhenClosed(() => (this.revoking = undefined))}
       >
         <h2 id="revoke-title">Revoke ${this.revoking?.label || this.revoking?.id}?</h2>
         <p>

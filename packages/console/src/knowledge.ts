@@ -7,7 +7,7 @@ import {
   type KnowledgeDocument,
   type SearchResult,
 } from './api.js';
-import { Screen, formatDate, lines } from './screen.js';
+import { Screen, forgetWhenClosed, formatDate, lines } from './screen.js';
 import { base } from './styles.js';
 
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -448,7 +448,7 @@ export class KnowledgeScreen extends Screen {
       <dialog
         id="delete-collection"
         aria-labelledby="delete-collection-title"
-        @close=${() => (this.deleting = undefined)}
+        @close=${forgetWhenClosed(() => (this.deleting = undefined))}
       >
         <h2 id="delete-collection-title">Delete collection ${this.deleting?.name}?</h2>
         <p>
@@ -471,7 +471,7 @@ export class KnowledgeScreen extends Screen {
       <dialog
         id="remove-document"
         aria-labelledby="remove-document-title"
-        @close=${() => (this.removing = undefined)}
+        @close=${forgetWhenClosed(() => (this.removing = undefined))}
       >
         <h2 id="remove-document-title">
           Remove ${this.removing?.title || this.removing?.source} from ${this.selected}?

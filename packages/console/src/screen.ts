@@ -50,3 +50,14 @@ export const lines = (text: string): string[] =>
     .split(/[\n,]/)
     .map((s) => s.trim())
     .filter(Boolean);
+
+/**
+ * A confirmation dialog's `close` handler: forgets what the dialog asked about, unless it was
+ * opened again before this event ran (`close` is queued, so a quick Escape then Enter would
+ * otherwise clear what the new question is about, and its confirm would do nothing).
+ */
+export const forgetWhenClosed =
+  (forget: () => void) =>
+  (event: Event): void => {
+    if (!(event.target as HTMLDialogElement).open) forget();
+  };
